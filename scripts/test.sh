@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check the project has: installs what the tests need when it is
+# missing (Debian's redis-server and redis-tools for the interop tests), then
+# formatting, lints, unit tests and integration tests against the real binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_install=()
+command -v redis-server >/dev/null 2>&1 || need_install+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_install+=(redis-tools)
+command -v redis-benchmark >/dev/null 2>&1 || need_install+=(redis-tools)
+if [ ${#need_install[@]} -gt 0 ]; then
+  echo "Installing ${need_install[*]} for the interop tests..."
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+# The distribution's service would hold port 6379; the tests start their own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+  systemctl stop redis-server || true
+fi
+for tool in redis-server redis-cli redis-benchmark; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "FATAL: $tool is required and could not be installed" >&2; exit 1; }
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test -- --test-threads="${TEST_THREADS:-4}"

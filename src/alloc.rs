@@ -1,0 +1,102 @@
+//! Memory accounting for `INFO memory`'s `used_memory`: the system
+//! allocator wrapped with byte counters.
+//!
+//! Counters are striped per thread (each thread adds to its own cache line)
+//! so shards never contend on one atomic; a reader sums the stripes. The peak
+//! is sampled by readers and by the shards' cron, not on every allocation.
+
+use crossbeam::utils::CachePadded;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+
+const STRIPES: usize = 16;
+
+pub struct CountingAlloc;
+
+static COUNTS: [CachePadded<AtomicIsize>; STRIPES] =
+    [const { CachePadded::new(AtomicIsize::new(0)) }; STRIPES];
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicU64 = AtomicU64::new(0);
+static STARTUP: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    // Const-initialised and without a destructor, so it is usable from
+    // inside the allocator at any point of a thread's life.
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+#[inline]
+fn add(delta: isize) {
+    let stripe = STRIPE
+        .try_with(|s| {
+            let mut v = s.get();
+            if v == usize::MAX {
+                v = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
+                s.set(v);
+            }
+            v
+        })
+        .unwrap_or(0);
+    COUNTS[stripe].fetch_add(delta, Ordering::Relaxed);
+}
+
+// SAFETY: every method forwards to the system allocator unchanged and only
+// adds bookkeeping that neither allocates nor panics.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as our caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            add(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as our caller's.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            add(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) };
+        add(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as our caller's.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            add(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+/// Bytes currently allocated by the process (through Rust's allocator).
+pub fn allocated_bytes() -> u64 {
+    let total: isize = COUNTS.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    let total = total.max(0) as u64;
+    PEAK.fetch_max(total, Ordering::Relaxed);
+    total
+}
+
+/// Highest value of [`allocated_bytes`] seen so far.
+pub fn peak_bytes() -> u64 {
+    allocated_bytes().max(PEAK.load(Ordering::Relaxed))
+}
+
+/// Records the allocation level once the server is initialised
+/// (`used_memory_startup`).
+pub fn mark_startup() {
+    STARTUP.store(allocated_bytes(), Ordering::Relaxed);
+}
+
+pub fn startup_bytes() -> u64 {
+    STARTUP.load(Ordering::Relaxed)
+}

@@ -1,0 +1,550 @@
+//! INFO: Redis 7.0's sections, field names and order, built from the
+//! node's state and every shard's counters.
+
+use super::connection::REDIS_VERSION;
+use super::error::CmdResult;
+use super::table;
+use super::Client;
+use crate::node::{unix_ms, unix_us};
+use crate::resp::Reply;
+use crate::shard::{self, ShardStats};
+use bytes::Bytes;
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+/// Sections printed by plain `INFO` (and `INFO default`), in Redis's order.
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+/// Every section, in the order Redis prints them for `INFO all`.
+const ALL: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Which sections a call asks for, in printing order.
+pub fn selected_sections(args: &[Bytes]) -> Vec<&'static str> {
+    if args.is_empty() {
+        return DEFAULT.to_vec();
+    }
+    let mut wanted: Vec<&'static str> = Vec::new();
+    for a in args {
+        let a = String::from_utf8_lossy(a).to_lowercase();
+        match a.as_str() {
+            "all" => wanted.extend(ALL.iter().filter(|s| **s != "modules")),
+            "everything" => wanted.extend(ALL),
+            "default" => wanted.extend(DEFAULT),
+            other => {
+                if let Some(s) = ALL.iter().find(|s| **s == other) {
+                    wanted.push(s);
+                }
+            }
+        }
+    }
+    ALL.iter().filter(|s| wanted.contains(s)).copied().collect()
+}
+
+/// What each shard reports for INFO.
+struct ShardReport {
+    stats: ShardStats,
+    /// Per database: keys, keys with a TTL, sum of remaining TTLs (ms) of a sample.
+    dbs: Vec<(usize, usize, u64)>,
+    clients: usize,
+    expired_keys: u64,
+}
+
+pub async fn info(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let sections = selected_sections(&args[1..]);
+    let text = render(client, &sections).await;
+    Ok(Reply::Verbatim(Bytes::from(text)))
+}
+
+pub async fn render(client: &Client, sections: &[&str]) -> String {
+    let reports = shard::gather(|core| ShardReport {
+        stats: core.stats.clone(),
+        dbs: core
+            .ks
+            .dbs()
+            .iter()
+            .map(|db| (db.len(), db.expires_len(), db.avg_ttl()))
+            .collect(),
+        expired_keys: core.ks.expired_keys(),
+        clients: core.clients.len(),
+    })
+    .await;
+    let mut stats = ShardStats::default();
+    for r in &reports {
+        stats.merge(&r.stats);
+        stats.expired_keys += r.expired_keys;
+    }
+    let mut out = String::new();
+    for (i, section) in sections.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        match *section {
+            "server" => server(client, &mut out),
+            "clients" => clients(client, &reports, &mut out),
+            "memory" => memory(client, &mut out),
+            "persistence" => persistence(client, &stats, &mut out),
+            "stats" => stats_section(&stats, &mut out),
+            "replication" => replication(client, &mut out),
+            "cpu" => cpu(&mut out),
+            "modules" => out.push_str("# Modules\r\n"),
+            "commandstats" => commandstats(&stats, &mut out),
+            "errorstats" => errorstats(&stats, &mut out),
+            "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            "keyspace" => keyspace(&reports, &mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
+macro_rules! field {
+    ($out:expr, $name:expr, $($val:tt)*) => {{
+        let _ = write!($out, "{}:", $name);
+        let _ = write!($out, $($val)*);
+        $out.push_str("\r\n");
+    }};
+}
+
+fn uname() -> (String, String) {
+    // SAFETY: an all-zero utsname is a valid buffer for uname to fill.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a live, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return ("Linux".into(), String::new());
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    (
+        format!(
+            "{} {} {}",
+            field(&u.sysname),
+            field(&u.release),
+            field(&u.machine)
+        ),
+        field(&u.machine),
+    )
+}
+
+fn server(client: &Client, out: &mut String) {
+    let node = &client.node;
+    let cfg = node.config();
+    let uptime = node.started.elapsed().as_secs();
+    let (os, _) = uname();
+    out.push_str("# Server\r\n");
+    field!(out, "redis_version", "{REDIS_VERSION}");
+    field!(out, "redis_git_sha1", "00000000");
+    field!(out, "redis_git_dirty", "0");
+    field!(out, "redis_build_id", "0");
+    field!(out, "redis_mode", "standalone");
+    field!(out, "os", "{os}");
+    field!(out, "arch_bits", "{}", usize::BITS);
+    field!(out, "monotonic_clock", "POSIX clock_gettime");
+    field!(out, "multiplexing_api", "io_uring");
+    field!(out, "atomicvar_api", "c11-builtin");
+    field!(out, "gcc_version", "0.0.0");
+    field!(out, "process_id", "{}", std::process::id());
+    field!(out, "process_supervised", "no");
+    field!(out, "run_id", "{}", node.run_id);
+    field!(out, "tcp_port", "{}", node.port.load(Ordering::Relaxed));
+    field!(out, "server_time_usec", "{}", unix_us());
+    field!(out, "uptime_in_seconds", "{uptime}");
+    field!(out, "uptime_in_days", "{}", uptime / 86400);
+    field!(out, "hz", "{}", cfg.hz());
+    field!(out, "configured_hz", "{}", cfg.hz());
+    field!(out, "lru_clock", "{}", (unix_ms() / 1000) & ((1 << 24) - 1));
+    field!(
+        out,
+        "executable",
+        "{}",
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    field!(
+        out,
+        "config_file",
+        "{}",
+        cfg.config_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    field!(out, "io_threads_active", "0");
+    field!(out, "cascade_version", "{}", env!("CARGO_PKG_VERSION"));
+    field!(out, "cascade_shards", "{}", node.shards());
+}
+
+fn clients(client: &Client, reports: &[ShardReport], out: &mut String) {
+    let connected: usize = reports.iter().map(|r| r.clients).sum();
+    out.push_str("# Clients\r\n");
+    field!(out, "connected_clients", "{connected}");
+    field!(out, "cluster_connections", "0");
+    field!(out, "maxclients", "{}", client.node.config().maxclients());
+    field!(out, "client_recent_max_input_buffer", "0");
+    field!(out, "client_recent_max_output_buffer", "0");
+    field!(out, "blocked_clients", "0");
+    field!(out, "tracking_clients", "0");
+    field!(out, "clients_in_timeout_table", "0");
+}
+
+/// Bytes as Redis's human form: `1.50M`, `12.00K`, `800B`.
+pub fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    const UNITS: [(&str, f64); 5] = [
+        ("P", 1024f64 * 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("T", 1024f64 * 1024.0 * 1024.0 * 1024.0),
+        ("G", 1024f64 * 1024.0 * 1024.0),
+        ("M", 1024f64 * 1024.0),
+        ("K", 1024f64),
+    ];
+    for (unit, size) in UNITS {
+        if n >= size {
+            return format!("{:.2}{unit}", n / size);
+        }
+    }
+    format!("{}B", n as u64)
+}
+
+/// Resident set size of the process, from /proc.
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory effects.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    pages * page
+}
+
+fn total_system_memory() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn memory(client: &Client, out: &mut String) {
+    let used = crate::alloc::allocated_bytes();
+    let rss = rss_bytes();
+    let peak = crate::alloc::peak_bytes();
+    let cfg = client.node.config();
+    let maxmemory: u64 = cfg
+        .get("maxmemory")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let total = total_system_memory();
+    out.push_str("# Memory\r\n");
+    field!(out, "used_memory", "{used}");
+    field!(out, "used_memory_human", "{}", human_bytes(used));
+    field!(out, "used_memory_rss", "{rss}");
+    field!(out, "used_memory_rss_human", "{}", human_bytes(rss));
+    field!(out, "used_memory_peak", "{peak}");
+    field!(out, "used_memory_peak_human", "{}", human_bytes(peak));
+    field!(
+        out,
+        "used_memory_peak_perc",
+        "{:.2}%",
+        if peak > 0 {
+            used as f64 * 100.0 / peak as f64
+        } else {
+            100.0
+        }
+    );
+    field!(
+        out,
+        "used_memory_startup",
+        "{}",
+        crate::alloc::startup_bytes()
+    );
+    field!(out, "total_system_memory", "{total}");
+    field!(out, "total_system_memory_human", "{}", human_bytes(total));
+    field!(out, "maxmemory", "{maxmemory}");
+    field!(out, "maxmemory_human", "{}", human_bytes(maxmemory));
+    field!(
+        out,
+        "maxmemory_policy",
+        "{}",
+        cfg.get("maxmemory-policy").unwrap_or_default()
+    );
+    field!(
+        out,
+        "mem_fragmentation_ratio",
+        "{:.2}",
+        if used > 0 {
+            rss as f64 / used as f64
+        } else {
+            0.0
+        }
+    );
+    field!(out, "mem_allocator", "libc");
+    field!(out, "lazyfree_pending_objects", "0");
+    field!(out, "lazyfreed_objects", "0");
+}
+
+fn persistence(client: &Client, stats: &ShardStats, out: &mut String) {
+    out.push_str("# Persistence\r\n");
+    field!(out, "loading", "0");
+    field!(out, "async_loading", "0");
+    field!(out, "current_cow_peak", "0");
+    field!(out, "current_cow_size", "0");
+    field!(out, "current_cow_size_age", "0");
+    field!(out, "current_fork_perc", "0.00");
+    field!(out, "current_save_keys_processed", "0");
+    field!(out, "current_save_keys_total", "0");
+    field!(out, "rdb_changes_since_last_save", "{}", stats.dirty);
+    field!(out, "rdb_bgsave_in_progress", "0");
+    field!(
+        out,
+        "rdb_last_save_time",
+        "{}",
+        client.node.last_save_unix.load(Ordering::Relaxed)
+    );
+    field!(out, "rdb_last_bgsave_status", "ok");
+    field!(out, "rdb_last_bgsave_time_sec", "-1");
+    field!(out, "rdb_current_bgsave_time_sec", "-1");
+    field!(out, "rdb_saves", "0");
+    field!(out, "rdb_last_cow_size", "0");
+    field!(out, "rdb_last_load_keys_expired", "0");
+    field!(out, "rdb_last_load_keys_loaded", "0");
+    field!(out, "aof_enabled", "0");
+    field!(out, "aof_rewrite_in_progress", "0");
+    field!(out, "aof_rewrite_scheduled", "0");
+    field!(out, "aof_last_rewrite_time_sec", "-1");
+    field!(out, "aof_current_rewrite_time_sec", "-1");
+    field!(out, "aof_last_bgrewrite_status", "ok");
+    field!(out, "aof_rewrites", "0");
+    field!(out, "aof_rewrites_consecutive_failures", "0");
+    field!(out, "aof_last_write_status", "ok");
+    field!(out, "aof_last_cow_size", "0");
+    field!(out, "module_fork_in_progress", "0");
+    field!(out, "module_fork_last_cow_size", "0");
+}
+
+fn stats_section(s: &ShardStats, out: &mut String) {
+    out.push_str("# Stats\r\n");
+    field!(
+        out,
+        "total_connections_received",
+        "{}",
+        s.connections_received
+    );
+    field!(out, "total_commands_processed", "{}", s.commands_processed);
+    field!(out, "instantaneous_ops_per_sec", "{}", s.instantaneous_ops);
+    field!(out, "total_net_input_bytes", "{}", s.net_input_bytes);
+    field!(out, "total_net_output_bytes", "{}", s.net_output_bytes);
+    field!(out, "total_net_repl_input_bytes", "0");
+    field!(out, "total_net_repl_output_bytes", "0");
+    field!(out, "instantaneous_input_kbps", "0.00");
+    field!(out, "instantaneous_output_kbps", "0.00");
+    field!(out, "instantaneous_input_repl_kbps", "0.00");
+    field!(out, "instantaneous_output_repl_kbps", "0.00");
+    field!(out, "rejected_connections", "{}", s.rejected_connections);
+    field!(out, "sync_full", "0");
+    field!(out, "sync_partial_ok", "0");
+    field!(out, "sync_partial_err", "0");
+    field!(out, "expired_keys", "{}", s.expired_keys);
+    field!(out, "expired_stale_perc", "0.00");
+    field!(out, "expired_time_cap_reached_count", "0");
+    field!(
+        out,
+        "expire_cycle_cpu_milliseconds",
+        "{}",
+        s.expire_cycle_us / 1000
+    );
+    field!(out, "evicted_keys", "0");
+    field!(out, "evicted_clients", "0");
+    field!(out, "total_eviction_exceeded_time", "0");
+    field!(out, "current_eviction_exceeded_time", "0");
+    field!(out, "keyspace_hits", "{}", s.keyspace_hits);
+    field!(out, "keyspace_misses", "{}", s.keyspace_misses);
+    field!(out, "pubsub_channels", "0");
+    field!(out, "pubsub_patterns", "0");
+    field!(out, "pubsubshard_channels", "0");
+    field!(out, "latest_fork_usec", "0");
+    field!(out, "total_forks", "0");
+    field!(out, "migrate_cached_sockets", "0");
+    field!(out, "slave_expires_tracked_keys", "0");
+    field!(out, "active_defrag_hits", "0");
+    field!(out, "active_defrag_misses", "0");
+    field!(out, "active_defrag_key_hits", "0");
+    field!(out, "active_defrag_key_misses", "0");
+    field!(out, "total_active_defrag_time", "0");
+    field!(out, "current_active_defrag_time", "0");
+    field!(out, "tracking_total_keys", "0");
+    field!(out, "tracking_total_items", "0");
+    field!(out, "tracking_total_prefixes", "0");
+    field!(out, "unexpected_error_replies", "0");
+    field!(out, "total_error_replies", "{}", s.total_error_replies);
+    field!(out, "dump_payload_sanitizations", "0");
+    field!(out, "total_reads_processed", "{}", s.reads_processed);
+    field!(out, "total_writes_processed", "{}", s.writes_processed);
+    field!(out, "io_threaded_reads_processed", "0");
+    field!(out, "io_threaded_writes_processed", "0");
+    field!(out, "reply_buffer_shrinks", "0");
+    field!(out, "reply_buffer_expands", "0");
+}
+
+fn replication(client: &Client, out: &mut String) {
+    let node = &client.node;
+    let backlog = node.config().repl_backlog_size();
+    out.push_str("# Replication\r\n");
+    field!(out, "role", "master");
+    field!(out, "connected_slaves", "0");
+    field!(out, "master_failover_state", "no-failover");
+    field!(
+        out,
+        "master_replid",
+        "{}",
+        node.replid.read().unwrap_or_else(|e| e.into_inner())
+    );
+    field!(
+        out,
+        "master_replid2",
+        "0000000000000000000000000000000000000000"
+    );
+    field!(out, "master_repl_offset", "0");
+    field!(out, "second_repl_offset", "-1");
+    field!(out, "repl_backlog_active", "0");
+    field!(out, "repl_backlog_size", "{backlog}");
+    field!(out, "repl_backlog_first_byte_offset", "0");
+    field!(out, "repl_backlog_histlen", "0");
+}
+
+fn cpu(out: &mut String) {
+    let usage = |who| {
+        // SAFETY: an all-zero rusage is a valid buffer for getrusage.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a live, writable rusage.
+        unsafe { libc::getrusage(who, &mut ru) };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        (secs(ru.ru_stime), secs(ru.ru_utime))
+    };
+    let (sys, user) = usage(libc::RUSAGE_SELF);
+    let (csys, cuser) = usage(libc::RUSAGE_CHILDREN);
+    let (tsys, tuser) = usage(libc::RUSAGE_THREAD);
+    out.push_str("# CPU\r\n");
+    field!(out, "used_cpu_sys", "{sys:.6}");
+    field!(out, "used_cpu_user", "{user:.6}");
+    field!(out, "used_cpu_sys_children", "{csys:.6}");
+    field!(out, "used_cpu_user_children", "{cuser:.6}");
+    field!(out, "used_cpu_sys_main_thread", "{tsys:.6}");
+    field!(out, "used_cpu_user_main_thread", "{tuser:.6}");
+}
+
+fn commandstats(s: &ShardStats, out: &mut String) {
+    out.push_str("# Commandstats\r\n");
+    let t = table::table();
+    for (id, c) in s.command_stats.iter().enumerate() {
+        if c.calls == 0 && c.rejected_calls == 0 && c.failed_calls == 0 {
+            continue;
+        }
+        let name = t.commands.get(id).map_or("unknown", |c| c.name);
+        let per_call = if c.calls > 0 {
+            c.usec as f64 / c.calls as f64
+        } else {
+            0.0
+        };
+        let _ = write!(
+            out,
+            "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
+            c.calls, c.usec, c.rejected_calls, c.failed_calls
+        );
+    }
+}
+
+fn errorstats(s: &ShardStats, out: &mut String) {
+    out.push_str("# Errorstats\r\n");
+    let mut errors: Vec<_> = s.error_stats.iter().collect();
+    errors.sort();
+    for (code, n) in errors {
+        let _ = write!(out, "errorstat_{code}:count={n}\r\n");
+    }
+}
+
+fn keyspace(reports: &[ShardReport], out: &mut String) {
+    out.push_str("# Keyspace\r\n");
+    let dbs = reports.first().map_or(0, |r| r.dbs.len());
+    for i in 0..dbs {
+        let (mut keys, mut expires, mut ttl_sum, mut ttl_shards) = (0, 0, 0u64, 0u64);
+        for r in reports {
+            let (k, e, avg) = r.dbs[i];
+            keys += k;
+            expires += e;
+            if avg > 0 {
+                ttl_sum += avg;
+                ttl_shards += 1;
+            }
+        }
+        if keys == 0 {
+            continue;
+        }
+        let avg_ttl = ttl_sum.checked_div(ttl_shards).unwrap_or(0);
+        let _ = write!(
+            out,
+            "db{i}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_follow_redis_order_and_aliases() {
+        assert_eq!(selected_sections(&[]), DEFAULT.to_vec());
+        let all = selected_sections(&[Bytes::from_static(b"all")]);
+        assert!(all.contains(&"commandstats") && !all.contains(&"modules"));
+        let every = selected_sections(&[Bytes::from_static(b"everything")]);
+        assert!(every.contains(&"modules"));
+        assert_eq!(
+            selected_sections(&[
+                Bytes::from_static(b"KEYSPACE"),
+                Bytes::from_static(b"server")
+            ]),
+            vec!["server", "keyspace"]
+        );
+        assert!(selected_sections(&[Bytes::from_static(b"nope")]).is_empty());
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(800), "800B");
+        assert_eq!(human_bytes(1536), "1.50K");
+        assert_eq!(human_bytes(1024 * 1024), "1.00M");
+    }
+}

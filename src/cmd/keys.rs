@@ -1,0 +1,857 @@
+//! Generic key commands: DEL UNLINK EXISTS TOUCH TYPE EXPIRE PEXPIRE
+//! EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST OBJECT run on
+//! the owning shard; DBSIZE FLUSHDB FLUSHALL SWAPDB KEYS SCAN RANDOMKEY
+//! RENAME RENAMENX COPY MOVE MSETNX coordinate across shards (they hold
+//! every shard they touch, so each is atomic).
+
+use super::args::{int_arg, is};
+use super::error::{CmdError, CmdResult};
+use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
+use super::{Client, Ctx};
+use crate::keyspace::{Lookup, StrValue, Value};
+use crate::node::unix_ms;
+use crate::resp::Reply;
+use crate::shard;
+use crate::util::glob::glob_match;
+use bytes::Bytes;
+
+pub fn commands() -> Vec<CommandSpec> {
+    use Group::Generic as G;
+    let k1 = (1, 1, 1);
+    let c = |cmd| Run::Client(cmd);
+    vec![
+        spec(
+            "del",
+            -2,
+            WRITE,
+            (1, -1, 1),
+            G,
+            "1.0.0",
+            "Delete a key",
+            Run::Keyed(del, Split::SumInts),
+        ),
+        spec(
+            "unlink",
+            -2,
+            WRITE | FAST,
+            (1, -1, 1),
+            G,
+            "4.0.0",
+            "Delete a key asynchronously in another thread",
+            Run::Keyed(del, Split::SumInts),
+        ),
+        spec(
+            "exists",
+            -2,
+            READONLY | FAST,
+            (1, -1, 1),
+            G,
+            "1.0.0",
+            "Determine if a key exists",
+            Run::Keyed(exists, Split::SumInts),
+        ),
+        spec(
+            "touch",
+            -2,
+            READONLY | FAST,
+            (1, -1, 1),
+            G,
+            "3.2.1",
+            "Alters the last access time of a key(s)",
+            Run::Keyed(exists, Split::SumInts),
+        ),
+        spec(
+            "type",
+            2,
+            READONLY | FAST,
+            k1,
+            G,
+            "1.0.0",
+            "Determine the type stored at key",
+            Run::Keyed(type_cmd, Split::None),
+        ),
+        spec(
+            "expire",
+            -3,
+            WRITE | FAST,
+            k1,
+            G,
+            "1.0.0",
+            "Set a key's time to live in seconds",
+            Run::Keyed(expire, Split::None),
+        ),
+        spec(
+            "pexpire",
+            -3,
+            WRITE | FAST,
+            k1,
+            G,
+            "2.6.0",
+            "Set a key's time to live in milliseconds",
+            Run::Keyed(expire, Split::None),
+        ),
+        spec(
+            "expireat",
+            -3,
+            WRITE | FAST,
+            k1,
+            G,
+            "1.2.0",
+            "Set the expiration for a key as a UNIX timestamp",
+            Run::Keyed(expire, Split::None),
+        ),
+        spec(
+            "pexpireat",
+            -3,
+            WRITE | FAST,
+            k1,
+            G,
+            "2.6.0",
+            "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+            Run::Keyed(expire, Split::None),
+        ),
+        spec(
+            "ttl",
+            2,
+            READONLY | FAST,
+            k1,
+            G,
+            "1.0.0",
+            "Get the time to live for a key in seconds",
+            Run::Keyed(ttl, Split::None),
+        ),
+        spec(
+            "pttl",
+            2,
+            READONLY | FAST,
+            k1,
+            G,
+            "2.6.0",
+            "Get the time to live for a key in milliseconds",
+            Run::Keyed(ttl, Split::None),
+        ),
+        spec(
+            "expiretime",
+            2,
+            READONLY | FAST,
+            k1,
+            G,
+            "7.0.0",
+            "Get the expiration Unix timestamp for a key",
+            Run::Keyed(ttl, Split::None),
+        ),
+        spec(
+            "pexpiretime",
+            2,
+            READONLY | FAST,
+            k1,
+            G,
+            "7.0.0",
+            "Get the expiration Unix timestamp for a key in milliseconds",
+            Run::Keyed(ttl, Split::None),
+        ),
+        spec(
+            "persist",
+            2,
+            WRITE | FAST,
+            k1,
+            G,
+            "2.2.0",
+            "Remove the expiration from a key",
+            Run::Keyed(persist, Split::None),
+        ),
+        spec(
+            "object",
+            -2,
+            READONLY,
+            (2, 2, 1),
+            G,
+            "2.2.3",
+            "A container for object introspection commands",
+            Run::Keyed(object, Split::None),
+        ),
+        spec(
+            "dbsize",
+            1,
+            READONLY | FAST,
+            (0, 0, 0),
+            Group::Server,
+            "1.0.0",
+            "Return the number of keys in the selected database",
+            c(ClientCmd::Dbsize),
+        ),
+        spec(
+            "flushdb",
+            -1,
+            WRITE,
+            (0, 0, 0),
+            Group::Server,
+            "1.0.0",
+            "Remove all keys from the current database",
+            c(ClientCmd::Flushdb),
+        ),
+        spec(
+            "flushall",
+            -1,
+            WRITE,
+            (0, 0, 0),
+            Group::Server,
+            "1.0.0",
+            "Remove all keys from all databases",
+            c(ClientCmd::Flushall),
+        ),
+        spec(
+            "swapdb",
+            3,
+            WRITE | FAST,
+            (0, 0, 0),
+            Group::Server,
+            "4.0.0",
+            "Swaps two Redis databases",
+            c(ClientCmd::Swapdb),
+        ),
+        spec(
+            "keys",
+            2,
+            READONLY,
+            (0, 0, 0),
+            G,
+            "1.0.0",
+            "Find all keys matching the given pattern",
+            c(ClientCmd::Keys),
+        ),
+        spec(
+            "scan",
+            -2,
+            READONLY,
+            (0, 0, 0),
+            G,
+            "2.8.0",
+            "Incrementally iterate the keys space",
+            c(ClientCmd::Scan),
+        ),
+        spec(
+            "randomkey",
+            1,
+            READONLY,
+            (0, 0, 0),
+            G,
+            "1.0.0",
+            "Return a random key from the keyspace",
+            c(ClientCmd::Randomkey),
+        ),
+        spec(
+            "rename",
+            3,
+            WRITE,
+            (1, 2, 1),
+            G,
+            "1.0.0",
+            "Rename a key",
+            c(ClientCmd::Rename),
+        ),
+        spec(
+            "renamenx",
+            3,
+            WRITE | FAST,
+            (1, 2, 1),
+            G,
+            "1.0.0",
+            "Rename a key, only if the new key does not exist",
+            c(ClientCmd::Renamenx),
+        ),
+        spec(
+            "copy",
+            -3,
+            WRITE | DENYOOM,
+            (1, 2, 1),
+            G,
+            "6.2.0",
+            "Copy a key",
+            c(ClientCmd::Copy),
+        ),
+        spec(
+            "move",
+            3,
+            WRITE | FAST,
+            k1,
+            G,
+            "1.0.0",
+            "Move a key to another database",
+            c(ClientCmd::Move),
+        ),
+        spec(
+            "msetnx",
+            -3,
+            WRITE | DENYOOM,
+            (1, -1, 2),
+            Group::String,
+            "1.0.1",
+            "Set multiple keys to multiple values, only if none of the keys exist",
+            c(ClientCmd::Msetnx),
+        ),
+    ]
+}
+
+fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    let mut n = 0;
+    for key in &args[1..] {
+        // An expired key counts as absent: look it up first so lazy expiry
+        // removes it and it is not reported as deleted.
+        if ctx.db().get(key, now, Lookup::Write).is_some() && ctx.db().remove(key).is_some() {
+            n += 1;
+        }
+    }
+    ctx.dirty(n as u64);
+    Ok(Reply::Int(n))
+}
+
+fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    let n = args[1..]
+        .iter()
+        .filter(|k| ctx.db().get(k, now, Lookup::Read).is_some())
+        .count();
+    Ok(Reply::Int(n as i64))
+}
+
+fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    let name = ctx
+        .db()
+        .get(&args[1], now, Lookup::Read)
+        .map_or("none", |v| v.type_name());
+    Ok(Reply::Simple(Bytes::from_static(name.as_bytes())))
+}
+
+fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let name = args[0].to_ascii_lowercase();
+    let (unit, absolute, cmd): (i64, bool, &'static str) = match name.as_slice() {
+        b"expire" => (1000, false, "expire"),
+        b"pexpire" => (1, false, "pexpire"),
+        b"expireat" => (1000, true, "expireat"),
+        _ => (1, true, "pexpireat"),
+    };
+    let n = int_arg(&args[2])?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &args[3..] {
+        if is(opt, "nx") {
+            nx = true;
+        } else if is(opt, "xx") {
+            xx = true;
+        } else if is(opt, "gt") {
+            gt = true;
+        } else if is(opt, "lt") {
+            lt = true;
+        } else {
+            return Err(CmdError::other(format!(
+                "ERR Unsupported option {}",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CmdError::other(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if gt && lt {
+        return Err(CmdError::other(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
+    }
+    let invalid = || CmdError::InvalidExpireTime(cmd);
+    let mut at = n.checked_mul(unit).ok_or_else(invalid)?;
+    if !absolute {
+        at = at.checked_add(ctx.now_ms as i64).ok_or_else(invalid)?;
+    }
+    let now = ctx.now_ms;
+    let key = &args[1];
+    if ctx.db().get(key, now, Lookup::Write).is_none() {
+        return Ok(Reply::Int(0));
+    }
+    let current = ctx.db().expire_at(key);
+    let allowed = match current {
+        None => !(xx || gt),
+        Some(cur) => !(nx || (gt && at <= cur as i64) || (lt && at >= cur as i64)),
+    };
+    if !allowed {
+        return Ok(Reply::Int(0));
+    }
+    if at <= now as i64 {
+        ctx.db().remove(key);
+    } else {
+        ctx.db().set_expire(key, at as u64);
+    }
+    ctx.dirty(1);
+    Ok(Reply::Int(1))
+}
+
+fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let name = args[0].to_ascii_lowercase();
+    let now = ctx.now_ms;
+    if ctx.db().get(&args[1], now, Lookup::Read).is_none() {
+        return Ok(Reply::Int(-2));
+    }
+    let Some(at) = ctx.db().expire_at(&args[1]) else {
+        return Ok(Reply::Int(-1));
+    };
+    let left = at.saturating_sub(now) as i64;
+    Ok(Reply::Int(match name.as_slice() {
+        b"ttl" => (left + 500) / 1000,
+        b"pttl" => left,
+        b"expiretime" => (at / 1000) as i64,
+        _ => at as i64,
+    }))
+}
+
+fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let now = ctx.now_ms;
+    if ctx.db().get(&args[1], now, Lookup::Write).is_none() {
+        return Ok(Reply::Int(0));
+    }
+    let changed = ctx.db().persist(&args[1]);
+    if changed {
+        ctx.dirty(1);
+    }
+    Ok(Reply::Int(changed as i64))
+}
+
+fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let sub = &args[1];
+    if is(sub, "help") && args.len() == 2 {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "HELP",
+            "    Prints this help.",
+        ];
+        return Ok(Reply::Array(
+            lines
+                .iter()
+                .map(|l| Reply::Simple(Bytes::from_static(l.as_bytes())))
+                .collect(),
+        ));
+    }
+    if !is(sub, "encoding") {
+        return Err(CmdError::other(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    if args.len() != 3 {
+        return Err(CmdError::other(
+            "ERR wrong number of arguments for 'object|encoding' command",
+        ));
+    }
+    let now = ctx.now_ms;
+    Ok(match ctx.db().get(&args[2], now, Lookup::Read) {
+        None => Reply::Nil,
+        Some(v) => Reply::Bulk(Bytes::from_static(v.encoding_name().as_bytes())),
+    })
+}
+
+/// Client-level commands of this family.
+pub async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
+    let db = client.db;
+    match cmd {
+        ClientCmd::Dbsize => {
+            let sizes = shard::gather(move |core| core.db(db).len()).await;
+            Ok(Reply::Int(sizes.iter().sum::<usize>() as i64))
+        }
+        ClientCmd::Flushdb | ClientCmd::Flushall => flush(client, cmd, args).await,
+        ClientCmd::Swapdb => swapdb(client, args).await,
+        ClientCmd::Keys => keys(db, args[1].clone()).await,
+        ClientCmd::Scan => scan(client, args).await,
+        ClientCmd::Randomkey => randomkey(db).await,
+        ClientCmd::Rename => rename(db, args, false).await,
+        ClientCmd::Renamenx => rename(db, args, true).await,
+        ClientCmd::Copy => copy(client, args).await,
+        ClientCmd::Move => move_key(client, args).await,
+        ClientCmd::Msetnx => msetnx(db, args).await,
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+async fn flush(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
+    if args.len() > 2 || (args.len() == 2 && !is(&args[1], "async") && !is(&args[1], "sync")) {
+        return Err(CmdError::Syntax);
+    }
+    let db = client.db;
+    let all = cmd == ClientCmd::Flushall;
+    let guard = shard::hold_all().await;
+    guard
+        .run_each(move |core| {
+            let removed = if all {
+                core.ks.flush_all()
+            } else {
+                core.db_mut(db).clear()
+            };
+            // FLUSHALL counts as a change even on an empty dataset, as in Redis.
+            core.stats.dirty += removed as u64 + u64::from(all);
+        })
+        .await;
+    Ok(Reply::Ok)
+}
+
+async fn swapdb(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let a = super::args::parse_i64_strict(&args[1])
+        .ok_or_else(|| CmdError::other("ERR invalid first DB index"))?;
+    let b = super::args::parse_i64_strict(&args[2])
+        .ok_or_else(|| CmdError::other("ERR invalid second DB index"))?;
+    let dbs = client.node.config().databases() as i64;
+    if a < 0 || a >= dbs || b < 0 || b >= dbs {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    let (a, b) = (a as usize, b as usize);
+    let guard = shard::hold_all().await;
+    guard
+        .run_each(move |core| {
+            core.ks.swap_dbs(a, b);
+            core.stats.dirty += 1;
+        })
+        .await;
+    Ok(Reply::Ok)
+}
+
+async fn keys(db: usize, pattern: Bytes) -> CmdResult {
+    let guard = shard::hold_all().await;
+    let parts = guard
+        .run_each(move |core| {
+            let now = unix_ms();
+            let all = pattern.as_ref() == b"*";
+            core.db(db)
+                .keys_iter(now)
+                .filter(|k| all || glob_match(&pattern, k, false))
+                .map(|k| Reply::Bulk(k.clone()))
+                .collect::<Vec<_>>()
+        })
+        .await;
+    Ok(Reply::Array(parts.into_iter().flatten().collect()))
+}
+
+/// Bits of a SCAN cursor that name the shard; the rest is that shard's own
+/// cursor.
+const SHARD_BITS: u32 = 10;
+
+async fn scan(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let cursor: u64 = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
+    let mut pattern: Option<Bytes> = None;
+    let mut count: usize = 10;
+    let mut type_filter: Option<Bytes> = None;
+    let mut i = 2;
+    while i < args.len() {
+        if i + 1 >= args.len() {
+            return Err(CmdError::Syntax);
+        }
+        let v = &args[i + 1];
+        if is(&args[i], "match") {
+            pattern = Some(v.clone());
+        } else if is(&args[i], "count") {
+            let n = int_arg(v)?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            count = n as usize;
+        } else if is(&args[i], "type") {
+            type_filter = Some(v.clone());
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    let shards = client.shard.shards() as u64;
+    let mut shard_idx = cursor & ((1 << SHARD_BITS) - 1);
+    let mut inner = cursor >> SHARD_BITS;
+    if shard_idx >= shards {
+        return Ok(Reply::Array(vec![
+            Reply::Bulk(Bytes::from_static(b"0")),
+            Reply::Array(vec![]),
+        ]));
+    }
+    let db = client.db;
+    let mut keys = Vec::new();
+    loop {
+        let (pattern, type_filter) = (pattern.clone(), type_filter.clone());
+        let (next, found) = shard::run_on(shard_idx as usize, move |core| {
+            let now = unix_ms();
+            let mut found = Vec::new();
+            let mut cursor = inner;
+            // Like Redis: visit buckets until `count` keys were seen or the
+            // table is done, bounded so a sparse table cannot stall the shard.
+            let mut visits = 0;
+            loop {
+                cursor = core.db(db).scan(cursor, now, |k, v| {
+                    if let Some(p) = &pattern {
+                        if !glob_match(p, k, false) {
+                            return;
+                        }
+                    }
+                    if let Some(t) = &type_filter {
+                        if !t.eq_ignore_ascii_case(v.type_name().as_bytes()) {
+                            return;
+                        }
+                    }
+                    found.push(k.clone());
+                });
+                visits += 1;
+                if cursor == 0 || found.len() >= count || visits >= count * 10 {
+                    break;
+                }
+            }
+            (cursor, found)
+        })
+        .await;
+        keys.extend(found);
+        inner = next;
+        if inner == 0 {
+            shard_idx += 1;
+            if shard_idx >= shards {
+                break;
+            }
+        }
+        if keys.len() >= count {
+            break;
+        }
+    }
+    let next = if shard_idx >= shards {
+        0
+    } else {
+        (inner << SHARD_BITS) | shard_idx
+    };
+    Ok(Reply::Array(vec![
+        Reply::Bulk(Bytes::from(next.to_string())),
+        Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+    ]))
+}
+
+async fn randomkey(db: usize) -> CmdResult {
+    let sizes = shard::gather(move |core| core.db(db).len()).await;
+    let total: usize = sizes.iter().sum();
+    if total == 0 {
+        return Ok(Reply::Nil);
+    }
+    // Pick a shard with probability proportional to its size, then a key
+    // there; retry a few times if that shard emptied meanwhile.
+    for attempt in 0..8u64 {
+        let mut pick = (crate::node::unix_us().wrapping_mul(6364136223846793005) >> 17)
+            .wrapping_add(attempt) as usize
+            % total;
+        let mut target = 0;
+        for (i, &n) in sizes.iter().enumerate() {
+            if pick < n {
+                target = i;
+                break;
+            }
+            pick -= n;
+        }
+        let key = shard::run_on(target, move |core| {
+            let now = unix_ms();
+            core.db_mut(db).random_key(now)
+        })
+        .await;
+        if let Some(k) = key {
+            return Ok(Reply::Bulk(k));
+        }
+    }
+    Ok(Reply::Nil)
+}
+
+/// A value with its expiry, as moved between shards.
+type Entry = (Value, Option<u64>);
+
+fn take_entry(
+    core: &mut crate::shard::ShardCore,
+    db: usize,
+    key: &[u8],
+    remove: bool,
+) -> Option<Entry> {
+    let now = unix_ms();
+    let d = core.db_mut(db);
+    let v = d.get(key, now, Lookup::Write)?.clone();
+    let exp = d.expire_at(key);
+    if remove {
+        d.remove(key);
+    }
+    Some((v, exp))
+}
+
+async fn rename(db: usize, args: &[Bytes], nx: bool) -> CmdResult {
+    let (src, dst) = (args[1].clone(), args[2].clone());
+    let shards = shard::current().shards();
+    let (s1, s2) = (
+        shard::route::shard_of(&src, shards),
+        shard::route::shard_of(&dst, shards),
+    );
+    let guard = shard::hold(&[s1, s2]).await;
+    let src2 = src.clone();
+    let exists = guard
+        .run(s1, move |core| take_entry(core, db, &src2, false).is_some())
+        .await;
+    if !exists {
+        return Err(CmdError::NoSuchKey);
+    }
+    if src == dst {
+        return Ok(if nx { Reply::Int(0) } else { Reply::Ok });
+    }
+    if nx {
+        let dst2 = dst.clone();
+        let taken = guard
+            .run(s2, move |core| {
+                core.db_mut(db)
+                    .get(&dst2, unix_ms(), Lookup::Write)
+                    .is_some()
+            })
+            .await;
+        if taken {
+            return Ok(Reply::Int(0));
+        }
+    }
+    let entry = guard
+        .run(s1, move |core| {
+            core.stats.dirty += 1;
+            take_entry(core, db, &src, true)
+        })
+        .await;
+    if let Some((v, exp)) = entry {
+        guard
+            .run(s2, move |core| core.db_mut(db).set(dst, v, exp))
+            .await;
+    }
+    Ok(if nx { Reply::Int(1) } else { Reply::Ok })
+}
+
+async fn copy(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let (src, dst) = (args[1].clone(), args[2].clone());
+    let mut dst_db = client.db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < args.len() {
+        if is(&args[i], "replace") {
+            replace = true;
+        } else if is(&args[i], "db") && i + 1 < args.len() {
+            dst_db = super::db_index(client, &args[i + 1])?;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let src_db = client.db;
+    if src == dst && src_db == dst_db {
+        return Err(CmdError::other(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    let shards = client.shard.shards();
+    let (s1, s2) = (
+        shard::route::shard_of(&src, shards),
+        shard::route::shard_of(&dst, shards),
+    );
+    let guard = shard::hold(&[s1, s2]).await;
+    let Some((v, exp)) = guard
+        .run(s1, move |core| take_entry(core, src_db, &src, false))
+        .await
+    else {
+        return Ok(Reply::Int(0));
+    };
+    let done = guard
+        .run(s2, move |core| {
+            let d = core.db_mut(dst_db);
+            if d.get(&dst, unix_ms(), Lookup::Write).is_some() && !replace {
+                return false;
+            }
+            d.set(dst, v, exp);
+            core.stats.dirty += 1;
+            true
+        })
+        .await;
+    Ok(Reply::Int(done as i64))
+}
+
+async fn move_key(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let src_db = client.db;
+    let dst_db = super::db_index(client, &args[2])?;
+    if src_db == dst_db {
+        return Err(CmdError::other(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    let key = args[1].clone();
+    let target = client.shard.shard_of(&key);
+    // Both databases of one key live on the same shard.
+    let moved = shard::run_on(target, move |core| {
+        let now = unix_ms();
+        if core.db_mut(dst_db).get(&key, now, Lookup::Write).is_some() {
+            return false;
+        }
+        let Some((v, exp)) = take_entry(core, src_db, &key, true) else {
+            return false;
+        };
+        core.db_mut(dst_db).set(key, v, exp);
+        core.stats.dirty += 1;
+        true
+    })
+    .await;
+    Ok(Reply::Int(moved as i64))
+}
+
+async fn msetnx(db: usize, args: &[Bytes]) -> CmdResult {
+    if args.len().is_multiple_of(2) {
+        return Err(CmdError::other(
+            "ERR wrong number of arguments for 'msetnx' command",
+        ));
+    }
+    let shards = shard::current().shards();
+    let pairs: Vec<(Bytes, Bytes)> = args[1..]
+        .chunks_exact(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    let involved: Vec<usize> = pairs
+        .iter()
+        .map(|(k, _)| shard::route::shard_of(k, shards))
+        .collect();
+    let guard = shard::hold(&involved).await;
+    for &s in guard.shards() {
+        let keys: Vec<Bytes> = pairs
+            .iter()
+            .zip(&involved)
+            .filter(|(_, &o)| o == s)
+            .map(|((k, _), _)| k.clone())
+            .collect();
+        let any = guard
+            .run(s, move |core| {
+                let now = unix_ms();
+                keys.iter()
+                    .any(|k| core.db_mut(db).get(k, now, Lookup::Write).is_some())
+            })
+            .await;
+        if any {
+            return Ok(Reply::Int(0));
+        }
+    }
+    for &s in guard.shards() {
+        let mine: Vec<(Bytes, Bytes)> = pairs
+            .iter()
+            .zip(&involved)
+            .filter(|(_, &o)| o == s)
+            .map(|(p, _)| p.clone())
+            .collect();
+        guard
+            .run(s, move |core| {
+                core.stats.dirty += mine.len() as u64;
+                for (k, v) in mine {
+                    core.db_mut(db)
+                        .set(k, Value::Str(StrValue::from_set(v)), None);
+                }
+            })
+            .await;
+    }
+    Ok(Reply::Int(1))
+}

@@ -1,0 +1,410 @@
+//! Commands: the table, argument parsing, and execution.
+//!
+//! [`dispatch`] takes one decoded command from a connection and returns its
+//! reply. It checks the table (unknown command, arity, authentication),
+//! then either runs a keyed handler on the shard that owns the keys (through
+//! [`crate::shard::run_on`], or [`crate::shard::hold`] when the keys span
+//! shards) or runs a client-level command with the connection's state.
+//!
+//! Handlers never touch sockets; they return a [`Reply`]. This layer
+//! depends on `resp` (reply values), `shard`, `keyspace`, `config` and
+//! `node`, never on `net` or `server`.
+//!
+//! Families: [`string`], [`keys`] (generic key commands), [`server`]
+//! (INFO, CONFIG, DEBUG...), [`connection`] (PING, AUTH, HELLO, CLIENT...).
+
+pub mod args;
+pub mod connection;
+pub mod error;
+pub mod info;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod table;
+
+use crate::keyspace::Db;
+use crate::node::{unix_ms, Node};
+use crate::resp::{Protocol, Reply};
+use crate::shard::{self, ClientInfo, Shard, ShardCore};
+use bytes::Bytes;
+use error::CmdError;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use table::{flag, ClientCmd, CommandSpec, Run, Split};
+
+/// What a keyed handler sees: the owning shard's data and the calling
+/// client's database.
+pub struct Ctx<'a> {
+    pub core: &'a mut ShardCore,
+    pub db: usize,
+    pub now_ms: u64,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(core: &'a mut ShardCore, db: usize) -> Self {
+        Ctx {
+            core,
+            db,
+            now_ms: unix_ms(),
+        }
+    }
+
+    pub fn db(&mut self) -> &mut Db {
+        self.core.db_mut(self.db)
+    }
+
+    /// Counts `n` changes for `rdb_changes_since_last_save`.
+    pub fn dirty(&mut self, n: u64) {
+        self.core.stats.dirty += n;
+    }
+}
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+    /// Skipping the current command's reply.
+    Skipping,
+}
+
+/// A connection's state as commands see it. The connection layer owns the
+/// socket; this owns everything else about the client.
+pub struct Client {
+    pub id: u64,
+    pub node: Arc<Node>,
+    pub shard: Rc<Shard>,
+    /// Shared with the shard's client registry (CLIENT LIST/KILL).
+    pub info: Rc<RefCell<ClientInfo>>,
+    pub db: usize,
+    pub proto: Protocol,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    /// Close the connection once this reply is written (QUIT, errors).
+    pub close_after_reply: bool,
+    /// Connected over loopback (or a Unix socket): protected mode and
+    /// `enable-debug-command local` allow it.
+    pub is_local: bool,
+}
+
+impl Client {
+    pub fn new(
+        node: Arc<Node>,
+        shard: Rc<Shard>,
+        info: Rc<RefCell<ClientInfo>>,
+        is_local: bool,
+    ) -> Client {
+        let authenticated = node.config().requirepass().is_none();
+        let id = info.borrow().id;
+        Client {
+            id,
+            node,
+            shard,
+            info,
+            db: 0,
+            proto: Protocol::Resp2,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            is_local,
+        }
+    }
+}
+
+/// Redis's reply to an unknown command: the name and the first arguments,
+/// up to about 128 bytes.
+fn unknown_command(args: &[Bytes]) -> Reply {
+    let mut listed = String::new();
+    for a in &args[1..] {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        let text = String::from_utf8_lossy(&a[..a.len().min(room)]);
+        listed.push('\'');
+        listed.push_str(&text);
+        listed.push_str("' ");
+    }
+    let name = String::from_utf8_lossy(&args[0][..args[0].len().min(128)]);
+    Reply::Error(format!("ERR unknown command '{name}', with args beginning with: {listed}").into())
+}
+
+pub fn wrong_arity(name: &str) -> Reply {
+    Reply::Error(format!("ERR wrong number of arguments for '{name}' command").into())
+}
+
+/// Runs one command for `client` and returns its reply.
+pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
+    let Some(spec) = table::table().lookup(&args[0]) else {
+        let reply = unknown_command(&args);
+        count_error(client, &reply);
+        return reply;
+    };
+    let started = std::time::Instant::now();
+    let reply = match check(client, spec, &args) {
+        Err(reply) => {
+            client
+                .shard
+                .with_core(|core| core.stats.command(spec.id).rejected_calls += 1);
+            count_error(client, &reply);
+            return reply;
+        }
+        Ok(()) => {
+            wait_if_paused(client, spec).await;
+            let reply = execute(client, spec, &args).await;
+            record_slow(client, started.elapsed().as_micros() as u64, &args);
+            reply
+        }
+    };
+    let usec = started.elapsed().as_micros() as u64;
+    let failed = matches!(reply, Reply::Error(_));
+    client.shard.with_core(|core| {
+        core.stats.commands_processed += 1;
+        let s = core.stats.command(spec.id);
+        s.calls += 1;
+        s.usec += usec;
+        if failed {
+            s.failed_calls += 1;
+        }
+    });
+    if failed {
+        count_error(client, &reply);
+    }
+    {
+        let mut info = client.info.borrow_mut();
+        info.last_cmd = spec.name;
+        info.db = client.db;
+    }
+    reply
+}
+
+/// CLIENT PAUSE: holds the command while a pause covers it (every command
+/// for `ALL`, writes for `WRITE`).
+async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let until = client.node.pause_until_ms.load(Ordering::Relaxed);
+        let now = unix_ms();
+        if until <= now {
+            return;
+        }
+        let writes_only = client.node.pause_writes_only.load(Ordering::Relaxed);
+        if writes_only && !spec.has(flag::WRITE | flag::MAY_REPLICATE) {
+            return;
+        }
+        if spec.name == "client" {
+            // CLIENT UNPAUSE must get through.
+            return;
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis((until - now).min(10))).await;
+    }
+}
+
+/// The arguments a slow log entry keeps, cut like Redis (32 arguments,
+/// 128 bytes each).
+fn slowlog_args(args: &[Bytes]) -> Vec<Bytes> {
+    const MAX_ARGS: usize = 32;
+    const MAX_LEN: usize = 128;
+    let mut kept: Vec<Bytes> = Vec::with_capacity(args.len().min(MAX_ARGS));
+    for (i, a) in args.iter().enumerate() {
+        if i == MAX_ARGS - 1 && args.len() > MAX_ARGS {
+            kept.push(Bytes::from(format!(
+                "... ({} more arguments)",
+                args.len() - MAX_ARGS + 1
+            )));
+            break;
+        }
+        if a.len() > MAX_LEN {
+            let mut cut = a[..MAX_LEN].to_vec();
+            cut.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_LEN).as_bytes());
+            kept.push(Bytes::from(cut));
+        } else {
+            kept.push(a.clone());
+        }
+    }
+    kept
+}
+
+fn record_slow(client: &Client, usec: u64, args: &[Bytes]) {
+    use std::sync::atomic::Ordering;
+    let threshold = client.node.slowlog_slower_than_us.load(Ordering::Relaxed);
+    if threshold < 0 || usec < threshold as u64 {
+        return;
+    }
+    let max_len = client.node.slowlog_max_len.load(Ordering::Relaxed);
+    let args = slowlog_args(args);
+    let id = client.node.next_slowlog_id.fetch_add(1, Ordering::Relaxed);
+    let (peer, client_name) = {
+        let info = client.info.borrow();
+        (info.addr.clone(), info.name.clone())
+    };
+    client.shard.with_core(|core| {
+        core.slowlog.push_back(shard::SlowlogEntry {
+            id,
+            unix_secs: unix_ms() / 1000,
+            usec,
+            args,
+            peer,
+            client_name,
+        });
+        while core.slowlog.len() > max_len {
+            core.slowlog.pop_front();
+        }
+    });
+}
+
+fn count_error(client: &Client, reply: &Reply) {
+    if let Some(code) = reply.error_code() {
+        let code = String::from_utf8_lossy(code).into_owned();
+        client.shard.with_core(|core| {
+            core.stats.total_error_replies += 1;
+            *core.stats.error_stats.entry(code).or_default() += 1;
+        });
+    }
+}
+
+/// The checks Redis makes before running a command.
+fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
+    if !client.authenticated && !spec.has(flag::NO_AUTH) {
+        return Err(Reply::Error("NOAUTH Authentication required.".into()));
+    }
+    if !spec.arity_ok(args.len()) {
+        return Err(wrong_arity(spec.name));
+    }
+    Ok(())
+}
+
+async fn execute(client: &mut Client, spec: &CommandSpec, args: &[Bytes]) -> Reply {
+    match spec.run {
+        Run::Keyed(f, split) => run_keyed(client, spec, f, split, args).await,
+        Run::Client(cmd) => run_client(client, cmd, args).await,
+    }
+}
+
+async fn run_keyed(
+    client: &mut Client,
+    spec: &CommandSpec,
+    f: table::KeyedFn,
+    split: Split,
+    args: &[Bytes],
+) -> Reply {
+    let db = client.db;
+    let shards = client.shard.shards();
+    let mut positions = spec.key_positions(args.len());
+    let target = match positions.next() {
+        Some(p) => shard::route::shard_of(&args[p], shards),
+        None => client.shard.id,
+    };
+    let single = shards == 1
+        || split == Split::None
+        || positions.all(|p| shard::route::shard_of(&args[p], shards) == target);
+    if single {
+        // Fast path: the owning shard is this one and nobody holds it.
+        if target == client.shard.id && !client.shard.is_held_against(None) {
+            return client
+                .shard
+                .with_core(|core| f(&mut Ctx::new(core, db), args))
+                .unwrap_or_else(Reply::from);
+        }
+        let args = args.to_vec();
+        return shard::run_on(target, move |core| {
+            f(&mut Ctx::new(core, db), &args).unwrap_or_else(Reply::from)
+        })
+        .await;
+    }
+    run_split(spec, f, split, db, args, shards).await
+}
+
+/// Runs a multi-key command whose keys span shards: holds every involved
+/// shard, runs the handler on each with its own keys, merges the replies.
+async fn run_split(
+    spec: &CommandSpec,
+    f: table::KeyedFn,
+    split: Split,
+    db: usize,
+    args: &[Bytes],
+    shards: usize,
+) -> Reply {
+    let step = spec.key_step.max(1) as usize;
+    let positions: Vec<usize> = spec.key_positions(args.len()).collect();
+    // Per shard: the sub-command's arguments and the original key indexes.
+    let mut parts: Vec<(usize, Vec<Bytes>, Vec<usize>)> = Vec::new();
+    for (key_index, &p) in positions.iter().enumerate() {
+        let s = shard::route::shard_of(&args[p], shards);
+        let part = match parts.iter_mut().position(|(ps, _, _)| *ps == s) {
+            Some(i) => &mut parts[i],
+            None => {
+                let mut head = args[..positions[0]].to_vec();
+                head.truncate(positions[0]);
+                parts.push((s, head, Vec::new()));
+                parts.last_mut().expect("just pushed")
+            }
+        };
+        part.1
+            .extend_from_slice(&args[p..(p + step).min(args.len())]);
+        part.2.push(key_index);
+    }
+    let guard = shard::hold(&parts.iter().map(|p| p.0).collect::<Vec<_>>()).await;
+    let mut replies = Vec::with_capacity(parts.len());
+    for (s, part_args, _) in &parts {
+        let part_args = part_args.clone();
+        let r = guard
+            .run(*s, move |core| {
+                f(&mut Ctx::new(core, db), &part_args).unwrap_or_else(Reply::from)
+            })
+            .await;
+        replies.push(r);
+    }
+    drop(guard);
+    if let Some(err) = replies.iter().find(|r| matches!(r, Reply::Error(_))) {
+        return err.clone();
+    }
+    match split {
+        Split::SumInts => Reply::Int(
+            replies
+                .iter()
+                .map(|r| if let Reply::Int(n) = r { *n } else { 0 })
+                .sum(),
+        ),
+        Split::AllOk | Split::None => Reply::Ok,
+        Split::Gather => {
+            let mut out = vec![Reply::Nil; positions.len()];
+            for ((_, _, idx), reply) in parts.iter().zip(replies) {
+                if let Reply::Array(items) = reply {
+                    for (i, item) in idx.iter().zip(items) {
+                        out[*i] = item;
+                    }
+                }
+            }
+            Reply::Array(out)
+        }
+    }
+}
+
+async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Reply {
+    use ClientCmd::*;
+    let result = match cmd {
+        Ping | Echo | Quit | Reset | Auth | Hello | Select | Client => {
+            connection::run(client, cmd, args).await
+        }
+        Dbsize | Flushdb | Flushall | Swapdb | Keys | Scan | Randomkey | Rename | Renamenx
+        | Copy | Move | Msetnx => keys::run_client(client, cmd, args).await,
+        Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave => {
+            server::run(client, cmd, args).await
+        }
+    };
+    result.unwrap_or_else(Reply::from)
+}
+
+/// Parses a database index argument as SELECT/MOVE/SWAPDB do.
+pub fn db_index(client: &Client, arg: &[u8]) -> Result<usize, CmdError> {
+    let n = args::int_arg(arg)?;
+    let dbs = client.node.config().databases() as i64;
+    if n < 0 || n >= dbs {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    Ok(n as usize)
+}

@@ -1,0 +1,633 @@
+//! Server commands: CONFIG, INFO (built in `info`), COMMAND, TIME,
+//! SHUTDOWN, DEBUG, SLOWLOG, LASTSAVE.
+
+use super::args::{int_arg, is};
+use super::error::{CmdError, CmdResult};
+use super::table::{self, flag::*, spec, ClientCmd, CommandSpec, Group, Run};
+use super::Client;
+use crate::keyspace::{Lookup, StrValue, Value};
+use crate::node::{unix_ms, unix_us};
+use crate::resp::{Protocol, Reply};
+use crate::shard;
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+pub fn commands() -> Vec<CommandSpec> {
+    use Group::Server as S;
+    let none = (0, 0, 0);
+    let c = |cmd| Run::Client(cmd);
+    vec![
+        spec(
+            "config",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            none,
+            S,
+            "2.0.0",
+            "A container for server configuration commands",
+            c(ClientCmd::Config),
+        ),
+        spec(
+            "info",
+            -1,
+            LOADING | STALE,
+            none,
+            S,
+            "1.0.0",
+            "Get information and statistics about the server",
+            c(ClientCmd::Info),
+        ),
+        spec(
+            "command",
+            -1,
+            LOADING | STALE,
+            none,
+            S,
+            "2.8.13",
+            "Get array of Redis command details",
+            c(ClientCmd::Command),
+        ),
+        spec(
+            "time",
+            1,
+            LOADING | STALE | FAST,
+            none,
+            S,
+            "2.6.0",
+            "Return the current server time",
+            c(ClientCmd::Time),
+        ),
+        spec(
+            "shutdown",
+            -1,
+            ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
+            none,
+            S,
+            "1.0.0",
+            "Synchronously save the dataset to disk and then shut down the server",
+            c(ClientCmd::Shutdown),
+        ),
+        spec(
+            "debug",
+            -2,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            none,
+            S,
+            "1.0.0",
+            "A container for debugging commands",
+            c(ClientCmd::Debug),
+        ),
+        spec(
+            "slowlog",
+            -2,
+            ADMIN | LOADING | STALE,
+            none,
+            S,
+            "2.2.12",
+            "A container for slow log commands",
+            c(ClientCmd::Slowlog),
+        ),
+        spec(
+            "lastsave",
+            1,
+            LOADING | STALE | FAST,
+            none,
+            S,
+            "1.0.0",
+            "Get the UNIX time stamp of the last successful save to disk",
+            c(ClientCmd::Lastsave),
+        ),
+    ]
+}
+
+pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
+    match cmd {
+        ClientCmd::Config => config(client, args).await,
+        ClientCmd::Info => super::info::info(client, args).await,
+        ClientCmd::Command => command(args),
+        ClientCmd::Time => {
+            let us = unix_us();
+            Ok(Reply::Array(vec![
+                Reply::Bulk(Bytes::from((us / 1_000_000).to_string())),
+                Reply::Bulk(Bytes::from((us % 1_000_000).to_string())),
+            ]))
+        }
+        ClientCmd::Shutdown => shutdown(client, args),
+        ClientCmd::Debug => debug(client, args).await,
+        ClientCmd::Slowlog => slowlog(args).await,
+        ClientCmd::Lastsave => Ok(Reply::Int(
+            client.node.last_save_unix.load(Ordering::Relaxed),
+        )),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+fn sub_arity(cmd: &str, sub: &str) -> CmdError {
+    CmdError::other(format!(
+        "ERR wrong number of arguments for '{cmd}|{sub}' command"
+    ))
+}
+
+fn unknown_sub(cmd: &str, sub: &[u8]) -> CmdError {
+    CmdError::other(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub),
+        cmd.to_uppercase()
+    ))
+}
+
+fn help(lines: &[&'static str]) -> CmdResult {
+    Ok(Reply::Array(
+        lines
+            .iter()
+            .map(|l| Reply::Simple(Bytes::from_static(l.as_bytes())))
+            .collect(),
+    ))
+}
+
+fn pairs_reply(client: &Client, pairs: Vec<(String, String)>) -> Reply {
+    if client.proto == Protocol::Resp3 {
+        Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Reply::Bulk(Bytes::from(k)), Reply::Bulk(Bytes::from(v))))
+                .collect(),
+        )
+    } else {
+        Reply::Array(
+            pairs
+                .into_iter()
+                .flat_map(|(k, v)| [Reply::Bulk(Bytes::from(k)), Reply::Bulk(Bytes::from(v))])
+                .collect(),
+        )
+    }
+}
+
+async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let n = args.len();
+    match sub.as_str() {
+        "get" if n >= 3 => {
+            let patterns: Vec<&[u8]> = args[2..].iter().map(|a| a.as_ref()).collect();
+            let pairs = client.node.config().get_matching(&patterns);
+            Ok(pairs_reply(client, pairs))
+        }
+        "set" if n >= 4 && n.is_multiple_of(2) => {
+            let pairs: Vec<(&[u8], &[u8])> = args[2..]
+                .chunks_exact(2)
+                .map(|p| (p[0].as_ref(), p[1].as_ref()))
+                .collect();
+            let changed = {
+                let mut cfg = client.node.config_mut();
+                cfg.set_many_from(&pairs, client.is_local)
+                    .map_err(CmdError::Other)?
+            };
+            apply_config_changes(client, &changed);
+            Ok(Reply::Ok)
+        }
+        "rewrite" if n == 2 => {
+            let cfg = client.node.config();
+            crate::config::rewrite(&cfg).map_err(CmdError::Other)?;
+            tracing::info!("CONFIG REWRITE executed with success.");
+            Ok(Reply::Ok)
+        }
+        "resetstat" if n == 2 => {
+            shard::gather(|core| core.stats.reset()).await;
+            Ok(Reply::Ok)
+        }
+        "help" if n == 2 => help(&[
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+            "HELP",
+            "    Prints this help.",
+        ]),
+        "get" | "set" | "rewrite" | "resetstat" | "help" => Err(sub_arity("config", &sub)),
+        _ => Err(unknown_sub("config", &args[1])),
+    }
+}
+
+/// Side effects of CONFIG SET that take effect at once.
+fn apply_config_changes(client: &Client, changed: &[&'static str]) {
+    let cfg = client.node.config();
+    for name in changed {
+        if *name == "loglevel" {
+            crate::log::set_level(cfg.loglevel());
+        }
+    }
+}
+
+fn command(args: &[Bytes]) -> CmdResult {
+    let t = table::table();
+    if args.len() == 1 {
+        return Ok(Reply::Array(t.commands.iter().map(command_info).collect()));
+    }
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let n = args.len();
+    match sub.as_str() {
+        "count" if n == 2 => Ok(Reply::Int(t.commands.len() as i64)),
+        "info" => {
+            if n == 2 {
+                return Ok(Reply::Array(t.commands.iter().map(command_info).collect()));
+            }
+            Ok(Reply::Array(
+                args[2..]
+                    .iter()
+                    .map(|name| t.lookup(name).map_or(Reply::NilArray, command_info))
+                    .collect(),
+            ))
+        }
+        "docs" => {
+            let selected: Vec<&CommandSpec> = if n == 2 {
+                t.commands.iter().collect()
+            } else {
+                args[2..].iter().filter_map(|name| t.lookup(name)).collect()
+            };
+            Ok(Reply::Map(
+                selected
+                    .into_iter()
+                    .map(|c| {
+                        (
+                            Reply::Bulk(Bytes::from_static(c.name.as_bytes())),
+                            command_docs(c),
+                        )
+                    })
+                    .collect(),
+            ))
+        }
+        "list" => {
+            let mut names: Vec<&CommandSpec> = t.commands.iter().collect();
+            if n > 2 {
+                if n != 5 || !is(&args[2], "filterby") {
+                    return Err(CmdError::Syntax);
+                }
+                let value = args[4].clone();
+                if is(&args[3], "pattern") {
+                    names
+                        .retain(|c| crate::util::glob::glob_match(&value, c.name.as_bytes(), true));
+                } else if is(&args[3], "aclcat") {
+                    let cat = format!("@{}", String::from_utf8_lossy(&value).to_lowercase());
+                    names.retain(|c| c.acl_categories().contains(&cat.as_str()));
+                } else if is(&args[3], "module") {
+                    names.clear();
+                } else {
+                    return Err(CmdError::Syntax);
+                }
+            }
+            Ok(Reply::Array(
+                names
+                    .into_iter()
+                    .map(|c| Reply::Bulk(Bytes::from_static(c.name.as_bytes())))
+                    .collect(),
+            ))
+        }
+        "getkeys" if n >= 3 => {
+            let Some(c) = t.lookup(&args[2]) else {
+                return Err(CmdError::other("ERR Invalid command specified"));
+            };
+            let call = &args[2..];
+            if !c.arity_ok(call.len()) {
+                return Err(CmdError::other(
+                    "ERR Invalid number of arguments specified for command",
+                ));
+            }
+            let keys: Vec<Reply> = c
+                .key_positions(call.len())
+                .map(|p| Reply::Bulk(call[p].clone()))
+                .collect();
+            if keys.is_empty() {
+                return Err(CmdError::other("ERR The command has no key arguments"));
+            }
+            Ok(Reply::Array(keys))
+        }
+        "help" if n == 2 => help(&[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "HELP",
+            "    Prints this help.",
+        ]),
+        "count" | "getkeys" | "help" => Err(sub_arity("command", &sub)),
+        _ => Err(unknown_sub("command", &args[1])),
+    }
+}
+
+fn status(s: &'static str) -> Reply {
+    Reply::Simple(Bytes::from_static(s.as_bytes()))
+}
+
+fn bulk(s: &'static str) -> Reply {
+    Reply::Bulk(Bytes::from_static(s.as_bytes()))
+}
+
+/// One COMMAND INFO entry, Redis 7 layout: name, arity, flags, first key,
+/// last key, step, ACL categories, tips, key specs, subcommands.
+fn command_info(c: &CommandSpec) -> Reply {
+    let key_specs = if c.first_key > 0 {
+        vec![Reply::Map(vec![
+            (
+                bulk("flags"),
+                Reply::Set(vec![status(if c.is_write() { "RW" } else { "RO" })]),
+            ),
+            (
+                bulk("begin_search"),
+                Reply::Map(vec![
+                    (bulk("type"), bulk("index")),
+                    (
+                        bulk("spec"),
+                        Reply::Map(vec![(bulk("index"), Reply::Int(c.first_key as i64))]),
+                    ),
+                ]),
+            ),
+            (
+                bulk("find_keys"),
+                Reply::Map(vec![
+                    (bulk("type"), bulk("range")),
+                    (
+                        bulk("spec"),
+                        Reply::Map(vec![
+                            (
+                                bulk("lastkey"),
+                                Reply::Int(if c.last_key < 0 {
+                                    c.last_key as i64
+                                } else {
+                                    (c.last_key - c.first_key) as i64
+                                }),
+                            ),
+                            (bulk("keystep"), Reply::Int(c.key_step as i64)),
+                            (bulk("limit"), Reply::Int(0)),
+                        ]),
+                    ),
+                ]),
+            ),
+        ])]
+    } else {
+        vec![]
+    };
+    Reply::Array(vec![
+        bulk(c.name),
+        Reply::Int(c.arity as i64),
+        Reply::Set(c.flag_names().into_iter().map(status).collect()),
+        Reply::Int(c.first_key as i64),
+        Reply::Int(c.last_key as i64),
+        Reply::Int(c.key_step as i64),
+        Reply::Set(c.acl_categories().into_iter().map(status).collect()),
+        Reply::Set(vec![]),
+        Reply::Array(key_specs),
+        Reply::Array(vec![]),
+    ])
+}
+
+fn command_docs(c: &CommandSpec) -> Reply {
+    Reply::Map(vec![
+        (bulk("summary"), bulk(c.summary)),
+        (bulk("since"), bulk(c.since)),
+        (bulk("group"), bulk(c.group.name())),
+    ])
+}
+
+fn shutdown(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let mut save: Option<bool> = None;
+    for a in &args[1..] {
+        if is(a, "nosave") && save.is_none() {
+            save = Some(false);
+        } else if is(a, "save") && save.is_none() {
+            save = Some(true);
+        } else if is(a, "now") || is(a, "force") {
+            // No fork to wait for and no replicas to wait for yet.
+        } else if is(a, "abort") && args.len() == 2 {
+            return Err(CmdError::other("ERR No shutdown in progress."));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let _ = save;
+    tracing::warn!("User requested shutdown...");
+    // The process exits here; like Redis, no reply is sent.
+    client.node.shutdown_now()
+}
+
+/// Whether DEBUG is allowed for this client (`enable-debug-command`).
+fn debug_allowed(client: &Client) -> bool {
+    client
+        .node
+        .config()
+        .enable_debug_command()
+        .allows(client.is_local)
+}
+
+async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    if !debug_allowed(client) {
+        return Err(CmdError::NotInDebugMode);
+    }
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let n = args.len();
+    match sub.as_str() {
+        "sleep" if n == 3 => {
+            let secs = super::args::float_arg(&args[2])?;
+            // Like Redis, this blocks the server thread (here: this shard),
+            // which is what tests use it for.
+            if secs > 0.0 {
+                std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+            }
+            Ok(Reply::Ok)
+        }
+        "set-active-expire" if n == 3 => {
+            let on = int_arg(&args[2])? != 0;
+            client.node.active_expire.store(on, Ordering::Relaxed);
+            Ok(Reply::Ok)
+        }
+        "object" if n == 3 => {
+            let key = args[2].clone();
+            let db = client.db;
+            let target = client.shard.shard_of(&key);
+            let line = shard::run_on(target, move |core| {
+                let d = core.db_mut(db);
+                d.get(&key, unix_ms(), Lookup::Read).map(|v| {
+                    let len = match v {
+                        Value::Str(s) => s.bytes().len(),
+                    };
+                    format!(
+                        "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:0 lru_seconds_idle:0",
+                        v.encoding_name(),
+                        len
+                    )
+                })
+            })
+            .await;
+            line.map(|l| Reply::Simple(Bytes::from(l)))
+                .ok_or(CmdError::NoSuchKey)
+        }
+        "populate" if (3..=5).contains(&n) => {
+            let count = int_arg(&args[2])?;
+            if count < 0 {
+                return Err(CmdError::other("ERR count must be positive"));
+            }
+            let prefix = if n >= 4 {
+                args[3].clone()
+            } else {
+                Bytes::from_static(b"key")
+            };
+            let size = if n == 5 {
+                let s = int_arg(&args[4])?;
+                if s < 0 {
+                    return Err(CmdError::other("ERR value size must be positive"));
+                }
+                Some(s as usize)
+            } else {
+                None
+            };
+            populate(client, count as u64, prefix, size).await;
+            Ok(Reply::Ok)
+        }
+        "help" if n == 2 => help(&[
+            "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "OBJECT <key>",
+            "    Show low level info about the <key> and associated value.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+            "    it is used instead of the 'key' prefix. These are not propagated to",
+            "    replicas. Cluster slots are not respected so keys not belonging to the",
+            "    current node can be created in cluster mode.",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Setting it to 0 disables expiring keys in background when they are not",
+            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+            "    default.",
+            "SLEEP <seconds>",
+            "    Stop the server for <seconds>. Decimals allowed.",
+        ]),
+        _ => Err(CmdError::other(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&args[1])
+        ))),
+    }
+}
+
+/// DEBUG POPULATE: `count` keys `<prefix>:<i>` with values `value:<i>`
+/// (padded with zero bytes or cut to `size`), skipping existing keys. Keys
+/// are grouped per shard and written in batches so no shard stalls.
+async fn populate(client: &Client, count: u64, prefix: Bytes, size: Option<usize>) {
+    const BATCH: u64 = 10_000;
+    let shards = client.shard.shards();
+    let db = client.db;
+    let mut start = 0;
+    while start < count {
+        let end = (start + BATCH).min(count);
+        let mut per_shard: Vec<Vec<(Bytes, Bytes)>> = vec![Vec::new(); shards];
+        for i in start..end {
+            let mut key = Vec::with_capacity(prefix.len() + 12);
+            key.extend_from_slice(&prefix);
+            key.push(b':');
+            key.extend_from_slice(i.to_string().as_bytes());
+            let mut val = format!("value:{i}").into_bytes();
+            if let Some(s) = size {
+                val.resize(s, 0);
+            }
+            let key = Bytes::from(key);
+            per_shard[shard::route::shard_of(&key, shards)].push((key, Bytes::from(val)));
+        }
+        for (s, batch) in per_shard.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            shard::run_on(s, move |core| {
+                let now = unix_ms();
+                let d = core.db_mut(db);
+                for (k, v) in batch {
+                    if d.get(&k, now, Lookup::Write).is_none() {
+                        d.set(k, Value::Str(StrValue::from_set(v)), None);
+                    }
+                }
+            })
+            .await;
+        }
+        start = end;
+    }
+}
+
+async fn slowlog(args: &[Bytes]) -> CmdResult {
+    let sub = String::from_utf8_lossy(&args[1]).to_lowercase();
+    let n = args.len();
+    match sub.as_str() {
+        "len" if n == 2 => {
+            let lens = shard::gather(|core| core.slowlog.len()).await;
+            Ok(Reply::Int(lens.iter().sum::<usize>() as i64))
+        }
+        "reset" if n == 2 => {
+            shard::gather(|core| core.slowlog.clear()).await;
+            Ok(Reply::Ok)
+        }
+        "get" if n == 2 || n == 3 => {
+            let count = if n == 3 {
+                let c = int_arg(&args[2])?;
+                if c < -1 {
+                    return Err(CmdError::other(
+                        "ERR count should be greater than or equal to -1",
+                    ));
+                }
+                if c == -1 {
+                    usize::MAX
+                } else {
+                    c as usize
+                }
+            } else {
+                10
+            };
+            let parts =
+                shard::gather(|core| core.slowlog.iter().cloned().collect::<Vec<_>>()).await;
+            let mut all: Vec<_> = parts.into_iter().flatten().collect();
+            all.sort_by_key(|e| std::cmp::Reverse(e.id));
+            all.truncate(count);
+            Ok(Reply::Array(
+                all.into_iter()
+                    .map(|e| {
+                        Reply::Array(vec![
+                            Reply::Int(e.id as i64),
+                            Reply::Int(e.unix_secs as i64),
+                            Reply::Int(e.usec as i64),
+                            Reply::Array(e.args.into_iter().map(Reply::Bulk).collect()),
+                            Reply::Bulk(Bytes::from(e.peer)),
+                            Reply::Bulk(e.client_name),
+                        ])
+                    })
+                    .collect(),
+            ))
+        }
+        "help" if n == 2 => help(&[
+            "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+            "HELP",
+            "    Prints this help.",
+        ]),
+        "len" | "reset" | "help" | "get" => Err(sub_arity("slowlog", &sub)),
+        _ => Err(unknown_sub("slowlog", &args[1])),
+    }
+}

@@ -1,0 +1,658 @@
+//! String commands: GET SET (EX PX EXAT PXAT NX XX KEEPTTL GET) SETNX SETEX
+//! PSETEX GETSET GETDEL GETEX MGET MSET INCR DECR INCRBY DECRBY INCRBYFLOAT
+//! APPEND STRLEN GETRANGE SUBSTR SETRANGE. (MSETNX needs a check across
+//! shards before writing, so it lives with the coordinated commands in
+//! `keys`.)
+//!
+//! Every handler runs on the shard owning its key and returns a reply.
+
+use super::args::{float_arg, int_arg, is, parse_i64_strict};
+use super::error::{CmdError, CmdResult};
+use super::table::{flag::*, spec, CommandSpec, Group, Run, Split};
+use super::Ctx;
+use crate::keyspace::{Lookup, StrValue, Value};
+use crate::resp::{format_long_double_human, Reply};
+use bytes::Bytes;
+
+/// Redis's hard limit on a string built by APPEND/SETRANGE.
+const MAX_STRING: u64 = 512 * 1024 * 1024;
+
+pub fn commands() -> Vec<CommandSpec> {
+    use Group::String as S;
+    let k1 = (1, 1, 1);
+    vec![
+        spec(
+            "get",
+            2,
+            READONLY | FAST,
+            k1,
+            S,
+            "1.0.0",
+            "Get the value of a key",
+            Run::Keyed(get, Split::None),
+        ),
+        spec(
+            "set",
+            -3,
+            WRITE | DENYOOM,
+            k1,
+            S,
+            "1.0.0",
+            "Set the string value of a key",
+            Run::Keyed(set, Split::None),
+        ),
+        spec(
+            "setnx",
+            3,
+            WRITE | DENYOOM | FAST,
+            k1,
+            S,
+            "1.0.0",
+            "Set the value of a key, only if the key does not exist",
+            Run::Keyed(setnx, Split::None),
+        ),
+        spec(
+            "setex",
+            4,
+            WRITE | DENYOOM,
+            k1,
+            S,
+            "2.0.0",
+            "Set the value and expiration of a key",
+            Run::Keyed(setex, Split::None),
+        ),
+        spec(
+            "psetex",
+            4,
+            WRITE | DENYOOM,
+            k1,
+            S,
+            "2.6.0",
+            "Set the value and expiration in milliseconds of a key",
+            Run::Keyed(psetex, Split::None),
+        ),
+        spec(
+            "getset",
+            3,
+            WRITE | DENYOOM | FAST,
+            k1,
+            S,
+            "1.0.0",
+            "Set the string value of a key and return its old value",
+            Run::Keyed(getset, Split::None),
+        ),
+        spec(
+            "getdel",
+            2,
+            WRITE | FAST,
+            k1,
+            S,
+            "6.2.0",
+            "Get the value of a key and delete the key",
+            Run::Keyed(getdel, Split::None),
+        ),
+        spec(
+            "getex",
+            -2,
+            WRITE | FAST,
+            k1,
+            S,
+            "6.2.0",
+            "Get the value of a key and optionally set its expiration",
+            Run::Keyed(getex, Split::None),
+        ),
+        spec(
+            "mget",
+            -2,
+            READONLY | FAST,
+            (1, -1, 1),
+            S,
+            "1.0.0",
+            "Get the values of all the given keys",
+            Run::Keyed(mget, Split::Gather),
+        ),
+        spec(
+            "mset",
+            -3,
+            WRITE | DENYOOM,
+            (1, -1, 2),
+            S,
+            "1.0.1",
+            "Set multiple keys to multiple values",
+            Run::Keyed(mset, Split::AllOk),
+        ),
+        spec(
+            "incr",
+            2,
+            WRITE | DENYOOM | FAST,
+            k1,
+            S,
+            "1.0.0",
+            "Increment the integer value of a key by one",
+            Run::Keyed(incr, Split::None),
+        ),
+        spec(
+            "decr",
+            2,
+            WRITE | DENYOOM | FAST,
+            k1,
+            S,
+            "1.0.0",
+            "Decrement the integer value of a key by one",
+            Run::Keyed(decr, Split::None),
+        ),
+        spec(
+            "incrby",
+            3,
+            WRITE | DENYOOM | FAST,
+            k1,
+            S,
+            "1.0.0",
+            "Increment the integer value of a key by the given amount",
+            Run::Keyed(incrby, Split::None),
+        ),
+        spec(
+            "decrby",
+            3,
+            WRITE | DENYOOM | FAST,
+            k1,
+            S,
+            "1.0.0",
+            "Decrement the integer value of a key by the given number",
+            Run::Keyed(decrby, Split::None),
+        ),
+        spec(
+            "incrbyfloat",
+            3,
+            WRITE | DENYOOM | FAST,
+            k1,
+            S,
+            "2.6.0",
+            "Increment the float value of a key by the given amount",
+            Run::Keyed(incrbyfloat, Split::None),
+        ),
+        spec(
+            "append",
+            3,
+            WRITE | DENYOOM | FAST,
+            k1,
+            S,
+            "2.0.0",
+            "Append a value to a key",
+            Run::Keyed(append, Split::None),
+        ),
+        spec(
+            "strlen",
+            2,
+            READONLY | FAST,
+            k1,
+            S,
+            "2.2.0",
+            "Get the length of the value stored in a key",
+            Run::Keyed(strlen, Split::None),
+        ),
+        spec(
+            "getrange",
+            4,
+            READONLY,
+            k1,
+            S,
+            "2.4.0",
+            "Get a substring of the string stored at a key",
+            Run::Keyed(getrange, Split::None),
+        ),
+        spec(
+            "substr",
+            4,
+            READONLY,
+            k1,
+            S,
+            "1.0.0",
+            "Get a substring of the string stored at a key",
+            Run::Keyed(getrange, Split::None),
+        ),
+        spec(
+            "setrange",
+            4,
+            WRITE | DENYOOM,
+            k1,
+            S,
+            "2.2.0",
+            "Overwrite part of a string at key starting at the specified offset",
+            Run::Keyed(setrange, Split::None),
+        ),
+    ]
+}
+
+/// Reads a string key: `Ok(None)` when missing, WRONGTYPE for other types.
+/// Counts keyspace hits and misses like Redis's lookupKeyRead.
+pub fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
+    let now = ctx.now_ms;
+    let found = match ctx.db().get(key, now, Lookup::Read) {
+        None => None,
+        Some(Value::Str(s)) => Some(s.bytes().clone()),
+        #[allow(unreachable_patterns)]
+        Some(_) => return Err(CmdError::WrongType),
+    };
+    if found.is_some() {
+        ctx.core.stats.keyspace_hits += 1;
+    } else {
+        ctx.core.stats.keyspace_misses += 1;
+    }
+    Ok(found)
+}
+
+/// Looks a key up for writing: `Ok(None)` when missing, WRONGTYPE for other types.
+fn write_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
+    let now = ctx.now_ms;
+    match ctx.db().get(key, now, Lookup::Write) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s.bytes().clone())),
+        #[allow(unreachable_patterns)]
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+fn exists_live(ctx: &mut Ctx, key: &[u8]) -> bool {
+    let now = ctx.now_ms;
+    ctx.db().get(key, now, Lookup::Write).is_some()
+}
+
+fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(read_str(ctx, &args[1])?.map_or(Reply::Nil, Reply::Bulk))
+}
+
+/// When a SET-like command's key should expire.
+enum Expiry {
+    None,
+    KeepTtl,
+    At(u64),
+}
+
+/// Converts a relative or absolute expire argument to unix ms, with
+/// Redis's checks (positive, no overflow).
+fn expire_at(
+    ctx: &Ctx,
+    value: &[u8],
+    unit_ms: i64,
+    absolute: bool,
+    cmd: &'static str,
+) -> Result<u64, CmdError> {
+    let n = int_arg(value)?;
+    if n <= 0 {
+        return Err(CmdError::InvalidExpireTime(cmd));
+    }
+    let ms = n
+        .checked_mul(unit_ms)
+        .ok_or(CmdError::InvalidExpireTime(cmd))?;
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(ctx.now_ms as i64)
+            .ok_or(CmdError::InvalidExpireTime(cmd))?
+    };
+    Ok(at as u64)
+}
+
+fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let (mut nx, mut xx, mut get_old) = (false, false, false);
+    let mut expiry = Expiry::None;
+    let mut expiry_given = false;
+    let mut i = 3;
+    while i < args.len() {
+        let a = &args[i];
+        let has_next = i + 1 < args.len();
+        if is(a, "nx") && !xx {
+            nx = true;
+        } else if is(a, "xx") && !nx {
+            xx = true;
+        } else if is(a, "get") {
+            get_old = true;
+        } else if is(a, "keepttl") && !expiry_given {
+            expiry = Expiry::KeepTtl;
+            expiry_given = true;
+        } else if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
+            && !expiry_given
+            && has_next
+        {
+            let unit = if is(a, "ex") || is(a, "exat") {
+                1000
+            } else {
+                1
+            };
+            let absolute = is(a, "exat") || is(a, "pxat");
+            expiry = Expiry::At(expire_at(ctx, &args[i + 1], unit, absolute, "set")?);
+            expiry_given = true;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    let key = &args[1];
+    let old = if get_old { read_str(ctx, key)? } else { None };
+    let exists = if get_old {
+        old.is_some()
+    } else {
+        exists_live(ctx, key)
+    };
+    if (nx && exists) || (xx && !exists) {
+        return Ok(if get_old {
+            old.map_or(Reply::Nil, Reply::Bulk)
+        } else {
+            Reply::Nil
+        });
+    }
+    store(ctx, key, StrValue::from_set(args[2].clone()), expiry);
+    Ok(if get_old {
+        old.map_or(Reply::Nil, Reply::Bulk)
+    } else {
+        Reply::Ok
+    })
+}
+
+fn store(ctx: &mut Ctx, key: &Bytes, v: StrValue, expiry: Expiry) {
+    let db = ctx.db();
+    match expiry {
+        Expiry::None => db.set(key.clone(), Value::Str(v), None),
+        Expiry::At(at) => db.set(key.clone(), Value::Str(v), Some(at)),
+        Expiry::KeepTtl => db.set_keep_ttl(key.clone(), Value::Str(v)),
+    }
+    ctx.dirty(1);
+}
+
+fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if exists_live(ctx, &args[1]) {
+        return Ok(Reply::Int(0));
+    }
+    store(
+        ctx,
+        &args[1],
+        StrValue::from_set(args[2].clone()),
+        Expiry::None,
+    );
+    Ok(Reply::Int(1))
+}
+
+fn setex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let at = expire_at(ctx, &args[2], 1000, false, "setex")?;
+    store(
+        ctx,
+        &args[1],
+        StrValue::from_set(args[3].clone()),
+        Expiry::At(at),
+    );
+    Ok(Reply::Ok)
+}
+
+fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let at = expire_at(ctx, &args[2], 1, false, "psetex")?;
+    store(
+        ctx,
+        &args[1],
+        StrValue::from_set(args[3].clone()),
+        Expiry::At(at),
+    );
+    Ok(Reply::Ok)
+}
+
+fn getset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let old = write_str(ctx, &args[1])?;
+    store(
+        ctx,
+        &args[1],
+        StrValue::from_set(args[2].clone()),
+        Expiry::None,
+    );
+    Ok(old.map_or(Reply::Nil, Reply::Bulk))
+}
+
+fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let old = read_str(ctx, &args[1])?;
+    if old.is_some() {
+        ctx.db().remove(&args[1]);
+        ctx.dirty(1);
+    }
+    Ok(old.map_or(Reply::Nil, Reply::Bulk))
+}
+
+fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    enum Change {
+        Keep,
+        Persist,
+        At(u64),
+    }
+    let mut change = Change::Keep;
+    let mut i = 2;
+    let mut seen = false;
+    while i < args.len() {
+        let a = &args[i];
+        if is(a, "persist") && !seen {
+            change = Change::Persist;
+        } else if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
+            && !seen
+            && i + 1 < args.len()
+        {
+            let unit = if is(a, "ex") || is(a, "exat") {
+                1000
+            } else {
+                1
+            };
+            let absolute = is(a, "exat") || is(a, "pxat");
+            change = Change::At(expire_at(ctx, &args[i + 1], unit, absolute, "getex")?);
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        seen = true;
+        i += 1;
+    }
+    let Some(v) = read_str(ctx, &args[1])? else {
+        return Ok(Reply::Nil);
+    };
+    match change {
+        Change::Keep => {}
+        Change::Persist => {
+            if ctx.db().persist(&args[1]) {
+                ctx.dirty(1);
+            }
+        }
+        Change::At(at) => {
+            if at <= ctx.now_ms {
+                ctx.db().remove(&args[1]);
+            } else {
+                ctx.db().set_expire(&args[1], at);
+            }
+            ctx.dirty(1);
+        }
+    }
+    Ok(Reply::Bulk(v))
+}
+
+fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let mut out = Vec::with_capacity(args.len() - 1);
+    for key in &args[1..] {
+        // MGET answers nil for keys of other types instead of failing.
+        out.push(match read_str(ctx, key) {
+            Ok(Some(v)) => Reply::Bulk(v),
+            _ => Reply::Nil,
+        });
+    }
+    Ok(Reply::Array(out))
+}
+
+fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    if args.len().is_multiple_of(2) {
+        return Err(CmdError::other(format!(
+            "ERR wrong number of arguments for '{}' command",
+            String::from_utf8_lossy(&args[0]).to_lowercase()
+        )));
+    }
+    for pair in args[1..].chunks_exact(2) {
+        store(
+            ctx,
+            &pair[0],
+            StrValue::from_set(pair[1].clone()),
+            Expiry::None,
+        );
+    }
+    Ok(Reply::Ok)
+}
+
+fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
+    let current = match write_str(ctx, key)? {
+        None => 0,
+        Some(b) => parse_i64_strict(&b).ok_or(CmdError::NotInteger)?,
+    };
+    let next = current.checked_add(by).ok_or(CmdError::Overflow)?;
+    ctx.db()
+        .set_keep_ttl(key.clone(), Value::Str(StrValue::from_int(next)));
+    ctx.dirty(1);
+    Ok(Reply::Int(next))
+}
+
+fn incr(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    incr_by(ctx, &args[1], 1)
+}
+
+fn decr(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    incr_by(ctx, &args[1], -1)
+}
+
+fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    incr_by(ctx, &args[1], int_arg(&args[2])?)
+}
+
+fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let by = int_arg(&args[2])?;
+    let neg = by.checked_neg().ok_or(CmdError::Overflow)?;
+    incr_by(ctx, &args[1], neg)
+}
+
+fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let by = float_arg(&args[2])?;
+    let current = match write_str(ctx, &args[1])? {
+        None => 0.0,
+        Some(b) => super::args::parse_f64(&b).ok_or(CmdError::NotFloat)?,
+    };
+    let next = current + by;
+    if !next.is_finite() {
+        return Err(CmdError::other(
+            "ERR increment would produce NaN or Infinity",
+        ));
+    }
+    let text = Bytes::from(format_long_double_human(next));
+    ctx.db().set_keep_ttl(
+        args[1].clone(),
+        Value::Str(StrValue::from_set(text.clone())),
+    );
+    ctx.dirty(1);
+    Ok(Reply::Bulk(text))
+}
+
+fn check_size(len: u64) -> Result<(), CmdError> {
+    if len > MAX_STRING {
+        return Err(CmdError::other(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        ));
+    }
+    Ok(())
+}
+
+fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let key = &args[1];
+    let new = match write_str(ctx, key)? {
+        None => StrValue::from_set(args[2].clone()),
+        Some(old) => {
+            check_size(old.len() as u64 + args[2].len() as u64)?;
+            let mut v = Vec::with_capacity(old.len() + args[2].len());
+            v.extend_from_slice(&old);
+            v.extend_from_slice(&args[2]);
+            StrValue::raw(Bytes::from(v))
+        }
+    };
+    let len = new.bytes().len() as i64;
+    ctx.db().set_keep_ttl(key.clone(), Value::Str(new));
+    ctx.dirty(1);
+    Ok(Reply::Int(len))
+}
+
+fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Int(
+        read_str(ctx, &args[1])?.map_or(0, |v| v.len() as i64),
+    ))
+}
+
+fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let start = int_arg(&args[2])?;
+    let end = int_arg(&args[3])?;
+    let Some(v) = read_str(ctx, &args[1])? else {
+        return Ok(Reply::Bulk(Bytes::new()));
+    };
+    Ok(Reply::Bulk(substring(&v, start, end)))
+}
+
+/// GETRANGE's index rules: negative counts from the end, clamped; an empty
+/// result when the range is inverted (start and end both negative and
+/// start > end included).
+pub fn substring(v: &Bytes, mut start: i64, mut end: i64) -> Bytes {
+    let len = v.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return Bytes::new();
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if len == 0 || start > end || start >= len {
+        return Bytes::new();
+    }
+    end = end.min(len - 1);
+    v.slice(start as usize..=end as usize)
+}
+
+fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let offset = int_arg(&args[2])?;
+    if offset < 0 {
+        return Err(CmdError::other("ERR offset is out of range"));
+    }
+    let value = &args[3];
+    let old = write_str(ctx, &args[1])?;
+    if value.is_empty() {
+        // Nothing to write: report the current length, create nothing.
+        return Ok(Reply::Int(old.map_or(0, |o| o.len() as i64)));
+    }
+    check_size(offset as u64 + value.len() as u64)?;
+    let offset = offset as usize;
+    let mut buf = old.map(|o| o.to_vec()).unwrap_or_default();
+    if buf.len() < offset + value.len() {
+        buf.resize(offset + value.len(), 0);
+    }
+    buf[offset..offset + value.len()].copy_from_slice(value);
+    let len = buf.len() as i64;
+    ctx.db()
+        .set_keep_ttl(args[1].clone(), Value::Str(StrValue::raw(Bytes::from(buf))));
+    ctx.dirty(1);
+    Ok(Reply::Int(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substring_follows_getrange_rules() {
+        let v = Bytes::from_static(b"This is a string");
+        assert_eq!(substring(&v, 0, 3), Bytes::from_static(b"This"));
+        assert_eq!(substring(&v, -3, -1), Bytes::from_static(b"ing"));
+        assert_eq!(substring(&v, 0, -1), v);
+        assert_eq!(substring(&v, 10, 100), Bytes::from_static(b"string"));
+        assert_eq!(substring(&v, 5, 3), Bytes::new());
+        assert_eq!(substring(&v, -1, -5), Bytes::new());
+        assert_eq!(substring(&Bytes::new(), 0, -1), Bytes::new());
+    }
+}

@@ -1,0 +1,292 @@
+//! The command table: every command's name, arity, flags, key positions and
+//! handler, as data. Nothing else keeps lists of "write commands" or key
+//! positions: dispatch, COMMAND, propagation and statistics read them here.
+
+use super::error::CmdResult;
+use super::Ctx;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Command flags (Redis's names in `COMMAND INFO`).
+pub mod flag {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Redis's command groups (COMMAND DOCS `group`, ACL categories).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    Generic,
+    String,
+    Server,
+    Connection,
+}
+
+impl Group {
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Generic => "generic",
+            Group::String => "string",
+            Group::Server => "server",
+            Group::Connection => "connection",
+        }
+    }
+
+    fn acl_category(self) -> &'static str {
+        match self {
+            Group::Generic => "@keyspace",
+            Group::String => "@string",
+            Group::Server => "@admin",
+            Group::Connection => "@connection",
+        }
+    }
+}
+
+/// A handler that runs on the shard owning its keys and returns a reply.
+pub type KeyedFn = fn(&mut Ctx, &[Bytes]) -> CmdResult;
+
+/// How a keyed command whose keys live on several shards is split into one
+/// part per shard, and how the parts' replies are merged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// All keys must be on one shard (single-key commands).
+    None,
+    /// Each shard gets its keys; integer replies are summed (DEL, EXISTS).
+    SumInts,
+    /// Each shard gets its key/value groups; the reply is +OK (MSET).
+    AllOk,
+    /// Each shard gets its keys; array replies are put back in key order (MGET).
+    Gather,
+}
+
+/// Commands that need the client's state or coordinate across shards. The
+/// connection layer dispatches these (see `cmd::dispatch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientCmd {
+    Ping,
+    Echo,
+    Quit,
+    Reset,
+    Auth,
+    Hello,
+    Select,
+    Client,
+    Config,
+    Info,
+    Command,
+    Time,
+    Shutdown,
+    Debug,
+    Monitor,
+    Slowlog,
+    Dbsize,
+    Flushdb,
+    Flushall,
+    Swapdb,
+    Keys,
+    Scan,
+    Randomkey,
+    Rename,
+    Renamenx,
+    Copy,
+    Move,
+    Msetnx,
+    Lastsave,
+}
+
+#[derive(Clone, Copy)]
+pub enum Run {
+    Keyed(KeyedFn, Split),
+    Client(ClientCmd),
+}
+
+pub struct CommandSpec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: N means exactly N arguments (with the name), -N at least N.
+    pub arity: i32,
+    pub flags: u32,
+    /// Key positions: first, last (negative counts from the end), step.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub key_step: i32,
+    pub group: Group,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub run: Run,
+    /// Index into per-shard statistics; set when the table is built.
+    pub id: usize,
+}
+
+impl CommandSpec {
+    pub fn is_write(&self) -> bool {
+        self.flags & flag::WRITE != 0
+    }
+
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let a = self.arity as i64;
+        if a >= 0 {
+            argc == a
+        } else {
+            argc >= -a
+        }
+    }
+
+    /// Positions of the key arguments for a call with `argc` arguments.
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, step) = (self.first_key, self.key_step.max(1));
+        let last = if self.last_key < 0 {
+            argc as i32 + self.last_key
+        } else {
+            self.last_key.min(argc as i32 - 1)
+        };
+        let range = if first > 0 && last >= first {
+            first..=last
+        } else {
+            #[allow(clippy::reversed_empty_ranges)]
+            {
+                1..=0
+            }
+        };
+        range.step_by(step as usize).map(|p| p as usize)
+    }
+
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        flag::NAMES
+            .iter()
+            .filter(|(f, _)| self.flags & f != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut cats = vec![self.group.acl_category()];
+        if self.is_write() {
+            cats.push("@write");
+        }
+        if self.has(flag::READONLY) {
+            cats.push("@read");
+        }
+        if self.has(flag::ADMIN) {
+            cats.push("@dangerous");
+        }
+        cats.push(if self.has(flag::FAST) {
+            "@fast"
+        } else {
+            "@slow"
+        });
+        cats
+    }
+}
+
+/// Shorthand for table rows.
+#[allow(clippy::too_many_arguments)]
+pub const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    group: Group,
+    since: &'static str,
+    summary: &'static str,
+    run: Run,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        key_step: keys.2,
+        group,
+        since,
+        summary,
+        run,
+        id: 0,
+    }
+}
+
+pub struct Table {
+    pub commands: Vec<CommandSpec>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+impl Table {
+    fn build() -> Table {
+        let mut commands = Vec::new();
+        for family in [
+            super::string::commands(),
+            super::keys::commands(),
+            super::server::commands(),
+            super::connection::commands(),
+        ] {
+            commands.extend(family);
+        }
+        let mut by_name = HashMap::new();
+        for (i, c) in commands.iter_mut().enumerate() {
+            c.id = i;
+            let prev = by_name.insert(c.name, i);
+            assert!(prev.is_none(), "duplicate command {}", c.name);
+        }
+        Table { commands, by_name }
+    }
+
+    /// Looks a command up by name, case-insensitively, without allocating
+    /// for names up to 32 bytes.
+    pub fn lookup(&self, name: &[u8]) -> Option<&CommandSpec> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        for (d, s) in buf.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        self.by_name.get(lower).map(|&i| &self.commands[i])
+    }
+}
+
+/// The process-wide command table.
+pub fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(Table::build)
+}

@@ -1,0 +1,474 @@
+//! `Db`: one logical database (a SELECT index) of one shard.
+//!
+//! Owns the key -> value dict, the key -> expire-time dict, lazy expiry
+//! (master deletes, replica hides), the log of keys deleted by expiry (the
+//! server turns it into DELs for replicas and the AOF) and the INFO keyspace
+//! numbers. Depends on `dict` and `value` only. It must not depend on
+//! `expire` (the active cycle drives `Db`, not the reverse), nor read a clock
+//! or do I/O: time always comes in as `now_ms` (unix milliseconds).
+//!
+//! Invariant: every key in `expires` is also in `dict`, so "has a TTL"
+//! never outlives the key.
+
+use crate::keyspace::dict::{random_seed, Dict};
+use crate::keyspace::value::Value;
+use bytes::Bytes;
+
+/// How a command will use the key it looks up. Only matters on replicas,
+/// where logically expired keys are hidden from reads but stay writable by
+/// the replication stream (see [`Db::get`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Read,
+    Write,
+}
+
+/// Bounded retries before RANDOMKEY on a replica gives up finding a live
+/// key among expired ones (Redis does the same to avoid looping forever).
+const RANDOM_KEY_MAX_TRIES: usize = 100;
+/// See [`Db::expires_sparse`] (Redis's DICT_HT_INITIAL_SIZE and 1%).
+const SMALL_TABLE: usize = 4;
+const MIN_FILL_PERC: usize = 1;
+
+#[derive(Debug)]
+pub struct Db {
+    dict: Dict<Value>,
+    expires: Dict<u64>,
+    expire_allowed: bool,
+    expired_log: Vec<Bytes>,
+    expired_keys: u64,
+    avg_ttl_ms: u64,
+    /// Active-expiry scan position in `expires` (Redis's expires_cursor).
+    expires_cursor: u64,
+    rng: u64,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Db {
+    /// An empty database on a master (expiry allowed).
+    pub fn new() -> Self {
+        Db {
+            dict: Dict::new(),
+            expires: Dict::new(),
+            expire_allowed: true,
+            expired_log: Vec::new(),
+            expired_keys: 0,
+            avg_ttl_ms: 0,
+            expires_cursor: 0,
+            rng: random_seed(),
+        }
+    }
+
+    /// Redis's keyIsExpired: a key is expired once `now > at`, strictly.
+    fn is_expired(expires: &Dict<u64>, key: &[u8], now_ms: u64) -> bool {
+        !expires.is_empty() && matches!(expires.get(key), Some(&at) if now_ms > at)
+    }
+
+    /// Whether `key` has a TTL that has passed (regardless of role).
+    pub fn is_logically_expired(&self, key: &[u8], now_ms: u64) -> bool {
+        Self::is_expired(&self.expires, key, now_ms)
+    }
+
+    fn delete_expired(&mut self, key: &[u8]) {
+        self.expires.remove(key);
+        if let Some((k, _)) = self.dict.remove(key) {
+            self.expired_log.push(k);
+            self.expired_keys += 1;
+        }
+    }
+
+    /// Looks a key up for a command, applying lazy expiry first.
+    ///
+    /// If the key's TTL has passed: on a master it is deleted, logged for
+    /// [`Db::drain_expired`] and `None` is returned for both modes (a write
+    /// to an expired key sees a fresh key). On a replica nothing is deleted:
+    /// `Read` gets `None`, while `Write` still gets the value, because the
+    /// only writer of a replica is its master's stream, which decides about
+    /// expiry and will send the DEL itself (Redis treats master-client
+    /// lookups the same way).
+    pub fn get(&mut self, key: &[u8], now_ms: u64, mode: Lookup) -> Option<&mut Value> {
+        if Self::is_expired(&self.expires, key, now_ms) {
+            if self.expire_allowed {
+                self.delete_expired(key);
+                return None;
+            }
+            if mode == Lookup::Read {
+                return None;
+            }
+        }
+        self.dict.get_mut(key)
+    }
+
+    /// Read-only peek that hides expired keys but never deletes them; for
+    /// callers holding only `&Db`.
+    pub fn get_ref(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
+        if Self::is_expired(&self.expires, key, now_ms) {
+            return None;
+        }
+        self.dict.get(key)
+    }
+
+    /// Stores `v`, replacing any value; `expire_at_ms: None` removes any TTL.
+    ///
+    /// Like Redis's setKey, callers first do `get(key, now, Lookup::Write)`
+    /// so an expired old key is deleted (and logged) rather than silently
+    /// overwritten; this function does not look at the clock.
+    pub fn set(&mut self, key: Bytes, v: Value, expire_at_ms: Option<u64>) {
+        match expire_at_ms {
+            None => {
+                if !self.expires.is_empty() {
+                    self.expires.remove(&key);
+                }
+                self.store(key, v);
+            }
+            Some(at) => {
+                let probe = key.clone();
+                self.store(key, v);
+                self.set_expire(&probe, at);
+            }
+        }
+    }
+
+    /// Inserts or replaces a value. A new key is stored as its own copy: the
+    /// caller's key is usually a slice of a network read buffer, which it
+    /// would otherwise keep alive.
+    fn store(&mut self, key: Bytes, v: Value) {
+        match self.dict.get_mut(&key) {
+            Some(slot) => *slot = v,
+            None => {
+                self.dict.insert(Bytes::copy_from_slice(&key), v);
+            }
+        }
+    }
+
+    /// Stores `v` keeping the key's current TTL (SET ... KEEPTTL). The same
+    /// precondition as [`Db::set`] applies: without the prior write lookup
+    /// an already expired TTL would be kept.
+    pub fn set_keep_ttl(&mut self, key: Bytes, v: Value) {
+        self.store(key, v);
+    }
+
+    /// Deletes the key and its TTL, whatever the TTL says (DEL does its own
+    /// write lookup first).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        if !self.expires.is_empty() {
+            self.expires.remove(key);
+        }
+        self.dict.remove(key).map(|(_, v)| v)
+    }
+
+    /// The key's expire time (unix ms), if it has one.
+    pub fn expire_at(&self, key: &[u8]) -> Option<u64> {
+        self.expires.get(key).copied()
+    }
+
+    /// Sets the expire time of an existing key; false if there is no such
+    /// key. A time in the past is stored as is: EXPIRE with a past time is
+    /// turned into a DEL by the command layer, as in Redis.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
+        if let Some(at) = self.expires.get_mut(key) {
+            *at = at_ms;
+            return true;
+        }
+        // Share the dict's key allocation instead of storing a second copy.
+        let Some((stored, _)) = self.dict.get_key_value(key) else {
+            return false;
+        };
+        let stored = stored.clone();
+        self.expires.insert(stored, at_ms);
+        true
+    }
+
+    /// Removes the TTL; true if there was one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        !self.expires.is_empty() && self.expires.remove(key).is_some()
+    }
+
+    /// Keys stored, including logically expired ones not yet reclaimed
+    /// (what DBSIZE reports in Redis too).
+    pub fn len(&self) -> usize {
+        self.dict.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dict.is_empty()
+    }
+
+    /// Keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// Redis's running estimate of the average remaining TTL (ms) of
+    /// volatile keys, maintained by active expiry; 0 when unknown.
+    pub fn avg_ttl(&self) -> u64 {
+        self.avg_ttl_ms
+    }
+
+    /// Keys this db deleted because they expired, since creation.
+    pub fn expired_keys(&self) -> u64 {
+        self.expired_keys
+    }
+
+    /// The INFO keyspace value, e.g. "keys=3,expires=1,avg_ttl=5000"; the
+    /// server prefixes "dbN:" and skips empty dbs as Redis does.
+    pub fn info_line(&self) -> String {
+        format!(
+            "keys={},expires={},avg_ttl={}",
+            self.len(),
+            self.expires_len(),
+            self.avg_ttl_ms
+        )
+    }
+
+    /// SCAN step over keys (see [`Dict::scan`] for the guarantee), hiding
+    /// logically expired keys without deleting them.
+    pub fn scan(&self, cursor: u64, now_ms: u64, mut f: impl FnMut(&Bytes, &Value)) -> u64 {
+        let expires = &self.expires;
+        self.dict.scan(cursor, |k, v| {
+            if !Self::is_expired(expires, k, now_ms) {
+                f(k, v);
+            }
+        })
+    }
+
+    /// All live keys (for KEYS), hiding logically expired ones.
+    pub fn keys_iter(&self, now_ms: u64) -> impl Iterator<Item = &Bytes> + '_ {
+        self.dict
+            .keys()
+            .filter(move |k| !Self::is_expired(&self.expires, k, now_ms))
+    }
+
+    /// RANDOMKEY, as Redis's dbRandomKey: expired picks are deleted on a
+    /// master and retried. On a replica they cannot be deleted, so after a
+    /// bounded number of tries it returns an expired key if every key is
+    /// volatile (Redis does the same), else falls back to the first live key.
+    pub fn random_key(&mut self, now_ms: u64) -> Option<Bytes> {
+        let mut tries = 0;
+        loop {
+            let (k, _) = self.dict.random_entry(&mut self.rng)?;
+            let k = k.clone();
+            if !Self::is_expired(&self.expires, &k, now_ms) {
+                return Some(k);
+            }
+            if self.expire_allowed {
+                self.delete_expired(&k);
+                continue;
+            }
+            tries += 1;
+            if tries >= RANDOM_KEY_MAX_TRIES {
+                if self.dict.len() == self.expires.len() {
+                    return Some(k);
+                }
+                return self.keys_iter(now_ms).next().cloned().or(Some(k));
+            }
+        }
+    }
+
+    /// FLUSHDB: drops every key; returns how many there were. Keys already
+    /// in the expired log stay there (they were deleted before the flush).
+    pub fn clear(&mut self) -> usize {
+        let n = self.dict.len();
+        self.dict.clear();
+        self.expires.clear();
+        self.avg_ttl_ms = 0;
+        self.expires_cursor = 0;
+        n
+    }
+
+    /// Keys deleted by expiry (lazy or active) since the last call, oldest
+    /// first. The server propagates each as a DEL in this db's index.
+    pub fn drain_expired(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.expired_log)
+    }
+
+    /// False on a replica: expired keys are then hidden but never deleted
+    /// by this shard; the master's DELs remove them.
+    pub fn set_expire_allowed(&mut self, allowed: bool) {
+        self.expire_allowed = allowed;
+    }
+
+    pub fn expire_allowed(&self) -> bool {
+        self.expire_allowed
+    }
+
+    /// Advances pending incremental rehashes of both dicts by `steps`
+    /// buckets each (for the shard's cron); true while one is still running.
+    pub fn rehash_steps(&mut self, steps: usize) -> bool {
+        let a = self.dict.rehash_steps(steps);
+        let b = self.expires.rehash_steps(steps);
+        a || b
+    }
+
+    // --------------------------------------- hooks for active expiry --
+
+    /// Redis skips sampling an expires table under 1% full and waits for
+    /// the resize. Our dict shrinks eagerly, so that only happens while a
+    /// shrink is running, and then both tables count; a rehashing table is
+    /// therefore never called sparse, or the remaining keys could wait for
+    /// a rehash that nothing drives.
+    pub(crate) fn expires_sparse(&self) -> bool {
+        let slots = self.expires.buckets();
+        !self.expires.is_rehashing()
+            && slots > SMALL_TABLE
+            && self.expires.len().saturating_mul(100) / slots < MIN_FILL_PERC
+    }
+
+    /// Visits one bucket (or its expansions while rehashing) of the expires
+    /// dict at the active-expiry cursor and advances the cursor. Returns
+    /// true when the cursor wrapped, i.e. a full pass completed.
+    pub(crate) fn scan_expires_step(&mut self, f: impl FnMut(&Bytes, &u64)) -> bool {
+        self.expires_cursor = self.expires.scan(self.expires_cursor, f);
+        self.expires_cursor == 0
+    }
+
+    /// Deletes `key` (and logs it) if it is expired and this db may expire.
+    pub(crate) fn expire_if_due(&mut self, key: &[u8], now_ms: u64) -> bool {
+        if self.expire_allowed && Self::is_expired(&self.expires, key, now_ms) {
+            self.delete_expired(key);
+            return true;
+        }
+        false
+    }
+
+    /// Folds a new average-TTL sample in as Redis does: 2% weight for the
+    /// sample, 98% for the previous estimate; 0 resets it.
+    pub(crate) fn record_avg_ttl(&mut self, sample_ms: Option<u64>) {
+        match sample_ms {
+            None => self.avg_ttl_ms = 0,
+            Some(s) if self.avg_ttl_ms == 0 => self.avg_ttl_ms = s,
+            Some(s) => self.avg_ttl_ms = (self.avg_ttl_ms / 50) * 49 + s / 50,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::value::StrValue;
+
+    fn s(v: &str) -> Value {
+        Value::Str(StrValue::from_set(Bytes::copy_from_slice(v.as_bytes())))
+    }
+
+    fn b(v: &str) -> Bytes {
+        Bytes::copy_from_slice(v.as_bytes())
+    }
+
+    #[test]
+    fn set_get_remove_and_ttl() {
+        let mut db = Db::new();
+        db.set(b("a"), s("1"), None);
+        db.set(b("b"), s("2"), Some(1_000));
+        assert_eq!(db.len(), 2);
+        assert_eq!(db.expires_len(), 1);
+        assert_eq!(db.expire_at(b"b"), Some(1_000));
+        assert_eq!(db.get(b"a", 500, Lookup::Read), Some(&mut s("1")));
+        // Exactly at the expire time the key is still alive (strict >).
+        assert!(db.get(b"b", 1_000, Lookup::Read).is_some());
+        // Replacing without a TTL clears it; KEEPTTL keeps it.
+        db.set(b("b"), s("3"), None);
+        assert_eq!(db.expire_at(b"b"), None);
+        assert!(db.set_expire(b"b", 2_000));
+        db.set_keep_ttl(b("b"), s("4"));
+        assert_eq!(db.expire_at(b"b"), Some(2_000));
+        assert!(db.persist(b"b"));
+        assert!(!db.persist(b"b"));
+        assert!(!db.set_expire(b"zz", 5));
+        assert_eq!(db.remove(b"b"), Some(s("4")));
+        assert_eq!(db.remove(b"b"), None);
+        assert_eq!(db.expires_len(), 0);
+        assert_eq!(db.clear(), 1);
+        assert!(db.is_empty());
+    }
+
+    #[test]
+    fn expires_share_the_key_allocation() {
+        let mut db = Db::new();
+        let k = b("shared");
+        db.set(k.clone(), s("v"), Some(10));
+        let dk = db.dict.get_key_value(b"shared").map(|(k, _)| k.as_ptr());
+        let ek = db.expires.get_key_value(b"shared").map(|(k, _)| k.as_ptr());
+        assert_eq!(dk, ek);
+    }
+
+    #[test]
+    fn master_lazily_deletes_and_logs() {
+        let mut db = Db::new();
+        db.set(b("k"), s("v"), Some(100));
+        db.set(b("w"), s("v"), Some(100));
+        assert!(db.get(b"k", 101, Lookup::Read).is_none());
+        assert!(db.get(b"w", 101, Lookup::Write).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.expires_len(), 0);
+        assert_eq!(db.expired_keys(), 2);
+        assert_eq!(db.drain_expired(), vec![b("k"), b("w")]);
+        assert!(db.drain_expired().is_empty());
+    }
+
+    #[test]
+    fn replica_hides_on_read_but_keeps() {
+        let mut db = Db::new();
+        db.set_expire_allowed(false);
+        db.set(b("k"), s("v"), Some(100));
+        assert!(db.get(b"k", 101, Lookup::Read).is_none());
+        assert!(db.get_ref(b"k", 101).is_none());
+        assert!(db.get(b"k", 101, Lookup::Write).is_some());
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.keys_iter(101).count(), 0);
+        assert_eq!(db.keys_iter(99).count(), 1);
+        assert!(db.drain_expired().is_empty());
+        // All keys volatile and expired: RANDOMKEY still terminates.
+        assert_eq!(db.random_key(101), Some(b("k")));
+        db.set(b("live"), s("v"), None);
+        for _ in 0..50 {
+            assert_eq!(db.random_key(101), Some(b("live")));
+        }
+        // The master's DEL removes it.
+        assert!(db.remove(b"k").is_some());
+    }
+
+    #[test]
+    fn scan_and_random_key_skip_expired() {
+        let mut db = Db::new();
+        for i in 0..100 {
+            let at = if i % 2 == 0 { Some(50) } else { None };
+            db.set(b(&format!("k{i}")), s("v"), at);
+        }
+        let mut seen = 0;
+        let mut c = 0;
+        loop {
+            c = db.scan(c, 60, |k, _| {
+                assert!(db.expire_at(k).is_none());
+                seen += 1;
+            });
+            if c == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen, 50);
+        for _ in 0..200 {
+            let k = db.random_key(60).expect("live keys exist");
+            assert!(db.expire_at(&k).is_none());
+        }
+        // Expired picks were deleted on the way (master).
+        assert_eq!(db.len() as u64 + db.expired_keys(), 100);
+        assert!(db.info_line().starts_with("keys="));
+    }
+
+    #[test]
+    fn avg_ttl_running_estimate() {
+        let mut db = Db::new();
+        db.record_avg_ttl(Some(1_000));
+        assert_eq!(db.avg_ttl(), 1_000);
+        db.record_avg_ttl(Some(6_000));
+        assert_eq!(db.avg_ttl(), 980 + 120);
+        db.record_avg_ttl(None);
+        assert_eq!(db.avg_ttl(), 0);
+    }
+}

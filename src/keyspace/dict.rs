@@ -1,0 +1,1203 @@
+//! `Dict<V>`: the shard's own hash table, keyed by `bytes::Bytes`.
+//!
+//! Owns bucket layout, hashing with a per-dict random seed, incremental
+//! rehashing (grow and shrink), the reverse-binary SCAN cursor and random
+//! sampling. It depends only on `bytes` and `std`: it knows nothing about
+//! values, TTLs or commands, so `db.rs` and `expire.rs` build on it and it
+//! must never import them.
+//!
+//! Layout, and why:
+//! * Chaining, not open addressing: Redis's SCAN guarantee needs an element's
+//!   bucket to be a pure function of its hash and the table mask.
+//! * Entries live in a chunked slab addressed by `u32` (`0` = none). A bucket
+//!   head costs 4 bytes and a chain link 4 bytes, the entry's 32-bit hash
+//!   fills what would otherwise be padding (so rehashing never re-reads key
+//!   bytes), there is no per-entry allocator header, and growing the slab
+//!   only appends a chunk: existing entries are never copied.
+//! * Bucket arrays are zero-initialised (`0` = empty) so big ones come from
+//!   `calloc`/fresh pages instead of an O(n) fill when a resize starts.
+//!
+//! Bytes per entry (measured by the `memory_per_entry` test, 64-bit):
+//! `size_of::<Slot<V>>()` = 32 (key handle) + `size_of::<V>()` rounded up to
+//! 8 + 8 (hash + link), i.e. 80 for `Value` and 48 for `u64`, plus 4..8 bytes
+//! of bucket array at load factor 1..0.5 (4 more while a resize runs):
+//! 84.5 B for `Dict<Value>` and 52.4 B for `Dict<u64>` at 1M keys. Key and
+//! value bytes live in their own `Bytes` allocations, outside this count.
+//!
+//! Capacity: at most `u32::MAX` entries per dict (about 340 GB of slots for
+//! `Value`); past that, insertion reports an allocation failure like any
+//! exhausted allocator would.
+
+use bytes::Bytes;
+use std::alloc::Layout;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::mem;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// "No entry" in bucket heads and chain links; real slot ids start at 1.
+const NIL: u32 = 0;
+
+/// Smallest table, as Redis's DICT_HT_INITIAL_SIZE.
+const INITIAL_BUCKETS: usize = 4;
+/// Bucket indices come from a 32-bit stored hash; 2^31 keeps masks in range.
+const MAX_BUCKETS: usize = 1 << 31;
+/// Shrink when fewer than 1/8 of the buckets' worth of entries remain (the
+/// Redis 7.4 rule); growth happens at load factor 1, so a table that just
+/// resized is 0.5..1 full and needs to double or lose 7/8 to resize again.
+const SHRINK_FILL_DIV: usize = 8;
+/// As Redis's dictRehash: each step may skip this many empty buckets per
+/// bucket it is asked to move, so one step is bounded even in sparse tables.
+const EMPTY_VISITS_PER_STEP: usize = 10;
+/// Random bucket draws before `random_entry` falls back to a linear probe.
+const RANDOM_BUCKET_TRIES: usize = 64;
+
+// ---------------------------------------------------------------- hashing --
+
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
+
+/// 64x64->128 multiply folded to 64 bits: the wyhash mixing primitive.
+#[inline]
+fn mum(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+/// Little-endian load of up to 8 bytes, zero padded.
+#[inline]
+fn le64(b: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = b.len().min(8);
+    w[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// wyhash-style keyed hash over 16-byte blocks. Both multiplicands of every
+/// round carry secret material (`k1` and the running state), so an attacker
+/// who does not know the seed cannot force a round to zero and collide keys
+/// independently of the seed (HashDoS through crafted keys).
+pub fn hash_bytes(k0: u64, k1: u64, data: &[u8]) -> u64 {
+    let len = data.len() as u64;
+    let mut h = k0 ^ len.wrapping_mul(P0);
+    let mut blocks = data.chunks_exact(16);
+    for block in &mut blocks {
+        let (a, b) = block.split_at(8);
+        h = mum(le64(a) ^ k1, le64(b) ^ h);
+    }
+    let rest = blocks.remainder();
+    let (a, b) = rest.split_at(rest.len().min(8));
+    h = mum(le64(a) ^ k1 ^ P1, le64(b) ^ h ^ P2);
+    mum(h ^ P0, len ^ k1 ^ P2)
+}
+
+/// splitmix64 step: the small, seedable PRNG used for random sampling. Any
+/// state (including 0) is fine, which is why callers may keep a bare `u64`.
+pub fn rand_next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Uniform-enough value in `0..n` without division (Lemire's reduction).
+#[inline]
+fn bounded(r: u64, n: usize) -> usize {
+    ((u128::from(r) * n as u128) >> 64) as usize
+}
+
+/// A fresh seed per dict. std's `RandomState` carries OS randomness; time,
+/// a stack address (ASLR) and a process-wide counter make seeds differ even
+/// if one source is weak, and the counter keeps two dicts created in the same
+/// nanosecond apart.
+pub fn random_seed() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let local = 0u8;
+    let addr = std::ptr::addr_of!(local).addr() as u64;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let os = RandomState::new().hash_one(n);
+    let mut s = os ^ nanos.rotate_left(17) ^ addr.rotate_left(41) ^ n;
+    rand_next(&mut s)
+}
+
+// ------------------------------------------------------------------- slab --
+
+/// One entry. `kv` is `None` for a free slot (the `Bytes` vtable pointer is
+/// the niche, so the `Option` costs nothing); `next` is the chain link, or
+/// the free-list link while the slot is free.
+struct Slot<V> {
+    kv: Option<(Bytes, V)>,
+    hash: u32,
+    next: u32,
+}
+
+/// Chunk sizes grow 8, 16, ... 4096 slots, then stay at 4096: small dicts
+/// (16 dbs x 2 dicts per shard, mostly empty) stay small, and a 4096-slot
+/// chunk is small enough to free in one step without a noticeable pause.
+const FIRST_CHUNK_SHIFT: u32 = 3;
+const GROWING_CHUNKS: u32 = 10;
+const BIG_CHUNK_SHIFT: u32 = FIRST_CHUNK_SHIFT + GROWING_CHUNKS - 1;
+const GROWING_CAPACITY: u64 = (1 << FIRST_CHUNK_SHIFT) * ((1 << GROWING_CHUNKS) - 1);
+/// Slot ids are 1-based `u32`s, so at most `u32::MAX` slots.
+const SLOT_LIMIT: u64 = u32::MAX as u64;
+
+/// Chunk number and offset of the zero-based slot position `p`.
+fn locate(p: u64) -> (usize, usize) {
+    if p < GROWING_CAPACITY {
+        let j = p + (1 << FIRST_CHUNK_SHIFT);
+        let top = 63 - j.leading_zeros();
+        (
+            (top - FIRST_CHUNK_SHIFT) as usize,
+            (j - (1u64 << top)) as usize,
+        )
+    } else {
+        let r = p - GROWING_CAPACITY;
+        (
+            GROWING_CHUNKS as usize + (r >> BIG_CHUNK_SHIFT) as usize,
+            (r & ((1 << BIG_CHUNK_SHIFT) - 1)) as usize,
+        )
+    }
+}
+
+fn chunk_capacity(c: usize) -> usize {
+    if c < GROWING_CHUNKS as usize {
+        (1 << FIRST_CHUNK_SHIFT) << c
+    } else {
+        1 << BIG_CHUNK_SHIFT
+    }
+}
+
+struct Slab<V> {
+    chunks: Vec<Vec<Slot<V>>>,
+    /// Slots ever handed out; the next fresh id is `fresh + 1`.
+    fresh: u64,
+    /// Head of the free list (ids of removed entries, reused LIFO).
+    free: u32,
+}
+
+impl<V> Slab<V> {
+    const fn new() -> Self {
+        Slab {
+            chunks: Vec::new(),
+            fresh: 0,
+            free: NIL,
+        }
+    }
+
+    /// `None` for `NIL`, so chain walks are `while let Some(s) = slab.slot(i)`.
+    #[inline]
+    fn slot(&self, id: u32) -> Option<&Slot<V>> {
+        let p = u64::from(id.checked_sub(1)?);
+        let (c, o) = locate(p);
+        self.chunks.get(c)?.get(o)
+    }
+
+    #[inline]
+    fn slot_mut(&mut self, id: u32) -> Option<&mut Slot<V>> {
+        let p = u64::from(id.checked_sub(1)?);
+        let (c, o) = locate(p);
+        self.chunks.get_mut(c)?.get_mut(o)
+    }
+
+    fn alloc(&mut self, hash: u32, key: Bytes, val: V, next: u32) -> u32 {
+        let new = Slot {
+            kv: Some((key, val)),
+            hash,
+            next,
+        };
+        let id = self.free;
+        if let Some(s) = self.slot_mut(id) {
+            let next_free = s.next;
+            *s = new;
+            self.free = next_free;
+            return id;
+        }
+        if self.fresh >= SLOT_LIMIT {
+            // Out of slot ids: the same situation as an exhausted allocator.
+            std::alloc::handle_alloc_error(Layout::new::<Slot<V>>());
+        }
+        let (c, _) = locate(self.fresh);
+        if c >= self.chunks.len() {
+            // Reserve the whole chunk now so pushes below never reallocate
+            // (which would copy entries and break the no-O(n)-pause promise).
+            self.chunks.push(Vec::with_capacity(chunk_capacity(c)));
+        }
+        if let Some(chunk) = self.chunks.get_mut(c) {
+            chunk.push(new);
+        }
+        self.fresh += 1;
+        self.fresh as u32
+    }
+
+    /// Removes the entry and puts its slot on the free list.
+    fn free(&mut self, id: u32) -> Option<(Bytes, V)> {
+        let head = self.free;
+        let s = self.slot_mut(id)?;
+        let kv = s.kv.take()?;
+        s.next = head;
+        self.free = id;
+        Some(kv)
+    }
+
+    fn slots_capacity(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum()
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (&Bytes, &V)> + '_ {
+        self.chunks
+            .iter()
+            .flatten()
+            .filter_map(|s| s.kv.as_ref().map(|(k, v)| (k, v)))
+    }
+}
+
+// ------------------------------------------------------------------ table --
+
+/// One bucket array. `used` counts the entries chained from it.
+#[derive(Default)]
+struct Table {
+    buckets: Vec<u32>,
+    used: usize,
+}
+
+impl Table {
+    fn with_size(n: usize) -> Self {
+        Table {
+            // `vec![0; n]` allocates zeroed memory (calloc): no O(n) fill.
+            buckets: vec![NIL; n],
+            used: 0,
+        }
+    }
+
+    #[inline]
+    fn size(&self) -> usize {
+        self.buckets.len()
+    }
+
+    #[inline]
+    fn index(&self, hash: u32) -> usize {
+        hash as usize & self.buckets.len().wrapping_sub(1)
+    }
+
+    #[inline]
+    fn head(&self, idx: usize) -> u32 {
+        self.buckets.get(idx).copied().unwrap_or(NIL)
+    }
+
+    #[inline]
+    fn set_head(&mut self, idx: usize, id: u32) {
+        if let Some(b) = self.buckets.get_mut(idx) {
+            *b = id;
+        }
+    }
+}
+
+/// Where `find` met a key: table, bucket, slot id and chain predecessor.
+#[derive(Clone, Copy)]
+struct Found {
+    t: usize,
+    bucket: usize,
+    id: u32,
+    prev: u32,
+}
+
+// ------------------------------------------------------------------- dict --
+
+/// Hash table keyed by `Bytes` with Redis-style incremental rehashing.
+///
+/// While resizing, `tables[0]` is drained into `tables[1]` a bucket at a time
+/// by every mutating call (and by [`Dict::rehash_steps`], which the server's
+/// cron should call so read-mostly shards finish too). Lookups check both.
+///
+/// A shrink also compacts: the entries of `tables[0]` live in `old` and are
+/// moved into a fresh `slab` as their buckets migrate, so the memory of
+/// removed entries is returned. The emptied chunks then wait in `graveyard`
+/// and are freed one per mutating call, keeping every pause short.
+pub struct Dict<V> {
+    k0: u64,
+    k1: u64,
+    tables: [Table; 2],
+    rehashing: bool,
+    /// Next bucket of `tables[0]` to migrate; all below it are empty.
+    rehash_idx: usize,
+    /// Holds the entries of `tables[1]`, and of `tables[0]` unless `old` is set.
+    slab: Slab<V>,
+    /// During a compacting (shrink) resize: the entries of `tables[0]`.
+    old: Option<Slab<V>>,
+    graveyard: Vec<Vec<Slot<V>>>,
+}
+
+impl<V> Default for Dict<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> fmt::Debug for Dict<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dict")
+            .field("len", &self.len())
+            .field("buckets", &self.buckets())
+            .field("rehashing", &self.rehashing)
+            .finish()
+    }
+}
+
+impl<V> Dict<V> {
+    /// Empty dict with a random hash seed. Allocates nothing until used.
+    pub fn new() -> Self {
+        Self::with_seed(random_seed())
+    }
+
+    /// Empty dict with a fixed seed: deterministic layout for tests. Never
+    /// use a fixed seed for client-controlled keys (HashDoS).
+    pub fn with_seed(seed: u64) -> Self {
+        let mut s = seed;
+        let k0 = rand_next(&mut s);
+        let k1 = rand_next(&mut s) | 1;
+        Dict {
+            k0,
+            k1,
+            tables: [Table::default(), Table::default()],
+            rehashing: false,
+            rehash_idx: 0,
+            slab: Slab::new(),
+            old: None,
+            graveyard: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tables[0].used + self.tables[1].used
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total buckets over both tables (Redis's dictSlots).
+    pub fn buckets(&self) -> usize {
+        self.tables[0].size() + self.tables[1].size()
+    }
+
+    pub fn is_rehashing(&self) -> bool {
+        self.rehashing
+    }
+
+    /// Heap bytes held by the table structure itself (bucket arrays, slots,
+    /// chunk headers), excluding the `Bytes` payloads and anything `V` owns.
+    pub fn allocated_bytes(&self) -> usize {
+        let slot = mem::size_of::<Slot<V>>();
+        let buckets = self
+            .tables
+            .iter()
+            .map(|t| t.buckets.capacity())
+            .sum::<usize>();
+        let slabs = self.slab.slots_capacity()
+            + self.old.as_ref().map_or(0, Slab::slots_capacity)
+            + self.graveyard.iter().map(Vec::capacity).sum::<usize>();
+        let headers = (self.slab.chunks.capacity()
+            + self.old.as_ref().map_or(0, |o| o.chunks.capacity())
+            + self.graveyard.capacity())
+            * mem::size_of::<Vec<Slot<V>>>();
+        buckets * mem::size_of::<u32>() + slabs * slot + headers
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u32 {
+        let h = hash_bytes(self.k0, self.k1, key);
+        (h ^ (h >> 32)) as u32
+    }
+
+    #[inline]
+    fn slab_of(&self, t: usize) -> &Slab<V> {
+        match (&self.old, t) {
+            (Some(old), 0) => old,
+            _ => &self.slab,
+        }
+    }
+
+    #[inline]
+    fn slab_of_mut(&mut self, t: usize) -> &mut Slab<V> {
+        match (&mut self.old, t) {
+            (Some(old), 0) => old,
+            _ => &mut self.slab,
+        }
+    }
+
+    #[inline]
+    fn tables_in_use(&self) -> usize {
+        if self.rehashing {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn find(&self, hash: u32, key: &[u8]) -> Option<Found> {
+        for t in 0..self.tables_in_use() {
+            let table = &self.tables[t];
+            if table.used == 0 {
+                continue;
+            }
+            let slab = self.slab_of(t);
+            let bucket = table.index(hash);
+            let mut prev = NIL;
+            let mut id = table.head(bucket);
+            while let Some(s) = slab.slot(id) {
+                if s.hash == hash && matches!(&s.kv, Some((k, _)) if k.as_ref() == key) {
+                    return Some(Found {
+                        t,
+                        bucket,
+                        id,
+                        prev,
+                    });
+                }
+                prev = id;
+                id = s.next;
+            }
+        }
+        None
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        self.get_key_value(key).map(|(_, v)| v)
+    }
+
+    /// The stored key too, so callers can keep a cheap clone of it.
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&Bytes, &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        let f = self.find(self.hash(key), key)?;
+        self.slab_of(f.t)
+            .slot(f.id)?
+            .kv
+            .as_ref()
+            .map(|(k, v)| (k, v))
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get_key_value(key).is_some()
+    }
+
+    /// Like Redis's dictFind, this also advances a pending resize.
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        if self.is_empty() {
+            return None;
+        }
+        self.housekeeping();
+        let f = self.find(self.hash(key), key)?;
+        self.slab_of_mut(f.t)
+            .slot_mut(f.id)?
+            .kv
+            .as_mut()
+            .map(|(_, v)| v)
+    }
+
+    /// Inserts or replaces. On replace the stored key is kept (so other
+    /// holders of its `Bytes` keep sharing one allocation) and the old value
+    /// is returned.
+    pub fn insert(&mut self, key: Bytes, val: V) -> Option<V> {
+        self.housekeeping();
+        let hash = self.hash(&key);
+        if let Some(f) = self.find(hash, &key) {
+            let old = self
+                .slab_of_mut(f.t)
+                .slot_mut(f.id)
+                .and_then(|s| s.kv.as_mut())
+                .map(|(_, v)| mem::replace(v, val));
+            return old;
+        }
+        self.grow_if_needed();
+        // New entries go to the table being filled, so `tables[0]` only ever
+        // drains during a resize.
+        let t = if self.rehashing { 1 } else { 0 };
+        let bucket = self.tables[t].index(hash);
+        let head = self.tables[t].head(bucket);
+        let id = self.slab_of_mut(t).alloc(hash, key, val, head);
+        self.tables[t].set_head(bucket, id);
+        self.tables[t].used += 1;
+        None
+    }
+
+    /// Removes the key, returning the stored key and value.
+    pub fn remove(&mut self, key: &[u8]) -> Option<(Bytes, V)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.housekeeping();
+        let f = self.find(self.hash(key), key)?;
+        let slab = self.slab_of_mut(f.t);
+        let next = slab.slot(f.id).map_or(NIL, |s| s.next);
+        if let Some(p) = slab.slot_mut(f.prev) {
+            p.next = next;
+        } else {
+            self.tables[f.t].set_head(f.bucket, next);
+        }
+        let kv = match (&mut self.old, f.t) {
+            // The compaction source never allocates again: no free list.
+            (Some(old), 0) => old.slot_mut(f.id).and_then(|s| s.kv.take()),
+            _ => self.slab.free(f.id),
+        };
+        let table = &mut self.tables[f.t];
+        table.used = table.used.saturating_sub(1);
+        self.shrink_if_needed();
+        kv
+    }
+
+    /// Drops everything (O(n): keys and values are freed here). Keeps the
+    /// seed. For a huge dict the caller may instead `mem::take` it and drop
+    /// it elsewhere (lazy free).
+    pub fn clear(&mut self) {
+        let (k0, k1) = (self.k0, self.k1);
+        *self = Self::with_seed(0);
+        self.k0 = k0;
+        self.k1 = k1;
+    }
+
+    /// Removes and yields every entry; the dict is empty afterwards.
+    pub fn drain(&mut self) -> impl Iterator<Item = (Bytes, V)> {
+        let slab = mem::replace(&mut self.slab, Slab::new());
+        let old = self.old.take();
+        self.tables = [Table::default(), Table::default()];
+        self.rehashing = false;
+        self.rehash_idx = 0;
+        old.into_iter()
+            .chain(std::iter::once(slab))
+            .flat_map(|s| s.chunks)
+            .flatten()
+            .filter_map(|s| s.kv)
+    }
+
+    /// All entries in unspecified order. Cost is proportional to the slab
+    /// size (free slots are skipped), not to the bucket count.
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &V)> + '_ {
+        self.old
+            .iter()
+            .chain(std::iter::once(&self.slab))
+            .flat_map(Slab::entries)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    // ---------------------------------------------------------- resizing --
+
+    /// Per-operation background work: one rehash step and one freed chunk.
+    #[inline]
+    fn housekeeping(&mut self) {
+        if self.rehashing {
+            self.rehash_inner(1);
+        }
+        // One chunk (<= 4096 slots) per call bounds the pause of freeing.
+        drop(self.graveyard.pop());
+    }
+
+    /// Moves up to `n` non-empty buckets of a pending resize (visiting at
+    /// most `10 * n` empty ones), frees up to `n` compacted-away chunks and
+    /// starts a shrink if the table became sparse. Returns whether a resize
+    /// is still in progress. Meant for the shard's cron, like Redis's
+    /// incrementallyRehash, so idle or read-only shards converge too.
+    pub fn rehash_steps(&mut self, n: usize) -> bool {
+        if self.rehashing {
+            self.rehash_inner(n);
+        }
+        let keep = self.graveyard.len().saturating_sub(n);
+        self.graveyard.truncate(keep);
+        self.shrink_if_needed();
+        self.rehashing
+    }
+
+    fn rehash_inner(&mut self, n: usize) {
+        let mut empty_budget = n.saturating_mul(EMPTY_VISITS_PER_STEP);
+        let mut moved = 0;
+        while moved < n && self.tables[0].used > 0 {
+            let idx = self.rehash_idx;
+            if idx >= self.tables[0].size() {
+                break; // unreachable while `used` is right; never spin
+            }
+            let head = self.tables[0].head(idx);
+            self.rehash_idx += 1;
+            if head == NIL {
+                empty_budget = empty_budget.saturating_sub(1);
+                if empty_budget == 0 {
+                    break;
+                }
+                continue;
+            }
+            self.tables[0].set_head(idx, NIL);
+            self.move_chain(head);
+            moved += 1;
+        }
+        if self.tables[0].used == 0 {
+            self.finish_rehash();
+        }
+    }
+
+    /// Relinks (grow) or moves into the new slab (shrink) one whole chain.
+    fn move_chain(&mut self, mut id: u32) {
+        let [t0, t1] = &mut self.tables;
+        match self.old.as_mut() {
+            Some(old) => {
+                while let Some(s) = old.slot_mut(id) {
+                    let (hash, next) = (s.hash, s.next);
+                    if let Some((k, v)) = s.kv.take() {
+                        let b = t1.index(hash);
+                        let new_id = self.slab.alloc(hash, k, v, t1.head(b));
+                        t1.set_head(b, new_id);
+                        t0.used = t0.used.saturating_sub(1);
+                        t1.used += 1;
+                    }
+                    id = next;
+                }
+            }
+            None => {
+                while let Some(s) = self.slab.slot_mut(id) {
+                    let next = s.next;
+                    let b = t1.index(s.hash);
+                    s.next = t1.head(b);
+                    t1.set_head(b, id);
+                    t0.used = t0.used.saturating_sub(1);
+                    t1.used += 1;
+                    id = next;
+                }
+            }
+        }
+    }
+
+    fn finish_rehash(&mut self) {
+        self.tables[0] = mem::take(&mut self.tables[1]);
+        self.rehashing = false;
+        self.rehash_idx = 0;
+        if let Some(old) = self.old.take() {
+            // Free slots still need their drop glue run; do it later, a
+            // chunk per operation, instead of one long pause now.
+            self.graveyard.extend(old.chunks);
+        }
+    }
+
+    fn start_resize(&mut self, size: usize, compact: bool) {
+        let size = size.clamp(INITIAL_BUCKETS, MAX_BUCKETS);
+        if self.rehashing || size == self.tables[0].size() {
+            return;
+        }
+        self.tables[1] = Table::with_size(size);
+        self.rehashing = true;
+        self.rehash_idx = 0;
+        if compact {
+            self.old = Some(mem::replace(&mut self.slab, Slab::new()));
+        }
+        if self.tables[0].used == 0 {
+            self.finish_rehash();
+        }
+    }
+
+    fn grow_if_needed(&mut self) {
+        if self.rehashing {
+            return;
+        }
+        let size = self.tables[0].size();
+        if size == 0 {
+            self.tables[0] = Table::with_size(INITIAL_BUCKETS);
+        } else if self.tables[0].used >= size && size < MAX_BUCKETS {
+            let target = (self.tables[0].used + 1)
+                .checked_next_power_of_two()
+                .unwrap_or(MAX_BUCKETS);
+            self.start_resize(target, false);
+        }
+    }
+
+    fn shrink_if_needed(&mut self) {
+        if self.rehashing {
+            return;
+        }
+        let size = self.tables[0].size();
+        let used = self.tables[0].used;
+        if size > INITIAL_BUCKETS && used.saturating_mul(SHRINK_FILL_DIV) < size {
+            let target = (used + 1)
+                .checked_next_power_of_two()
+                .unwrap_or(MAX_BUCKETS);
+            self.start_resize(target, true);
+        }
+    }
+
+    // -------------------------------------------------------------- scan --
+
+    fn emit_bucket(&self, t: usize, idx: usize, f: &mut impl FnMut(&Bytes, &V)) {
+        let slab = self.slab_of(t);
+        let mut id = self.tables[t].head(idx);
+        while let Some(s) = slab.slot(id) {
+            if let Some((k, v)) = &s.kv {
+                f(k, v);
+            }
+            id = s.next;
+        }
+    }
+
+    /// Redis SCAN over buckets. Start with cursor 0, feed back the returned
+    /// cursor, stop when it is 0 again. Every entry present for the whole
+    /// scan is reported at least once (some may repeat) however the table
+    /// grows, shrinks or rehashes between calls, because the cursor counts
+    /// with its bits reversed: the buckets already visited at one size are
+    /// exactly the ones whose expansions/contractions are visited at any
+    /// other size. Each call visits one bucket of the smaller table plus,
+    /// while rehashing, all its expansions in the larger one.
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(&Bytes, &V)) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let mut v = cursor;
+        if !self.rehashing {
+            let m0 = self.tables[0].size() as u64 - 1;
+            self.emit_bucket(0, (v & m0) as usize, &mut f);
+            v |= !m0;
+            v = rev_increment(v);
+        } else {
+            let (small, large) = if self.tables[0].size() <= self.tables[1].size() {
+                (0, 1)
+            } else {
+                (1, 0)
+            };
+            let m0 = self.tables[small].size() as u64 - 1;
+            let m1 = self.tables[large].size() as u64 - 1;
+            self.emit_bucket(small, (v & m0) as usize, &mut f);
+            // The larger table's buckets whose low bits equal this small
+            // bucket: step through the bits of m1 not in m0 (reversed).
+            loop {
+                self.emit_bucket(large, (v & m1) as usize, &mut f);
+                v |= !m1;
+                v = rev_increment(v);
+                if v & (m0 ^ m1) == 0 {
+                    break;
+                }
+            }
+        }
+        v
+    }
+
+    // ------------------------------------------------------------ random --
+
+    /// A random entry: a random non-empty bucket, then a random element of
+    /// its chain (Redis's dictGetRandomKey). Entries in longer chains are a
+    /// little less likely; fine for RANDOMKEY and sampling. `rng` is any
+    /// caller-owned state for [`rand_next`].
+    pub fn random_entry(&self, rng: &mut u64) -> Option<(&Bytes, &V)> {
+        if self.is_empty() {
+            return None;
+        }
+        // Buckets below rehash_idx in tables[0] are known to be empty.
+        let skip = if self.rehashing {
+            self.rehash_idx.min(self.tables[0].size())
+        } else {
+            0
+        };
+        let n0 = self.tables[0].size() - skip;
+        let n1 = if self.rehashing {
+            self.tables[1].size()
+        } else {
+            0
+        };
+        let total = n0 + n1;
+        if total == 0 {
+            return None;
+        }
+        let position = |r: usize| if r < n0 { (0, skip + r) } else { (1, r - n0) };
+        // Tables are kept at least 1/8 full, so a few draws normally do; the
+        // linear probe afterwards guarantees termination regardless.
+        for _ in 0..RANDOM_BUCKET_TRIES {
+            let (t, b) = position(bounded(rand_next(rng), total));
+            let head = self.tables[t].head(b);
+            if head != NIL {
+                return self.random_in_chain(t, head, rng);
+            }
+        }
+        let start = bounded(rand_next(rng), total);
+        for k in 0..total {
+            let (t, b) = position((start + k) % total);
+            let head = self.tables[t].head(b);
+            if head != NIL {
+                return self.random_in_chain(t, head, rng);
+            }
+        }
+        None
+    }
+
+    fn random_in_chain(&self, t: usize, head: u32, rng: &mut u64) -> Option<(&Bytes, &V)> {
+        let slab = self.slab_of(t);
+        let mut len = 0usize;
+        let mut id = head;
+        while let Some(s) = slab.slot(id) {
+            len += 1;
+            id = s.next;
+        }
+        let mut pick = bounded(rand_next(rng), len);
+        let mut id = head;
+        while let Some(s) = slab.slot(id) {
+            if pick == 0 {
+                return s.kv.as_ref().map(|(k, v)| (k, v));
+            }
+            pick -= 1;
+            id = s.next;
+        }
+        None
+    }
+}
+
+/// Increment `v` as if its bits were reversed.
+#[inline]
+fn rev_increment(v: u64) -> u64 {
+    v.reverse_bits().wrapping_add(1).reverse_bits()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    fn key(i: u64) -> Bytes {
+        Bytes::from(format!("key:{i}"))
+    }
+
+    #[test]
+    fn locate_is_dense_and_matches_chunk_capacity() {
+        let mut expect = (0usize, 0usize);
+        for p in 0..(GROWING_CAPACITY + 3 * (1 << BIG_CHUNK_SHIFT)) {
+            let got = locate(p);
+            assert_eq!(got, expect, "position {p}");
+            expect.1 += 1;
+            if expect.1 == chunk_capacity(expect.0) {
+                expect = (expect.0 + 1, 0);
+            }
+        }
+        // The largest id still maps to a finite chunk number.
+        let (c, o) = locate(SLOT_LIMIT - 1);
+        assert!(o < chunk_capacity(c));
+    }
+
+    #[test]
+    fn hash_differs_by_seed_and_content() {
+        let a = Dict::<()>::with_seed(1);
+        let b = Dict::<()>::with_seed(2);
+        assert_ne!(a.hash(b"hello"), b.hash(b"hello"));
+        assert_ne!(a.hash(b"hello"), a.hash(b"hellp"));
+        assert_ne!(a.hash(b""), a.hash(b"\0"));
+        assert_ne!(a.hash(b"ab"), a.hash(b"ab\0"));
+        assert_ne!(random_seed(), random_seed());
+    }
+
+    #[test]
+    fn chains_stay_short_for_sequential_keys() {
+        let mut d = Dict::with_seed(7);
+        for i in 0..100_000 {
+            d.insert(key(i), i);
+        }
+        while d.rehash_steps(1000) {}
+        let t = &d.tables[0];
+        let mut longest = 0;
+        for b in 0..t.size() {
+            let mut n = 0;
+            let mut id = t.head(b);
+            while let Some(s) = d.slab.slot(id) {
+                n += 1;
+                id = s.next;
+            }
+            longest = longest.max(n);
+        }
+        assert!(longest <= 12, "longest chain {longest}");
+    }
+
+    #[test]
+    fn model_check_100k_ops_with_growth_and_shrink() {
+        let mut d: Dict<u64> = Dict::with_seed(42);
+        let mut m: HashMap<Bytes, u64> = HashMap::new();
+        let mut rng = 12345u64;
+        let (mut grew, mut shrank) = (0, 0);
+        let mut last_buckets = 0;
+        for op in 0..100_000u64 {
+            // Phases alternate between filling a large key space and
+            // emptying it, so the table grows and shrinks many times.
+            let phase = (op / 12_500) % 2;
+            let r = rand_next(&mut rng);
+            let k = key(r % 20_000);
+            let action = (r >> 32) % 100;
+            let insert_pct = if phase == 0 { 70 } else { 10 };
+            if action < insert_pct {
+                assert_eq!(d.insert(k.clone(), op), m.insert(k, op));
+            } else if action < insert_pct + 25 {
+                let got = d.remove(&k);
+                let want = m.remove(&k);
+                assert_eq!(got.as_ref().map(|(_, v)| *v), want);
+                if let Some((gk, _)) = got {
+                    assert_eq!(gk, k);
+                }
+            } else if action.is_multiple_of(2) {
+                assert_eq!(d.get(&k), m.get(&k));
+                assert_eq!(
+                    d.get_key_value(&k).map(|(k, _)| k.clone()),
+                    m.get_key_value(&k).map(|(k, _)| k.clone())
+                );
+            } else if let Some(v) = d.get_mut(&k) {
+                *v += 1;
+                *m.get_mut(&k).expect("model has key") += 1;
+            } else {
+                assert!(!m.contains_key(&k));
+            }
+            assert_eq!(d.len(), m.len());
+            let b = d.buckets();
+            if b > last_buckets {
+                grew += 1;
+            } else if b < last_buckets {
+                shrank += 1;
+            }
+            last_buckets = b;
+            if op % 5_000 == 0 {
+                let all: HashMap<Bytes, u64> = d.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                assert_eq!(all, m);
+            }
+        }
+        assert!(grew > 10 && shrank > 10, "grew {grew} shrank {shrank}");
+        let all: HashMap<Bytes, u64> = d.drain().collect();
+        assert_eq!(all, m);
+        assert!(d.is_empty());
+        assert_eq!(d.get(b"key:1"), None);
+        d.insert(key(1), 1);
+        assert_eq!(d.get(b"key:1"), Some(&1));
+        d.clear();
+        assert!(d.is_empty() && d.iter().next().is_none());
+    }
+
+    #[test]
+    fn compaction_returns_slab_memory() {
+        let mut d = Dict::with_seed(3);
+        for i in 0..200_000 {
+            d.insert(key(i), i);
+        }
+        let big = d.allocated_bytes();
+        for i in 0..199_000 {
+            d.remove(&key(i));
+        }
+        while d.rehash_steps(1000) || !d.graveyard.is_empty() {}
+        let small = d.allocated_bytes();
+        assert!(small * 20 < big, "big {big} small {small}");
+        for i in 199_000..200_000 {
+            assert_eq!(d.get(&key(i)), Some(&i));
+        }
+    }
+
+    /// Runs a full scan, calling `between` after every scan call.
+    fn full_scan<V>(
+        d: &mut Dict<V>,
+        mut between: impl FnMut(&mut Dict<V>, usize),
+    ) -> HashSet<Bytes> {
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut calls = 0;
+        loop {
+            cursor = d.scan(cursor, |k, _| {
+                seen.insert(k.clone());
+            });
+            calls += 1;
+            assert!(calls < 10_000_000, "scan does not terminate");
+            if cursor == 0 {
+                return seen;
+            }
+            between(d, calls);
+        }
+    }
+
+    #[test]
+    fn scan_plain_visits_everything() {
+        let mut d = Dict::with_seed(9);
+        for i in 0..5_000 {
+            d.insert(key(i), ());
+        }
+        while d.rehash_steps(100) {}
+        let seen = full_scan(&mut d, |_, _| {});
+        assert_eq!(seen.len(), 5_000);
+        let empty: Dict<()> = Dict::new();
+        assert_eq!(empty.scan(0, |_, _| {}), 0);
+    }
+
+    #[test]
+    fn scan_survives_growth_between_calls() {
+        let mut d = Dict::with_seed(11);
+        for i in 0..1_000 {
+            d.insert(key(i), ());
+        }
+        let start_buckets = d.buckets();
+        let mut next = 1_000_000u64;
+        // Grow only during the first calls: growth proportional to the
+        // number of calls would outrun the cursor forever.
+        let seen = full_scan(&mut d, |d, call| {
+            if call <= 300 {
+                for _ in 0..50 {
+                    d.insert(key(next), ());
+                    next += 1;
+                }
+            }
+        });
+        assert!(d.buckets() >= start_buckets * 8, "table should have grown");
+        for i in 0..1_000 {
+            assert!(seen.contains(&key(i)), "missed {i}");
+        }
+    }
+
+    #[test]
+    fn scan_survives_shrink_between_calls() {
+        let mut d = Dict::with_seed(13);
+        for i in 0..50_000 {
+            d.insert(key(i), ());
+        }
+        // Survivors: multiples of 100. Everything else is deleted during
+        // the scan, forcing compacting shrinks.
+        let mut doomed: Vec<u64> = (0..50_000).filter(|i| i % 100 != 0).collect();
+        let mut rng = 5u64;
+        let mut shrinks = 0;
+        let seen = full_scan(&mut d, |d, _| {
+            let before = d.buckets();
+            for _ in 0..300 {
+                if doomed.is_empty() {
+                    break;
+                }
+                let j = bounded(rand_next(&mut rng), doomed.len());
+                let k = doomed.swap_remove(j);
+                d.remove(&key(k));
+            }
+            if d.buckets() > before && d.is_rehashing() {
+                shrinks += 1; // a smaller table appeared next to the old one
+            }
+        });
+        assert!(shrinks >= 1, "no shrink happened during the scan");
+        for i in (0..50_000).step_by(100) {
+            assert!(seen.contains(&key(i)), "missed {i}");
+        }
+    }
+
+    #[test]
+    fn scan_during_rehash_and_mixed_resizes() {
+        let mut d = Dict::with_seed(17);
+        let mut rng = 99u64;
+        for round in 0..20u64 {
+            let base = round * 1_000_000;
+            let stable: Vec<Bytes> = (0..2_000).map(|i| key(base + i)).collect();
+            for k in &stable {
+                d.insert(k.clone(), ());
+            }
+            // Make sure a resize is pending when the scan starts.
+            let mut filler = base + 500_000;
+            while !d.is_rehashing() {
+                d.insert(key(filler), ());
+                filler += 1;
+            }
+            let mut rehash_seen = false;
+            let mut extra: Vec<Bytes> = Vec::new();
+            let seen = full_scan(&mut d, |d, _| {
+                rehash_seen |= d.is_rehashing();
+                // Randomly grow or shrink the table between calls.
+                if rand_next(&mut rng).is_multiple_of(2) {
+                    for _ in 0..40 {
+                        let k = key(base + 700_000 + rand_next(&mut rng) % 1_000_000);
+                        d.insert(k.clone(), ());
+                        extra.push(k);
+                    }
+                } else {
+                    for _ in 0..60 {
+                        if let Some(k) = extra.pop() {
+                            d.remove(&k);
+                        }
+                    }
+                }
+            });
+            assert!(rehash_seen);
+            for k in &stable {
+                assert!(seen.contains(k), "round {round}: missed {k:?}");
+            }
+            d.clear();
+        }
+    }
+
+    #[test]
+    fn random_entry_is_present_and_covers_everything() {
+        let mut d = Dict::with_seed(21);
+        let mut rng = 1u64;
+        assert!(d.random_entry(&mut rng).is_none());
+        for i in 0..2_000 {
+            d.insert(key(i), i);
+        }
+        for i in 0..1_700 {
+            d.remove(&key(i));
+        }
+        assert!(d.is_rehashing() || d.len() == 300);
+        let live: HashSet<Bytes> = d.keys().cloned().collect();
+        let mut seen = HashSet::new();
+        for _ in 0..100_000 {
+            let (k, v) = d.random_entry(&mut rng).expect("non-empty");
+            assert!(live.contains(k));
+            assert_eq!(d.get(k), Some(v));
+            seen.insert(k.clone());
+        }
+        assert_eq!(seen, live);
+        // Also while a grow is in progress.
+        let mut d = Dict::with_seed(22);
+        let mut i = 0;
+        while !(d.len() > 1000 && d.is_rehashing()) {
+            d.insert(key(i), i);
+            i += 1;
+        }
+        let mut seen = HashSet::new();
+        for _ in 0..100_000 {
+            let (k, _) = d.random_entry(&mut rng).expect("non-empty");
+            seen.insert(k.clone());
+        }
+        assert_eq!(seen.len(), d.len());
+    }
+
+    #[test]
+    fn insert_keeps_stored_key_and_replaces_value() {
+        let mut d = Dict::new();
+        let k1 = Bytes::from_static(b"k");
+        assert_eq!(d.insert(k1.clone(), 1), None);
+        let k2 = Bytes::from(b"k".to_vec());
+        assert_eq!(d.insert(k2, 2), Some(1));
+        let (stored, v) = d.get_key_value(b"k").expect("present");
+        assert_eq!(stored.as_ptr(), k1.as_ptr());
+        assert_eq!(*v, 2);
+        assert!(d.contains_key(b"k"));
+        assert_eq!(d.remove(b"k").map(|(_, v)| v), Some(2));
+        assert_eq!(d.remove(b"k"), None);
+        assert!(!d.contains_key(b"k"));
+    }
+
+    #[test]
+    fn memory_per_entry() {
+        use crate::keyspace::value::{StrValue, Value};
+        let n = 1_000_000u64;
+        let mut d: Dict<Value> = Dict::with_seed(5);
+        let mut e: Dict<u64> = Dict::with_seed(6);
+        for i in 0..n {
+            let k = key(i);
+            d.insert(k.clone(), Value::Str(StrValue::from_int(i as i64)));
+            e.insert(k, i);
+        }
+        while d.rehash_steps(1000) | e.rehash_steps(1000) {}
+        let per_value = d.allocated_bytes() as f64 / n as f64;
+        let per_u64 = e.allocated_bytes() as f64 / n as f64;
+        println!(
+            "slot<Value>={} slot<u64>={} per entry: Dict<Value> {per_value:.1} B, Dict<u64> {per_u64:.1} B",
+            mem::size_of::<Slot<Value>>(),
+            mem::size_of::<Slot<u64>>()
+        );
+        assert_eq!(mem::size_of::<Slot<u64>>(), 48);
+        assert!(per_value < 96.0 && per_u64 < 64.0);
+    }
+}

@@ -1,0 +1,144 @@
+//! One shard's data: its logical databases and their expiry.
+//!
+//! Owns `Keyspace` (the SELECT-indexed list of `Db`s) and re-exports the
+//! module's public types. Purely synchronous: no I/O, no threads, no clock
+//! reads except through the closure handed to active expiry. It may depend
+//! on `bytes` and std only; networking, replication and command parsing
+//! live elsewhere and call into this module, never the reverse.
+//!
+//! Files: `dict.rs` (hash table), `value.rs` (values and encodings), `db.rs`
+//! (one database: TTLs, lazy expiry, expired log), `expire.rs` (active
+//! expiry cycle).
+#![forbid(unsafe_code)]
+
+pub mod db;
+pub mod dict;
+pub mod expire;
+pub mod value;
+
+pub use db::{Db, Lookup};
+pub use dict::Dict;
+pub use expire::{ActiveExpire, CycleStats};
+pub use value::{StrEncoding, StrValue, Value};
+
+use bytes::Bytes;
+
+/// The databases of one shard (SELECT 0..n).
+#[derive(Debug)]
+pub struct Keyspace {
+    dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    /// `n` empty databases (Redis's default is 16).
+    pub fn new(n: usize) -> Self {
+        Keyspace {
+            dbs: (0..n).map(|_| Db::new()).collect(),
+        }
+    }
+
+    /// Number of databases.
+    pub fn len(&self) -> usize {
+        self.dbs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dbs.is_empty()
+    }
+
+    /// `None` for an index out of range (the server answers "DB index is
+    /// out of range").
+    pub fn db(&self, i: usize) -> Option<&Db> {
+        self.dbs.get(i)
+    }
+
+    pub fn db_mut(&mut self, i: usize) -> Option<&mut Db> {
+        self.dbs.get_mut(i)
+    }
+
+    pub fn dbs(&self) -> &[Db] {
+        &self.dbs
+    }
+
+    pub fn dbs_mut(&mut self) -> &mut [Db] {
+        &mut self.dbs
+    }
+
+    /// SWAPDB; false if an index is out of range. Everything moves with the
+    /// data, including undrained expired-key logs: entries drained after
+    /// the swap belong to the new index and must be propagated after the
+    /// SWAPDB itself (or drain before swapping).
+    pub fn swap_dbs(&mut self, a: usize, b: usize) -> bool {
+        if a >= self.dbs.len() || b >= self.dbs.len() {
+            return false;
+        }
+        self.dbs.swap(a, b);
+        true
+    }
+
+    /// FLUSHALL; returns the number of keys removed.
+    pub fn flush_all(&mut self) -> usize {
+        self.dbs.iter_mut().map(Db::clear).sum()
+    }
+
+    /// Keys over all databases.
+    pub fn key_count(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+
+    /// False when this shard becomes a replica, true when it is promoted.
+    pub fn set_expire_allowed(&mut self, allowed: bool) {
+        for db in &mut self.dbs {
+            db.set_expire_allowed(allowed);
+        }
+    }
+
+    /// Expired-key logs of all databases, as (db index, key).
+    pub fn drain_expired(&mut self) -> Vec<(usize, Bytes)> {
+        let mut out = Vec::new();
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            out.extend(db.drain_expired().into_iter().map(|k| (i, k)));
+        }
+        out
+    }
+
+    /// Total keys deleted by expiry (INFO stats expired_keys).
+    pub fn expired_keys(&self) -> u64 {
+        self.dbs.iter().map(Db::expired_keys).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v() -> Value {
+        Value::Str(StrValue::from_set(Bytes::from_static(b"v")))
+    }
+
+    #[test]
+    fn keyspace_basics() {
+        let mut ks = Keyspace::new(16);
+        assert_eq!(ks.len(), 16);
+        assert!(ks.db(16).is_none() && ks.db_mut(99).is_none());
+        let db0 = ks.db_mut(0).expect("db0");
+        db0.set(Bytes::from_static(b"a"), v(), None);
+        db0.set(Bytes::from_static(b"x"), v(), Some(10));
+        assert!(db0.get(b"x", 11, Lookup::Read).is_none());
+        ks.db_mut(3)
+            .expect("db3")
+            .set(Bytes::from_static(b"b"), v(), None);
+        assert_eq!(ks.key_count(), 2);
+        assert!(ks.swap_dbs(0, 3));
+        assert!(!ks.swap_dbs(0, 16));
+        assert!(ks.db(0).expect("db0").get_ref(b"b", 0).is_some());
+        assert!(ks.db(3).expect("db3").get_ref(b"a", 0).is_some());
+        assert_eq!(ks.drain_expired(), vec![(3, Bytes::from_static(b"x"))]);
+        assert_eq!(ks.expired_keys(), 1);
+        ks.set_expire_allowed(false);
+        assert!(ks.dbs().iter().all(|d| !d.expire_allowed()));
+        assert_eq!(ks.flush_all(), 2);
+        assert_eq!(ks.key_count(), 0);
+        assert!(Keyspace::new(0).is_empty());
+    }
+}

@@ -1,0 +1,258 @@
+//! The values a key can hold, and their Redis-visible encodings.
+//!
+//! Owns `Value` (one variant per Redis type; only strings so far), the
+//! string encoding rules of Redis's tryObjectEncoding ("int", "embstr",
+//! "raw") and the strict integer parse (string2ll) that INCR and friends
+//! rely on. Depends on `bytes` only: a value knows nothing about the table
+//! or database it is stored in, so it must not import `dict`, `db` or
+//! `expire`.
+//!
+//! Memory note for callers: a `Bytes` that is a slice of a large network
+//! read buffer keeps that whole buffer alive. Store owned copies
+//! (`Bytes::copy_from_slice`) of keys and values, not slices.
+
+use bytes::Bytes;
+
+/// Strings up to this length report "embstr" (Redis's
+/// OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
+pub const EMBSTR_SIZE_LIMIT: usize = 44;
+/// Longest text string2ll accepts: "-9223372036854775808" is 20 bytes.
+const MAX_INT_STR_LEN: usize = 20;
+
+/// A stored value. New Redis types (hash, list, set, zset) become new
+/// variants; code matching on `Value` should expect that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Str(StrValue),
+}
+
+impl Value {
+    /// The TYPE command's name for the value.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+
+    /// The OBJECT ENCODING name.
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding().as_str(),
+        }
+    }
+
+    /// The string, or `None` for other types (WRONGTYPE in the caller).
+    pub fn as_str(&self) -> Option<&StrValue> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+
+    pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
+        match self {
+            Value::Str(s) => Some(s),
+        }
+    }
+}
+
+impl From<StrValue> for Value {
+    fn from(s: StrValue) -> Self {
+        Value::Str(s)
+    }
+}
+
+/// How Redis would encode a string object (OBJECT ENCODING).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StrEncoding {
+    Int,
+    Embstr,
+    Raw,
+}
+
+impl StrEncoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrEncoding::Int => "int",
+            StrEncoding::Embstr => "embstr",
+            StrEncoding::Raw => "raw",
+        }
+    }
+}
+
+/// A string value. The bytes are always kept (GET needs them as they are);
+/// the encoding is remembered separately because it depends on how the
+/// value was produced (APPEND gives "raw" even for short text), not only on
+/// its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrValue {
+    bytes: Bytes,
+    enc: StrEncoding,
+}
+
+impl StrValue {
+    /// A value stored by SET and similar commands, encoded as Redis's
+    /// tryObjectEncoding would: strict integer text of at most 20 bytes is
+    /// "int", anything else up to 44 bytes "embstr", longer "raw".
+    ///
+    /// The bytes are copied: a command's arguments are slices of the
+    /// connection's read buffer, and keeping a slice would keep that whole
+    /// buffer alive for as long as the value lives.
+    pub fn from_set(b: Bytes) -> Self {
+        let b = Bytes::copy_from_slice(&b);
+        let enc = if b.len() <= MAX_INT_STR_LEN && parse_i64_strict(&b).is_some() {
+            StrEncoding::Int
+        } else if b.len() <= EMBSTR_SIZE_LIMIT {
+            StrEncoding::Embstr
+        } else {
+            StrEncoding::Raw
+        };
+        StrValue { bytes: b, enc }
+    }
+
+    /// The result of an in-place edit (APPEND, SETRANGE): always "raw", as
+    /// Redis converts the object to a modifiable raw string first.
+    pub fn raw(b: Bytes) -> Self {
+        StrValue {
+            bytes: b,
+            enc: StrEncoding::Raw,
+        }
+    }
+
+    /// The result of INCR and friends: "int".
+    pub fn from_int(i: i64) -> Self {
+        StrValue {
+            bytes: Bytes::from(i.to_string()),
+            enc: StrEncoding::Int,
+        }
+    }
+
+    /// The value as an integer under Redis's strict rules (see
+    /// [`parse_i64_strict`]), whatever the encoding: "10" stored raw is
+    /// still incrementable.
+    pub fn as_int(&self) -> Option<i64> {
+        parse_i64_strict(&self.bytes)
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    pub fn encoding(&self) -> StrEncoding {
+        self.enc
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// Redis's string2ll: optional '-', then digits with no leading zero (the
+/// single "0" excepted, "-0" rejected), no '+', no spaces, at most 20 bytes,
+/// and the value must fit an i64.
+pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > MAX_INT_STR_LEN {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if neg {
+        // -(2^63) is the one magnitude with no positive i64 counterpart.
+        0i64.checked_sub_unsigned(v)
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integer_parse() {
+        let ok: &[(&str, i64)] = &[
+            ("0", 0),
+            ("1", 1),
+            ("-1", -1),
+            ("1234567890", 1_234_567_890),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ];
+        for (s, v) in ok {
+            assert_eq!(parse_i64_strict(s.as_bytes()), Some(*v), "{s}");
+        }
+        let bad = [
+            "",
+            "-",
+            "+1",
+            " 1",
+            "1 ",
+            "01",
+            "-0",
+            "00",
+            "1a",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "000000000000000000001",
+            "1.0",
+            "0x1",
+            "--1",
+            "\u{0661}",
+        ];
+        for s in bad {
+            assert_eq!(parse_i64_strict(s.as_bytes()), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn encodings_follow_redis_rules() {
+        let enc = |s: &str| StrValue::from_set(Bytes::copy_from_slice(s.as_bytes())).encoding();
+        assert_eq!(enc("12345"), StrEncoding::Int);
+        assert_eq!(enc("-9223372036854775808"), StrEncoding::Int);
+        assert_eq!(enc("9223372036854775808"), StrEncoding::Embstr);
+        assert_eq!(enc("012"), StrEncoding::Embstr);
+        assert_eq!(enc(""), StrEncoding::Embstr);
+        assert_eq!(enc(&"a".repeat(44)), StrEncoding::Embstr);
+        assert_eq!(enc(&"a".repeat(45)), StrEncoding::Raw);
+        assert_eq!(
+            StrValue::raw(Bytes::from_static(b"1")).encoding(),
+            StrEncoding::Raw
+        );
+        let i = StrValue::from_int(-42);
+        assert_eq!(
+            (i.bytes().as_ref(), i.encoding()),
+            (&b"-42"[..], StrEncoding::Int)
+        );
+        assert_eq!(i.as_int(), Some(-42));
+        assert_eq!(StrValue::raw(Bytes::from_static(b"10")).as_int(), Some(10));
+        let v = Value::from(i);
+        assert_eq!(v.type_name(), "string");
+        assert_eq!(v.encoding_name(), "int");
+        assert_eq!(StrEncoding::Embstr.as_str(), "embstr");
+        assert_eq!(StrEncoding::Raw.as_str(), "raw");
+    }
+}

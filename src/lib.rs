@@ -1,0 +1,33 @@
+//! Cascade: a Redis-compatible in-memory server built for replication.
+//!
+//! # Layout
+//! Data flows one way: `net → resp → cmd → shard → keyspace`.
+//!
+//! - [`config`]: the declarative directive table, redis.conf parsing,
+//!   CONFIG GET/SET/REWRITE support.
+//! - [`resp`]: RESP2/RESP3 decoding (resumable, inline commands, limits) and
+//!   reply encoding. Depends on `bytes`/`memchr` only.
+//! - [`keyspace`]: one shard's databases: our hash table, values, expiry.
+//!   Synchronous, no I/O.
+//! - [`shard`]: glommio executors (thread per core), key → shard routing,
+//!   cross-shard jobs and holds for atomic multi-shard commands.
+//! - [`node`]: what the shards share: config, ids, global counters.
+//! - [`cmd`]: the command table and one module per command family; handlers
+//!   return replies and never touch sockets.
+//! - [`net`]: listeners and the connection loop, the only socket code.
+//! - [`server`]: start-up, daemonizing, signals, shard crons.
+//! - [`log`]: Redis's log line format on top of `tracing`.
+//! - [`alloc`]: allocation counters for `used_memory`.
+//! - [`util`]: small shared helpers (glob matching).
+
+pub mod alloc;
+pub mod cmd;
+pub mod config;
+pub mod keyspace;
+pub mod log;
+pub mod net;
+pub mod node;
+pub mod resp;
+pub mod server;
+pub mod shard;
+pub mod util;

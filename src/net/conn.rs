@@ -1,0 +1,250 @@
+//! One client connection: read → decode → dispatch → encode → write.
+//!
+//! The only code that touches a client's socket. Commands of one read are
+//! decoded together and their replies written with one `send`, which is
+//! what makes pipelining cheap; replies always leave in request order.
+
+use crate::cmd::{self, Client, ReplyMode};
+use crate::node::{unix_ms, Node};
+use crate::resp::{encode, DecodeLimits, Decoder, Reply};
+use crate::shard::{ClientInfo, Shard};
+use bytes::BytesMut;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::cell::RefCell;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Bytes asked of the kernel per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// Flush replies early when a pipeline's output grows past this.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Limits and settings a connection reads from the config, refreshed when
+/// the config changes.
+struct Limits {
+    epoch: u64,
+    decode: DecodeLimits,
+    query_buffer: usize,
+}
+
+impl Limits {
+    fn load(node: &Node, authenticated: bool) -> Limits {
+        let epoch = node.config_epoch.load(Ordering::Relaxed);
+        let cfg = node.config();
+        Limits {
+            epoch,
+            decode: DecodeLimits {
+                proto_max_bulk_len: cfg.proto_max_bulk_len(),
+                authenticated,
+            },
+            query_buffer: cfg.client_query_buffer_limit() as usize,
+        }
+    }
+}
+
+fn is_loopback(addr: &std::net::SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
+    let local = stream.local_addr().ok();
+    let is_local = peer.as_ref().is_none_or(is_loopback);
+    shard.with_core(|core| core.stats.connections_received += 1);
+
+    let (maxclients, protected, timeout, keepalive, has_password) = {
+        let cfg = node.config();
+        (
+            cfg.maxclients(),
+            cfg.protected_mode(),
+            cfg.timeout(),
+            cfg.tcp_keepalive(),
+            cfg.requirepass().is_some(),
+        )
+    };
+    if protected && !has_password && !is_local {
+        let _ = stream.write_all(DENIED.as_bytes()).await;
+        shard.with_core(|core| core.stats.rejected_connections += 1);
+        return;
+    }
+    let connected = node.connected_clients.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = ConnectedGuard(node.clone());
+    if connected as u64 > maxclients {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        shard.with_core(|core| core.stats.rejected_connections += 1);
+        return;
+    }
+    if keepalive > 0 {
+        set_keepalive(stream.as_raw_fd(), keepalive);
+    }
+    if timeout > 0 {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
+    }
+
+    let id = node.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let now = unix_ms();
+    let info = Rc::new(RefCell::new(ClientInfo {
+        id,
+        addr: peer.map(|a| a.to_string()).unwrap_or_default(),
+        laddr: local.map(|a| a.to_string()).unwrap_or_default(),
+        fd: stream.as_raw_fd(),
+        name: Default::default(),
+        db: 0,
+        resp: 2,
+        created_ms: now,
+        last_interaction_ms: now,
+        last_cmd: "NULL",
+        flags: "N".into(),
+        user: "default",
+        query_buf: 0,
+        output_buf: 0,
+        killed: false,
+        no_evict: false,
+        lib_name: Default::default(),
+        lib_ver: Default::default(),
+    }));
+    shard.with_core(|core| core.clients.insert(id, info.clone()));
+    let mut client = Client::new(node.clone(), shard.clone(), info.clone(), is_local);
+    run(&mut stream, &mut client).await;
+    shard.with_core(|core| core.clients.remove(&id));
+}
+
+/// Keeps `connected_clients` right however the connection ends.
+struct ConnectedGuard(Arc<Node>);
+
+impl Drop for ConnectedGuard {
+    fn drop(&mut self) {
+        self.0.connected_clients.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn set_keepalive(fd: i32, secs: u64) {
+    let on: libc::c_int = 1;
+    let idle = secs.min(i32::MAX as u64) as libc::c_int;
+    let intvl = (idle / 3).max(1);
+    let cnt: libc::c_int = 3;
+    let set = |level, opt, v: &libc::c_int| {
+        // SAFETY: setsockopt reads an int from a live reference; `fd` is
+        // this connection's open socket.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                v as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, &on);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, &idle);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, &intvl);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, &cnt);
+}
+
+async fn run(stream: &mut TcpStream, client: &mut Client) {
+    let node = client.node.clone();
+    let mut limits = Limits::load(&node, client.authenticated);
+    let mut decoder = Decoder::new();
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if client.info.borrow().killed {
+            return;
+        }
+        rbuf.extend_from_slice(&chunk[..n]);
+        client.shard.with_core(|core| {
+            core.stats.net_input_bytes += n as u64;
+            core.stats.reads_processed += 1;
+        });
+        if node.config_epoch.load(Ordering::Relaxed) != limits.epoch
+            || limits.decode.authenticated != client.authenticated
+        {
+            limits = Limits::load(&node, client.authenticated);
+        }
+        if rbuf.len() > limits.query_buffer {
+            tracing::warn!(
+                "Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})",
+                client.id,
+                client.info.borrow().addr,
+                String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)])
+            );
+            return;
+        }
+        loop {
+            let args = match decoder.decode(&mut rbuf, &limits.decode) {
+                Ok(Some(args)) => args,
+                Ok(None) => break,
+                Err(e) => {
+                    encode(
+                        &Reply::Error(format!("ERR {}", e.0).into()),
+                        client.proto,
+                        &mut wbuf,
+                    );
+                    let _ = stream.write_all(&wbuf).await;
+                    return;
+                }
+            };
+            if args.is_empty() {
+                continue;
+            }
+            client.info.borrow_mut().last_interaction_ms = unix_ms();
+            let reply = cmd::dispatch(client, args).await;
+            match client.reply_mode {
+                ReplyMode::On => encode(&reply, client.proto, &mut wbuf),
+                ReplyMode::Off => {}
+                ReplyMode::Skipping => client.reply_mode = ReplyMode::On,
+                ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skipping,
+            }
+            if client.close_after_reply {
+                let _ = stream.write_all(&wbuf).await;
+                return;
+            }
+            if limits.decode.authenticated != client.authenticated {
+                limits = Limits::load(&node, client.authenticated);
+            }
+            if wbuf.len() >= FLUSH_AT && !flush(stream, client, &mut wbuf).await {
+                return;
+            }
+        }
+        if let Some(want) = decoder.wanted_capacity() {
+            rbuf.reserve(want.saturating_sub(rbuf.len()));
+        }
+        if !wbuf.is_empty() && !flush(stream, client, &mut wbuf).await {
+            return;
+        }
+    }
+}
+
+async fn flush(stream: &mut TcpStream, client: &Client, wbuf: &mut BytesMut) -> bool {
+    let len = wbuf.len() as u64;
+    if stream.write_all(wbuf).await.is_err() {
+        return false;
+    }
+    wbuf.clear();
+    client.shard.with_core(|core| {
+        core.stats.net_output_bytes += len;
+        core.stats.writes_processed += 1;
+    });
+    true
+}

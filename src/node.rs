@@ -1,0 +1,168 @@
+//! What one Cascade process shares across its shards: configuration,
+//! identity (run id, replication id), start time and the few counters that
+//! must be global (client ids, connected clients).
+//!
+//! Everything here is behind atomics or a lock that is taken rarely (config
+//! reads at connect time and by admin commands). Per-command counters live
+//! in each shard instead ([`crate::shard::ShardStats`]).
+
+use crate::config::Config;
+use crate::shard::Mesh;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+pub struct Node {
+    pub config: RwLock<Config>,
+    pub mesh: Arc<Mesh>,
+    /// Random 40-hex id of this run (`run_id` in INFO server).
+    pub run_id: String,
+    /// Current replication id (`master_replid`).
+    pub replid: RwLock<String>,
+    pub started: Instant,
+    pub started_unix_ms: u64,
+    pub next_client_id: AtomicU64,
+    pub connected_clients: AtomicUsize,
+    /// Set once a shutdown has begun; listeners stop accepting.
+    pub shutting_down: AtomicBool,
+    /// Port actually listened on (CONFIG may say 0 for "no TCP").
+    pub port: AtomicUsize,
+    /// Unix ms until which clients are paused (CLIENT PAUSE), 0 if none.
+    pub pause_until_ms: AtomicU64,
+    /// Whether CLIENT PAUSE pauses only writes.
+    pub pause_writes_only: AtomicBool,
+    /// Unix seconds of the last successful save (LASTSAVE).
+    pub last_save_unix: AtomicI64,
+    /// DEBUG SET-ACTIVE-EXPIRE: whether shards expire keys in the background.
+    pub active_expire: AtomicBool,
+    /// `slowlog-log-slower-than` (µs; negative disables) and
+    /// `slowlog-max-len`, cached so commands need not read the config.
+    pub slowlog_slower_than_us: AtomicI64,
+    pub slowlog_max_len: AtomicUsize,
+    pub next_slowlog_id: AtomicU64,
+    /// Where to remove the pidfile at exit.
+    pub pidfile: RwLock<Option<String>>,
+    /// Monotonic counter of config changes, so connections can refresh their
+    /// cached limits cheaply.
+    pub config_epoch: AtomicU64,
+}
+
+impl Node {
+    pub fn new(config: Config, mesh: Arc<Mesh>) -> Arc<Node> {
+        let now_ms = unix_ms();
+        Arc::new(Node {
+            config: RwLock::new(config),
+            mesh,
+            run_id: random_hex40(),
+            replid: RwLock::new(random_hex40()),
+            started: Instant::now(),
+            started_unix_ms: now_ms,
+            next_client_id: AtomicU64::new(1),
+            connected_clients: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            port: AtomicUsize::new(0),
+            pause_until_ms: AtomicU64::new(0),
+            pause_writes_only: AtomicBool::new(false),
+            last_save_unix: AtomicI64::new((now_ms / 1000) as i64),
+            config_epoch: AtomicU64::new(0),
+            active_expire: AtomicBool::new(true),
+            slowlog_slower_than_us: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicUsize::new(128),
+            next_slowlog_id: AtomicU64::new(0),
+            pidfile: RwLock::new(None),
+        })
+    }
+
+    pub fn config(&self) -> RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn config_mut(&self) -> RwLockWriteGuard<'_, Config> {
+        self.config_epoch.fetch_add(1, Ordering::Relaxed);
+        self.config.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn shards(&self) -> usize {
+        self.mesh.shards()
+    }
+
+    /// Copies the config values that hot paths read into atomics.
+    pub fn refresh_cached_config(&self) {
+        let cfg = self.config();
+        let num = |name: &str, default: i64| {
+            cfg.get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        self.slowlog_slower_than_us
+            .store(num("slowlog-log-slower-than", 10_000), Ordering::Relaxed);
+        self.slowlog_max_len.store(
+            num("slowlog-max-len", 128).max(0) as usize,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Ends the process the way Redis does after SHUTDOWN or SIGTERM:
+    /// removes the pidfile, says goodbye in the log, exits with 0.
+    pub fn shutdown_now(&self) -> ! {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        if let Some(pidfile) = self
+            .pidfile
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            tracing::info!("Removing the pid file.");
+            let _ = std::fs::remove_file(pidfile);
+        }
+        tracing::warn!("Redis is now ready to exit, bye bye...");
+        std::process::exit(0)
+    }
+}
+
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// 40 random hex characters (run ids, replication ids, `$EOF:` marks), from
+/// the kernel's random source.
+pub fn random_hex40() -> String {
+    let mut bytes = [0u8; 20];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_err()
+    {
+        // Fall back to time and address entropy; uniqueness, not secrecy,
+        // is what ids need.
+        let mut x = unix_us() ^ (&bytes as *const _ as u64).rotate_left(17);
+        for b in bytes.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_40_hex_and_differ() {
+        let a = super::random_hex40();
+        let b = super::random_hex40();
+        assert_eq!(a.len(), 40);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,205 @@
+//! Starting and stopping the server: daemonizing, the pidfile, the log,
+//! the shards with their listeners and crons, and signals.
+//!
+//! The top of the dependency graph: it wires `config`, `shard`, `net` and
+//! `cmd` together and owns no data of its own.
+
+mod cron;
+
+use crate::config::Config;
+use crate::log::{self, LogLevel};
+use crate::net;
+use crate::node::Node;
+use crate::shard::{self, Mesh, ShardCore};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Runs the server until it shuts down. Returns the process exit code for
+/// start-up failures; a normal shutdown exits from within.
+pub fn run(config: Config) -> i32 {
+    log::set_level(config.loglevel());
+    if config.daemonize() {
+        if let Err(e) = daemonize() {
+            eprintln!("Can't daemonize: {e}");
+            return 1;
+        }
+    }
+    let logfile = config.logfile();
+    if logfile.is_empty() && config.daemonize() {
+        log::discard();
+    } else if let Err(e) = log::set_destination(&logfile) {
+        eprintln!("Can't open the log file: {e}");
+        return 1;
+    }
+    log::init();
+    let dir = config.dir();
+    if let Err(e) = std::env::set_current_dir(&dir) {
+        log::write_line(LogLevel::Warning, &format!("Can't chdir to '{dir}': {e}"));
+        return 1;
+    }
+
+    let pid = std::process::id();
+    log::write_line(
+        LogLevel::Warning,
+        "oO0OoO0OoO0Oo Cascade is starting oO0OoO0OoO0Oo",
+    );
+    log::write_line(
+        LogLevel::Warning,
+        &format!(
+            "Cascade version={} (Redis {} compatible), bits={}, pid={pid}, just started",
+            env!("CARGO_PKG_VERSION"),
+            crate::cmd::connection::REDIS_VERSION,
+            usize::BITS
+        ),
+    );
+    if config.config_file().is_none() {
+        log::write_line(LogLevel::Warning, "Warning: no config file specified, using the default config. In order to specify a config file use cascade /path/to/redis.conf");
+    } else {
+        log::write_line(LogLevel::Warning, "Configuration loaded");
+    }
+    log::set_role(b'M');
+
+    let shards = match config.shards() {
+        0 => shard::runtime::usable_cores(),
+        n => n,
+    };
+    let port = config.port();
+    let binds = net::parse_bind(&config.bind());
+    if port != 0 {
+        if let Err(e) = net::probe_port(&binds, port) {
+            log::write_line(LogLevel::Warning, &e);
+            log::write_line(
+                LogLevel::Warning,
+                &format!("Failed listening on port {port} (tcp), aborting."),
+            );
+            return 1;
+        }
+    }
+    let pidfile = config
+        .pidfile()
+        .or_else(|| config.daemonize().then(|| "/var/run/redis.pid".to_string()));
+    let databases = config.databases();
+    let mesh = Mesh::new(shards);
+    let node = Node::new(config, mesh.clone());
+    node.port.store(port as usize, Ordering::Relaxed);
+    node.refresh_cached_config();
+    if let Some(path) = &pidfile {
+        if let Err(e) = std::fs::write(path, format!("{pid}\n")) {
+            tracing::warn!("Failed to write PID file: {e}");
+        } else {
+            *node.pidfile.write().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
+        }
+    }
+    tracing::info!("Running mode=standalone, port={port}, shards={shards}.");
+
+    // Signals are taken synchronously by the main thread: block them before
+    // the executor threads start so they inherit the mask.
+    block_shutdown_signals();
+
+    let bound = Arc::new(AtomicUsize::new(0));
+    let start_node = node.clone();
+    let started = shard::runtime::start(shards, move |id| {
+        let node = start_node.clone();
+        let bound = bound.clone();
+        async move {
+            let shard = shard::install(id, node.mesh.clone(), ShardCore::new(id, databases));
+            if port != 0 {
+                match net::listen(&node, &shard, &binds, port) {
+                    Ok(0) => {
+                        tracing::warn!("Failed listening on port {port} (tcp), aborting.");
+                        std::process::exit(1);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!("Could not create server TCP listening socket {e}");
+                        tracing::warn!("Failed listening on port {port} (tcp), aborting.");
+                        std::process::exit(1);
+                    }
+                }
+            }
+            if bound.fetch_add(1, Ordering::SeqCst) + 1 == node.shards() {
+                crate::alloc::mark_startup();
+                tracing::warn!("Server initialized");
+                tracing::info!("Ready to accept connections tcp");
+            }
+            cron::run(node, shard).await;
+        }
+    });
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            log::write_line(LogLevel::Warning, &e.to_string());
+            return 1;
+        }
+    };
+    if !started.pinned {
+        tracing::warn!("shards ({shards}) exceed the usable cores: executors are not pinned");
+    }
+    tracing::debug!(
+        "io_uring buffer memory per shard: {} bytes (RLIMIT_MEMLOCK {})",
+        started.io_memory,
+        started.memlock
+    );
+
+    let signal = wait_for_shutdown_signal();
+    tracing::warn!("Received {signal} scheduling shutdown...");
+    tracing::warn!("User requested shutdown...");
+    node.shutdown_now()
+}
+
+fn daemonize() -> std::io::Result<()> {
+    // SAFETY: called before any thread is started, so fork() duplicates a
+    // single-threaded process; the parent exits at once.
+    match unsafe { libc::fork() } {
+        -1 => return Err(std::io::Error::last_os_error()),
+        0 => {}
+        _ => std::process::exit(0),
+    }
+    // SAFETY: plain syscalls on our own process; the fds we dup2 onto are
+    // the standard ones.
+    unsafe {
+        libc::setsid();
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn shutdown_signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        set
+    }
+}
+
+fn block_shutdown_signals() {
+    let set = shutdown_signal_set();
+    // SAFETY: changes only this thread's signal mask, with a valid set.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+fn wait_for_shutdown_signal() -> &'static str {
+    let set = shutdown_signal_set();
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: sigwait reads a valid set and writes the signal number.
+        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+            return if sig == libc::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The data one shard owns: its slice of every database, its counters and
+//! the clients connected to it.
+//!
+//! Only the shard's own thread touches a [`ShardCore`]; other shards reach
+//! it by sending jobs (see the parent module). Nothing here does I/O.
+
+use crate::keyspace::{Db, Keyspace};
+use bytes::Bytes;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+pub struct ShardCore {
+    pub id: usize,
+    /// This shard's keys, in every database.
+    pub ks: Keyspace,
+    pub stats: ShardStats,
+    /// Clients whose connection lives on this shard, by client id.
+    pub clients: HashMap<u64, Rc<RefCell<ClientInfo>>>,
+    /// Slow commands run by this shard's clients (SLOWLOG), newest last.
+    pub slowlog: VecDeque<SlowlogEntry>,
+}
+
+/// One SLOWLOG entry.
+#[derive(Clone, Debug)]
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub unix_secs: u64,
+    pub usec: u64,
+    /// At most 32 arguments, each cut to 128 bytes, as Redis keeps them.
+    pub args: Vec<Bytes>,
+    pub peer: String,
+    pub client_name: Bytes,
+}
+
+impl ShardCore {
+    /// Database `i` of this shard. Callers pass indexes validated against
+    /// `databases` (SELECT, MOVE, SWAPDB, COPY check them first).
+    pub fn db(&self, i: usize) -> &Db {
+        &self.ks.dbs()[i]
+    }
+
+    pub fn db_mut(&mut self, i: usize) -> &mut Db {
+        &mut self.ks.dbs_mut()[i]
+    }
+
+    pub fn new(id: usize, databases: usize) -> Self {
+        ShardCore {
+            id,
+            ks: Keyspace::new(databases),
+            stats: ShardStats::default(),
+            clients: HashMap::new(),
+            slowlog: VecDeque::new(),
+        }
+    }
+}
+
+/// Per-command counters, as `INFO commandstats` shows them.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+/// Counters kept per shard and summed for INFO (no shared atomics on the
+/// hot path).
+#[derive(Clone, Default, Debug)]
+pub struct ShardStats {
+    pub commands_processed: u64,
+    pub connections_received: u64,
+    pub rejected_connections: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    /// Writes since the last save (`rdb_changes_since_last_save`).
+    pub dirty: u64,
+    pub total_error_replies: u64,
+    pub reads_processed: u64,
+    pub writes_processed: u64,
+    /// Time spent in active expiry cycles.
+    pub expire_cycle_us: u64,
+    /// Commands per second over the last sampling period (per shard,
+    /// summed for INFO).
+    pub instantaneous_ops: u64,
+    /// Indexed by the command table's ids (`cmd::table`).
+    pub command_stats: Vec<CommandStat>,
+    pub error_stats: HashMap<String, u64>,
+}
+
+impl ShardStats {
+    /// Adds another shard's counters into this one.
+    pub fn merge(&mut self, other: &ShardStats) {
+        self.commands_processed += other.commands_processed;
+        self.connections_received += other.connections_received;
+        self.rejected_connections += other.rejected_connections;
+        self.net_input_bytes += other.net_input_bytes;
+        self.net_output_bytes += other.net_output_bytes;
+        self.keyspace_hits += other.keyspace_hits;
+        self.keyspace_misses += other.keyspace_misses;
+        self.expired_keys += other.expired_keys;
+        self.dirty += other.dirty;
+        self.total_error_replies += other.total_error_replies;
+        self.reads_processed += other.reads_processed;
+        self.writes_processed += other.writes_processed;
+        self.expire_cycle_us += other.expire_cycle_us;
+        self.instantaneous_ops += other.instantaneous_ops;
+        if self.command_stats.len() < other.command_stats.len() {
+            self.command_stats
+                .resize(other.command_stats.len(), CommandStat::default());
+        }
+        for (e, s) in self.command_stats.iter_mut().zip(&other.command_stats) {
+            e.calls += s.calls;
+            e.usec += s.usec;
+            e.rejected_calls += s.rejected_calls;
+            e.failed_calls += s.failed_calls;
+        }
+        for (name, n) in &other.error_stats {
+            *self.error_stats.entry(name.clone()).or_default() += n;
+        }
+    }
+
+    /// The counters of command `id`, growing the table on first use.
+    pub fn command(&mut self, id: usize) -> &mut CommandStat {
+        if self.command_stats.len() <= id {
+            self.command_stats.resize(id + 1, CommandStat::default());
+        }
+        &mut self.command_stats[id]
+    }
+
+    /// `CONFIG RESETSTAT`.
+    pub fn reset(&mut self) {
+        let dirty = self.dirty;
+        *self = ShardStats {
+            dirty,
+            ..ShardStats::default()
+        };
+    }
+}
+
+/// What other shards may see of a connection (CLIENT LIST, CLIENT KILL).
+/// The connection task updates it; the registry in [`ShardCore`] shares it.
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    /// Raw socket fd, so CLIENT KILL can shut the socket down from the
+    /// shard without owning the stream.
+    pub fd: i32,
+    pub name: Bytes,
+    pub db: usize,
+    pub resp: u8,
+    /// Unix time (ms) the connection was accepted.
+    pub created_ms: u64,
+    /// Unix time (ms) of the last command.
+    pub last_interaction_ms: u64,
+    pub last_cmd: &'static str,
+    /// Redis's `flags=` letters (N normal, S replica, M master, P pubsub...).
+    pub flags: String,
+    pub user: &'static str,
+    pub query_buf: usize,
+    pub output_buf: usize,
+    /// Set by CLIENT KILL; the connection closes at its next step.
+    pub killed: bool,
+    /// CLIENT NO-EVICT
+    pub no_evict: bool,
+    pub lib_name: Bytes,
+    pub lib_ver: Bytes,
+}

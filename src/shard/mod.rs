@@ -1,0 +1,500 @@
+//! Thread-per-core shards: the glommio executors, which shard owns a key,
+//! and how work reaches the shard that owns the data.
+//!
+//! # What lives here
+//! - [`route`]: key → shard (Redis Cluster hash slots, hash tags honoured).
+//! - [`Shard`]: one executor's state ([`ShardCore`]: its slice of every
+//!   database, its counters, its clients) plus the hold that makes
+//!   multi-shard commands atomic.
+//! - [`Mesh`]: one [`inbox::Inbox`] per shard; any shard can send a job to
+//!   any other.
+//! - [`run_on`] and [`hold`]: the two ways a command reaches data.
+//! - [`runtime`]: starting the executors (pinning, io_uring memory sizing).
+//!
+//! # Atomicity across shards
+//! A shard's data is touched only by its own thread, so a command on one
+//! shard is atomic for free. A command spanning shards first *holds* each of
+//! them, in ascending shard order (so two such commands can never deadlock),
+//! runs its parts, then releases them. While a shard is held, every other
+//! job for it waits in a queue, and local connections wait too, so nobody
+//! can observe half of an MSET or a RENAME.
+//!
+//! This module knows nothing of commands or sockets: jobs are closures over
+//! [`ShardCore`]. It must not import `cmd`, `net` or `server`.
+
+pub mod core;
+mod inbox;
+pub mod oneshot;
+pub mod route;
+pub mod runtime;
+
+pub use self::core::{ClientInfo, ShardCore, ShardStats, SlowlogEntry};
+use inbox::Inbox;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+/// Work sent to a shard: runs on its thread with its data.
+pub type Job = Box<dyn FnOnce(&mut ShardCore) + Send>;
+
+/// Identifies one multi-shard operation while it holds shards.
+pub type TxnId = u64;
+
+/// How a job relates to the shard's hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HoldMode {
+    /// Run when the shard is not held.
+    Free,
+    /// Wait until the shard is free, take the hold for `TxnId`, then run.
+    Acquire(TxnId),
+    /// The sender already holds the shard.
+    Held(TxnId),
+}
+
+enum Msg {
+    Run { job: Job, mode: HoldMode },
+    Release(TxnId),
+}
+
+/// The inboxes of all shards of this process.
+pub struct Mesh {
+    inboxes: Vec<Inbox<Msg>>,
+    next_txn: AtomicU64,
+}
+
+impl Mesh {
+    pub fn new(shards: usize) -> Arc<Mesh> {
+        Arc::new(Mesh {
+            inboxes: (0..shards.max(1)).map(|_| Inbox::default()).collect(),
+            next_txn: AtomicU64::new(1),
+        })
+    }
+
+    pub fn shards(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// Sends a job to a shard's queue without waiting for it (fire and
+    /// forget, e.g. from a signal thread). The job runs when the shard is free.
+    pub fn post(&self, shard: usize, job: Job) {
+        self.inboxes[shard].push(Msg::Run {
+            job,
+            mode: HoldMode::Free,
+        });
+    }
+}
+
+/// Something waiting for the shard's hold to end, in arrival order.
+enum Waiter {
+    /// A job from another shard (plain, or one that takes the hold).
+    Job(Job, HoldMode),
+    /// A local task that wants to take the hold for `TxnId`; on its turn
+    /// the hold is handed to it directly, then it is woken.
+    Acquire(TxnId, Rc<RefCell<WaitSlot>>),
+    /// A local task that only needs the shard to be free.
+    Free(Rc<RefCell<WaitSlot>>),
+}
+
+/// How a waiting local task is told its turn has come.
+#[derive(Default)]
+struct WaitSlot {
+    waker: Option<Waker>,
+    /// Set by the releaser when it takes the entry off the queue.
+    served: bool,
+}
+
+impl WaitSlot {
+    fn serve(slot: &RefCell<WaitSlot>) {
+        let waker = {
+            let mut s = slot.borrow_mut();
+            s.served = true;
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// Who holds this shard and who waits for it.
+///
+/// One FIFO for local tasks and jobs from other shards alike: a hold goes
+/// to whoever asked first, so neither side can starve the other.
+#[derive(Default)]
+struct HoldState {
+    holder: Option<TxnId>,
+    waiting: VecDeque<Waiter>,
+}
+
+/// One executor's shard. Lives in a thread-local: see [`current`].
+pub struct Shard {
+    pub id: usize,
+    pub mesh: Arc<Mesh>,
+    pub core: RefCell<ShardCore>,
+    hold: RefCell<HoldState>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Shard>>> = const { RefCell::new(None) };
+}
+
+/// The shard of the calling executor thread.
+///
+/// # Panics
+/// When called outside a shard executor (a programming error).
+pub fn current() -> Rc<Shard> {
+    CURRENT.with(|c| c.borrow().clone().expect("not on a shard executor"))
+}
+
+/// Installs this thread's shard and starts the task draining its inbox.
+/// Called once per executor by [`runtime`].
+pub fn install(id: usize, mesh: Arc<Mesh>, core: ShardCore) -> Rc<Shard> {
+    let shard = Rc::new(Shard {
+        id,
+        mesh,
+        core: RefCell::new(core),
+        hold: RefCell::new(HoldState::default()),
+    });
+    CURRENT.with(|c| *c.borrow_mut() = Some(shard.clone()));
+    let inbox_shard = shard.clone();
+    glommio::spawn_local(async move {
+        loop {
+            let msg = inbox_shard.mesh.inboxes[inbox_shard.id].recv().await;
+            inbox_shard.handle(msg);
+            // Drain what else is queued without re-parking each time.
+            while let Some(msg) = inbox_shard.mesh.inboxes[inbox_shard.id].try_pop() {
+                inbox_shard.handle(msg);
+            }
+        }
+    })
+    .detach();
+    shard
+}
+
+impl Shard {
+    pub fn shards(&self) -> usize {
+        self.mesh.shards()
+    }
+
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        route::shard_of(key, self.shards())
+    }
+
+    /// Whether a local task not part of `txn` must wait before touching data.
+    pub fn is_held_against(&self, txn: Option<TxnId>) -> bool {
+        match self.hold.borrow().holder {
+            None => false,
+            Some(h) => Some(h) != txn,
+        }
+    }
+
+    /// Waits until no other operation holds this shard.
+    pub async fn wait_free(&self) {
+        if !self.is_held_against(None) {
+            return;
+        }
+        let slot = Rc::new(RefCell::new(WaitSlot::default()));
+        self.hold
+            .borrow_mut()
+            .waiting
+            .push_back(Waiter::Free(slot.clone()));
+        poll_fn(|cx| {
+            let mut s = slot.borrow_mut();
+            if s.served {
+                if !self.is_held_against(None) {
+                    return Poll::Ready(());
+                }
+                // Someone took the hold between our turn and our run:
+                // queue again.
+                s.served = false;
+                self.hold
+                    .borrow_mut()
+                    .waiting
+                    .push_back(Waiter::Free(slot.clone()));
+            }
+            s.waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Runs `f` on this shard's data right now. The caller must have
+    /// checked the hold ([`Shard::is_held_against`]).
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut ShardCore) -> R) -> R {
+        f(&mut self.core.borrow_mut())
+    }
+
+    fn handle(&self, msg: Msg) {
+        match msg {
+            Msg::Run { job, mode } => self.run_or_queue(job, mode),
+            Msg::Release(txn) => self.release_local(txn),
+        }
+    }
+
+    fn run_or_queue(&self, job: Job, mode: HoldMode) {
+        let runnable = {
+            let mut hold = self.hold.borrow_mut();
+            match (mode, hold.holder) {
+                (HoldMode::Free, None) => true,
+                (HoldMode::Held(t), Some(h)) if t == h => true,
+                (HoldMode::Acquire(t), None) => {
+                    hold.holder = Some(t);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if runnable {
+            job(&mut self.core.borrow_mut());
+        } else {
+            self.hold
+                .borrow_mut()
+                .waiting
+                .push_back(Waiter::Job(job, mode));
+        }
+    }
+
+    /// Ends `txn`'s hold and serves the waiters in arrival order until one
+    /// of them takes the hold again.
+    fn release_local(&self, txn: TxnId) {
+        {
+            let mut hold = self.hold.borrow_mut();
+            if hold.holder != Some(txn) {
+                return;
+            }
+            hold.holder = None;
+        }
+        loop {
+            let next = {
+                let mut hold = self.hold.borrow_mut();
+                if hold.holder.is_some() {
+                    return;
+                }
+                match hold.waiting.pop_front() {
+                    None => return,
+                    Some(w) => w,
+                }
+            };
+            match next {
+                Waiter::Job(job, mode) => self.run_or_queue(job, mode),
+                Waiter::Acquire(t, slot) => {
+                    self.hold.borrow_mut().holder = Some(t);
+                    WaitSlot::serve(&slot);
+                }
+                Waiter::Free(slot) => WaitSlot::serve(&slot),
+            }
+        }
+    }
+
+    async fn acquire_local(&self, txn: TxnId) {
+        {
+            let mut hold = self.hold.borrow_mut();
+            match hold.holder {
+                None => {
+                    hold.holder = Some(txn);
+                    return;
+                }
+                Some(h) if h == txn => return,
+                Some(_) => {}
+            }
+        }
+        let slot = Rc::new(RefCell::new(WaitSlot::default()));
+        self.hold
+            .borrow_mut()
+            .waiting
+            .push_back(Waiter::Acquire(txn, slot.clone()));
+        poll_fn(|cx| {
+            // The releaser hands the hold over before serving us.
+            if slot.borrow().served {
+                return Poll::Ready(());
+            }
+            slot.borrow_mut().waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn send(&self, target: usize, job: Job, mode: HoldMode) {
+        self.mesh.inboxes[target].push(Msg::Run { job, mode });
+    }
+}
+
+/// Runs `f` on the shard `target` once no multi-shard operation holds it,
+/// and returns its result. Local work runs inline without allocating.
+pub async fn run_on<R, F>(target: usize, f: F) -> R
+where
+    R: Send + 'static,
+    F: FnOnce(&mut ShardCore) -> R + Send + 'static,
+{
+    let shard = current();
+    if target == shard.id {
+        shard.wait_free().await;
+        return shard.with_core(f);
+    }
+    remote(&shard, target, f, HoldMode::Free).await
+}
+
+async fn remote<R, F>(shard: &Shard, target: usize, f: F, mode: HoldMode) -> R
+where
+    R: Send + 'static,
+    F: FnOnce(&mut ShardCore) -> R + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    shard.send(target, Box::new(move |core| tx.send(f(core))), mode);
+    match rx.await {
+        Ok(r) => r,
+        // Jobs are never dropped unrun while the process lives; if the
+        // target is gone the process is exiting.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Holds every shard in `shards` (any order, duplicates allowed) for one
+/// multi-shard operation. Acquired in ascending order; released on drop.
+pub async fn hold(shards: &[usize]) -> HoldGuard {
+    let shard = current();
+    let mut set: Vec<usize> = shards.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    let txn = shard.mesh.next_txn.fetch_add(1, Ordering::Relaxed);
+    let mut guard = HoldGuard {
+        shard: shard.clone(),
+        txn,
+        held: Vec::with_capacity(set.len()),
+    };
+    for s in set {
+        if s == shard.id {
+            shard.acquire_local(txn).await;
+        } else {
+            remote(&shard, s, |_| (), HoldMode::Acquire(txn)).await;
+        }
+        guard.held.push(s);
+    }
+    guard
+}
+
+/// Holds every shard of the process (FLUSHALL, DBSIZE, KEYS, SWAPDB...).
+pub async fn hold_all() -> HoldGuard {
+    let all: Vec<usize> = (0..current().shards()).collect();
+    hold(&all).await
+}
+
+/// Proof that a set of shards is held by one operation.
+pub struct HoldGuard {
+    shard: Rc<Shard>,
+    txn: TxnId,
+    held: Vec<usize>,
+}
+
+impl HoldGuard {
+    pub fn shards(&self) -> &[usize] {
+        &self.held
+    }
+
+    /// Runs `f` on a held shard.
+    pub async fn run<R, F>(&self, target: usize, f: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut ShardCore) -> R + Send + 'static,
+    {
+        debug_assert!(self.held.contains(&target), "shard {target} not held");
+        if target == self.shard.id {
+            return self.shard.with_core(f);
+        }
+        remote(&self.shard, target, f, HoldMode::Held(self.txn)).await
+    }
+
+    /// Runs `f` on every held shard (concurrently) and returns the results in
+    /// shard order.
+    pub async fn run_each<R, F>(&self, f: F) -> Vec<R>
+    where
+        R: Send + 'static,
+        F: Fn(&mut ShardCore) -> R + Send + Clone + 'static,
+    {
+        // Send to all remote shards first, then run locally, then collect:
+        // the shards work in parallel.
+        let mut receivers = Vec::with_capacity(self.held.len());
+        for &s in &self.held {
+            if s == self.shard.id {
+                receivers.push(None);
+            } else {
+                let (tx, rx) = oneshot::channel();
+                let f = f.clone();
+                self.shard.send(
+                    s,
+                    Box::new(move |core| tx.send(f(core))),
+                    HoldMode::Held(self.txn),
+                );
+                receivers.push(Some(rx));
+            }
+        }
+        let mut local = None;
+        if self.held.contains(&self.shard.id) {
+            local = Some(self.shard.with_core(&f));
+        }
+        let mut out = Vec::with_capacity(self.held.len());
+        for rx in receivers {
+            match rx {
+                None => out.push(local.take().expect("local result")),
+                Some(rx) => match rx.await {
+                    Ok(r) => out.push(r),
+                    Err(_) => std::future::pending::<()>().await,
+                },
+            }
+        }
+        out
+    }
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        for &s in &self.held {
+            if s == self.shard.id {
+                self.shard.release_local(self.txn);
+            } else {
+                self.shard.mesh.inboxes[s].push(Msg::Release(self.txn));
+            }
+        }
+    }
+}
+
+/// Runs `f` on every shard (without holding them: for statistics and other
+/// reads that need no cross-shard atomicity) and returns results in shard
+/// order.
+pub async fn gather<R, F>(f: F) -> Vec<R>
+where
+    R: Send + 'static,
+    F: Fn(&mut ShardCore) -> R + Send + Clone + 'static,
+{
+    let shard = current();
+    let mut receivers = Vec::new();
+    for s in 0..shard.shards() {
+        if s != shard.id {
+            let (tx, rx) = oneshot::channel();
+            let f = f.clone();
+            shard.send(s, Box::new(move |core| tx.send(f(core))), HoldMode::Free);
+            receivers.push((s, rx));
+        }
+    }
+    shard.wait_free().await;
+    let mut local = Some(shard.with_core(&f));
+    let mut out = Vec::with_capacity(shard.shards());
+    let mut rxs = receivers.into_iter();
+    for s in 0..shard.shards() {
+        if s == shard.id {
+            out.push(local.take().expect("local result"));
+        } else {
+            let (_, rx) = rxs.next().expect("receiver per shard");
+            match rx.await {
+                Ok(r) => out.push(r),
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+    }
+    out
+}

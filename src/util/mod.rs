@@ -1,0 +1,9 @@
+//! Small, dependency-free helpers shared by several Cascade modules.
+//!
+//! Nothing in here may depend on server state, sockets or the config module:
+//! these are pure functions over bytes so they can be reused anywhere (KEYS,
+//! SCAN MATCH, PSUBSCRIBE, CONFIG GET, ACL key patterns...).
+
+pub mod glob;
+
+pub use glob::glob_match;

@@ -1,0 +1,409 @@
+//! Test harness: start the real `cascade` binary (or a real `redis-server`)
+//! on a free port, talk RESP to it, wait on conditions with deadlines.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A RESP value as the tests see it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Array(Vec<Value>),
+    Map(Vec<(Value, Value)>),
+    Set(Vec<Value>),
+    Double(String),
+    Bool(bool),
+    Verbatim(String),
+    Push(Vec<Value>),
+}
+
+impl Value {
+    pub fn bulk(s: &str) -> Value {
+        Value::Bulk(s.as_bytes().to_vec())
+    }
+    pub fn ok() -> Value {
+        Value::Simple("OK".into())
+    }
+    /// The text of a simple string, bulk, verbatim or error.
+    pub fn text(&self) -> String {
+        match self {
+            Value::Simple(s) | Value::Error(s) | Value::Verbatim(s) | Value::Double(s) => s.clone(),
+            Value::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("no text in {other:?}"),
+        }
+    }
+    pub fn int(&self) -> i64 {
+        match self {
+            Value::Int(n) => *n,
+            other => panic!("not an integer: {other:?}"),
+        }
+    }
+    pub fn array(&self) -> &[Value] {
+        match self {
+            Value::Array(v) | Value::Set(v) | Value::Push(v) => v,
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+    pub fn is_error(&self) -> bool {
+        matches!(self, Value::Error(_))
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    // Ports are handed out from a range per test process so parallel tests
+    // in one binary never race for the same one.
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_until(deadline: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out after {deadline:?} waiting for {what}");
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn connect(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Conn { stream, reader }
+    }
+
+    pub fn try_connect(port: u16) -> Option<Conn> {
+        TcpStream::connect(("127.0.0.1", port)).ok().map(|stream| {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let reader = BufReader::new(stream.try_clone().unwrap());
+            Conn { stream, reader }
+        })
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn send(&mut self, args: &[&[u8]]) {
+        self.send_raw(&encode(args));
+    }
+
+    /// Sends a command and reads its reply.
+    pub fn cmd(&mut self, args: &[&str]) -> Value {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        self.send(&a);
+        self.read()
+    }
+
+    pub fn cmdb(&mut self, args: &[&[u8]]) -> Value {
+        self.send(args);
+        self.read()
+    }
+
+    pub fn read(&mut self) -> Value {
+        read_value(&mut self.reader).expect("read reply")
+    }
+
+    /// Reads until the server closes; returns the bytes seen.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = self.reader.read_to_end(&mut out);
+        out
+    }
+
+    pub fn set_read_timeout(&self, d: Duration) {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+    }
+}
+
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "closed",
+        ));
+    }
+    while line.last() == Some(&b'\n') || line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+pub fn read_value(r: &mut impl BufRead) -> std::io::Result<Value> {
+    let line = read_line(r)?;
+    let (t, rest) = line.split_at(1);
+    let n = || rest.parse::<i64>().unwrap();
+    Ok(match t {
+        "+" => Value::Simple(rest.into()),
+        "-" => Value::Error(rest.into()),
+        ":" => Value::Int(n()),
+        "_" => Value::Nil,
+        "," => Value::Double(rest.into()),
+        "#" => Value::Bool(rest == "t"),
+        "$" | "=" => {
+            if n() < 0 {
+                return Ok(Value::Nil);
+            }
+            let mut buf = vec![0u8; n() as usize + 2];
+            r.read_exact(&mut buf)?;
+            buf.truncate(n() as usize);
+            if t == "=" {
+                Value::Verbatim(String::from_utf8_lossy(&buf[4..]).into_owned())
+            } else {
+                Value::Bulk(buf)
+            }
+        }
+        "*" | "~" | ">" => {
+            if n() < 0 {
+                return Ok(Value::Nil);
+            }
+            let items = (0..n())
+                .map(|_| read_value(r))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            match t {
+                "*" => Value::Array(items),
+                "~" => Value::Set(items),
+                _ => Value::Push(items),
+            }
+        }
+        "%" => {
+            let mut items = Vec::new();
+            for _ in 0..n() {
+                items.push((read_value(r)?, read_value(r)?));
+            }
+            Value::Map(items)
+        }
+        _ => panic!("unexpected reply line {line:?}"),
+    })
+}
+
+pub fn cascade_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cascade"))
+}
+
+/// Fails the test loudly when a required external tool is missing.
+pub fn require_tool(name: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = PathBuf::from(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} is required by this test but is not installed (apt-get install redis-server redis-tools)");
+}
+
+/// A server process started for a test; killed when dropped.
+pub struct Server {
+    pub port: u16,
+    pub child: Child,
+    pub dir: tempdir::TempDir,
+    pub log: PathBuf,
+}
+
+pub mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    /// A directory removed when dropped.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(tag: &str) -> TempDir {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static N: AtomicU64 = AtomicU64::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "cascade-test-{}-{}-{}",
+                tag,
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Server {
+    /// Starts cascade with `--port <free> --dir <tmp> --logfile <tmp>/log`
+    /// plus `extra` directives, and waits until it answers PING.
+    pub fn start(extra: &[&str]) -> Server {
+        Server::start_bin(&cascade_bin(), extra, "cascade")
+    }
+
+    /// Starts Debian's redis-server the same way (interop tests).
+    pub fn start_redis(extra: &[&str]) -> Server {
+        let bin = require_tool("redis-server");
+        Server::start_bin(&bin, extra, "redis")
+    }
+
+    fn start_bin(bin: &std::path::Path, extra: &[&str], tag: &str) -> Server {
+        let mut dir = tempdir::TempDir::new(tag);
+        for attempt in 0..5 {
+            let log = dir.path().join("server.log");
+            let port = free_port();
+            let mut cmd = Command::new(bin);
+            // A config file, when given, must come first, as for redis-server.
+            let (file, extra) = match extra.first() {
+                Some(f) if !f.starts_with("--") => (Some(*f), &extra[1..]),
+                _ => (None, extra),
+            };
+            cmd.args(file);
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .arg("--dir")
+                .arg(dir.path())
+                .arg("--logfile")
+                .arg(&log)
+                .arg("--save")
+                .arg("")
+                .arg("--bind")
+                .arg("127.0.0.1")
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
+            let child = cmd.spawn().expect("spawn server");
+            let mut server = Server {
+                port,
+                child,
+                dir,
+                log,
+            };
+            if server.wait_ready(Duration::from_secs(20)) {
+                return server;
+            }
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+            let log_text = server.log_text();
+            if attempt == 4 || !log_text.contains("Address already in use") {
+                let stderr = server.stderr_text();
+                panic!("server did not start on port {port}; log:\n{log_text}\nstderr:\n{stderr}");
+            }
+            drop(server);
+            dir = tempdir::TempDir::new(tag);
+        }
+        unreachable!()
+    }
+
+    fn wait_ready(&mut self, deadline: Duration) -> bool {
+        let end = Instant::now() + deadline;
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Some(mut c) = Conn::try_connect(self.port) {
+                c.set_read_timeout(Duration::from_secs(2));
+                c.send(&[b"PING"]);
+                if let Ok(v) = read_value(&mut c.reader) {
+                    if v == Value::Simple("PONG".into())
+                        || matches!(&v, Value::Error(e) if e.starts_with("NOAUTH"))
+                    {
+                        return true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY-free: kill(1) via Command keeps tests free of libc.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                panic!("server did not exit within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let stderr = self.stderr_text();
+        if stderr.contains("panicked") {
+            eprintln!("server on port {} panicked:\n{stderr}", self.port);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the real redis-cli against `port` and returns its stdout.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let cli = require_tool("redis-cli");
+    let out = Command::new(cli)
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("run redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,197 @@
+//! The wire protocol: pipelining, inline commands, RESP3, malformed input,
+//! limits. No input may hurt the server or other clients.
+
+mod common;
+use common::{Conn, Server, Value};
+
+#[test]
+fn ten_thousand_pipelined_commands_in_one_write() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.conn();
+    let mut buf = Vec::new();
+    for i in 0..10_000 {
+        let k = format!("k{i}");
+        if i % 2 == 0 {
+            buf.extend(common::encode(&[b"SET", k.as_bytes(), k.as_bytes()]));
+        } else {
+            let prev = format!("k{}", i - 1);
+            buf.extend(common::encode(&[b"GET", prev.as_bytes()]));
+        }
+    }
+    c.send_raw(&buf);
+    for i in 0..10_000 {
+        let v = c.read();
+        if i % 2 == 0 {
+            assert_eq!(v, Value::ok(), "reply {i}");
+        } else {
+            assert_eq!(
+                v,
+                Value::bulk(&format!("k{}", i - 1)),
+                "reply {i} out of order"
+            );
+        }
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(5000));
+}
+
+#[test]
+fn inline_commands_with_quoting() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.send_raw(b"PING\r\n");
+    assert_eq!(c.read(), Value::Simple("PONG".into()));
+    c.send_raw(b"SET \"a key\" 'it''s'\r\n");
+    // 'it''s' is two adjacent quoted words without a space: an error.
+    let v = c.read();
+    assert!(v.is_error(), "{v:?}");
+    let mut c = s.conn();
+    c.send_raw(b"SET \"a key\" \"x\\ny\\x41\"\n");
+    assert_eq!(c.read(), Value::ok());
+    c.send_raw(b"GET \"a key\"\r\n");
+    assert_eq!(c.read(), Value::Bulk(b"x\nyA".to_vec()));
+    c.send_raw(b"\r\n   \r\nPING\r\n");
+    assert_eq!(c.read(), Value::Simple("PONG".into()));
+}
+
+fn protocol_error(input: &[u8]) -> String {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.send_raw(input);
+    let out = c.read_to_close();
+    // The server is still fine for everyone else.
+    assert_eq!(s.conn().cmd(&["PING"]), Value::Simple("PONG".into()));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn malformed_input_gets_redis_errors_and_closes() {
+    assert_eq!(
+        protocol_error(b"*abc\r\n"),
+        "-ERR Protocol error: invalid multibulk length\r\n"
+    );
+    assert_eq!(
+        protocol_error(b"*1\r\n$-5\r\n"),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert_eq!(
+        protocol_error(b"*1\r\nfoo\r\n"),
+        "-ERR Protocol error: expected '$', got 'f'\r\n"
+    );
+    assert_eq!(
+        protocol_error(b"SET \"unbalanced\r\n"),
+        "-ERR Protocol error: unbalanced quotes in request\r\n"
+    );
+    assert_eq!(
+        protocol_error(b"*1\r\n$9999999999\r\n"),
+        "-ERR Protocol error: invalid bulk length\r\n"
+    );
+}
+
+#[test]
+fn proto_max_bulk_len_is_enforced() {
+    let s = Server::start(&["--proto-max-bulk-len", "1mb"]);
+    let mut c = s.conn();
+    c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n");
+    let out = String::from_utf8_lossy(&c.read_to_close()).into_owned();
+    assert_eq!(out, "-ERR Protocol error: invalid bulk length\r\n");
+}
+
+#[test]
+fn garbage_never_hurts_other_clients() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut good = s.conn();
+    good.cmd(&["SET", "k", "v"]);
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    for round in 0..200 {
+        let mut bad = Conn::connect(s.port);
+        let mut junk = Vec::new();
+        for _ in 0..(round % 50 + 1) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            junk.push(match seed % 8 {
+                0 => b'*',
+                1 => b'$',
+                2 => b'\r',
+                3 => b'\n',
+                4 => b'-',
+                _ => (seed >> 8) as u8,
+            });
+        }
+        bad.send_raw(&junk);
+        drop(bad);
+    }
+    assert_eq!(good.cmd(&["GET", "k"]), Value::bulk("v"));
+}
+
+#[test]
+fn unknown_command_and_arity_errors() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd(&["FOOBAR", "a", "b"]),
+        Value::Error("ERR unknown command 'FOOBAR', with args beginning with: 'a' 'b' ".into())
+    );
+    assert_eq!(
+        c.cmd(&["FOOBAR"]),
+        Value::Error("ERR unknown command 'FOOBAR', with args beginning with: ".into())
+    );
+    assert_eq!(
+        c.cmd(&["SET", "x"]),
+        Value::Error("ERR wrong number of arguments for 'set' command".into())
+    );
+}
+
+#[test]
+fn resp3_via_hello() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let hello = c.cmd(&["HELLO", "3"]);
+    let Value::Map(fields) = hello else {
+        panic!("HELLO 3 must answer a map: {hello:?}")
+    };
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k.text() == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(get("proto"), Value::Int(3));
+    assert_eq!(get("server"), Value::bulk("redis"));
+    assert_eq!(get("role"), Value::bulk("master"));
+    assert_eq!(c.cmd(&["GET", "missing"]), Value::Nil);
+    c.cmd(&["SET", "k", "v"]);
+    assert!(matches!(c.cmd(&["CONFIG", "GET", "port"]), Value::Map(_)));
+    assert!(matches!(c.cmd(&["INFO", "server"]), Value::Verbatim(_)));
+    assert_eq!(
+        c.cmd(&["HELLO", "4"]),
+        Value::Error("NOPROTO unsupported protocol version".into())
+    );
+    let back = c.cmd(&["HELLO", "2"]);
+    assert!(matches!(back, Value::Array(_)));
+    assert!(matches!(c.cmd(&["INFO", "server"]), Value::Bulk(_)));
+}
+
+#[test]
+fn client_reply_modes() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.send_raw(&common::encode(&[b"CLIENT", b"REPLY", b"OFF"]));
+    c.send_raw(&common::encode(&[b"SET", b"a", b"1"]));
+    c.send_raw(&common::encode(&[b"CLIENT", b"REPLY", b"ON"]));
+    assert_eq!(c.read(), Value::ok());
+    c.send_raw(&common::encode(&[b"CLIENT", b"REPLY", b"SKIP"]));
+    c.send_raw(&common::encode(&[b"GET", b"a"]));
+    c.send_raw(&common::encode(&[b"PING"]));
+    assert_eq!(c.read(), Value::Simple("PONG".into()));
+    assert_eq!(c.cmd(&["GET", "a"]), Value::bulk("1"));
+}
+
+#[test]
+fn quit_closes_after_ok() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.send_raw(&common::encode(&[b"QUIT"]));
+    assert_eq!(c.read_to_close(), b"+OK\r\n".to_vec());
+}

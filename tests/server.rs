@@ -1,0 +1,460 @@
+//! Server and connection commands: INFO, CONFIG, CLIENT, COMMAND, AUTH,
+//! SLOWLOG, DEBUG, and the process itself (daemonize, pidfile, logfile,
+//! signals, stock redis.conf).
+
+mod common;
+use common::{wait_until, Server, Value};
+use std::time::Duration;
+
+fn err(v: &Value) -> String {
+    match v {
+        Value::Error(e) => e.clone(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+fn info_field(info: &str, name: &str) -> String {
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in INFO"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn info_sections_and_fields() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.conn();
+    c.cmd(&["SET", "a", "1"]);
+    c.cmd(&["SET", "b", "1", "EX", "100"]);
+    c.cmd(&["GET", "a"]);
+    c.cmd(&["GET", "missing"]);
+    c.cmd(&["NOSUCH"]);
+    let info = c.cmd(&["INFO"]).text();
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# CPU",
+        "# Modules",
+        "# Errorstats",
+        "# Cluster",
+        "# Keyspace",
+    ] {
+        assert!(info.contains(section), "missing {section}");
+    }
+    assert!(!info.contains("# Commandstats"));
+    assert_eq!(info_field(&info, "redis_version"), "7.0.15");
+    assert_eq!(info_field(&info, "tcp_port"), s.port.to_string());
+    assert_eq!(info_field(&info, "role"), "master");
+    assert_eq!(info_field(&info, "connected_slaves"), "0");
+    assert_eq!(info_field(&info, "master_failover_state"), "no-failover");
+    let replid = info_field(&info, "master_replid");
+    assert_eq!(replid.len(), 40);
+    assert!(replid.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(info_field(&info, "master_replid2"), "0".repeat(40));
+    assert_eq!(info_field(&info, "master_repl_offset"), "0");
+    assert_eq!(info_field(&info, "second_repl_offset"), "-1");
+    assert_eq!(info_field(&info, "repl_backlog_size"), "1048576");
+    assert_eq!(info_field(&info, "keyspace_hits"), "1");
+    assert_eq!(info_field(&info, "keyspace_misses"), "1");
+    assert!(info_field(&info, "db0").starts_with("keys=2,expires=1,avg_ttl="));
+    assert!(info_field(&info, "errorstat_ERR").starts_with("count="));
+    assert_eq!(info_field(&info, "connected_clients"), "1");
+    assert!(info_field(&info, "used_memory").parse::<u64>().unwrap() > 0);
+    // Sections are separated by one blank line, fields end with CRLF.
+    assert!(info.contains("\r\n\r\n# Clients\r\n"));
+    let all = c.cmd(&["INFO", "all"]).text();
+    assert!(all.contains("cmdstat_set:calls=2,"));
+    assert!(all.contains("cmdstat_get:calls=2,"));
+    let two = c.cmd(&["INFO", "keyspace", "CPU"]).text();
+    assert!(two.starts_with("# CPU\r\n"));
+    assert!(two.contains("# Keyspace"));
+    assert!(!two.contains("# Server"));
+    // The replid is stable within a run.
+    let again = c.cmd(&["INFO", "replication"]).text();
+    assert_eq!(info_field(&again, "master_replid"), replid);
+}
+
+#[test]
+fn config_get_set_resetstat() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let port = c.cmd(&["CONFIG", "GET", "port"]);
+    assert_eq!(
+        port,
+        Value::Array(vec![Value::bulk("port"), Value::bulk(&s.port.to_string())])
+    );
+    let many = c.cmd(&["CONFIG", "GET", "maxmemory", "databases"]);
+    assert_eq!(many.array().len(), 4);
+    assert!(c.cmd(&["CONFIG", "GET", "*"]).array().len() > 200);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", "10mb", "hz", "20"]),
+        Value::ok()
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]).array()[1],
+        Value::bulk("10485760")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "hz"]).array()[1],
+        Value::bulk("20")
+    );
+    // All or nothing.
+    let e = err(&c.cmd(&["CONFIG", "SET", "hz", "30", "maxmemory", "lots"]));
+    assert!(
+        e.starts_with("ERR CONFIG SET failed (possibly related to argument 'maxmemory')"),
+        "{e}"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "hz"]).array()[1],
+        Value::bulk("20")
+    );
+    assert!(err(&c.cmd(&["CONFIG", "SET", "nosuch", "1"])).starts_with("ERR Unknown option"));
+    assert!(
+        err(&c.cmd(&["CONFIG", "SET", "daemonize", "yes"])).contains("can't set immutable config")
+    );
+    c.cmd(&["SET", "x", "1"]);
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Value::ok());
+    // As in Redis, the RESETSTAT itself is counted after the reset.
+    let info = c.cmd(&["INFO", "stats"]).text();
+    assert_eq!(info_field(&info, "total_commands_processed"), "1");
+    assert_eq!(
+        err(&c.cmd(&["CONFIG", "REWRITE"])),
+        "ERR The server is running without a config file"
+    );
+    assert_eq!(
+        err(&c.cmd(&["CONFIG", "FOO"])),
+        "ERR unknown subcommand 'FOO'. Try CONFIG HELP."
+    );
+}
+
+#[test]
+fn config_rewrite_keeps_the_file() {
+    let dir = common::tempdir::TempDir::new("rewrite");
+    let conf = dir.path().join("cascade.conf");
+    std::fs::write(&conf, "# my settings\nhz 15\n\n# memory\nmaxmemory 1mb\n").unwrap();
+    let s = Server::start(&[conf.to_str().unwrap()]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "hz"]).array()[1],
+        Value::bulk("15")
+    );
+    c.cmd(&[
+        "CONFIG",
+        "SET",
+        "hz",
+        "25",
+        "maxmemory-policy",
+        "allkeys-lru",
+    ]);
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), Value::ok());
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.starts_with("# my settings\nhz 25\n"), "{text}");
+    assert!(text.contains("# memory\nmaxmemory 1mb"), "{text}");
+    assert!(text.contains("maxmemory-policy allkeys-lru"), "{text}");
+}
+
+#[test]
+fn auth_and_requirepass() {
+    let s = Server::start(&["--requirepass", "secret"]);
+    let mut c = s.conn();
+    assert_eq!(
+        err(&c.cmd(&["GET", "k"])),
+        "NOAUTH Authentication required."
+    );
+    assert_eq!(
+        err(&c.cmd(&["AUTH", "wrong"])),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert_eq!(
+        err(&c.cmd(&["AUTH", "bob", "secret"])),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert_eq!(c.cmd(&["AUTH", "secret"]), Value::ok());
+    assert_eq!(c.cmd(&["GET", "k"]), Value::Nil);
+    let mut d = s.conn();
+    assert_eq!(d.cmd(&["AUTH", "default", "secret"]), Value::ok());
+    let mut e = s.conn();
+    assert!(err(&e.cmd(&["HELLO", "3"])).starts_with("NOAUTH HELLO must be called"));
+    assert!(matches!(
+        e.cmd(&["HELLO", "3", "AUTH", "default", "secret"]),
+        Value::Map(_)
+    ));
+    assert_eq!(e.cmd(&["PING"]), Value::Simple("PONG".into()));
+    // Unauthenticated clients may not send huge requests.
+    let mut f = s.conn();
+    f.send_raw(b"*20\r\n");
+    let out = String::from_utf8_lossy(&f.read_to_close()).into_owned();
+    assert_eq!(
+        out,
+        "-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    let no_pass = Server::start(&[]);
+    let mut g = no_pass.conn();
+    assert!(
+        err(&g.cmd(&["AUTH", "x"])).starts_with("ERR AUTH <password> called without any password")
+    );
+}
+
+#[test]
+fn client_commands() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut a = s.conn();
+    let mut b = s.conn();
+    let id_a = a.cmd(&["CLIENT", "ID"]).int();
+    let id_b = b.cmd(&["CLIENT", "ID"]).int();
+    assert_ne!(id_a, id_b);
+    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), Value::Nil);
+    assert_eq!(a.cmd(&["CLIENT", "SETNAME", "alpha"]), Value::ok());
+    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), Value::bulk("alpha"));
+    assert_eq!(
+        err(&a.cmd(&["CLIENT", "SETNAME", "a b"])),
+        "ERR Client names cannot contain spaces, newlines or special characters."
+    );
+    let list = a.cmd(&["CLIENT", "LIST"]).text();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.contains(&format!("id={id_a} ")));
+    assert!(list.contains("name=alpha"));
+    let info = a.cmd(&["CLIENT", "INFO"]).text();
+    assert!(info.starts_with(&format!("id={id_a} ")));
+    let only_b = a.cmd(&["CLIENT", "LIST", "ID", &id_b.to_string()]).text();
+    assert_eq!(only_b.lines().count(), 1);
+    assert_eq!(
+        a.cmd(&["CLIENT", "KILL", "ID", &id_b.to_string()]),
+        Value::Int(1)
+    );
+    assert!(b.read_to_close().is_empty());
+    wait_until(Duration::from_secs(5), "killed client gone", || {
+        a.cmd(&["CLIENT", "LIST"]).text().lines().count() == 1
+    });
+    assert_eq!(
+        err(&a.cmd(&["CLIENT", "KILL", "1.2.3.4:5"])),
+        "ERR No such client"
+    );
+    assert_eq!(a.cmd(&["CLIENT", "KILL", "TYPE", "normal"]), Value::Int(0));
+    assert_eq!(
+        err(&a.cmd(&["CLIENT", "NOPE"])),
+        "ERR unknown subcommand 'NOPE'. Try CLIENT HELP."
+    );
+    assert_eq!(a.cmd(&["CLIENT", "NO-EVICT", "on"]), Value::ok());
+    // CLIENT PAUSE WRITE holds writes but not reads.
+    assert_eq!(a.cmd(&["CLIENT", "PAUSE", "300", "WRITE"]), Value::ok());
+    let started = std::time::Instant::now();
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["GET", "x"]), Value::Nil);
+    assert!(started.elapsed() < Duration::from_millis(250));
+    assert_eq!(c.cmd(&["SET", "x", "1"]), Value::ok());
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(a.cmd(&["CLIENT", "UNPAUSE"]), Value::ok());
+}
+
+#[test]
+fn command_introspection() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let count = c.cmd(&["COMMAND", "COUNT"]).int();
+    assert!(count > 60);
+    let info = c.cmd(&["COMMAND", "INFO", "get", "mset", "nosuch"]);
+    let arr = info.array();
+    assert_eq!(arr[0].array()[0], Value::bulk("get"));
+    assert_eq!(arr[0].array()[1], Value::Int(2));
+    assert_eq!(arr[1].array()[1], Value::Int(-3));
+    assert_eq!(arr[1].array()[5], Value::Int(2));
+    assert_eq!(arr[2], Value::Nil);
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
+        Value::Array(vec![Value::bulk("a"), Value::bulk("b")])
+    );
+    assert_eq!(c.cmd(&["COMMAND", "LIST"]).array().len() as i64, count);
+    let filtered = c.cmd(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "get*"]);
+    assert!(filtered.array().contains(&Value::bulk("getrange")));
+    assert!(!filtered.array().contains(&Value::bulk("set")));
+    assert_eq!(c.cmd(&["COMMAND"]).array().len() as i64, count);
+    let docs = c.cmd(&["COMMAND", "DOCS", "get"]);
+    assert_eq!(docs.array().len(), 2);
+}
+
+#[test]
+fn slowlog_and_debug() {
+    let s = Server::start(&[
+        "--enable-debug-command",
+        "yes",
+        "--slowlog-log-slower-than",
+        "0",
+    ]);
+    let mut c = s.conn();
+    c.cmd(&["SLOWLOG", "RESET"]);
+    c.cmd(&["SET", "k", "v"]);
+    let entries = c.cmd(&["SLOWLOG", "GET", "1"]);
+    assert_eq!(entries.array().len(), 1);
+    assert!(c.cmd(&["SLOWLOG", "LEN"]).int() >= 1);
+    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0"]), Value::ok());
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "1000", "pk", "20"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["STRLEN", "pk:7"]), Value::Int(20));
+    assert!(c
+        .cmd(&["DEBUG", "OBJECT", "pk:7"])
+        .text()
+        .contains("encoding:embstr"));
+    assert!(c.cmd(&["DBSIZE"]).int() >= 1000);
+    let no_debug = Server::start(&[]);
+    assert!(err(&no_debug.conn().cmd(&["DEBUG", "SLEEP", "0"]))
+        .starts_with("ERR DEBUG command not allowed"));
+}
+
+#[test]
+fn maxclients_is_enforced() {
+    let s = Server::start(&["--maxclients", "2"]);
+    let mut a = s.conn();
+    // The harness's readiness probe may not be gone yet.
+    wait_until(Duration::from_secs(5), "only this client left", || {
+        a.cmd(&["CLIENT", "LIST"]).text().lines().count() == 1
+    });
+    let mut b = s.conn();
+    assert_eq!(b.cmd(&["PING"]), Value::Simple("PONG".into()));
+    let mut c = s.conn();
+    assert_eq!(
+        String::from_utf8_lossy(&c.read_to_close()),
+        "-ERR max number of clients reached\r\n"
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_logs_like_redis() {
+    let mut s = Server::start(&["--shards", "2"]);
+    let log = s.log_text();
+    assert!(log.contains("Server initialized"), "{log}");
+    assert!(log.contains("* Ready to accept connections tcp"), "{log}");
+    let first = log.lines().next().unwrap();
+    // <pid>:<role> <dd Mon yyyy HH:MM:SS.mmm> <level> <text>
+    let (pid, rest) = first.split_once(':').unwrap();
+    assert_eq!(pid, s.child.id().to_string());
+    assert!(rest.as_bytes()[0].is_ascii_uppercase());
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+    let log = s.log_text();
+    assert!(
+        log.contains("Received SIGTERM scheduling shutdown..."),
+        "{log}"
+    );
+    assert!(log.contains("ready to exit, bye bye"), "{log}");
+}
+
+#[test]
+fn shutdown_command_exits() {
+    let mut s = Server::start(&[]);
+    let mut c = s.conn();
+    c.send_raw(&common::encode(&[b"SHUTDOWN", b"NOSAVE"]));
+    let _ = c.read_to_close();
+    wait_until(Duration::from_secs(10), "process exit", || {
+        matches!(s.child.try_wait(), Ok(Some(_)))
+    });
+}
+
+#[test]
+fn daemonize_pidfile_logfile() {
+    let dir = common::tempdir::TempDir::new("daemon");
+    let pidfile = dir.path().join("cascade.pid");
+    let logfile = dir.path().join("cascade.log");
+    let port = common::free_port();
+    let status = std::process::Command::new(common::cascade_bin())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .arg("--logfile")
+        .arg(&logfile)
+        .arg("--dir")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the launching process returns at once");
+    wait_until(Duration::from_secs(20), "pidfile", || pidfile.exists());
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_until(Duration::from_secs(20), "server answers", || {
+        common::Conn::try_connect(port).is_some()
+    });
+    let mut c = common::Conn::connect(port);
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    let info = c.cmd(&["INFO", "server"]).text();
+    assert_eq!(info_field(&info, "process_id"), pid.to_string());
+    std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "pidfile removed", || {
+        !pidfile.exists()
+    });
+    let log = std::fs::read_to_string(&logfile).unwrap();
+    assert!(log.contains("Ready to accept connections"), "{log}");
+}
+
+#[test]
+fn stock_debian_redis_conf_starts() {
+    let conf = std::path::Path::new("/etc/redis/redis.conf");
+    assert!(
+        conf.exists(),
+        "Debian's redis.conf is needed (apt-get install redis-server)"
+    );
+    let dir = common::tempdir::TempDir::new("stock");
+    // The stock file daemonizes and logs under /var; override those for a test.
+    let s = Server::start(&[
+        conf.to_str().unwrap(),
+        "--daemonize",
+        "no",
+        "--pidfile",
+        dir.path().join("p.pid").to_str().unwrap(),
+        "--supervised",
+        "no",
+    ]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "appendfsync"]).array()[1],
+        Value::bulk("everysec")
+    );
+}
+
+#[test]
+fn bad_config_is_fatal_like_redis() {
+    let out = std::process::Command::new(common::cascade_bin())
+        .args(["--port", "0", "--nosuchdirective", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("*** FATAL CONFIG FILE ERROR"), "{text}");
+    assert!(
+        text.contains("Bad directive or wrong number of arguments"),
+        "{text}"
+    );
+}
+
+#[test]
+fn second_server_on_same_port_fails() {
+    let s = Server::start(&[]);
+    let out = std::process::Command::new(common::cascade_bin())
+        .args(["--port", &s.port.to_string(), "--bind", "127.0.0.1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Address already in use"), "{text}");
+}
