@@ -7,9 +7,11 @@
 //! in each shard instead ([`crate::shard::ShardStats`]).
 
 use crate::config::Config;
+use crate::shard::inbox::Inbox;
 use crate::shard::Mesh;
+use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 pub struct Node {
@@ -25,6 +27,11 @@ pub struct Node {
     pub connected_clients: AtomicUsize,
     /// Set once a shutdown has begun; listeners stop accepting.
     pub shutting_down: AtomicBool,
+    /// Clients in MONITOR mode: each gets the formatted lines of every
+    /// command through its own inbox. `monitor_count` lets the command path
+    /// skip all of it with one relaxed load when nobody monitors.
+    pub monitors: Mutex<Vec<(u64, Arc<Inbox<Bytes>>)>>,
+    pub monitor_count: AtomicUsize,
     /// Port actually listened on (CONFIG may say 0 for "no TCP").
     pub port: AtomicUsize,
     /// Unix ms until which clients are paused (CLIENT PAUSE), 0 if none.
@@ -60,6 +67,8 @@ impl Node {
             next_client_id: AtomicU64::new(1),
             connected_clients: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
+            monitors: Mutex::new(Vec::new()),
+            monitor_count: AtomicUsize::new(0),
             port: AtomicUsize::new(0),
             pause_until_ms: AtomicU64::new(0),
             pause_writes_only: AtomicBool::new(false),
@@ -84,6 +93,29 @@ impl Node {
 
     pub fn shards(&self) -> usize {
         self.mesh.shards()
+    }
+
+    /// Puts a client in MONITOR mode; returns the inbox its lines arrive in.
+    pub fn add_monitor(&self, client_id: u64) -> Arc<Inbox<Bytes>> {
+        let inbox = Arc::new(Inbox::default());
+        let mut monitors = self.monitors.lock().unwrap_or_else(|e| e.into_inner());
+        monitors.push((client_id, inbox.clone()));
+        self.monitor_count.store(monitors.len(), Ordering::Relaxed);
+        inbox
+    }
+
+    pub fn remove_monitor(&self, client_id: u64) {
+        let mut monitors = self.monitors.lock().unwrap_or_else(|e| e.into_inner());
+        monitors.retain(|(id, _)| *id != client_id);
+        self.monitor_count.store(monitors.len(), Ordering::Relaxed);
+    }
+
+    /// Sends one MONITOR line to every monitoring client.
+    pub fn feed_monitors(&self, line: Bytes) {
+        let monitors = self.monitors.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, inbox) in monitors.iter() {
+            inbox.push(line.clone());
+        }
     }
 
     /// Copies the config values that hot paths read into atomics.

@@ -458,3 +458,35 @@ fn second_server_on_same_port_fails() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("Address already in use"), "{text}");
 }
+
+#[test]
+fn monitor_streams_commands_from_every_shard() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut m = s.conn();
+    assert_eq!(m.cmd(&["MONITOR"]), Value::ok());
+    let mut c = s.conn();
+    c.cmd(&["CONFIG", "GET", "port"]);
+    for i in 0..10 {
+        c.cmd(&["SET", &format!("k{i}"), "a b\n\u{1}"]);
+    }
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["GET", "x"]);
+    for i in 0..10 {
+        let line = m.read().text();
+        // +<secs>.<usecs> [<db> <addr>] "SET" "k" "v"
+        let (ts, rest) = line.split_once(' ').unwrap();
+        assert!(ts.contains('.') && ts.len() > 10, "{line}");
+        assert!(rest.starts_with("[0 127.0.0.1:"), "{line}");
+        assert!(
+            rest.ends_with(&format!("] \"SET\" \"k{i}\" \"a b\\n\\x01\"")),
+            "admin commands are not shown, arguments are quoted: {line}"
+        );
+    }
+    assert!(m.read().text().ends_with("\"SELECT\" \"3\""));
+    assert!(m.read().text().contains("[3 127.0.0.1:"));
+    // RESET leaves monitor mode.
+    m.send(&[b"RESET"]);
+    assert_eq!(m.read(), Value::Simple("RESET".into()));
+    c.cmd(&["PING"]);
+    assert_eq!(m.cmd(&["PING"]), Value::Simple("PONG".into()));
+}

@@ -116,6 +116,9 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
             Ok(Reply::Ok)
         }
         ClientCmd::Reset => {
+            if client.monitor.take().is_some() {
+                client.node.remove_monitor(client.id);
+            }
             client.db = 0;
             client.proto = Protocol::Resp2;
             client.reply_mode = ReplyMode::On;
@@ -126,6 +129,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
                 info.db = 0;
                 info.resp = 2;
                 info.no_evict = false;
+                info.flags = "N".into();
             }
             Ok(Reply::Simple(Bytes::from_static(b"RESET")))
         }

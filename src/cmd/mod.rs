@@ -88,6 +88,8 @@ pub struct Client {
     /// Connected over loopback (or a Unix socket): protected mode and
     /// `enable-debug-command local` allow it.
     pub is_local: bool,
+    /// Set once the client ran MONITOR: where its lines arrive.
+    pub monitor: Option<Arc<crate::shard::inbox::Inbox<Bytes>>>,
 }
 
 impl Client {
@@ -110,6 +112,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             is_local,
+            monitor: None,
         }
     }
 }
@@ -156,6 +159,15 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
             wait_if_paused(client, spec).await;
             let reply = execute(client, spec, &args).await;
             record_slow(client, started.elapsed().as_micros() as u64, &args);
+            if client
+                .node
+                .monitor_count
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 0
+                && !spec.has(flag::SKIP_MONITOR | flag::ADMIN)
+            {
+                feed_monitors(client, &args);
+            }
             reply
         }
     };
@@ -179,6 +191,50 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
         info.db = client.db;
     }
     reply
+}
+
+/// Formats a command as MONITOR shows it:
+/// `+<secs>.<usecs> [<db> <addr>] "arg" "arg"...`, arguments quoted like
+/// Redis's `sdscatrepr`.
+fn feed_monitors(client: &Client, args: &[Bytes]) {
+    use std::fmt::Write;
+    let us = crate::node::unix_us();
+    let mut line = String::with_capacity(64);
+    let _ = write!(
+        line,
+        "+{}.{:06} [{} {}]",
+        us / 1_000_000,
+        us % 1_000_000,
+        client.db,
+        client.info.borrow().addr
+    );
+    for a in args {
+        line.push(' ');
+        line.push_str(&repr(a));
+    }
+    line.push_str("\r\n");
+    client.node.feed_monitors(Bytes::from(line));
+}
+
+/// Redis's `sdscatrepr`: a double-quoted string with C escapes.
+pub fn repr(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// CLIENT PAUSE: holds the command while a pause covers it (every command

@@ -88,6 +88,16 @@ pub fn commands() -> Vec<CommandSpec> {
             c(ClientCmd::Slowlog),
         ),
         spec(
+            "monitor",
+            1,
+            ADMIN | NOSCRIPT | LOADING | STALE,
+            none,
+            S,
+            "1.0.0",
+            "Listen for all requests received by the server in real time",
+            c(ClientCmd::Monitor),
+        ),
+        spec(
             "lastsave",
             1,
             LOADING | STALE | FAST,
@@ -115,6 +125,13 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
         ClientCmd::Shutdown => shutdown(client, args),
         ClientCmd::Debug => debug(client, args).await,
         ClientCmd::Slowlog => slowlog(args).await,
+        ClientCmd::Monitor => {
+            if client.monitor.is_none() {
+                client.monitor = Some(client.node.add_monitor(client.id));
+                client.info.borrow_mut().flags = "O".into();
+            }
+            Ok(Reply::Ok)
+        }
         ClientCmd::Lastsave => Ok(Reply::Int(
             client.node.last_save_unix.load(Ordering::Relaxed),
         )),

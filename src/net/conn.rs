@@ -121,6 +121,9 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
     shard.with_core(|core| core.clients.insert(id, info.clone()));
     let mut client = Client::new(node.clone(), shard.clone(), info.clone(), is_local);
     run(&mut stream, &mut client).await;
+    if client.monitor.is_some() {
+        node.remove_monitor(id);
+    }
     shard.with_core(|core| core.clients.remove(&id));
 }
 
@@ -165,7 +168,34 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {
-        let n = match stream.read(&mut chunk).await {
+        let read = match client.monitor.clone() {
+            None => stream.read(&mut chunk).await,
+            Some(lines) => {
+                // MONITOR mode: forward command lines while still reading
+                // the client's own commands (QUIT, RESET...).
+                let event = futures_lite::future::or(
+                    async { Some(stream.read(&mut chunk).await) },
+                    async {
+                        wbuf.extend_from_slice(&lines.recv().await);
+                        while let Some(line) = lines.try_pop() {
+                            wbuf.extend_from_slice(&line);
+                        }
+                        None
+                    },
+                )
+                .await;
+                match event {
+                    Some(read) => read,
+                    None => {
+                        if !flush(stream, client, &mut wbuf).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
+        let n = match read {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };

@@ -23,7 +23,7 @@
 //! [`ShardCore`]. It must not import `cmd`, `net` or `server`.
 
 pub mod core;
-mod inbox;
+pub mod inbox;
 pub mod oneshot;
 pub mod route;
 pub mod runtime;
