@@ -490,3 +490,44 @@ fn monitor_streams_commands_from_every_shard() {
     c.cmd(&["PING"]);
     assert_eq!(m.cmd(&["PING"]), Value::Simple("PONG".into()));
 }
+
+#[test]
+fn too_low_memlock_limit_gets_a_clear_hint() {
+    let bin = common::cascade_bin();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -l 256 && exec {} --port 0 --save ''",
+            bin.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("RLIMIT_MEMLOCK"), "{text}");
+    assert!(text.contains("ulimit -l"), "{text}");
+}
+
+#[test]
+fn a_low_soft_memlock_limit_is_raised_and_the_server_starts() {
+    // Non-root users typically have soft = hard = 8 MB; a lower soft limit
+    // is raised up to the hard one.
+    let port = common::free_port();
+    let bin = common::cascade_bin();
+    let mut child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -S -l 400 && exec {} --port {port} --bind 127.0.0.1 --save ''",
+            bin.display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(20), "server answers", || {
+        common::Conn::try_connect(port).is_some()
+    });
+    let mut c = common::Conn::connect(port);
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    let _ = child.kill();
+    let _ = child.wait();
+}
