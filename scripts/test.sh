@@ -9,18 +9,19 @@ need_install=()
 command -v redis-server >/dev/null 2>&1 || need_install+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_install+=(redis-tools)
 command -v redis-benchmark >/dev/null 2>&1 || need_install+=(redis-tools)
+command -v ss >/dev/null 2>&1 || need_install+=(iproute2)
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "Installing ${need_install[*]} for the interop tests..."
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_install[@]}" >/dev/null
 fi
 # The distribution's service would hold port 6379; the tests start their own.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
   systemctl stop redis-server || true
 fi
-for tool in redis-server redis-cli redis-benchmark; do
+for tool in redis-server redis-cli redis-benchmark ss; do
   command -v "$tool" >/dev/null 2>&1 || { echo "FATAL: $tool is required and could not be installed" >&2; exit 1; }
 done
 

@@ -531,3 +531,49 @@ fn a_low_soft_memlock_limit_is_raised_and_the_server_starts() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    let s = Server::start(&["--timeout", "1"]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    let started = std::time::Instant::now();
+    assert!(c.read_to_close().is_empty());
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+}
+
+#[test]
+fn query_buffer_limit_closes_the_client() {
+    let s = Server::start(&["--client-query-buffer-limit", "1mb"]);
+    let mut c = s.conn();
+    c.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000000\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    // The server closes the connection once the buffer passes 1 MB; later
+    // writes may fail, which is the point.
+    for _ in 0..32 {
+        if std::io::Write::write_all(&mut c.stream_ref(), &chunk).is_err() {
+            break;
+        }
+    }
+    let _ = c.read_to_close();
+    let log = s.log_text();
+    assert!(log.contains("max query buffer length"), "{log}");
+    assert_eq!(s.conn().cmd(&["EXISTS", "k"]), Value::Int(0));
+}
+
+#[test]
+fn tcp_backlog_is_the_listen_backlog() {
+    let s = Server::start(&["--tcp-backlog", "77"]);
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", s.port)])
+        .output()
+        .expect("ss (iproute2) is needed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.trim().is_empty(), "no listener found");
+    for line in text.lines() {
+        let send_q = line.split_whitespace().nth(2).unwrap();
+        assert_eq!(send_q, "77", "{text}");
+    }
+}

@@ -94,6 +94,94 @@ fn io_error_text(e: &std::io::Error) -> String {
     }
 }
 
+/// Creates a listening socket the way every shard needs it: SO_REUSEPORT
+/// so all shards share the port, IPV6_V6ONLY on IPv6 (so `* -::*` binds
+/// both families, as Redis does), and `tcp-backlog` as the listen backlog.
+fn bind_listener(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    use std::os::fd::FromRawFd;
+    let family = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    // SAFETY: socket(2) with constant arguments; the fd is checked below.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let fail = |fd: i32| {
+        let e = std::io::Error::last_os_error();
+        // SAFETY: `fd` is the socket created above and not yet shared.
+        unsafe { libc::close(fd) };
+        Err(e)
+    };
+    let one: libc::c_int = 1;
+    let set = |level, opt| {
+        // SAFETY: `fd` is our socket; the option value is a live c_int.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    if set(libc::SOL_SOCKET, libc::SO_REUSEADDR) != 0
+        || set(libc::SOL_SOCKET, libc::SO_REUSEPORT) != 0
+        || (addr.is_ipv6() && set(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) != 0)
+    {
+        return fail(fd);
+    }
+    let rc = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sin` is a valid sockaddr_in for the stated length.
+            unsafe {
+                libc::bind(
+                    fd,
+                    &sin as *const libc::sockaddr_in as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: `sin6` is a valid sockaddr_in6 for the stated length.
+            unsafe {
+                libc::bind(
+                    fd,
+                    &sin6 as *const libc::sockaddr_in6 as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    // SAFETY: listen(2) on our bound socket.
+    if rc != 0 || unsafe { libc::listen(fd, backlog) } != 0 {
+        return fail(fd);
+    }
+    // SAFETY: `fd` is a bound, listening socket that nothing else owns;
+    // the TcpListener takes ownership and closes it.
+    Ok(unsafe { TcpListener::from_raw_fd(fd) })
+}
+
 /// Binds this shard's listeners and spawns their accept loops. Returns how
 /// many addresses were bound.
 pub fn listen(
@@ -102,6 +190,7 @@ pub fn listen(
     binds: &[BindAddr],
     port: u16,
 ) -> Result<usize, String> {
+    let backlog = node.config().tcp_backlog().min(i32::MAX as u32) as i32;
     let mut bound = 0;
     for b in binds {
         let addr = match socket_addr(&b.host, port) {
@@ -109,7 +198,7 @@ pub fn listen(
             Err(_) if b.optional => continue,
             Err(e) => return Err(format!("{}:{port}: {e}", b.host)),
         };
-        let listener = match TcpListener::bind(addr) {
+        let listener = match bind_listener(addr, backlog) {
             Ok(l) => l,
             Err(_) if b.optional => continue,
             Err(e) => return Err(format!("{}:{port}: bind: {e}", b.host)),

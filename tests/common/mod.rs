@@ -136,6 +136,10 @@ impl Conn {
         out
     }
 
+    pub fn stream_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+
     pub fn set_read_timeout(&self, d: Duration) {
         self.stream.set_read_timeout(Some(d)).unwrap();
     }
