@@ -279,3 +279,21 @@ fn object_encoding_follows_redis() {
     assert_eq!(c.cmd(&["OBJECT", "ENCODING", "i"]), b("int"));
     assert_eq!(c.cmd(&["OBJECT", "ENCODING", "nope"]), Value::Nil);
 }
+
+#[test]
+fn an_incomplete_mset_writes_nothing_on_any_shard() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.conn();
+    let mut args = vec!["MSET"];
+    let keys: Vec<String> = (0..20).map(|i| format!("odd{i}")).collect();
+    for k in &keys {
+        args.push(k);
+        args.push("v");
+    }
+    args.push("dangling");
+    assert_eq!(
+        err(&c.cmd(&args)),
+        "ERR wrong number of arguments for 'mset' command"
+    );
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(0));
+}

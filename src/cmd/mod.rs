@@ -330,6 +330,14 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
+    // Key/value groups (MSET, MSETNX): an incomplete group is an arity
+    // error, caught before any shard runs a part of the command.
+    if spec.last_key < 0
+        && spec.key_step > 1
+        && (args.len() as i32 - spec.first_key) % spec.key_step != 0
+    {
+        return Err(wrong_arity(spec.name));
+    }
     Ok(())
 }
 
