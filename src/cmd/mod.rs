@@ -243,6 +243,10 @@ async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
     use std::sync::atomic::Ordering;
     loop {
         let until = client.node.pause_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            // No pause was ever set or it was lifted: skip the clock read.
+            return;
+        }
         let now = unix_ms();
         if until <= now {
             return;
