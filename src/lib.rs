@@ -16,6 +16,7 @@
 //!   return replies and never touch sockets.
 //! - [`net`]: listeners and the connection loop, the only socket code.
 //! - [`server`]: start-up, daemonizing, signals, shard crons.
+//! - [`persist`]: the RDB format and dump files (SAVE, load at start).
 //! - [`log`]: Redis's log line format on top of `tracing`.
 //! - [`alloc`]: allocation counters for `used_memory`.
 //! - [`util`]: small shared helpers (glob matching).
@@ -27,6 +28,7 @@ pub mod keyspace;
 pub mod log;
 pub mod net;
 pub mod node;
+pub mod persist;
 pub mod resp;
 pub mod server;
 pub mod shard;

@@ -49,6 +49,17 @@ pub struct Node {
     pub next_slowlog_id: AtomicU64,
     /// Where to remove the pidfile at exit.
     pub pidfile: RwLock<Option<String>>,
+    /// A BGSAVE is running (`rdb_bgsave_in_progress`).
+    pub bgsave_in_progress: AtomicBool,
+    /// Outcome of the last save (`rdb_last_bgsave_status`).
+    pub last_save_ok: AtomicBool,
+    /// Saves completed (`rdb_saves`).
+    pub rdb_saves: AtomicU64,
+    /// Duration of the last save in seconds, -1 before the first.
+    pub last_save_duration_sec: AtomicI64,
+    /// Keys loaded and expired by the start-up load.
+    pub loaded_keys: AtomicU64,
+    pub loaded_expired: AtomicU64,
     /// Monotonic counter of config changes, so connections can refresh their
     /// cached limits cheaply.
     pub config_epoch: AtomicU64,
@@ -79,6 +90,12 @@ impl Node {
             slowlog_max_len: AtomicUsize::new(128),
             next_slowlog_id: AtomicU64::new(0),
             pidfile: RwLock::new(None),
+            bgsave_in_progress: AtomicBool::new(false),
+            last_save_ok: AtomicBool::new(true),
+            rdb_saves: AtomicU64::new(0),
+            last_save_duration_sec: AtomicI64::new(-1),
+            loaded_keys: AtomicU64::new(0),
+            loaded_expired: AtomicU64::new(0),
         })
     }
 

@@ -326,20 +326,55 @@ fn persistence(client: &Client, stats: &ShardStats, out: &mut String) {
     field!(out, "current_save_keys_processed", "0");
     field!(out, "current_save_keys_total", "0");
     field!(out, "rdb_changes_since_last_save", "{}", stats.dirty);
-    field!(out, "rdb_bgsave_in_progress", "0");
+    let node = &client.node;
+    field!(
+        out,
+        "rdb_bgsave_in_progress",
+        "{}",
+        node.bgsave_in_progress.load(Ordering::Relaxed) as u8
+    );
     field!(
         out,
         "rdb_last_save_time",
         "{}",
         client.node.last_save_unix.load(Ordering::Relaxed)
     );
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", "-1");
+    field!(
+        out,
+        "rdb_last_bgsave_status",
+        "{}",
+        if node.last_save_ok.load(Ordering::Relaxed) {
+            "ok"
+        } else {
+            "err"
+        }
+    );
+    field!(
+        out,
+        "rdb_last_bgsave_time_sec",
+        "{}",
+        node.last_save_duration_sec.load(Ordering::Relaxed)
+    );
     field!(out, "rdb_current_bgsave_time_sec", "-1");
-    field!(out, "rdb_saves", "0");
+    field!(
+        out,
+        "rdb_saves",
+        "{}",
+        node.rdb_saves.load(Ordering::Relaxed)
+    );
     field!(out, "rdb_last_cow_size", "0");
-    field!(out, "rdb_last_load_keys_expired", "0");
-    field!(out, "rdb_last_load_keys_loaded", "0");
+    field!(
+        out,
+        "rdb_last_load_keys_expired",
+        "{}",
+        node.loaded_expired.load(Ordering::Relaxed)
+    );
+    field!(
+        out,
+        "rdb_last_load_keys_loaded",
+        "{}",
+        node.loaded_keys.load(Ordering::Relaxed)
+    );
     field!(out, "aof_enabled", "0");
     field!(out, "aof_rewrite_in_progress", "0");
     field!(out, "aof_rewrite_scheduled", "0");

@@ -460,9 +460,8 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         }
         Dbsize | Flushdb | Flushall | Swapdb | Keys | Scan | Randomkey | Rename | Renamenx
         | Copy | Move | Msetnx => keys::run_client(client, cmd, args).await,
-        Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave => {
-            server::run(client, cmd, args).await
-        }
+        Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave | Save
+        | Bgsave => server::run(client, cmd, args).await,
     };
     result.unwrap_or_else(Reply::from)
 }

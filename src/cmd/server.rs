@@ -88,6 +88,26 @@ pub fn commands() -> Vec<CommandSpec> {
             c(ClientCmd::Slowlog),
         ),
         spec(
+            "save",
+            1,
+            ADMIN | NOSCRIPT | NO_MULTI,
+            none,
+            S,
+            "1.0.0",
+            "Synchronously save the dataset to disk",
+            c(ClientCmd::Save),
+        ),
+        spec(
+            "bgsave",
+            -1,
+            ADMIN | NOSCRIPT,
+            none,
+            S,
+            "1.0.0",
+            "Asynchronously save the dataset to disk",
+            c(ClientCmd::Bgsave),
+        ),
+        spec(
             "monitor",
             1,
             ADMIN | NOSCRIPT | LOADING | STALE,
@@ -122,9 +142,39 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
                 Reply::Bulk(Bytes::from((us % 1_000_000).to_string())),
             ]))
         }
-        ClientCmd::Shutdown => shutdown(client, args),
+        ClientCmd::Shutdown => shutdown(client, args).await,
         ClientCmd::Debug => debug(client, args).await,
         ClientCmd::Slowlog => slowlog(args).await,
+        ClientCmd::Save => {
+            if client.node.bgsave_in_progress.load(Ordering::SeqCst) {
+                return Err(CmdError::other("ERR Background save already in progress"));
+            }
+            save_dataset(&client.node).await.map_err(CmdError::Other)?;
+            Ok(Reply::Ok)
+        }
+        ClientCmd::Bgsave => {
+            let schedule = match args.len() {
+                1 => false,
+                2 if is(&args[1], "schedule") => true,
+                _ => return Err(CmdError::Syntax),
+            };
+            if client.node.bgsave_in_progress.load(Ordering::SeqCst) {
+                if schedule {
+                    return Ok(Reply::Simple(Bytes::from_static(
+                        b"Background saving scheduled",
+                    )));
+                }
+                return Err(CmdError::other("ERR Background save already in progress"));
+            }
+            let node = client.node.clone();
+            glommio::spawn_local(async move {
+                let _ = save_dataset(&node).await;
+            })
+            .detach();
+            Ok(Reply::Simple(Bytes::from_static(
+                b"Background saving started",
+            )))
+        }
         ClientCmd::Monitor => {
             if client.monitor.is_none() {
                 client.monitor = Some(client.node.add_monitor(client.id));
@@ -136,6 +186,68 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
             client.node.last_save_unix.load(Ordering::Relaxed),
         )),
         _ => Err(CmdError::Syntax),
+    }
+}
+
+/// Saves the whole dataset to `dir/dbfilename` (SAVE, BGSAVE, SHUTDOWN).
+///
+/// Shards are held only while the snapshot copies value handles; encoding
+/// and file I/O run on a separate thread, so clients keep being served.
+pub async fn save_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<(), String> {
+    use crate::persist::dump;
+    if node.bgsave_in_progress.swap(true, Ordering::SeqCst) {
+        return Err("ERR Background save already in progress".into());
+    }
+    let started = std::time::Instant::now();
+    let opts = {
+        let cfg = node.config();
+        dump::SaveOptions {
+            path: std::path::PathBuf::from(cfg.dbfilename()),
+            compress: cfg.bool_value("rdbcompression"),
+            checksum: cfg.bool_value("rdbchecksum"),
+            aux: Vec::new(),
+        }
+    };
+    let snap = dump::snapshot().await;
+    let (tx, rx) = shard::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("cascade-save".into())
+        .spawn(move || {
+            let result = dump::write_rdb(&snap, &opts);
+            tx.send((result, snap.dirty_per_shard));
+        });
+    let outcome = match spawned {
+        Err(e) => Err(format!("ERR could not start the save thread: {e}")),
+        Ok(_) => match rx.await {
+            Ok((Ok(_), dirty)) => {
+                shard::gather(move |core| {
+                    let saved = dirty.get(core.id).copied().unwrap_or(0);
+                    core.stats.dirty = core.stats.dirty.saturating_sub(saved);
+                })
+                .await;
+                Ok(())
+            }
+            Ok((Err(e), _)) => Err(e.to_string()),
+            Err(_) => Err("the save thread died".to_string()),
+        },
+    };
+    node.bgsave_in_progress.store(false, Ordering::SeqCst);
+    node.last_save_duration_sec
+        .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+    match outcome {
+        Ok(()) => {
+            node.last_save_ok.store(true, Ordering::Relaxed);
+            node.rdb_saves.fetch_add(1, Ordering::Relaxed);
+            node.last_save_unix
+                .store((unix_ms() / 1000) as i64, Ordering::Relaxed);
+            tracing::info!("DB saved on disk");
+            Ok(())
+        }
+        Err(e) => {
+            node.last_save_ok.store(false, Ordering::Relaxed);
+            tracing::warn!("Failed saving the DB: {e}");
+            Err(format!("ERR {e}"))
+        }
     }
 }
 
@@ -423,7 +535,7 @@ fn command_docs(c: &CommandSpec) -> Reply {
     ])
 }
 
-fn shutdown(client: &mut Client, args: &[Bytes]) -> CmdResult {
+async fn shutdown(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let mut save: Option<bool> = None;
     for a in &args[1..] {
         if is(a, "nosave") && save.is_none() {
@@ -438,10 +550,29 @@ fn shutdown(client: &mut Client, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let _ = save;
     tracing::warn!("User requested shutdown...");
+    finish_shutdown(&client.node, save).await
+}
+
+/// The end of SHUTDOWN and of SIGTERM/SIGINT: saves when asked to (or,
+/// when neither SAVE nor NOSAVE was given, when save points are set, as
+/// Redis does), then exits. Returns only if the save failed.
+pub async fn finish_shutdown(
+    node: &std::sync::Arc<crate::node::Node>,
+    save: Option<bool>,
+) -> CmdResult {
+    let should_save = save.unwrap_or_else(|| !node.config().save_points().is_empty());
+    if should_save {
+        tracing::info!("Saving the final RDB snapshot before exiting.");
+        if let Err(e) = save_dataset(node).await {
+            tracing::warn!("Error trying to save the DB, can't exit. ({e})");
+            return Err(CmdError::other(
+                "ERR Errors trying to SHUTDOWN. Check logs.",
+            ));
+        }
+    }
     // The process exits here; like Redis, no reply is sent.
-    client.node.shutdown_now()
+    node.shutdown_now()
 }
 
 /// Whether DEBUG is allowed for this client (`enable-debug-command`).

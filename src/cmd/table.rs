@@ -126,6 +126,8 @@ pub enum ClientCmd {
     Move,
     Msetnx,
     Lastsave,
+    Save,
+    Bgsave,
 }
 
 #[derive(Clone, Copy)]

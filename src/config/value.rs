@@ -652,6 +652,18 @@ fn parse_save(args: &[&[u8]], env: &Env) -> Result<Value, String> {
     if args.len() == 1 && args[0].is_empty() {
         return Ok(Value::Save(Vec::new()));
     }
+    // One argument holding several words (`--save "3600 1"` on the command
+    // line, `save "3600 1"` in a file) is split, as redis-server 7.0 does for
+    // multi-argument directives.
+    if args.len() == 1 {
+        let words: Vec<&[u8]> = args[0]
+            .split(|&c| c == b' ')
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.len() > 1 {
+            return parse_save(&words, env);
+        }
+    }
     if args.len() % 2 == 1 {
         return Err("Invalid save parameters".into());
     }

@@ -79,6 +79,10 @@ pub fn run(config: Config) -> i32 {
         .pidfile()
         .or_else(|| config.daemonize().then(|| "/var/run/redis.pid".to_string()));
     let databases = config.databases();
+    let loaded = match load_dataset(&config, shards, databases) {
+        Ok(l) => l,
+        Err(()) => return 1,
+    };
     let mesh = Mesh::new(shards);
     let node = Node::new(config, mesh.clone());
     node.port.store(port as usize, Ordering::Relaxed);
@@ -96,13 +100,31 @@ pub fn run(config: Config) -> i32 {
     // the executor threads start so they inherit the mask.
     block_shutdown_signals();
 
+    if let Some(l) = &loaded {
+        node.loaded_keys.store(l.keys_loaded, Ordering::Relaxed);
+        node.loaded_expired.store(l.keys_expired, Ordering::Relaxed);
+    }
+    // Each shard takes its own part of the loaded data before it serves.
+    let parts: Arc<std::sync::Mutex<Vec<Vec<_>>>> = Arc::new(std::sync::Mutex::new(
+        loaded.map(|l| l.per_shard).unwrap_or_default(),
+    ));
     let bound = Arc::new(AtomicUsize::new(0));
     let start_node = node.clone();
     let started = shard::runtime::start(shards, move |id| {
         let node = start_node.clone();
         let bound = bound.clone();
+        let parts = parts.clone();
         async move {
-            let shard = shard::install(id, node.mesh.clone(), ShardCore::new(id, databases));
+            let mut core = ShardCore::new(id, databases);
+            let mine = parts
+                .lock()
+                .ok()
+                .and_then(|mut p| p.get_mut(id).map(std::mem::take))
+                .unwrap_or_default();
+            for (db, key, value, expire) in mine {
+                core.db_mut(db).set(key, value, expire);
+            }
+            let shard = shard::install(id, node.mesh.clone(), core);
             if port != 0 {
                 match net::listen(&node, &shard, &binds, port) {
                     Ok(0) => {
@@ -141,10 +163,68 @@ pub fn run(config: Config) -> i32 {
         started.memlock
     );
 
-    let signal = wait_for_shutdown_signal();
-    tracing::warn!("Received {signal} scheduling shutdown...");
-    tracing::warn!("User requested shutdown...");
-    node.shutdown_now()
+    loop {
+        let signal = wait_for_shutdown_signal();
+        tracing::warn!("Received {signal} scheduling shutdown...");
+        tracing::warn!("User requested shutdown...");
+        // Saving needs the shards: run the shutdown on shard 0.
+        let node2 = node.clone();
+        node.mesh.post(
+            0,
+            Box::new(move |_core| {
+                glommio::spawn_local(async move {
+                    let _ = crate::cmd::server::finish_shutdown(&node2, None).await;
+                })
+                .detach();
+            }),
+        );
+    }
+}
+
+/// Loads `dir/dbfilename` if it exists, logging like Redis. `Err` means a
+/// fatal error was logged and the server must exit.
+fn load_dataset(
+    config: &Config,
+    shards: usize,
+    databases: usize,
+) -> Result<Option<crate::persist::dump::Loaded>, ()> {
+    let path = std::path::PathBuf::from(config.dbfilename());
+    let started = std::time::Instant::now();
+    match crate::persist::dump::load(&path, shards, databases) {
+        Ok(None) => Ok(None),
+        Ok(Some(l)) => {
+            if let Some(v) = &l.redis_ver {
+                tracing::info!("Loading RDB produced by version {v}");
+            }
+            if let Some(ctime) = l.ctime {
+                let age = (crate::node::unix_ms() / 1000).saturating_sub(ctime);
+                tracing::info!("RDB age {age} seconds");
+            }
+            if let Some(mem) = l.used_mem {
+                tracing::info!(
+                    "RDB memory usage when created {:.2} Mb",
+                    mem as f64 / (1024.0 * 1024.0)
+                );
+            }
+            tracing::info!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                l.keys_loaded,
+                l.keys_expired
+            );
+            tracing::info!(
+                "DB loaded from disk: {:.3} seconds",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(Some(l))
+        }
+        Err(e) => {
+            tracing::warn!(
+                "Fatal error loading the DB ({}): {e}. Exiting.",
+                path.display()
+            );
+            Err(())
+        }
+    }
 }
 
 fn daemonize() -> std::io::Result<()> {

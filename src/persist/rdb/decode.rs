@@ -1,0 +1,322 @@
+//! The streaming RDB reader: checks the header, then yields AUX, SELECTDB,
+//! RESIZEDB and string entries one at a time, skips IDLE/FREQ/SLOT_INFO,
+//! refuses other value types and MODULE_AUX/FUNCTION opcodes with a clear
+//! error, and verifies the CRC64 trailer at EOF. This file does no I/O of its
+//! own: bytes come from the caller's `RdbSource`. Lengths read from the data
+//! never size an allocation beyond what has actually arrived.
+
+use bytes::Bytes;
+
+use super::crc64::Crc64;
+use super::format;
+use super::lzf;
+use super::{RdbEntry, RdbError, RdbItem, RdbSource, RdbValue};
+
+/// Strings are read in pieces of at most this size, so a forged length
+/// costs memory only as fast as real data arrives.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A length field or a special-encoding marker.
+enum Len {
+    Plain(u64),
+    Special(u8),
+}
+
+/// Reads one snapshot from a source, item by item.
+pub struct RdbDecoder<S: RdbSource> {
+    src: S,
+    version: u32,
+    offset: u64,
+    crc: Crc64,
+    db: u32,
+    done: bool,
+}
+
+impl<S: RdbSource> RdbDecoder<S> {
+    /// Reads and checks the 9-byte header; versions 1..=12 are accepted.
+    pub fn new(src: S) -> Result<Self, RdbError> {
+        let mut dec = RdbDecoder {
+            src,
+            version: 0,
+            offset: 0,
+            crc: Crc64::new(),
+            db: 0,
+            done: false,
+        };
+        let mut header = [0u8; 9];
+        dec.read(&mut header).map_err(|e| match e {
+            RdbError::Corrupt { .. } => RdbError::BadMagic,
+            other => other,
+        })?;
+        if &header[..5] != format::MAGIC {
+            return Err(RdbError::BadMagic);
+        }
+        let digits: [u8; 4] = [header[5], header[6], header[7], header[8]];
+        let version = format::parse_version(&digits).ok_or(RdbError::BadMagic)?;
+        if !(format::MIN_VERSION..=format::MAX_VERSION).contains(&version) {
+            return Err(RdbError::UnsupportedVersion(version));
+        }
+        dec.version = version;
+        Ok(dec)
+    }
+
+    /// The RDB version from the header.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn corrupt(&self, at: u64, what: impl Into<String>) -> RdbError {
+        RdbError::Corrupt {
+            offset: at,
+            what: what.into(),
+        }
+    }
+
+    /// Reads exactly `buf.len()` bytes into the checksum.
+    fn read(&mut self, buf: &mut [u8]) -> Result<(), RdbError> {
+        self.read_raw(buf)?;
+        self.crc.update(buf);
+        Ok(())
+    }
+
+    /// Reads exactly `buf.len()` bytes without checksumming them; a short
+    /// read becomes `Corrupt` naming the offset.
+    fn read_raw(&mut self, buf: &mut [u8]) -> Result<(), RdbError> {
+        match self.src.read_exact(buf) {
+            Ok(()) => {
+                self.offset += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(self.corrupt(
+                self.offset,
+                format!("unexpected end of data (needed {} more bytes)", buf.len()),
+            )),
+            Err(e) => Err(RdbError::Io(e)),
+        }
+    }
+
+    fn u8(&mut self) -> Result<u8, RdbError> {
+        let mut b = [0u8; 1];
+        self.read(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], RdbError> {
+        let mut b = [0u8; N];
+        self.read(&mut b)?;
+        Ok(b)
+    }
+
+    fn len_or_special(&mut self) -> Result<Len, RdbError> {
+        let first = self.u8()?;
+        match first >> 6 {
+            format::LEN_6BIT => Ok(Len::Plain(u64::from(first & 0x3F))),
+            format::LEN_14BIT => {
+                let second = self.u8()?;
+                Ok(Len::Plain(
+                    (u64::from(first & 0x3F) << 8) | u64::from(second),
+                ))
+            }
+            format::LEN_ENCVAL => Ok(Len::Special(first & 0x3F)),
+            _ => match first {
+                format::LEN_32BIT => Ok(Len::Plain(u64::from(u32::from_be_bytes(self.array()?)))),
+                format::LEN_64BIT => Ok(Len::Plain(u64::from_be_bytes(self.array()?))),
+                other => Err(self.corrupt(
+                    self.offset - 1,
+                    format!("unknown length encoding byte {other:#04x}"),
+                )),
+            },
+        }
+    }
+
+    /// A plain length (a special string encoding here is corruption).
+    fn len(&mut self, what: &str) -> Result<u64, RdbError> {
+        let at = self.offset;
+        match self.len_or_special()? {
+            Len::Plain(n) => Ok(n),
+            Len::Special(e) => Err(self.corrupt(
+                at,
+                format!("expected a length for {what}, found string encoding {e}"),
+            )),
+        }
+    }
+
+    /// `n` bytes, bounded by `format::MAX_STRING_LEN` and read in chunks.
+    fn bytes(&mut self, n: u64, what: &str) -> Result<Vec<u8>, RdbError> {
+        if n > format::MAX_STRING_LEN {
+            return Err(self.corrupt(
+                self.offset,
+                format!(
+                    "{what} length {n} exceeds the {} byte limit",
+                    format::MAX_STRING_LEN
+                ),
+            ));
+        }
+        let n = usize::try_from(n)
+            .map_err(|_| self.corrupt(self.offset, format!("{what} length {n} too large")))?;
+        let mut buf = Vec::with_capacity(n.min(READ_CHUNK));
+        while buf.len() < n {
+            let start = buf.len();
+            let step = (n - start).min(READ_CHUNK);
+            buf.resize(start + step, 0);
+            self.read(&mut buf[start..])?;
+        }
+        Ok(buf)
+    }
+
+    /// A string in any encoding: raw, INT8/16/32 (returned as decimal text)
+    /// or LZF.
+    fn string(&mut self, what: &str) -> Result<Bytes, RdbError> {
+        let at = self.offset;
+        match self.len_or_special()? {
+            Len::Plain(n) => Ok(Bytes::from(self.bytes(n, what)?)),
+            Len::Special(format::ENC_INT8) => {
+                let v = i8::from_le_bytes(self.array()?);
+                Ok(Bytes::from(v.to_string()))
+            }
+            Len::Special(format::ENC_INT16) => {
+                let v = i16::from_le_bytes(self.array()?);
+                Ok(Bytes::from(v.to_string()))
+            }
+            Len::Special(format::ENC_INT32) => {
+                let v = i32::from_le_bytes(self.array()?);
+                Ok(Bytes::from(v.to_string()))
+            }
+            Len::Special(format::ENC_LZF) => {
+                let clen = self.len("LZF compressed length")?;
+                let ulen = self.len("LZF original length")?;
+                if ulen > format::MAX_STRING_LEN {
+                    return Err(self.corrupt(
+                        at,
+                        format!("{what}: LZF original length {ulen} exceeds the limit"),
+                    ));
+                }
+                if ulen > format::lzf_max_expansion(clen) {
+                    return Err(self.corrupt(
+                        at,
+                        format!("{what}: LZF cannot expand {clen} bytes to {ulen}"),
+                    ));
+                }
+                let data = self.bytes(clen, what)?;
+                let ulen = usize::try_from(ulen)
+                    .map_err(|_| self.corrupt(at, format!("{what}: LZF length too large")))?;
+                lzf::decompress(&data, ulen)
+                    .map(Bytes::from)
+                    .map_err(|e| self.corrupt(at, format!("{what}: {e}")))
+            }
+            Len::Special(e) => {
+                Err(self.corrupt(at, format!("{what}: unknown string encoding {e}")))
+            }
+        }
+    }
+
+    /// The next item. After `Eof` (whose trailer has been checked), further
+    /// calls return `Eof` again. (Not `Iterator::next`: the end is an item,
+    /// and every step can fail.)
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<RdbItem, RdbError> {
+        if self.done {
+            return Ok(RdbItem::Eof);
+        }
+        let mut expire_at_ms: Option<u64> = None;
+        loop {
+            let at = self.offset;
+            let op = self.u8()?;
+            match op {
+                format::OP_EXPIRETIME_MS => {
+                    let ms = i64::from_le_bytes(self.array()?);
+                    expire_at_ms = Some(ms.max(0) as u64);
+                }
+                format::OP_EXPIRETIME => {
+                    let secs = i32::from_le_bytes(self.array()?);
+                    expire_at_ms = Some(i64::from(secs).max(0) as u64 * 1000);
+                }
+                format::OP_IDLE => {
+                    self.len("IDLE")?;
+                }
+                format::OP_FREQ => {
+                    self.u8()?;
+                }
+                format::OP_SLOT_INFO => {
+                    self.len("SLOT_INFO slot")?;
+                    self.len("SLOT_INFO size")?;
+                    self.len("SLOT_INFO expires size")?;
+                }
+                format::OP_AUX => {
+                    let k = self.string("AUX key")?;
+                    let v = self.string("AUX value")?;
+                    return Ok(RdbItem::Aux(k, v));
+                }
+                format::OP_RESIZEDB => {
+                    let a = self.len("RESIZEDB db size")?;
+                    let b = self.len("RESIZEDB expires size")?;
+                    return Ok(RdbItem::ResizeDb(a, b));
+                }
+                format::OP_SELECTDB => {
+                    let n = self.len("SELECTDB")?;
+                    let db = u32::try_from(n)
+                        .map_err(|_| self.corrupt(at, format!("database number {n} too large")))?;
+                    self.db = db;
+                    return Ok(RdbItem::SelectDb(db));
+                }
+                format::OP_EOF => {
+                    self.finish_eof()?;
+                    return Ok(RdbItem::Eof);
+                }
+                format::OP_MODULE_AUX | format::OP_FUNCTION2 | format::OP_FUNCTION_PRE_GA => {
+                    return Err(RdbError::UnsupportedOpcode {
+                        opcode: op,
+                        name: format::opcode_name(op).unwrap_or("?"),
+                        offset: at,
+                    });
+                }
+                format::TYPE_STRING => {
+                    let key = self.string("key")?;
+                    let value = self.string("string value")?;
+                    return Ok(RdbItem::Entry(RdbEntry {
+                        db: self.db,
+                        key,
+                        value: RdbValue::String(value),
+                        expire_at_ms,
+                    }));
+                }
+                other => {
+                    return match format::type_name(other) {
+                        Some(type_name) => {
+                            let key = self.string("key")?;
+                            Err(RdbError::UnsupportedType {
+                                type_byte: other,
+                                type_name,
+                                key,
+                                offset: at,
+                            })
+                        }
+                        None => {
+                            Err(self
+                                .corrupt(at, format!("unknown opcode or value type {other:#04x}")))
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    fn finish_eof(&mut self) -> Result<(), RdbError> {
+        if self.version >= format::CHECKSUM_MIN_VERSION {
+            let actual = self.crc.value();
+            let mut trailer = [0u8; 8];
+            self.read_raw(&mut trailer)?;
+            let expected = u64::from_le_bytes(trailer);
+            if expected != 0 && expected != actual {
+                return Err(RdbError::ChecksumMismatch { expected, actual });
+            }
+        }
+        self.done = true;
+        Ok(())
+    }
+}

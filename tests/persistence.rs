@@ -1,0 +1,230 @@
+//! RDB persistence: SAVE/BGSAVE, loading at start, SHUTDOWN/SIGTERM saving,
+//! corrupt files, and files crossing between Cascade and a real redis-server.
+
+mod common;
+use common::{require_tool, tempdir::TempDir, wait_until, Conn, Server, Value};
+use std::time::Duration;
+
+fn fill(c: &mut Conn) {
+    c.cmd(&["SET", "int", "-12345"]);
+    c.cmd(&["SET", "big", "9223372036854775807"]);
+    c.cmd(&["SET", "long", &"abc".repeat(5000)]);
+    c.cmdb(&[b"SET", b"bin\0key", b"v\r\n\0x"]);
+    c.cmdb(&[b"SET", b"", b"empty key"]);
+    c.cmd(&["SET", "emptyval", ""]);
+    c.cmd(&["SET", "ttl", "v", "EX", "5000"]);
+    for i in 0..200 {
+        c.cmd(&["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["SET", "in3", "three"]);
+    c.cmd(&["SELECT", "15"]);
+    c.cmd(&["SET", "in15", "fifteen", "PX", "9000000"]);
+    c.cmd(&["SELECT", "0"]);
+}
+
+fn check(c: &mut Conn) {
+    assert_eq!(c.cmd(&["GET", "int"]), Value::bulk("-12345"));
+    assert_eq!(c.cmd(&["GET", "big"]), Value::bulk("9223372036854775807"));
+    assert_eq!(c.cmd(&["GET", "long"]), Value::bulk(&"abc".repeat(5000)));
+    assert_eq!(
+        c.cmdb(&[b"GET", b"bin\0key"]),
+        Value::Bulk(b"v\r\n\0x".to_vec())
+    );
+    assert_eq!(c.cmdb(&[b"GET", b""]), Value::bulk("empty key"));
+    assert_eq!(c.cmd(&["GET", "emptyval"]), Value::bulk(""));
+    let ttl = c.cmd(&["TTL", "ttl"]).int();
+    assert!((4990..=5000).contains(&ttl), "{ttl}");
+    assert_eq!(c.cmd(&["TTL", "k1"]), Value::Int(-1));
+    assert_eq!(c.cmd(&["GET", "k199"]), Value::bulk("v199"));
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(207));
+    c.cmd(&["SELECT", "3"]);
+    assert_eq!(c.cmd(&["GET", "in3"]), Value::bulk("three"));
+    c.cmd(&["SELECT", "15"]);
+    assert!(c.cmd(&["PTTL", "in15"]).int() > 8_000_000);
+    c.cmd(&["SELECT", "0"]);
+}
+
+#[test]
+fn save_and_load_round_trip_across_restarts() {
+    let dir = TempDir::new("rdb");
+    let d = dir.path().to_str().unwrap();
+    {
+        let s = Server::start(&["--shards", "2", "--dir", d]);
+        let mut c = s.conn();
+        fill(&mut c);
+        let before = c.cmd(&["LASTSAVE"]).int();
+        assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+        assert!(c.cmd(&["LASTSAVE"]).int() >= before);
+        let info = c.cmd(&["INFO", "persistence"]).text();
+        assert!(info.contains("rdb_changes_since_last_save:0\r\n"), "{info}");
+        assert!(info.contains("rdb_saves:1\r\n"), "{info}");
+        assert!(info.contains("rdb_last_bgsave_status:ok\r\n"), "{info}");
+    }
+    let dump = dir.path().join("dump.rdb");
+    let out = std::process::Command::new(require_tool("redis-check-rdb"))
+        .arg(&dump)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("RDB looks OK"),
+        "{text}"
+    );
+    // A different shard count must not matter.
+    let s = Server::start(&["--shards", "1", "--dir", d]);
+    let mut c = s.conn();
+    check(&mut c);
+    let log = s.log_text();
+    assert!(
+        log.contains("Done loading RDB, keys loaded: 209, keys expired: 0."),
+        "{log}"
+    );
+    assert!(
+        log.contains("Loading RDB produced by version 7.0.15"),
+        "{log}"
+    );
+}
+
+#[test]
+fn bgsave_writes_in_the_background() {
+    let dir = TempDir::new("bgsave");
+    let s = Server::start(&["--dir", dir.path().to_str().unwrap()]);
+    let mut c = s.conn();
+    fill(&mut c);
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Value::Simple("Background saving started".into())
+    );
+    wait_until(Duration::from_secs(10), "bgsave done", || {
+        let info = c.cmd(&["INFO", "persistence"]).text();
+        info.contains("rdb_bgsave_in_progress:0") && info.contains("rdb_saves:1")
+    });
+    assert!(dir.path().join("dump.rdb").exists());
+    assert_eq!(
+        c.cmd(&["BGSAVE", "NOW"]),
+        Value::Error("ERR syntax error".into())
+    );
+}
+
+#[test]
+fn redis_dump_loads_in_cascade_and_back() {
+    let dir = TempDir::new("interop");
+    let d = dir.path().to_str().unwrap();
+    {
+        let r = Server::start_redis(&["--dir", d]);
+        let mut c = r.conn();
+        fill(&mut c);
+        assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+    }
+    {
+        let s = Server::start(&["--shards", "2", "--dir", d]);
+        let mut c = s.conn();
+        check(&mut c);
+        // Write our own file from what we loaded.
+        std::fs::remove_file(dir.path().join("dump.rdb")).unwrap();
+        assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+    }
+    let r = Server::start_redis(&["--dir", d]);
+    let mut c = r.conn();
+    check(&mut c);
+}
+
+#[test]
+fn sigterm_saves_when_save_points_are_set_and_nosave_does_not() {
+    let dir = TempDir::new("sigterm");
+    let d = dir.path().to_str().unwrap();
+    {
+        let mut s = Server::start(&["--dir", d, "--save", "3600 1"]);
+        s.conn().cmd(&["SET", "kept", "1"]);
+        assert!(s.terminate().success());
+        let log = s.log_text();
+        assert!(
+            log.contains("Saving the final RDB snapshot before exiting."),
+            "{log}"
+        );
+        assert!(log.contains("DB saved on disk"), "{log}");
+    }
+    {
+        let mut s = Server::start(&["--dir", d, "--save", "3600 1"]);
+        let mut c = s.conn();
+        assert_eq!(c.cmd(&["GET", "kept"]), Value::bulk("1"));
+        c.cmd(&["SET", "lost", "1"]);
+        c.send(&[b"SHUTDOWN", b"NOSAVE"]);
+        let _ = c.read_to_close();
+        wait_until(Duration::from_secs(10), "exit", || {
+            matches!(s.child.try_wait(), Ok(Some(_)))
+        });
+    }
+    {
+        let mut s = Server::start(&["--dir", d]);
+        let mut c = s.conn();
+        assert_eq!(c.cmd(&["GET", "lost"]), Value::Nil);
+        c.cmd(&["SET", "saved-by-shutdown-save", "1"]);
+        c.send(&[b"SHUTDOWN", b"SAVE"]);
+        let _ = c.read_to_close();
+        wait_until(Duration::from_secs(10), "exit", || {
+            matches!(s.child.try_wait(), Ok(Some(_)))
+        });
+    }
+    let s = Server::start(&["--dir", d]);
+    assert_eq!(
+        s.conn().cmd(&["GET", "saved-by-shutdown-save"]),
+        Value::bulk("1")
+    );
+}
+
+#[test]
+fn corrupt_dump_refuses_to_start_and_is_left_alone() {
+    let dir = TempDir::new("corrupt");
+    let d = dir.path().to_str().unwrap();
+    {
+        let s = Server::start(&["--dir", d]);
+        let mut c = s.conn();
+        fill(&mut c);
+        c.cmd(&["SAVE"]);
+    }
+    let path = dir.path().join("dump.rdb");
+    let mut bytes = std::fs::read(&path).unwrap();
+    for (name, damaged) in [
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        ("bad checksum", {
+            let n = bytes.len();
+            bytes[n - 1] ^= 0xff;
+            bytes.clone()
+        }),
+        ("bad magic", {
+            let mut b = bytes.clone();
+            b[0] = b'X';
+            b
+        }),
+    ] {
+        std::fs::write(&path, &damaged).unwrap();
+        let port = common::free_port();
+        let log = dir.path().join("corrupt.log");
+        let status = std::process::Command::new(common::cascade_bin())
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                d,
+            ])
+            .arg("--logfile")
+            .arg(&log)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "{name}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains("Fatal error loading the DB"),
+            "{name}: {text}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            damaged,
+            "{name}: file untouched"
+        );
+    }
+}
