@@ -17,6 +17,7 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
     let mut expire = ActiveExpire::new();
     let mut last_sample = Instant::now();
     let mut last_ops = 0u64;
+    let mut last_save_check = Instant::now();
     loop {
         let hz = node.config().hz().clamp(1, 500) as u64;
         let period = Duration::from_millis(1000 / hz);
@@ -33,6 +34,12 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
                 core.stats.expire_cycle_us += started.elapsed().as_micros() as u64;
             });
         }
+        // Save points are checked once a second by shard 0, like Redis's
+        // serverCron: `save <seconds> <changes>`.
+        if shard.id == 0 && last_save_check.elapsed() >= Duration::from_secs(1) {
+            last_save_check = Instant::now();
+            check_save_points(&node).await;
+        }
         let elapsed = last_sample.elapsed();
         if elapsed >= Duration::from_millis(100) {
             shard.with_core(|core| {
@@ -44,5 +51,42 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
             last_sample = Instant::now();
             crate::alloc::allocated_bytes();
         }
+    }
+}
+
+/// After a failed save, wait this long before a save point may retry
+/// (Redis's CONFIG_BGSAVE_RETRY_DELAY).
+const SAVE_RETRY_DELAY_SECS: i64 = 5;
+
+/// Starts a background save when a `save` point is reached.
+async fn check_save_points(node: &Arc<Node>) {
+    if node.bgsave_in_progress.load(Ordering::Relaxed) {
+        return;
+    }
+    let points = node.config().save_points();
+    if points.is_empty() {
+        return;
+    }
+    let dirty: u64 = crate::shard::gather(|core| core.stats.dirty)
+        .await
+        .into_iter()
+        .sum();
+    let now = (crate::node::unix_ms() / 1000) as i64;
+    let since = now - node.last_save_unix.load(Ordering::Relaxed);
+    let failed_recently =
+        !node.last_save_ok.load(Ordering::Relaxed) && since < SAVE_RETRY_DELAY_SECS;
+    if failed_recently {
+        return;
+    }
+    if let Some((secs, changes)) = points
+        .iter()
+        .find(|(secs, changes)| dirty >= *changes && since >= *secs as i64)
+    {
+        tracing::info!("{changes} changes in {secs} seconds. Saving...");
+        let node = node.clone();
+        glommio::spawn_local(async move {
+            let _ = crate::cmd::server::save_dataset(&node).await;
+        })
+        .detach();
     }
 }
