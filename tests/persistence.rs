@@ -237,10 +237,15 @@ fn save_points_trigger_a_background_save() {
     c.cmd(&["SET", "a", "1"]);
     std::thread::sleep(Duration::from_millis(1500));
     let info = c.cmd(&["INFO", "persistence"]).text();
-    assert!(info.contains("rdb_saves:0\r\n"), "one change is not enough: {info}");
+    assert!(
+        info.contains("rdb_saves:0\r\n"),
+        "one change is not enough: {info}"
+    );
     c.cmd(&["SET", "b", "1"]);
     wait_until(Duration::from_secs(10), "automatic save", || {
-        c.cmd(&["INFO", "persistence"]).text().contains("rdb_saves:1\r\n")
+        c.cmd(&["INFO", "persistence"])
+            .text()
+            .contains("rdb_saves:1\r\n")
     });
     assert!(dir.path().join("dump.rdb").exists());
     assert!(s.log_text().contains("2 changes in 1 seconds. Saving..."));
