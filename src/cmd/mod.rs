@@ -415,17 +415,19 @@ async fn run_split(
             .extend_from_slice(&args[p..(p + step).min(args.len())]);
         part.2.push(key_index);
     }
-    let guard = shard::hold(&parts.iter().map(|p| p.0).collect::<Vec<_>>()).await;
-    let mut replies = Vec::with_capacity(parts.len());
-    for (s, part_args, _) in &parts {
-        let part_args = part_args.clone();
-        let r = guard
-            .run(*s, move |core| {
-                f(&mut Ctx::new(core, db), &part_args).unwrap_or_else(Reply::from)
-            })
-            .await;
-        replies.push(r);
-    }
+    // Each shard runs its part in the message that acquires it.
+    parts.sort_unstable_by_key(|p| p.0);
+    let shard_ids: Vec<usize> = parts.iter().map(|p| p.0).collect();
+    let part_args: std::sync::Arc<Vec<(usize, Vec<Bytes>)>> =
+        std::sync::Arc::new(parts.iter().map(|(s, a, _)| (*s, a.clone())).collect());
+    let (guard, replies) = shard::hold_and_run(&shard_ids, move |core| {
+        match part_args.iter().find(|(s, _)| *s == core.id) {
+            Some((_, args)) => f(&mut Ctx::new(core, db), args).unwrap_or_else(Reply::from),
+            // Every held shard has a part; this would be a routing bug.
+            None => Reply::Error("ERR internal error: no part for this shard".into()),
+        }
+    })
+    .await;
     drop(guard);
     if let Some(err) = replies.iter().find(|r| matches!(r, Reply::Error(_))) {
         return err.clone();
