@@ -2,34 +2,7 @@
 //! with `inf`, case-insensitive options). Pure functions.
 
 use super::error::CmdError;
-
-/// Redis's `string2ll`: optional '-', digits, no leading zeros (but "0"),
-/// no spaces, no '+', fits in i64.
-pub fn parse_i64_strict(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || b.len() > 20 {
-        return None;
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        let d = (c - b'0') as i64;
-        v = if neg {
-            v.checked_mul(10)?.checked_sub(d)?
-        } else {
-            v.checked_mul(10)?.checked_add(d)?
-        };
-    }
-    Some(v)
-}
+pub use crate::util::num::parse_i64_strict;
 
 pub fn int_arg(b: &[u8]) -> Result<i64, CmdError> {
     parse_i64_strict(b).ok_or(CmdError::NotInteger)

@@ -9,6 +9,7 @@
 //! a new `dir` (Redis validates it with chdir, which we must not do here).
 
 use crate::config::table::{Directive, Kind, Special, StrCheck};
+pub(crate) use crate::util::num::parse_i64_strict as string2ll;
 
 /// A directive's current value. Which variant a row uses follows its `Kind`.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,40 +97,6 @@ pub(crate) struct Env<'a> {
 
 // ---------------------------------------------------------------------------
 // Number parsing, Redis/libc compatible.
-
-/// Redis `string2ll`: optional '-', no '+', no spaces, no leading zeros,
-/// must fit in i64.
-pub(crate) fn string2ll(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if neg {
-        if v > (i64::MAX as u64) + 1 {
-            return None;
-        }
-        Some((v as i64).wrapping_neg())
-    } else {
-        i64::try_from(v).ok()
-    }
-}
 
 /// libc `strtoll(s, &end, base)` for base 8 or 10: returns the (saturated)
 /// value, the end index (0 when no digits were found) and whether it

@@ -13,6 +13,8 @@
 
 use bytes::Bytes;
 
+pub use crate::util::num::parse_i64_strict;
+
 /// Strings up to this length report "embstr" (Redis's
 /// OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
 pub const EMBSTR_SIZE_LIMIT: usize = 44;
@@ -151,39 +153,6 @@ impl StrValue {
 
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
-    }
-}
-
-/// Redis's string2ll: optional '-', then digits with no leading zero (the
-/// single "0" excepted, "-0" rejected), no '+', no spaces, at most 20 bytes,
-/// and the value must fit an i64.
-pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > MAX_INT_STR_LEN {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
-    }
-    if neg {
-        // -(2^63) is the one magnitude with no positive i64 counterpart.
-        0i64.checked_sub_unsigned(v)
-    } else {
-        i64::try_from(v).ok()
     }
 }
 

@@ -357,25 +357,7 @@ where
 /// Holds every shard in `shards` (any order, duplicates allowed) for one
 /// multi-shard operation. Acquired in ascending order; released on drop.
 pub async fn hold(shards: &[usize]) -> HoldGuard {
-    let shard = current();
-    let mut set: Vec<usize> = shards.to_vec();
-    set.sort_unstable();
-    set.dedup();
-    let txn = shard.mesh.next_txn.fetch_add(1, Ordering::Relaxed);
-    let mut guard = HoldGuard {
-        shard: shard.clone(),
-        txn,
-        held: Vec::with_capacity(set.len()),
-    };
-    for s in set {
-        if s == shard.id {
-            shard.acquire_local(txn).await;
-        } else {
-            remote(&shard, s, |_| (), HoldMode::Acquire(txn)).await;
-        }
-        guard.held.push(s);
-    }
-    guard
+    hold_and_run(shards, |_| ()).await.0
 }
 
 /// Holds every shard in `shards` (ascending order) and runs `f` on each as

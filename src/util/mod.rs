@@ -5,5 +5,6 @@
 //! SCAN MATCH, PSUBSCRIBE, CONFIG GET, ACL key patterns...).
 
 pub mod glob;
+pub mod num;
 
 pub use glob::glob_match;
