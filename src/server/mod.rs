@@ -169,9 +169,9 @@ pub fn run(config: Config) -> i32 {
         tracing::warn!("User requested shutdown...");
         // Saving needs the shards: run the shutdown on shard 0.
         let node2 = node.clone();
-        node.mesh.post(
+        node.mesh.call_on(
             0,
-            Box::new(move |_core| {
+            Box::new(move || {
                 glommio::spawn_local(async move {
                     let _ = crate::cmd::server::finish_shutdown(&node2, None).await;
                 })

@@ -39,7 +39,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-/// Work sent to a shard: runs on its thread with its data.
+/// Work sent to a shard: runs on its thread with its data borrowed, so it
+/// must neither block nor spawn tasks (a spawned task may be polled at once
+/// and find the data borrowed); use [`Mesh::call_on`] to start tasks.
 pub type Job = Box<dyn FnOnce(&mut ShardCore) + Send>;
 
 /// Identifies one multi-shard operation while it holds shards.
@@ -57,8 +59,15 @@ enum HoldMode {
 }
 
 enum Msg {
-    Run { job: Job, mode: HoldMode },
+    Run {
+        job: Job,
+        mode: HoldMode,
+    },
     Release(TxnId),
+    /// Runs on the shard's thread without touching its data (e.g. to spawn
+    /// a task there): the core is not borrowed while it runs, because a
+    /// task spawned from it may be polled at once.
+    Call(Box<dyn FnOnce() + Send>),
 }
 
 /// The inboxes of all shards of this process.
@@ -79,13 +88,10 @@ impl Mesh {
         self.inboxes.len()
     }
 
-    /// Sends a job to a shard's queue without waiting for it (fire and
-    /// forget, e.g. from a signal thread). The job runs when the shard is free.
-    pub fn post(&self, shard: usize, job: Job) {
-        self.inboxes[shard].push(Msg::Run {
-            job,
-            mode: HoldMode::Free,
-        });
+    /// Runs `f` on a shard's thread, outside any borrow of its data (fire
+    /// and forget, e.g. from the signal thread to start a task there).
+    pub fn call_on(&self, shard: usize, f: Box<dyn FnOnce() + Send>) {
+        self.inboxes[shard].push(Msg::Call(f));
     }
 }
 
@@ -233,6 +239,7 @@ impl Shard {
         match msg {
             Msg::Run { job, mode } => self.run_or_queue(job, mode),
             Msg::Release(txn) => self.release_local(txn),
+            Msg::Call(f) => f(),
         }
     }
 
@@ -357,7 +364,25 @@ where
 /// Holds every shard in `shards` (any order, duplicates allowed) for one
 /// multi-shard operation. Acquired in ascending order; released on drop.
 pub async fn hold(shards: &[usize]) -> HoldGuard {
-    hold_and_run(shards, |_| ()).await.0
+    let shard = current();
+    let mut set: Vec<usize> = shards.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    let txn = shard.mesh.next_txn.fetch_add(1, Ordering::Relaxed);
+    let mut guard = HoldGuard {
+        shard: shard.clone(),
+        txn,
+        held: Vec::with_capacity(set.len()),
+    };
+    for s in set {
+        if s == shard.id {
+            shard.acquire_local(txn).await;
+        } else {
+            remote(&shard, s, |_| (), HoldMode::Acquire(txn)).await;
+        }
+        guard.held.push(s);
+    }
+    guard
 }
 
 /// Holds every shard in `shards` (ascending order) and runs `f` on each as
