@@ -171,15 +171,12 @@ pub fn encode_len(len: u64, out: &mut Vec<u8>) {
 /// in 32 bits. Returns the value when the string should be stored as an
 /// INT8/INT16/INT32 encoding.
 pub fn int_encodable(s: &[u8]) -> Option<i32> {
-    if s.is_empty() || s.len() > MAX_INT_ENCODED_LEN {
+    if s.len() > MAX_INT_ENCODED_LEN {
         return None;
     }
-    let text = std::str::from_utf8(s).ok()?;
-    let v: i64 = text.parse().ok()?;
-    if v.to_string().as_bytes() != s {
-        return None;
-    }
-    i32::try_from(v).ok()
+    // The strict (canonical) form is what makes the integer encoding
+    // lossless; no allocation per saved value.
+    crate::util::num::parse_i64_strict(s).and_then(|v| i32::try_from(v).ok())
 }
 
 /// Appends the smallest INT8/INT16/INT32 special encoding of `v` to `out`.
