@@ -29,6 +29,8 @@ pub mod log;
 pub mod net;
 pub mod node;
 pub mod persist;
+pub mod propagate;
+pub mod repl;
 pub mod resp;
 pub mod server;
 pub mod shard;

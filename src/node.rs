@@ -19,8 +19,8 @@ pub struct Node {
     pub mesh: Arc<Mesh>,
     /// Random 40-hex id of this run (`run_id` in INFO server).
     pub run_id: String,
-    /// Current replication id (`master_replid`).
-    pub replid: RwLock<String>,
+    /// Replication: role, ids, offsets, the ring, attached replicas.
+    pub repl: crate::repl::ReplState,
     pub started: Instant,
     pub started_unix_ms: u64,
     pub next_client_id: AtomicU64,
@@ -72,7 +72,7 @@ impl Node {
             config: RwLock::new(config),
             mesh,
             run_id: random_hex40(),
-            replid: RwLock::new(random_hex40()),
+            repl: crate::repl::ReplState::default(),
             started: Instant::now(),
             started_unix_ms: now_ms,
             next_client_id: AtomicU64::new(1),

@@ -107,7 +107,7 @@ pub async fn render(client: &Client, sections: &[&str]) -> String {
             "clients" => clients(client, &reports, &mut out),
             "memory" => memory(client, &mut out),
             "persistence" => persistence(client, &stats, &mut out),
-            "stats" => stats_section(&stats, &mut out),
+            "stats" => stats_section(client, &stats, &mut out),
             "replication" => replication(client, &mut out),
             "cpu" => cpu(&mut out),
             "modules" => out.push_str("# Modules\r\n"),
@@ -389,7 +389,7 @@ fn persistence(client: &Client, stats: &ShardStats, out: &mut String) {
     field!(out, "module_fork_last_cow_size", "0");
 }
 
-fn stats_section(s: &ShardStats, out: &mut String) {
+fn stats_section(client: &Client, s: &ShardStats, out: &mut String) {
     out.push_str("# Stats\r\n");
     field!(
         out,
@@ -408,9 +408,23 @@ fn stats_section(s: &ShardStats, out: &mut String) {
     field!(out, "instantaneous_input_repl_kbps", "0.00");
     field!(out, "instantaneous_output_repl_kbps", "0.00");
     field!(out, "rejected_connections", "{}", s.rejected_connections);
-    field!(out, "sync_full", "0");
-    field!(out, "sync_partial_ok", "0");
-    field!(out, "sync_partial_err", "0");
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        let repl = &client.node.repl;
+        field!(out, "sync_full", "{}", repl.sync_full.load(Relaxed));
+        field!(
+            out,
+            "sync_partial_ok",
+            "{}",
+            repl.sync_partial_ok.load(Relaxed)
+        );
+        field!(
+            out,
+            "sync_partial_err",
+            "{}",
+            repl.sync_partial_err.load(Relaxed)
+        );
+    }
     field!(out, "expired_keys", "{}", s.expired_keys);
     field!(out, "expired_stale_perc", "0.00");
     field!(out, "expired_time_cap_reached_count", "0");
@@ -454,29 +468,114 @@ fn stats_section(s: &ShardStats, out: &mut String) {
 }
 
 fn replication(client: &Client, out: &mut String) {
+    use crate::repl::Role;
+    use std::sync::atomic::Ordering::Relaxed;
     let node = &client.node;
-    let backlog = node.config().repl_backlog_size();
+    let repl = &node.repl;
+    let (backlog_size, read_only, priority, announced) = {
+        let cfg = node.config();
+        (
+            cfg.repl_backlog_size(),
+            cfg.bool_value("replica-read-only"),
+            cfg.get("replica-priority").unwrap_or_else(|| "100".into()),
+            cfg.bool_value("replica-announced"),
+        )
+    };
+    let now = unix_ms();
     out.push_str("# Replication\r\n");
-    field!(out, "role", "master");
-    field!(out, "connected_slaves", "0");
+    match repl.role() {
+        Role::Master => field!(out, "role", "master"),
+        Role::Replica { host, port } => {
+            let link = repl.link();
+            field!(out, "role", "slave");
+            field!(out, "master_host", "{host}");
+            field!(out, "master_port", "{port}");
+            field!(
+                out,
+                "master_link_status",
+                "{}",
+                if link.up { "up" } else { "down" }
+            );
+            let last_io = if link.last_io_ms > 0 {
+                (now.saturating_sub(link.last_io_ms) / 1000) as i64
+            } else {
+                -1
+            };
+            field!(out, "master_last_io_seconds_ago", "{last_io}");
+            field!(
+                out,
+                "master_sync_in_progress",
+                "{}",
+                link.sync_in_progress as u8
+            );
+            field!(out, "slave_read_repl_offset", "{}", link.processed_offset);
+            field!(out, "slave_repl_offset", "{}", link.processed_offset);
+            if link.sync_in_progress {
+                let left = (link.sync_total_bytes - link.sync_read_bytes as i64).max(0);
+                let perc = if link.sync_total_bytes > 0 {
+                    link.sync_read_bytes as f64 * 100.0 / link.sync_total_bytes as f64
+                } else {
+                    0.0
+                };
+                field!(out, "master_sync_total_bytes", "{}", link.sync_total_bytes);
+                field!(out, "master_sync_read_bytes", "{}", link.sync_read_bytes);
+                field!(out, "master_sync_left_bytes", "{left}");
+                field!(out, "master_sync_perc", "{perc:.2}");
+                field!(out, "master_sync_last_io_seconds_ago", "{}", last_io.max(0));
+            }
+            if !link.up {
+                let since = if link.down_since_ms > 0 {
+                    (now.saturating_sub(link.down_since_ms) / 1000) as i64
+                } else {
+                    -1
+                };
+                field!(out, "master_link_down_since_seconds", "{since}");
+            }
+            field!(out, "slave_priority", "{priority}");
+            field!(out, "slave_read_only", "{}", read_only as u8);
+            field!(out, "replica_announced", "{}", announced as u8);
+        }
+    }
+    let replicas = repl.replicas();
+    field!(out, "connected_slaves", "{}", replicas.len());
+    for (i, r) in replicas.iter().enumerate() {
+        let last = r.last_ack_ms.load(Relaxed);
+        let lag = if last > 0 {
+            now.saturating_sub(last) / 1000
+        } else {
+            0
+        };
+        field!(
+            out,
+            &format!("slave{i}"),
+            "ip={},port={},state={},offset={},lag={}",
+            r.ip,
+            r.port,
+            r.state(),
+            r.ack_offset.load(Relaxed),
+            lag
+        );
+    }
+    let ids = repl.ids();
     field!(out, "master_failover_state", "no-failover");
-    field!(
-        out,
-        "master_replid",
-        "{}",
-        node.replid.read().unwrap_or_else(|e| e.into_inner())
-    );
-    field!(
-        out,
-        "master_replid2",
-        "0000000000000000000000000000000000000000"
-    );
-    field!(out, "master_repl_offset", "0");
-    field!(out, "second_repl_offset", "-1");
-    field!(out, "repl_backlog_active", "0");
-    field!(out, "repl_backlog_size", "{backlog}");
-    field!(out, "repl_backlog_first_byte_offset", "0");
-    field!(out, "repl_backlog_histlen", "0");
+    field!(out, "master_replid", "{}", ids.replid);
+    field!(out, "master_replid2", "{}", ids.replid2);
+    field!(out, "master_repl_offset", "{}", repl.master_offset());
+    field!(out, "second_repl_offset", "{}", ids.second_offset);
+    match repl.backlog() {
+        Some(b) => {
+            field!(out, "repl_backlog_active", "1");
+            field!(out, "repl_backlog_size", "{backlog_size}");
+            field!(out, "repl_backlog_first_byte_offset", "{}", b.tail() + 1);
+            field!(out, "repl_backlog_histlen", "{}", b.histlen());
+        }
+        None => {
+            field!(out, "repl_backlog_active", "0");
+            field!(out, "repl_backlog_size", "{backlog_size}");
+            field!(out, "repl_backlog_first_byte_offset", "0");
+            field!(out, "repl_backlog_histlen", "0");
+        }
+    }
 }
 
 fn cpu(out: &mut String) {

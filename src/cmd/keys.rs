@@ -379,10 +379,18 @@ fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if !allowed {
         return Ok(Reply::Int(0));
     }
-    if at <= now as i64 {
+    // A time in the past deletes the key on a master; a replica keeps it
+    // until its master's DEL arrives (Redis's checkAlreadyExpired).
+    if at <= now as i64 && ctx.db().expire_allowed() {
         ctx.db().remove(key);
+        ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
     } else {
-        ctx.db().set_expire(key, at as u64);
+        ctx.db().set_expire(key, at.max(0) as u64);
+        ctx.propagate_as(vec![vec![
+            Bytes::from_static(b"PEXPIREAT"),
+            key.clone(),
+            Bytes::from(at.to_string()),
+        ]]);
     }
     ctx.dirty(1);
     Ok(Reply::Int(1))
@@ -467,11 +475,11 @@ pub async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> 
         ClientCmd::Keys => keys(db, args[1].clone()).await,
         ClientCmd::Scan => scan(client, args).await,
         ClientCmd::Randomkey => randomkey(db).await,
-        ClientCmd::Rename => rename(db, args, false).await,
-        ClientCmd::Renamenx => rename(db, args, true).await,
+        ClientCmd::Rename => rename(client, db, args, false).await,
+        ClientCmd::Renamenx => rename(client, db, args, true).await,
         ClientCmd::Copy => copy(client, args).await,
         ClientCmd::Move => move_key(client, args).await,
-        ClientCmd::Msetnx => msetnx(db, args).await,
+        ClientCmd::Msetnx => msetnx(client, db, args).await,
         _ => Err(CmdError::Syntax),
     }
 }
@@ -494,6 +502,8 @@ async fn flush(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult
             core.stats.dirty += removed as u64 + u64::from(all);
         })
         .await;
+    super::propagate(client, db, args);
+    drop(guard);
     Ok(Reply::Ok)
 }
 
@@ -514,6 +524,8 @@ async fn swapdb(client: &mut Client, args: &[Bytes]) -> CmdResult {
             core.stats.dirty += 1;
         })
         .await;
+    super::propagate(client, client.db, args);
+    drop(guard);
     Ok(Reply::Ok)
 }
 
@@ -682,7 +694,7 @@ fn take_entry(
     Some((v, exp))
 }
 
-async fn rename(db: usize, args: &[Bytes], nx: bool) -> CmdResult {
+async fn rename(client: &Client, db: usize, args: &[Bytes], nx: bool) -> CmdResult {
     let (src, dst) = (args[1].clone(), args[2].clone());
     let shards = shard::current().shards();
     let (s1, s2) = (
@@ -724,6 +736,8 @@ async fn rename(db: usize, args: &[Bytes], nx: bool) -> CmdResult {
             .run(s2, move |core| core.db_mut(db).set(dst, v, exp))
             .await;
     }
+    super::propagate(client, db, args);
+    drop(guard);
     Ok(if nx { Reply::Int(1) } else { Reply::Ok })
 }
 
@@ -772,6 +786,10 @@ async fn copy(client: &mut Client, args: &[Bytes]) -> CmdResult {
             true
         })
         .await;
+    if done {
+        super::propagate(client, src_db, args);
+    }
+    drop(guard);
     Ok(Reply::Int(done as i64))
 }
 
@@ -786,6 +804,8 @@ async fn move_key(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let key = args[1].clone();
     let target = client.shard.shard_of(&key);
     // Both databases of one key live on the same shard.
+    let args = args.to_vec();
+    // Propagated on the key's shard, in the same step as the move.
     let moved = shard::run_on(target, move |core| {
         let now = unix_ms();
         if core.db_mut(dst_db).get(&key, now, Lookup::Write).is_some() {
@@ -796,13 +816,15 @@ async fn move_key(client: &mut Client, args: &[Bytes]) -> CmdResult {
         };
         core.db_mut(dst_db).set(key, v, exp);
         core.stats.dirty += 1;
+        crate::propagate::expired(core);
+        crate::propagate::command(core, src_db, &args);
         true
     })
     .await;
     Ok(Reply::Int(moved as i64))
 }
 
-async fn msetnx(db: usize, args: &[Bytes]) -> CmdResult {
+async fn msetnx(client: &Client, db: usize, args: &[Bytes]) -> CmdResult {
     if args.len().is_multiple_of(2) {
         return Err(CmdError::other(
             "ERR wrong number of arguments for 'msetnx' command",
@@ -853,5 +875,7 @@ async fn msetnx(db: usize, args: &[Bytes]) -> CmdResult {
             })
             .await;
     }
+    super::propagate(client, db, args);
+    drop(guard);
     Ok(Reply::Int(1))
 }

@@ -18,6 +18,7 @@ pub mod connection;
 pub mod error;
 pub mod info;
 pub mod keys;
+pub mod repl;
 pub mod server;
 pub mod string;
 pub mod table;
@@ -39,6 +40,12 @@ pub struct Ctx<'a> {
     pub core: &'a mut ShardCore,
     pub db: usize,
     pub now_ms: u64,
+    /// Changes this command made (`dirty`); a write with none is not
+    /// propagated.
+    pub changes: u64,
+    /// What to propagate instead of the command as sent (see
+    /// [`Ctx::propagate_as`]).
+    pub rewrite: Option<Vec<Vec<Bytes>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -47,7 +54,15 @@ impl<'a> Ctx<'a> {
             core,
             db,
             now_ms: unix_ms(),
+            changes: 0,
+            rewrite: None,
         }
+    }
+
+    /// Replicas (and the AOF) get these commands instead of the one that
+    /// ran: relative expirations made absolute, effects made deterministic.
+    pub fn propagate_as(&mut self, cmds: Vec<Vec<Bytes>>) {
+        self.rewrite = Some(cmds);
     }
 
     pub fn db(&mut self) -> &mut Db {
@@ -57,6 +72,7 @@ impl<'a> Ctx<'a> {
     /// Counts `n` changes for `rdb_changes_since_last_save`.
     pub fn dirty(&mut self, n: u64) {
         self.core.stats.dirty += n;
+        self.changes += n;
     }
 }
 
@@ -90,6 +106,27 @@ pub struct Client {
     pub is_local: bool,
     /// Set once the client ran MONITOR: where its lines arrive.
     pub monitor: Option<Arc<crate::shard::inbox::Inbox<Bytes>>>,
+    /// What a replica told us in REPLCONF before PSYNC.
+    pub repl: ReplHandshake,
+    /// Set by PSYNC/SYNC: the connection becomes a replica feed once the
+    /// command returns.
+    pub psync: Option<crate::repl::master::PsyncRequest>,
+    /// This is our master's link applying its stream: no replies, no
+    /// read-only refusal, no propagation of its own.
+    pub is_master: bool,
+}
+
+/// REPLCONF settings a replica sends before PSYNC.
+#[derive(Clone, Debug, Default)]
+pub struct ReplHandshake {
+    /// `listening-port` (0: not sent; the peer's port is shown instead).
+    pub listening_port: u16,
+    /// `ip-address` (replica-announce-ip).
+    pub ip_address: Option<String>,
+    /// `capa eof`: can load a diskless `$EOF:` payload.
+    pub capa_eof: bool,
+    /// `capa psync2`: understands `+CONTINUE <new replid>`.
+    pub capa_psync2: bool,
 }
 
 impl Client {
@@ -113,6 +150,9 @@ impl Client {
             close_after_reply: false,
             is_local,
             monitor: None,
+            repl: ReplHandshake::default(),
+            psync: None,
+            is_master: false,
         }
     }
 }
@@ -334,6 +374,23 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
+    let repl = &client.node.repl;
+    if !client.is_master && repl.is_replica.load(std::sync::atomic::Ordering::Relaxed) {
+        if spec.has(flag::WRITE) && client.node.config().bool_value("replica-read-only") {
+            return Err(Reply::Error(
+                "READONLY You can't write against a read only replica.".into(),
+            ));
+        }
+        if !spec.has(flag::STALE)
+            && !repl.link().up
+            && !client.node.config().bool_value("replica-serve-stale-data")
+        {
+            return Err(Reply::Error(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                    .into(),
+            ));
+        }
+    }
     // Key/value groups (MSET, MSETNX): an incomplete group is an arity
     // error, caught before any shard runs a part of the command.
     if spec.last_key < 0
@@ -369,26 +426,46 @@ async fn run_keyed(
     let single = shards == 1
         || split == Split::None
         || positions.all(|p| shard::route::shard_of(&args[p], shards) == target);
+    let write = spec.has(flag::WRITE);
     if single {
         // Fast path: the owning shard is this one and nobody holds it.
         if target == client.shard.id && !client.shard.is_held_against(None) {
             return client
                 .shard
-                .with_core(|core| f(&mut Ctx::new(core, db), args))
-                .unwrap_or_else(Reply::from);
+                .with_core(|core| run_and_propagate(core, f, db, args, write));
         }
         let args = args.to_vec();
         return shard::run_on(target, move |core| {
-            f(&mut Ctx::new(core, db), &args).unwrap_or_else(Reply::from)
+            run_and_propagate(core, f, db, &args, write)
         })
         .await;
     }
-    run_split(spec, f, split, db, args, shards).await
+    run_split(client, spec, f, split, db, args, shards).await
+}
+
+/// Runs a keyed handler on the shard that owns its keys and, when it
+/// changed something, hands the write to [`crate::propagate`] in the same
+/// step, so the stream's order is the execution order.
+fn run_and_propagate(
+    core: &mut ShardCore,
+    f: table::KeyedFn,
+    db: usize,
+    args: &[Bytes],
+    write: bool,
+) -> Reply {
+    let mut ctx = Ctx::new(core, db);
+    let reply = f(&mut ctx, args).unwrap_or_else(Reply::from);
+    if write && ctx.changes > 0 && ctx.core.backlog.is_some() {
+        let rewrite = ctx.rewrite.take();
+        crate::propagate::write(ctx.core, db, args, rewrite.as_deref());
+    }
+    reply
 }
 
 /// Runs a multi-key command whose keys span shards: holds every involved
 /// shard, runs the handler on each with its own keys, merges the replies.
 async fn run_split(
+    client: &Client,
     spec: &CommandSpec,
     f: table::KeyedFn,
     split: Split,
@@ -420,15 +497,28 @@ async fn run_split(
     let shard_ids: Vec<usize> = parts.iter().map(|p| p.0).collect();
     let part_args: std::sync::Arc<Vec<(usize, Vec<Bytes>)>> =
         std::sync::Arc::new(parts.iter().map(|(s, a, _)| (*s, a.clone())).collect());
-    let (guard, replies) = shard::hold_and_run(&shard_ids, move |core| {
+    let (guard, results) = shard::hold_and_run(&shard_ids, move |core| {
         match part_args.iter().find(|(s, _)| *s == core.id) {
-            Some((_, args)) => f(&mut Ctx::new(core, db), args).unwrap_or_else(Reply::from),
+            Some((_, args)) => {
+                let mut ctx = Ctx::new(core, db);
+                let reply = f(&mut ctx, args).unwrap_or_else(Reply::from);
+                (reply, ctx.changes)
+            }
             // Every held shard has a part; this would be a routing bug.
-            None => Reply::Error("ERR internal error: no part for this shard".into()),
+            None => (
+                Reply::Error("ERR internal error: no part for this shard".into()),
+                0,
+            ),
         }
     })
     .await;
+    // The whole command enters the stream once, while every involved shard
+    // is still held, so no later write to its keys can precede it.
+    if spec.has(flag::WRITE) && results.iter().any(|(_, changes)| *changes > 0) {
+        propagate(client, db, args);
+    }
     drop(guard);
+    let replies: Vec<Reply> = results.into_iter().map(|(r, _)| r).collect();
     if let Some(err) = replies.iter().find(|r| matches!(r, Reply::Error(_))) {
         return err.clone();
     }
@@ -464,8 +554,17 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         | Copy | Move | Msetnx => keys::run_client(client, cmd, args).await,
         Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave | Save
         | Bgsave => server::run(client, cmd, args).await,
+        Replicaof | Replconf | Psync | Role => repl::run(client, cmd, args).await,
     };
     result.unwrap_or_else(Reply::from)
+}
+
+/// Propagates a command that a client-level handler ran (it must still
+/// hold the shards it changed), through this connection's shard.
+pub fn propagate(client: &Client, db: usize, args: &[Bytes]) {
+    client
+        .shard
+        .with_core(|core| crate::propagate::command(core, db, args));
 }
 
 /// Parses a database index argument as SELECT/MOVE/SWAPDB do.

@@ -576,6 +576,13 @@ pub async fn finish_shutdown(
 }
 
 /// Whether DEBUG is allowed for this client (`enable-debug-command`).
+/// A value as the digest sees it.
+fn digest_of(v: &Value) -> crate::util::digest::DigestValue<'_> {
+    match v {
+        Value::Str(s) => crate::util::digest::DigestValue::Str(s.bytes()),
+    }
+}
+
 fn debug_allowed(client: &Client) -> bool {
     client
         .node
@@ -599,6 +606,48 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
                 std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
             }
             Ok(Reply::Ok)
+        }
+        "digest" if n == 2 => {
+            use crate::util::digest::{dataset_digest, to_hex, DbAccumulator};
+            let guard = shard::hold_all().await;
+            let parts = guard
+                .run_each(|core| {
+                    let mut out = Vec::new();
+                    for (i, db) in core.ks.dbs().iter().enumerate() {
+                        if db.is_empty() {
+                            continue;
+                        }
+                        let mut acc = DbAccumulator::new();
+                        for (k, v, exp) in db.iter_all() {
+                            acc.add(k, digest_of(v), exp.is_some());
+                        }
+                        out.push((i as u32, acc));
+                    }
+                    out
+                })
+                .await;
+            drop(guard);
+            let all: Vec<_> = parts.into_iter().flatten().collect();
+            Ok(Reply::Simple(Bytes::from(to_hex(&dataset_digest(&all)))))
+        }
+        "digest-value" if n >= 2 => {
+            use crate::util::digest::{to_hex, value_digest, ZERO_DIGEST};
+            let mut out = Vec::with_capacity(n - 2);
+            for key in &args[2..] {
+                let key = key.clone();
+                let db = client.db;
+                let target = client.shard.shard_of(&key);
+                let d = shard::run_on(target, move |core| {
+                    let d = core.db(db);
+                    match d.get_ref(&key, 0) {
+                        Some(v) => value_digest(digest_of(v), d.expire_at(&key).is_some()),
+                        None => ZERO_DIGEST,
+                    }
+                })
+                .await;
+                out.push(Reply::Simple(Bytes::from(to_hex(&d))));
+            }
+            Ok(Reply::Array(out))
         }
         "set-active-expire" if n == 3 => {
             let on = int_arg(&args[2])? != 0;

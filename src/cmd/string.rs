@@ -263,6 +263,7 @@ fn get(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// When a SET-like command's key should expire.
+#[derive(Clone, Copy)]
 enum Expiry {
     None,
     KeepTtl,
@@ -344,11 +345,39 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         });
     }
     store(ctx, key, StrValue::from_set(args[2].clone()), expiry);
+    // Replicas get the plain write with an absolute expiry.
+    match expiry {
+        Expiry::At(at) => ctx.propagate_as(vec![set_pxat(key, &args[2], at)]),
+        Expiry::KeepTtl if args.len() > 4 => ctx.propagate_as(vec![vec![
+            Bytes::from_static(b"SET"),
+            key.clone(),
+            args[2].clone(),
+            Bytes::from_static(b"KEEPTTL"),
+        ]]),
+        Expiry::None if args.len() > 3 => ctx.propagate_as(vec![vec![
+            Bytes::from_static(b"SET"),
+            key.clone(),
+            args[2].clone(),
+        ]]),
+        _ => {}
+    }
     Ok(if get_old {
         old.map_or(Reply::Nil, Reply::Bulk)
     } else {
         Reply::Ok
     })
+}
+
+/// `SET key value PXAT at`: how every relative or absolute expiry set with
+/// a value is propagated.
+fn set_pxat(key: &Bytes, value: &Bytes, at: u64) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"SET"),
+        key.clone(),
+        value.clone(),
+        Bytes::from_static(b"PXAT"),
+        Bytes::from(at.to_string()),
+    ]
 }
 
 fn store(ctx: &mut Ctx, key: &Bytes, v: StrValue, expiry: Expiry) {
@@ -382,6 +411,7 @@ fn setex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         StrValue::from_set(args[3].clone()),
         Expiry::At(at),
     );
+    ctx.propagate_as(vec![set_pxat(&args[1], &args[3], at)]);
     Ok(Reply::Ok)
 }
 
@@ -393,6 +423,7 @@ fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         StrValue::from_set(args[3].clone()),
         Expiry::At(at),
     );
+    ctx.propagate_as(vec![set_pxat(&args[1], &args[3], at)]);
     Ok(Reply::Ok)
 }
 
@@ -412,6 +443,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if old.is_some() {
         ctx.db().remove(&args[1]);
         ctx.dirty(1);
+        ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), args[1].clone()]]);
     }
     Ok(old.map_or(Reply::Nil, Reply::Bulk))
 }
@@ -455,13 +487,21 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Change::Persist => {
             if ctx.db().persist(&args[1]) {
                 ctx.dirty(1);
+                ctx.propagate_as(vec![vec![Bytes::from_static(b"PERSIST"), args[1].clone()]]);
             }
         }
         Change::At(at) => {
-            if at <= ctx.now_ms {
+            // A replica keeps the key until its master's DEL arrives.
+            if at <= ctx.now_ms && ctx.db().expire_allowed() {
                 ctx.db().remove(&args[1]);
+                ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), args[1].clone()]]);
             } else {
                 ctx.db().set_expire(&args[1], at);
+                ctx.propagate_as(vec![vec![
+                    Bytes::from_static(b"PEXPIREAT"),
+                    args[1].clone(),
+                    Bytes::from(at.to_string()),
+                ]]);
             }
             ctx.dirty(1);
         }
@@ -547,6 +587,14 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Value::Str(StrValue::from_set(text.clone())),
     );
     ctx.dirty(1);
+    // The float's text, not the increment: replicas must not redo the
+    // arithmetic (precision could differ).
+    ctx.propagate_as(vec![vec![
+        Bytes::from_static(b"SET"),
+        args[1].clone(),
+        text.clone(),
+        Bytes::from_static(b"KEEPTTL"),
+    ]]);
     Ok(Reply::Bulk(text))
 }
 

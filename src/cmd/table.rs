@@ -128,6 +128,10 @@ pub enum ClientCmd {
     Lastsave,
     Save,
     Bgsave,
+    Replicaof,
+    Replconf,
+    Psync,
+    Role,
 }
 
 #[derive(Clone, Copy)]
@@ -260,6 +264,7 @@ impl Table {
             super::keys::commands(),
             super::server::commands(),
             super::connection::commands(),
+            super::repl::commands(),
         ] {
             commands.extend(family);
         }

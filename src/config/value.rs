@@ -736,6 +736,17 @@ fn parse_oom(args: &[&[u8]]) -> Result<Value, String> {
 }
 
 fn parse_replicaof(args: &[&[u8]]) -> Result<Value, String> {
+    // `--replicaof "host port"` on the command line: one argument holding
+    // both words, which redis-server 7.0 accepts too.
+    if args.len() == 1 {
+        let words: Vec<&[u8]> = args[0]
+            .split(|&c| c == b' ')
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.len() == 2 {
+            return parse_replicaof(&words);
+        }
+    }
     if args.len() != 2 {
         return Err(WRONG_ARGS.into());
     }

@@ -237,6 +237,14 @@ impl Db {
         })
     }
 
+    /// Every stored key, logically expired ones included, with its value and
+    /// expiry (DEBUG DIGEST counts keys not yet removed, as Redis does).
+    pub fn iter_all(&self) -> impl Iterator<Item = (&Bytes, &Value, Option<u64>)> + '_ {
+        self.dict
+            .iter()
+            .map(move |(k, v)| (k, v, self.expires.get(k).copied()))
+    }
+
     /// All live keys (for KEYS), hiding logically expired ones.
     pub fn keys_iter(&self, now_ms: u64) -> impl Iterator<Item = &Bytes> + '_ {
         self.dict
@@ -283,6 +291,11 @@ impl Db {
 
     /// Keys deleted by expiry (lazy or active) since the last call, oldest
     /// first. The server propagates each as a DEL in this db's index.
+    /// Whether keys expired since the last drain.
+    pub fn has_expired(&self) -> bool {
+        !self.expired_log.is_empty()
+    }
+
     pub fn drain_expired(&mut self) -> Vec<Bytes> {
         std::mem::take(&mut self.expired_log)
     }

@@ -102,6 +102,11 @@ impl Keyspace {
         out
     }
 
+    /// Whether any database logged an expired key since the last drain.
+    pub fn has_expired(&self) -> bool {
+        self.dbs.iter().any(Db::has_expired)
+    }
+
     /// Total keys deleted by expiry (INFO stats expired_keys).
     pub fn expired_keys(&self) -> u64 {
         self.dbs.iter().map(Db::expired_keys).sum()

@@ -250,6 +250,14 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
                 let _ = stream.write_all(&wbuf).await;
                 return;
             }
+            if let Some(request) = client.psync.take() {
+                // PSYNC/SYNC: this connection is a replica from now on.
+                if !flush(stream, client, &mut wbuf).await {
+                    return;
+                }
+                crate::repl::master::serve(stream, client, request).await;
+                return;
+            }
             if limits.decode.authenticated != client.authenticated {
                 limits = Limits::load(&node, client.authenticated);
             }

@@ -10,7 +10,8 @@
 //! The only module of `persist` that touches the filesystem.
 
 use super::rdb::{
-    EncodeOptions, RdbDecoder, RdbEncoder, RdbError, RdbItem, RdbValue, ReadSource, WriteSink,
+    EncodeOptions, RdbDecoder, RdbEncoder, RdbError, RdbItem, RdbSink, RdbValue, ReadSource,
+    WriteSink,
 };
 use crate::keyspace::{StrValue, Value};
 use crate::node::unix_ms;
@@ -44,6 +45,13 @@ impl Snapshot {
 
 /// Takes the cut: holds every shard, copies handles, releases.
 pub async fn snapshot() -> Snapshot {
+    snapshot_with_cut(|| ()).await.0
+}
+
+/// Takes the cut and runs `at_cut` while every shard is still held: a full
+/// sync reads the replication offset there, so the snapshot holds exactly
+/// the writes before it.
+pub async fn snapshot_with_cut<R>(at_cut: impl FnOnce() -> R) -> (Snapshot, R) {
     let guard = shard::hold_all().await;
     let parts = guard
         .run_each(|core| {
@@ -70,6 +78,7 @@ pub async fn snapshot() -> Snapshot {
             (dbs, core.stats.dirty)
         })
         .await;
+    let cut = at_cut();
     drop(guard);
     let mut dbs: Vec<Vec<SnapEntry>> = Vec::new();
     let mut dirty_per_shard = Vec::with_capacity(parts.len());
@@ -82,11 +91,14 @@ pub async fn snapshot() -> Snapshot {
             dbs[i].extend(entries);
         }
     }
-    Snapshot {
-        dbs,
-        dirty_per_shard,
-        taken_unix_ms: unix_ms(),
-    }
+    (
+        Snapshot {
+            dbs,
+            dirty_per_shard,
+            taken_unix_ms: unix_ms(),
+        },
+        cut,
+    )
 }
 
 /// Settings of one save.
@@ -123,6 +135,17 @@ pub fn write_rdb(snap: &Snapshot, opts: &SaveOptions) -> std::io::Result<u64> {
 fn write_file(snap: &Snapshot, opts: &SaveOptions, tmp: &Path) -> std::io::Result<u64> {
     let file = std::fs::File::create(tmp)?;
     let sink = WriteSink(std::io::BufWriter::with_capacity(1 << 20, file));
+    let sink = encode(snap, opts, sink)?;
+    let mut writer = sink.0;
+    writer.flush()?;
+    let file = writer.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(file.metadata()?.len())
+}
+
+/// Encodes `snap` as an RDB into `sink` (a file, or chunks a full sync
+/// sends to replicas).
+pub fn encode<S: RdbSink>(snap: &Snapshot, opts: &SaveOptions, sink: S) -> std::io::Result<S> {
     let mut enc = RdbEncoder::new(
         sink,
         EncodeOptions {
@@ -155,12 +178,62 @@ fn write_file(snap: &Snapshot, opts: &SaveOptions, tmp: &Path) -> std::io::Resul
             enc.entry(&e.key, &RdbValue::String(e.value.clone()), e.expire_at_ms)?;
         }
     }
-    let sink = enc.finish()?;
-    let mut writer = sink.0;
-    writer.flush()?;
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(file.metadata()?.len())
+    enc.finish()
+}
+
+/// Writes an already encoded RDB to `path` atomically (temp file, fsync,
+/// rename), as [`write_rdb`] does.
+pub fn write_chunks(path: &Path, chunks: &[Bytes]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let tmp = dir.join(format!("temp-{}-sync.rdb", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        for c in chunks {
+            f.write_all(c)?;
+        }
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(&dir)?.sync_all()
+}
+
+/// A sink that cuts the RDB into `Bytes` chunks of about `CHUNK` bytes:
+/// what a full sync hands to every replica socket without copying.
+#[derive(Default)]
+pub struct ChunkSink {
+    current: bytes::BytesMut,
+    pub chunks: Vec<Bytes>,
+    pub total: u64,
+}
+
+impl ChunkSink {
+    const CHUNK: usize = 256 * 1024;
+
+    pub fn finish(mut self) -> (Vec<Bytes>, u64) {
+        if !self.current.is_empty() {
+            self.chunks.push(self.current.split().freeze());
+        }
+        (self.chunks, self.total)
+    }
+}
+
+impl RdbSink for ChunkSink {
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.total += chunk.len() as u64;
+        self.current.extend_from_slice(chunk);
+        if self.current.len() >= Self::CHUNK {
+            self.chunks.push(self.current.split().freeze());
+        }
+        Ok(())
+    }
 }
 
 /// One loaded key: database, key, value, expiry (unix ms).
@@ -175,6 +248,11 @@ pub struct Loaded {
     pub redis_ver: Option<String>,
     pub ctime: Option<u64>,
     pub used_mem: Option<u64>,
+    /// Replication aux fields: the stream's database at the cut, and the
+    /// history (id, offset) the snapshot belongs to.
+    pub repl_stream_db: Option<usize>,
+    pub repl_id: Option<String>,
+    pub repl_offset: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -200,6 +278,17 @@ impl std::fmt::Display for LoadError {
 /// Reads an RDB file and splits its keys by owning shard. `Ok(None)` when
 /// the file does not exist (a fresh server).
 pub fn load(path: &Path, shards: usize, databases: usize) -> Result<Option<Loaded>, LoadError> {
+    load_with(path, shards, databases, false)
+}
+
+/// [`load`], keeping keys whose expiry has passed when `keep_expired`: a
+/// replica loads its master's snapshot whole and waits for its `DEL`s.
+pub fn load_with(
+    path: &Path,
+    shards: usize,
+    databases: usize,
+    keep_expired: bool,
+) -> Result<Option<Loaded>, LoadError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -215,6 +304,9 @@ pub fn load(path: &Path, shards: usize, databases: usize) -> Result<Option<Loade
         redis_ver: None,
         ctime: None,
         used_mem: None,
+        repl_stream_db: None,
+        repl_id: None,
+        repl_offset: None,
     };
     loop {
         match dec.next().map_err(LoadError::Rdb)? {
@@ -225,6 +317,9 @@ pub fn load(path: &Path, shards: usize, databases: usize) -> Result<Option<Loade
                     b"redis-ver" => out.redis_ver = Some(text),
                     b"ctime" => out.ctime = text.parse().ok(),
                     b"used-mem" => out.used_mem = text.parse().ok(),
+                    b"repl-stream-db" => out.repl_stream_db = text.parse().ok(),
+                    b"repl-id" => out.repl_id = Some(text),
+                    b"repl-offset" => out.repl_offset = text.parse().ok(),
                     _ => {}
                 }
             }
@@ -240,7 +335,7 @@ pub fn load(path: &Path, shards: usize, databases: usize) -> Result<Option<Loade
                 }
                 // A master drops keys that expired while it was down, as
                 // Redis does when loading.
-                if e.expire_at_ms.is_some_and(|at| at < now) {
+                if !keep_expired && e.expire_at_ms.is_some_and(|at| at < now) {
                     out.keys_expired += 1;
                     continue;
                 }

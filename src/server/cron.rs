@@ -18,6 +18,7 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
     let mut last_sample = Instant::now();
     let mut last_ops = 0u64;
     let mut last_save_check = Instant::now();
+    let mut last_ping = Instant::now();
     loop {
         let hz = node.config().hz().clamp(1, 500) as u64;
         let period = Duration::from_millis(1000 / hz);
@@ -28,11 +29,23 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
             shard.with_core(|core| {
                 let now = crate::node::unix_ms();
                 expire.run_cycle(&mut core.ks, now, budget, Instant::now);
-                // Expired keys become DELs for replicas once replication
-                // lands; until then the log only needs emptying.
-                core.ks.drain_expired();
+                // Expired keys become DELs for replicas.
+                crate::propagate::expired(core);
                 core.stats.expire_cycle_us += started.elapsed().as_micros() as u64;
             });
+        }
+        // The replication heartbeat, from shard 0.
+        if shard.id == 0 {
+            let period = node
+                .config()
+                .get("repl-ping-replica-period")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(10)
+                .max(1);
+            if last_ping.elapsed() >= Duration::from_secs(period) {
+                last_ping = Instant::now();
+                crate::repl::master::heartbeat(&node, 0);
+            }
         }
         // Save points are checked once a second by shard 0, like Redis's
         // serverCron: `save <seconds> <changes>`.

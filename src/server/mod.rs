@@ -108,6 +108,13 @@ pub fn run(config: Config) -> i32 {
     let parts: Arc<std::sync::Mutex<Vec<Vec<_>>>> = Arc::new(std::sync::Mutex::new(
         loaded.map(|l| l.per_shard).unwrap_or_default(),
     ));
+    let replica_of = node.config().replicaof();
+    if let Some((host, port)) = &replica_of {
+        node.repl.set_role(crate::repl::Role::Replica {
+            host: host.clone(),
+            port: *port,
+        });
+    }
     let bound = Arc::new(AtomicUsize::new(0));
     let start_node = node.clone();
     let started = shard::runtime::start(shards, move |id| {
@@ -123,6 +130,9 @@ pub fn run(config: Config) -> i32 {
                 .unwrap_or_default();
             for (db, key, value, expire) in mine {
                 core.db_mut(db).set(key, value, expire);
+            }
+            if node.repl.is_replica.load(Ordering::SeqCst) {
+                core.ks.set_expire_allowed(false);
             }
             let shard = shard::install(id, node.mesh.clone(), core);
             if port != 0 {
@@ -143,6 +153,10 @@ pub fn run(config: Config) -> i32 {
                 crate::alloc::mark_startup();
                 tracing::warn!("Server initialized");
                 tracing::info!("Ready to accept connections tcp");
+                if node.repl.is_replica.load(Ordering::SeqCst) {
+                    let gen = node.repl.link_generation.load(Ordering::SeqCst);
+                    crate::repl::replica::start_link(&node, gen);
+                }
             }
             cron::run(node, shard).await;
         }

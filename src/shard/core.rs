@@ -5,10 +5,12 @@
 //! it by sending jobs (see the parent module). Nothing here does I/O.
 
 use crate::keyspace::{Db, Keyspace};
+use crate::repl::backlog::Backlog;
 use bytes::Bytes;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub struct ShardCore {
     pub id: usize,
@@ -19,6 +21,14 @@ pub struct ShardCore {
     pub clients: HashMap<u64, Rc<RefCell<ClientInfo>>>,
     /// Slow commands run by this shard's clients (SLOWLOG), newest last.
     pub slowlog: VecDeque<SlowlogEntry>,
+    /// The replication ring while this node is a master with a ring: every
+    /// write this shard runs is appended to it (see `crate::propagate`).
+    /// `None` on a replica (its link feeds the ring) and before the first
+    /// replica attached.
+    pub backlog: Option<Arc<Backlog>>,
+    /// Scratch buffer for encoding propagated commands (no allocation per
+    /// write).
+    pub prop_buf: Vec<u8>,
 }
 
 /// One SLOWLOG entry.
@@ -44,6 +54,15 @@ impl ShardCore {
         &mut self.ks.dbs_mut()[i]
     }
 
+    /// Runs after every job and inline call on this shard: keys that
+    /// expired during it become `DEL`s in the replication stream.
+    #[inline]
+    pub fn after_job(&mut self) {
+        if self.backlog.is_some() {
+            crate::propagate::expired(self);
+        }
+    }
+
     pub fn new(id: usize, databases: usize) -> Self {
         ShardCore {
             id,
@@ -51,6 +70,8 @@ impl ShardCore {
             stats: ShardStats::default(),
             clients: HashMap::new(),
             slowlog: VecDeque::new(),
+            backlog: None,
+            prop_buf: Vec::with_capacity(256),
         }
     }
 }

@@ -232,7 +232,10 @@ impl Shard {
     /// Runs `f` on this shard's data right now. The caller must have
     /// checked the hold ([`Shard::is_held_against`]).
     pub fn with_core<R>(&self, f: impl FnOnce(&mut ShardCore) -> R) -> R {
-        f(&mut self.core.borrow_mut())
+        let mut core = self.core.borrow_mut();
+        let r = f(&mut core);
+        core.after_job();
+        r
     }
 
     fn handle(&self, msg: Msg) {
@@ -257,7 +260,9 @@ impl Shard {
             }
         };
         if runnable {
-            job(&mut self.core.borrow_mut());
+            let mut core = self.core.borrow_mut();
+            job(&mut core);
+            core.after_job();
         } else {
             self.hold
                 .borrow_mut()

@@ -4,6 +4,7 @@
 //! these are pure functions over bytes so they can be reused anywhere (KEYS,
 //! SCAN MATCH, PSUBSCRIBE, CONFIG GET, ACL key patterns...).
 
+pub mod digest;
 pub mod glob;
 pub mod num;
 

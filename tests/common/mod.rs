@@ -239,6 +239,9 @@ pub struct Server {
     pub child: Child,
     pub dir: tempdir::TempDir,
     pub log: PathBuf,
+    /// How it was started, so `restart` can start it again.
+    bin: PathBuf,
+    args: Vec<String>,
 }
 
 pub mod tempdir {
@@ -317,6 +320,8 @@ impl Server {
                 child,
                 dir,
                 log,
+                bin: bin.to_path_buf(),
+                args: extra.iter().map(|s| s.to_string()).collect(),
             };
             if server.wait_ready(Duration::from_secs(20)) {
                 return server;
@@ -358,6 +363,51 @@ impl Server {
 
     pub fn conn(&self) -> Conn {
         Conn::connect(self.port)
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same server again: same binary, port, directory and
+    /// arguments (its log is appended to).
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(&self.log)
+            .arg("--save")
+            .arg("")
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(self.dir.path().join("stderr.log"))
+                    .unwrap(),
+            );
+        self.child = cmd.spawn().expect("respawn server");
+        assert!(
+            self.wait_ready(Duration::from_secs(20)),
+            "server did not restart on port {}; log:\n{}",
+            self.port,
+            self.log_text()
+        );
+    }
+
+    /// One `field:value` of `INFO <section>`.
+    pub fn info_field(&self, section: &str, field: &str) -> String {
+        info_field(&mut self.conn(), section, field)
     }
 
     pub fn stderr_text(&self) -> String {
@@ -410,4 +460,117 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("run redis-cli");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One `field:value` of `INFO <section>` over `conn` ("" if absent).
+pub fn info_field(conn: &mut Conn, section: &str, field: &str) -> String {
+    let info = conn.cmd(&["INFO", section]).text();
+    let prefix = format!("{field}:");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `target`, for cutting replication
+/// links: `cut` closes every open connection, `set_down(true)` closes new
+/// ones at once (the master looks unreachable) until `set_down(false)`.
+pub struct Proxy {
+    pub port: u16,
+    state: std::sync::Arc<ProxyState>,
+}
+
+struct ProxyState {
+    down: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+    conns: std::sync::Mutex<Vec<TcpStream>>,
+}
+
+impl Proxy {
+    pub fn start(target: u16) -> Proxy {
+        use std::sync::atomic::Ordering;
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let state = Arc::new(ProxyState {
+            down: false.into(),
+            stop: false.into(),
+            conns: std::sync::Mutex::new(Vec::new()),
+        });
+        let st = state.clone();
+        std::thread::spawn(move || {
+            while !st.stop.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((c, _)) => c,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                client.set_nonblocking(false).unwrap();
+                if st.down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = upstream.set_nodelay(true);
+                {
+                    let mut conns = st.conns.lock().unwrap();
+                    conns.push(client.try_clone().unwrap());
+                    conns.push(upstream.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, state }
+    }
+
+    /// Closes every connection going through the proxy.
+    pub fn cut(&self) {
+        for c in self.state.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.state
+            .down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
+            self.cut();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state
+            .stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cut();
+    }
 }

@@ -1,0 +1,257 @@
+//! Replication commands: REPLICAOF/SLAVEOF, REPLCONF, PSYNC/SYNC, ROLE.
+//!
+//! Parsing and replies only: the state they change lives in
+//! [`crate::repl`]. PSYNC and SYNC do not reply here: they mark the client
+//! (`Client::psync`) and the connection hands its socket to
+//! [`crate::repl::master::serve`] once the command returns.
+
+use super::args::is;
+use super::error::{CmdError, CmdResult};
+use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run};
+use super::Client;
+use crate::repl::master::PsyncRequest;
+use crate::repl::Role;
+use crate::resp::Reply;
+use bytes::Bytes;
+
+pub fn commands() -> Vec<CommandSpec> {
+    use Group::Server as S;
+    let none = (0, 0, 0);
+    let c = Run::Client;
+    vec![
+        spec(
+            "replicaof",
+            3,
+            ADMIN | NOSCRIPT | STALE,
+            none,
+            S,
+            "5.0.0",
+            "Make the server a replica of another instance, or promote it as master",
+            c(ClientCmd::Replicaof),
+        ),
+        spec(
+            "slaveof",
+            3,
+            ADMIN | NOSCRIPT | STALE,
+            none,
+            S,
+            "1.0.0",
+            "Make the server a replica of another instance, or promote it as master",
+            c(ClientCmd::Replicaof),
+        ),
+        spec(
+            "replconf",
+            -1,
+            ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
+            none,
+            S,
+            "3.0.0",
+            "An internal command for configuring the replication stream",
+            c(ClientCmd::Replconf),
+        ),
+        spec(
+            "psync",
+            -3,
+            ADMIN | NOSCRIPT | NO_MULTI,
+            none,
+            S,
+            "2.8.0",
+            "Internal command used for replication",
+            c(ClientCmd::Psync),
+        ),
+        spec(
+            "sync",
+            1,
+            ADMIN | NOSCRIPT | NO_MULTI,
+            none,
+            S,
+            "1.0.0",
+            "Internal command used for replication",
+            c(ClientCmd::Psync),
+        ),
+        spec(
+            "role",
+            1,
+            NOSCRIPT | LOADING | STALE | FAST,
+            none,
+            S,
+            "2.8.12",
+            "Return the role of the instance in the context of replication",
+            c(ClientCmd::Role),
+        ),
+    ]
+}
+
+pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
+    match cmd {
+        ClientCmd::Replicaof => replicaof(client, args).await,
+        ClientCmd::Replconf => replconf(client, args),
+        ClientCmd::Psync => psync(client, args),
+        ClientCmd::Role => Ok(role(client)),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+async fn replicaof(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    if client.is_master {
+        return Err(CmdError::other(
+            "ERR Command is not valid when client is a replica.",
+        ));
+    }
+    let who = client_description(client);
+    if is(&args[1], "no") && is(&args[2], "one") {
+        crate::repl::replica::promote(&client.node, &who).await;
+        return Ok(Reply::Ok);
+    }
+    let port = super::args::parse_i64_strict(&args[2])
+        .filter(|p| (0..=65535).contains(p))
+        .ok_or_else(|| CmdError::other("ERR Invalid master port"))?;
+    let host = String::from_utf8_lossy(&args[1]).into_owned();
+    if client.node.repl.role()
+        == (Role::Replica {
+            host: host.clone(),
+            port: port as u16,
+        })
+    {
+        tracing::info!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+        return Ok(Reply::Simple(Bytes::from_static(
+            b"OK Already connected to specified master",
+        )));
+    }
+    crate::repl::replica::follow(&client.node, host.clone(), port as u16).await;
+    tracing::info!("REPLICAOF {host}:{port} enabled (user request from '{who}')");
+    Ok(Reply::Ok)
+}
+
+/// The `id=... addr=...` text Redis puts in its REPLICAOF log lines.
+fn client_description(client: &Client) -> String {
+    let info = client.info.borrow();
+    format!(
+        "id={} addr={} laddr={} fd={} name={} db={} cmd=replicaof",
+        info.id,
+        info.addr,
+        info.laddr,
+        info.fd,
+        String::from_utf8_lossy(&info.name),
+        client.db
+    )
+}
+
+fn replconf(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    if args.len().is_multiple_of(2) {
+        return Err(CmdError::Syntax);
+    }
+    for pair in args[1..].chunks_exact(2) {
+        let (opt, val) = (&pair[0], &pair[1]);
+        if is(opt, "listening-port") {
+            let port = super::args::parse_i64_strict(val)
+                .filter(|p| (0..=65535).contains(p))
+                .ok_or_else(|| CmdError::other("ERR value is out of range"))?;
+            client.repl.listening_port = port as u16;
+        } else if is(opt, "ip-address") {
+            client.repl.ip_address = Some(String::from_utf8_lossy(val).into_owned());
+        } else if is(opt, "capa") {
+            if is(val, "eof") {
+                client.repl.capa_eof = true;
+            } else if is(val, "psync2") {
+                client.repl.capa_psync2 = true;
+            }
+        } else if is(opt, "ack") || is(opt, "getack") || is(opt, "rdb-only") {
+            // ACKs from a replica are read by its feeder, not here; a
+            // GETACK sent to a normal client is ignored, as in Redis.
+            if is(opt, "ack") || is(opt, "getack") {
+                return Ok(Reply::Raw(Bytes::new()));
+            }
+        } else {
+            return Err(CmdError::other(format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+    }
+    Ok(Reply::Ok)
+}
+
+fn psync(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    if client.is_master {
+        return Err(CmdError::other(
+            "ERR Command is not valid when client is a replica.",
+        ));
+    }
+    let node = &client.node;
+    if node
+        .repl
+        .is_replica
+        .load(std::sync::atomic::Ordering::SeqCst)
+        && !node.repl.link().up
+    {
+        return Err(CmdError::other(
+            "NOMASTERLINK Can't SYNC while not connected with my master",
+        ));
+    }
+    let request = if args.len() >= 3 {
+        PsyncRequest {
+            replid: String::from_utf8_lossy(&args[1]).into_owned(),
+            offset: super::args::parse_i64_strict(&args[2]).unwrap_or(-1),
+            old_sync: false,
+        }
+    } else {
+        PsyncRequest {
+            replid: "?".into(),
+            offset: -1,
+            old_sync: true,
+        }
+    };
+    client.psync = Some(request);
+    Ok(Reply::Raw(Bytes::new()))
+}
+
+/// ROLE: `master offset [[ip port offset]...]` or
+/// `slave host port state offset`.
+fn role(client: &Client) -> Reply {
+    let repl = &client.node.repl;
+    match repl.role() {
+        Role::Master => {
+            let replicas = repl
+                .replicas()
+                .iter()
+                .filter(|r| r.state() == "online")
+                .map(|r| {
+                    Reply::Array(vec![
+                        Reply::Bulk(Bytes::from(r.ip.clone())),
+                        Reply::Bulk(Bytes::from(r.port.to_string())),
+                        Reply::Bulk(Bytes::from(
+                            r.ack_offset
+                                .load(std::sync::atomic::Ordering::Relaxed)
+                                .to_string(),
+                        )),
+                    ])
+                })
+                .collect();
+            Reply::Array(vec![
+                Reply::Bulk(Bytes::from_static(b"master")),
+                Reply::Int(repl.master_offset() as i64),
+                Reply::Array(replicas),
+            ])
+        }
+        Role::Replica { host, port } => {
+            let link = repl.link();
+            let offset = if link.up {
+                link.processed_offset as i64
+            } else {
+                -1
+            };
+            Reply::Array(vec![
+                Reply::Bulk(Bytes::from_static(b"slave")),
+                Reply::Bulk(Bytes::from(host)),
+                Reply::Int(port as i64),
+                Reply::Bulk(Bytes::from(if link.phase.is_empty() {
+                    "connect"
+                } else {
+                    link.phase
+                })),
+                Reply::Int(offset),
+            ])
+        }
+    }
+}

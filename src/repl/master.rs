@@ -1,0 +1,564 @@
+//! Master side: a connection that sent `PSYNC`/`SYNC` becomes a replica
+//! feed.
+//!
+//! # Lifecycle of one replica (all on the shard that accepted it)
+//! 1. [`serve`] decides: partial resync (`+CONTINUE`, the cursor starts at
+//!    the requested offset inside the ring) or full resync.
+//! 2. Full resync: the replica joins the pending [`SyncJob`] or starts one.
+//!    The job's leader waits `repl-diskless-sync-delay` so replicas that
+//!    arrive together share one snapshot, takes the cut (every shard held,
+//!    the ring's head read), encodes the RDB once into `Bytes` chunks; every
+//!    member sends `+FULLRESYNC <replid> <offset>` and the same chunks
+//!    (diskless: `$EOF:<mark>` framing; disk: `$<len>` bulk, the file also
+//!    written as `dbfilename`).
+//! 3. [`feed`]: the cursor streams `[cursor, head)` from the ring's memory
+//!    straight to the socket, reads `REPLCONF ACK`s, disconnects a replica
+//!    that stops acknowledging (`repl-timeout`) or that the ring overran.
+//!
+//! Producers never wait for a replica: an overrun replica is dropped and
+//! will come back for a full sync.
+
+use super::backlog::{Backlog, SendError};
+use super::{ReplicaHandle, Role};
+use crate::cmd::Client;
+use crate::node::{unix_ms, Node};
+use crate::persist::dump;
+use crate::resp::{DecodeLimits, Decoder};
+use crate::shard;
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// What PSYNC (or the old SYNC) asked for.
+#[derive(Clone, Debug)]
+pub struct PsyncRequest {
+    /// The replication id the replica follows, `?` for none.
+    pub replid: String,
+    /// The next offset it needs (its offset + 1), -1 for none.
+    pub offset: i64,
+    /// `SYNC`: no `+FULLRESYNC` line, always a disk-style bulk.
+    pub old_sync: bool,
+}
+
+/// One snapshot shared by every replica that asked for a full sync while
+/// it was gathering.
+pub struct SyncJob {
+    diskless: bool,
+    members: AtomicUsize,
+    result: Mutex<Option<Result<Arc<SyncPayload>, String>>>,
+    waiters: Mutex<Vec<Waker>>,
+}
+
+/// The cut and its RDB, ready to send.
+pub struct SyncPayload {
+    pub replid: String,
+    /// Replication offset of the cut: the stream continues from here.
+    pub offset: u64,
+    pub chunks: Vec<Bytes>,
+    pub total: u64,
+}
+
+impl SyncJob {
+    fn finish(&self, r: Result<Arc<SyncPayload>, String>) {
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        for w in self
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) -> Result<Arc<SyncPayload>, String> {
+        std::future::poll_fn(|cx| {
+            if let Some(r) = self
+                .result
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            {
+                return std::task::Poll::Ready(r);
+            }
+            self.waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(cx.waker().clone());
+            // Re-check: the leader may have finished in between.
+            match self
+                .result
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            {
+                Some(r) => std::task::Poll::Ready(r),
+                None => std::task::Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+/// Creates the ring on first use and installs it in every shard, while all
+/// shards are held so no write slips between the offset and the ring.
+pub async fn ensure_backlog(node: &Arc<Node>) -> Arc<Backlog> {
+    if let Some(b) = node.repl.backlog() {
+        return b;
+    }
+    let guard = shard::hold_all().await;
+    if let Some(b) = node.repl.backlog() {
+        return b;
+    }
+    let size = node.config().repl_backlog_size() as usize;
+    let start = node.repl.master_offset();
+    let b = Arc::new(Backlog::new(size, start, node.shards() + 1));
+    node.repl.set_backlog(Some(b.clone()));
+    let installed = b.clone();
+    guard
+        .run_each(move |core| core.backlog = Some(installed.clone()))
+        .await;
+    drop(guard);
+    let ids = node.repl.ids();
+    tracing::info!(
+        "Replication backlog created, my new replication IDs are '{}' and '{}'",
+        ids.replid,
+        ids.replid2
+    );
+    b
+}
+
+/// Serves a replica on `stream` until it disconnects.
+pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncRequest) {
+    let node = client.node.clone();
+    let peer_ip = {
+        let addr = client.info.borrow().addr.clone();
+        match addr.rsplit_once(':') {
+            Some((ip, _)) => ip.trim_matches(['[', ']']).to_string(),
+            None => addr,
+        }
+    };
+    let ip = client.repl.ip_address.clone().unwrap_or(peer_ip);
+    let handle = Arc::new(ReplicaHandle {
+        client_id: client.id,
+        ip,
+        port: client.repl.listening_port,
+        state: Mutex::new("wait_bgsave"),
+        ack_offset: AtomicU64::new(0),
+        last_ack_ms: AtomicU64::new(0),
+    });
+    let name = handle.name();
+    client.info.borrow_mut().flags = "S".into();
+    tracing::info!("Replica {name} asks for synchronization");
+
+    let cursor = match try_partial(&node, &req, &name) {
+        Some((cursor, backlog)) => {
+            let ids = node.repl.ids();
+            let reply = if client.repl.capa_psync2 {
+                format!("+CONTINUE {}\r\n", ids.replid)
+            } else {
+                "+CONTINUE\r\n".to_string()
+            };
+            if stream.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+            node.repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                "Partial resynchronization request from {name} accepted. Sending {} bytes of backlog starting from offset {}.",
+                backlog.head().saturating_sub(cursor),
+                cursor + 1
+            );
+            handle.set_state("online");
+            handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
+            node.repl.add_replica(handle.clone());
+            Some((cursor, false))
+        }
+        None => {
+            node.repl.add_replica(handle.clone());
+            node.repl.sync_full.fetch_add(1, Ordering::Relaxed);
+            full_sync(stream, client, &node, &handle, &req).await
+        }
+    };
+    if let Some((cursor, wait_ack)) = cursor {
+        let reason = feed(stream, &node, &handle, cursor, wait_ack).await;
+        tracing::warn!("Connection with replica {name} lost. ({reason})");
+    }
+    node.repl.remove_replica(handle.client_id);
+}
+
+/// The PSYNC decision: `Some(cursor)` when the replica can continue from
+/// our ring.
+fn try_partial(node: &Node, req: &PsyncRequest, name: &str) -> Option<(u64, Arc<Backlog>)> {
+    if req.old_sync {
+        return None;
+    }
+    if req.replid == "?" {
+        tracing::info!("Full resync requested by replica {name}");
+        return None;
+    }
+    let err = |msg: String| {
+        node.repl.sync_partial_err.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("{msg}");
+        None
+    };
+    let ids = node.repl.ids();
+    let wanted = req.offset;
+    if req.replid != ids.replid.0 {
+        if req.replid != ids.replid2.0 {
+            return err(format!(
+                "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{}', my replication IDs are '{}' and '{}')",
+                req.replid, ids.replid, ids.replid2
+            ));
+        }
+        if wanted > ids.second_offset {
+            return err(format!(
+                "Partial resynchronization not accepted: Requested offset for second ID was {wanted}, but I can reply up to {}",
+                ids.second_offset
+            ));
+        }
+    }
+    let Some(backlog) = node.repl.backlog() else {
+        return err(format!(
+            "Unable to partial resync with replica {name} for lack of backlog (Replica request was: {wanted})."
+        ));
+    };
+    let cursor = wanted - 1;
+    if cursor < backlog.tail() as i64 || cursor > backlog.head() as i64 {
+        return err(format!(
+            "Unable to partial resync with replica {name} for lack of backlog (Replica request was: {wanted})."
+        ));
+    }
+    Some((cursor as u64, backlog))
+}
+
+/// Full resync: joins or leads a [`SyncJob`], sends the payload. Returns
+/// where streaming starts and whether to wait for the first ACK.
+async fn full_sync(
+    stream: &mut TcpStream,
+    client: &Client,
+    node: &Arc<Node>,
+    handle: &Arc<ReplicaHandle>,
+    req: &PsyncRequest,
+) -> Option<(u64, bool)> {
+    let name = handle.name();
+    ensure_backlog(node).await;
+    let (diskless_cfg, delay, max_replicas) = {
+        let cfg = node.config();
+        let num = |n: &str| cfg.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        (
+            cfg.bool_value("repl-diskless-sync"),
+            num("repl-diskless-sync-delay"),
+            num("repl-diskless-sync-max-replicas"),
+        )
+    };
+    let diskless = diskless_cfg && client.repl.capa_eof && !req.old_sync;
+    let (job, leader) = {
+        let mut pending = node
+            .repl
+            .pending_sync
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match pending.as_ref() {
+            Some(j) if j.diskless == diskless => (j.clone(), false),
+            _ => {
+                let j = Arc::new(SyncJob {
+                    diskless,
+                    members: AtomicUsize::new(0),
+                    result: Mutex::new(None),
+                    waiters: Mutex::new(Vec::new()),
+                });
+                *pending = Some(j.clone());
+                (j, true)
+            }
+        }
+    };
+    job.members.fetch_add(1, Ordering::SeqCst);
+    if leader {
+        if diskless && delay > 0 {
+            tracing::info!("Delay next BGSAVE for diskless SYNC");
+            let until = Instant::now() + Duration::from_secs(delay);
+            while Instant::now() < until
+                && !(max_replicas > 0 && job.members.load(Ordering::SeqCst) as u64 >= max_replicas)
+            {
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        {
+            let mut pending = node
+                .repl
+                .pending_sync
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if pending.as_ref().is_some_and(|p| Arc::ptr_eq(p, &job)) {
+                *pending = None;
+            }
+        }
+        tracing::info!(
+            "Starting BGSAVE for SYNC with target: {}",
+            if diskless { "replicas sockets" } else { "disk" }
+        );
+        let result = build_payload(node, diskless).await;
+        job.finish(result.map(Arc::new));
+    }
+    let payload = match job.wait().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("Can't start the full sync for replica {name}: {e}");
+            return None;
+        }
+    };
+    handle.set_state("send_bulk");
+    let mut head = Vec::with_capacity(128);
+    if !req.old_sync {
+        head.extend_from_slice(
+            format!("+FULLRESYNC {} {}\r\n", payload.replid, payload.offset).as_bytes(),
+        );
+    }
+    let mark = crate::node::random_hex40();
+    if diskless {
+        head.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
+    } else {
+        head.extend_from_slice(format!("${}\r\n", payload.total).as_bytes());
+    }
+    if stream.write_all(&head).await.is_err() {
+        return None;
+    }
+    for chunk in &payload.chunks {
+        if stream.write_all(chunk).await.is_err() {
+            tracing::warn!("Connection with replica {name} lost during the full sync.");
+            return None;
+        }
+    }
+    if diskless {
+        if stream.write_all(mark.as_bytes()).await.is_err() {
+            return None;
+        }
+        tracing::info!(
+            "Streamed RDB transfer with replica {name} succeeded (socket). Waiting for REPLCONF ACK from slave to enable streaming"
+        );
+    } else {
+        tracing::info!("Synchronization with replica {name} succeeded");
+        handle.set_state("online");
+    }
+    handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
+    Some((payload.offset, diskless))
+}
+
+/// Takes the cut and encodes the RDB (on a helper thread, off the shards).
+async fn build_payload(node: &Arc<Node>, diskless: bool) -> Result<SyncPayload, String> {
+    let backlog = node.repl.backlog().ok_or("no replication backlog")?;
+    let repl = node.clone();
+    let (snap, (offset, replid)) = dump::snapshot_with_cut(move || {
+        // The next write after the cut starts with SELECT, so replicas
+        // need not know the stream's database.
+        backlog.forget_db();
+        (backlog.head(), repl.repl.ids().replid.0)
+    })
+    .await;
+    let (compress, checksum, path) = {
+        let cfg = node.config();
+        (
+            cfg.bool_value("rdbcompression"),
+            cfg.bool_value("rdbchecksum"),
+            std::path::PathBuf::from(cfg.dbfilename()),
+        )
+    };
+    let opts = dump::SaveOptions {
+        path: path.clone(),
+        compress,
+        checksum,
+        aux: vec![
+            (
+                Bytes::from_static(b"repl-stream-db"),
+                Bytes::from_static(b"0"),
+            ),
+            (Bytes::from(&b"repl-id"[..]), Bytes::from(replid.clone())),
+            (
+                Bytes::from_static(b"repl-offset"),
+                Bytes::from(offset.to_string()),
+            ),
+        ],
+    };
+    let (tx, rx) = shard::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cascade-sync".into())
+        .spawn(move || {
+            let r = dump::encode(&snap, &opts, dump::ChunkSink::default())
+                .map(dump::ChunkSink::finish)
+                .and_then(|(chunks, total)| {
+                    if !diskless {
+                        dump::write_chunks(&opts.path, &chunks)?;
+                    }
+                    Ok((chunks, total))
+                })
+                .map_err(|e| e.to_string());
+            tx.send(r);
+        })
+        .map_err(|e| format!("could not start the snapshot thread: {e}"))?;
+    let (chunks, total) = rx.await.map_err(|_| "the snapshot thread died")??;
+    Ok(SyncPayload {
+        replid,
+        offset,
+        chunks,
+        total,
+    })
+}
+
+/// What woke the feeder.
+enum Event {
+    Read(std::io::Result<usize>),
+    Data,
+    Tick,
+}
+
+/// Streams the ring from `cursor` until the replica goes away; returns why.
+async fn feed(
+    stream: &mut TcpStream,
+    node: &Arc<Node>,
+    handle: &Arc<ReplicaHandle>,
+    mut cursor: u64,
+    mut wait_first_ack: bool,
+) -> String {
+    let Some(backlog) = node.repl.backlog() else {
+        return "no replication backlog".into();
+    };
+    let name = handle.name();
+    let mut decoder = Decoder::new();
+    let limits = DecodeLimits {
+        proto_max_bulk_len: 1 << 20,
+        authenticated: true,
+    };
+    let mut rbuf = BytesMut::with_capacity(4096);
+    let mut chunk = vec![0u8; 4096];
+    let mut slow = vec![0u8; 64 * 1024];
+    let timeout_ms = node
+        .config()
+        .get("repl-timeout")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60)
+        * 1000;
+    loop {
+        if backlog.is_closed() {
+            return "replication backlog replaced".into();
+        }
+        // Send everything committed.
+        if !wait_first_ack {
+            if let Err(reason) =
+                send_available(stream, &backlog, &mut cursor, &name, &mut slow).await
+            {
+                return reason;
+            }
+        }
+        let data = async {
+            if wait_first_ack {
+                std::future::pending::<()>().await;
+            }
+            backlog.wait_beyond(cursor).await;
+            Event::Data
+        };
+        let ev = futures_lite::future::or(
+            async { Event::Read(stream.read(&mut chunk).await) },
+            futures_lite::future::or(data, async {
+                glommio::timer::sleep(Duration::from_secs(1)).await;
+                Event::Tick
+            }),
+        )
+        .await;
+        match ev {
+            Event::Read(Ok(0)) => return "connection closed".into(),
+            Event::Read(Err(e)) => return format!("read error: {e}"),
+            Event::Read(Ok(n)) => {
+                rbuf.extend_from_slice(&chunk[..n]);
+                loop {
+                    match decoder.decode(&mut rbuf, &limits) {
+                        Ok(Some(args)) => {
+                            if args.len() >= 3
+                                && args[0].eq_ignore_ascii_case(b"replconf")
+                                && args[1].eq_ignore_ascii_case(b"ack")
+                            {
+                                if let Some(off) = crate::util::num::parse_i64_strict(&args[2]) {
+                                    handle
+                                        .ack_offset
+                                        .store(off.max(0) as u64, Ordering::Relaxed);
+                                }
+                                handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
+                                if wait_first_ack {
+                                    wait_first_ack = false;
+                                    handle.set_state("online");
+                                    tracing::info!("Synchronization with replica {name} succeeded");
+                                }
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => return format!("protocol error from replica: {}", e.0),
+                    }
+                }
+            }
+            Event::Data => {}
+            Event::Tick => {
+                let last = handle.last_ack_ms.load(Ordering::Relaxed);
+                if unix_ms().saturating_sub(last) > timeout_ms {
+                    tracing::warn!("Disconnecting timedout replica (streaming sync): {name}");
+                    return "timeout".into();
+                }
+            }
+        }
+    }
+}
+
+/// Writes `[cursor, head)` to the replica, zero-copy from the ring while
+/// the socket takes it, through a bounded copy when it is full.
+async fn send_available(
+    stream: &mut TcpStream,
+    backlog: &Backlog,
+    cursor: &mut u64,
+    name: &str,
+    slow: &mut [u8],
+) -> Result<(), String> {
+    let fd = stream.as_raw_fd();
+    loop {
+        match backlog.send_to_fd(*cursor, fd, 256 * 1024) {
+            Ok(0) => return Ok(()),
+            Ok(n) => *cursor += n as u64,
+            Err(SendError::WouldBlock) => {
+                // The socket is full: copy a slice and let the runtime wait
+                // for room.
+                let n = match backlog.copy_out(*cursor, slow) {
+                    Ok(n) => n,
+                    Err(_) => return Err(overrun(name, *cursor)),
+                };
+                if stream.write_all(&slow[..n]).await.is_err() {
+                    return Err("write error".into());
+                }
+                *cursor += n as u64;
+            }
+            Err(SendError::Overrun) => return Err(overrun(name, *cursor)),
+            Err(SendError::Io(e)) => return Err(format!("write error: {e}")),
+        }
+    }
+}
+
+fn overrun(name: &str, cursor: u64) -> String {
+    tracing::warn!(
+        "Disconnecting replica {name}: it fell behind the replication backlog (offset {} is no longer held); it will need a full resync",
+        cursor + 1
+    );
+    "backlog overrun".into()
+}
+
+/// The heartbeat: `PING` into the stream (counted in the offset like any
+/// command), every `repl-ping-replica-period` seconds while replicas are
+/// attached. Called by shard 0's cron.
+pub fn heartbeat(node: &Node, producer: usize) {
+    if !matches!(node.repl.role(), Role::Master) || node.repl.replicas().is_empty() {
+        return;
+    }
+    if let Some(b) = node.repl.backlog() {
+        b.append_raw(producer, b"*1\r\n$4\r\nPING\r\n");
+    }
+}

@@ -1,0 +1,305 @@
+//! Replication: the shared backlog ring, the master side (one feeder per
+//! replica, the PSYNC decision, full syncs) and the replica side (the link
+//! to our master and its state machine).
+//!
+//! # Files
+//! - [`backlog`]: the ring every write goes through once, with the global
+//!   replication offset.
+//! - [`master`]: serving `SYNC`/`PSYNC` on a connection that became a
+//!   replica: full or partial resync, then streaming the ring.
+//! - [`replica`]: the link to our master: handshake, loading its snapshot,
+//!   applying and forwarding its stream, acknowledgements, reconnects.
+//! - this file: the node-wide replication state ([`ReplState`]): role,
+//!   replication ids and offsets, the registry of attached replicas, and
+//!   the counters `INFO replication`/`INFO stats` print.
+//!
+//! Depends on `shard` (to install the ring in every shard and to hold
+//! them for a cut), `persist` (snapshots), `resp` and `cmd` (the replica
+//! applies its master's commands through the normal command path). Commands
+//! reach it through `cmd::repl`; nothing here parses client commands.
+
+pub mod backlog;
+pub mod master;
+pub mod replica;
+
+use backlog::Backlog;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A replication id: 40 hex characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplId(pub String);
+
+impl ReplId {
+    /// The all-zero id Redis prints for "no secondary id".
+    pub fn zero() -> ReplId {
+        ReplId("0".repeat(40))
+    }
+
+    pub fn random() -> ReplId {
+        ReplId(crate::node::random_hex40())
+    }
+
+    pub fn is_valid(s: &str) -> bool {
+        s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+}
+
+impl std::fmt::Display for ReplId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Our replication ids, as PSYNC and `INFO replication` see them.
+#[derive(Clone, Debug)]
+pub struct Ids {
+    /// `master_replid`: the history we are part of now.
+    pub replid: ReplId,
+    /// `master_replid2`: the history we came from before a promotion.
+    pub replid2: ReplId,
+    /// `second_repl_offset`: offsets up to (excluding) this one are valid
+    /// under `replid2`; -1 when there is none.
+    pub second_offset: i64,
+}
+
+/// Who we follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Master,
+    Replica { host: String, port: u16 },
+}
+
+/// One replica attached to us, as INFO shows it. Shared between the
+/// feeder task (which updates it) and INFO (which reads it).
+pub struct ReplicaHandle {
+    pub client_id: u64,
+    pub ip: String,
+    /// The port the replica listens on (`REPLCONF listening-port`).
+    pub port: u16,
+    /// `wait_bgsave`, `send_bulk` or `online`.
+    pub state: Mutex<&'static str>,
+    /// Offset the replica last acknowledged (`REPLCONF ACK`).
+    pub ack_offset: AtomicU64,
+    /// Unix ms of the last ACK (INFO `lag`).
+    pub last_ack_ms: AtomicU64,
+}
+
+impl ReplicaHandle {
+    pub fn state(&self) -> &'static str {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_state(&self, s: &'static str) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    /// `ip:port` as Redis names a replica in logs.
+    pub fn name(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
+    }
+}
+
+/// What the replica side shows of its link (`INFO replication` on a
+/// replica). Written by the link task only.
+#[derive(Clone, Debug, Default)]
+pub struct LinkInfo {
+    /// `master_link_status:up`.
+    pub up: bool,
+    /// Handshake state for `ROLE` (`connect`, `connecting`, `handshake`,
+    /// `sync`, `connected`).
+    pub phase: &'static str,
+    /// Unix ms of the last byte from the master.
+    pub last_io_ms: u64,
+    /// Unix ms the link went down (0: never up yet).
+    pub down_since_ms: u64,
+    /// A full sync transfer is in progress; sizes for INFO.
+    pub sync_in_progress: bool,
+    pub sync_total_bytes: i64,
+    pub sync_read_bytes: u64,
+    /// Offset processed from the master's stream (`slave_repl_offset`).
+    pub processed_offset: u64,
+}
+
+/// The node-wide replication state.
+pub struct ReplState {
+    role: Mutex<Role>,
+    /// Fast check for the command path (read-only replica, stale data).
+    pub is_replica: AtomicBool,
+    ids: Mutex<Ids>,
+    /// The ring, once created (a master creates it when the first replica
+    /// asks; a replica when it synchronised). Shards keep their own handle
+    /// to it (see `install_backlog`).
+    backlog: Mutex<Option<Arc<Backlog>>>,
+    /// `master_repl_offset` while there is no ring.
+    offset_without_backlog: AtomicU64,
+    /// Attached replicas, in attach order.
+    replicas: Mutex<Vec<Arc<ReplicaHandle>>>,
+    /// Replica side: the link's state for INFO.
+    link: Mutex<LinkInfo>,
+    /// Replica side: we hold a history (our replid and offset) that a
+    /// master may let us continue with PSYNC.
+    pub cached_master: AtomicBool,
+    /// Replica side: the database the master's stream is in, kept across
+    /// reconnects (set from the snapshot's `repl-stream-db`, then SELECTs).
+    pub stream_db: AtomicUsize,
+    /// The full sync still gathering replicas (see `master::SyncJob`).
+    pub pending_sync: Mutex<Option<Arc<master::SyncJob>>>,
+    /// Bumped each time the master we follow changes; a link task whose
+    /// generation is stale stops.
+    pub link_generation: AtomicU64,
+    /// Replica side: the cached master (replid, offset) we will try to
+    /// PSYNC with: our own ids and offset.
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
+    /// Unix seconds of the last full sync transfer from our master, -1.
+    pub last_sync_unix: AtomicI64,
+}
+
+impl Default for ReplState {
+    fn default() -> Self {
+        ReplState {
+            role: Mutex::new(Role::Master),
+            is_replica: AtomicBool::new(false),
+            ids: Mutex::new(Ids {
+                replid: ReplId::random(),
+                replid2: ReplId::zero(),
+                second_offset: -1,
+            }),
+            backlog: Mutex::new(None),
+            offset_without_backlog: AtomicU64::new(0),
+            replicas: Mutex::new(Vec::new()),
+            link: Mutex::new(LinkInfo::default()),
+            link_generation: AtomicU64::new(0),
+            pending_sync: Mutex::new(None),
+            cached_master: AtomicBool::new(false),
+            stream_db: AtomicUsize::new(0),
+            sync_full: AtomicU64::new(0),
+            sync_partial_ok: AtomicU64::new(0),
+            sync_partial_err: AtomicU64::new(0),
+            last_sync_unix: AtomicI64::new(-1),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ReplState {
+    pub fn role(&self) -> Role {
+        lock(&self.role).clone()
+    }
+
+    pub fn set_role(&self, role: Role) {
+        let replica = matches!(role, Role::Replica { .. });
+        self.is_replica.store(replica, Ordering::SeqCst);
+        crate::log::set_role(if replica { b'S' } else { b'M' });
+        *lock(&self.role) = role;
+    }
+
+    pub fn ids(&self) -> Ids {
+        lock(&self.ids).clone()
+    }
+
+    pub fn set_ids(&self, ids: Ids) {
+        *lock(&self.ids) = ids;
+    }
+
+    pub fn backlog(&self) -> Option<Arc<Backlog>> {
+        lock(&self.backlog).clone()
+    }
+
+    /// Replaces the ring (the old one is closed so its readers stop).
+    pub fn set_backlog(&self, b: Option<Arc<Backlog>>) {
+        let old = std::mem::replace(&mut *lock(&self.backlog), b);
+        if let Some(old) = old {
+            self.offset_without_backlog
+                .store(old.head(), Ordering::SeqCst);
+            old.close();
+        }
+    }
+
+    /// `master_repl_offset`.
+    pub fn master_offset(&self) -> u64 {
+        match self.backlog() {
+            Some(b) => b.head(),
+            None => self.offset_without_backlog.load(Ordering::SeqCst),
+        }
+    }
+
+    pub fn set_offset_without_backlog(&self, off: u64) {
+        self.offset_without_backlog.store(off, Ordering::SeqCst);
+    }
+
+    pub fn replicas(&self) -> Vec<Arc<ReplicaHandle>> {
+        lock(&self.replicas).clone()
+    }
+
+    pub fn add_replica(&self, r: Arc<ReplicaHandle>) {
+        lock(&self.replicas).push(r);
+    }
+
+    pub fn remove_replica(&self, client_id: u64) {
+        lock(&self.replicas).retain(|r| r.client_id != client_id);
+    }
+
+    pub fn link(&self) -> LinkInfo {
+        lock(&self.link).clone()
+    }
+
+    pub fn update_link(&self, f: impl FnOnce(&mut LinkInfo)) {
+        f(&mut lock(&self.link));
+    }
+
+    /// PSYNC2 after a promotion: the old history becomes the secondary id,
+    /// valid up to our offset + 1, and a new id starts.
+    pub fn shift_replid(&self) -> Ids {
+        let offset = self.master_offset();
+        let mut ids = lock(&self.ids);
+        ids.replid2 = ids.replid.clone();
+        ids.second_offset = offset as i64 + 1;
+        ids.replid = ReplId::random();
+        ids.clone()
+    }
+}
+
+/// Formats one command as a RESP array, the form the stream carries.
+pub fn encode_command(args: &[impl AsRef<[u8]>], out: &mut Vec<u8>) {
+    out.push(b'*');
+    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in args {
+        let a = a.as_ref();
+        out.push(b'$');
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_commands_as_resp_arrays() {
+        let mut out = Vec::new();
+        encode_command(&[&b"SET"[..], b"k", b""], &mut out);
+        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+    }
+
+    #[test]
+    fn promotion_shifts_ids() {
+        let st = ReplState::default();
+        let before = st.ids();
+        st.set_offset_without_backlog(100);
+        let after = st.shift_replid();
+        assert_eq!(after.replid2, before.replid);
+        assert_eq!(after.second_offset, 101);
+        assert_ne!(after.replid, before.replid);
+        assert!(ReplId::is_valid(&after.replid.0));
+    }
+}

@@ -1,0 +1,951 @@
+//! Replica side: the link to our master.
+//!
+//! One task (on shard 0) per master we follow; [`follow`] starts it,
+//! [`promote`] and a new [`follow`] stop it (the generation moves on and
+//! the link's cancel signal fires). The task runs [`Phase`]s in order, one
+//! function per protocol phase, and starts over after a second when the
+//! link fails. Whatever happens, the data we hold stays until a complete
+//! snapshot from the master has been read and checked.
+//!
+//! The stream is applied through the normal command path by a client
+//! flagged `is_master` (no replies, no read-only refusal), and the same
+//! bytes, unchanged, are appended to our own ring: our offset is our
+//! master's, and replicas of ours can follow us.
+
+use super::backlog::Backlog;
+use super::{Ids, ReplId, Role};
+use crate::cmd::{self, Client};
+use crate::node::{unix_ms, Node};
+use crate::persist::dump;
+use crate::resp::{DecodeLimits, Decoder};
+use crate::shard::inbox::Inbox;
+use crate::shard::{self, ClientInfo};
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The link's protocol phases, in order (Redis's `repl_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting to (re)connect.
+    Connect,
+    /// TCP connect in progress.
+    Connecting,
+    /// PING sent, waiting for `+PONG` (or an auth error, which is fine).
+    ReceivePong,
+    /// AUTH sent (masterauth), waiting for `+OK`.
+    ReceiveAuth,
+    /// REPLCONF listening-port / capa sent, waiting for their replies.
+    ReceiveCapa,
+    /// PSYNC sent, waiting for `+FULLRESYNC` or `+CONTINUE`.
+    ReceivePsync,
+    /// Reading the master's snapshot.
+    Transfer,
+    /// Applying the master's stream.
+    Connected,
+}
+
+impl Phase {
+    /// The state name `ROLE` prints.
+    fn role_name(self) -> &'static str {
+        match self {
+            Phase::Connect => "connect",
+            Phase::Connecting => "connecting",
+            Phase::ReceivePong | Phase::ReceiveAuth | Phase::ReceiveCapa | Phase::ReceivePsync => {
+                "handshake"
+            }
+            Phase::Transfer => "sync",
+            Phase::Connected => "connected",
+        }
+    }
+}
+
+/// Why a link attempt ended.
+#[derive(Debug)]
+enum LinkError {
+    /// REPLICAOF moved on; stop without retrying.
+    Cancelled,
+    /// Log this and retry.
+    Failed(String),
+}
+
+type LinkResult<T> = Result<T, LinkError>;
+
+fn failed<T>(msg: impl Into<String>) -> LinkResult<T> {
+    Err(LinkError::Failed(msg.into()))
+}
+
+/// The cancel signal of the running link, if any.
+static LINK_CANCEL: Mutex<Option<Arc<Inbox<()>>>> = Mutex::new(None);
+
+fn stop_link(node: &Node) -> u64 {
+    let gen = node.repl.link_generation.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Some(c) = LINK_CANCEL.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        c.push(());
+    }
+    gen
+}
+
+/// REPLICAOF host port: become (or stay) a replica, of this master now.
+pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
+    let was_master = matches!(node.repl.role(), Role::Master);
+    let gen = stop_link(node);
+    // Our own history is what we try to continue from: PSYNC with our id
+    // and offset (a former master, or a replica re-pointed elsewhere).
+    node.repl.set_role(Role::Replica {
+        host: host.clone(),
+        port,
+    });
+    node.repl.update_link(|l| {
+        *l = super::LinkInfo {
+            phase: Phase::Connect.role_name(),
+            processed_offset: node.repl.master_offset(),
+            ..Default::default()
+        }
+    });
+    // Replicas of ours must resync with us: close the ring they read (a
+    // fresh one continues at the same offset) so they reconnect.
+    let offset = node.repl.master_offset();
+    let guard = shard::hold_all().await;
+    let ring = node.repl.backlog().map(|old| {
+        let size = old.capacity();
+        Arc::new(Backlog::new(size, offset, node.shards() + 1))
+    });
+    node.repl.set_backlog(ring);
+    guard
+        .run_each(|core| {
+            core.backlog = None;
+            core.ks.set_expire_allowed(false);
+        })
+        .await;
+    drop(guard);
+    if was_master {
+        node.repl.cached_master.store(true, Ordering::SeqCst);
+    }
+    start_link(node, gen);
+}
+
+/// Starts the link task on shard 0.
+pub fn start_link(node: &Arc<Node>, gen: u64) {
+    let cancel = Arc::new(Inbox::default());
+    *LINK_CANCEL.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+    let node2 = node.clone();
+    node.mesh.call_on(
+        0,
+        Box::new(move || {
+            glommio::spawn_local(run(node2, gen, cancel)).detach();
+        }),
+    );
+}
+
+/// REPLICAOF NO ONE: stop following, keep the data, start a new history
+/// (the old one stays valid as `replid2` up to our offset, so former
+/// siblings can continue from us).
+pub async fn promote(node: &Arc<Node>, who: &str) {
+    if matches!(node.repl.role(), Role::Master) {
+        return;
+    }
+    stop_link(node);
+    node.repl.set_role(Role::Master);
+    node.repl.cached_master.store(false, Ordering::SeqCst);
+    tracing::info!("Discarding previously cached master state.");
+    let ids = node.repl.shift_replid();
+    tracing::warn!(
+        "Setting secondary replication ID to {}, valid up to offset: {}. New replication ID is {}",
+        ids.replid2,
+        ids.second_offset,
+        ids.replid
+    );
+    // Our writes now go into the ring the link was filling, starting with a
+    // SELECT (the stream's database is not ours to know).
+    let guard = shard::hold_all().await;
+    let ring = node.repl.backlog();
+    if let Some(r) = &ring {
+        r.forget_db();
+    }
+    guard
+        .run_each(move |core| {
+            core.backlog = ring.clone();
+            core.ks.set_expire_allowed(true);
+        })
+        .await;
+    drop(guard);
+    node.repl.update_link(|l| *l = super::LinkInfo::default());
+    tracing::info!("MASTER MODE enabled (user request from '{who}')");
+}
+
+/// The link task: connect, sync, stream; on failure wait a second and try
+/// again, until the generation moves on.
+async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
+    let mut link = Link {
+        node: node.clone(),
+        gen,
+        cancel,
+    };
+    let mut reconnect = false;
+    loop {
+        if link.stale() {
+            return;
+        }
+        let Role::Replica { host, port } = node.repl.role() else {
+            return;
+        };
+        tracing::info!(
+            "{} to MASTER {host}:{port}",
+            if reconnect {
+                "Reconnecting"
+            } else {
+                "Connecting"
+            }
+        );
+        tracing::info!("MASTER <-> REPLICA sync started");
+        let result = link.session(&host, port).await;
+        let was_up = node.repl.link().up;
+        node.repl.update_link(|l| {
+            if l.up || l.down_since_ms == 0 {
+                l.down_since_ms = unix_ms();
+            }
+            l.up = false;
+            l.sync_in_progress = false;
+            l.phase = Phase::Connect.role_name();
+        });
+        match result {
+            Err(LinkError::Cancelled) => return,
+            Err(LinkError::Failed(msg)) => {
+                if was_up {
+                    tracing::warn!("Connection with master lost.");
+                    tracing::info!("Caching the disconnected master state.");
+                    reconnect = true;
+                    // Reconnect at once after losing an established link,
+                    // as Redis does; back off after failed attempts.
+                    if !msg.is_empty() {
+                        tracing::debug!("{msg}");
+                    }
+                    continue;
+                }
+                tracing::warn!("{msg}");
+                reconnect = false;
+            }
+            Ok(()) => {}
+        }
+        if link.sleep(Duration::from_secs(1)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// One link's context.
+struct Link {
+    node: Arc<Node>,
+    gen: u64,
+    cancel: Arc<Inbox<()>>,
+}
+
+/// Bytes read from the master but not yet consumed.
+struct Input {
+    stream: TcpStream,
+    buf: BytesMut,
+    /// While streaming: a copy of every byte added to `buf`, so the exact
+    /// bytes of each command can be forwarded once it is decoded.
+    mirror: Option<BytesMut>,
+}
+
+impl Link {
+    fn stale(&self) -> bool {
+        self.node.repl.link_generation.load(Ordering::SeqCst) != self.gen
+    }
+
+    fn set_phase(&self, p: Phase) {
+        self.node.repl.update_link(|l| l.phase = p.role_name());
+    }
+
+    async fn sleep(&self, d: Duration) -> LinkResult<()> {
+        let cancelled = futures_lite::future::or(
+            async {
+                glommio::timer::sleep(d).await;
+                false
+            },
+            async {
+                self.cancel.recv().await;
+                true
+            },
+        )
+        .await;
+        if cancelled || self.stale() {
+            return Err(LinkError::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Reads more bytes (waiting at most `timeout`), or fails.
+    async fn fill(&self, input: &mut Input, timeout: Duration) -> LinkResult<usize> {
+        let mut chunk = [0u8; 16 * 1024];
+        enum Ev {
+            Read(std::io::Result<usize>),
+            Timeout,
+            Cancel,
+        }
+        let ev = futures_lite::future::or(
+            async { Ev::Read(input.stream.read(&mut chunk).await) },
+            futures_lite::future::or(
+                async {
+                    glommio::timer::sleep(timeout).await;
+                    Ev::Timeout
+                },
+                async {
+                    self.cancel.recv().await;
+                    Ev::Cancel
+                },
+            ),
+        )
+        .await;
+        if self.stale() {
+            return Err(LinkError::Cancelled);
+        }
+        match ev {
+            Ev::Cancel => Err(LinkError::Cancelled),
+            Ev::Timeout => failed("Timeout connecting to the MASTER..."),
+            Ev::Read(Ok(0)) => failed("Master closed the connection"),
+            Ev::Read(Err(e)) => failed(format!("Error reading from MASTER: {e}")),
+            Ev::Read(Ok(n)) => {
+                input.buf.extend_from_slice(&chunk[..n]);
+                if let Some(m) = input.mirror.as_mut() {
+                    m.extend_from_slice(&chunk[..n]);
+                }
+                self.node.repl.update_link(|l| l.last_io_ms = unix_ms());
+                Ok(n)
+            }
+        }
+    }
+
+    /// Reads one `\n`-terminated line (without `\r\n`).
+    async fn read_line(&self, input: &mut Input, timeout: Duration) -> LinkResult<String> {
+        loop {
+            if let Some(nl) = memchr::memchr(b'\n', &input.buf) {
+                let line = input.buf.split_to(nl + 1);
+                let text = String::from_utf8_lossy(&line[..nl]);
+                return Ok(text.trim_end_matches('\r').to_string());
+            }
+            if input.buf.len() > 64 * 1024 {
+                return failed("Master sent an over-long line during the handshake");
+            }
+            self.fill(input, timeout).await?;
+        }
+    }
+
+    async fn send(&self, input: &mut Input, args: &[&[u8]]) -> LinkResult<()> {
+        let mut out = Vec::new();
+        super::encode_command(args, &mut out);
+        match input.stream.write_all(&out).await {
+            Ok(()) => Ok(()),
+            Err(e) => failed(format!("Error writing to MASTER: {e}")),
+        }
+    }
+
+    /// Sends a command and reads its one-line reply.
+    async fn ask(
+        &self,
+        input: &mut Input,
+        args: &[&[u8]],
+        timeout: Duration,
+    ) -> LinkResult<String> {
+        self.send(input, args).await?;
+        self.read_line(input, timeout).await
+    }
+
+    fn timeout(&self) -> Duration {
+        let secs = self
+            .node
+            .config()
+            .get("repl-timeout")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(60);
+        Duration::from_secs(secs.max(1))
+    }
+
+    /// One attempt: connect, handshake, sync, then stream until the link
+    /// breaks.
+    async fn session(&mut self, host: &str, port: u16) -> LinkResult<()> {
+        let mut input = self.connect(host, port).await?;
+        self.greet(&mut input).await?;
+        self.authenticate(&mut input).await?;
+        self.announce(&mut input).await?;
+        match self.initiate_psync(&mut input).await? {
+            PsyncOutcome::Continue => {}
+            PsyncOutcome::FullResync { replid, offset } => {
+                self.receive_snapshot(&mut input, replid, offset).await?;
+            }
+        }
+        self.consume_stream(&mut input).await
+    }
+
+    async fn connect(&self, host: &str, port: u16) -> LinkResult<Input> {
+        self.set_phase(Phase::Connecting);
+        let addr = format!("{host}:{port}");
+        let connect = async {
+            match TcpStream::connect(addr.as_str()).await {
+                Ok(s) => Ok(s),
+                Err(e) => {
+                    let io: std::io::Error = e.into();
+                    failed(format!(
+                        "Error condition on socket for SYNC: {}",
+                        describe_io(&io)
+                    ))
+                }
+            }
+        };
+        let timeout = self.timeout();
+        let stream = futures_lite::future::or(connect, async {
+            glommio::timer::sleep(timeout).await;
+            failed("Timeout connecting to the MASTER...")
+        })
+        .await?;
+        if self.stale() {
+            return Err(LinkError::Cancelled);
+        }
+        let _ = stream.set_nodelay(!self.node.config().bool_value("repl-disable-tcp-nodelay"));
+        tracing::info!("Non blocking connect for SYNC fired the event.");
+        Ok(Input {
+            stream,
+            buf: BytesMut::with_capacity(64 * 1024),
+            mirror: None,
+        })
+    }
+
+    /// PING; `-NOAUTH`/`-NOPERM` are fine (AUTH comes next).
+    async fn greet(&self, input: &mut Input) -> LinkResult<()> {
+        self.set_phase(Phase::ReceivePong);
+        let reply = self.ask(input, &[b"PING"], self.timeout()).await?;
+        if reply.starts_with('-')
+            && !reply.starts_with("-NOAUTH")
+            && !reply.starts_with("-NOPERM")
+            && !reply.starts_with("-ERR operation not permitted")
+        {
+            return failed(format!(
+                "Error reply to PING from master: '{}'",
+                &reply[1..]
+            ));
+        }
+        tracing::info!("Master replied to PING, replication can continue...");
+        Ok(())
+    }
+
+    async fn authenticate(&self, input: &mut Input) -> LinkResult<()> {
+        let (user, pass) = {
+            let cfg = self.node.config();
+            (
+                cfg.get("masteruser").filter(|u| !u.is_empty()),
+                cfg.get("masterauth").filter(|p| !p.is_empty()),
+            )
+        };
+        let Some(pass) = pass else {
+            return Ok(());
+        };
+        self.set_phase(Phase::ReceiveAuth);
+        let reply = match &user {
+            Some(u) => {
+                self.ask(
+                    input,
+                    &[b"AUTH", u.as_bytes(), pass.as_bytes()],
+                    self.timeout(),
+                )
+                .await?
+            }
+            None => {
+                self.ask(input, &[b"AUTH", pass.as_bytes()], self.timeout())
+                    .await?
+            }
+        };
+        if let Some(err) = reply.strip_prefix('-') {
+            return failed(format!("Unable to AUTH to MASTER: -{err}"));
+        }
+        Ok(())
+    }
+
+    /// REPLCONF listening-port / ip-address / capa: errors are not fatal
+    /// (old masters do not know them).
+    async fn announce(&self, input: &mut Input) -> LinkResult<()> {
+        self.set_phase(Phase::ReceiveCapa);
+        let (port, ip) = {
+            let cfg = self.node.config();
+            let announced = cfg
+                .get("replica-announce-port")
+                .and_then(|p| p.parse::<u16>().ok())
+                .filter(|p| *p != 0);
+            (
+                announced.unwrap_or(self.node.port.load(Ordering::Relaxed) as u16),
+                cfg.get("replica-announce-ip").filter(|s| !s.is_empty()),
+            )
+        };
+        let port = port.to_string();
+        let reply = self
+            .ask(
+                input,
+                &[b"REPLCONF", b"listening-port", port.as_bytes()],
+                self.timeout(),
+            )
+            .await?;
+        if let Some(err) = reply.strip_prefix('-') {
+            tracing::info!(
+                "(Non critical) Master does not understand REPLCONF listening-port: {err}"
+            );
+        }
+        if let Some(ip) = ip {
+            let reply = self
+                .ask(
+                    input,
+                    &[b"REPLCONF", b"ip-address", ip.as_bytes()],
+                    self.timeout(),
+                )
+                .await?;
+            if let Some(err) = reply.strip_prefix('-') {
+                tracing::info!(
+                    "(Non critical) Master does not understand REPLCONF ip-address: {err}"
+                );
+            }
+        }
+        let reply = self
+            .ask(
+                input,
+                &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"],
+                self.timeout(),
+            )
+            .await?;
+        if let Some(err) = reply.strip_prefix('-') {
+            tracing::info!("(Non critical) Master does not understand REPLCONF capa: {err}");
+        }
+        Ok(())
+    }
+
+    async fn initiate_psync(&self, input: &mut Input) -> LinkResult<PsyncOutcome> {
+        self.set_phase(Phase::ReceivePsync);
+        let repl = &self.node.repl;
+        let cached = repl.cached_master.load(Ordering::SeqCst);
+        let ids = repl.ids();
+        let our_offset = repl.master_offset();
+        let (replid, offset) = if cached {
+            let next = (our_offset + 1).to_string();
+            tracing::info!(
+                "Trying a partial resynchronization (request {}:{next}).",
+                ids.replid
+            );
+            (ids.replid.0.clone(), next)
+        } else {
+            tracing::info!("Partial resynchronization not possible (no cached master)");
+            ("?".to_string(), "-1".to_string())
+        };
+        self.send(input, &[b"PSYNC", replid.as_bytes(), offset.as_bytes()])
+            .await?;
+        // A master preparing a disk snapshot may send newlines first.
+        let reply = loop {
+            let line = self.read_line(input, self.timeout()).await?;
+            if !line.is_empty() {
+                break line;
+            }
+        };
+        if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
+            let mut parts = rest.split_whitespace();
+            let (Some(id), Some(off)) = (parts.next(), parts.next()) else {
+                return failed(format!(
+                    "Master replied with wrong +FULLRESYNC syntax: {reply}"
+                ));
+            };
+            let Ok(off) = off.parse::<u64>() else {
+                return failed(format!(
+                    "Master replied with wrong +FULLRESYNC syntax: {reply}"
+                ));
+            };
+            if !ReplId::is_valid(id) {
+                return failed(format!(
+                    "Master replied with wrong +FULLRESYNC syntax: {reply}"
+                ));
+            }
+            tracing::info!("Full resync from master: {id}:{off}");
+            return Ok(PsyncOutcome::FullResync {
+                replid: id.to_string(),
+                offset: off,
+            });
+        }
+        if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+            tracing::info!("Successful partial resynchronization with master.");
+            let new_id = rest.trim();
+            if ReplId::is_valid(new_id) && new_id != ids.replid.0 {
+                // The master's history moved on (it was promoted): ours
+                // follows, the old id stays valid up to here.
+                let new_ids = Ids {
+                    replid: ReplId(new_id.to_string()),
+                    replid2: ids.replid.clone(),
+                    second_offset: our_offset as i64 + 1,
+                };
+                repl.set_ids(new_ids);
+                tracing::info!("Master replication ID changed to {new_id}");
+            }
+            tracing::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+            // Keep appending to our ring from our offset.
+            if repl.backlog().is_none() {
+                let size = self.node.config().repl_backlog_size() as usize;
+                repl.set_backlog(Some(Arc::new(Backlog::new(
+                    size,
+                    our_offset,
+                    self.node.shards() + 1,
+                ))));
+            }
+            return Ok(PsyncOutcome::Continue);
+        }
+        if reply.starts_with("-NOMASTERLINK") || reply.starts_with("-LOADING") {
+            return failed(format!(
+                "Master is currently unable to PSYNC but should be in the future: {reply}"
+            ));
+        }
+        failed(format!("Unexpected reply to PSYNC from master: {reply}"))
+    }
+
+    /// Reads the snapshot into a temp file, checks it by loading it, and
+    /// only then replaces our data with it.
+    async fn receive_snapshot(
+        &self,
+        input: &mut Input,
+        replid: String,
+        offset: u64,
+    ) -> LinkResult<()> {
+        self.set_phase(Phase::Transfer);
+        let header = loop {
+            let line = self.read_line(input, self.timeout()).await?;
+            if !line.is_empty() {
+                break line;
+            }
+        };
+        let Some(spec) = header.strip_prefix('$') else {
+            return failed(format!(
+                "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
+            ));
+        };
+        let eof_mark = spec.strip_prefix("EOF:").map(|m| m.as_bytes().to_vec());
+        let total: Option<u64> = match &eof_mark {
+            Some(m) if m.len() == 40 => None,
+            Some(_) => return failed(format!("Bad EOF mark from MASTER: '{header}'")),
+            None => match spec.parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => return failed(format!("Bad bulk length from MASTER: '{header}'")),
+            },
+        };
+        match total {
+            None => tracing::info!(
+                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+            ),
+            Some(n) => {
+                tracing::info!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk")
+            }
+        }
+        self.node.repl.update_link(|l| {
+            l.sync_in_progress = true;
+            l.sync_total_bytes = total.map_or(-1, |n| n as i64);
+            l.sync_read_bytes = 0;
+        });
+        let tmp = std::path::PathBuf::from(format!(
+            "temp-{}.{}.rdb",
+            unix_ms() / 1000,
+            std::process::id()
+        ));
+        let result = self
+            .receive_to_file(input, &tmp, total, eof_mark.as_deref())
+            .await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let installed = self.install_snapshot(&tmp, replid, offset).await;
+        if installed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        self.node.repl.update_link(|l| l.sync_in_progress = false);
+        installed
+    }
+
+    async fn receive_to_file(
+        &self,
+        input: &mut Input,
+        path: &std::path::Path,
+        total: Option<u64>,
+        mark: Option<&[u8]>,
+    ) -> LinkResult<()> {
+        use std::io::Write;
+        let file = std::fs::File::create(path).map_err(|e| {
+            LinkError::Failed(format!(
+                "Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"
+            ))
+        })?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let write_err = |e: std::io::Error| {
+            LinkError::Failed(format!("Write error or short write writing to the DB dump file needed for MASTER <-> REPLICA synchronization: {e}"))
+        };
+        let mut received: u64 = 0;
+        // EOF framing: hold back the last 40 bytes until we know they are
+        // not the mark.
+        let mut tail: Vec<u8> = Vec::new();
+        loop {
+            if let Some(total) = total {
+                let want = (total - received) as usize;
+                let take = want.min(input.buf.len());
+                let part = input.buf.split_to(take);
+                out.write_all(&part).map_err(write_err)?;
+                received += take as u64;
+                if received == total {
+                    break;
+                }
+            } else if let Some(mark) = mark {
+                tail.extend_from_slice(&input.buf.split());
+                if tail.len() >= mark.len() && &tail[tail.len() - mark.len()..] == mark {
+                    let data = tail.len() - mark.len();
+                    out.write_all(&tail[..data]).map_err(write_err)?;
+                    received += data as u64;
+                    break;
+                }
+                if tail.len() > mark.len() {
+                    let flush = tail.len() - mark.len();
+                    out.write_all(&tail[..flush]).map_err(write_err)?;
+                    received += flush as u64;
+                    tail.drain(..flush);
+                }
+            }
+            self.node.repl.update_link(|l| l.sync_read_bytes = received);
+            self.fill(input, self.timeout()).await?;
+        }
+        let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
+        file.sync_all().map_err(write_err)?;
+        self.node.repl.update_link(|l| l.sync_read_bytes = received);
+        self.node
+            .repl
+            .last_sync_unix
+            .store((unix_ms() / 1000) as i64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn install_snapshot(
+        &self,
+        tmp: &std::path::Path,
+        replid: String,
+        offset: u64,
+    ) -> LinkResult<()> {
+        let node = &self.node;
+        let (databases, dbfilename) = {
+            let cfg = node.config();
+            (cfg.databases(), cfg.dbfilename())
+        };
+        tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+        // Parse and check the whole file before touching our data.
+        let path = tmp.to_path_buf();
+        let shards = node.shards();
+        let (tx, rx) = shard::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("cascade-load".into())
+            .spawn(move || tx.send(dump::load_with(&path, shards, databases, true)));
+        if let Err(e) = spawned {
+            return failed(format!("could not start the load thread: {e}"));
+        }
+        let loaded = match rx.await {
+            Ok(Ok(Some(l))) => l,
+            Ok(Ok(None)) => return failed("The MASTER synchronization file vanished"),
+            Ok(Err(e)) => {
+                tracing::warn!("{e}");
+                return failed("Failed trying to load the MASTER synchronization DB from disk, check server logs.");
+            }
+            Err(_) => return failed("the load thread died"),
+        };
+        if self.stale() {
+            return Err(LinkError::Cancelled);
+        }
+        if let Some(v) = &loaded.redis_ver {
+            tracing::info!("Loading RDB produced by version {v}");
+        }
+        tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+        let keys_loaded = loaded.keys_loaded;
+        let stream_db = loaded
+            .repl_stream_db
+            .unwrap_or(0)
+            .min(databases.saturating_sub(1));
+        let parts: Arc<Mutex<Vec<Option<Vec<dump::LoadedKey>>>>> =
+            Arc::new(Mutex::new(loaded.per_shard.into_iter().map(Some).collect()));
+        let ring = Arc::new(Backlog::new(
+            node.config().repl_backlog_size() as usize,
+            offset,
+            shards + 1,
+        ));
+        let guard = shard::hold_all().await;
+        guard
+            .run_each(move |core| {
+                let mine = parts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(core.id)
+                    .and_then(Option::take)
+                    .unwrap_or_default();
+                core.ks.flush_all();
+                core.ks.set_expire_allowed(false);
+                core.backlog = None;
+                for (db, key, value, expire) in mine {
+                    core.db_mut(db).set(key, value, expire);
+                }
+            })
+            .await;
+        node.repl.set_backlog(Some(ring));
+        node.repl.set_ids(Ids {
+            replid: ReplId(replid),
+            replid2: ReplId::zero(),
+            second_offset: -1,
+        });
+        node.repl.cached_master.store(true, Ordering::SeqCst);
+        node.repl.stream_db.store(stream_db, Ordering::SeqCst);
+        drop(guard);
+        if std::fs::rename(tmp, &dbfilename).is_err() {
+            let _ = std::fs::remove_file(tmp);
+        }
+        tracing::info!("Done loading RDB, keys loaded: {keys_loaded}, keys expired: 0.");
+        tracing::info!("MASTER <-> REPLICA sync: Finished with success");
+        Ok(())
+    }
+
+    /// Applies the master's stream, forwards it to our ring, acknowledges.
+    async fn consume_stream(&self, input: &mut Input) -> LinkResult<()> {
+        self.set_phase(Phase::Connected);
+        let node = &self.node;
+        let Some(ring) = node.repl.backlog() else {
+            return failed("no replication backlog");
+        };
+        let mut offset = ring.head();
+        node.repl.update_link(|l| {
+            l.up = true;
+            l.processed_offset = offset;
+            l.last_io_ms = unix_ms();
+        });
+        let mut master = master_client(node);
+        master.db = node.repl.stream_db.load(Ordering::SeqCst);
+        let mut decoder = Decoder::new();
+        let limits = DecodeLimits {
+            proto_max_bulk_len: node.config().proto_max_bulk_len().max(512 << 20),
+            authenticated: true,
+        };
+        // The bytes of the command being decoded, to forward unchanged.
+        input.mirror = Some(BytesMut::from(&input.buf[..]));
+        let mut consumed: usize = 0;
+        let mut last_ack = std::time::Instant::now();
+        self.send_ack(input, offset).await?;
+        loop {
+            while !input.buf.is_empty() {
+                let before = input.buf.len();
+                // The decoder may consume part of a command and keep state;
+                // `consumed` counts every byte of the command so far.
+                let decoded = decoder.decode(&mut input.buf, &limits);
+                consumed += before - input.buf.len();
+                let args = match decoded {
+                    Ok(Some(args)) => args,
+                    Ok(None) => break,
+                    Err(e) => {
+                        return failed(format!("Protocol error from MASTER: {}", e.0));
+                    }
+                };
+                let bytes = match input.mirror.as_mut() {
+                    Some(m) => m.split_to(consumed).freeze(),
+                    None => Bytes::new(),
+                };
+                consumed = 0;
+                if args.is_empty() {
+                    offset = ring.append_raw(node.shards(), &bytes);
+                    continue;
+                }
+                let getack = args.len() >= 2
+                    && args[0].eq_ignore_ascii_case(b"replconf")
+                    && args[1].eq_ignore_ascii_case(b"getack");
+                if getack {
+                    // Acknowledge what came before this command.
+                    self.send_ack(input, offset).await?;
+                } else if !args[0].eq_ignore_ascii_case(b"ping") {
+                    cmd::dispatch(&mut master, args).await;
+                    node.repl.stream_db.store(master.db, Ordering::Relaxed);
+                }
+                offset = ring.append_raw(node.shards(), &bytes);
+                node.repl.update_link(|l| l.processed_offset = offset);
+            }
+            if last_ack.elapsed() >= Duration::from_secs(1) {
+                self.send_ack(input, offset).await?;
+                last_ack = std::time::Instant::now();
+            }
+            let idle = std::time::Instant::now();
+            match self.fill(input, Duration::from_secs(1)).await {
+                Ok(_) => {}
+                Err(LinkError::Failed(msg)) if msg.starts_with("Timeout") => {
+                    let silent = unix_ms().saturating_sub(node.repl.link().last_io_ms);
+                    if silent > self.timeout().as_millis() as u64 {
+                        return failed("MASTER timeout: no data nor PING received...");
+                    }
+                    let _ = idle;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn send_ack(&self, input: &mut Input, offset: u64) -> LinkResult<()> {
+        let off = offset.to_string();
+        self.send(input, &[b"REPLCONF", b"ACK", off.as_bytes()])
+            .await
+    }
+}
+
+enum PsyncOutcome {
+    Continue,
+    FullResync { replid: String, offset: u64 },
+}
+
+/// The client our master's commands run as.
+fn master_client(node: &Arc<Node>) -> Client {
+    let shard = shard::current();
+    let id = node.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let now = unix_ms();
+    let addr = match node.repl.role() {
+        Role::Replica { host, port } => format!("{host}:{port}"),
+        Role::Master => String::new(),
+    };
+    let info = Rc::new(RefCell::new(ClientInfo {
+        id,
+        addr,
+        laddr: String::new(),
+        fd: -1,
+        name: Bytes::new(),
+        db: 0,
+        resp: 2,
+        created_ms: now,
+        last_interaction_ms: now,
+        last_cmd: "NULL",
+        flags: "M".into(),
+        user: "default",
+        query_buf: 0,
+        output_buf: 0,
+        killed: false,
+        no_evict: false,
+        lib_name: Bytes::new(),
+        lib_ver: Bytes::new(),
+    }));
+    let mut c = Client::new(node.clone(), shard, info, true);
+    c.authenticated = true;
+    c.is_master = true;
+    c
+}
+
+/// Redis's wording for connect errors ("Connection refused").
+fn describe_io(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            // SAFETY: strerror returns a pointer to a static string for any
+            // errno value.
+            let msg = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
+            msg.to_string_lossy().into_owned()
+        }
+        None => e.to_string(),
+    }
+}

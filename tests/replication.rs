@@ -1,0 +1,417 @@
+//! Replication against the real binary: the master/replica walkthrough,
+//! partial resync after a cut link, overrun → one full sync, promotion, and
+//! interop with Debian's redis-server in both directions.
+//!
+//! Convergence is judged by `DEBUG DIGEST` and replication offsets, polled
+//! with deadlines.
+
+mod common;
+use common::{info_field, require_tool, Proxy, Server, Value};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Directives every node of these tests gets.
+const BASE: &[&str] = &[
+    "--enable-debug-command",
+    "yes",
+    "--repl-diskless-sync-delay",
+    "0",
+];
+
+fn with(extra: &[&str]) -> Vec<String> {
+    BASE.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+fn start(extra: &[&str]) -> Server {
+    let args = with(extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(&refs)
+}
+
+fn start_redis(extra: &[&str]) -> Server {
+    let args = with(extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_redis(&refs)
+}
+
+fn digest(s: &Server, auth: Option<&str>) -> String {
+    let mut c = s.conn();
+    if let Some(p) = auth {
+        assert_eq!(c.cmd(&["AUTH", p]), Value::ok());
+    }
+    c.cmd(&["DEBUG", "DIGEST"]).text()
+}
+
+fn field(s: &Server, auth: Option<&str>, section: &str, name: &str) -> String {
+    let mut c = s.conn();
+    if let Some(p) = auth {
+        assert_eq!(c.cmd(&["AUTH", p]), Value::ok());
+    }
+    info_field(&mut c, section, name)
+}
+
+/// Waits until `replica` has the same digest and offset as `master`.
+fn wait_in_sync(master: &Server, replica: &Server, auth: Option<&str>) {
+    common::wait_until(DEADLINE, "replica in sync with its master", || {
+        field(replica, auth, "replication", "master_link_status") == "up"
+            && digest(master, auth) == digest(replica, auth)
+            && field(master, auth, "replication", "master_repl_offset")
+                == field(replica, auth, "replication", "slave_repl_offset")
+    });
+}
+
+fn write_keys(s: &Server, auth: Option<&str>, prefix: &str, n: usize) {
+    let mut c = s.conn();
+    if let Some(p) = auth {
+        assert_eq!(c.cmd(&["AUTH", p]), Value::ok());
+    }
+    for i in 0..n {
+        let k = format!("{prefix}:{i}");
+        assert_eq!(c.cmd(&["SET", &k, &format!("value-{i}")]), Value::ok());
+    }
+}
+
+#[test]
+fn master_and_two_replicas_walkthrough() {
+    let pass = "s3cret";
+    let auth = Some(pass);
+    let mut master = start(&["--requirepass", pass, "--shards", "2"]);
+    let port = master.port.to_string();
+    // Written before any replica exists: every replica must receive it.
+    write_keys(&master, auth, "before", 200);
+    {
+        let mut c = master.conn();
+        c.cmd(&["AUTH", pass]);
+        assert_eq!(c.cmd(&["SET", "ttl", "x", "EX", "1000"]), Value::ok());
+        assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "1.25"]).text(), "1.25");
+        assert_eq!(c.cmd(&["SELECT", "5"]), Value::ok());
+        assert_eq!(c.cmd(&["SET", "in-db5", "y"]), Value::ok());
+    }
+    let replica_a = start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--masterauth",
+        pass,
+        "--requirepass",
+        pass,
+    ]);
+    wait_in_sync(&master, &replica_a, auth);
+
+    // The second replica is attached later, by command.
+    let replica_b = start(&["--masterauth", pass, "--requirepass", pass]);
+    {
+        let mut c = replica_b.conn();
+        c.cmd(&["AUTH", pass]);
+        assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+        assert_eq!(
+            c.cmd(&["REPLICAOF", "127.0.0.1", &port]).text(),
+            "OK Already connected to specified master"
+        );
+    }
+    write_keys(&master, auth, "after", 200);
+    wait_in_sync(&master, &replica_a, auth);
+    wait_in_sync(&master, &replica_b, auth);
+
+    // Replicas are read-only and keep the TTL and the db.
+    for r in [&replica_a, &replica_b] {
+        let mut c = r.conn();
+        c.cmd(&["AUTH", pass]);
+        assert_eq!(
+            c.cmd(&["SET", "k", "v"]),
+            Value::Error("READONLY You can't write against a read only replica.".into())
+        );
+        assert_eq!(c.cmd(&["GET", "before:7"]).text(), "value-7");
+        let ttl = c.cmd(&["TTL", "ttl"]).int();
+        assert!((990..=1000).contains(&ttl), "ttl {ttl}");
+        assert_eq!(c.cmd(&["GET", "f"]).text(), "1.25");
+        c.cmd(&["SELECT", "5"]);
+        assert_eq!(c.cmd(&["GET", "in-db5"]).text(), "y");
+        let role = c.cmd(&["ROLE"]);
+        let items = role.array();
+        assert_eq!(items[0].text(), "slave");
+        assert_eq!(items[2], Value::Int(master.port as i64));
+        assert_eq!(items[3].text(), "connected");
+    }
+    assert_eq!(field(&master, auth, "replication", "connected_slaves"), "2");
+    let slave0 = field(&master, auth, "replication", "slave0");
+    assert!(
+        slave0.starts_with(&format!(
+            "ip=127.0.0.1,port={},state=online,offset=",
+            replica_a.port
+        )),
+        "{slave0}"
+    );
+    let master_replid = field(&master, auth, "replication", "master_replid");
+    assert_eq!(
+        field(&replica_b, auth, "replication", "master_replid"),
+        master_replid
+    );
+    assert_eq!(field(&master, auth, "stats", "sync_full"), "2");
+
+    // The master goes away: replicas report it and keep serving reads.
+    master.kill();
+    for r in [&replica_a, &replica_b] {
+        common::wait_until(DEADLINE, "link down", || {
+            field(r, auth, "replication", "master_link_status") == "down"
+        });
+        let mut c = r.conn();
+        c.cmd(&["AUTH", pass]);
+        assert_eq!(c.cmd(&["GET", "after:3"]).text(), "value-3");
+        assert_ne!(
+            field(r, auth, "replication", "master_link_down_since_seconds"),
+            ""
+        );
+    }
+    // It comes back (empty: no save points) and they follow it again.
+    master.restart();
+    write_keys(&master, auth, "reborn", 50);
+    wait_in_sync(&master, &replica_a, auth);
+    wait_in_sync(&master, &replica_b, auth);
+    let mut c = replica_a.conn();
+    c.cmd(&["AUTH", pass]);
+    assert_eq!(c.cmd(&["GET", "reborn:9"]).text(), "value-9");
+    assert_eq!(c.cmd(&["GET", "before:7"]), Value::Nil);
+
+    // SLAVEOF NO ONE promotes: writable, new replid, the old one kept as
+    // replid2.
+    let mut c = replica_b.conn();
+    c.cmd(&["AUTH", pass]);
+    let old_id = info_field(&mut c, "replication", "master_replid");
+    let offset: u64 = info_field(&mut c, "replication", "master_repl_offset")
+        .parse()
+        .unwrap();
+    assert_eq!(c.cmd(&["SLAVEOF", "NO", "ONE"]), Value::ok());
+    assert_eq!(info_field(&mut c, "replication", "role"), "master");
+    assert_eq!(info_field(&mut c, "replication", "master_replid2"), old_id);
+    assert_eq!(
+        info_field(&mut c, "replication", "second_repl_offset"),
+        (offset + 1).to_string()
+    );
+    assert_ne!(info_field(&mut c, "replication", "master_replid"), old_id);
+    assert_eq!(c.cmd(&["SET", "promoted", "1"]), Value::ok());
+    let log = replica_b.log_text();
+    for line in [
+        "Connecting to MASTER 127.0.0.1:",
+        "MASTER <-> REPLICA sync started",
+        "Full resync from master: ",
+        "MASTER <-> REPLICA sync: Finished with success",
+        "Connection with master lost.",
+        "MASTER MODE enabled (user request from 'id=",
+    ] {
+        assert!(log.contains(line), "missing log line {line:?}:\n{log}");
+    }
+    let log = master.log_text();
+    for line in [
+        "asks for synchronization",
+        "Full resync requested by replica 127.0.0.1:",
+        "Synchronization with replica 127.0.0.1:",
+    ] {
+        assert!(log.contains(line), "missing log line {line:?}:\n{log}");
+    }
+}
+
+#[test]
+fn replica_restarted_catches_up() {
+    let master = start(&[]);
+    let port = master.port.to_string();
+    let mut replica = start(&["--replicaof", "127.0.0.1", &port]);
+    write_keys(&master, None, "a", 100);
+    wait_in_sync(&master, &replica, None);
+    replica.kill();
+    write_keys(&master, None, "b", 100);
+    replica.restart();
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(replica.conn().cmd(&["GET", "b:99"]).text(), "value-99");
+}
+
+#[test]
+fn cut_link_resumes_with_partial_resync() {
+    let master = start(&[]);
+    let proxy = Proxy::start(master.port);
+    let pport = proxy.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &pport]);
+    write_keys(&master, None, "x", 100);
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
+    for round in 0..3 {
+        proxy.set_down(true);
+        common::wait_until(DEADLINE, "link down", || {
+            field(&replica, None, "replication", "master_link_status") == "down"
+        });
+        write_keys(&master, None, &format!("during{round}"), 50);
+        proxy.set_down(false);
+        wait_in_sync(&master, &replica, None);
+    }
+    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
+    assert_eq!(field(&master, None, "stats", "sync_partial_ok"), "3");
+    let log = replica.log_text();
+    assert!(
+        log.contains("Successful partial resynchronization with master."),
+        "{log}"
+    );
+    assert!(
+        log.contains("Trying a partial resynchronization (request "),
+        "{log}"
+    );
+    assert!(master
+        .log_text()
+        .contains("Partial resynchronization request from 127.0.0.1:"));
+}
+
+#[test]
+fn overrun_replica_gets_exactly_one_full_sync() {
+    let master = start(&["--repl-backlog-size", "16kb"]);
+    let proxy = Proxy::start(master.port);
+    let pport = proxy.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &pport]);
+    write_keys(&master, None, "x", 10);
+    wait_in_sync(&master, &replica, None);
+    proxy.set_down(true);
+    common::wait_until(DEADLINE, "link down", || {
+        field(&replica, None, "replication", "master_link_status") == "down"
+    });
+    // Far more than the ring holds.
+    let mut c = master.conn();
+    let big = "v".repeat(1000);
+    for i in 0..200 {
+        assert_eq!(c.cmd(&["SET", &format!("big:{i}"), &big]), Value::ok());
+    }
+    proxy.set_down(false);
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "2");
+    assert_eq!(field(&master, None, "stats", "sync_partial_err"), "1");
+    assert_eq!(field(&master, None, "stats", "sync_partial_ok"), "0");
+}
+
+#[test]
+fn replicas_apply_expiry_and_rewrites_deterministically() {
+    let master = start(&["--shards", "2"]);
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &replica, None);
+    let mut c = master.conn();
+    // Relative expiries travel as absolute times; a key that expires on the
+    // master is deleted on the replica by the master's DEL.
+    assert_eq!(c.cmd(&["SET", "short", "1", "PX", "100"]), Value::ok());
+    assert_eq!(c.cmd(&["SETEX", "long", "1000", "v"]), Value::ok());
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Value::ok());
+    assert_eq!(c.cmd(&["EXPIRE", "k", "500"]), Value::Int(1));
+    assert_eq!(c.cmd(&["GETDEL", "k"]).text(), "v");
+    assert_eq!(c.cmd(&["SET", "g", "old"]), Value::ok());
+    assert_eq!(c.cmd(&["SET", "g", "new", "GET"]).text(), "old");
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "fl", "1.5"]).text(), "1.5");
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "fl", "0.25"]).text(), "1.75");
+    assert_eq!(
+        c.cmd(&["MSET", "m1", "a", "m2", "b", "m3", "c"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["RENAME", "m1", "renamed"]), Value::ok());
+    assert_eq!(c.cmd(&["DEL", "m2", "m3"]), Value::Int(2));
+    common::wait_until(DEADLINE, "short key gone on the replica", || {
+        replica.conn().cmd(&["EXISTS", "short"]) == Value::Int(0)
+            && master.conn().cmd(&["EXISTS", "short"]) == Value::Int(0)
+    });
+    wait_in_sync(&master, &replica, None);
+    let mut r = replica.conn();
+    let pttl = r.cmd(&["PTTL", "long"]).int();
+    let mpttl = c.cmd(&["PTTL", "long"]).int();
+    assert!((pttl - mpttl).abs() < 1000, "{pttl} vs {mpttl}");
+    assert_eq!(r.cmd(&["GET", "fl"]).text(), "1.75");
+    assert_eq!(r.cmd(&["GET", "g"]).text(), "new");
+    assert_eq!(r.cmd(&["GET", "renamed"]).text(), "a");
+    assert_eq!(r.cmd(&["DBSIZE"]), Value::Int(4));
+}
+
+/// Writes in the background while the test waits for convergence.
+fn with_writer<T>(port: u16, f: impl FnOnce() -> T) -> T {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut c = common::Conn::connect(port);
+        let mut i = 0u64;
+        while !s2.load(Ordering::SeqCst) {
+            c.cmd(&["SET", &format!("load:{}", i % 500), &i.to_string()]);
+            c.cmd(&["INCR", "load:counter"]);
+            i += 1;
+        }
+    });
+    let out = f();
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    out
+}
+
+fn interop_redis_replica_of_cascade(diskless: &str) {
+    require_tool("redis-server");
+    let master = start(&["--repl-diskless-sync", diskless, "--shards", "2"]);
+    write_keys(&master, None, "pre", 300);
+    let port = master.port.to_string();
+    let replica = start_redis(&["--replicaof", "127.0.0.1", &port]);
+    with_writer(master.port, || {
+        common::wait_until(DEADLINE, "redis replica online", || {
+            field(&replica, None, "replication", "master_link_status") == "up"
+        });
+    });
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(replica.conn().cmd(&["GET", "pre:42"]).text(), "value-42");
+}
+
+#[test]
+fn interop_redis_replica_of_cascade_diskless() {
+    interop_redis_replica_of_cascade("yes");
+}
+
+#[test]
+fn interop_redis_replica_of_cascade_disk() {
+    interop_redis_replica_of_cascade("no");
+}
+
+fn interop_cascade_replica_of_redis(diskless: &str) {
+    require_tool("redis-server");
+    let master = start_redis(&["--repl-diskless-sync", diskless]);
+    write_keys(&master, None, "pre", 300);
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port, "--shards", "2"]);
+    with_writer(master.port, || {
+        common::wait_until(DEADLINE, "cascade replica online", || {
+            field(&replica, None, "replication", "master_link_status") == "up"
+        });
+    });
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(replica.conn().cmd(&["GET", "pre:42"]).text(), "value-42");
+    assert_eq!(
+        field(&master, None, "replication", "master_replid"),
+        field(&replica, None, "replication", "master_replid")
+    );
+}
+
+#[test]
+fn interop_cascade_replica_of_redis_diskless() {
+    interop_cascade_replica_of_redis("yes");
+}
+
+#[test]
+fn interop_cascade_replica_of_redis_disk() {
+    interop_cascade_replica_of_redis("no");
+}
+
+#[test]
+fn digest_matches_redis_on_the_same_data() {
+    let cascade = start(&[]);
+    let redis = start_redis(&[]);
+    for s in [&cascade, &redis] {
+        let mut c = s.conn();
+        assert_eq!(c.cmd(&["DEBUG", "DIGEST"]).text(), "0".repeat(40));
+        c.cmd(&["SET", "a", "1"]);
+        c.cmd(&["SET", "b", "hello", "EX", "1000"]);
+        c.cmd(&["SELECT", "3"]);
+        c.cmd(&["SET", "c", ""]);
+    }
+    assert_eq!(digest(&cascade, None), digest(&redis, None));
+    let dv = |s: &Server| s.conn().cmd(&["DEBUG", "DIGEST-VALUE", "a", "b", "nope"]);
+    assert_eq!(dv(&cascade), dv(&redis));
+}
