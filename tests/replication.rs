@@ -415,3 +415,134 @@ fn digest_matches_redis_on_the_same_data() {
     let dv = |s: &Server| s.conn().cmd(&["DEBUG", "DIGEST-VALUE", "a", "b", "nope"]);
     assert_eq!(dv(&cascade), dv(&redis));
 }
+
+#[test]
+fn writes_during_a_slow_snapshot_reach_the_replica() {
+    // 1500 keys at 1 ms each: the snapshot takes about 1.5 s.
+    let master = start(&["--rdb-key-save-delay", "1000", "--shards", "2"]);
+    write_keys(&master, None, "slow", 1500);
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    common::wait_until(DEADLINE, "snapshot under way", || {
+        master.log_text().contains("Starting BGSAVE for SYNC")
+    });
+    let mut c = master.conn();
+    for i in 0..300 {
+        // Overwrites of keys the snapshot holds, new keys, counters.
+        c.cmd(&["SET", &format!("slow:{i}"), "changed"]);
+        c.cmd(&["SET", &format!("new:{i}"), "x"]);
+        c.cmd(&["INCR", "counter"]);
+    }
+    wait_in_sync(&master, &replica, None);
+    let mut r = replica.conn();
+    assert_eq!(r.cmd(&["GET", "slow:10"]).text(), "changed");
+    assert_eq!(r.cmd(&["GET", "slow:1000"]).text(), "value-1000");
+    assert_eq!(r.cmd(&["GET", "counter"]).text(), "300");
+    assert_eq!(r.cmd(&["DBSIZE"]), Value::Int(1801));
+}
+
+#[test]
+fn stale_replica_refuses_reads_when_configured() {
+    // A master that is not there.
+    let dead = common::free_port().to_string();
+    let replica = start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &dead,
+        "--replica-serve-stale-data",
+        "no",
+    ]);
+    let mut c = replica.conn();
+    assert_eq!(
+        c.cmd(&["GET", "k"]),
+        Value::Error(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                .into()
+        )
+    );
+    assert_eq!(
+        info_field(&mut c, "replication", "master_link_status"),
+        "down"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "replica-serve-stale-data", "yes"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["GET", "k"]), Value::Nil);
+    common::wait_until(DEADLINE, "connect errors logged", || {
+        replica
+            .log_text()
+            .contains("Error condition on socket for SYNC: Connection refused")
+    });
+}
+
+/// A fake master: answers the handshake, then sends `payload` after
+/// `+FULLRESYNC`.
+fn fake_master(payload: Vec<u8>) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let payload = payload.clone();
+            std::thread::spawn(move || loop {
+                // Read one RESP array command.
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let n: usize = line.trim()[1..].parse().unwrap_or(0);
+                let mut args = Vec::new();
+                for _ in 0..n {
+                    let mut len = String::new();
+                    reader.read_line(&mut len).unwrap();
+                    let mut arg = String::new();
+                    reader.read_line(&mut arg).unwrap();
+                    args.push(arg.trim().to_uppercase());
+                }
+                let reply: Vec<u8> = match args.first().map(String::as_str) {
+                    Some("PING") => b"+PONG\r\n".to_vec(),
+                    Some("PSYNC") => {
+                        let mut r = format!("+FULLRESYNC {} 100\r\n", "a".repeat(40)).into_bytes();
+                        r.extend_from_slice(&payload);
+                        r
+                    }
+                    _ => b"+OK\r\n".to_vec(),
+                };
+                if conn.write_all(&reply).is_err() {
+                    return;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn broken_snapshot_from_master_keeps_our_data() {
+    let node = start(&[]);
+    write_keys(&node, None, "mine", 20);
+    // A bulk that claims to be an RDB but is garbage.
+    let garbage = b"REDIS0010this-is-not-an-rdb".to_vec();
+    let mut payload = format!("${}\r\n", garbage.len()).into_bytes();
+    payload.extend_from_slice(&garbage);
+    let port = fake_master(payload).to_string();
+    let mut c = node.conn();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    common::wait_until(DEADLINE, "load failure logged", || {
+        node.log_text()
+            .contains("Failed trying to load the MASTER synchronization DB from disk")
+    });
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(20));
+    assert_eq!(c.cmd(&["GET", "mine:3"]).text(), "value-3");
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+    // A master that answers PSYNC with nonsense.
+    let port = fake_master(b"this is not a bulk\r\n".to_vec()).to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    common::wait_until(DEADLINE, "bad protocol logged", || {
+        node.log_text().contains("Bad protocol from MASTER")
+    });
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(20));
+}

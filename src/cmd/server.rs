@@ -206,6 +206,11 @@ pub async fn save_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<()
             compress: cfg.bool_value("rdbcompression"),
             checksum: cfg.bool_value("rdbchecksum"),
             aux: Vec::new(),
+            key_delay_us: cfg
+                .get("rdb-key-save-delay")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+                .max(0) as u64,
         }
     };
     let snap = dump::snapshot().await;

@@ -109,6 +109,9 @@ pub struct SaveOptions {
     pub checksum: bool,
     /// Extra AUX fields (replication ids later).
     pub aux: Vec<(Bytes, Bytes)>,
+    /// `rdb-key-save-delay`: microseconds to sleep per key written, so
+    /// tests can write while a snapshot is being produced (as in Redis).
+    pub key_delay_us: u64,
 }
 
 /// Writes `snap` to `opts.path` atomically: a temp file in the same
@@ -176,6 +179,9 @@ pub fn encode<S: RdbSink>(snap: &Snapshot, opts: &SaveOptions, sink: S) -> std::
         enc.select_db(db as u32, entries.len() as u64, expires as u64)?;
         for e in entries {
             enc.entry(&e.key, &RdbValue::String(e.value.clone()), e.expire_at_ms)?;
+            if opts.key_delay_us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(opts.key_delay_us));
+            }
         }
     }
     enc.finish()

@@ -360,18 +360,23 @@ async fn build_payload(node: &Arc<Node>, diskless: bool) -> Result<SyncPayload, 
         (backlog.head(), repl.repl.ids().replid.0)
     })
     .await;
-    let (compress, checksum, path) = {
+    let (compress, checksum, path, key_delay_us) = {
         let cfg = node.config();
         (
             cfg.bool_value("rdbcompression"),
             cfg.bool_value("rdbchecksum"),
             std::path::PathBuf::from(cfg.dbfilename()),
+            cfg.get("rdb-key-save-delay")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+                .max(0) as u64,
         )
     };
     let opts = dump::SaveOptions {
         path: path.clone(),
         compress,
         checksum,
+        key_delay_us,
         aux: vec![
             (
                 Bytes::from_static(b"repl-stream-db"),
