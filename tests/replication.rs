@@ -546,3 +546,42 @@ fn broken_snapshot_from_master_keeps_our_data() {
     });
     assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(20));
 }
+
+#[test]
+fn replicaof_by_command_survives_config_rewrite_and_restart() {
+    let master = start(&[]);
+    write_keys(&master, None, "k", 10);
+    let dir = common::tempdir::TempDir::new("conf");
+    let conf = dir.path().join("replica.conf");
+    std::fs::write(&conf, "# replica config\nappendonly no\n").unwrap();
+    let conf_s = conf.to_str().unwrap().to_string();
+    let mut args = vec![conf_s.as_str()];
+    args.extend_from_slice(BASE);
+    let mut replica = Server::start(&args);
+    let mut c = replica.conn();
+    let port = master.port.to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    let got = c.cmd(&["CONFIG", "GET", "replicaof"]);
+    assert_eq!(got.array()[1].text(), format!("127.0.0.1 {port}"));
+    assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), Value::ok());
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text.contains(&format!("replicaof 127.0.0.1 {port}")),
+        "{text}"
+    );
+    wait_in_sync(&master, &replica, None);
+    // An open client connection would keep the old port in FIN_WAIT2.
+    drop(c);
+    replica.restart();
+    assert_eq!(
+        replica.info_field("replication", "role"),
+        "slave",
+        "the rewritten file makes it a replica again"
+    );
+    write_keys(&master, None, "later", 10);
+    wait_in_sync(&master, &replica, None);
+    // REPLICAOF NO ONE clears it again.
+    let mut c = replica.conn();
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+    assert_eq!(c.cmd(&["CONFIG", "GET", "replicaof"]).array()[1].text(), "");
+}

@@ -473,6 +473,13 @@ impl Config {
         }
     }
 
+    /// Records whom we follow (REPLICAOF), so CONFIG GET and CONFIG
+    /// REWRITE show the relationship made by command.
+    pub fn set_replicaof(&mut self, master: Option<(&str, u16)>) {
+        self.values[idx("replicaof")] =
+            Value::ReplicaOf(master.map(|(h, p)| (h.as_bytes().to_vec(), i32::from(p))));
+    }
+
     pub fn masterauth(&self) -> Option<Vec<u8>> {
         self.string_value("masterauth")
     }

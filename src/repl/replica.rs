@@ -95,6 +95,7 @@ fn stop_link(node: &Node) -> u64 {
 pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
     let was_master = matches!(node.repl.role(), Role::Master);
     let gen = stop_link(node);
+    node.config_mut().set_replicaof(Some((&host, port)));
     // Our own history is what we try to continue from: PSYNC with our id
     // and offset (a former master, or a replica re-pointed elsewhere).
     node.repl.set_role(Role::Replica {
@@ -151,6 +152,7 @@ pub async fn promote(node: &Arc<Node>, who: &str) {
         return;
     }
     stop_link(node);
+    node.config_mut().set_replicaof(None);
     node.repl.set_role(Role::Master);
     node.repl.cached_master.store(false, Ordering::SeqCst);
     tracing::info!("Discarding previously cached master state.");

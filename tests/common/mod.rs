@@ -241,6 +241,7 @@ pub struct Server {
     pub log: PathBuf,
     /// How it was started, so `restart` can start it again.
     bin: PathBuf,
+    file: Option<String>,
     args: Vec<String>,
 }
 
@@ -321,6 +322,7 @@ impl Server {
                 dir,
                 log,
                 bin: bin.to_path_buf(),
+                file: file.map(str::to_string),
                 args: extra.iter().map(|s| s.to_string()).collect(),
             };
             if server.wait_ready(Duration::from_secs(20)) {
@@ -375,7 +377,30 @@ impl Server {
     /// arguments (its log is appended to).
     pub fn restart(&mut self) {
         self.kill();
+        // Sockets of the old process may hold the port for a moment.
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        let end = Instant::now() + Duration::from_secs(30);
+        while !free(self.port) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !free(self.port) {
+            let ss = Command::new("ss")
+                .arg("-tanp")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let mine: Vec<&str> = ss
+                .lines()
+                .filter(|l| l.contains(&format!(":{}", self.port)))
+                .collect();
+            panic!(
+                "port {} still busy after the old server exited:\n{}",
+                self.port,
+                mine.join("\n")
+            );
+        }
         let mut cmd = Command::new(&self.bin);
+        cmd.args(&self.file);
         cmd.arg("--port")
             .arg(self.port.to_string())
             .arg("--dir")
