@@ -585,3 +585,32 @@ fn replicaof_by_command_survives_config_rewrite_and_restart() {
     assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
     assert_eq!(c.cmd(&["CONFIG", "GET", "replicaof"]).array()[1].text(), "");
 }
+
+#[test]
+fn chained_replicas_share_offsets_and_replid() {
+    let master = start(&["--shards", "2"]);
+    write_keys(&master, None, "pre", 200);
+    let r1 = start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    wait_in_sync(&master, &r1, None);
+    let r2 = start(&["--replicaof", "127.0.0.1", &r1.port.to_string()]);
+    // Writes in several databases while the chain forms.
+    with_writer(master.port, || {
+        common::wait_until(DEADLINE, "sub-replica online", || {
+            field(&r2, None, "replication", "master_link_status") == "up"
+        });
+    });
+    {
+        let mut c = master.conn();
+        c.cmd(&["SELECT", "4"]);
+        c.cmd(&["SET", "deep", "1"]);
+    }
+    wait_in_sync(&master, &r1, None);
+    wait_in_sync(&master, &r2, None);
+    let id = field(&master, None, "replication", "master_replid");
+    let off = field(&master, None, "replication", "master_repl_offset");
+    for r in [&r1, &r2] {
+        assert_eq!(field(r, None, "replication", "master_replid"), id);
+        assert_eq!(field(r, None, "replication", "master_repl_offset"), off);
+    }
+    assert_eq!(field(&r1, None, "replication", "connected_slaves"), "1");
+}

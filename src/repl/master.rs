@@ -351,15 +351,29 @@ async fn full_sync(
 
 /// Takes the cut and encodes the RDB (on a helper thread, off the shards).
 async fn build_payload(node: &Arc<Node>, diskless: bool) -> Result<SyncPayload, String> {
-    let backlog = node.repl.backlog().ok_or("no replication backlog")?;
+    // On a replica the stream comes from the link: take the cut between two
+    // of its commands.
+    node.repl.gate.pause().await;
+    let Some(backlog) = node.repl.backlog() else {
+        node.repl.gate.resume();
+        return Err("no replication backlog".into());
+    };
     let repl = node.clone();
-    let (snap, (offset, replid)) = dump::snapshot_with_cut(move || {
-        // The next write after the cut starts with SELECT, so replicas
-        // need not know the stream's database.
+    let (snap, (offset, replid, stream_db)) = dump::snapshot_with_cut(move || {
+        // On a master the next write after the cut starts with SELECT, so
+        // the stream's database does not matter. A replica's ring carries
+        // its master's bytes verbatim: its sub-replicas must start in the
+        // database that stream is in.
         backlog.forget_db();
-        (backlog.head(), repl.repl.ids().replid.0)
+        let stream_db = if repl.repl.is_replica.load(Ordering::SeqCst) {
+            repl.repl.stream_db.load(Ordering::SeqCst)
+        } else {
+            0
+        };
+        (backlog.head(), repl.repl.ids().replid.0, stream_db)
     })
     .await;
+    node.repl.gate.resume();
     let (compress, checksum, path, key_delay_us) = {
         let cfg = node.config();
         (
@@ -380,7 +394,7 @@ async fn build_payload(node: &Arc<Node>, diskless: bool) -> Result<SyncPayload, 
         aux: vec![
             (
                 Bytes::from_static(b"repl-stream-db"),
-                Bytes::from_static(b"0"),
+                Bytes::from(stream_db.to_string()),
             ),
             (Bytes::from(&b"repl-id"[..]), Bytes::from(replid.clone())),
             (

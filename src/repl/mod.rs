@@ -121,6 +121,54 @@ pub struct LinkInfo {
     pub processed_offset: u64,
 }
 
+/// Lets a snapshot on a replica take its cut between two commands of the
+/// master's stream: the link marks the span in which it applies commands
+/// and forwards their bytes; a cut waits until the link is outside such a
+/// span and keeps it out until the cut is taken. So the ring's head at the
+/// cut is exactly the stream the snapshot holds (chained replicas rely on
+/// it).
+#[derive(Default)]
+pub struct ApplyGate {
+    /// Cuts waiting or in progress.
+    wanted: AtomicUsize,
+    /// The link is applying commands.
+    applying: AtomicBool,
+    resume: crate::shard::inbox::Inbox<()>,
+}
+
+impl ApplyGate {
+    /// Link side: waits while a cut is wanted, then marks the span.
+    pub async fn enter(&self) {
+        loop {
+            // Dekker-style: store ours, then read theirs (both SeqCst), so
+            // either we see the cut or the cut sees us applying.
+            self.applying.store(true, Ordering::SeqCst);
+            if self.wanted.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            self.applying.store(false, Ordering::SeqCst);
+            self.resume.recv().await;
+        }
+    }
+
+    pub fn leave(&self) {
+        self.applying.store(false, Ordering::SeqCst);
+    }
+
+    /// Cut side: keeps the link out of its span until [`ApplyGate::resume`].
+    pub async fn pause(&self) {
+        self.wanted.fetch_add(1, Ordering::SeqCst);
+        while self.applying.load(Ordering::SeqCst) {
+            glommio::timer::sleep(std::time::Duration::from_micros(200)).await;
+        }
+    }
+
+    pub fn resume(&self) {
+        self.wanted.fetch_sub(1, Ordering::SeqCst);
+        self.resume.push(());
+    }
+}
+
 /// The node-wide replication state.
 pub struct ReplState {
     role: Mutex<Role>,
@@ -143,6 +191,8 @@ pub struct ReplState {
     /// Replica side: the database the master's stream is in, kept across
     /// reconnects (set from the snapshot's `repl-stream-db`, then SELECTs).
     pub stream_db: AtomicUsize,
+    /// See [`ApplyGate`].
+    pub gate: ApplyGate,
     /// The full sync still gathering replicas (see `master::SyncJob`).
     pub pending_sync: Mutex<Option<Arc<master::SyncJob>>>,
     /// Bumped each time the master we follow changes; a link task whose
@@ -173,6 +223,7 @@ impl Default for ReplState {
             link: Mutex::new(LinkInfo::default()),
             link_generation: AtomicU64::new(0),
             pending_sync: Mutex::new(None),
+            gate: ApplyGate::default(),
             cached_master: AtomicBool::new(false),
             stream_db: AtomicUsize::new(0),
             sync_full: AtomicU64::new(0),

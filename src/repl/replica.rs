@@ -778,6 +778,8 @@ impl Link {
             offset,
             shards + 1,
         ));
+        node.repl.gate.enter().await;
+        let _span = GateSpan(node);
         let guard = shard::hold_all().await;
         guard
             .run_each(move |core| {
@@ -838,6 +840,10 @@ impl Link {
         let mut last_ack = std::time::Instant::now();
         self.send_ack(input, offset).await?;
         loop {
+            // Apply what we have as one span of the gate (a cut on this
+            // node waits for its end; see `ApplyGate`).
+            node.repl.gate.enter().await;
+            let span = GateSpan(node);
             while !input.buf.is_empty() {
                 let before = input.buf.len();
                 // The decoder may consume part of a command and keep state;
@@ -873,6 +879,7 @@ impl Link {
                 offset = ring.append_raw(node.shards(), &bytes);
                 node.repl.update_link(|l| l.processed_offset = offset);
             }
+            drop(span);
             if last_ack.elapsed() >= Duration::from_secs(1) {
                 self.send_ack(input, offset).await?;
                 last_ack = std::time::Instant::now();
@@ -896,6 +903,15 @@ impl Link {
         let off = offset.to_string();
         self.send(input, &[b"REPLCONF", b"ACK", off.as_bytes()])
             .await
+    }
+}
+
+/// Ends an [`super::ApplyGate`] span however the scope is left.
+struct GateSpan<'a>(&'a Node);
+
+impl Drop for GateSpan<'_> {
+    fn drop(&mut self) {
+        self.0.repl.gate.leave();
     }
 }
 
