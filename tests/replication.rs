@@ -614,3 +614,48 @@ fn chained_replicas_share_offsets_and_replid() {
     }
     assert_eq!(field(&r1, None, "replication", "connected_slaves"), "1");
 }
+
+fn signal(s: &Server, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(s.child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+#[test]
+fn stopped_replica_is_dropped_and_comes_back_with_one_full_sync() {
+    let master = start(&["--repl-backlog-size", "64kb"]);
+    let port = master.port.to_string();
+    let stopped = start(&["--replicaof", "127.0.0.1", &port]);
+    let healthy = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &stopped, None);
+    wait_in_sync(&master, &healthy, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "2");
+    signal(&stopped, "STOP");
+    // Far more than the ring and the socket buffers hold.
+    let big = "x".repeat(4096);
+    let mut c = master.conn();
+    for round in 0..8 {
+        let mut pipe = Vec::new();
+        for i in 0..1000 {
+            pipe.extend(common::encode(&[
+                b"SET",
+                format!("k{}", i % 200).as_bytes(),
+                format!("{round}{big}").as_bytes(),
+            ]));
+        }
+        c.send_raw(&pipe);
+        for _ in 0..1000 {
+            assert_eq!(c.read(), Value::ok());
+        }
+    }
+    // The healthy replica is not held back by the stopped one.
+    wait_in_sync(&master, &healthy, None);
+    signal(&stopped, "CONT");
+    wait_in_sync(&master, &stopped, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "3");
+    assert!(master.log_text().contains("fell behind the replication backlog"));
+}
