@@ -659,3 +659,26 @@ fn stopped_replica_is_dropped_and_comes_back_with_one_full_sync() {
     assert_eq!(field(&master, None, "stats", "sync_full"), "3");
     assert!(master.log_text().contains("fell behind the replication backlog"));
 }
+
+#[test]
+fn wait_counts_replicas_that_acknowledged_our_writes() {
+    let master = start(&[]);
+    let port = master.port.to_string();
+    let r1 = start(&["--replicaof", "127.0.0.1", &port]);
+    let r2 = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &r1, None);
+    wait_in_sync(&master, &r2, None);
+    let mut c = master.conn();
+    for i in 0..50 {
+        assert_eq!(c.cmd(&["SET", &format!("w{i}"), "v"]), Value::ok());
+        assert_eq!(c.cmd(&["WAIT", "2", "5000"]), Value::Int(2));
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(c.cmd(&["WAIT", "3", "300"]), Value::Int(2));
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(
+        c.cmd(&["WAIT", "1", "-1"]),
+        Value::Error("ERR timeout is negative".into())
+    );
+    assert!(r1.conn().cmd(&["WAIT", "0", "0"]).is_error());
+}

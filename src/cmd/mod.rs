@@ -114,6 +114,9 @@ pub struct Client {
     /// This is our master's link applying its stream: no replies, no
     /// read-only refusal, no propagation of its own.
     pub is_master: bool,
+    /// Replication offset after this client's last write (what WAIT waits
+    /// for replicas to acknowledge).
+    pub last_write_offset: u64,
 }
 
 /// REPLCONF settings a replica sends before PSYNC.
@@ -153,6 +156,7 @@ impl Client {
             repl: ReplHandshake::default(),
             psync: None,
             is_master: false,
+            last_write_offset: 0,
         }
     }
 }
@@ -198,6 +202,14 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
         Ok(()) => {
             wait_if_paused(client, spec).await;
             let reply = execute(client, spec, &args).await;
+            if spec.has(flag::WRITE) {
+                if let Some(head) = client
+                    .shard
+                    .with_core(|core| core.backlog.as_ref().map(|b| b.head()))
+                {
+                    client.last_write_offset = head;
+                }
+            }
             record_slow(client, started.elapsed().as_micros() as u64, &args);
             if client
                 .node
@@ -554,7 +566,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         | Copy | Move | Msetnx => keys::run_client(client, cmd, args).await,
         Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave | Save
         | Bgsave => server::run(client, cmd, args).await,
-        Replicaof | Replconf | Psync | Role => repl::run(client, cmd, args).await,
+        Replicaof | Replconf | Psync | Role | Wait => repl::run(client, cmd, args).await,
     };
     result.unwrap_or_else(Reply::from)
 }

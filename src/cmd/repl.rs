@@ -70,6 +70,16 @@ pub fn commands() -> Vec<CommandSpec> {
             c(ClientCmd::Psync),
         ),
         spec(
+            "wait",
+            3,
+            NOSCRIPT,
+            none,
+            Group::Generic,
+            "3.0.0",
+            "Wait for the synchronous replication of all the write commands sent in the context of the current connection",
+            c(ClientCmd::Wait),
+        ),
+        spec(
             "role",
             1,
             NOSCRIPT | LOADING | STALE | FAST,
@@ -88,6 +98,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
         ClientCmd::Replconf => replconf(client, args),
         ClientCmd::Psync => psync(client, args),
         ClientCmd::Role => Ok(role(client)),
+        ClientCmd::Wait => wait(client, args).await,
         _ => Err(CmdError::Syntax),
     }
 }
@@ -253,5 +264,46 @@ fn role(client: &Client) -> Reply {
                 Reply::Int(offset),
             ])
         }
+    }
+}
+
+/// WAIT numreplicas timeout: how many replicas acknowledged this
+/// connection's writes, waiting up to `timeout` ms (0: forever) for
+/// `numreplicas` of them. Replicas are asked for an ACK at once
+/// (`REPLCONF GETACK *` in the stream) instead of waiting for their
+/// once-a-second ACK.
+async fn wait(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    use std::sync::atomic::Ordering::Relaxed;
+    let repl = &client.node.repl;
+    if repl.is_replica.load(Relaxed) {
+        return Err(CmdError::other("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated."));
+    }
+    let wanted = super::args::int_arg(&args[1])?;
+    let timeout = super::args::int_arg(&args[2])?;
+    if timeout < 0 {
+        return Err(CmdError::other("ERR timeout is negative"));
+    }
+    let target = client.last_write_offset;
+    let acked = || {
+        repl.replicas()
+            .iter()
+            .filter(|r| r.state() == "online" && r.ack_offset.load(Relaxed) >= target)
+            .count() as i64
+    };
+    let now = acked();
+    if now >= wanted {
+        return Ok(Reply::Int(now));
+    }
+    if let Some(ring) = repl.backlog() {
+        ring.append_raw(client.shard.id, b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+    }
+    let deadline = (timeout > 0)
+        .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));
+    loop {
+        let n = acked();
+        if n >= wanted || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Ok(Reply::Int(n));
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

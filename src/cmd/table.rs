@@ -132,6 +132,7 @@ pub enum ClientCmd {
     Replconf,
     Psync,
     Role,
+    Wait,
 }
 
 #[derive(Clone, Copy)]
