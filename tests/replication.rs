@@ -657,7 +657,9 @@ fn stopped_replica_is_dropped_and_comes_back_with_one_full_sync() {
     signal(&stopped, "CONT");
     wait_in_sync(&master, &stopped, None);
     assert_eq!(field(&master, None, "stats", "sync_full"), "3");
-    assert!(master.log_text().contains("fell behind the replication backlog"));
+    assert!(master
+        .log_text()
+        .contains("fell behind the replication backlog"));
 }
 
 #[test]
@@ -681,4 +683,126 @@ fn wait_counts_replicas_that_acknowledged_our_writes() {
         Value::Error("ERR timeout is negative".into())
     );
     assert!(r1.conn().cmd(&["WAIT", "0", "0"]).is_error());
+}
+
+#[test]
+fn replicas_that_ask_together_share_one_snapshot() {
+    let master = Server::start(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "2",
+        "--repl-diskless-sync-max-replicas",
+        "3",
+    ]);
+    write_keys(&master, None, "shared", 500);
+    let port = master.port.to_string();
+    let replicas: Vec<Server> = (0..3)
+        .map(|_| start(&["--replicaof", "127.0.0.1", &port]))
+        .collect();
+    for r in &replicas {
+        wait_in_sync(&master, r, None);
+    }
+    let log = master.log_text();
+    assert_eq!(
+        log.matches("Starting BGSAVE for SYNC").count(),
+        1,
+        "one snapshot for three replicas:\n{log}"
+    );
+    assert_eq!(field(&master, None, "stats", "sync_full"), "3");
+    let role = master.conn().cmd(&["ROLE"]);
+    let items = role.array();
+    assert_eq!(items[0].text(), "master");
+    assert_eq!(items[2].array().len(), 3);
+}
+
+#[test]
+fn heartbeat_pings_advance_every_offset() {
+    let master = start(&["--repl-ping-replica-period", "1"]);
+    let replica = start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    wait_in_sync(&master, &replica, None);
+    let off = |s: &Server| -> u64 {
+        field(s, None, "replication", "master_repl_offset")
+            .parse()
+            .unwrap()
+    };
+    let before = off(&master);
+    // Each PING is "*1\r\n$4\r\nPING\r\n": 14 bytes of stream.
+    common::wait_until(DEADLINE, "two heartbeats", || off(&master) >= before + 28);
+    wait_in_sync(&master, &replica, None);
+    assert_eq!((off(&replica) - before) % 14, 0);
+}
+
+#[test]
+fn silent_replica_times_out() {
+    let master = start(&["--repl-timeout", "2", "--repl-ping-replica-period", "1"]);
+    let replica = start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    wait_in_sync(&master, &replica, None);
+    signal(&replica, "STOP");
+    common::wait_until(DEADLINE, "timeout logged", || {
+        master
+            .log_text()
+            .contains("Disconnecting timedout replica (streaming sync): 127.0.0.1:")
+    });
+    assert_eq!(field(&master, None, "replication", "connected_slaves"), "0");
+    signal(&replica, "CONT");
+    wait_in_sync(&master, &replica, None);
+}
+
+#[test]
+fn replica_hides_expired_keys_until_its_master_deletes_them() {
+    let master = start(&[]);
+    let replica = start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    wait_in_sync(&master, &replica, None);
+    let mut m = master.conn();
+    assert_eq!(m.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), Value::ok());
+    assert_eq!(m.cmd(&["SET", "soon", "v", "PX", "150"]), Value::ok());
+    wait_in_sync(&master, &replica, None);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut r = replica.conn();
+    // Logically expired: hidden from reads, still stored.
+    assert_eq!(r.cmd(&["GET", "soon"]), Value::Nil);
+    assert_eq!(r.cmd(&["EXISTS", "soon"]), Value::Int(0));
+    assert_eq!(r.cmd(&["DBSIZE"]), Value::Int(1));
+    // The master's lazy expiry deletes it and tells the replica.
+    assert_eq!(m.cmd(&["GET", "soon"]), Value::Nil);
+    common::wait_until(DEADLINE, "DEL replicated", || {
+        replica.conn().cmd(&["DBSIZE"]) == Value::Int(0)
+    });
+}
+
+#[test]
+fn old_sync_command_gets_a_plain_rdb_bulk() {
+    let master = start(&[]);
+    write_keys(&master, None, "s", 5);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    use std::io::Read;
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", master.port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut raw, b"SYNC\r\n").unwrap();
+    loop {
+        raw.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+        if head.ends_with(b"\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let len: usize = text.trim().strip_prefix('$').unwrap().parse().unwrap();
+    let mut rdb = vec![0u8; len];
+    raw.read_exact(&mut rdb).unwrap();
+    assert!(rdb.starts_with(b"REDIS0010"), "{:?}", &rdb[..9]);
+}
+
+#[test]
+fn concurrent_disk_syncs_both_succeed() {
+    let master = start(&["--repl-diskless-sync", "no"]);
+    write_keys(&master, None, "d", 300);
+    let port = master.port.to_string();
+    let a = start(&["--replicaof", "127.0.0.1", &port]);
+    let b = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &a, None);
+    wait_in_sync(&master, &b, None);
+    assert!(!master.log_text().contains("Can't start the full sync"));
 }

@@ -295,7 +295,10 @@ async fn wait(client: &mut Client, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(now));
     }
     if let Some(ring) = repl.backlog() {
-        ring.append_raw(client.shard.id, b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+        ring.append_raw(
+            client.shard.id,
+            b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n",
+        );
     }
     let deadline = (timeout > 0)
         .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));

@@ -195,7 +195,9 @@ pub fn write_chunks(path: &Path, chunks: &[Bytes]) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let tmp = dir.join(format!("temp-{}-sync.rdb", std::process::id()));
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("temp-{}-sync-{seq}.rdb", std::process::id()));
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         for c in chunks {

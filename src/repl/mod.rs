@@ -96,7 +96,11 @@ impl ReplicaHandle {
 
     /// `ip:port` as Redis names a replica in logs.
     pub fn name(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
+        if self.port == 0 {
+            format!("{}:<unknown-replica-port>", self.ip)
+        } else {
+            format!("{}:{}", self.ip, self.port)
+        }
     }
 }
 
