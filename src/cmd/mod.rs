@@ -455,6 +455,43 @@ async fn run_keyed(
     run_split(client, spec, f, split, db, args, shards).await
 }
 
+/// Applies one command of our master's stream (replies are discarded).
+/// A keyed command whose keys are on one shard is posted to that shard
+/// without waiting (each shard's queue keeps the stream's order; `posted`
+/// collects the shards to wait for with [`crate::shard::barrier`] at the
+/// end of a batch); everything else goes through [`dispatch`], behind the
+/// posted jobs.
+pub async fn apply_from_master(client: &mut Client, args: Vec<Bytes>, posted: &mut [bool]) {
+    if let Some(spec) = table::table().lookup(&args[0]) {
+        if let (Run::Keyed(f, _), true) = (spec.run, spec.arity_ok(args.len())) {
+            let shards = client.shard.shards();
+            let mut positions = spec.key_positions(args.len());
+            let target = match positions.next() {
+                Some(p) => shard::route::shard_of(&args[p], shards),
+                None => client.shard.id,
+            };
+            if positions.all(|p| shard::route::shard_of(&args[p], shards) == target) {
+                let db = client.db;
+                let id = spec.id;
+                posted[target] = true;
+                shard::post(target, move |core| {
+                    run_and_propagate(core, f, db, &args, false);
+                    core.stats.commands_processed += 1;
+                    core.stats.command(id).calls += 1;
+                });
+                return;
+            }
+        }
+    }
+    // Client-level and multi-shard commands queue behind what was posted.
+    for (s, p) in posted.iter_mut().enumerate() {
+        if std::mem::take(p) {
+            shard::barrier(s).await;
+        }
+    }
+    dispatch(client, args).await;
+}
+
 /// Runs a keyed handler on the shard that owns its keys and, when it
 /// changed something, hands the write to [`crate::propagate`] in the same
 /// step, so the stream's order is the execution order.

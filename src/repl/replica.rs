@@ -838,6 +838,7 @@ impl Link {
         input.mirror = Some(BytesMut::from(&input.buf[..]));
         let mut consumed: usize = 0;
         let mut last_ack = std::time::Instant::now();
+        let mut posted = vec![false; node.shards()];
         self.send_ack(input, offset).await?;
         loop {
             // Apply what we have as one span of the gate (a cut on this
@@ -870,15 +871,27 @@ impl Link {
                     && args[0].eq_ignore_ascii_case(b"replconf")
                     && args[1].eq_ignore_ascii_case(b"getack");
                 if getack {
-                    // Acknowledge what came before this command.
+                    // Acknowledge what came before this command, once it ran.
+                    for (s, p) in posted.iter_mut().enumerate() {
+                        if std::mem::take(p) {
+                            shard::barrier(s).await;
+                        }
+                    }
                     self.send_ack(input, offset).await?;
                 } else if !args[0].eq_ignore_ascii_case(b"ping") {
-                    cmd::dispatch(&mut master, args).await;
+                    cmd::apply_from_master(&mut master, args, &mut posted).await;
                     node.repl.stream_db.store(master.db, Ordering::Relaxed);
                 }
                 offset = ring.append_raw(node.shards(), &bytes);
-                node.repl.update_link(|l| l.processed_offset = offset);
             }
+            // The batch has run everywhere before the span ends (a cut or
+            // an ACK after this point covers it).
+            for (s, p) in posted.iter_mut().enumerate() {
+                if std::mem::take(p) {
+                    shard::barrier(s).await;
+                }
+            }
+            node.repl.update_link(|l| l.processed_offset = offset);
             drop(span);
             if last_ack.elapsed() >= Duration::from_secs(1) {
                 self.send_ack(input, offset).await?;

@@ -351,6 +351,23 @@ where
     remote(&shard, target, f, HoldMode::Free).await
 }
 
+/// Queues `f` on shard `target` (this one included) without waiting for
+/// it: jobs posted to one shard run in posting order, after the jobs and
+/// holds queued before them. For streams whose replies nobody reads (a
+/// replica applying its master's commands).
+pub fn post<F>(target: usize, f: F)
+where
+    F: FnOnce(&mut ShardCore) + Send + 'static,
+{
+    current().send(target, Box::new(f), HoldMode::Free);
+}
+
+/// Resolves once every job posted to `target` before it has run.
+pub async fn barrier(target: usize) {
+    let shard = current();
+    remote(&shard, target, |_| (), HoldMode::Free).await
+}
+
 async fn remote<R, F>(shard: &Shard, target: usize, f: F, mode: HoldMode) -> R
 where
     R: Send + 'static,
