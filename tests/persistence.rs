@@ -250,3 +250,45 @@ fn save_points_trigger_a_background_save() {
     assert!(dir.path().join("dump.rdb").exists());
     assert!(s.log_text().contains("2 changes in 1 seconds. Saving..."));
 }
+
+#[test]
+fn failed_bgsave_stops_writes_until_fixed() {
+    let s = Server::start(&["--save", "3600 1", "--enable-protected-configs", "yes"]);
+    let mut c = s.conn();
+    let gone = s.dir.path().join("vanishing");
+    std::fs::create_dir_all(&gone).unwrap();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dir", gone.to_str().unwrap()]),
+        Value::ok()
+    );
+    std::fs::remove_dir_all(&gone).unwrap();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Value::ok());
+    assert!(!c.cmd(&["BGSAVE"]).is_error());
+    common::wait_until(Duration::from_secs(20), "failed save", || {
+        common::info_field(&mut s.conn(), "persistence", "rdb_last_bgsave_status") == "err"
+    });
+    let misconf = c.cmd(&["SET", "k", "v2"]);
+    assert!(
+        matches!(&misconf, Value::Error(e) if e.starts_with("MISCONF Redis is configured to save RDB snapshots")),
+        "{misconf:?}"
+    );
+    assert!(c.cmd(&["PING"]).is_error());
+    assert_eq!(c.cmd(&["GET", "k"]).text(), "v");
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["SET", "k", "v2"]), Value::ok());
+}
+
+#[test]
+fn flushall_with_save_points_saves_the_empty_dataset() {
+    let mut s = Server::start(&["--save", "3600 1000"]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["SET", "k", "v"]), Value::ok());
+    assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+    assert_eq!(c.cmd(&["FLUSHALL"]), Value::ok());
+    drop(c);
+    s.restart();
+    assert_eq!(s.conn().cmd(&["DBSIZE"]), Value::Int(0));
+}

@@ -806,3 +806,28 @@ fn concurrent_disk_syncs_both_succeed() {
     wait_in_sync(&master, &b, None);
     assert!(!master.log_text().contains("Can't start the full sync"));
 }
+
+#[test]
+fn replica_keeps_or_deletes_the_sync_file() {
+    let master = start(&[]);
+    write_keys(&master, None, "f", 10);
+    let port = master.port.to_string();
+    let keep = start(&["--replicaof", "127.0.0.1", &port]);
+    let delete = start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--rdb-del-sync-files",
+        "yes",
+    ]);
+    wait_in_sync(&master, &keep, None);
+    wait_in_sync(&master, &delete, None);
+    assert!(keep.dir.path().join("dump.rdb").exists());
+    assert!(!delete.dir.path().join("dump.rdb").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(delete.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".rdb"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -504,6 +504,11 @@ async fn flush(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult
         .await;
     super::propagate(client, db, args);
     drop(guard);
+    // FLUSHALL with save points writes the (now empty) dump at once, as
+    // Redis does, so a restart does not bring the data back.
+    if all && !client.node.config().save_points().is_empty() {
+        let _ = super::server::save_dataset(&client.node).await;
+    }
     Ok(Reply::Ok)
 }
 

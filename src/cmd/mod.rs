@@ -386,6 +386,23 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
+    // A failed background save stops writes (and PING) when configured,
+    // so an operator notices before data is lost.
+    if !client.is_master
+        && !client
+            .node
+            .last_save_ok
+            .load(std::sync::atomic::Ordering::Relaxed)
+        && (spec.has(flag::WRITE) || spec.name == "ping")
+    {
+        let cfg = client.node.config();
+        if cfg.bool_value("stop-writes-on-bgsave-error") && !cfg.save_points().is_empty() {
+            return Err(Reply::Error(
+                "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error."
+                    .into(),
+            ));
+        }
+    }
     let repl = &client.node.repl;
     if !client.is_master && repl.is_replica.load(std::sync::atomic::Ordering::Relaxed) {
         if spec.has(flag::WRITE) && client.node.config().bool_value("replica-read-only") {

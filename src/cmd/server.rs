@@ -354,6 +354,13 @@ fn apply_config_changes(client: &Client, changed: &[&'static str]) {
         if *name == "loglevel" {
             crate::log::set_level(cfg.loglevel());
         }
+        // Like Redis, `dir` is the process's working directory: dumps and
+        // sync files are written relative to it.
+        if *name == "dir" {
+            if let Err(e) = std::env::set_current_dir(cfg.dir()) {
+                tracing::warn!("Can't chdir to '{}': {e}", cfg.dir());
+            }
+        }
     }
 }
 

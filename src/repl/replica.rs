@@ -806,7 +806,15 @@ impl Link {
         node.repl.cached_master.store(true, Ordering::SeqCst);
         node.repl.stream_db.store(stream_db, Ordering::SeqCst);
         drop(guard);
-        if std::fs::rename(tmp, &dbfilename).is_err() {
+        // The received file becomes our dump, unless asked not to keep it
+        // when nothing else would persist (rdb-del-sync-files).
+        let delete = {
+            let cfg = node.config();
+            cfg.bool_value("rdb-del-sync-files")
+                && cfg.save_points().is_empty()
+                && !cfg.bool_value("appendonly")
+        };
+        if delete || std::fs::rename(tmp, &dbfilename).is_err() {
             let _ = std::fs::remove_file(tmp);
         }
         tracing::info!("Done loading RDB, keys loaded: {keys_loaded}, keys expired: 0.");
