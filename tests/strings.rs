@@ -177,6 +177,14 @@ fn counters() {
     assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "-5"]), b("5.6"));
     c.cmd(&["SET", "f", "5.0e3"]);
     assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "2.0e2"]), b("5200"));
+    // Long double arithmetic, as Redis: no f64 artefacts.
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "g", "0.1"]), b("0.1"));
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "g", "0.2"]), b("0.3"));
+    for _ in 0..7 {
+        c.cmd(&["INCRBYFLOAT", "g", "0.1"]);
+    }
+    assert_eq!(c.cmd(&["GET", "g"]), b("1"));
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "g", "-1e-30"]), b("1"));
     assert_eq!(
         err(&c.cmd(&["INCRBYFLOAT", "f", "abc"])),
         "ERR value is not a valid float"

@@ -6,12 +6,12 @@
 //!
 //! Every handler runs on the shard owning its key and returns a reply.
 
-use super::args::{float_arg, int_arg, is, parse_i64_strict};
+use super::args::{int_arg, is, parse_i64_strict};
 use super::error::{CmdError, CmdResult};
 use super::table::{flag::*, spec, CommandSpec, Group, Run, Split};
 use super::Ctx;
 use crate::keyspace::{Lookup, StrValue, Value};
-use crate::resp::{format_long_double_human, Reply};
+use crate::resp::Reply;
 use bytes::Bytes;
 
 /// Redis's hard limit on a string built by APPEND/SETRANGE.
@@ -570,18 +570,20 @@ fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let by = float_arg(&args[2])?;
-    let current = match write_str(ctx, &args[1])? {
-        None => 0.0,
-        Some(b) => super::args::parse_f64(&b).ok_or(CmdError::NotFloat)?,
+    use crate::util::ldouble::{incr_by_float, IncrError};
+    let current = write_str(ctx, &args[1])?;
+    // x87 long double arithmetic and printing, exactly as Redis computes it
+    // (0.1 + 0.2 is "0.3" there, not f64's 0.30000000000000004).
+    let text = match incr_by_float(current.as_deref(), &args[2]) {
+        Ok(t) => t,
+        Err(IncrError::NanOrInfinity) => {
+            return Err(CmdError::other(
+                "ERR increment would produce NaN or Infinity",
+            ))
+        }
+        Err(_) => return Err(CmdError::NotFloat),
     };
-    let next = current + by;
-    if !next.is_finite() {
-        return Err(CmdError::other(
-            "ERR increment would produce NaN or Infinity",
-        ));
-    }
-    let text = Bytes::from(format_long_double_human(next));
+    let text = Bytes::from(text);
     ctx.db().set_keep_ttl(
         args[1].clone(),
         Value::Str(StrValue::from_set(text.clone())),

@@ -405,43 +405,9 @@ pub fn format_double(v: f64) -> String {
     String::from_utf8_lossy(text.as_bytes()).into_owned()
 }
 
-/// Human-friendly number text, as Redis `ld2string(.., LD_STR_HUMAN)` gives
-/// for INCRBYFLOAT / HINCRBYFLOAT results: never exponent form, no trailing
-/// zeros or trailing point, `-0` printed as `0`, `inf`/`-inf` (and `nan`).
-///
-/// Redis prints a `long double` with `%.17Lf`; we have an f64, so we print
-/// its shortest round-trip decimal (`10.5`, `3000`) instead. Differences:
-/// values whose f64 is inexact show it (`0.1 + 0.2` is `0.30000000000000004`
-/// here, `0.3` in Redis, whose extra long double precision rounds it away);
-/// and, as with `%.17Lf`, at most 17 digits follow the point, so `1e-20` is
-/// `0` in both.
-pub fn format_long_double_human(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    let mut s = v.to_string();
-    let decimals = s.find('.').map_or(0, |dot| s.len() - dot - 1);
-    if decimals > 17 {
-        s = format!("{v:.17}");
-        if s.contains('.') {
-            let trimmed = s.trim_end_matches('0').trim_end_matches('.').len();
-            s.truncate(trimmed);
-        }
-    }
-    if s == "-0" {
-        s = "0".to_string();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::resp::encode::{
-        encode, format_double, format_long_double_human, write_int, Protocol, Reply,
-    };
+    use crate::resp::encode::{encode, format_double, write_int, Protocol, Reply};
     use bytes::{Bytes, BytesMut};
 
     fn enc(r: &Reply, p: Protocol) -> Vec<u8> {
@@ -663,28 +629,6 @@ mod tests {
                 .unwrap();
             assert_eq!(s.contains('e'), !(-4..17).contains(&exp), "{s}");
             assert!(!s.contains('.') || !s.split('e').next().unwrap().ends_with('0'));
-        }
-    }
-
-    #[test]
-    fn format_long_double_human_cases() {
-        for (v, text) in [
-            (10.5, "10.5"),
-            (3.0e3, "3000"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (0.0, "0"),
-            (-0.0, "0"),
-            (-5.25, "-5.25"),
-            (1e21, "1000000000000000000000"),
-            (1e-7, "0.0000001"),
-            (1e-20, "0"),
-            (-1e-20, "0"),
-            (1.2345678901234567e-5, "0.00001234567890123"),
-            (f64::INFINITY, "inf"),
-            (f64::NEG_INFINITY, "-inf"),
-            (f64::NAN, "nan"),
-        ] {
-            assert_eq!(format_long_double_human(v), text, "{v:e}");
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod digest;
 pub mod glob;
+pub mod ldouble;
 pub mod num;
 
 pub use glob::glob_match;
