@@ -831,3 +831,30 @@ fn replica_keeps_or_deletes_the_sync_file() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn master_link_is_a_client_that_can_be_killed() {
+    let master = start(&[]);
+    let replica = start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    wait_in_sync(&master, &replica, None);
+    let mut r = replica.conn();
+    let list = r.cmd(&["CLIENT", "LIST", "TYPE", "master"]).text();
+    assert!(list.contains("flags=M"), "{list}");
+    let hello = r.cmd(&["HELLO", "2"]);
+    let items = hello.array();
+    let role_at = items
+        .iter()
+        .position(|v| matches!(v, Value::Bulk(b) if b == b"role"))
+        .unwrap();
+    assert_eq!(items[role_at + 1].text(), "replica");
+    assert_eq!(r.cmd(&["CLIENT", "KILL", "TYPE", "master"]), Value::Int(1));
+    // The link comes back by partial resync.
+    write_keys(&master, None, "after-kill", 10);
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(field(&master, None, "stats", "sync_partial_ok"), "1");
+    let list = master
+        .conn()
+        .cmd(&["CLIENT", "LIST", "TYPE", "replica"])
+        .text();
+    assert!(list.contains("flags=S"), "{list}");
+}

@@ -246,7 +246,21 @@ fn hello(client: &mut Client, args: &[Bytes]) -> CmdResult {
         ),
         (s("id"), Reply::Int(client.id as i64)),
         (s("mode"), s("standalone")),
-        (s("role"), s("master")),
+        (
+            s("role"),
+            s(
+                if client
+                    .node
+                    .repl
+                    .is_replica
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    "replica"
+                } else {
+                    "master"
+                },
+            ),
+        ),
         (s("modules"), Reply::Array(vec![])),
     ]))
 }

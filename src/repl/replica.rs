@@ -835,8 +835,25 @@ impl Link {
             l.processed_offset = offset;
             l.last_io_ms = unix_ms();
         });
-        let mut master = master_client(node);
+        let mut master = master_client(
+            node,
+            input.stream.local_addr().ok(),
+            std::os::fd::AsRawFd::as_raw_fd(&input.stream),
+        );
         master.db = node.repl.stream_db.load(Ordering::SeqCst);
+        // Listed in CLIENT LIST (flags=M) while the link applies the stream.
+        let id = master.id;
+        master
+            .shard
+            .with_core(|core| core.clients.insert(id, master.info.clone()));
+        struct Unlist(Rc<shard::Shard>, u64);
+        impl Drop for Unlist {
+            fn drop(&mut self) {
+                let id = self.1;
+                self.0.with_core(|core| core.clients.remove(&id));
+            }
+        }
+        let _listed = Unlist(master.shard.clone(), id);
         let mut decoder = Decoder::new();
         let limits = DecodeLimits {
             proto_max_bulk_len: node.config().proto_max_bulk_len().max(512 << 20),
@@ -942,7 +959,7 @@ enum PsyncOutcome {
 }
 
 /// The client our master's commands run as.
-fn master_client(node: &Arc<Node>) -> Client {
+fn master_client(node: &Arc<Node>, local: Option<std::net::SocketAddr>, fd: i32) -> Client {
     let shard = shard::current();
     let id = node.next_client_id.fetch_add(1, Ordering::Relaxed);
     let now = unix_ms();
@@ -953,8 +970,9 @@ fn master_client(node: &Arc<Node>) -> Client {
     let info = Rc::new(RefCell::new(ClientInfo {
         id,
         addr,
-        laddr: String::new(),
-        fd: -1,
+        laddr: local.map(|a| a.to_string()).unwrap_or_default(),
+        // CLIENT KILL shuts this socket down: the link then reconnects.
+        fd,
         name: Bytes::new(),
         db: 0,
         resp: 2,
