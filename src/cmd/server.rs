@@ -213,7 +213,16 @@ pub async fn save_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<()
                 .max(0) as u64,
         }
     };
-    let snap = dump::snapshot().await;
+    // The cut also records where the replication stream stood, so a
+    // restart from this file can continue by partial resync. On a replica
+    // it is taken between two commands of the master's stream.
+    node.repl.gate.pause().await;
+    let repl_node = node.clone();
+    let (snap, repl_aux) =
+        dump::snapshot_with_cut(move || crate::repl::save_info(&repl_node)).await;
+    node.repl.gate.resume();
+    let mut opts = opts;
+    opts.aux.extend(repl_aux);
     let (tx, rx) = shard::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("cascade-save".into())

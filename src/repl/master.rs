@@ -228,7 +228,7 @@ fn try_partial(node: &Node, req: &PsyncRequest, name: &str) -> Option<(u64, Arc<
         ));
     };
     let cursor = wanted - 1;
-    if cursor < backlog.tail() as i64 || cursor > backlog.head() as i64 {
+    if cursor < 0 || !backlog.can_resume(cursor as u64) {
         return err(format!(
             "Unable to partial resync with replica {name} for lack of backlog (Replica request was: {wanted})."
         ));

@@ -320,6 +320,67 @@ impl ReplState {
     }
 }
 
+/// The replication aux fields a dump carries (`repl-stream-db`, `repl-id`,
+/// `repl-offset`), as Redis writes them: on a replica that holds its
+/// master's history, and on a master that has a ring. Called at the cut.
+pub fn save_info(node: &crate::node::Node) -> Vec<(bytes::Bytes, bytes::Bytes)> {
+    use bytes::Bytes;
+    let repl = &node.repl;
+    let replica = repl.is_replica.load(Ordering::SeqCst);
+    let (db, include) = if replica {
+        (
+            repl.stream_db.load(Ordering::SeqCst),
+            repl.cached_master.load(Ordering::SeqCst),
+        )
+    } else {
+        (0, repl.backlog().is_some())
+    };
+    if !include {
+        return Vec::new();
+    }
+    vec![
+        (
+            Bytes::from_static(b"repl-stream-db"),
+            Bytes::from(db.to_string()),
+        ),
+        (
+            Bytes::from_static(b"repl-id"),
+            Bytes::from(repl.ids().replid.0),
+        ),
+        (
+            Bytes::from_static(b"repl-offset"),
+            Bytes::from(repl.master_offset().to_string()),
+        ),
+    ]
+}
+
+/// After loading a dump that carries replication info: a replica takes it
+/// as the history to continue with PSYNC; a master keeps it as its
+/// secondary id (valid up to that offset), so its former replicas can
+/// continue with it (Redis 7 does the same).
+pub fn restore_info(node: &crate::node::Node, id: &str, offset: u64, stream_db: usize) {
+    if !ReplId::is_valid(id) {
+        return;
+    }
+    let repl = &node.repl;
+    repl.set_offset_without_backlog(offset);
+    if repl.is_replica.load(Ordering::SeqCst) {
+        repl.set_ids(Ids {
+            replid: ReplId(id.to_string()),
+            replid2: ReplId::zero(),
+            second_offset: -1,
+        });
+        repl.cached_master.store(true, Ordering::SeqCst);
+        repl.stream_db.store(stream_db, Ordering::SeqCst);
+    } else {
+        repl.set_ids(Ids {
+            replid: ReplId::random(),
+            replid2: ReplId(id.to_string()),
+            second_offset: offset as i64 + 1,
+        });
+    }
+}
+
 /// Formats one command as a RESP array, the form the stream carries.
 pub fn encode_command(args: &[impl AsRef<[u8]>], out: &mut Vec<u8>) {
     out.push(b'*');

@@ -104,6 +104,13 @@ pub fn run(config: Config) -> i32 {
         node.loaded_keys.store(l.keys_loaded, Ordering::Relaxed);
         node.loaded_expired.store(l.keys_expired, Ordering::Relaxed);
     }
+    let loaded_repl = loaded.as_ref().and_then(|l| {
+        Some((
+            l.repl_id.clone()?,
+            l.repl_offset?,
+            l.repl_stream_db.unwrap_or(0),
+        ))
+    });
     // Each shard takes its own part of the loaded data before it serves.
     let parts: Arc<std::sync::Mutex<Vec<Vec<_>>>> = Arc::new(std::sync::Mutex::new(
         loaded.map(|l| l.per_shard).unwrap_or_default(),
@@ -114,6 +121,9 @@ pub fn run(config: Config) -> i32 {
             host: host.clone(),
             port: *port,
         });
+    }
+    if let Some((id, offset, db)) = &loaded_repl {
+        crate::repl::restore_info(&node, id, *offset, *db);
     }
     let bound = Arc::new(AtomicUsize::new(0));
     let start_node = node.clone();
