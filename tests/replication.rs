@@ -53,12 +53,34 @@ fn field(s: &Server, auth: Option<&str>, section: &str, name: &str) -> String {
 
 /// Waits until `replica` has the same digest and offset as `master`.
 fn wait_in_sync(master: &Server, replica: &Server, auth: Option<&str>) {
-    common::wait_until(DEADLINE, "replica in sync with its master", || {
+    let in_sync = || {
         field(replica, auth, "replication", "master_link_status") == "up"
             && digest(master, auth) == digest(replica, auth)
             && field(master, auth, "replication", "master_repl_offset")
                 == field(replica, auth, "replication", "slave_repl_offset")
-    });
+    };
+    let end = std::time::Instant::now() + DEADLINE;
+    while std::time::Instant::now() < end {
+        if in_sync() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tail = |s: &Server| {
+        let log = s.log_text();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(25)..].join("\n")
+    };
+    panic!(
+        "replica not in sync after {DEADLINE:?}: master offset {} digest {}, replica link {} offset {} digest {}\n--- master log:\n{}\n--- replica log:\n{}",
+        field(master, auth, "replication", "master_repl_offset"),
+        digest(master, auth),
+        field(replica, auth, "replication", "master_link_status"),
+        field(replica, auth, "replication", "slave_repl_offset"),
+        digest(replica, auth),
+        tail(master),
+        tail(replica)
+    );
 }
 
 fn write_keys(s: &Server, auth: Option<&str>, prefix: &str, n: usize) {
@@ -857,4 +879,50 @@ fn master_link_is_a_client_that_can_be_killed() {
         .cmd(&["CLIENT", "LIST", "TYPE", "replica"])
         .text();
     assert!(list.contains("flags=S"), "{list}");
+}
+
+#[test]
+fn restarts_from_a_dump_resume_by_partial_resync() {
+    let mut master = start(&[]);
+    let port = master.port.to_string();
+    let mut replica = start(&["--replicaof", "127.0.0.1", &port]);
+    write_keys(&master, None, "r", 100);
+    wait_in_sync(&master, &replica, None);
+
+    // A replica restarted from its own dump continues where it was.
+    let mut c = replica.conn();
+    c.send(&[b"SHUTDOWN", b"SAVE"]);
+    let _ = replica.child.wait();
+    drop(c);
+    write_keys(&master, None, "while-down", 50);
+    replica.restart();
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
+    assert_eq!(field(&master, None, "stats", "sync_partial_ok"), "1");
+    assert!(replica
+        .log_text()
+        .contains("Successful partial resynchronization with master."));
+
+    // A master restarted from its dump keeps its history as replid2, so
+    // its replica continues too.
+    let old_id = field(&master, None, "replication", "master_replid");
+    let mut c = master.conn();
+    c.send(&[b"SHUTDOWN", b"SAVE"]);
+    let _ = master.child.wait();
+    drop(c);
+    master.restart();
+    assert_eq!(
+        field(&master, None, "replication", "master_replid2"),
+        old_id
+    );
+    write_keys(&master, None, "after-restart", 50);
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(
+        field(&master, None, "stats", "sync_full"),
+        "0",
+        "{}",
+        master.log_text()
+    );
+    assert_eq!(field(&master, None, "stats", "sync_partial_ok"), "1");
+    assert_eq!(replica.conn().cmd(&["GET", "r:5"]).text(), "value-5");
 }

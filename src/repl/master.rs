@@ -156,6 +156,12 @@ pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncReques
     client.info.borrow_mut().flags = "S".into();
     tracing::info!("Replica {name} asks for synchronization");
 
+    // A master restarted from its dump has no ring yet, but can continue a
+    // replica that stands exactly at its offset (Redis creates the backlog
+    // at load time for this).
+    if !req.old_sync && req.replid != "?" && node.repl.backlog().is_none() {
+        ensure_backlog(&node).await;
+    }
     let cursor = match try_partial(&node, &req, &name) {
         Some((cursor, backlog)) => {
             let ids = node.repl.ids();

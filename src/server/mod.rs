@@ -124,6 +124,18 @@ pub fn run(config: Config) -> i32 {
     }
     if let Some((id, offset, db)) = &loaded_repl {
         crate::repl::restore_info(&node, id, *offset, *db);
+        // A master that may be asked to continue this history needs its
+        // ring from the first write on (Redis creates the backlog at load
+        // time too): writes made before a replica comes back must be in it.
+        if !node.repl.is_replica.load(Ordering::SeqCst) {
+            let size = node.config().repl_backlog_size() as usize;
+            node.repl
+                .set_backlog(Some(Arc::new(crate::repl::backlog::Backlog::new(
+                    size,
+                    *offset,
+                    shards + 1,
+                ))));
+        }
     }
     let bound = Arc::new(AtomicUsize::new(0));
     let start_node = node.clone();
@@ -143,6 +155,8 @@ pub fn run(config: Config) -> i32 {
             }
             if node.repl.is_replica.load(Ordering::SeqCst) {
                 core.ks.set_expire_allowed(false);
+            } else {
+                core.backlog = node.repl.backlog();
             }
             let shard = shard::install(id, node.mesh.clone(), core);
             if port != 0 {
