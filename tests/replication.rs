@@ -284,7 +284,7 @@ fn cut_link_resumes_with_partial_resync() {
 
 #[test]
 fn overrun_replica_gets_exactly_one_full_sync() {
-    let master = start(&["--repl-backlog-size", "16kb"]);
+    let master = start(&["--repl-backlog-size", "16kb", "--repl-ring-min-size", "0"]);
     let proxy = Proxy::start(master.port);
     let pport = proxy.port.to_string();
     let replica = start(&["--replicaof", "127.0.0.1", &pport]);
@@ -649,7 +649,7 @@ fn signal(s: &Server, sig: &str) {
 
 #[test]
 fn stopped_replica_is_dropped_and_comes_back_with_one_full_sync() {
-    let master = start(&["--repl-backlog-size", "64kb"]);
+    let master = start(&["--repl-backlog-size", "64kb", "--repl-ring-min-size", "0"]);
     let port = master.port.to_string();
     let stopped = start(&["--replicaof", "127.0.0.1", &port]);
     let healthy = start(&["--replicaof", "127.0.0.1", &port]);

@@ -493,6 +493,13 @@ impl Config {
         u64::try_from(self.num("repl-backlog-size")).unwrap_or(1 << 20)
     }
 
+    /// Bytes the replication ring is allocated with: `repl-backlog-size`,
+    /// at least `repl-ring-min-size`.
+    pub fn repl_ring_size(&self) -> usize {
+        let min = u64::try_from(self.num("repl-ring-min-size")).unwrap_or(32 << 20);
+        self.repl_backlog_size().max(min) as usize
+    }
+
     pub fn dbfilename(&self) -> String {
         self.string_value("dbfilename")
             .map(|s| String::from_utf8_lossy(&s).into_owned())

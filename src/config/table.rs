@@ -741,6 +741,16 @@ pub static TABLE: &[Directive] = &[
     row("shards", int(1, INT_MAX), "0", I | CASCADE),
     // Refuse writes from clients on a replica even with replica-read-only no.
     row("replica-protect-data", Kind::Bool, "no", M | CASCADE),
+    // Smallest replication ring allocated, whatever repl-backlog-size says:
+    // the ring is the only buffer between the writers and the replicas
+    // (there are no per-replica output buffers), so it must also hold the
+    // writes made while a replica loads a full sync.
+    row(
+        "repl-ring-min-size",
+        mem(0, LLONG_MAX),
+        "33554432",
+        M | CASCADE,
+    ),
 ];
 
 /// Finds a row by canonical name or alias (ASCII case-insensitive).
@@ -838,7 +848,7 @@ mod tests {
         assert_eq!(visible, 192);
         // 173 of those are canonical; plus 6 hidden knobs, 8 file-only
         // directives (include, loadmodule, user, rename-command, sentinel and
-        // three removed-but-accepted ones) and Cascade's 2.
-        assert_eq!(TABLE.len(), 173 + 6 + 8 + 2);
+        // three removed-but-accepted ones) and Cascade's 3.
+        assert_eq!(TABLE.len(), 173 + 6 + 8 + 3);
     }
 }

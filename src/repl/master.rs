@@ -115,7 +115,7 @@ pub async fn ensure_backlog(node: &Arc<Node>) -> Arc<Backlog> {
     if let Some(b) = node.repl.backlog() {
         return b;
     }
-    let size = node.config().repl_backlog_size() as usize;
+    let size = node.config().repl_ring_size();
     let start = node.repl.master_offset();
     let b = Arc::new(Backlog::new(size, start, node.shards() + 1));
     node.repl.set_backlog(Some(b.clone()));

@@ -590,7 +590,7 @@ impl Link {
             tracing::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
             // Keep appending to our ring from our offset.
             if repl.backlog().is_none() {
-                let size = self.node.config().repl_backlog_size() as usize;
+                let size = self.node.config().repl_ring_size();
                 repl.set_backlog(Some(Arc::new(Backlog::new(
                     size,
                     our_offset,
@@ -774,7 +774,7 @@ impl Link {
         let parts: Arc<Mutex<Vec<Option<Vec<dump::LoadedKey>>>>> =
             Arc::new(Mutex::new(loaded.per_shard.into_iter().map(Some).collect()));
         let ring = Arc::new(Backlog::new(
-            node.config().repl_backlog_size() as usize,
+            node.config().repl_ring_size(),
             offset,
             shards + 1,
         ));

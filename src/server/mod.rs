@@ -128,7 +128,7 @@ pub fn run(config: Config) -> i32 {
         // ring from the first write on (Redis creates the backlog at load
         // time too): writes made before a replica comes back must be in it.
         if !node.repl.is_replica.load(Ordering::SeqCst) {
-            let size = node.config().repl_backlog_size() as usize;
+            let size = node.config().repl_ring_size();
             node.repl
                 .set_backlog(Some(Arc::new(crate::repl::backlog::Backlog::new(
                     size,

@@ -34,9 +34,9 @@ impl std::fmt::Display for LzfError {
     }
 }
 
-fn hash3(b: &[u8]) -> usize {
+fn hash3(b: &[u8], bits: u32) -> usize {
     let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-    (v.wrapping_mul(2654435761) >> (32 - HASH_LOG)) as usize
+    (v.wrapping_mul(2654435761) >> (32 - bits)) as usize
 }
 
 fn push_literals(out: &mut Vec<u8>, lits: &[u8]) {
@@ -54,12 +54,16 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     if n == 0 {
         return None;
     }
-    let mut table = vec![0usize; 1 << HASH_LOG];
+    // The table is sized to the input: zeroing a full 2^HASH_LOG table for
+    // every small value dominated the cost of saving (most values are
+    // short), and a table with more slots than input bytes buys nothing.
+    let bits = (usize::BITS - n.leading_zeros()).clamp(8, HASH_LOG);
+    let mut table = vec![0usize; 1 << bits];
     let mut out = Vec::with_capacity(max_out.min(n + n / 32 + 1));
     let mut i = 0;
     let mut lit_start = 0;
     while i + MIN_MATCH <= n {
-        let h = hash3(&input[i..]);
+        let h = hash3(&input[i..], bits);
         let cand = table[h];
         table[h] = i + 1;
         if cand != 0 {
@@ -87,7 +91,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 let end = i + len;
                 let mut j = i + 1;
                 while j < end && j + MIN_MATCH <= n {
-                    table[hash3(&input[j..])] = j + 1;
+                    table[hash3(&input[j..], bits)] = j + 1;
                     j += 1;
                 }
                 i = end;
