@@ -941,6 +941,16 @@ fn spawn_prober(
                     while k < pending.len() {
                         let t = pending[k];
                         let reply = ts[t].as_mut().expect("opened").call(&["GET", &key]);
+                        let reply = reply.map_err(|e| {
+                            std::io::Error::new(
+                                e.kind(),
+                                format!(
+                                    "no reply within {}s ({e}), {:.1}s after the probe's SET",
+                                    CMD_TIMEOUT.as_secs(),
+                                    sent.elapsed().as_secs_f64()
+                                ),
+                            )
+                        });
                         match reply {
                             Ok(Reply::Bulk(Some(_))) => {
                                 let lag = sent.elapsed().as_micros() as u64;
@@ -1333,6 +1343,7 @@ fn scenario_load(ctx: &Ctx, sink: &mut Sink, g: &mut Group) -> Step<()> {
             ["time lag p50", "time lag p99", "time lag max"],
             &all,
         );
+        sink.rec(&case, "probes sent", "count", out.probes.sent as f64);
         sink.rec(
             &case,
             "probes missed (>5 s)",
@@ -1721,6 +1732,7 @@ fn scenario_psync(ctx: &Ctx, sink: &mut Sink, g: &mut Group) -> Step<()> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let value = "p".repeat(16);
+    let writing = Instant::now();
     for chunk in (0..PSYNC_KEYS).collect::<Vec<_>>().chunks(1000) {
         let cmds: Vec<Vec<String>> = chunk
             .iter()
@@ -1728,7 +1740,17 @@ fn scenario_psync(ctx: &Ctx, sink: &mut Sink, g: &mut Group) -> Step<()> {
             .collect();
         let replies = mc
             .pipeline(&cmds)
-            .map_err(|e| format!("writing keys on the master: {e}"))
+            .map_err(|e| {
+                format!(
+                    "the master did not answer a pipeline of 1000 SETs (keys psync:{}..{}) \
+                     within {}s ({e}); {:.1}s after the cut began the writes, with the replica's \
+                     link down",
+                    chunk[0],
+                    chunk[chunk.len() - 1],
+                    CMD_TIMEOUT.as_secs(),
+                    writing.elapsed().as_secs_f64()
+                )
+            })
             .in_case(case)?;
         if let Some(bad) = replies
             .iter()
@@ -1940,6 +1962,7 @@ fn rec_chain(sink: &mut Sink, case: &str, probes: &ProbeOut) {
         ],
         &probes.per_target[1],
     );
+    sink.rec(case, "probes sent", "count", probes.sent as f64);
     sink.rec(case, "probes missed (>5 s)", "count", probes.missed as f64);
     if let Some(d) = probes.errors.describe("chain prober") {
         sink.note(d);
