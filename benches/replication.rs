@@ -65,7 +65,7 @@ const CLIENT_CORE: usize = 1;
 /// Period of the offset sampler, the prober and the memory sampler.
 const TICK: Duration = Duration::from_millis(10);
 /// A probe not seen on a replica by then is counted as missed.
-const PROBE_DEADLINE: Duration = Duration::from_secs(5);
+const PROBE_DEADLINE: Duration = Duration::from_secs(60);
 /// Limit for ordinary commands.
 const CMD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Limit for DEBUG POPULATE, SAVE and DEBUG DIGEST on a big dataset.
@@ -768,10 +768,11 @@ fn wait_caught_up(
 // ---------------------------------------------------------------------------
 // Background measurements
 
-/// Stops and joins a measuring thread.
+/// Stops and joins a measuring thread; a dropped worker (a scenario that
+/// failed half-way) is told to stop and left to end by itself.
 struct Worker<T> {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<T>,
+    handle: Option<JoinHandle<T>>,
 }
 
 impl<T: Send + 'static> Worker<T> {
@@ -780,7 +781,7 @@ impl<T: Send + 'static> Worker<T> {
         let s = stop.clone();
         Worker {
             stop,
-            handle: std::thread::spawn(move || f(s)),
+            handle: Some(std::thread::spawn(move || f(s))),
         }
     }
 
@@ -788,11 +789,23 @@ impl<T: Send + 'static> Worker<T> {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    fn finish(self) -> Result<T> {
+    fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    fn finish(mut self) -> Result<T> {
         self.signal();
         self.handle
+            .take()
+            .ok_or_else(|| "a measuring thread was already joined".to_string())?
             .join()
             .map_err(|_| "a measuring thread panicked".to_string())
+    }
+}
+
+impl<T> Drop for Worker<T> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
@@ -893,10 +906,22 @@ struct ProbeOut {
     errors: Errors,
 }
 
+/// A probe key written on the master, not yet seen on every target.
+struct Probe {
+    key: String,
+    sent: Instant,
+    seen: Vec<bool>,
+}
+
 /// Every tick: SET `__probe:<tag>:<n>` to the current time on the master
-/// (own connection), then GET it on every target in turn until each has it
-/// or `PROBE_DEADLINE` passes. Time lag = when a target first returns it −
-/// when the SET was sent. Stops when told or after `limit` probes.
+/// (own connection). Meanwhile, GET on every target (own connections, in a
+/// tight loop while probes are outstanding) its oldest probe not seen yet,
+/// and the next ones once it appears. Time lag = when a target first
+/// returns the key − when the SET was sent. A probe not seen within
+/// `PROBE_DEADLINE` is missed. Probes go on every tick however far the
+/// targets lag, so a lagging replica is sampled as often as a quick one.
+/// Stops sending when told or after `limit` probes, then waits for the
+/// outstanding ones (until their deadline).
 fn spawn_prober(
     master: u16,
     targets: Vec<u16>,
@@ -914,72 +939,102 @@ fn spawn_prober(
         };
         let mut m: Option<Conn> = None;
         let mut ts: Vec<Option<Conn>> = targets.iter().map(|_| None).collect();
+        let mut outstanding: Vec<Probe> = Vec::new();
+        let mut next = Instant::now();
         loop {
-            let t0 = Instant::now();
-            let n = out.sent;
-            let key = format!("__probe:{tag}:{n}");
-            let mut probe = || -> Result<()> {
-                if m.is_none() {
-                    m = Some(open(master, CMD_TIMEOUT)?);
-                }
-                for (k, &port) in targets.iter().enumerate() {
-                    if ts[k].is_none() {
-                        ts[k] = Some(open(port, CMD_TIMEOUT)?);
+            let sending = !stop.load(Ordering::SeqCst) && limit.is_none_or(|l| out.sent < l);
+            if !sending && outstanding.is_empty() {
+                return out;
+            }
+            let mut failed = false;
+            if sending && Instant::now() >= next {
+                next = Instant::now().max(next + TICK);
+                let key = format!("__probe:{tag}:{}", out.sent);
+                let written = (|| -> Result<Instant> {
+                    if m.is_none() {
+                        m = Some(open(master, CMD_TIMEOUT)?);
+                    }
+                    let sent = Instant::now();
+                    let now = unix_us().to_string();
+                    if let Err(e) = ok(m.as_mut().expect("opened"), &["SET", &key, &now]) {
+                        m = None;
+                        return Err(e);
+                    }
+                    Ok(sent)
+                })();
+                match written {
+                    Ok(sent) => {
+                        let _ = out.set_latency.record(sent.elapsed().as_micros() as u64);
+                        out.sent += 1;
+                        outstanding.push(Probe {
+                            key,
+                            sent,
+                            seen: vec![false; targets.len()],
+                        });
+                    }
+                    Err(e) => {
+                        out.errors.add(e);
+                        failed = true;
                     }
                 }
-                let sent = Instant::now();
-                let now = unix_us().to_string();
-                if let Err(e) = ok(m.as_mut().expect("opened"), &["SET", &key, &now]) {
-                    m = None;
-                    return Err(e);
-                }
-                let _ = out.set_latency.record(sent.elapsed().as_micros() as u64);
-                out.sent += 1;
-                let mut pending: Vec<usize> = (0..targets.len()).collect();
-                while !pending.is_empty() && sent.elapsed() < PROBE_DEADLINE {
-                    let mut k = 0;
-                    while k < pending.len() {
-                        let t = pending[k];
-                        let reply = ts[t].as_mut().expect("opened").call(&["GET", &key]);
-                        let reply = reply.map_err(|e| {
-                            std::io::Error::new(
-                                e.kind(),
-                                format!(
-                                    "no reply within {}s ({e}), {:.1}s after the probe's SET",
-                                    CMD_TIMEOUT.as_secs(),
-                                    sent.elapsed().as_secs_f64()
-                                ),
-                            )
-                        });
-                        match reply {
-                            Ok(Reply::Bulk(Some(_))) => {
-                                let lag = sent.elapsed().as_micros() as u64;
-                                let _ = out.per_target[t].record(lag);
-                                out.raw[t].push(lag);
-                                pending.remove(k);
-                            }
-                            Ok(Reply::Bulk(None)) => k += 1,
-                            Ok(other) => {
-                                return Err(format!(
-                                    "GET {key} on port {} answered {other:?}",
-                                    targets[t]
-                                ))
-                            }
-                            Err(e) => {
+            }
+            for (t, &port) in targets.iter().enumerate() {
+                // Oldest first: the stream is applied in order.
+                for p in outstanding.iter_mut().filter(|p| !p.seen[t]) {
+                    if p.sent.elapsed() >= PROBE_DEADLINE {
+                        p.seen[t] = true;
+                        out.missed += 1;
+                        continue;
+                    }
+                    let reply = (|| -> Result<Reply> {
+                        if ts[t].is_none() {
+                            ts[t] = Some(open(port, CMD_TIMEOUT)?);
+                        }
+                        ts[t]
+                            .as_mut()
+                            .expect("opened")
+                            .call(&["GET", &p.key])
+                            .map_err(|e| {
                                 ts[t] = None;
-                                return Err(format!("GET {key} on port {}: {e}", targets[t]));
-                            }
+                                format!(
+                                    "GET {} on port {port}: no reply within {}s ({e}), {:.1}s \
+                                     after the probe's SET",
+                                    p.key,
+                                    CMD_TIMEOUT.as_secs(),
+                                    p.sent.elapsed().as_secs_f64()
+                                )
+                            })
+                    })();
+                    match reply {
+                        Ok(Reply::Bulk(Some(_))) => {
+                            let lag = p.sent.elapsed().as_micros() as u64;
+                            let _ = out.per_target[t].record(lag);
+                            out.raw[t].push(lag);
+                            p.seen[t] = true;
+                        }
+                        Ok(Reply::Bulk(None)) => break,
+                        Ok(other) => {
+                            out.errors
+                                .add(format!("GET {} on port {port} answered {other:?}", p.key));
+                            failed = true;
+                            break;
+                        }
+                        Err(e) => {
+                            out.errors.add(e);
+                            failed = true;
+                            break;
                         }
                     }
                 }
-                out.missed += pending.len() as u64;
-                Ok(())
-            };
-            if let Err(e) = probe() {
-                out.errors.add(e);
             }
-            if limit.is_some_and(|l| out.sent >= l) || !tick_after(t0, &stop) {
-                return out;
+            outstanding.retain(|p| !p.seen.iter().all(|&s| s));
+            if failed {
+                std::thread::sleep(TICK);
+            } else if outstanding.is_empty() {
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                }
             }
         }
     })
@@ -1117,8 +1172,11 @@ fn pss_kb(pid: u32) -> Option<u64> {
 
 /// Memory of the master: its VmRSS, and the PSS of it and its children
 /// (shared pages counted once), in kB.
-fn memory_kb(pid: u32) -> (u64, u64) {
+fn memory_kb(pid: u32, with_pss: bool) -> (u64, u64) {
     let rss = proc_status_kb(pid, "VmRSS").unwrap_or(0);
+    if !with_pss {
+        return (rss, 0);
+    }
     let mut pss = pss_kb(pid).unwrap_or(0);
     for c in children(pid) {
         pss += pss_kb(c).unwrap_or(0);
@@ -1131,8 +1189,10 @@ struct MemOut {
     peak: (u64, u64),
 }
 
-fn spawn_mem_sampler(pid: u32) -> Worker<MemOut> {
-    let before = memory_kb(pid);
+/// Peak memory of `pid` every tick; PSS (of it and its children) only when
+/// asked, as it costs more to read.
+fn spawn_mem_sampler(pid: u32, with_pss: bool) -> Worker<MemOut> {
+    let before = memory_kb(pid, with_pss);
     Worker::spawn(move |stop| {
         let mut out = MemOut {
             before,
@@ -1140,7 +1200,7 @@ fn spawn_mem_sampler(pid: u32) -> Worker<MemOut> {
         };
         loop {
             let t = Instant::now();
-            let (rss, pss) = memory_kb(pid);
+            let (rss, pss) = memory_kb(pid, with_pss);
             out.peak.0 = out.peak.0.max(rss);
             out.peak.1 = out.peak.1.max(pss);
             if !tick_after(t, &stop) {
@@ -1205,6 +1265,8 @@ struct LoadOut {
     lag_hist: Hist,
     /// When the load ended, ms after the sampler started.
     load_end_ms: f64,
+    /// Largest VmRSS growth of a replica during the load and catch-up, kB.
+    replica_rss_growth_kb: u64,
     probes: ProbeOut,
     /// An error when the replicas did not catch up in time (the other
     /// measurements are still worth recording).
@@ -1228,6 +1290,10 @@ fn load_with_replicas(
     tag: String,
 ) -> Result<LoadOut> {
     let ports: Vec<u16> = replicas.iter().map(|&i| group.port(i)).collect();
+    let mems: Vec<Worker<MemOut>> = replicas
+        .iter()
+        .map(|&i| spawn_mem_sampler(group.pid(i), false))
+        .collect();
     let t0 = Instant::now();
     let sampler = spawn_lag_sampler(group.port(master), ports.clone(), t0);
     let prober = spawn_prober(group.port(master), ports, tag, None);
@@ -1243,6 +1309,11 @@ fn load_with_replicas(
     };
     let lag = sampler.finish()?;
     let probes = prober.finish()?;
+    let mut replica_rss_growth_kb = 0;
+    for w in mems {
+        let m = w.finish()?;
+        replica_rss_growth_kb = replica_rss_growth_kb.max(m.peak.0.saturating_sub(m.before.0));
+    }
     let mut lag_hist = new_hist();
     for &(t, _, v) in &lag.points {
         if t <= load_end_ms {
@@ -1268,6 +1339,7 @@ fn load_with_replicas(
         lag,
         lag_hist,
         load_end_ms,
+        replica_rss_growth_kb,
         probes,
         catch_up,
     })
@@ -1346,7 +1418,7 @@ fn scenario_load(ctx: &Ctx, sink: &mut Sink, g: &mut Group) -> Step<()> {
         sink.rec(&case, "probes sent", "count", out.probes.sent as f64);
         sink.rec(
             &case,
-            "probes missed (>5 s)",
+            "probe sightings missed (>60 s)",
             "count",
             out.probes.missed as f64,
         );
@@ -1359,6 +1431,12 @@ fn scenario_load(ctx: &Ctx, sink: &mut Sink, g: &mut Group) -> Step<()> {
         if let Ok(d) = out.catch_up {
             sink.rec(&case, "catch-up after load", "ms", ms(d));
         }
+        sink.rec(
+            &case,
+            "replica peak RSS growth",
+            "MB",
+            out.replica_rss_growth_kb as f64 / 1024.0,
+        );
         sink.res.series.push(Series {
             server,
             repeat: sink.repeat,
@@ -1411,7 +1489,7 @@ fn full_sync_round(
     rdb_bytes: u64,
 ) -> Step<Vec<usize>> {
     let server = sink.server;
-    let mem = spawn_mem_sampler(g.pid(m));
+    let mem = spawn_mem_sampler(g.pid(m), true);
     let writer = spawn_writer(g.port(m));
     std::thread::sleep(Duration::from_millis(100));
     let t0 = Instant::now();
@@ -1906,14 +1984,14 @@ fn scenario_chain(ctx: &Ctx, sink: &mut Sink, g: &mut Group) -> Step<()> {
         "chain-idle".into(),
         Some(ctx.opts.chain_probes()),
     );
-    // The prober stops by itself after its probes; `finish` would stop it
-    // early, so wait for it.
-    let probes = loop {
-        if prober.handle.is_finished() {
-            break prober.finish().in_case(idle)?;
-        }
+    // The prober stops by itself after its probes (`finish` would stop it
+    // early, so wait for it), or when they take far longer than planned.
+    let limit = TICK * (3 * ctx.opts.chain_probes() as u32) + Duration::from_secs(30);
+    let started = Instant::now();
+    while !prober.is_finished() && started.elapsed() < limit {
         std::thread::sleep(TICK);
-    };
+    }
+    let probes = prober.finish().in_case(idle)?;
     rec_chain(sink, idle, &probes);
     g.check_alive(&[m, r1, r2]).in_case(idle)?;
 
@@ -1963,7 +2041,12 @@ fn rec_chain(sink: &mut Sink, case: &str, probes: &ProbeOut) {
         &probes.per_target[1],
     );
     sink.rec(case, "probes sent", "count", probes.sent as f64);
-    sink.rec(case, "probes missed (>5 s)", "count", probes.missed as f64);
+    sink.rec(
+        case,
+        "probe sightings missed (>60 s)",
+        "count",
+        probes.missed as f64,
+    );
     if let Some(d) = probes.errors.describe("chain prober") {
         sink.note(d);
     }
@@ -1985,8 +2068,9 @@ fn scenario_title(s: Scenario, opts: &Options) -> String {
             "load: redis-benchmark -t set -c {CLIENTS} -r {KEYSPACE} -d SIZE -P PIPE \
              ({}/{} requests at 64 B -P 1/16, {}/{} at 4096 B), master alone then with {REPLICAS} replicas;\n   \
              byte lag = master_repl_offset − slave_repl_offset every 10 ms; time lag = probe SET sent on \
-             the master → first GET that finds it on a replica (every 10 ms, both replicas);\n   \
-             catch-up = end of the load → every replica offset equals the master's",
+             the master → first GET that finds it on a replica (every 10 ms, both replicas; missed if not seen in 60 s);\n   \
+             catch-up = end of the load → every replica offset equals the master's; replica RSS \
+             growth: largest VmRSS increase of a replica over the load and catch-up",
             opts.requests(64, 1),
             opts.requests(64, 16),
             opts.requests(4096, 1),
