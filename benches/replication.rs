@@ -35,8 +35,8 @@
 mod common;
 
 use common::{
-    cascade_binary, format_table, info_value, json_num, json_str, median, need_tool, parse_csv_rps,
-    ratio, run_captured, Conn, Launch, Machine, Reply, Result, Server, ServerProc,
+    cascade_binary, format_table, info_field, info_value, json_num, json_str, median, need_tool,
+    parse_csv_rps, ratio, run_captured, Conn, Launch, Machine, Reply, Result, Server, ServerProc,
 };
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -1490,6 +1490,7 @@ fn full_sync_round(
 ) -> Step<Vec<usize>> {
     let server = sink.server;
     let mem = spawn_mem_sampler(g.pid(m), true);
+    let full_before = info_field(g.port(m), "stats", "sync_full").in_case(case)?;
     let writer = spawn_writer(g.port(m));
     std::thread::sleep(Duration::from_millis(100));
     let t0 = Instant::now();
@@ -1570,6 +1571,14 @@ fn full_sync_round(
         );
     }
     sink.rec(case, "writer SETs during sync", "count", w.sets as f64);
+    // One per replica unless a replica had to start over.
+    let full_after = info_field(g.port(m), "stats", "sync_full").in_case(case)?;
+    sink.rec(
+        case,
+        "full syncs served (sync_full delta)",
+        "count",
+        full_after.saturating_sub(full_before) as f64,
+    );
     if let Some(d) = w.errors.describe("writer") {
         sink.note(d);
     }
