@@ -18,18 +18,17 @@
 //! Needs `redis-server` and `redis-benchmark` (Debian packages redis-server
 //! and redis-tools) and `taskset` (util-linux) on the PATH.
 
+mod common;
+
+use common::{
+    cascade_binary, format_table, info_field, json_num, json_str, median, need_tool, parse_csv_rps,
+    ratio, run_captured, Launch, Machine, Result, Server, ServerProc,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-type Result<T> = std::result::Result<T, String>;
+use std::process::Command;
+use std::time::Duration;
 
 /// `redis-benchmark -t` names, in the order they run (GET and INCR find the
 /// keys SET created).
@@ -43,8 +42,6 @@ const MSET_DIVISOR: u64 = 5;
 /// Core the servers run on and core redis-benchmark runs on, "per core".
 const SERVER_CORE: &str = "0";
 const CLIENT_CORE: &str = "1";
-const START_DEADLINE: Duration = Duration::from_secs(20);
-const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "\
 Usage: cargo bench --bench throughput [-- OPTIONS]
@@ -151,283 +148,12 @@ struct Tools {
 
 impl Tools {
     fn find() -> Result<Tools> {
-        let cascade = PathBuf::from(env!("CARGO_BIN_EXE_cascade"));
-        if !cascade.is_file() {
-            return Err(format!(
-                "the cascade binary {} does not exist (run through `cargo bench`)",
-                cascade.display()
-            ));
-        }
-        let need = |name: &str, package: &str| {
-            find_in_path(name).ok_or_else(|| {
-                format!(
-                    "`{name}` was not found on the PATH; install it with `sudo apt-get install {package}`"
-                )
-            })
-        };
         Ok(Tools {
-            cascade,
-            redis_server: need("redis-server", "redis-server")?,
-            redis_benchmark: need("redis-benchmark", "redis-tools")?,
-            taskset: need("taskset", "util-linux")?,
+            cascade: cascade_binary()?,
+            redis_server: need_tool("redis-server", "redis-server")?,
+            redis_benchmark: need_tool("redis-benchmark", "redis-tools")?,
+            taskset: need_tool("taskset", "util-linux")?,
         })
-    }
-}
-
-fn find_in_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| {
-            std::fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-}
-
-struct Machine {
-    nproc: usize,
-    online: usize,
-    model: String,
-    kernel: String,
-    cascade_version: String,
-    redis_version: String,
-    benchmark_version: String,
-}
-
-impl Machine {
-    fn probe(tools: &Tools) -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        let online = cpuinfo
-            .lines()
-            .filter(|l| l.starts_with("processor"))
-            .count();
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "unknown".into());
-        let version = |bin: &Path| {
-            let mut cmd = Command::new(bin);
-            cmd.arg("--version");
-            match run_captured(cmd, Duration::from_secs(10)) {
-                Ok(out) if out.status.success() => out.stdout.trim().to_string(),
-                _ => "unknown".into(),
-            }
-        };
-        Machine {
-            nproc: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            online,
-            model,
-            kernel,
-            cascade_version: version(&tools.cascade),
-            redis_version: version(&tools.redis_server),
-            benchmark_version: version(&tools.redis_benchmark),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Child processes
-
-/// Makes the kernel kill the child if this process dies (Ctrl-C, kill), so
-/// no server outlives the benchmark even when Drop does not run.
-fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: the closure runs between fork and exec and only calls prctl,
-    // which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatus>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok(Some(status)),
-            Ok(None) if Instant::now() >= deadline => return Ok(None),
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("waiting for a child process: {e}")),
-        }
-    }
-}
-
-struct Captured {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn reader_thread<R: Read + Send + 'static>(r: Option<R>) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// Runs a command to completion with a time limit, capturing its output.
-fn run_captured(mut cmd: Command, timeout: Duration) -> Result<Captured> {
-    let desc = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    die_with_parent(&mut cmd);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("could not start {desc}: {e}"))?;
-    let out = reader_thread(child.stdout.take());
-    let err = reader_thread(child.stderr.take());
-    let status = match wait_timeout(&mut child, timeout)? {
-        Some(s) => s,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "{desc} did not finish within {}s; killed it",
-                timeout.as_secs()
-            ));
-        }
-    };
-    Ok(Captured {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
-}
-
-fn temp_dir(tag: &str) -> Result<PathBuf> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "cascade-bench-{tag}-{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("could not create {}: {e}", dir.display()))?;
-    Ok(dir)
-}
-
-fn free_port() -> Result<u16> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| format!("could not find a free port: {e}"))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("could not find a free port: {e}"))
-}
-
-// ---------------------------------------------------------------------------
-// A tiny RESP client
-
-/// Only read whole in this file, or printed with `{:?}` in error messages.
-#[derive(Debug)]
-#[allow(dead_code)]
-enum Reply {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Vec<Reply>),
-}
-
-fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
-fn read_reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
-    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
-    let line = read_line(r)?;
-    let (kind, rest) = line.split_at(line.len().min(1));
-    let num = |s: &str| s.parse::<i64>().map_err(|_| bad("bad length in reply"));
-    Ok(match kind {
-        "+" => Reply::Simple(rest.to_string()),
-        "-" => Reply::Error(rest.to_string()),
-        ":" => Reply::Int(num(rest)?),
-        "$" => {
-            let n = num(rest)?;
-            if n < 0 {
-                Reply::Bulk(None)
-            } else {
-                let mut buf = vec![0; n as usize + 2];
-                r.read_exact(&mut buf)?;
-                buf.truncate(n as usize);
-                Reply::Bulk(Some(buf))
-            }
-        }
-        "*" => {
-            let n = num(rest)?;
-            let mut items = Vec::new();
-            for _ in 0..n.max(0) {
-                items.push(read_reply(r)?);
-            }
-            Reply::Array(items)
-        }
-        _ => return Err(bad("unexpected reply type")),
-    })
-}
-
-fn command(port: u16, args: &[&str], timeout: Duration) -> std::io::Result<Reply> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        let _ = write!(req, "${}\r\n{a}\r\n", a.len());
-    }
-    (&stream).write_all(req.as_bytes())?;
-    read_reply(&mut BufReader::new(&stream))
-}
-
-/// One field of `INFO <section>`, as a number.
-fn info_field(port: u16, section: &str, field: &str) -> Result<u64> {
-    let reply = command(port, &["INFO", section], Duration::from_secs(5))
-        .map_err(|e| format!("INFO {section} on port {port}: {e}"))?;
-    let text = match reply {
-        Reply::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
-        other => return Err(format!("INFO {section} on port {port}: got {other:?}")),
-    };
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("INFO {section} on port {port} has no numeric {field}"))
-}
-
-// ---------------------------------------------------------------------------
-// Servers
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Server {
-    Cascade,
-    Redis,
-}
-
-impl Server {
-    fn name(self) -> &'static str {
-        match self {
-            Server::Cascade => "Cascade",
-            Server::Redis => "Redis",
-        }
     }
 }
 
@@ -460,180 +186,25 @@ impl Setup {
     }
 }
 
-/// A running server; killed and its directory removed on drop.
-struct ServerProc {
-    server: Server,
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl ServerProc {
-    fn start(server: Server, setup: Setup, tools: &Tools) -> Result<ServerProc> {
-        let dir = temp_dir(&server.name().to_lowercase())?;
-        let port = free_port()?;
-        let bin = match server {
-            Server::Cascade => &tools.cascade,
-            Server::Redis => &tools.redis_server,
-        };
-        let mut cmd = match setup {
-            Setup::PerCore => {
-                let mut c = Command::new(&tools.taskset);
-                c.arg("-c").arg(SERVER_CORE).arg(bin);
-                c
-            }
-            Setup::Defaults => Command::new(bin),
-        };
-        cmd.args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--dir")
-            .arg(&dir);
-        if server == Server::Cascade && setup == Setup::PerCore {
-            cmd.args(["--shards", "1"]);
-        }
-        let log_path = dir.join("server.log");
-        let log = std::fs::File::create(&log_path)
-            .map_err(|e| format!("could not create {}: {e}", log_path.display()))?;
-        let log2 = log
-            .try_clone()
-            .map_err(|e| format!("could not open {}: {e}", log_path.display()))?;
-        cmd.current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        die_with_parent(&mut cmd);
-        let desc = format!("{cmd:?}");
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(format!("could not start {desc}: {e}"));
-            }
-        };
-        // From here on, Drop cleans up.
-        let mut proc = ServerProc {
-            server,
-            child,
-            port,
-            dir,
-        };
-        proc.wait_ready()
-            .map_err(|e| format!("{e}\ncommand: {desc}\n{}", proc.log_tail()))?;
-        Ok(proc)
+fn start_server(server: Server, setup: Setup, tools: &Tools) -> Result<ServerProc> {
+    let bin = match server {
+        Server::Cascade => &tools.cascade,
+        Server::Redis => &tools.redis_server,
+    };
+    let mut args = Vec::new();
+    if server == Server::Cascade && setup == Setup::PerCore {
+        args.extend(["--shards".to_string(), "1".to_string()]);
     }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-        format!(
-            "--- last lines of the {} log ---\n{tail}",
-            self.server.name()
-        )
-    }
-
-    fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    return Err(format!(
-                        "{} exited during start-up ({status})",
-                        self.server.name()
-                    ))
-                }
-                Ok(None) => {}
-                Err(e) => return Err(format!("waiting for {}: {e}", self.server.name())),
-            }
-            let last = match command(self.port, &["PING"], Duration::from_millis(500)) {
-                Ok(Reply::Simple(s)) if s == "PONG" => return Ok(()),
-                Ok(other) => format!("PING answered {other:?}"),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{} did not answer PING on port {} within {}s ({last})",
-                    self.server.name(),
-                    self.port,
-                    START_DEADLINE.as_secs()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// user + system CPU time of the whole process (all threads), in ticks.
-    fn cpu_ticks(&self) -> Result<u64> {
-        let path = format!("/proc/{}/stat", self.pid());
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("could not read {path}: {e}"))?;
-        // The command name may contain spaces and parentheses: fields are
-        // counted from after the last ')'. There, field 3 (state) is index 0,
-        // so utime (14) and stime (15) are indexes 11 and 12.
-        let rest = text
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .ok_or_else(|| format!("unexpected format of {path}"))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .ok_or_else(|| format!("unexpected format of {path}"))
-        };
-        Ok(field(11)? + field(12)?)
-    }
-
-    /// Distinct CPU affinity lists of the process's threads.
-    fn thread_affinities(&self) -> Vec<String> {
-        let mut lists = Vec::new();
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
-            return lists;
-        };
-        for t in tasks.flatten() {
-            let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
-            if let Some(v) = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            {
-                let v = v.trim().to_string();
-                if !lists.contains(&v) {
-                    lists.push(v);
-                }
-            }
-        }
-        lists.sort();
-        lists
-    }
-
-    /// SHUTDOWN NOSAVE, then kill if the server does not exit in time.
-    fn stop(mut self) -> Result<()> {
-        let _ = command(self.port, &["SHUTDOWN", "NOSAVE"], Duration::from_secs(2));
-        match wait_timeout(&mut self.child, STOP_DEADLINE)? {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "{} did not exit within {}s of SHUTDOWN NOSAVE; killed it",
-                self.server.name(),
-                STOP_DEADLINE.as_secs()
-            )),
-        }
-        // Drop kills (if needed) and removes the directory.
-    }
-}
-
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = wait_timeout(&mut self.child, STOP_DEADLINE);
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    ServerProc::start(Launch {
+        server,
+        bin,
+        pin: match setup {
+            Setup::PerCore => Some((&tools.taskset, SERVER_CORE)),
+            Setup::Defaults => None,
+        },
+        args,
+        label: server.name().to_string(),
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -650,58 +221,6 @@ struct Sample {
     cpu_ticks: u64,
     cpu_us_per_req: f64,
     error_replies: u64,
-}
-
-fn clock_ticks_per_sec() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as u64
-    } else {
-        100
-    }
-}
-
-/// Finds the requests per second of `test` in redis-benchmark's --csv output:
-/// a header `"test","rps",...` then lines like `"SET","123456.78",...`
-/// (MSET is reported as `"MSET (10 keys)"`).
-fn parse_csv_rps(stdout: &str, test: &str) -> Result<f64> {
-    let mut header_ok = false;
-    for line in stdout.lines() {
-        let fields: Vec<&str> = line
-            .split(',')
-            .map(|f| f.trim().trim_matches('"'))
-            .collect();
-        if fields.len() < 2 {
-            continue;
-        }
-        if fields[0] == "test" {
-            if fields[1] != "rps" {
-                return Err(format!(
-                    "unexpected redis-benchmark CSV header (wanted \"test\",\"rps\",...): {line}"
-                ));
-            }
-            header_ok = true;
-            continue;
-        }
-        let name = fields[0].split(" (").next().unwrap_or("");
-        if name.eq_ignore_ascii_case(test) {
-            if !header_ok {
-                return Err(format!(
-                    "redis-benchmark CSV output has no \"test\",\"rps\" header:\n{stdout}"
-                ));
-            }
-            return fields[1]
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| format!("bad rps value in redis-benchmark output: {line}"));
-        }
-    }
-    Err(format!(
-        "no {} row in redis-benchmark output:\n{stdout}",
-        test.to_uppercase()
-    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -759,7 +278,8 @@ fn measure(
         }
     }
     let cpu_ticks = cpu_after.saturating_sub(cpu_before);
-    let cpu_us_per_req = cpu_ticks as f64 * 1e6 / clock_ticks_per_sec() as f64 / requests as f64;
+    let cpu_us_per_req =
+        cpu_ticks as f64 * 1e6 / common::clock_ticks_per_sec() as f64 / requests as f64;
     Ok(Sample {
         setup,
         server: proc.server,
@@ -795,7 +315,7 @@ fn run_setup(
                 opts.repeat,
                 server.name()
             );
-            let proc = ServerProc::start(server, setup, tools)?;
+            let proc = start_server(server, setup, tools)?;
             if setup == Setup::PerCore {
                 let aff = proc.thread_affinities();
                 if aff.iter().any(|a| a != SERVER_CORE) {
@@ -829,20 +349,6 @@ fn run_setup(
 // ---------------------------------------------------------------------------
 // Report
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
-/// Median rps and µs CPU per request of one cell.
 struct Cell {
     rps: f64,
     cpu_us: f64,
@@ -861,14 +367,6 @@ fn cell(samples: &[Sample], setup: Setup, server: Server, test: &str, pipeline: 
     }
 }
 
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 && a.is_finite() && b.is_finite() {
-        format!("{:.2}", a / b)
-    } else {
-        "-".into()
-    }
-}
-
 fn table(samples: &[Sample], setup: Setup, opts: &Options) -> String {
     let header = [
         "test",
@@ -879,7 +377,7 @@ fn table(samples: &[Sample], setup: Setup, opts: &Options) -> String {
         "Redis µs/req",
         "CPU ratio",
     ];
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut errors = Vec::new();
     for pipeline in PIPELINES {
         for test in TESTS {
@@ -895,7 +393,7 @@ fn table(samples: &[Sample], setup: Setup, opts: &Options) -> String {
                     ));
                 }
             }
-            rows.push([
+            rows.push(vec![
                 label,
                 format!("{:.0}", c.rps),
                 format!("{:.0}", r.rps),
@@ -906,14 +404,6 @@ fn table(samples: &[Sample], setup: Setup, opts: &Options) -> String {
             ]);
         }
     }
-    let width = |i: usize| {
-        rows.iter()
-            .map(|r| r[i].chars().count())
-            .chain([header[i].chars().count()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..header.len()).map(width).collect();
     let mut out = String::new();
     let _ = writeln!(out, "== {}", setup.title());
     let _ = writeln!(
@@ -925,24 +415,7 @@ fn table(samples: &[Sample], setup: Setup, opts: &Options) -> String {
         opts.requests("mset", 16),
         opts.repeat
     );
-    let line = |out: &mut String, cells: &[&str]| {
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i].saturating_sub(c.chars().count());
-            if i == 0 {
-                let _ = write!(out, "{c}{}", " ".repeat(pad));
-            } else {
-                let _ = write!(out, "  {}{c}", " ".repeat(pad));
-            }
-        }
-        out.push('\n');
-    };
-    line(&mut out, &header);
-    let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-    let _ = writeln!(out, "{}", "-".repeat(total));
-    for r in &rows {
-        let cells: Vec<&str> = r.iter().map(|s| s.as_str()).collect();
-        line(&mut out, &cells);
-    }
+    out.push_str(&format_table(&header, &rows));
     if !errors.is_empty() {
         let _ = writeln!(out, "error replies (INFO stats total_error_replies):");
         for e in errors {
@@ -950,30 +423,6 @@ fn table(samples: &[Sample], setup: Setup, opts: &Options) -> String {
         }
     }
     out
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
-    }
 }
 
 fn write_json(
@@ -984,19 +433,7 @@ fn write_json(
     samples: &[Sample],
 ) -> Result<()> {
     let mut o = String::from("{\n");
-    let _ = writeln!(
-        o,
-        "  \"machine\": {{\"nproc\": {}, \"online_cpus\": {}, \"model\": {}, \"kernel\": {}, \
-         \"cascade\": {}, \"redis_server\": {}, \"redis_benchmark\": {}, \"clock_ticks_per_sec\": {}}},",
-        machine.nproc,
-        machine.online,
-        json_str(&machine.model),
-        json_str(&machine.kernel),
-        json_str(&machine.cascade_version),
-        json_str(&machine.redis_version),
-        json_str(&machine.benchmark_version),
-        clock_ticks_per_sec()
-    );
+    let _ = writeln!(o, "  \"machine\": {},", machine.json());
     let _ = writeln!(
         o,
         "  \"quick\": {}, \"repeats\": {}, \"clients\": {CLIENTS}, \"data_size\": {DATA_SIZE}, \"keyspace\": {KEYSPACE},",
@@ -1050,7 +487,7 @@ fn write_json(
 fn run() -> Result<()> {
     let opts = Options::parse()?;
     let tools = Tools::find()?;
-    let machine = Machine::probe(&tools);
+    let machine = Machine::probe(&tools.cascade, &tools.redis_server, &tools.redis_benchmark);
     let setups = [Setup::PerCore, Setup::Defaults];
     if machine.nproc < 2 {
         return Err(format!(
