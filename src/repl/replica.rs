@@ -255,6 +255,9 @@ struct Input {
     /// While streaming: a copy of every byte added to `buf`, so the exact
     /// bytes of each command can be forwarded once it is decoded.
     mirror: Option<BytesMut>,
+    /// Read buffer: large, so one read (and one batch with one barrier per
+    /// shard) carries many commands even with 4 KB values.
+    chunk: Vec<u8>,
 }
 
 impl Link {
@@ -286,14 +289,14 @@ impl Link {
 
     /// Reads more bytes (waiting at most `timeout`), or fails.
     async fn fill(&self, input: &mut Input, timeout: Duration) -> LinkResult<usize> {
-        let mut chunk = [0u8; 16 * 1024];
+        let chunk = &mut input.chunk;
         enum Ev {
             Read(std::io::Result<usize>),
             Timeout,
             Cancel,
         }
         let ev = futures_lite::future::or(
-            async { Ev::Read(input.stream.read(&mut chunk).await) },
+            async { Ev::Read(input.stream.read(chunk).await) },
             futures_lite::future::or(
                 async {
                     glommio::timer::sleep(timeout).await;
@@ -315,9 +318,9 @@ impl Link {
             Ev::Read(Ok(0)) => failed("Master closed the connection"),
             Ev::Read(Err(e)) => failed(format!("Error reading from MASTER: {e}")),
             Ev::Read(Ok(n)) => {
-                input.buf.extend_from_slice(&chunk[..n]);
+                input.buf.extend_from_slice(&input.chunk[..n]);
                 if let Some(m) = input.mirror.as_mut() {
-                    m.extend_from_slice(&chunk[..n]);
+                    m.extend_from_slice(&input.chunk[..n]);
                 }
                 self.node.repl.update_link(|l| l.last_io_ms = unix_ms());
                 Ok(n)
@@ -414,8 +417,9 @@ impl Link {
         tracing::info!("Non blocking connect for SYNC fired the event.");
         Ok(Input {
             stream,
-            buf: BytesMut::with_capacity(64 * 1024),
+            buf: BytesMut::with_capacity(256 * 1024),
             mirror: None,
+            chunk: vec![0u8; 256 * 1024],
         })
     }
 
