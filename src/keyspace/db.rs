@@ -9,8 +9,14 @@
 //!
 //! Invariant: every key in `expires` is also in `dict`, so "has a TTL"
 //! never outlives the key.
+//!
+//! Snapshots: while one is active every path that changes or deletes a key
+//! calls into `snapshot.rs` first, so the key's state at the cut is saved
+//! before it is lost (see that module). Without a snapshot the only cost is
+//! the `snap.is_some()` test on those paths.
 
 use crate::keyspace::dict::{random_seed, Dict};
+use crate::keyspace::snapshot::{DbSnap, SnapItem};
 use crate::keyspace::value::Value;
 use bytes::Bytes;
 
@@ -41,6 +47,9 @@ pub struct Db {
     /// Active-expiry scan position in `expires` (Redis's expires_cursor).
     expires_cursor: u64,
     rng: u64,
+    /// The running snapshot's state for this database, until it has handed
+    /// out every key of the cut.
+    snap: Option<Box<DbSnap>>,
 }
 
 impl Default for Db {
@@ -61,6 +70,7 @@ impl Db {
             avg_ttl_ms: 0,
             expires_cursor: 0,
             rng: random_seed(),
+            snap: None,
         }
     }
 
@@ -75,6 +85,7 @@ impl Db {
     }
 
     fn delete_expired(&mut self, key: &[u8]) {
+        self.before_change(key);
         self.expires.remove(key);
         if let Some((k, _)) = self.dict.remove(key) {
             self.expired_log.push(k);
@@ -91,6 +102,9 @@ impl Db {
     /// only writer of a replica is its master's stream, which decides about
     /// expiry and will send the DEL itself (Redis treats master-client
     /// lookups the same way).
+    ///
+    /// Only a `Write` lookup may change the returned value: during a
+    /// snapshot it saves the key's cut version first, a `Read` one does not.
     pub fn get(&mut self, key: &[u8], now_ms: u64, mode: Lookup) -> Option<&mut Value> {
         if Self::is_expired(&self.expires, key, now_ms) {
             if self.expire_allowed {
@@ -100,6 +114,10 @@ impl Db {
             if mode == Lookup::Read {
                 return None;
             }
+        }
+        if self.snap.is_some() && mode == Lookup::Write {
+            // The caller may change the value in place (APPEND, INCR...).
+            self.before_change(key);
         }
         self.dict.get_mut(key)
     }
@@ -119,6 +137,7 @@ impl Db {
     /// so an expired old key is deleted (and logged) rather than silently
     /// overwritten; this function does not look at the clock.
     pub fn set(&mut self, key: Bytes, v: Value, expire_at_ms: Option<u64>) {
+        self.before_change(&key);
         match expire_at_ms {
             None => {
                 if !self.expires.is_empty() {
@@ -129,7 +148,7 @@ impl Db {
             Some(at) => {
                 let probe = key.clone();
                 self.store(key, v);
-                self.set_expire(&probe, at);
+                self.set_expire_unhooked(&probe, at);
             }
         }
     }
@@ -137,11 +156,16 @@ impl Db {
     /// Inserts or replaces a value. A new key is stored as its own copy: the
     /// caller's key is usually a slice of a network read buffer, which it
     /// would otherwise keep alive.
+    /// Callers have run `before_change(key)`.
     fn store(&mut self, key: Bytes, v: Value) {
         match self.dict.get_mut(&key) {
             Some(slot) => *slot = v,
             None => {
-                self.dict.insert(Bytes::copy_from_slice(&key), v);
+                let owned = Bytes::copy_from_slice(&key);
+                if let Some(s) = self.snap.as_deref_mut() {
+                    s.note_new(&self.dict, &owned);
+                }
+                self.dict.insert(owned, v);
             }
         }
     }
@@ -150,12 +174,14 @@ impl Db {
     /// precondition as [`Db::set`] applies: without the prior write lookup
     /// an already expired TTL would be kept.
     pub fn set_keep_ttl(&mut self, key: Bytes, v: Value) {
+        self.before_change(&key);
         self.store(key, v);
     }
 
     /// Deletes the key and its TTL, whatever the TTL says (DEL does its own
     /// write lookup first).
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        self.before_change(key);
         if !self.expires.is_empty() {
             self.expires.remove(key);
         }
@@ -171,6 +197,11 @@ impl Db {
     /// key. A time in the past is stored as is: EXPIRE with a past time is
     /// turned into a DEL by the command layer, as in Redis.
     pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
+        self.before_change(key);
+        self.set_expire_unhooked(key, at_ms)
+    }
+
+    fn set_expire_unhooked(&mut self, key: &[u8], at_ms: u64) -> bool {
         if let Some(at) = self.expires.get_mut(key) {
             *at = at_ms;
             return true;
@@ -186,7 +217,13 @@ impl Db {
 
     /// Removes the TTL; true if there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        !self.expires.is_empty() && self.expires.remove(key).is_some()
+        if self.expires.is_empty() {
+            return false;
+        }
+        if self.snap.is_some() && self.expires.contains_key(key) {
+            self.before_change(key);
+        }
+        self.expires.remove(key).is_some()
     }
 
     /// Keys stored, including logically expired ones not yet reclaimed
@@ -280,10 +317,19 @@ impl Db {
 
     /// FLUSHDB: drops every key; returns how many there were. Keys already
     /// in the expired log stay there (they were deleted before the flush).
+    ///
+    /// During a snapshot that has not walked this database to the end, the
+    /// dicts move into the snapshot instead (no copy, no O(n) free now).
     pub fn clear(&mut self) -> usize {
         let n = self.dict.len();
-        self.dict.clear();
-        self.expires.clear();
+        let moved = match self.snap.as_deref_mut() {
+            Some(s) => s.take_flushed(&mut self.dict, &mut self.expires),
+            None => false,
+        };
+        if !moved {
+            self.dict.clear();
+            self.expires.clear();
+        }
         self.avg_ttl_ms = 0;
         self.expires_cursor = 0;
         n
@@ -316,6 +362,49 @@ impl Db {
         let a = self.dict.rehash_steps(steps);
         let b = self.expires.rehash_steps(steps);
         a || b
+    }
+
+    // ------------------------------------------------------- snapshot --
+
+    /// Copy-on-write hook: `key` is about to change or be deleted.
+    #[inline]
+    fn before_change(&mut self, key: &[u8]) {
+        if let Some(s) = self.snap.as_deref_mut() {
+            s.before_change(&self.dict, &self.expires, key);
+        }
+    }
+
+    /// Marks the cut (see `snapshot.rs`); returns the key and TTL counts at
+    /// the cut. Replaces any previous snapshot state of this database.
+    pub(crate) fn snap_begin(&mut self) -> (usize, usize) {
+        self.snap = if self.dict.is_empty() {
+            None
+        } else {
+            Some(Box::new(DbSnap::new(&self.dict)))
+        };
+        (self.dict.len(), self.expires.len())
+    }
+
+    /// Next items of the cut; true once all were handed out, after which
+    /// the state is gone and writes skip the hooks again.
+    pub(crate) fn snap_next(&mut self, max: usize, out: &mut Vec<SnapItem>) -> bool {
+        let Some(s) = self.snap.as_deref_mut() else {
+            return true;
+        };
+        let done = s.next(&self.dict, &self.expires, max, out);
+        if done {
+            self.snap = None;
+        }
+        done
+    }
+
+    /// Drops this database's snapshot state (end or abort).
+    pub(crate) fn snap_end(&mut self) {
+        self.snap = None;
+    }
+
+    pub(crate) fn snap_extra_bytes(&self) -> usize {
+        self.snap.as_deref().map_or(0, DbSnap::extra_bytes)
     }
 
     // --------------------------------------- hooks for active expiry --

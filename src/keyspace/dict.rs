@@ -417,6 +417,13 @@ impl<V> Dict<V> {
         (h ^ (h >> 32)) as u32
     }
 
+    /// The 32-bit hash this dict stores for `key` (what [`Dict::scan_hashed`]
+    /// reports and [`scan_order`] ranks).
+    #[inline]
+    pub fn hash_of(&self, key: &[u8]) -> u32 {
+        self.hash(key)
+    }
+
     #[inline]
     fn slab_of(&self, t: usize) -> &Slab<V> {
         match (&self.old, t) {
@@ -566,6 +573,14 @@ impl<V> Dict<V> {
 
     /// Removes and yields every entry; the dict is empty afterwards.
     pub fn drain(&mut self) -> impl Iterator<Item = (Bytes, V)> {
+        self.drain_hashed().map(|(_, k, v)| (k, v))
+    }
+
+    /// [`Dict::drain`] with each entry's stored hash. The iterator owns the
+    /// entries (it borrows nothing from the dict, which keeps its seed) and
+    /// frees each slab chunk as soon as it has walked past it, so consuming
+    /// it a little at a time returns memory a little at a time.
+    pub fn drain_hashed(&mut self) -> impl Iterator<Item = (u32, Bytes, V)> {
         let slab = mem::replace(&mut self.slab, Slab::new());
         let old = self.old.take();
         self.tables = [Table::default(), Table::default()];
@@ -575,7 +590,7 @@ impl<V> Dict<V> {
             .chain(std::iter::once(slab))
             .flat_map(|s| s.chunks)
             .flatten()
-            .filter_map(|s| s.kv)
+            .filter_map(|s| s.kv.map(|(k, v)| (s.hash, k, v)))
     }
 
     /// All entries in unspecified order. Cost is proportional to the slab
@@ -733,12 +748,12 @@ impl<V> Dict<V> {
 
     // -------------------------------------------------------------- scan --
 
-    fn emit_bucket(&self, t: usize, idx: usize, f: &mut impl FnMut(&Bytes, &V)) {
+    fn emit_bucket(&self, t: usize, idx: usize, f: &mut impl FnMut(u32, &Bytes, &V)) {
         let slab = self.slab_of(t);
         let mut id = self.tables[t].head(idx);
         while let Some(s) = slab.slot(id) {
             if let Some((k, v)) = &s.kv {
-                f(k, v);
+                f(s.hash, k, v);
             }
             id = s.next;
         }
@@ -753,6 +768,21 @@ impl<V> Dict<V> {
     /// other size. Each call visits one bucket of the smaller table plus,
     /// while rehashing, all its expansions in the larger one.
     pub fn scan(&self, cursor: u64, mut f: impl FnMut(&Bytes, &V)) -> u64 {
+        self.scan_hashed(cursor, |_, k, v| f(k, v))
+    }
+
+    /// [`Dict::scan`] that also passes each entry's stored hash.
+    ///
+    /// Exactly-once use: the cursor order is a total order on hashes,
+    /// [`scan_order`]. A call with `cursor` visits every entry whose order
+    /// lies in `[cursor_order(cursor), cursor_order(returned))` (the end is
+    /// 2^32 once the returned cursor is 0), in whichever table it sits, plus
+    /// possibly entries ranked below `cursor_order(cursor)`: the bucket of a
+    /// table that shrank since the previous call also holds some already
+    /// passed. A caller that skips entries ranked below the cursor it passed
+    /// in therefore sees every entry present for the whole scan exactly
+    /// once, across any growth, shrink or rehash between calls.
+    pub fn scan_hashed(&self, cursor: u64, mut f: impl FnMut(u32, &Bytes, &V)) -> u64 {
         if self.is_empty() {
             return 0;
         }
@@ -857,6 +887,23 @@ impl<V> Dict<V> {
 #[inline]
 fn rev_increment(v: u64) -> u64 {
     v.reverse_bits().wrapping_add(1).reverse_bits()
+}
+
+/// Rank of a stored hash in scan order. A bucket of a table of 2^n buckets
+/// holds the hashes whose low n bits are its index, i.e. one contiguous
+/// range of ranks; the cursor walks those ranges in increasing rank.
+#[inline]
+pub fn scan_order(hash: u32) -> u64 {
+    u64::from(hash.reverse_bits())
+}
+
+/// Rank at which a scan resumes from `cursor`: every entry ranked below it
+/// has been visited. Cursors never exceed 31 bits (at most 2^31 buckets), so
+/// the truncation keeps all of them; cursor 0 is the start, rank 0. After
+/// a scan returns 0 the end rank is 2^32, which the caller tracks itself.
+#[inline]
+pub fn cursor_order(cursor: u64) -> u64 {
+    u64::from((cursor as u32).reverse_bits())
 }
 
 #[cfg(test)]
@@ -1124,6 +1171,67 @@ mod tests {
             }
             d.clear();
         }
+    }
+
+    #[test]
+    fn scan_with_rank_filter_is_exactly_once() {
+        // Skipping entries ranked below the cursor passed in removes SCAN's
+        // repeats: each stable key is seen once across grow, shrink and
+        // rehash between calls.
+        let mut repeats_removed = 0;
+        for seed in 0..6u64 {
+            let mut d = Dict::with_seed(100 + seed);
+            let mut rng = seed;
+            let base = seed * 10_000_000;
+            let stable: Vec<Bytes> = (0..300).map(|i| key(base + i)).collect();
+            let stable_set: HashSet<Bytes> = stable.iter().cloned().collect();
+            for k in &stable {
+                d.insert(k.clone(), ());
+            }
+            let mut extra: Vec<Bytes> = Vec::new();
+            let mut counts: HashMap<Bytes, u32> = HashMap::new();
+            let mut raw = 0usize;
+            let (mut cursor, mut calls) = (0u64, 0);
+            loop {
+                let reached = cursor_order(cursor);
+                cursor = d.scan_hashed(cursor, |h, k, _| {
+                    if stable_set.contains(k) {
+                        raw += 1;
+                    }
+                    if scan_order(h) >= reached {
+                        *counts.entry(k.clone()).or_default() += 1;
+                    }
+                });
+                calls += 1;
+                assert!(calls < 1_000_000);
+                if cursor == 0 {
+                    break;
+                }
+                // Cycles of growing to ~15x and deleting back down, so
+                // tables shrink while the cursor is deep in a bigger one.
+                let grow = if (calls / 10) % 2 == 0 { 9 } else { 1 };
+                if rand_next(&mut rng) % 10 < grow {
+                    for _ in 0..(rand_next(&mut rng) % 1_000) {
+                        let k = key(base + 5_000_000 + rand_next(&mut rng) % 1_000_000);
+                        d.insert(k.clone(), ());
+                        extra.push(k);
+                    }
+                } else {
+                    for _ in 0..(rand_next(&mut rng) % 2_000) {
+                        match extra.pop() {
+                            Some(k) => drop(d.remove(&k)),
+                            None => break,
+                        }
+                    }
+                }
+            }
+            for k in &stable {
+                assert_eq!(counts.get(k), Some(&1), "seed {seed}: {k:?}");
+            }
+            repeats_removed += raw.saturating_sub(stable.len());
+        }
+        println!("repeats removed by the rank filter: {repeats_removed}");
+        assert!(repeats_removed > 0, "no shrink repeated anything");
     }
 
     #[test]

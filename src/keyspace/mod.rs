@@ -8,17 +8,19 @@
 //!
 //! Files: `dict.rs` (hash table), `value.rs` (values and encodings), `db.rs`
 //! (one database: TTLs, lazy expiry, expired log), `expire.rs` (active
-//! expiry cycle).
+//! expiry cycle), `snapshot.rs` (incremental copy-on-write snapshot).
 #![forbid(unsafe_code)]
 
 pub mod db;
 pub mod dict;
 pub mod expire;
+pub mod snapshot;
 pub mod value;
 
 pub use db::{Db, Lookup};
 pub use dict::Dict;
 pub use expire::{ActiveExpire, CycleStats};
+pub use snapshot::{SnapItem, SnapshotActive};
 pub use value::{StrEncoding, StrValue, Value};
 
 use bytes::Bytes;
@@ -27,6 +29,9 @@ use bytes::Bytes;
 #[derive(Debug)]
 pub struct Keyspace {
     dbs: Vec<Db>,
+    /// While a snapshot is active: for each database index at the cut, the
+    /// index that holds its data now (SWAPDB moves it).
+    snap_at: Option<Vec<usize>>,
 }
 
 impl Keyspace {
@@ -34,6 +39,7 @@ impl Keyspace {
     pub fn new(n: usize) -> Self {
         Keyspace {
             dbs: (0..n).map(|_| Db::new()).collect(),
+            snap_at: None,
         }
     }
 
@@ -73,6 +79,15 @@ impl Keyspace {
             return false;
         }
         self.dbs.swap(a, b);
+        if let Some(at) = self.snap_at.as_mut() {
+            for p in at.iter_mut() {
+                if *p == a {
+                    *p = b;
+                } else if *p == b {
+                    *p = a;
+                }
+            }
+        }
         true
     }
 
@@ -110,6 +125,73 @@ impl Keyspace {
     /// Total keys deleted by expiry (INFO stats expired_keys).
     pub fn expired_keys(&self) -> u64 {
         self.dbs.iter().map(Db::expired_keys).sum()
+    }
+
+    // ------------------------------------------------------- snapshot --
+
+    /// Marks the cut in every database of this shard (O(databases), no key
+    /// is touched). From now on [`Keyspace::snapshot_next`] reports every
+    /// database as it is at this instant, whatever writes follow; see
+    /// `snapshot.rs` for how. Returns per database the number of keys and
+    /// of keys with a TTL at the cut (RDB RESIZEDB hints; logically expired
+    /// keys not yet deleted are counted, and reported, as Redis does).
+    ///
+    /// One snapshot per shard at a time: calling this while one is active
+    /// abandons it (as [`Keyspace::snapshot_end`]) and takes a new cut, so
+    /// whoever was consuming the old one must stop.
+    /// [`Keyspace::try_snapshot_begin`] refuses instead.
+    pub fn snapshot_begin(&mut self) -> Vec<(usize, usize)> {
+        self.snapshot_end();
+        self.snap_at = Some((0..self.dbs.len()).collect());
+        self.dbs.iter_mut().map(Db::snap_begin).collect()
+    }
+
+    /// [`Keyspace::snapshot_begin`], or an error if a snapshot is active.
+    pub fn try_snapshot_begin(&mut self) -> Result<Vec<(usize, usize)>, SnapshotActive> {
+        if self.snapshot_active() {
+            return Err(SnapshotActive);
+        }
+        Ok(self.snapshot_begin())
+    }
+
+    /// Appends up to `max` keys of database `db_at_cut` (its index at the
+    /// cut, wherever SWAPDB has moved it since) as they were at the cut, and
+    /// returns true once that database is exhausted. Each key of the cut is
+    /// reported exactly once, in no particular order. The work done is
+    /// O(`max`); it may append fewer than `max` items, even none, without
+    /// being exhausted. True also without an active snapshot or for an
+    /// index out of range.
+    pub fn snapshot_next(&mut self, db_at_cut: usize, max: usize, out: &mut Vec<SnapItem>) -> bool {
+        let Some(&now_at) = self.snap_at.as_ref().and_then(|at| at.get(db_at_cut)) else {
+            return true;
+        };
+        match self.dbs.get_mut(now_at) {
+            Some(db) => db.snap_next(max, out),
+            None => true,
+        }
+    }
+
+    /// Ends or aborts the snapshot and drops everything held for it. Flushed
+    /// databases not fully walked are freed here, in one go.
+    pub fn snapshot_end(&mut self) {
+        if self.snap_at.take().is_some() {
+            for db in &mut self.dbs {
+                db.snap_end();
+            }
+        }
+    }
+
+    pub fn snapshot_active(&self) -> bool {
+        self.snap_at.is_some()
+    }
+
+    /// Heap bytes held for the snapshot (saved versions, handled-key sets,
+    /// flushed tables not walked yet), for INFO and benchmarks.
+    pub fn snapshot_extra_bytes(&self) -> usize {
+        if self.snap_at.is_none() {
+            return 0;
+        }
+        self.dbs.iter().map(Db::snap_extra_bytes).sum()
     }
 }
 
