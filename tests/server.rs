@@ -511,25 +511,43 @@ fn too_low_memlock_limit_gets_a_clear_hint() {
 #[test]
 fn a_low_soft_memlock_limit_is_raised_and_the_server_starts() {
     // Non-root users typically have soft = hard = 8 MB; a lower soft limit
-    // is raised up to the hard one.
-    let port = common::free_port();
+    // is raised up to the hard one. A free port can be taken by another
+    // test between probing and binding: retry on a new one then.
     let bin = common::cascade_bin();
-    let mut child = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -S -l 400 && exec {} --port {port} --bind 127.0.0.1 --save ''",
-            bin.display()
-        ))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until(Duration::from_secs(20), "server answers", || {
-        common::Conn::try_connect(port).is_some()
-    });
-    let mut c = common::Conn::connect(port);
-    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
-    let _ = child.kill();
-    let _ = child.wait();
+    for attempt in 0..5 {
+        let port = common::free_port();
+        let mut child = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -S -l 400 && exec {} --port {port} --bind 127.0.0.1 --save ''",
+                bin.display()
+            ))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut answered = false;
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < end {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if let Some(mut c) = common::Conn::try_connect(port) {
+                c.send(&[b"PING"]);
+                if let Ok(v) = common::read_value(&mut c.reader) {
+                    answered = v == Value::Simple("PONG".into());
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let exited = matches!(child.try_wait(), Ok(Some(_)));
+        let _ = child.kill();
+        let _ = child.wait();
+        if answered && !exited {
+            return;
+        }
+        assert!(attempt < 4, "the server never answered PING");
+    }
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub fn wait_until(deadline: Duration, what: &str, mut cond: impl FnMut() -> bool
 
 pub struct Conn {
     stream: TcpStream,
-    reader: BufReader<TcpStream>,
+    pub reader: BufReader<TcpStream>,
 }
 
 impl Conn {
