@@ -57,7 +57,13 @@ pub fn run(config: Config) -> i32 {
     } else {
         log::write_line(LogLevel::Warning, "Configuration loaded");
     }
-    log::set_role(b'M');
+    // Redis marks its lines with S from the start when it is configured as
+    // a replica.
+    log::set_role(if config.replicaof().is_some() {
+        b'S'
+    } else {
+        b'M'
+    });
 
     let shards = match config.shards() {
         0 => shard::runtime::usable_cores(),
