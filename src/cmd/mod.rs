@@ -501,11 +501,7 @@ pub async fn apply_from_master(client: &mut Client, args: Vec<Bytes>, posted: &m
         }
     }
     // Client-level and multi-shard commands queue behind what was posted.
-    for (s, p) in posted.iter_mut().enumerate() {
-        if std::mem::take(p) {
-            shard::barrier(s).await;
-        }
-    }
+    shard::barrier_posted(posted).await;
     dispatch(client, args).await;
 }
 

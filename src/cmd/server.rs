@@ -199,20 +199,7 @@ pub async fn save_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<()
         return Err("ERR Background save already in progress".into());
     }
     let started = std::time::Instant::now();
-    let opts = {
-        let cfg = node.config();
-        dump::SaveOptions {
-            path: std::path::PathBuf::from(cfg.dbfilename()),
-            compress: cfg.bool_value("rdbcompression"),
-            checksum: cfg.bool_value("rdbchecksum"),
-            aux: Vec::new(),
-            key_delay_us: cfg
-                .get("rdb-key-save-delay")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-                .max(0) as u64,
-        }
-    };
+    let mut opts = dump::SaveOptions::from_config(&node.config());
     // The cut also records where the replication stream stood, so a
     // restart from this file can continue by partial resync. On a replica
     // it is taken between two commands of the master's stream.
@@ -221,8 +208,7 @@ pub async fn save_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<()
     let (snap, repl_aux) =
         dump::snapshot_with_cut(move || crate::repl::save_info(&repl_node)).await;
     node.repl.gate.resume();
-    let mut opts = opts;
-    opts.aux.extend(repl_aux);
+    opts.aux = repl_aux;
     let (tx, rx) = shard::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("cascade-save".into())

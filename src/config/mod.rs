@@ -493,6 +493,16 @@ impl Config {
         u64::try_from(self.num("repl-backlog-size")).unwrap_or(1 << 20)
     }
 
+    /// `repl-timeout` (at least a second).
+    pub fn repl_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.num("repl-timeout").max(1) as u64)
+    }
+
+    /// `repl-ping-replica-period` (at least a second).
+    pub fn repl_ping_period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.num("repl-ping-replica-period").max(1) as u64)
+    }
+
     /// Bytes the replication ring is allocated with: `repl-backlog-size`,
     /// at least `repl-ring-min-size`.
     pub fn repl_ring_size(&self) -> usize {

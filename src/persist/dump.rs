@@ -114,23 +114,53 @@ pub struct SaveOptions {
     pub key_delay_us: u64,
 }
 
+impl SaveOptions {
+    /// `dbfilename` (relative to `dir`, the working directory),
+    /// `rdbcompression`, `rdbchecksum`, `rdb-key-save-delay`; no aux fields.
+    pub fn from_config(cfg: &crate::config::Config) -> SaveOptions {
+        SaveOptions {
+            path: PathBuf::from(cfg.dbfilename()),
+            compress: cfg.bool_value("rdbcompression"),
+            checksum: cfg.bool_value("rdbchecksum"),
+            aux: Vec::new(),
+            key_delay_us: cfg
+                .get("rdb-key-save-delay")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+                .max(0) as u64,
+        }
+    }
+}
+
 /// Writes `snap` to `opts.path` atomically: a temp file in the same
 /// directory, fsync, rename, fsync of the directory. A crash at any point
 /// leaves the previous file intact.
 pub fn write_rdb(snap: &Snapshot, opts: &SaveOptions) -> std::io::Result<u64> {
-    let dir = opts
-        .path
+    replace_atomically(&opts.path, |tmp| write_file(snap, opts, tmp))
+}
+
+/// Writes `path` through `write` into a temp file of the same directory
+/// (unique per call, so concurrent saves never share one), then renames it
+/// over `path` and fsyncs the directory. On error the temp file is removed
+/// and `path` is untouched.
+fn replace_atomically<T>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
-    let result = write_file(snap, opts, &tmp);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("temp-{}-{seq}.rdb", std::process::id()));
+    let result = write(&tmp);
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
         return result;
     }
-    std::fs::rename(&tmp, &opts.path)?;
+    std::fs::rename(&tmp, path)?;
     std::fs::File::open(&dir)?.sync_all()?;
     result
 }
@@ -190,27 +220,13 @@ pub fn encode<S: RdbSink>(snap: &Snapshot, opts: &SaveOptions, sink: S) -> std::
 /// Writes an already encoded RDB to `path` atomically (temp file, fsync,
 /// rename), as [`write_rdb`] does.
 pub fn write_chunks(path: &Path, chunks: &[Bytes]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!("temp-{}-sync-{seq}.rdb", std::process::id()));
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+    replace_atomically(path, |tmp| {
+        let mut f = std::fs::File::create(tmp)?;
         for c in chunks {
             f.write_all(c)?;
         }
         f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(&dir)?.sync_all()
+    })
 }
 
 /// A sink that cuts the RDB into `Bytes` chunks of about `CHUNK` bytes:

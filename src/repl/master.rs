@@ -365,50 +365,16 @@ async fn build_payload(node: &Arc<Node>, diskless: bool) -> Result<SyncPayload, 
         return Err("no replication backlog".into());
     };
     let repl = node.clone();
-    let (snap, (offset, replid, stream_db)) = dump::snapshot_with_cut(move || {
-        // On a master the next write after the cut starts with SELECT, so
-        // the stream's database does not matter. A replica's ring carries
-        // its master's bytes verbatim: its sub-replicas must start in the
-        // database that stream is in.
+    let (snap, position) = dump::snapshot_with_cut(move || {
+        // The next write after the cut starts with SELECT on a master (see
+        // `StreamPosition::stream_db` for a replica's stream).
         backlog.forget_db();
-        let stream_db = if repl.repl.is_replica.load(Ordering::SeqCst) {
-            repl.repl.stream_db.load(Ordering::SeqCst)
-        } else {
-            0
-        };
-        (backlog.head(), repl.repl.ids().replid.0, stream_db)
+        super::StreamPosition::now(&repl)
     })
     .await;
     node.repl.gate.resume();
-    let (compress, checksum, path, key_delay_us) = {
-        let cfg = node.config();
-        (
-            cfg.bool_value("rdbcompression"),
-            cfg.bool_value("rdbchecksum"),
-            std::path::PathBuf::from(cfg.dbfilename()),
-            cfg.get("rdb-key-save-delay")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
-                .max(0) as u64,
-        )
-    };
-    let opts = dump::SaveOptions {
-        path: path.clone(),
-        compress,
-        checksum,
-        key_delay_us,
-        aux: vec![
-            (
-                Bytes::from_static(b"repl-stream-db"),
-                Bytes::from(stream_db.to_string()),
-            ),
-            (Bytes::from(&b"repl-id"[..]), Bytes::from(replid.clone())),
-            (
-                Bytes::from_static(b"repl-offset"),
-                Bytes::from(offset.to_string()),
-            ),
-        ],
-    };
+    let mut opts = dump::SaveOptions::from_config(&node.config());
+    opts.aux = position.aux();
     let (tx, rx) = shard::oneshot::channel();
     std::thread::Builder::new()
         .name("cascade-sync".into())
@@ -427,8 +393,8 @@ async fn build_payload(node: &Arc<Node>, diskless: bool) -> Result<SyncPayload, 
         .map_err(|e| format!("could not start the snapshot thread: {e}"))?;
     let (chunks, total) = rx.await.map_err(|_| "the snapshot thread died")??;
     Ok(SyncPayload {
-        replid,
-        offset,
+        replid: position.replid,
+        offset: position.offset,
         chunks,
         total,
     })
@@ -461,12 +427,7 @@ async fn feed(
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut chunk = vec![0u8; 4096];
     let mut slow = vec![0u8; 64 * 1024];
-    let timeout_ms = node
-        .config()
-        .get("repl-timeout")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(60)
-        * 1000;
+    let timeout_ms = node.config().repl_timeout().as_millis() as u64;
     loop {
         if backlog.is_closed() {
             return "replication backlog replaced".into();

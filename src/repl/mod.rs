@@ -320,38 +320,66 @@ impl ReplState {
     }
 }
 
-/// The replication aux fields a dump carries (`repl-stream-db`, `repl-id`,
-/// `repl-offset`), as Redis writes them: on a replica that holds its
-/// master's history, and on a master that has a ring. Called at the cut.
-pub fn save_info(node: &crate::node::Node) -> Vec<(bytes::Bytes, bytes::Bytes)> {
-    use bytes::Bytes;
-    let repl = &node.repl;
-    let replica = repl.is_replica.load(Ordering::SeqCst);
-    let (db, include) = if replica {
-        (
-            repl.stream_db.load(Ordering::SeqCst),
-            repl.cached_master.load(Ordering::SeqCst),
-        )
-    } else {
-        (0, repl.backlog().is_some())
-    };
-    if !include {
-        return Vec::new();
+/// Where the replication stream stands: what a snapshot taken now
+/// belongs to (read at a cut).
+pub struct StreamPosition {
+    /// The database the stream is in: a replica's ring carries its
+    /// master's bytes verbatim, so its own replicas must start there. A
+    /// master's next write after a cut starts with SELECT, so 0 will do.
+    pub stream_db: usize,
+    pub replid: String,
+    pub offset: u64,
+}
+
+impl StreamPosition {
+    pub fn now(node: &crate::node::Node) -> StreamPosition {
+        let repl = &node.repl;
+        StreamPosition {
+            stream_db: if repl.is_replica.load(Ordering::SeqCst) {
+                repl.stream_db.load(Ordering::SeqCst)
+            } else {
+                0
+            },
+            replid: repl.ids().replid.0,
+            offset: repl.master_offset(),
+        }
     }
-    vec![
-        (
-            Bytes::from_static(b"repl-stream-db"),
-            Bytes::from(db.to_string()),
-        ),
-        (
-            Bytes::from_static(b"repl-id"),
-            Bytes::from(repl.ids().replid.0),
-        ),
-        (
-            Bytes::from_static(b"repl-offset"),
-            Bytes::from(repl.master_offset().to_string()),
-        ),
-    ]
+
+    /// The RDB aux fields `repl-stream-db`, `repl-id`, `repl-offset`.
+    pub fn aux(&self) -> Vec<(bytes::Bytes, bytes::Bytes)> {
+        use bytes::Bytes;
+        vec![
+            (
+                Bytes::from_static(b"repl-stream-db"),
+                Bytes::from(self.stream_db.to_string()),
+            ),
+            (
+                Bytes::from_static(b"repl-id"),
+                Bytes::from(self.replid.clone()),
+            ),
+            (
+                Bytes::from_static(b"repl-offset"),
+                Bytes::from(self.offset.to_string()),
+            ),
+        ]
+    }
+}
+
+/// The replication aux fields a dump carries, as Redis writes them: on a
+/// replica that holds its master's history, and on a master that has a
+/// ring. Called at the cut.
+pub fn save_info(node: &crate::node::Node) -> Vec<(bytes::Bytes, bytes::Bytes)> {
+    let repl = &node.repl;
+    let include = if repl.is_replica.load(Ordering::SeqCst) {
+        repl.cached_master.load(Ordering::SeqCst)
+    } else {
+        repl.backlog().is_some()
+    };
+    if include {
+        StreamPosition::now(node).aux()
+    } else {
+        Vec::new()
+    }
 }
 
 /// After loading a dump that carries replication info: a replica takes it

@@ -364,13 +364,7 @@ impl Link {
     }
 
     fn timeout(&self) -> Duration {
-        let secs = self
-            .node
-            .config()
-            .get("repl-timeout")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(60);
-        Duration::from_secs(secs.max(1))
+        self.node.config().repl_timeout()
     }
 
     /// One attempt: connect, handshake, sync, then stream until the link
@@ -901,11 +895,7 @@ impl Link {
                     && args[1].eq_ignore_ascii_case(b"getack");
                 if getack {
                     // Acknowledge what came before this command, once it ran.
-                    for (s, p) in posted.iter_mut().enumerate() {
-                        if std::mem::take(p) {
-                            shard::barrier(s).await;
-                        }
-                    }
+                    shard::barrier_posted(&mut posted).await;
                     self.send_ack(input, offset).await?;
                 } else if !args[0].eq_ignore_ascii_case(b"ping") {
                     cmd::apply_from_master(&mut master, args, &mut posted).await;
@@ -915,18 +905,13 @@ impl Link {
             }
             // The batch has run everywhere before the span ends (a cut or
             // an ACK after this point covers it).
-            for (s, p) in posted.iter_mut().enumerate() {
-                if std::mem::take(p) {
-                    shard::barrier(s).await;
-                }
-            }
+            shard::barrier_posted(&mut posted).await;
             node.repl.update_link(|l| l.processed_offset = offset);
             drop(span);
             if last_ack.elapsed() >= Duration::from_secs(1) {
                 self.send_ack(input, offset).await?;
                 last_ack = std::time::Instant::now();
             }
-            let idle = std::time::Instant::now();
             match self.fill(input, Duration::from_secs(1)).await {
                 Ok(_) => {}
                 Err(LinkError::Failed(msg)) if msg.starts_with("Timeout") => {
@@ -934,7 +919,6 @@ impl Link {
                     if silent > self.timeout().as_millis() as u64 {
                         return failed("MASTER timeout: no data nor PING received...");
                     }
-                    let _ = idle;
                 }
                 Err(e) => return Err(e),
             }

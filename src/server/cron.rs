@@ -36,13 +36,8 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
         }
         // The replication heartbeat, from shard 0.
         if shard.id == 0 {
-            let period = node
-                .config()
-                .get("repl-ping-replica-period")
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(10)
-                .max(1);
-            if last_ping.elapsed() >= Duration::from_secs(period) {
+            let period = node.config().repl_ping_period();
+            if last_ping.elapsed() >= period {
                 last_ping = Instant::now();
                 crate::repl::master::heartbeat(&node, 0);
             }

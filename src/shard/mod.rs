@@ -368,6 +368,16 @@ pub async fn barrier(target: usize) {
     remote(&shard, target, |_| (), HoldMode::Free).await
 }
 
+/// Waits, with [`barrier`], for every shard flagged in `posted` (clearing
+/// the flags): the jobs posted to them before have all run.
+pub async fn barrier_posted(posted: &mut [bool]) {
+    for (s, p) in posted.iter_mut().enumerate() {
+        if std::mem::take(p) {
+            barrier(s).await;
+        }
+    }
+}
+
 async fn remote<R, F>(shard: &Shard, target: usize, f: F, mode: HoldMode) -> R
 where
     R: Send + 'static,
