@@ -80,32 +80,13 @@ impl Options {
         let mut repeat = None;
         let mut json = None;
         let mut timeout = Duration::from_secs(600);
-        // cargo bench appends --bench to the arguments of harness = false
-        // targets; drop it first so it is never taken as an option's value.
-        let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+        let mut args = common::bench_args();
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--quick" => quick = true,
-                "--repeat" => {
-                    let v = args.next().ok_or("--repeat needs a number")?;
-                    let n: usize = v
-                        .parse()
-                        .map_err(|_| format!("--repeat: not a number: {v:?}"))?;
-                    if n == 0 {
-                        return Err("--repeat must be at least 1".into());
-                    }
-                    repeat = Some(n);
-                }
-                "--json" => {
-                    json = Some(PathBuf::from(args.next().ok_or("--json needs a file")?));
-                }
-                "--timeout" => {
-                    let v = args.next().ok_or("--timeout needs seconds")?;
-                    let s: u64 = v
-                        .parse()
-                        .map_err(|_| format!("--timeout: not a number: {v:?}"))?;
-                    timeout = Duration::from_secs(s.max(1));
-                }
+                "--repeat" => repeat = Some(common::repeat_arg(&mut args)?),
+                "--json" => json = Some(common::path_arg("--json", "a file", &mut args)?),
+                "--timeout" => timeout = common::timeout_arg(&mut args)?,
                 "-h" | "--help" => {
                     print!("{USAGE}");
                     std::process::exit(0);

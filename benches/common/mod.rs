@@ -754,3 +754,42 @@ pub fn json_num(v: f64) -> String {
         "null".into()
     }
 }
+
+/// The arguments a bench was given, without the `--bench` cargo appends to
+/// `harness = false` targets (dropped first so it is never taken as an
+/// option's value).
+pub fn bench_args() -> impl Iterator<Item = String> {
+    std::env::args().skip(1).filter(|a| a != "--bench")
+}
+
+/// The value after `--repeat`: a count of at least 1.
+pub fn repeat_arg(args: &mut impl Iterator<Item = String>) -> Result<usize> {
+    let v = args.next().ok_or("--repeat needs a number")?;
+    let n: usize = v
+        .parse()
+        .map_err(|_| format!("--repeat: not a number: {v:?}"))?;
+    if n == 0 {
+        return Err("--repeat must be at least 1".into());
+    }
+    Ok(n)
+}
+
+/// The value after `--timeout`: whole seconds, at least 1.
+pub fn timeout_arg(args: &mut impl Iterator<Item = String>) -> Result<Duration> {
+    let v = args.next().ok_or("--timeout needs seconds")?;
+    let s: u64 = v
+        .parse()
+        .map_err(|_| format!("--timeout: not a number: {v:?}"))?;
+    Ok(Duration::from_secs(s.max(1)))
+}
+
+/// The path after `flag` (`what` names it in the error).
+pub fn path_arg(
+    flag: &str,
+    what: &str,
+    args: &mut impl Iterator<Item = String>,
+) -> Result<PathBuf> {
+    Ok(PathBuf::from(
+        args.next().ok_or_else(|| format!("{flag} needs {what}"))?,
+    ))
+}
