@@ -51,6 +51,9 @@ pub struct Node {
     pub pidfile: RwLock<Option<String>>,
     /// A BGSAVE is running (`rdb_bgsave_in_progress`).
     pub bgsave_in_progress: AtomicBool,
+    /// A keyspace snapshot (save or full sync) is being produced: shards
+    /// hold one copy-on-write snapshot at a time (see `persist::snapshot`).
+    pub snapshot_running: AtomicBool,
     /// Outcome of the last save (`rdb_last_bgsave_status`).
     pub last_save_ok: AtomicBool,
     /// Saves completed (`rdb_saves`).
@@ -91,6 +94,7 @@ impl Node {
             next_slowlog_id: AtomicU64::new(0),
             pidfile: RwLock::new(None),
             bgsave_in_progress: AtomicBool::new(false),
+            snapshot_running: AtomicBool::new(false),
             last_save_ok: AtomicBool::new(true),
             rdb_saves: AtomicU64::new(0),
             last_save_duration_sec: AtomicI64::new(-1),

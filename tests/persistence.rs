@@ -292,3 +292,87 @@ fn flushall_with_save_points_saves_the_empty_dataset() {
     s.restart();
     assert_eq!(s.conn().cmd(&["DBSIZE"]), Value::Int(0));
 }
+
+/// BGSAVE is fork-less: the shards keep serving while the snapshot is
+/// written, and the file holds every key exactly as it was at the cut,
+/// whatever happens to the keys meanwhile (overwrites, deletes, new keys,
+/// a FLUSHDB of another database).
+#[test]
+fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
+    const KEYS: usize = 3000;
+    // ~0.9 s of snapshot: far longer than the writes below take.
+    let mut s = Server::start(&["--shards", "2", "--rdb-key-save-delay", "300"]);
+    let mut c = s.conn();
+    let mut batch = Vec::new();
+    for i in 0..KEYS {
+        batch.extend(common::encode(&[
+            b"SET",
+            format!("k{i}").as_bytes(),
+            format!("old-{i}").as_bytes(),
+        ]));
+    }
+    batch.extend(common::encode(&[b"SELECT", b"1"]));
+    for i in 0..100 {
+        batch.extend(common::encode(&[
+            b"SET",
+            format!("one{i}").as_bytes(),
+            b"x",
+        ]));
+    }
+    batch.extend(common::encode(&[b"SELECT", b"0"]));
+    c.send_raw(&batch);
+    for _ in 0..KEYS + 102 {
+        assert!(!c.read().is_error());
+    }
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Value::Simple("Background saving started".into())
+    );
+    // Change everything while the snapshot runs.
+    let mut batch = Vec::new();
+    for i in 0..KEYS {
+        let k = format!("k{i}");
+        match i % 4 {
+            0 => batch.extend(common::encode(&[b"DEL", k.as_bytes()])),
+            1 => batch.extend(common::encode(&[b"SET", k.as_bytes(), b"new"])),
+            2 => batch.extend(common::encode(&[b"APPEND", k.as_bytes(), b"+"])),
+            _ => batch.extend(common::encode(&[b"EXPIRE", k.as_bytes(), b"1000"])),
+        }
+        batch.extend(common::encode(&[
+            b"SET",
+            format!("born{i}").as_bytes(),
+            b"y",
+        ]));
+    }
+    batch.extend(common::encode(&[b"SELECT", b"1"]));
+    batch.extend(common::encode(&[b"FLUSHDB"]));
+    batch.extend(common::encode(&[b"SELECT", b"0"]));
+    c.send_raw(&batch);
+    for _ in 0..2 * KEYS + 3 {
+        assert!(!c.read().is_error());
+    }
+    assert!(
+        c.cmd(&["INFO", "persistence"])
+            .text()
+            .contains("rdb_bgsave_in_progress:1"),
+        "the writes must land while the snapshot is still running"
+    );
+    assert_eq!(c.cmd(&["GET", "k1"]), Value::bulk("new"));
+    wait_until(Duration::from_secs(30), "BGSAVE to finish", || {
+        s.info_field("persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(s.info_field("persistence", "rdb_last_bgsave_status"), "ok");
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(KEYS as i64));
+    for i in 0..KEYS {
+        assert_eq!(
+            c.cmd(&["GET", &format!("k{i}")]),
+            Value::bulk(&format!("old-{i}")),
+            "k{i}"
+        );
+        assert_eq!(c.cmd(&["TTL", &format!("k{i}")]), Value::Int(-1));
+    }
+    c.cmd(&["SELECT", "1"]);
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(100));
+}

@@ -146,7 +146,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
         ClientCmd::Debug => debug(client, args).await,
         ClientCmd::Slowlog => slowlog(args).await,
         ClientCmd::Save => {
-            if client.node.bgsave_in_progress.load(Ordering::SeqCst) {
+            if save_running(&client.node) {
                 return Err(CmdError::other("ERR Background save already in progress"));
             }
             save_dataset(&client.node).await.map_err(CmdError::Other)?;
@@ -158,17 +158,27 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
                 2 if is(&args[1], "schedule") => true,
                 _ => return Err(CmdError::Syntax),
             };
-            if client.node.bgsave_in_progress.load(Ordering::SeqCst) {
-                if schedule {
-                    return Ok(Reply::Simple(Bytes::from_static(
-                        b"Background saving scheduled",
-                    )));
-                }
-                return Err(CmdError::other("ERR Background save already in progress"));
-            }
             let node = client.node.clone();
+            if save_running(&node) {
+                if !schedule {
+                    return Err(CmdError::other("ERR Background save already in progress"));
+                }
+                glommio::spawn_local(async move {
+                    while save_running(&node) {
+                        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    let _ = save_dataset(&node).await;
+                })
+                .detach();
+                return Ok(Reply::Simple(Bytes::from_static(
+                    b"Background saving scheduled",
+                )));
+            }
+            // The cut is taken before the reply, as Redis forks before it:
+            // the file holds exactly what was written before BGSAVE.
+            let pending = start_save(&node).await.map_err(CmdError::Other)?;
             glommio::spawn_local(async move {
-                let _ = save_dataset(&node).await;
+                let _ = finish_save(&node, pending).await;
             })
             .detach();
             Ok(Reply::Simple(Bytes::from_static(
@@ -189,47 +199,62 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
     }
 }
 
-/// Saves the whole dataset to `dir/dbfilename` (SAVE, BGSAVE, SHUTDOWN).
+/// A save (BGSAVE, or a full sync's snapshot) is running.
+fn save_running(node: &crate::node::Node) -> bool {
+    node.bgsave_in_progress.load(Ordering::SeqCst) || node.snapshot_running.load(Ordering::SeqCst)
+}
+
+/// Saves the whole dataset to `dir/dbfilename` (SAVE, BGSAVE, SHUTDOWN,
+/// save points), waiting for a running snapshot to end first.
 ///
-/// Shards are held only while the snapshot copies value handles; encoding
-/// and file I/O run on a separate thread, so clients keep being served.
+/// Shards are held only for the cut; they then hand out their keys in short
+/// slices between clients, and encoding and file I/O run on a separate
+/// thread (see `persist::snapshot`).
 pub async fn save_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<(), String> {
-    use crate::persist::dump;
+    let pending = start_save(node).await?;
+    finish_save(node, pending).await
+}
+
+/// A save whose cut is taken.
+pub struct PendingSave {
+    cut: crate::persist::snapshot::Cut,
+    opts: crate::persist::dump::SaveOptions,
+    started: std::time::Instant,
+}
+
+/// Takes the cut of a save.
+pub async fn start_save(node: &std::sync::Arc<crate::node::Node>) -> Result<PendingSave, String> {
     if node.bgsave_in_progress.swap(true, Ordering::SeqCst) {
         return Err("ERR Background save already in progress".into());
     }
     let started = std::time::Instant::now();
-    let mut opts = dump::SaveOptions::from_config(&node.config());
+    let mut opts = crate::persist::dump::SaveOptions::from_config(&node.config());
     // The cut also records where the replication stream stood, so a
-    // restart from this file can continue by partial resync. On a replica
-    // it is taken between two commands of the master's stream.
-    node.repl.gate.pause().await;
+    // restart from this file can continue by partial resync.
     let repl_node = node.clone();
-    let (snap, repl_aux) =
-        dump::snapshot_with_cut(move || crate::repl::save_info(&repl_node)).await;
-    node.repl.gate.resume();
+    let (cut, repl_aux) =
+        crate::persist::snapshot::take_cut(node, move || crate::repl::save_info(&repl_node)).await;
     opts.aux = repl_aux;
-    let (tx, rx) = shard::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("cascade-save".into())
-        .spawn(move || {
-            let result = dump::write_rdb(&snap, &opts);
-            tx.send((result, snap.dirty_per_shard));
-        });
-    let outcome = match spawned {
-        Err(e) => Err(format!("ERR could not start the save thread: {e}")),
-        Ok(_) => match rx.await {
-            Ok((Ok(_), dirty)) => {
-                shard::gather(move |core| {
-                    let saved = dirty.get(core.id).copied().unwrap_or(0);
-                    core.stats.dirty = core.stats.dirty.saturating_sub(saved);
-                })
-                .await;
-                Ok(())
-            }
-            Ok((Err(e), _)) => Err(e.to_string()),
-            Err(_) => Err("the save thread died".to_string()),
-        },
+    Ok(PendingSave { cut, opts, started })
+}
+
+/// Writes the file of a started save and records the outcome.
+pub async fn finish_save(
+    node: &std::sync::Arc<crate::node::Node>,
+    save: PendingSave,
+) -> Result<(), String> {
+    let PendingSave { cut, opts, started } = save;
+    let dirty = cut.dirty_per_shard.clone();
+    let outcome = match crate::persist::dump::save_file(cut, &opts).await {
+        Ok(_) => {
+            shard::gather(move |core| {
+                let saved = dirty.get(core.id).copied().unwrap_or(0);
+                core.stats.dirty = core.stats.dirty.saturating_sub(saved);
+            })
+            .await;
+            Ok(())
+        }
+        Err(e) => Err(e),
     };
     node.bgsave_in_progress.store(false, Ordering::SeqCst);
     node.last_save_duration_sec

@@ -1,105 +1,15 @@
-//! Dump files: taking a point-in-time snapshot of every shard, writing it as
-//! an RDB file atomically, and loading one at start-up.
-//!
-//! The snapshot is a consistent cut: every shard is held while it copies
-//! the *handles* of its keys and values (values are immutable `Bytes`, so a
-//! later write replaces a value instead of changing it, and the snapshot
-//! keeps the old one alive: copy-on-write per key, no second copy of the
-//! data). Encoding and file I/O then run on a plain thread, off the shards.
+//! Dump files: writing a snapshot (see [`super::snapshot`]) as an RDB file
+//! atomically, and loading one at start-up.
 //!
 //! The only module of `persist` that touches the filesystem.
 
-use super::rdb::{
-    EncodeOptions, RdbDecoder, RdbEncoder, RdbError, RdbItem, RdbSink, RdbValue, ReadSource,
-    WriteSink,
-};
+use super::rdb::{RdbDecoder, RdbError, RdbItem, RdbValue, ReadSource, WriteSink};
+use super::snapshot::{write_rdb, Cut};
 use crate::keyspace::{StrValue, Value};
 use crate::node::unix_ms;
 use crate::shard;
 use bytes::Bytes;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// One key of a snapshot.
-pub struct SnapEntry {
-    pub key: Bytes,
-    pub value: Bytes,
-    pub expire_at_ms: Option<u64>,
-}
-
-/// A consistent copy of every database, and what each shard had changed
-/// when it was taken (so `rdb_changes_since_last_save` can drop them once
-/// the save succeeded).
-pub struct Snapshot {
-    /// Per database, the entries of all shards.
-    pub dbs: Vec<Vec<SnapEntry>>,
-    pub dirty_per_shard: Vec<u64>,
-    pub taken_unix_ms: u64,
-}
-
-impl Snapshot {
-    pub fn keys(&self) -> usize {
-        self.dbs.iter().map(Vec::len).sum()
-    }
-}
-
-/// Takes the cut: holds every shard, copies handles, releases.
-pub async fn snapshot() -> Snapshot {
-    snapshot_with_cut(|| ()).await.0
-}
-
-/// Takes the cut and runs `at_cut` while every shard is still held: a full
-/// sync reads the replication offset there, so the snapshot holds exactly
-/// the writes before it.
-pub async fn snapshot_with_cut<R>(at_cut: impl FnOnce() -> R) -> (Snapshot, R) {
-    let guard = shard::hold_all().await;
-    let parts = guard
-        .run_each(|core| {
-            let now = unix_ms();
-            let dbs: Vec<Vec<SnapEntry>> = core
-                .ks
-                .dbs()
-                .iter()
-                .map(|db| {
-                    db.keys_iter(now)
-                        .filter_map(|k| {
-                            let value = match db.get_ref(k, now)? {
-                                Value::Str(s) => s.bytes().clone(),
-                            };
-                            Some(SnapEntry {
-                                key: k.clone(),
-                                value,
-                                expire_at_ms: db.expire_at(k),
-                            })
-                        })
-                        .collect()
-                })
-                .collect();
-            (dbs, core.stats.dirty)
-        })
-        .await;
-    let cut = at_cut();
-    drop(guard);
-    let mut dbs: Vec<Vec<SnapEntry>> = Vec::new();
-    let mut dirty_per_shard = Vec::with_capacity(parts.len());
-    for (shard_dbs, dirty) in parts {
-        dirty_per_shard.push(dirty);
-        if dbs.len() < shard_dbs.len() {
-            dbs.resize_with(shard_dbs.len(), Vec::new);
-        }
-        for (i, entries) in shard_dbs.into_iter().enumerate() {
-            dbs[i].extend(entries);
-        }
-    }
-    (
-        Snapshot {
-            dbs,
-            dirty_per_shard,
-            taken_unix_ms: unix_ms(),
-        },
-        cut,
-    )
-}
 
 /// Settings of one save.
 #[derive(Clone, Debug)]
@@ -132,22 +42,14 @@ impl SaveOptions {
     }
 }
 
-/// Writes `snap` to `opts.path` atomically: a temp file in the same
-/// directory, fsync, rename, fsync of the directory. A crash at any point
-/// leaves the previous file intact.
-pub fn write_rdb(snap: &Snapshot, opts: &SaveOptions) -> std::io::Result<u64> {
-    replace_atomically(&opts.path, |tmp| write_file(snap, opts, tmp))
-}
-
-/// Writes `path` through `write` into a temp file of the same directory
-/// (unique per call, so concurrent saves never share one), then renames it
-/// over `path` and fsyncs the directory. On error the temp file is removed
-/// and `path` is untouched.
-fn replace_atomically<T>(
-    path: &Path,
-    write: impl FnOnce(&Path) -> std::io::Result<T>,
-) -> std::io::Result<T> {
+/// Writes the snapshot of `cut` to `opts.path` atomically: a temp file in
+/// the same directory (unique per call), fsync, rename, fsync of the
+/// directory. A failure at any point leaves the previous file intact.
+/// Returns the new file, open for reading (a disk-based full sync sends it
+/// even if a later save replaces the name), and its length.
+pub async fn save_file(cut: Cut, opts: &SaveOptions) -> Result<(std::fs::File, u64), String> {
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = opts.path.clone();
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -155,109 +57,30 @@ fn replace_atomically<T>(
         .to_path_buf();
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!("temp-{}-{seq}.rdb", std::process::id()));
-    let result = write(&tmp);
+    let file = std::fs::File::create(&tmp).map_err(|e| {
+        format!(
+            "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
+            tmp.display(),
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        )
+    })?;
+    let sink = WriteSink(std::io::BufWriter::with_capacity(1 << 20, file));
+    let tmp_done = tmp.clone();
+    let result = write_rdb(cut, opts, sink, move |sink| {
+        let file = sink.0.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        let len = file.metadata()?.len();
+        std::fs::rename(&tmp_done, &path)?;
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok((std::fs::File::open(&path)?, len))
+    })
+    .await;
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return result;
     }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(&dir)?.sync_all()?;
     result
-}
-
-fn write_file(snap: &Snapshot, opts: &SaveOptions, tmp: &Path) -> std::io::Result<u64> {
-    let file = std::fs::File::create(tmp)?;
-    let sink = WriteSink(std::io::BufWriter::with_capacity(1 << 20, file));
-    let sink = encode(snap, opts, sink)?;
-    let mut writer = sink.0;
-    writer.flush()?;
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(file.metadata()?.len())
-}
-
-/// Encodes `snap` as an RDB into `sink` (a file, or chunks a full sync
-/// sends to replicas).
-pub fn encode<S: RdbSink>(snap: &Snapshot, opts: &SaveOptions, sink: S) -> std::io::Result<S> {
-    let mut enc = RdbEncoder::new(
-        sink,
-        EncodeOptions {
-            version: 10,
-            compress: opts.compress,
-            checksum: opts.checksum,
-        },
-    )?;
-    enc.aux(
-        b"redis-ver",
-        crate::cmd::connection::REDIS_VERSION.as_bytes(),
-    )?;
-    enc.aux(b"redis-bits", usize::BITS.to_string().as_bytes())?;
-    enc.aux(b"ctime", (snap.taken_unix_ms / 1000).to_string().as_bytes())?;
-    enc.aux(
-        b"used-mem",
-        crate::alloc::allocated_bytes().to_string().as_bytes(),
-    )?;
-    for (k, v) in &opts.aux {
-        enc.aux(k, v)?;
-    }
-    enc.aux(b"aof-base", b"0")?;
-    for (db, entries) in snap.dbs.iter().enumerate() {
-        if entries.is_empty() {
-            continue;
-        }
-        let expires = entries.iter().filter(|e| e.expire_at_ms.is_some()).count();
-        enc.select_db(db as u32, entries.len() as u64, expires as u64)?;
-        for e in entries {
-            enc.entry(&e.key, &RdbValue::String(e.value.clone()), e.expire_at_ms)?;
-            if opts.key_delay_us > 0 {
-                std::thread::sleep(std::time::Duration::from_micros(opts.key_delay_us));
-            }
-        }
-    }
-    enc.finish()
-}
-
-/// Writes an already encoded RDB to `path` atomically (temp file, fsync,
-/// rename), as [`write_rdb`] does.
-pub fn write_chunks(path: &Path, chunks: &[Bytes]) -> std::io::Result<()> {
-    replace_atomically(path, |tmp| {
-        let mut f = std::fs::File::create(tmp)?;
-        for c in chunks {
-            f.write_all(c)?;
-        }
-        f.sync_all()
-    })
-}
-
-/// A sink that cuts the RDB into `Bytes` chunks of about `CHUNK` bytes:
-/// what a full sync hands to every replica socket without copying.
-#[derive(Default)]
-pub struct ChunkSink {
-    current: bytes::BytesMut,
-    pub chunks: Vec<Bytes>,
-    pub total: u64,
-}
-
-impl ChunkSink {
-    const CHUNK: usize = 256 * 1024;
-
-    pub fn finish(mut self) -> (Vec<Bytes>, u64) {
-        if !self.current.is_empty() {
-            self.chunks.push(self.current.split().freeze());
-        }
-        (self.chunks, self.total)
-    }
-}
-
-impl RdbSink for ChunkSink {
-    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
-        self.total += chunk.len() as u64;
-        self.current.extend_from_slice(chunk);
-        if self.current.len() >= Self::CHUNK {
-            self.chunks.push(self.current.split().freeze());
-        }
-        Ok(())
-    }
 }
 
 /// One loaded key: database, key, value, expiry (unix ms).

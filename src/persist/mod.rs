@@ -1,5 +1,6 @@
-//! Persistence: the RDB format ([`rdb`]) and writing/loading dump files
-//! ([`dump`]).
+//! Persistence: the RDB format ([`rdb`]), the fork-less snapshot of the
+//! node as an RDB stream ([`snapshot`]), the fan-out of that stream to
+//! several readers ([`fanout`]) and writing/loading dump files ([`dump`]).
 //!
 //! The codec takes sinks and sources and never opens files itself; `dump`
 //! is the only code here that touches the filesystem. Depends on
@@ -7,4 +8,6 @@
 //! `cmd` or `net`.
 
 pub mod dump;
+pub mod fanout;
 pub mod rdb;
+pub mod snapshot;

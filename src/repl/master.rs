@@ -22,10 +22,11 @@ use super::backlog::{Backlog, SendError};
 use super::{ReplicaHandle, Role};
 use crate::cmd::Client;
 use crate::node::{unix_ms, Node};
-use crate::persist::dump;
+use crate::persist::fanout::{ChunkReader, ChunkStream, FanoutSink, Next};
+use crate::persist::{dump, snapshot};
 use crate::resp::{DecodeLimits, Decoder};
 use crate::shard;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::os::fd::AsRawFd;
@@ -50,17 +51,21 @@ pub struct PsyncRequest {
 pub struct SyncJob {
     diskless: bool,
     members: AtomicUsize,
+    /// Diskless: the RDB stream every member reads (they subscribe when
+    /// they join, before the first byte is produced).
+    stream: Option<Arc<ChunkStream>>,
     result: Mutex<Option<Result<Arc<SyncPayload>, String>>>,
     waiters: Mutex<Vec<Waker>>,
 }
 
-/// The cut and its RDB, ready to send.
+/// The cut, and where its RDB comes from.
 pub struct SyncPayload {
     pub replid: String,
     /// Replication offset of the cut: the stream continues from here.
     pub offset: u64,
-    pub chunks: Vec<Bytes>,
-    pub total: u64,
+    /// Disk-based sync: the written file (open, so a later save replacing
+    /// the name does not matter) and its length. `None` for diskless.
+    pub file: Option<(std::fs::File, u64)>,
 }
 
 impl SyncJob {
@@ -263,25 +268,30 @@ async fn full_sync(
         )
     };
     let diskless = diskless_cfg && client.repl.capa_eof && !req.old_sync;
-    let (job, leader) = {
+    let (job, leader, mut reader) = {
         let mut pending = node
             .repl
             .pending_sync
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        match pending.as_ref() {
+        let (job, leader) = match pending.as_ref() {
             Some(j) if j.diskless == diskless => (j.clone(), false),
             _ => {
                 let j = Arc::new(SyncJob {
                     diskless,
                     members: AtomicUsize::new(0),
+                    stream: diskless.then(|| ChunkStream::new(FANOUT_WINDOW)),
                     result: Mutex::new(None),
                     waiters: Mutex::new(Vec::new()),
                 });
                 *pending = Some(j.clone());
                 (j, true)
             }
-        }
+        };
+        // Subscribed while the job is still pending: production has not
+        // started, so this member will get the stream from its first byte.
+        let reader = job.stream.as_ref().and_then(|s| s.subscribe());
+        (job, leader, reader)
     };
     job.members.fetch_add(1, Ordering::SeqCst);
     if leader {
@@ -308,8 +318,7 @@ async fn full_sync(
             "Starting BGSAVE for SYNC with target: {}",
             if diskless { "replicas sockets" } else { "disk" }
         );
-        let result = build_payload(node, diskless).await;
-        job.finish(result.map(Arc::new));
+        start_snapshot(node, &job).await;
     }
     let payload = match job.wait().await {
         Ok(p) => p,
@@ -326,24 +335,25 @@ async fn full_sync(
         );
     }
     let mark = crate::node::random_hex40();
-    if diskless {
-        head.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
-    } else {
-        head.extend_from_slice(format!("${}\r\n", payload.total).as_bytes());
+    match &payload.file {
+        None => head.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes()),
+        Some((_, len)) => head.extend_from_slice(format!("${len}\r\n").as_bytes()),
     }
-    if stream.write_all(&head).await.is_err() {
+    // A replica that stops reading must not hold the snapshot (and every
+    // other member) for ever.
+    let _ = stream.set_write_timeout(Some(node.config().repl_timeout()));
+    let sent = match (&payload.file, reader.as_mut()) {
+        (Some((file, len)), _) => send_file(stream, &head, file, *len).await,
+        (None, Some(reader)) => send_stream(stream, &head, reader, &mark).await,
+        (None, None) => Err("the snapshot stream had already started".into()),
+    };
+    drop(reader);
+    let _ = stream.set_write_timeout(None);
+    if let Err(e) = sent {
+        tracing::warn!("Connection with replica {name} lost during the full sync: {e}");
         return None;
     }
-    for chunk in &payload.chunks {
-        if stream.write_all(chunk).await.is_err() {
-            tracing::warn!("Connection with replica {name} lost during the full sync.");
-            return None;
-        }
-    }
     if diskless {
-        if stream.write_all(mark.as_bytes()).await.is_err() {
-            return None;
-        }
         tracing::info!(
             "Streamed RDB transfer with replica {name} succeeded (socket). Waiting for REPLCONF ACK from slave to enable streaming"
         );
@@ -355,49 +365,106 @@ async fn full_sync(
     Some((payload.offset, diskless))
 }
 
-/// Takes the cut and encodes the RDB (on a helper thread, off the shards).
-async fn build_payload(node: &Arc<Node>, diskless: bool) -> Result<SyncPayload, String> {
-    // On a replica the stream comes from the link: take the cut between two
-    // of its commands.
-    node.repl.gate.pause().await;
+/// Bytes a diskless snapshot may run ahead of its slowest replica: the
+/// master's extra memory for the transfer, whatever the dataset's size.
+const FANOUT_WINDOW: usize = 8 << 20;
+
+/// Diskless: the header, every chunk of the shared stream as it is
+/// produced, then the EOF mark.
+async fn send_stream(
+    stream: &mut TcpStream,
+    head: &[u8],
+    reader: &mut ChunkReader,
+    mark: &str,
+) -> Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
+    stream.write_all(head).await.map_err(io)?;
+    loop {
+        match reader.next_chunk().await {
+            Next::Chunk(c) => stream.write_all(&c).await.map_err(io)?,
+            Next::End(_) => break,
+            Next::Failed(e) => return Err(format!("the snapshot failed: {e}")),
+        }
+    }
+    stream.write_all(mark.as_bytes()).await.map_err(io)
+}
+
+/// Disk-based: the file as a `$<len>` bulk, read in slices.
+async fn send_file(
+    stream: &mut TcpStream,
+    head: &[u8],
+    file: &std::fs::File,
+    len: u64,
+) -> Result<(), String> {
+    use std::os::unix::fs::FileExt;
+    let io = |e: std::io::Error| e.to_string();
+    stream.write_all(head).await.map_err(io)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut at = 0u64;
+    while at < len {
+        let want = buf.len().min((len - at) as usize);
+        // A page-cache read of the file just written; short enough not to
+        // matter to the executor.
+        let n = file.read_at(&mut buf[..want], at).map_err(io)?;
+        if n == 0 {
+            return Err("the RDB file is shorter than announced".into());
+        }
+        stream.write_all(&buf[..n]).await.map_err(io)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Takes the cut and publishes the job's payload. Diskless: the payload is
+/// ready at the cut and the RDB is produced into the job's stream by a
+/// task of its own while members send it. Disk: the file is written
+/// first.
+async fn start_snapshot(node: &Arc<Node>, job: &Arc<SyncJob>) {
     let Some(backlog) = node.repl.backlog() else {
-        node.repl.gate.resume();
-        return Err("no replication backlog".into());
+        job.finish(Err("no replication backlog".into()));
+        return;
     };
     let repl = node.clone();
-    let (snap, position) = dump::snapshot_with_cut(move || {
+    let (cut, position) = snapshot::take_cut(node, move || {
         // The next write after the cut starts with SELECT on a master (see
         // `StreamPosition::stream_db` for a replica's stream).
         backlog.forget_db();
         super::StreamPosition::now(&repl)
     })
     .await;
-    node.repl.gate.resume();
     let mut opts = dump::SaveOptions::from_config(&node.config());
     opts.aux = position.aux();
-    let (tx, rx) = shard::oneshot::channel();
-    std::thread::Builder::new()
-        .name("cascade-sync".into())
-        .spawn(move || {
-            let r = dump::encode(&snap, &opts, dump::ChunkSink::default())
-                .map(dump::ChunkSink::finish)
-                .and_then(|(chunks, total)| {
-                    if !diskless {
-                        dump::write_chunks(&opts.path, &chunks)?;
+    match &job.stream {
+        Some(stream) => {
+            job.finish(Ok(Arc::new(SyncPayload {
+                replid: position.replid.clone(),
+                offset: position.offset,
+                file: None,
+            })));
+            let stream = stream.clone();
+            glommio::spawn_local(async move {
+                let sink = FanoutSink::new(stream.clone());
+                let r = snapshot::write_rdb(cut, &opts, sink, FanoutSink::finish).await;
+                if let Err(e) = r {
+                    if stream.readers() > 0 {
+                        tracing::warn!("Diskless full sync snapshot failed: {e}");
                     }
-                    Ok((chunks, total))
+                    stream.finish(Err(e));
+                }
+            })
+            .detach();
+        }
+        None => {
+            let r = dump::save_file(cut, &opts).await;
+            job.finish(r.map(|file| {
+                Arc::new(SyncPayload {
+                    replid: position.replid.clone(),
+                    offset: position.offset,
+                    file: Some(file),
                 })
-                .map_err(|e| e.to_string());
-            tx.send(r);
-        })
-        .map_err(|e| format!("could not start the snapshot thread: {e}"))?;
-    let (chunks, total) = rx.await.map_err(|_| "the snapshot thread died")??;
-    Ok(SyncPayload {
-        replid: position.replid,
-        offset: position.offset,
-        chunks,
-        total,
-    })
+            }));
+        }
+    }
 }
 
 /// What woke the feeder.

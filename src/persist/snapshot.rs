@@ -1,0 +1,299 @@
+//! The node's fork-less point-in-time snapshot, produced as an RDB stream.
+//!
+//! 1. [`take_cut`]: waits for the node's one snapshot slot, holds every
+//!    shard for an O(databases) step — each shard marks a copy-on-write cut
+//!    of its keyspace (`Keyspace::snapshot_begin`) — runs the caller's
+//!    `at_cut` (a full sync reads the replication offset there) and
+//!    releases the shards.
+//! 2. [`write_rdb`]: one database after the other, every shard hands out
+//!    its keys as they were at the cut in slices of at most ~0.5 ms
+//!    (`Keyspace::snapshot_next`), between which it keeps serving clients;
+//!    an encoder thread turns them into RDB bytes into a sink (a file, or a
+//!    [`super::fanout`] stream read by several replica sockets at once).
+//!    Keys changed meanwhile were preserved by the shard before the change,
+//!    so extra memory is bounded by what changes during the snapshot plus
+//!    a few slices in flight — never a copy of the dataset.
+//! 3. Dropping the [`Cut`] ends the snapshot on every shard (also when a
+//!    save fails or the last replica leaves) and frees the slot.
+//!
+//! Depends on `shard` (running slices on every shard) and `keyspace`; knows
+//! nothing of replicas or sockets.
+
+use super::dump::SaveOptions;
+use super::rdb::{EncodeOptions, RdbEncoder, RdbSink, RdbValue};
+use crate::keyspace::{SnapItem, Value};
+use crate::node::{unix_ms, Node};
+use crate::shard::{self, ShardCore};
+use crossbeam::channel::{self, Receiver, Sender, TrySendError};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// At most this many keys per slice...
+const SLICE_KEYS: usize = 2048;
+/// ...and at most about this long, so a shard never stalls its clients.
+const SLICE_TIME: Duration = Duration::from_micros(500);
+/// Slices queued for the encoder before the shards wait for it.
+const QUEUED_SLICES: usize = 16;
+
+/// A cut taken on every shard. Dropping it ends the snapshot everywhere.
+pub struct Cut {
+    /// Unix ms of the cut (the RDB's `ctime`; keys whose TTL had passed by
+    /// then are not written).
+    pub taken_unix_ms: u64,
+    /// Each shard's `dirty` counter at the cut: a successful save subtracts
+    /// it from `rdb_changes_since_last_save`.
+    pub dirty_per_shard: Vec<u64>,
+    /// Keys and keys with a TTL per database at the cut, over all shards
+    /// (the RESIZEDB hints).
+    sizes: Vec<(u64, u64)>,
+    slot: Slot,
+}
+
+/// The node's one snapshot slot; released (and the shards' snapshot
+/// state dropped) on drop.
+struct Slot {
+    node: Arc<Node>,
+    shards: usize,
+}
+
+impl Slot {
+    async fn acquire(node: &Arc<Node>) -> Slot {
+        while node
+            .snapshot_running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        Slot {
+            node: node.clone(),
+            shards: node.shards(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Posted jobs run before anything queued after them, so the next
+        // snapshot's cut cannot overtake these ends.
+        for s in 0..self.shards {
+            shard::post(s, |core| core.ks.snapshot_end());
+        }
+        self.node.snapshot_running.store(false, Ordering::Release);
+    }
+}
+
+/// Takes the cut (see the module doc) and runs `at_cut` while every shard
+/// is still held. On a replica the cut falls between two commands of the
+/// master's stream (the apply gate is closed around it).
+pub async fn take_cut<R>(node: &Arc<Node>, at_cut: impl FnOnce() -> R) -> (Cut, R) {
+    let slot = Slot::acquire(node).await;
+    node.repl.gate.pause().await;
+    let guard = shard::hold_all().await;
+    let parts = guard
+        .run_each(|core| (core.ks.snapshot_begin(), core.stats.dirty))
+        .await;
+    let taken_unix_ms = unix_ms();
+    let extra = at_cut();
+    drop(guard);
+    node.repl.gate.resume();
+    let mut sizes: Vec<(u64, u64)> = Vec::new();
+    let mut dirty_per_shard = Vec::with_capacity(parts.len());
+    for (per_db, dirty) in parts {
+        dirty_per_shard.push(dirty);
+        if sizes.len() < per_db.len() {
+            sizes.resize(per_db.len(), (0, 0));
+        }
+        for (i, (keys, expires)) in per_db.into_iter().enumerate() {
+            sizes[i].0 += keys as u64;
+            sizes[i].1 += expires as u64;
+        }
+    }
+    (
+        Cut {
+            taken_unix_ms,
+            dirty_per_shard,
+            sizes,
+            slot,
+        },
+        extra,
+    )
+}
+
+/// What the shards send the encoder thread.
+enum Msg {
+    Slice {
+        db: usize,
+        items: Vec<SnapItem>,
+    },
+    /// Every shard has handed out every key: finish the file.
+    End,
+}
+
+/// Writes the snapshot of `cut` as an RDB into `sink` on an encoder
+/// thread, then runs `finish` there (flush, fsync, rename...). Consumes
+/// the cut: the snapshot ends when this returns.
+pub async fn write_rdb<S, T, F>(
+    cut: Cut,
+    opts: &SaveOptions,
+    sink: S,
+    finish: F,
+) -> Result<T, String>
+where
+    S: RdbSink + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(S) -> std::io::Result<T> + Send + 'static,
+{
+    let (tx, rx) = channel::bounded::<Msg>(QUEUED_SLICES);
+    let (done_tx, done_rx) = shard::oneshot::channel();
+    let header = Header {
+        taken_unix_ms: cut.taken_unix_ms,
+        sizes: cut.sizes.clone(),
+        opts: opts.clone(),
+    };
+    std::thread::Builder::new()
+        .name("cascade-snapshot".into())
+        .spawn(move || {
+            let r = encode(rx, &header, sink).and_then(finish);
+            done_tx.send(r.map_err(|e| e.to_string()));
+        })
+        .map_err(|e| format!("could not start the snapshot thread: {e}"))?;
+
+    let mut sent_all = true;
+    'dbs: for (db, &(keys, _)) in cut.sizes.iter().enumerate() {
+        if keys == 0 {
+            continue;
+        }
+        let tasks: Vec<_> = (0..cut.slot.shards)
+            .map(|s| glommio::spawn_local(hand_out(s, db, tx.clone())))
+            .collect();
+        for t in tasks {
+            if !t.await {
+                sent_all = false;
+            }
+        }
+        if !sent_all {
+            break 'dbs;
+        }
+    }
+    if sent_all {
+        let _ = send(&tx, Msg::End).await;
+    }
+    drop(tx);
+    let result = match done_rx.await {
+        Ok(r) => r,
+        Err(_) => Err("the snapshot thread died".into()),
+    };
+    drop(cut);
+    result
+}
+
+/// Sends every key of `db` on `shard` to the encoder, a slice at a time.
+/// False when the encoder has gone.
+async fn hand_out(shard: usize, db: usize, tx: Sender<Msg>) -> bool {
+    loop {
+        let (items, done) = shard::run_on(shard, move |core| take_slice(core, db)).await;
+        if !items.is_empty() && !send(&tx, Msg::Slice { db, items }).await {
+            return false;
+        }
+        if done {
+            return true;
+        }
+    }
+}
+
+/// One slice on the owning shard: keys of `db` as they were at the cut.
+fn take_slice(core: &mut ShardCore, db: usize) -> (Vec<SnapItem>, bool) {
+    let started = Instant::now();
+    let mut out = Vec::with_capacity(SLICE_KEYS.min(256));
+    loop {
+        if core.ks.snapshot_next(db, 64, &mut out) {
+            return (out, true);
+        }
+        if out.len() >= SLICE_KEYS || started.elapsed() >= SLICE_TIME {
+            return (out, false);
+        }
+    }
+}
+
+/// Queues `msg` for the encoder, waiting (without blocking the shard)
+/// while its queue is full. False when the encoder has gone.
+async fn send(tx: &Sender<Msg>, mut msg: Msg) -> bool {
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(m)) => {
+                msg = m;
+                glommio::timer::sleep(Duration::from_micros(500)).await;
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+/// What the encoder thread needs besides the keys.
+struct Header {
+    taken_unix_ms: u64,
+    sizes: Vec<(u64, u64)>,
+    opts: SaveOptions,
+}
+
+/// The encoder thread: RDB header, then the slices database by database.
+fn encode<S: RdbSink>(rx: Receiver<Msg>, h: &Header, sink: S) -> std::io::Result<S> {
+    let opts = &h.opts;
+    let mut enc = RdbEncoder::new(
+        sink,
+        EncodeOptions {
+            version: 10,
+            compress: opts.compress,
+            checksum: opts.checksum,
+        },
+    )?;
+    enc.aux(
+        b"redis-ver",
+        crate::cmd::connection::REDIS_VERSION.as_bytes(),
+    )?;
+    enc.aux(b"redis-bits", usize::BITS.to_string().as_bytes())?;
+    enc.aux(b"ctime", (h.taken_unix_ms / 1000).to_string().as_bytes())?;
+    enc.aux(
+        b"used-mem",
+        crate::alloc::allocated_bytes().to_string().as_bytes(),
+    )?;
+    for (k, v) in &opts.aux {
+        enc.aux(k, v)?;
+    }
+    enc.aux(b"aof-base", b"0")?;
+    let mut current_db = None;
+    loop {
+        let Ok(msg) = rx.recv() else {
+            return Err(std::io::Error::other("snapshot aborted"));
+        };
+        let (db, items) = match msg {
+            Msg::End => break,
+            Msg::Slice { db, items } => (db, items),
+        };
+        if current_db != Some(db) {
+            let (keys, expires) = h.sizes.get(db).copied().unwrap_or((0, 0));
+            enc.select_db(db as u32, keys, expires)?;
+            current_db = Some(db);
+        }
+        for item in items {
+            if item.expire_at_ms.is_some_and(|at| at <= h.taken_unix_ms) {
+                continue;
+            }
+            enc.entry(&item.key, &rdb_value(&item.value), item.expire_at_ms)?;
+            if opts.key_delay_us > 0 {
+                std::thread::sleep(Duration::from_micros(opts.key_delay_us));
+            }
+        }
+    }
+    enc.finish()
+}
+
+/// The RDB form of a stored value.
+fn rdb_value(v: &Value) -> RdbValue {
+    match v {
+        Value::Str(s) => RdbValue::String(s.bytes().clone()),
+    }
+}
