@@ -926,3 +926,54 @@ fn restarts_from_a_dump_resume_by_partial_resync() {
     assert_eq!(field(&master, None, "stats", "sync_partial_ok"), "1");
     assert_eq!(replica.conn().cmd(&["GET", "r:5"]).text(), "value-5");
 }
+
+#[test]
+fn min_replicas_to_write_refuses_writes_without_good_replicas() {
+    let master = start(&[
+        "--min-replicas-to-write",
+        "1",
+        "--min-replicas-max-lag",
+        "2",
+    ]);
+    let mut c = master.conn();
+    let refused = Value::Error("NOREPLICAS Not enough good replicas to write.".into());
+    assert_eq!(c.cmd(&["SET", "k", "v"]), refused);
+    assert_eq!(c.cmd(&["GET", "k"]), Value::Nil);
+    assert_eq!(
+        field(&master, None, "replication", "min_slaves_good_slaves"),
+        "0"
+    );
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    common::wait_until(DEADLINE, "a good replica", || {
+        master.conn().cmd(&["SET", "k", "v"]) == Value::ok()
+    });
+    assert_eq!(
+        field(&master, None, "replication", "min_slaves_good_slaves"),
+        "1"
+    );
+    wait_in_sync(&master, &replica, None);
+    // A replica that stops acknowledging stops counting after the lag.
+    signal(&replica, "STOP");
+    common::wait_until(DEADLINE, "the stopped replica to stop counting", || {
+        master.conn().cmd(&["SET", "k", "v2"]) == refused
+    });
+    signal(&replica, "CONT");
+    common::wait_until(DEADLINE, "the replica to count again", || {
+        master.conn().cmd(&["SET", "k", "v3"]) == Value::ok()
+    });
+    // Switching the rule off takes effect at once.
+    let mut c = master.conn();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "min-replicas-to-write", "5"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["SET", "k", "v"]), refused);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "min-replicas-max-lag", "0"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["SET", "k", "v4"]), Value::ok());
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(replica.conn().cmd(&["GET", "k"]), Value::bulk("v4"));
+}

@@ -538,6 +538,14 @@ fn replication(client: &Client, out: &mut String) {
     }
     let replicas = repl.replicas();
     field!(out, "connected_slaves", "{}", replicas.len());
+    if repl.min_replicas_to_write.load(Relaxed) > 0 {
+        field!(
+            out,
+            "min_slaves_good_slaves",
+            "{}",
+            repl.good_replicas.load(Relaxed)
+        );
+    }
     for (i, r) in replicas.iter().enumerate() {
         let last = r.last_ack_ms.load(Relaxed);
         let lag = if last > 0 {

@@ -404,6 +404,24 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
         }
     }
     let repl = &client.node.repl;
+    // min-replicas-to-write: a master without enough good replicas refuses
+    // writes.
+    if spec.has(flag::WRITE) && !client.is_master {
+        let min = repl
+            .min_replicas_to_write
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if min > 0
+            && !repl.is_replica.load(std::sync::atomic::Ordering::Relaxed)
+            && repl
+                .good_replicas
+                .load(std::sync::atomic::Ordering::Relaxed)
+                < min
+        {
+            return Err(Reply::Error(
+                "NOREPLICAS Not enough good replicas to write.".into(),
+            ));
+        }
+    }
     if !client.is_master && repl.is_replica.load(std::sync::atomic::Ordering::Relaxed) {
         if spec.has(flag::WRITE) && client.node.config().bool_value("replica-read-only") {
             return Err(Reply::Error(

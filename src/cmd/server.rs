@@ -369,6 +369,9 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
 
 /// Side effects of CONFIG SET that take effect at once.
 fn apply_config_changes(client: &Client, changed: &[&'static str]) {
+    if changed.iter().any(|n| n.starts_with("min-replicas")) {
+        crate::repl::master::refresh_good_replicas(&client.node);
+    }
     let cfg = client.node.config();
     for name in changed {
         if *name == "loglevel" {

@@ -615,3 +615,33 @@ pub fn heartbeat(node: &Node, producer: usize) {
         b.append_raw(producer, b"*1\r\n$4\r\nPING\r\n");
     }
 }
+
+/// Recounts the replicas good enough for `min-replicas-to-write` (online,
+/// acknowledged within `min-replicas-max-lag` seconds) and caches whether
+/// the rule is in force. Called by the cron and after CONFIG SET.
+pub fn refresh_good_replicas(node: &Node) {
+    let (min, max_lag) = {
+        let cfg = node.config();
+        let num = |n: &str| cfg.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        (num("min-replicas-to-write"), num("min-replicas-max-lag"))
+    };
+    let now = unix_ms();
+    let good = node
+        .repl
+        .replicas()
+        .iter()
+        .filter(|r| {
+            r.state() == "online"
+                && now.saturating_sub(r.last_ack_ms.load(Ordering::Relaxed)) <= max_lag * 1000
+        })
+        .count();
+    node.repl.good_replicas.store(good, Ordering::Relaxed);
+    let in_force = if min > 0 && max_lag > 0 {
+        min as usize
+    } else {
+        0
+    };
+    node.repl
+        .min_replicas_to_write
+        .store(in_force, Ordering::Relaxed);
+}

@@ -205,6 +205,13 @@ pub struct ReplState {
     /// Replica side: the cached master (replid, offset) we will try to
     /// PSYNC with: our own ids and offset.
     pub sync_full: AtomicU64,
+    /// `min-replicas-to-write` when it is in force (it and
+    /// `min-replicas-max-lag` both non-zero), else 0: one atomic load is
+    /// all a write pays when the feature is off.
+    pub min_replicas_to_write: AtomicUsize,
+    /// Online replicas whose last ACK is at most `min-replicas-max-lag`
+    /// seconds old (`min_slaves_good_slaves`), refreshed by the cron.
+    pub good_replicas: AtomicUsize,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     /// Unix seconds of the last full sync transfer from our master, -1.
@@ -231,6 +238,8 @@ impl Default for ReplState {
             cached_master: AtomicBool::new(false),
             stream_db: AtomicUsize::new(0),
             sync_full: AtomicU64::new(0),
+            min_replicas_to_write: AtomicUsize::new(0),
+            good_replicas: AtomicUsize::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             last_sync_unix: AtomicI64::new(-1),

@@ -41,6 +41,7 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
                 last_ping = Instant::now();
                 crate::repl::master::heartbeat(&node, 0);
             }
+            crate::repl::master::refresh_good_replicas(&node);
         }
         // Save points are checked once a second by shard 0, like Redis's
         // serverCron: `save <seconds> <changes>`.

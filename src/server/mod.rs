@@ -91,6 +91,8 @@ pub fn run(config: Config) -> i32 {
     };
     let mesh = Mesh::new(shards);
     let node = Node::new(config, mesh.clone());
+    // min-replicas-to-write from the config is in force from the first write.
+    crate::repl::master::refresh_good_replicas(&node);
     node.port.store(port as usize, Ordering::Relaxed);
     node.refresh_cached_config();
     if let Some(path) = &pidfile {
