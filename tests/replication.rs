@@ -977,3 +977,80 @@ fn min_replicas_to_write_refuses_writes_without_good_replicas() {
     wait_in_sync(&master, &replica, None);
     assert_eq!(replica.conn().cmd(&["GET", "k"]), Value::bulk("v4"));
 }
+
+/// `INFO replication_lag`: per replica, how far behind it is in bytes and
+/// in milliseconds; a stopped replica's time lag grows while a healthy
+/// one's stays at zero once it acknowledged.
+#[test]
+fn replication_lag_section_reports_bytes_and_time() {
+    let master = start(&[]);
+    let port = master.port.to_string();
+    let healthy = start(&["--replicaof", "127.0.0.1", &port]);
+    let stopped = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &healthy, None);
+    wait_in_sync(&master, &stopped, None);
+    let lag_of = |replica: &Server| -> (u64, u64) {
+        let text = master.conn().cmd(&["INFO", "replication_lag"]).text();
+        let needle = format!("port={},", replica.port);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("replica") && l.contains(&needle))
+            .unwrap_or_else(|| panic!("no line for {needle} in {text}"));
+        let num = |key: &str| -> u64 {
+            line.split(',')
+                .find_map(|kv| kv.strip_prefix(key))
+                .unwrap_or_else(|| panic!("{key} in {line}"))
+                .parse()
+                .unwrap()
+        };
+        (num("lag_bytes="), num("lag_ms="))
+    };
+    signal(&stopped, "STOP");
+    write_keys(&master, None, "lag", 100);
+    common::wait_until(DEADLINE, "the stopped replica's time lag to grow", || {
+        let (bytes, ms) = lag_of(&stopped);
+        bytes > 0 && ms >= 1000
+    });
+    common::wait_until(DEADLINE, "the healthy replica to acknowledge", || {
+        lag_of(&healthy) == (0, 0)
+    });
+    let text = master.conn().cmd(&["INFO", "replication_lag"]).text();
+    assert!(text.starts_with("# Replication_lag\r\n"), "{text}");
+    let max_ms: u64 = info_field(&mut master.conn(), "replication_lag", "replicas_max_lag_ms")
+        .parse()
+        .unwrap();
+    assert!(max_ms >= 1000, "{text}");
+    // Not part of plain INFO, which stays as Redis prints it.
+    assert!(!master
+        .conn()
+        .cmd(&["INFO"])
+        .text()
+        .contains("Replication_lag"));
+    signal(&stopped, "CONT");
+    wait_in_sync(&master, &stopped, None);
+    common::wait_until(DEADLINE, "the resumed replica to catch up", || {
+        lag_of(&stopped) == (0, 0)
+    });
+}
+
+/// Replicas that arrive one after the other each get their own snapshot,
+/// back to back; every one must hold the whole dataset (the end of one
+/// snapshot may never cut the next one short on some shard).
+#[test]
+fn back_to_back_full_syncs_each_get_the_whole_dataset() {
+    // Slow snapshots (~0.3 s), so later replicas queue behind a running one.
+    let master = start(&["--shards", "2", "--rdb-key-save-delay", "20"]);
+    let mut c = master.conn();
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "5000"]), Value::ok());
+    let port = master.port.to_string();
+    // Writes keep the shards busy, so a finished snapshot's clean-up is
+    // still queued when the next one starts.
+    let replicas: Vec<Server> = with_writer(master.port, || {
+        (0..6)
+            .map(|_| start(&["--shards", "2", "--replicaof", "127.0.0.1", &port]))
+            .collect()
+    });
+    for r in &replicas {
+        wait_in_sync(&master, r, None);
+    }
+}

@@ -75,12 +75,18 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        // Posted jobs run before anything queued after them, so the next
-        // snapshot's cut cannot overtake these ends.
-        for s in 0..self.shards {
-            shard::post(s, |core| core.ks.snapshot_end());
-        }
-        self.node.snapshot_running.store(false, Ordering::Release);
+        // The slot is free only once every shard has dropped its snapshot
+        // state: a later cut's `snapshot_begin` on some shard must never be
+        // followed by this snapshot's end.
+        let node = self.node.clone();
+        let shards = self.shards;
+        glommio::spawn_local(async move {
+            for s in 0..shards {
+                shard::run_on(s, |core| core.ks.snapshot_end()).await;
+            }
+            node.snapshot_running.store(false, Ordering::Release);
+        })
+        .detach();
     }
 }
 

@@ -30,7 +30,7 @@ use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -149,14 +149,11 @@ pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncReques
         }
     };
     let ip = client.repl.ip_address.clone().unwrap_or(peer_ip);
-    let handle = Arc::new(ReplicaHandle {
-        client_id: client.id,
+    let handle = Arc::new(ReplicaHandle::new(
+        client.id,
         ip,
-        port: client.repl.listening_port,
-        state: Mutex::new("wait_bgsave"),
-        ack_offset: AtomicU64::new(0),
-        last_ack_ms: AtomicU64::new(0),
-    });
+        client.repl.listening_port,
+    ));
     let name = handle.name();
     client.info.borrow_mut().flags = "S".into();
     tracing::info!("Replica {name} asks for synchronization");
@@ -501,9 +498,12 @@ async fn feed(
         }
         // Send everything committed.
         if !wait_first_ack {
-            if let Err(reason) =
-                send_available(stream, &backlog, &mut cursor, &name, &mut slow).await
-            {
+            let before = cursor;
+            let sent = send_available(stream, &backlog, &mut cursor, &name, &mut slow).await;
+            if cursor != before {
+                handle.note_sent(cursor, unix_ms());
+            }
+            if let Err(reason) = sent {
                 return reason;
             }
         }
@@ -534,12 +534,10 @@ async fn feed(
                                 && args[0].eq_ignore_ascii_case(b"replconf")
                                 && args[1].eq_ignore_ascii_case(b"ack")
                             {
-                                if let Some(off) = crate::util::num::parse_i64_strict(&args[2]) {
-                                    handle
-                                        .ack_offset
-                                        .store(off.max(0) as u64, Ordering::Relaxed);
+                                match crate::util::num::parse_i64_strict(&args[2]) {
+                                    Some(off) => handle.note_ack(off.max(0) as u64, unix_ms()),
+                                    None => handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed),
                                 }
-                                handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
                                 if wait_first_ack {
                                     wait_first_ack = false;
                                     handle.set_state("online");

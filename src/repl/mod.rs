@@ -83,9 +83,60 @@ pub struct ReplicaHandle {
     pub ack_offset: AtomicU64,
     /// Unix ms of the last ACK (INFO `lag`).
     pub last_ack_ms: AtomicU64,
+    /// Time lag: (end offset, unix ms) of each send to the replica not yet
+    /// acknowledged, oldest first (see [`ReplicaHandle::lag_ms`]).
+    pub sent: Mutex<std::collections::VecDeque<(u64, u64)>>,
 }
 
+/// Unacknowledged sends remembered per replica; beyond it the newest mark
+/// is extended instead (over-estimating the lag of the newest bytes, never
+/// under-estimating it).
+const SENT_MARKS: usize = 4096;
+
 impl ReplicaHandle {
+    pub fn new(client_id: u64, ip: String, port: u16) -> ReplicaHandle {
+        ReplicaHandle {
+            client_id,
+            ip,
+            port,
+            state: Mutex::new("wait_bgsave"),
+            ack_offset: AtomicU64::new(0),
+            last_ack_ms: AtomicU64::new(0),
+            sent: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// The stream up to `end` was handed to the replica's socket at `now_ms`.
+    pub fn note_sent(&self, end: u64, now_ms: u64) {
+        let mut sent = lock(&self.sent);
+        if sent.len() >= SENT_MARKS {
+            if let Some(last) = sent.back_mut() {
+                last.0 = end;
+                return;
+            }
+        }
+        sent.push_back((end, now_ms));
+    }
+
+    /// The replica acknowledged `offset` at `now_ms`.
+    pub fn note_ack(&self, offset: u64, now_ms: u64) {
+        self.ack_offset.store(offset, Ordering::Relaxed);
+        self.last_ack_ms.store(now_ms, Ordering::Relaxed);
+        let mut sent = lock(&self.sent);
+        while sent.front().is_some_and(|m| m.0 <= offset) {
+            sent.pop_front();
+        }
+    }
+
+    /// Milliseconds since the oldest byte the replica has not acknowledged
+    /// was sent to it (0 when it acknowledged everything sent): how far
+    /// behind it is in time, which the byte lag alone does not tell.
+    pub fn lag_ms(&self, now_ms: u64) -> u64 {
+        lock(&self.sent)
+            .front()
+            .map_or(0, |m| now_ms.saturating_sub(m.1))
+    }
+
     pub fn state(&self) -> &'static str {
         *self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

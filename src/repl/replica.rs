@@ -863,6 +863,7 @@ impl Link {
         let mut last_ack = std::time::Instant::now();
         let mut posted = vec![false; node.shards()];
         self.send_ack(input, offset).await?;
+        let mut acked = offset;
         loop {
             // Apply what we have as one span of the gate (a cut on this
             // node waits for its end; see `ApplyGate`).
@@ -897,6 +898,7 @@ impl Link {
                     // Acknowledge what came before this command, once it ran.
                     shard::barrier_posted(&mut posted).await;
                     self.send_ack(input, offset).await?;
+                    acked = offset;
                 } else if !args[0].eq_ignore_ascii_case(b"ping") {
                     cmd::apply_from_master(&mut master, args, &mut posted).await;
                     node.repl.stream_db.store(master.db, Ordering::Relaxed);
@@ -908,11 +910,21 @@ impl Link {
             shard::barrier_posted(&mut posted).await;
             node.repl.update_link(|l| l.processed_offset = offset);
             drop(span);
-            if last_ack.elapsed() >= Duration::from_secs(1) {
+            // Acknowledge applied data within ACK_EVERY (so the master
+            // knows our lag in time and WAIT returns early), and once a
+            // second anyway, as Redis replicas do.
+            let since = last_ack.elapsed();
+            if (offset != acked && since >= ACK_EVERY) || since >= Duration::from_secs(1) {
                 self.send_ack(input, offset).await?;
+                acked = offset;
                 last_ack = std::time::Instant::now();
             }
-            match self.fill(input, Duration::from_secs(1)).await {
+            let wait = if offset != acked {
+                ACK_EVERY.saturating_sub(last_ack.elapsed())
+            } else {
+                Duration::from_secs(1)
+            };
+            match self.fill(input, wait).await {
                 Ok(_) => {}
                 Err(LinkError::Failed(msg)) if msg.starts_with("Timeout") => {
                     let silent = unix_ms().saturating_sub(node.repl.link().last_io_ms);
@@ -931,6 +943,9 @@ impl Link {
             .await
     }
 }
+
+/// How soon applied data is acknowledged to the master.
+const ACK_EVERY: Duration = Duration::from_millis(10);
 
 /// Ends an [`super::ApplyGate`] span however the scope is left.
 struct GateSpan<'a>(&'a Node);
