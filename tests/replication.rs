@@ -1054,3 +1054,48 @@ fn back_to_back_full_syncs_each_get_the_whole_dataset() {
         wait_in_sync(&master, r, None);
     }
 }
+
+/// `replica-protect-data yes`: a master restarted without persistence
+/// (new replid, no data) does not wipe its replica, which keeps serving
+/// its data, warns on each attempt and counts the refusals; switching the
+/// directive off lets the sync through.
+#[test]
+fn protected_replica_is_not_wiped_by_an_empty_restarted_master() {
+    let mut master = start(&[]);
+    write_keys(&master, None, "keep", 100);
+    let port = master.port.to_string();
+    let replica = start(&[
+        "--replicaof",
+        "127.0.0.1",
+        &port,
+        "--replica-protect-data",
+        "yes",
+    ]);
+    wait_in_sync(&master, &replica, None);
+    // Restarted with nothing to load: a new replid and an empty dataset.
+    master.restart();
+    assert_eq!(master.conn().cmd(&["DBSIZE"]), Value::Int(0));
+    common::wait_until(DEADLINE, "two refused attempts", || {
+        field(
+            &replica,
+            None,
+            "replication",
+            "replica_protect_data_refused_syncs",
+        )
+        .parse::<u64>()
+        .unwrap()
+            >= 2
+    });
+    let mut c = replica.conn();
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(100));
+    assert_eq!(c.cmd(&["GET", "keep:7"]), Value::bulk("value-7"));
+    assert!(replica
+        .log_text()
+        .contains("# Refusing the full sync from MASTER: it has a new replication ID"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "replica-protect-data", "no"]),
+        Value::ok()
+    );
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(replica.conn().cmd(&["DBSIZE"]), Value::Int(0));
+}

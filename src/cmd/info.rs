@@ -535,6 +535,15 @@ fn replication(client: &Client, out: &mut String) {
             }
             field!(out, "slave_priority", "{priority}");
             field!(out, "slave_read_only", "{}", read_only as u8);
+            // Our own line, only where our own directive is on.
+            if client.node.config().replica_protect_data() {
+                field!(
+                    out,
+                    "replica_protect_data_refused_syncs",
+                    "{}",
+                    repl.protect_refusals.load(Relaxed)
+                );
+            }
             field!(out, "replica_announced", "{}", announced as u8);
         }
     }

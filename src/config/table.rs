@@ -739,7 +739,9 @@ pub static TABLE: &[Directive] = &[
     // Number of shard threads; 0 (default, only reachable by omission)
     // means "number of usable cores".
     row("shards", int(1, INT_MAX), "0", I | CASCADE),
-    // Refuse writes from clients on a replica even with replica-read-only no.
+    // A replica holding data refuses a full sync from a master with a new
+    // replication ID and an empty dataset (one restarted without
+    // persistence) instead of being wiped by it.
     row("replica-protect-data", Kind::Bool, "no", M | CASCADE),
     // Smallest replication ring allocated, whatever repl-backlog-size says:
     // the ring is the only buffer between the writers and the replicas

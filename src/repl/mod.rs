@@ -256,6 +256,9 @@ pub struct ReplState {
     /// Replica side: the cached master (replid, offset) we will try to
     /// PSYNC with: our own ids and offset.
     pub sync_full: AtomicU64,
+    /// Full syncs refused by `replica-protect-data` (an empty master with
+    /// a new replid).
+    pub protect_refusals: AtomicU64,
     /// `min-replicas-to-write` when it is in force (it and
     /// `min-replicas-max-lag` both non-zero), else 0: one atomic load is
     /// all a write pays when the feature is off.
@@ -289,6 +292,7 @@ impl Default for ReplState {
             cached_master: AtomicBool::new(false),
             stream_db: AtomicUsize::new(0),
             sync_full: AtomicU64::new(0),
+            protect_refusals: AtomicU64::new(0),
             min_replicas_to_write: AtomicUsize::new(0),
             good_replicas: AtomicUsize::new(0),
             sync_partial_ok: AtomicU64::new(0),

@@ -726,6 +726,34 @@ impl Link {
         Ok(())
     }
 
+    /// `replica-protect-data yes`: a master with a replication history we
+    /// never shared (a new replid) and no data — typically one restarted
+    /// without persistence — must not wipe the data we hold. Logs a
+    /// warning and counts the refusal (INFO replication).
+    async fn refuse_empty_master(&self, replid: &str) -> bool {
+        let node = &self.node;
+        if !node.config().replica_protect_data() {
+            return false;
+        }
+        let ids = node.repl.ids();
+        if replid == ids.replid.0 || replid == ids.replid2.0 {
+            return false;
+        }
+        let ours: usize =
+            shard::gather(|core| core.ks.dbs().iter().map(|db| db.len()).sum::<usize>())
+                .await
+                .into_iter()
+                .sum();
+        if ours == 0 {
+            return false;
+        }
+        node.repl.protect_refusals.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            "Refusing the full sync from MASTER: it has a new replication ID ({replid}) and an empty dataset, while this replica holds {ours} keys (replica-protect-data yes). Keeping our data; to accept the empty dataset, set replica-protect-data no (CONFIG SET)."
+        );
+        true
+    }
+
     async fn install_snapshot(
         &self,
         tmp: &std::path::Path,
@@ -762,6 +790,10 @@ impl Link {
         }
         if let Some(v) = &loaded.redis_ver {
             tracing::info!("Loading RDB produced by version {v}");
+        }
+        if loaded.keys_loaded == 0 && self.refuse_empty_master(&replid).await {
+            let _ = std::fs::remove_file(tmp);
+            return failed("Full sync refused: empty master with a new replication ID (replica-protect-data yes)");
         }
         tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
         let keys_loaded = loaded.keys_loaded;
