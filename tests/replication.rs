@@ -1099,3 +1099,61 @@ fn protected_replica_is_not_wiped_by_an_empty_restarted_master() {
     wait_in_sync(&master, &replica, None);
     assert_eq!(replica.conn().cmd(&["DBSIZE"]), Value::Int(0));
 }
+
+/// A full sync always converges: writes made during a long transfer total
+/// ten times the ring, yet the replica catches up from the spilled stream
+/// in one attempt instead of being dropped and starting over.
+#[test]
+fn slow_full_sync_under_heavy_writes_completes_in_one_attempt() {
+    let master = start(&[
+        "--repl-backlog-size",
+        "1mb",
+        "--repl-ring-min-size",
+        "0",
+        "--rdb-key-save-delay",
+        "200",
+    ]);
+    let mut c = master.conn();
+    // ~1 s of snapshot at ~200 µs per key.
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "5000"]), Value::ok());
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    common::wait_until(DEADLINE, "the full sync to start", || {
+        field(&master, None, "replication", "slave0").contains("state=wait_bgsave")
+            || field(&master, None, "replication", "slave0").contains("state=send_bulk")
+    });
+    // 12 MB of writes while the snapshot is produced and loaded: the 1 MB
+    // ring alone would be lapped many times.
+    let big = "w".repeat(4000);
+    for round in 0..3 {
+        let mut pipe = Vec::new();
+        for i in 0..1000 {
+            pipe.extend(common::encode(&[
+                b"SET",
+                format!("spill:{}", i % 300).as_bytes(),
+                format!("{round}{big}").as_bytes(),
+            ]));
+        }
+        c.send_raw(&pipe);
+        for _ in 0..1000 {
+            assert_eq!(c.read(), Value::ok());
+        }
+    }
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
+    let log = master.log_text();
+    assert!(!log.contains("fell behind"), "{log}");
+    assert!(
+        log.contains("Full sync is taking long under writes"),
+        "{log}"
+    );
+    // The spill file is gone once the replica switched to the ring.
+    common::wait_until(DEADLINE, "the spill file to be removed", || {
+        !std::fs::read_dir(master.dir.path()).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("temp-spill-")
+        })
+    });
+}

@@ -510,6 +510,11 @@ impl Config {
         self.repl_backlog_size().max(min) as usize
     }
 
+    /// `repl-sync-spill-max-size` in bytes (0: no spill).
+    pub fn repl_sync_spill_max(&self) -> u64 {
+        u64::try_from(self.num("repl-sync-spill-max-size")).unwrap_or(0)
+    }
+
     pub fn dbfilename(&self) -> String {
         self.string_value("dbfilename")
             .map(|s| String::from_utf8_lossy(&s).into_owned())

@@ -753,6 +753,14 @@ pub static TABLE: &[Directive] = &[
         "33554432",
         M | CASCADE,
     ),
+    // Most bytes of stream a full sync keeps on disk for its replicas
+    // while they transfer and load (see repl/spill.rs); 0 disables it.
+    row(
+        "repl-sync-spill-max-size",
+        mem(0, LLONG_MAX),
+        "1073741824",
+        M | CASCADE,
+    ),
 ];
 
 /// Finds a row by canonical name or alias (ASCII case-insensitive).

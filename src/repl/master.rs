@@ -19,6 +19,7 @@
 //! will come back for a full sync.
 
 use super::backlog::{Backlog, SendError};
+use super::spill::Spill;
 use super::{ReplicaHandle, Role};
 use crate::cmd::Client;
 use crate::node::{unix_ms, Node};
@@ -66,6 +67,9 @@ pub struct SyncPayload {
     /// Disk-based sync: the written file (open, so a later save replacing
     /// the name does not matter) and its length. `None` for diskless.
     pub file: Option<(std::fs::File, u64)>,
+    /// The stream since the cut, kept for the members however long their
+    /// transfer takes.
+    pub spill: Option<Arc<Spill>>,
 }
 
 impl SyncJob {
@@ -184,7 +188,7 @@ pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncReques
             handle.set_state("online");
             handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
             node.repl.add_replica(handle.clone());
-            Some((cursor, false))
+            Some((cursor, false, None))
         }
         None => {
             node.repl.add_replica(handle.clone());
@@ -192,8 +196,8 @@ pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncReques
             full_sync(stream, client, &node, &handle, &req).await
         }
     };
-    if let Some((cursor, wait_ack)) = cursor {
-        let reason = feed(stream, &node, &handle, cursor, wait_ack).await;
+    if let Some((cursor, wait_ack, spill)) = cursor {
+        let reason = feed(stream, &node, &handle, cursor, wait_ack, spill).await;
         tracing::warn!("Connection with replica {name} lost. ({reason})");
     }
     node.repl.remove_replica(handle.client_id);
@@ -245,14 +249,15 @@ fn try_partial(node: &Node, req: &PsyncRequest, name: &str) -> Option<(u64, Arc<
 }
 
 /// Full resync: joins or leads a [`SyncJob`], sends the payload. Returns
-/// where streaming starts and whether to wait for the first ACK.
+/// where streaming starts, whether to wait for the first ACK, and the
+/// spill holding the stream since the cut.
 async fn full_sync(
     stream: &mut TcpStream,
     client: &Client,
     node: &Arc<Node>,
     handle: &Arc<ReplicaHandle>,
     req: &PsyncRequest,
-) -> Option<(u64, bool)> {
+) -> Option<(u64, bool, Option<Arc<Spill>>)> {
     let name = handle.name();
     ensure_backlog(node).await;
     let (diskless_cfg, delay, max_replicas) = {
@@ -359,7 +364,7 @@ async fn full_sync(
         handle.set_state("online");
     }
     handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
-    Some((payload.offset, diskless))
+    Some((payload.offset, diskless, payload.spill.clone()))
 }
 
 /// Bytes a diskless snapshot may run ahead of its slowest replica: the
@@ -431,12 +436,17 @@ async fn start_snapshot(node: &Arc<Node>, job: &Arc<SyncJob>) {
     .await;
     let mut opts = dump::SaveOptions::from_config(&node.config());
     opts.aux = position.aux();
+    let spill = node.repl.backlog().and_then(|ring| {
+        let max = node.config().repl_sync_spill_max();
+        Spill::start(ring, position.offset, max)
+    });
     match &job.stream {
         Some(stream) => {
             job.finish(Ok(Arc::new(SyncPayload {
                 replid: position.replid.clone(),
                 offset: position.offset,
                 file: None,
+                spill,
             })));
             let stream = stream.clone();
             glommio::spawn_local(async move {
@@ -458,6 +468,7 @@ async fn start_snapshot(node: &Arc<Node>, job: &Arc<SyncJob>) {
                     replid: position.replid.clone(),
                     offset: position.offset,
                     file: Some(file),
+                    spill,
                 })
             }));
         }
@@ -478,6 +489,7 @@ async fn feed(
     handle: &Arc<ReplicaHandle>,
     mut cursor: u64,
     mut wait_first_ack: bool,
+    mut spill: Option<Arc<Spill>>,
 ) -> String {
     let Some(backlog) = node.repl.backlog() else {
         return "no replication backlog".into();
@@ -499,6 +511,19 @@ async fn feed(
         // Send everything committed.
         if !wait_first_ack {
             let before = cursor;
+            // What the ring no longer holds comes from the full sync's
+            // spill; once the ring has caught up with us we let go of it.
+            if let Some(sp) = &spill {
+                if backlog.can_resume(cursor) {
+                    spill = None;
+                } else if sp.covers(cursor) {
+                    if let Err(reason) = send_spilled(stream, sp, &mut cursor, &mut slow).await {
+                        return reason;
+                    }
+                    handle.note_sent(cursor, unix_ms());
+                    continue;
+                }
+            }
             let sent = send_available(stream, &backlog, &mut cursor, &name, &mut slow).await;
             if cursor != before {
                 handle.note_sent(cursor, unix_ms());
@@ -591,6 +616,28 @@ async fn send_available(
             Err(SendError::Overrun) => return Err(overrun(name, *cursor)),
             Err(SendError::Io(e)) => return Err(format!("write error: {e}")),
         }
+    }
+}
+
+/// Sends what the spill holds from `cursor` on, a slice at a time.
+async fn send_spilled(
+    stream: &mut TcpStream,
+    spill: &Spill,
+    cursor: &mut u64,
+    buf: &mut [u8],
+) -> Result<(), String> {
+    loop {
+        let n = spill
+            .read_at(*cursor, buf)
+            .map_err(|e| format!("spill read error: {e}"))?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream
+            .write_all(&buf[..n])
+            .await
+            .map_err(|e| format!("write error: {e}"))?;
+        *cursor += n as u64;
     }
 }
 

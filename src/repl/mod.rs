@@ -21,6 +21,7 @@
 pub mod backlog;
 pub mod master;
 pub mod replica;
+pub mod spill;
 
 use backlog::Backlog;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};

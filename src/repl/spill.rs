@@ -1,0 +1,158 @@
+//! Keeps the stream written since a full sync's cut for the replicas of
+//! that sync, however long the transfer and their load take, so a full
+//! sync always converges instead of looping (the ring alone would be
+//! overrun by a long sync under writes, the replica dropped, and the next
+//! full sync would start the same race again).
+//!
+//! One [`Spill`] per sync job, started at the cut. A task on the leader's
+//! shard follows the ring lazily: while the oldest byte it must keep is
+//! still far from being overwritten it does nothing; once the ring has
+//! moved a quarter of its size past it, it copies the stream into a file
+//! beside the dump (`temp-spill-<pid>-<n>.repl` in `dir`) and keeps
+//! following the head. Feeds of the job read from the file what the ring no
+//! longer holds, then switch to the ring and drop their handle; when the
+//! last handle is gone the task stops and the file is removed. Memory stays
+//! at the ring's size; the file is bounded by `repl-sync-spill-max-size`
+//! (beyond it the spill gives up and a replica still relying on it needs a
+//! new full sync, as without a spill).
+//!
+//! Depends on the ring only; knows nothing of sockets.
+
+use super::backlog::Backlog;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the spill task looks at the ring.
+const CHECK_EVERY: Duration = Duration::from_millis(5);
+
+/// The stream from a cut on, on disk where the ring no longer holds it.
+pub struct Spill {
+    file: std::fs::File,
+    path: PathBuf,
+    /// Stream offset of the file's first byte (the cut).
+    start: u64,
+    /// The file holds the stream over `[start, saved)`.
+    saved: AtomicU64,
+    /// Set when the spill gave up (size limit, I/O error, overrun).
+    failed: AtomicBool,
+}
+
+impl Spill {
+    /// Starts following `ring` from `start` on this executor. `None` when
+    /// disabled (`max_bytes == 0`) or the file cannot be created.
+    pub fn start(ring: Arc<Backlog>, start: u64, max_bytes: u64) -> Option<Arc<Spill>> {
+        if max_bytes == 0 {
+            return None;
+        }
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let path = PathBuf::from(format!("temp-spill-{}-{seq}.repl", std::process::id()));
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(
+                    "Can't create the full sync spill file {}: {e}; a long full sync under writes may have to be repeated",
+                    path.display()
+                );
+                return None;
+            }
+        };
+        let spill = Arc::new(Spill {
+            file,
+            path,
+            start,
+            saved: AtomicU64::new(start),
+            failed: AtomicBool::new(false),
+        });
+        let task = spill.clone();
+        glommio::spawn_local(async move { task.follow(&ring, max_bytes).await }).detach();
+        Some(spill)
+    }
+
+    /// True when the file holds the stream byte at `offset`.
+    pub fn covers(&self, offset: u64) -> bool {
+        !self.failed.load(Ordering::Acquire)
+            && offset >= self.start
+            && offset < self.saved.load(Ordering::Acquire)
+    }
+
+    /// Copies the stream from `offset` into `buf`; 0 when not covered.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.covers(offset) {
+            return Ok(0);
+        }
+        let saved = self.saved.load(Ordering::Acquire);
+        let n = buf.len().min((saved - offset) as usize);
+        self.file.read_at(&mut buf[..n], offset - self.start)
+    }
+
+    /// Bytes written to the file so far.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.saved.load(Ordering::Acquire) - self.start
+    }
+
+    /// The task: copy what the ring is about to lose, until nobody needs
+    /// the spill any more.
+    async fn follow(self: Arc<Self>, ring: &Backlog, max_bytes: u64) {
+        let mut buf = vec![0u8; 256 * 1024];
+        let lazy_distance = (ring.capacity() / 4) as u64;
+        let mut copying = false;
+        loop {
+            // Only this task holds it: every feed has switched to the ring.
+            if Arc::strong_count(&self) == 1 || ring.is_closed() {
+                return;
+            }
+            let mut pos = self.saved.load(Ordering::Acquire);
+            if !copying && ring.head().saturating_sub(pos) >= lazy_distance {
+                copying = true;
+                tracing::info!(
+                    "Full sync is taking long under writes: keeping the stream since offset {} in {}",
+                    self.start,
+                    self.path.display()
+                );
+            }
+            if copying {
+                while pos < ring.head() {
+                    let n = match ring.copy_out(pos, &mut buf) {
+                        Ok(n) => n,
+                        Err(_) => return self.give_up("the replication ring overran it"),
+                    };
+                    if let Err(e) = self.file.write_all_at(&buf[..n], pos - self.start) {
+                        return self.give_up(&format!("write error: {e}"));
+                    }
+                    pos += n as u64;
+                    self.saved.store(pos, Ordering::Release);
+                    if pos - self.start > max_bytes {
+                        return self.give_up("it reached repl-sync-spill-max-size");
+                    }
+                    if n == buf.len() {
+                        glommio::yield_if_needed().await;
+                    }
+                }
+            }
+            glommio::timer::sleep(CHECK_EVERY).await;
+        }
+    }
+
+    fn give_up(&self, why: &str) {
+        self.failed.store(true, Ordering::Release);
+        tracing::warn!(
+            "Stopped keeping the stream for a full sync in {} ({why}); replicas still behind it will need a new full sync",
+            self.path.display()
+        );
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
