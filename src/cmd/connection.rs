@@ -116,6 +116,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
             Ok(Reply::Ok)
         }
         ClientCmd::Reset => {
+            super::tx::on_close(client).await;
             if client.monitor.take().is_some() {
                 client.node.remove_monitor(client.id);
             }
@@ -277,7 +278,7 @@ fn validate_name(name: &[u8]) -> Result<(), CmdError> {
 /// One CLIENT LIST line, in Redis 7.0's field order.
 pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -287,6 +288,9 @@ pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
         now_ms.saturating_sub(c.last_interaction_ms) / 1000,
         c.flags,
         c.db,
+        c.sub,
+        c.psub,
+        c.multi,
         c.query_buf,
         c.output_buf,
         c.query_buf + c.output_buf,

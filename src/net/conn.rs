@@ -117,10 +117,14 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
         no_evict: false,
         lib_name: Default::default(),
         lib_ver: Default::default(),
+        sub: 0,
+        psub: 0,
+        multi: -1,
     }));
     shard.with_core(|core| core.clients.insert(id, info.clone()));
     let mut client = Client::new(node.clone(), shard.clone(), info.clone(), is_local);
     run(&mut stream, &mut client).await;
+    cmd::tx::on_close(&mut client).await;
     if client.monitor.is_some() {
         node.remove_monitor(id);
     }

@@ -975,6 +975,9 @@ fn master_client(node: &Arc<Node>, local: Option<std::net::SocketAddr>, fd: i32)
         no_evict: false,
         lib_name: Bytes::new(),
         lib_ver: Bytes::new(),
+        sub: 0,
+        psub: 0,
+        multi: -1,
     }));
     let mut c = Client::new(node.clone(), shard, info, true);
     c.authenticated = true;
