@@ -105,6 +105,16 @@ pub fn commands() -> Vec<CommandSpec> {
 
 pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
     match cmd {
+        ClientCmd::Ping if client.proto == Protocol::Resp2 && super::pubsub::subscribed(client) => {
+            // Subscribed mode answers in the shape of a push.
+            match args.len() {
+                1 | 2 => Ok(Reply::Array(vec![
+                    Reply::Bulk(Bytes::from_static(b"pong")),
+                    Reply::Bulk(args.get(1).cloned().unwrap_or_default()),
+                ])),
+                _ => Ok(super::wrong_arity("ping")),
+            }
+        }
         ClientCmd::Ping => match args.len() {
             1 => Ok(Reply::Simple(Bytes::from_static(b"PONG"))),
             2 => Ok(Reply::Bulk(args[1].clone())),
@@ -117,6 +127,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
         }
         ClientCmd::Reset => {
             super::tx::on_close(client).await;
+            super::pubsub::on_close(client);
             if client.monitor.take().is_some() {
                 client.node.remove_monitor(client.id);
             }
@@ -230,6 +241,7 @@ fn hello(client: &mut Client, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::other("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     client.proto = proto;
+    super::pubsub::protocol_changed(client);
     {
         let mut info = client.info.borrow_mut();
         info.resp = if proto == Protocol::Resp3 { 3 } else { 2 };

@@ -12,13 +12,14 @@
 //!
 //! Families: [`string`], [`keys`] (generic key commands), [`server`]
 //! (INFO, CONFIG, DEBUG...), [`connection`] (PING, AUTH, HELLO, CLIENT...),
-//! [`tx`] (MULTI/EXEC/WATCH).
+//! [`tx`] (MULTI/EXEC/WATCH), [`pubsub`].
 
 pub mod args;
 pub mod connection;
 pub mod error;
 pub mod info;
 pub mod keys;
+pub mod pubsub;
 pub mod repl;
 pub mod server;
 pub mod string;
@@ -123,6 +124,8 @@ pub struct Client {
     pub multi: Option<tx::MultiState>,
     /// Keys this client WATCHes.
     pub watched: Vec<tx::Watched>,
+    /// Channels and patterns, once the client subscribed to something.
+    pub subs: Option<pubsub::Subscriptions>,
 }
 
 /// REPLCONF settings a replica sends before PSYNC.
@@ -165,6 +168,7 @@ impl Client {
             last_write_offset: 0,
             multi: None,
             watched: Vec::new(),
+            subs: None,
         }
     }
 }
@@ -458,6 +462,17 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
             ));
         }
     }
+    // RESP2 subscribed mode: the connection carries pushes, few commands
+    // may interleave with them.
+    if client.proto == Protocol::Resp2
+        && client.subs.is_some()
+        && pubsub::subscribed(client)
+        && !pubsub::allowed_while_subscribed(spec)
+    {
+        return Err(Reply::Error(
+            format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name).into(),
+        ));
+    }
     // Key/value groups (MSET, MSETNX): an incomplete group is an arity
     // error, caught before any shard runs a part of the command.
     if spec.last_key < 0
@@ -663,6 +678,9 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         | Bgsave => server::run(client, cmd, args).await,
         Replicaof | Replconf | Psync | Role | Wait => repl::run(client, cmd, args).await,
         Multi | Exec | Discard | Watch | Unwatch => tx::run(client, cmd, args).await,
+        Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub => {
+            pubsub::run(client, cmd, args).await
+        }
     };
     result.unwrap_or_else(Reply::from)
 }

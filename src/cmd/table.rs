@@ -144,6 +144,12 @@ pub enum ClientCmd {
     Discard,
     Watch,
     Unwatch,
+    Subscribe,
+    Unsubscribe,
+    Psubscribe,
+    Punsubscribe,
+    Publish,
+    Pubsub,
 }
 
 #[derive(Clone, Copy)]
@@ -278,6 +284,7 @@ impl Table {
             super::connection::commands(),
             super::repl::commands(),
             super::tx::commands(),
+            super::pubsub::commands(),
         ] {
             commands.extend(family);
         }

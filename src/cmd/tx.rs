@@ -245,7 +245,7 @@ fn touches_no_shard(cmd: ClientCmd) -> bool {
     matches!(
         cmd,
         ClientCmd::Ping | ClientCmd::Echo | ClientCmd::Select | ClientCmd::Time
-    )
+    ) || super::pubsub::touches_no_shard(cmd)
 }
 
 /// The shards an EXEC must hold.
