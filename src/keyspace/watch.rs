@@ -5,7 +5,9 @@
 //! `is_empty` test in [`WatchTable::touch`] and nothing else. Versions come
 //! from one process-wide counter: a version is never reused, so a stamp
 //! taken before the table was dropped or replaced (full sync, DEBUG RELOAD)
-//! can never match an entry created afterwards.
+//! can never match an entry created afterwards. (An UNWATCH by a client
+//! whose entry was dropped that way may end a newer watcher's entry early;
+//! that newer watcher then aborts needlessly, never the reverse.)
 //!
 //! Expiry does not change versions; [`WatchStamp::is_dirty`] looks at the
 //! key itself instead (Redis 7.0: a key that expires while watched aborts

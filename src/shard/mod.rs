@@ -268,7 +268,10 @@ impl Shard {
     /// data: another operation holds it (a hold of the task's own
     /// [`scoped`] operation does not count).
     pub fn is_busy(&self) -> bool {
-        self.is_held_against(scoped_txn(self.id))
+        match self.hold.borrow().holder {
+            None => false,
+            Some(h) => Some(h) != scoped_txn(self.id),
+        }
     }
 
     /// Waits until no other operation holds this shard.
