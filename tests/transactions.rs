@@ -68,7 +68,8 @@ fn queueing_and_exec_replies() {
     assert_eq!(c.cmd(&["MGET", &a, &b]), queued());
     assert_eq!(c.cmd(&["PING"]), queued());
     assert_eq!(c.cmd(&["DBSIZE"]), queued());
-    assert_eq!(multi_field(&mut other), "6");
+    assert_eq!(c.cmd(&["WAIT", "1", "0"]), queued()); // never blocks in EXEC
+    assert_eq!(multi_field(&mut other), "7");
     // Nothing ran yet.
     assert_eq!(other.cmd(&["EXISTS", &a]).int(), 0);
     // Neither nested MULTI nor WATCH flagged the transaction.
@@ -81,6 +82,7 @@ fn queueing_and_exec_replies() {
             Value::Array(vec![Value::bulk("10"), Value::bulk("20")]),
             Value::Simple("PONG".into()),
             Value::Int(2),
+            Value::Int(0),
         ])
     );
     assert_eq!(multi_field(&mut other), "-1");

@@ -124,6 +124,9 @@ pub struct Client {
     pub multi: Option<tx::MultiState>,
     /// Keys this client WATCHes.
     pub watched: Vec<tx::Watched>,
+    /// EXEC is running this client's queued commands (blocking commands
+    /// such as WAIT answer at once then, as in Redis).
+    pub in_exec: bool,
     /// Channels and patterns, once the client subscribed to something.
     pub subs: Option<pubsub::Subscriptions>,
 }
@@ -168,6 +171,7 @@ impl Client {
             last_write_offset: 0,
             multi: None,
             watched: Vec::new(),
+            in_exec: false,
             subs: None,
         }
     }

@@ -314,6 +314,7 @@ async fn exec(client: &mut Client) -> CmdResult {
         Reply::NilArray
     } else {
         let queued = multi.queued;
+        client.in_exec = true;
         let replies = shard::scoped(&guard, async {
             let mut replies = Vec::with_capacity(queued.len());
             for (spec, args) in &queued {
@@ -324,6 +325,7 @@ async fn exec(client: &mut Client) -> CmdResult {
             replies
         })
         .await;
+        client.in_exec = false;
         // Into the stream as one unit, before any held shard is released.
         let captured = std::mem::take(&mut *capture.lock().unwrap_or_else(|e| e.into_inner()));
         if !captured.is_empty() {
