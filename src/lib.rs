@@ -15,6 +15,10 @@
 //! - [`cmd`]: the command table and one module per command family; handlers
 //!   return replies and never touch sockets.
 //! - [`net`]: listeners and the connection loop, the only socket code.
+//! - [`propagate`]: the one post-execution hook feeding the replication
+//!   ring (and a transaction's capture).
+//! - [`pubsub`]: the node's channel/pattern registry and subscriber
+//!   mailboxes.
 //! - [`server`]: start-up, daemonizing, signals, shard crons.
 //! - [`persist`]: the RDB format and dump files (SAVE, load at start).
 //! - [`log`]: Redis's log line format on top of `tracing`.
@@ -30,6 +34,7 @@ pub mod net;
 pub mod node;
 pub mod persist;
 pub mod propagate;
+pub mod pubsub;
 pub mod repl;
 pub mod resp;
 pub mod server;

@@ -66,6 +66,8 @@ pub struct Node {
     /// Monotonic counter of config changes, so connections can refresh their
     /// cached limits cheaply.
     pub config_epoch: AtomicU64,
+    /// Pub/sub subscriptions of every connection of every shard.
+    pub pubsub: crate::pubsub::Registry,
 }
 
 impl Node {
@@ -100,6 +102,7 @@ impl Node {
             last_save_duration_sec: AtomicI64::new(-1),
             loaded_keys: AtomicU64::new(0),
             loaded_expired: AtomicU64::new(0),
+            pubsub: crate::pubsub::Registry::default(),
         })
     }
 

@@ -13,6 +13,14 @@
 //! before anything that follows them. Nothing is encoded when no ring
 //! exists (no replica ever attached): the hot path pays one branch.
 //!
+//! A transaction (EXEC) runs commands on several shards; its writes must
+//! enter the stream as one contiguous unit, `MULTI` ... `EXEC`, with no
+//! other shard's write in between. While it holds its shards, each of them
+//! carries a shared [`Capture`] (`ShardCore::capture`): [`command`] encodes
+//! into it instead of the ring, and the EXEC appends the whole capture with
+//! one ring append at the end ([`append_capture`]). Like Redis 7.0, a single
+//! propagated command is not wrapped (it is atomic by itself).
+//!
 //! Depends on `shard::ShardCore` (the ring handle and a scratch buffer) and
 //! `repl::backlog`; knows nothing of commands or sockets.
 
@@ -20,11 +28,77 @@ use crate::repl::encode_command;
 use crate::shard::ShardCore;
 use bytes::Bytes;
 
-/// Appends one command for database `db` to the stream.
+/// Commands propagated by a running transaction, encoded, in execution
+/// order, with the database each ran in.
+#[derive(Default, Debug)]
+pub struct Capture {
+    bytes: Vec<u8>,
+    /// (database, end offset in `bytes`) per command.
+    pieces: Vec<(u32, usize)>,
+}
+
+impl Capture {
+    pub fn push(&mut self, db: usize, args: &[impl AsRef<[u8]>]) {
+        encode_command(args, &mut self.bytes);
+        self.pieces.push((db as u32, self.bytes.len()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// The stream bytes of the whole capture: the database it starts in,
+    /// the one it ends in, and the commands (wrapped in `MULTI`/`EXEC` when
+    /// there are several) with a `SELECT` wherever the database changes.
+    /// `None` when nothing was captured.
+    pub fn into_unit(self) -> Option<(u32, u32, Vec<u8>)> {
+        let &(first, _) = self.pieces.first()?;
+        if self.pieces.len() == 1 {
+            return Some((first, first, self.bytes));
+        }
+        let mut out = Vec::with_capacity(self.bytes.len() + 32);
+        encode_command(&[b"MULTI"], &mut out);
+        let (mut db, mut start) = (first, 0);
+        for &(piece_db, end) in &self.pieces {
+            if piece_db != db {
+                encode_command(&[&b"SELECT"[..], piece_db.to_string().as_bytes()], &mut out);
+                db = piece_db;
+            }
+            out.extend_from_slice(&self.bytes[start..end]);
+            start = end;
+        }
+        encode_command(&[b"EXEC"], &mut out);
+        Some((first, db, out))
+    }
+}
+
+/// Appends a transaction's capture to the stream in one piece.
+pub fn append_capture(core: &ShardCore, capture: Capture) {
+    let Some(backlog) = core.backlog.as_ref() else {
+        return;
+    };
+    if let Some((first, last, bytes)) = capture.into_unit() {
+        backlog.append_span(core.id, first, last, &bytes);
+    }
+}
+
+/// Appends one command for database `db` to the stream (or to the running
+/// transaction's capture).
 pub fn command(core: &mut ShardCore, db: usize, args: &[impl AsRef<[u8]>]) {
     let Some(backlog) = core.backlog.as_ref() else {
         return;
     };
+    if let Some(capture) = core.capture.as_ref() {
+        capture
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(db, args);
+        return;
+    }
     let buf = &mut core.prop_buf;
     buf.clear();
     encode_command(args, buf);
@@ -60,5 +134,47 @@ pub fn expired(core: &mut ShardCore) {
     }
     for (db, key) in keys {
         command(core, db, &[&b"DEL"[..], &key[..]]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(args: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_command(args, &mut out);
+        out
+    }
+
+    #[test]
+    fn empty_capture_is_nothing() {
+        assert!(Capture::default().into_unit().is_none());
+    }
+
+    #[test]
+    fn single_command_is_not_wrapped() {
+        let mut c = Capture::default();
+        c.push(3, &["SET", "k", "v"]);
+        let (first, last, bytes) = c.into_unit().unwrap();
+        assert_eq!((first, last), (3, 3));
+        assert_eq!(bytes, enc(&["SET", "k", "v"]));
+    }
+
+    #[test]
+    fn several_commands_are_wrapped_with_selects_where_the_db_changes() {
+        let mut c = Capture::default();
+        c.push(0, &["SET", "a", "1"]);
+        c.push(0, &["INCR", "b"]);
+        c.push(5, &["DEL", "c"]);
+        let (first, last, bytes) = c.into_unit().unwrap();
+        assert_eq!((first, last), (0, 5));
+        let mut want = enc(&["MULTI"]);
+        want.extend(enc(&["SET", "a", "1"]));
+        want.extend(enc(&["INCR", "b"]));
+        want.extend(enc(&["SELECT", "5"]));
+        want.extend(enc(&["DEL", "c"]));
+        want.extend(enc(&["EXEC"]));
+        assert_eq!(bytes, want);
     }
 }

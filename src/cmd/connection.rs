@@ -105,6 +105,16 @@ pub fn commands() -> Vec<CommandSpec> {
 
 pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
     match cmd {
+        ClientCmd::Ping if client.proto == Protocol::Resp2 && super::pubsub::subscribed(client) => {
+            // Subscribed mode answers in the shape of a push.
+            match args.len() {
+                1 | 2 => Ok(Reply::Array(vec![
+                    Reply::Bulk(Bytes::from_static(b"pong")),
+                    Reply::Bulk(args.get(1).cloned().unwrap_or_default()),
+                ])),
+                _ => Ok(super::wrong_arity("ping")),
+            }
+        }
         ClientCmd::Ping => match args.len() {
             1 => Ok(Reply::Simple(Bytes::from_static(b"PONG"))),
             2 => Ok(Reply::Bulk(args[1].clone())),
@@ -116,6 +126,8 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
             Ok(Reply::Ok)
         }
         ClientCmd::Reset => {
+            super::tx::on_close(client).await;
+            super::pubsub::on_close(client);
             if client.monitor.take().is_some() {
                 client.node.remove_monitor(client.id);
             }
@@ -229,6 +241,7 @@ fn hello(client: &mut Client, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::other("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     client.proto = proto;
+    super::pubsub::protocol_changed(client);
     {
         let mut info = client.info.borrow_mut();
         info.resp = if proto == Protocol::Resp3 { 3 } else { 2 };
@@ -277,7 +290,7 @@ fn validate_name(name: &[u8]) -> Result<(), CmdError> {
 /// One CLIENT LIST line, in Redis 7.0's field order.
 pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -287,6 +300,9 @@ pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
         now_ms.saturating_sub(c.last_interaction_ms) / 1000,
         c.flags,
         c.db,
+        c.sub,
+        c.psub,
+        c.multi,
         c.query_buf,
         c.output_buf,
         c.query_buf + c.output_buf,

@@ -442,8 +442,13 @@ fn stats_section(client: &Client, s: &ShardStats, out: &mut String) {
     field!(out, "current_eviction_exceeded_time", "0");
     field!(out, "keyspace_hits", "{}", s.keyspace_hits);
     field!(out, "keyspace_misses", "{}", s.keyspace_misses);
-    field!(out, "pubsub_channels", "0");
-    field!(out, "pubsub_patterns", "0");
+    field!(
+        out,
+        "pubsub_channels",
+        "{}",
+        client.node.pubsub.numchannels()
+    );
+    field!(out, "pubsub_patterns", "{}", client.node.pubsub.numpat());
     field!(out, "pubsubshard_channels", "0");
     field!(out, "latest_fork_usec", "0");
     field!(out, "total_forks", "0");

@@ -11,17 +11,20 @@
 //! `node`, never on `net` or `server`.
 //!
 //! Families: [`string`], [`keys`] (generic key commands), [`server`]
-//! (INFO, CONFIG, DEBUG...), [`connection`] (PING, AUTH, HELLO, CLIENT...).
+//! (INFO, CONFIG, DEBUG...), [`connection`] (PING, AUTH, HELLO, CLIENT...),
+//! [`tx`] (MULTI/EXEC/WATCH), [`pubsub`].
 
 pub mod args;
 pub mod connection;
 pub mod error;
 pub mod info;
 pub mod keys;
+pub mod pubsub;
 pub mod repl;
 pub mod server;
 pub mod string;
 pub mod table;
+pub mod tx;
 
 use crate::keyspace::Db;
 use crate::node::{unix_ms, Node};
@@ -117,6 +120,15 @@ pub struct Client {
     /// Replication offset after this client's last write (what WAIT waits
     /// for replicas to acknowledge).
     pub last_write_offset: u64,
+    /// Between MULTI and EXEC/DISCARD: the queued commands.
+    pub multi: Option<tx::MultiState>,
+    /// Keys this client WATCHes.
+    pub watched: Vec<tx::Watched>,
+    /// EXEC is running this client's queued commands (blocking commands
+    /// such as WAIT answer at once then, as in Redis).
+    pub in_exec: bool,
+    /// Channels and patterns, once the client subscribed to something.
+    pub subs: Option<pubsub::Subscriptions>,
 }
 
 /// REPLCONF settings a replica sends before PSYNC.
@@ -157,6 +169,10 @@ impl Client {
             psync: None,
             is_master: false,
             last_write_offset: 0,
+            multi: None,
+            watched: Vec::new(),
+            in_exec: false,
+            subs: None,
         }
     }
 }
@@ -183,46 +199,65 @@ pub fn wrong_arity(name: &str) -> Reply {
     Reply::Error(format!("ERR wrong number of arguments for '{name}' command").into())
 }
 
-/// Runs one command for `client` and returns its reply.
+/// Runs one command for `client` and returns its reply (or queues it
+/// inside MULTI).
 pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
     let Some(spec) = table::table().lookup(&args[0]) else {
         let reply = unknown_command(&args);
         count_error(client, &reply);
+        tx::flag_dirty(client);
         return reply;
     };
+    let checked = check(client, spec, &args).and_then(|()| {
+        if client.multi.is_some() && spec.has(flag::NO_MULTI) {
+            Err(Reply::Error(
+                "ERR Command not allowed inside a transaction".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(reply) = checked {
+        client
+            .shard
+            .with_core(|core| core.stats.command(spec.id).rejected_calls += 1);
+        count_error(client, &reply);
+        tx::flag_dirty(client);
+        return reply;
+    }
+    if client.multi.is_some() && !tx::runs_in_multi(spec) {
+        return tx::queue(client, spec, args);
+    }
+    wait_if_paused(client, spec).await;
+    call(client, spec, &args).await
+}
+
+/// Runs a checked command and keeps its statistics, slow log and MONITOR
+/// feed (Redis's `call`): for commands from the connection and for those
+/// an EXEC runs.
+pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     let started = std::time::Instant::now();
-    let reply = match check(client, spec, &args) {
-        Err(reply) => {
-            client
-                .shard
-                .with_core(|core| core.stats.command(spec.id).rejected_calls += 1);
-            count_error(client, &reply);
-            return reply;
+    let reply = execute(client, spec, args).await;
+    if spec.has(flag::WRITE) {
+        if let Some(head) = client
+            .shard
+            .with_core(|core| core.backlog.as_ref().map(|b| b.head()))
+        {
+            client.last_write_offset = head;
         }
-        Ok(()) => {
-            wait_if_paused(client, spec).await;
-            let reply = execute(client, spec, &args).await;
-            if spec.has(flag::WRITE) {
-                if let Some(head) = client
-                    .shard
-                    .with_core(|core| core.backlog.as_ref().map(|b| b.head()))
-                {
-                    client.last_write_offset = head;
-                }
-            }
-            record_slow(client, started.elapsed().as_micros() as u64, &args);
-            if client
-                .node
-                .monitor_count
-                .load(std::sync::atomic::Ordering::Relaxed)
-                > 0
-                && !spec.has(flag::SKIP_MONITOR | flag::ADMIN)
-            {
-                feed_monitors(client, &args);
-            }
-            reply
-        }
-    };
+    }
+    if !spec.has(flag::SKIP_SLOWLOG) {
+        record_slow(client, started.elapsed().as_micros() as u64, args);
+    }
+    if client
+        .node
+        .monitor_count
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && !spec.has(flag::SKIP_MONITOR | flag::ADMIN)
+    {
+        feed_monitors(client, args);
+    }
     let usec = started.elapsed().as_micros() as u64;
     let failed = matches!(reply, Reply::Error(_));
     client.shard.with_core(|core| {
@@ -292,6 +327,17 @@ pub fn repr(bytes: &[u8]) -> String {
 /// CLIENT PAUSE: holds the command while a pause covers it (every command
 /// for `ALL`, writes for `WRITE`).
 async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
+    wait_if_paused_for(
+        client,
+        spec.has(flag::WRITE | flag::MAY_REPLICATE),
+        spec.name,
+    )
+    .await
+}
+
+/// [`wait_if_paused`] for a command that writes (`writes`) and is called
+/// `name` (EXEC asks for the commands it queued).
+pub(crate) async fn wait_if_paused_for(client: &Client, writes: bool, name: &str) {
     use std::sync::atomic::Ordering;
     loop {
         let until = client.node.pause_until_ms.load(Ordering::Relaxed);
@@ -304,10 +350,10 @@ async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
             return;
         }
         let writes_only = client.node.pause_writes_only.load(Ordering::Relaxed);
-        if writes_only && !spec.has(flag::WRITE | flag::MAY_REPLICATE) {
+        if writes_only && !writes {
             return;
         }
-        if spec.name == "client" {
+        if name == "client" {
             // CLIENT UNPAUSE must get through.
             return;
         }
@@ -438,6 +484,17 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
             ));
         }
     }
+    // RESP2 subscribed mode: the connection carries pushes, few commands
+    // may interleave with them.
+    if client.proto == Protocol::Resp2
+        && client.subs.is_some()
+        && pubsub::subscribed(client)
+        && !pubsub::allowed_while_subscribed(spec)
+    {
+        return Err(Reply::Error(
+            format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name).into(),
+        ));
+    }
     // Key/value groups (MSET, MSETNX): an incomplete group is an arity
     // error, caught before any shard runs a part of the command.
     if spec.last_key < 0
@@ -476,7 +533,7 @@ async fn run_keyed(
     let write = spec.has(flag::WRITE);
     if single {
         // Fast path: the owning shard is this one and nobody holds it.
-        if target == client.shard.id && !client.shard.is_held_against(None) {
+        if target == client.shard.id && !client.shard.is_busy() {
             return client
                 .shard
                 .with_core(|core| run_and_propagate(core, f, db, args, write));
@@ -496,8 +553,15 @@ async fn run_keyed(
 /// collects the shards to wait for with [`crate::shard::barrier`] at the
 /// end of a batch); everything else goes through [`dispatch`], behind the
 /// posted jobs.
+///
+/// Inside a MULTI from the stream, commands are queued like a client's and
+/// the EXEC applies them atomically (see [`tx`]).
 pub async fn apply_from_master(client: &mut Client, args: Vec<Bytes>, posted: &mut [bool]) {
-    if let Some(spec) = table::table().lookup(&args[0]) {
+    let spec = match client.multi {
+        None => table::table().lookup(&args[0]),
+        Some(_) => None,
+    };
+    if let Some(spec) = spec {
         if let (Run::Keyed(f, _), true) = (spec.run, spec.arity_ok(args.len())) {
             let shards = client.shard.shards();
             let mut positions = spec.key_positions(args.len());
@@ -635,6 +699,10 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave | Save
         | Bgsave => server::run(client, cmd, args).await,
         Replicaof | Replconf | Psync | Role | Wait => repl::run(client, cmd, args).await,
+        Multi | Exec | Discard | Watch | Unwatch => tx::run(client, cmd, args).await,
+        Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub => {
+            pubsub::run(client, cmd, args).await
+        }
     };
     result.unwrap_or_else(Reply::from)
 }

@@ -291,7 +291,9 @@ async fn wait(client: &mut Client, args: &[Bytes]) -> CmdResult {
             .count() as i64
     };
     let now = acked();
-    if now >= wanted {
+    // Inside EXEC the shards are held: never block there (Redis answers
+    // the current count too).
+    if now >= wanted || client.in_exec {
         return Ok(Reply::Int(now));
     }
     if let Some(ring) = repl.backlog() {

@@ -54,6 +54,8 @@ pub enum Group {
     String,
     Server,
     Connection,
+    Transactions,
+    Pubsub,
 }
 
 impl Group {
@@ -63,6 +65,8 @@ impl Group {
             Group::String => "string",
             Group::Server => "server",
             Group::Connection => "connection",
+            Group::Transactions => "transactions",
+            Group::Pubsub => "pubsub",
         }
     }
 
@@ -72,6 +76,8 @@ impl Group {
             Group::String => "@string",
             Group::Server => "@admin",
             Group::Connection => "@connection",
+            Group::Transactions => "@transaction",
+            Group::Pubsub => "@pubsub",
         }
     }
 }
@@ -133,6 +139,17 @@ pub enum ClientCmd {
     Psync,
     Role,
     Wait,
+    Multi,
+    Exec,
+    Discard,
+    Watch,
+    Unwatch,
+    Subscribe,
+    Unsubscribe,
+    Psubscribe,
+    Punsubscribe,
+    Publish,
+    Pubsub,
 }
 
 #[derive(Clone, Copy)]
@@ -266,6 +283,8 @@ impl Table {
             super::server::commands(),
             super::connection::commands(),
             super::repl::commands(),
+            super::tx::commands(),
+            super::pubsub::commands(),
         ] {
             commands.extend(family);
         }

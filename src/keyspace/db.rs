@@ -18,6 +18,7 @@
 use crate::keyspace::dict::{random_seed, Dict};
 use crate::keyspace::snapshot::{DbSnap, SnapItem};
 use crate::keyspace::value::Value;
+use crate::keyspace::watch::{KeyState, WatchStamp, WatchTable};
 use bytes::Bytes;
 
 /// How a command will use the key it looks up. Only matters on replicas,
@@ -50,6 +51,10 @@ pub struct Db {
     /// The running snapshot's state for this database, until it has handed
     /// out every key of the cut.
     snap: Option<Box<DbSnap>>,
+    /// Keys clients WATCH in this database (index), with their versions.
+    /// Every path that changes a key touches it here; see `watch.rs`.
+    /// It stays with the index, not the data, when SWAPDB swaps databases.
+    watch: WatchTable,
 }
 
 impl Default for Db {
@@ -71,6 +76,7 @@ impl Db {
             expires_cursor: 0,
             rng: random_seed(),
             snap: None,
+            watch: WatchTable::default(),
         }
     }
 
@@ -115,9 +121,16 @@ impl Db {
                 return None;
             }
         }
-        if self.snap.is_some() && mode == Lookup::Write {
-            // The caller may change the value in place (APPEND, INCR...).
-            self.before_change(key);
+        if mode == Lookup::Write {
+            if self.snap.is_some() {
+                // The caller may change the value in place (APPEND, INCR...).
+                self.before_change(key);
+            }
+            // Likewise for WATCH: the caller may change it in place, so a
+            // write lookup of an existing watched key counts as a change.
+            if !self.watch.is_empty() && self.dict.get(key).is_some() {
+                self.watch.touch(key);
+            }
         }
         self.dict.get_mut(key)
     }
@@ -158,6 +171,7 @@ impl Db {
     /// would otherwise keep alive.
     /// Callers have run `before_change(key)`.
     fn store(&mut self, key: Bytes, v: Value) {
+        self.watch.touch(&key);
         match self.dict.get_mut(&key) {
             Some(slot) => *slot = v,
             None => {
@@ -185,7 +199,11 @@ impl Db {
         if !self.expires.is_empty() {
             self.expires.remove(key);
         }
-        self.dict.remove(key).map(|(_, v)| v)
+        let removed = self.dict.remove(key).map(|(_, v)| v);
+        if removed.is_some() {
+            self.watch.touch(key);
+        }
+        removed
     }
 
     /// The key's expire time (unix ms), if it has one.
@@ -198,7 +216,11 @@ impl Db {
     /// turned into a DEL by the command layer, as in Redis.
     pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
         self.before_change(key);
-        self.set_expire_unhooked(key, at_ms)
+        let set = self.set_expire_unhooked(key, at_ms);
+        if set {
+            self.watch.touch(key);
+        }
+        set
     }
 
     fn set_expire_unhooked(&mut self, key: &[u8], at_ms: u64) -> bool {
@@ -223,7 +245,54 @@ impl Db {
         if self.snap.is_some() && self.expires.contains_key(key) {
             self.before_change(key);
         }
-        self.expires.remove(key).is_some()
+        let had = self.expires.remove(key).is_some();
+        if had {
+            self.watch.touch(key);
+        }
+        had
+    }
+
+    // ---------------------------------------------------------- watch --
+
+    /// WATCH: registers a watcher of `key` and returns what EXEC compares.
+    pub fn watch(&mut self, key: &[u8], now_ms: u64) -> WatchStamp {
+        let stored = self.dict.get(key).is_some();
+        let expired = stored && Self::is_expired(&self.expires, key, now_ms);
+        WatchStamp {
+            version: self.watch.watch(key),
+            live: stored && !expired,
+            expired,
+        }
+    }
+
+    /// UNWATCH (or EXEC, DISCARD, a closed connection): one watcher less.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        self.watch.unwatch(key);
+    }
+
+    /// The state EXEC checks a [`WatchStamp`] against.
+    pub fn watch_state(&self, key: &[u8], now_ms: u64) -> KeyState {
+        let stored = self.dict.get(key).is_some();
+        KeyState {
+            version: self.watch.version(key),
+            stored,
+            expired: stored && Self::is_expired(&self.expires, key, now_ms),
+        }
+    }
+
+    /// After SWAPDB moved the data of `a` and `b`: the watch tables go back
+    /// to their indexes, and a watched key that exists in either database
+    /// counts as changed (Redis's touchAllWatchedKeysInDb).
+    pub fn swapped(a: &mut Db, b: &mut Db) {
+        std::mem::swap(&mut a.watch, &mut b.watch);
+        let (da, db) = (&a.dict, &b.dict);
+        let stored = |k: &[u8]| da.get(k).is_some() || db.get(k).is_some();
+        if !a.watch.is_empty() {
+            a.watch.touch_where(stored);
+        }
+        if !b.watch.is_empty() {
+            b.watch.touch_where(stored);
+        }
     }
 
     /// Keys stored, including logically expired ones not yet reclaimed
@@ -322,6 +391,10 @@ impl Db {
     /// dicts move into the snapshot instead (no copy, no O(n) free now).
     pub fn clear(&mut self) -> usize {
         let n = self.dict.len();
+        if !self.watch.is_empty() {
+            let dict = &self.dict;
+            self.watch.touch_where(|k| dict.get(k).is_some());
+        }
         let moved = match self.snap.as_deref_mut() {
             Some(s) => s.take_flushed(&mut self.dict, &mut self.expires),
             None => false,
@@ -460,6 +533,62 @@ mod tests {
 
     fn b(v: &str) -> Bytes {
         Bytes::copy_from_slice(v.as_bytes())
+    }
+
+    #[test]
+    fn watched_keys_see_every_change_but_not_no_ops() {
+        let mut db = Db::new();
+        let dirty =
+            |db: &Db, st: &WatchStamp, k: &str| st.is_dirty(db.watch_state(k.as_bytes(), 0));
+        let st = db.watch(b"k", 0);
+        assert!(!st.live);
+        assert!(db.remove(b"k").is_none()); // deleting nothing is no change
+        assert!(!db.set_expire(b"k", 5));
+        assert!(db.get(b"k", 0, Lookup::Write).is_none());
+        assert!(!dirty(&db, &st, "k"));
+        db.set(b("k"), s("v"), None);
+        assert!(dirty(&db, &st, "k"));
+        db.unwatch(b"k");
+
+        for change in 0..4 {
+            let st = db.watch(b"k", 0);
+            assert!(st.live && !dirty(&db, &st, "k"));
+            match change {
+                0 => assert!(db.remove(b"k").is_some()),
+                1 => assert!(db.set_expire(b"k", 1_000)),
+                2 => {
+                    db.clear();
+                }
+                _ => {
+                    db.get(b"k", 0, Lookup::Write);
+                }
+            }
+            assert!(dirty(&db, &st, "k"), "change {change}");
+            db.unwatch(b"k");
+            db.set(b("k"), s("v"), None);
+        }
+        // Expiry of a live watched key is dirty; flushing other keys is not.
+        let st = db.watch(b"k", 0);
+        db.set(b("other"), s("v"), None);
+        assert!(!dirty(&db, &st, "k"));
+        db.unwatch(b"k");
+        db.set(b("k"), s("v"), Some(10));
+        let st = db.watch(b"k", 0);
+        assert!(st.is_dirty(db.watch_state(b"k", 11)));
+    }
+
+    #[test]
+    fn swapdb_keeps_watches_with_the_index() {
+        let mut a = Db::new();
+        let mut c = Db::new();
+        c.set(b("k"), s("v"), None);
+        let st = a.watch(b"k", 0);
+        let untouched = a.watch(b"absent", 0);
+        std::mem::swap(&mut a, &mut c);
+        Db::swapped(&mut a, &mut c);
+        // Index 0 ("a") now holds the data that had k.
+        assert!(st.is_dirty(a.watch_state(b"k", 0)));
+        assert!(!untouched.is_dirty(a.watch_state(b"absent", 0)));
     }
 
     #[test]

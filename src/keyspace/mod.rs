@@ -8,7 +8,8 @@
 //!
 //! Files: `dict.rs` (hash table), `value.rs` (values and encodings), `db.rs`
 //! (one database: TTLs, lazy expiry, expired log), `expire.rs` (active
-//! expiry cycle), `snapshot.rs` (incremental copy-on-write snapshot).
+//! expiry cycle), `snapshot.rs` (incremental copy-on-write snapshot),
+//! `watch.rs` (WATCH versions of watched keys).
 #![forbid(unsafe_code)]
 
 pub mod db;
@@ -16,6 +17,7 @@ pub mod dict;
 pub mod expire;
 pub mod snapshot;
 pub mod value;
+pub mod watch;
 
 pub use db::{Db, Lookup};
 pub use dict::Dict;
@@ -79,6 +81,11 @@ impl Keyspace {
             return false;
         }
         self.dbs.swap(a, b);
+        if a != b {
+            let (lo, hi) = (a.min(b), a.max(b));
+            let (left, right) = self.dbs.split_at_mut(hi);
+            Db::swapped(&mut left[lo], &mut right[0]);
+        }
         if let Some(at) = self.snap_at.as_mut() {
             for p in at.iter_mut() {
                 if *p == a {

@@ -3,12 +3,20 @@
 //! The only code that touches a client's socket. Commands of one read are
 //! decoded together and their replies written with one `send`, which is
 //! what makes pipelining cheap; replies always leave in request order.
+//!
+//! Pushes: a MONITOR client or a pub/sub subscriber also waits on its
+//! mailbox while waiting for input, so a message that arrives while the
+//! client is idle is written at once; messages queued before a reply are
+//! written before it. A subscriber's written message bytes are reported
+//! back to its mailbox, which is what the pubsub output limit counts.
 
 use crate::cmd::{self, Client, ReplyMode};
 use crate::node::{unix_ms, Node};
+use crate::pubsub::Subscriber;
 use crate::resp::{encode, DecodeLimits, Decoder, Reply};
+use crate::shard::inbox::Inbox;
 use crate::shard::{ClientInfo, Shard};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::cell::RefCell;
@@ -117,10 +125,15 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
         no_evict: false,
         lib_name: Default::default(),
         lib_ver: Default::default(),
+        sub: 0,
+        psub: 0,
+        multi: -1,
     }));
     shard.with_core(|core| core.clients.insert(id, info.clone()));
     let mut client = Client::new(node.clone(), shard.clone(), info.clone(), is_local);
     run(&mut stream, &mut client).await;
+    cmd::tx::on_close(&mut client).await;
+    cmd::pubsub::on_close(&mut client);
     if client.monitor.is_some() {
         node.remove_monitor(id);
     }
@@ -167,31 +180,34 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut chunk = vec![0u8; READ_CHUNK];
+    // Bytes of pub/sub messages in `wbuf`: they leave the subscriber's
+    // pending count (its output buffer) once written.
+    let mut pushed = 0usize;
     loop {
-        let read = match client.monitor.clone() {
-            None => stream.read(&mut chunk).await,
-            Some(lines) => {
-                // MONITOR mode: forward command lines while still reading
-                // the client's own commands (QUIT, RESET...).
-                let event = futures_lite::future::or(
-                    async { Some(stream.read(&mut chunk).await) },
-                    async {
-                        wbuf.extend_from_slice(&lines.recv().await);
-                        while let Some(line) = lines.try_pop() {
-                            wbuf.extend_from_slice(&line);
-                        }
-                        None
-                    },
-                )
+        let read = if client.monitor.is_none() && client.subs.is_none() {
+            stream.read(&mut chunk).await
+        } else {
+            // MONITOR or pub/sub: forward what arrives for this client while
+            // still reading its own commands.
+            let monitor = client.monitor.clone();
+            let mailbox = client.subs.as_ref().map(|s| s.mailbox.clone());
+            let event =
+                futures_lite::future::or(async { Err(stream.read(&mut chunk).await) }, async {
+                    Ok(next_push(monitor.as_deref(), mailbox.as_deref()).await)
+                })
                 .await;
-                match event {
-                    Some(read) => read,
-                    None => {
-                        if !flush(stream, client, &mut wbuf).await {
-                            return;
-                        }
-                        continue;
+            match event {
+                Err(read) => read,
+                Ok((first, is_message)) => {
+                    if is_message {
+                        pushed += first.len();
                     }
+                    wbuf.extend_from_slice(&first);
+                    take_pushes(client, &mut wbuf, &mut pushed);
+                    if !flush(stream, client, &mut wbuf, &mut pushed).await {
+                        return;
+                    }
+                    continue;
                 }
             }
         };
@@ -240,6 +256,10 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             }
             client.info.borrow_mut().last_interaction_ms = unix_ms();
             let reply = cmd::dispatch(client, args).await;
+            if client.subs.is_some() {
+                // Messages that arrived before this reply go out first.
+                take_pushes(client, &mut wbuf, &mut pushed);
+            }
             match client.reply_mode {
                 ReplyMode::On => encode(&reply, client.proto, &mut wbuf),
                 ReplyMode::Off => {}
@@ -252,7 +272,7 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             }
             if let Some(request) = client.psync.take() {
                 // PSYNC/SYNC: this connection is a replica from now on.
-                if !flush(stream, client, &mut wbuf).await {
+                if !flush(stream, client, &mut wbuf, &mut pushed).await {
                     return;
                 }
                 crate::repl::master::serve(stream, client, request).await;
@@ -261,25 +281,66 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             if limits.decode.authenticated != client.authenticated {
                 limits = Limits::load(&node, client.authenticated);
             }
-            if wbuf.len() >= FLUSH_AT && !flush(stream, client, &mut wbuf).await {
+            if wbuf.len() >= FLUSH_AT && !flush(stream, client, &mut wbuf, &mut pushed).await {
                 return;
             }
         }
         if let Some(want) = decoder.wanted_capacity() {
             rbuf.reserve(want.saturating_sub(rbuf.len()));
         }
-        if !wbuf.is_empty() && !flush(stream, client, &mut wbuf).await {
+        if !wbuf.is_empty() && !flush(stream, client, &mut wbuf, &mut pushed).await {
             return;
         }
     }
 }
 
-async fn flush(stream: &mut TcpStream, client: &Client, wbuf: &mut BytesMut) -> bool {
+/// The next MONITOR line or pub/sub message queued for us (true for a
+/// message).
+async fn next_push(monitor: Option<&Inbox<Bytes>>, mailbox: Option<&Subscriber>) -> (Bytes, bool) {
+    match (monitor, mailbox) {
+        (Some(m), Some(s)) => {
+            futures_lite::future::or(async { (m.recv().await, false) }, async {
+                (s.recv().await, true)
+            })
+            .await
+        }
+        (Some(m), None) => (m.recv().await, false),
+        (None, Some(s)) => (s.recv().await, true),
+        (None, None) => std::future::pending().await,
+    }
+}
+
+/// Moves queued MONITOR lines and pub/sub messages into `wbuf`.
+fn take_pushes(client: &Client, wbuf: &mut BytesMut, pushed: &mut usize) {
+    if let Some(m) = client.monitor.as_deref() {
+        while let Some(line) = m.try_pop() {
+            wbuf.extend_from_slice(&line);
+        }
+    }
+    if let Some(s) = client.subs.as_ref() {
+        while let Some(msg) = s.mailbox.try_recv() {
+            *pushed += msg.len();
+            wbuf.extend_from_slice(&msg);
+        }
+    }
+}
+
+async fn flush(
+    stream: &mut TcpStream,
+    client: &Client,
+    wbuf: &mut BytesMut,
+    pushed: &mut usize,
+) -> bool {
     let len = wbuf.len() as u64;
     if stream.write_all(wbuf).await.is_err() {
         return false;
     }
     wbuf.clear();
+    if *pushed > 0 {
+        if let Some(s) = client.subs.as_ref() {
+            s.mailbox.written(std::mem::take(pushed));
+        }
+    }
     client.shard.with_core(|core| {
         core.stats.net_output_bytes += len;
         core.stats.writes_processed += 1;

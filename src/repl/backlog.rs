@@ -345,12 +345,19 @@ impl Backlog {
     /// Appends one encoded command that runs in database `db`, preceded by `SELECT` if the stream's
     /// current db differs. Returns the end position of this append.
     pub fn append_command(&self, producer: usize, db: u32, cmd: &[u8]) -> u64 {
-        self.append(producer, Some(db), &[cmd])
+        self.append(producer, Some((db, db)), &[cmd])
     }
 
     /// Same as [`Backlog::append_command`], the command given as pieces to concatenate.
     pub fn append_command_parts(&self, producer: usize, db: u32, parts: &[&[u8]]) -> u64 {
-        self.append(producer, Some(db), parts)
+        self.append(producer, Some((db, db)), parts)
+    }
+
+    /// Appends several commands as one contiguous unit (a transaction): they start in database
+    /// `first_db` (a `SELECT` is prepended if the stream is elsewhere) and carry their own `SELECT`s
+    /// inside, the last of which leaves the stream in `last_db`.
+    pub fn append_span(&self, producer: usize, first_db: u32, last_db: u32, bytes: &[u8]) -> u64 {
+        self.append(producer, Some((first_db, last_db)), &[bytes])
     }
 
     /// Appends bytes verbatim (they carry their own SELECTs); the stream's db is left unchanged.
@@ -363,20 +370,26 @@ impl Backlog {
         self.word.0.fetch_or(DB_UNKNOWN, AcqRel);
     }
 
-    fn append(&self, producer: usize, db: Option<u32>, parts: &[&[u8]]) -> u64 {
+    /// `db`: the database the bytes start in and the one they leave the stream in.
+    fn append(&self, producer: usize, db: Option<(u32, u32)>, parts: &[&[u8]]) -> u64 {
         assert!(producer < self.pending.len(), "producer id out of range");
         let slot = &self.pending[producer].0;
         debug_assert_eq!(slot.load(Relaxed), IDLE, "producer slot used concurrently");
         let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        let select_len = db.map_or(0, Select::encoded_len);
-        let want_db = db.map(|d| u64::from(d).min(DB_UNKNOWN));
+        let select_len = db.map_or(0, |(first, _)| Select::encoded_len(first));
+        let want_db = db.map(|(first, last)| {
+            (
+                u64::from(first).min(DB_UNKNOWN),
+                u64::from(last).min(DB_UNKNOWN),
+            )
+        });
         let (cap, margin) = (self.cap as u64, self.safety_margin() as u64);
         let big = len + select_len > cap / 2;
         let (mut cur, mut spins) = (self.word.0.load(Relaxed), 0);
         let (start, emit_select, end) = loop {
             let from = self.start + rel_end(cur);
             let (emit, new_db) = match want_db {
-                Some(d) => (d == DB_UNKNOWN || cur & DB_UNKNOWN != d, d),
+                Some((d, last)) => (d == DB_UNKNOWN || cur & DB_UNKNOWN != d, last),
                 None => (false, cur & DB_UNKNOWN),
             };
             let total = len + if emit { select_len } else { 0 };
@@ -416,7 +429,9 @@ impl Backlog {
         tests::hook(self, "mid_append");
         // Only the last `cap` bytes of an oversized append are stored.
         let keep_from = start.max(end.saturating_sub(cap));
-        let select = db.filter(|_| emit_select).map(Select::new);
+        let select = db
+            .filter(|_| emit_select)
+            .map(|(first, _)| Select::new(first));
         let prefix = select.as_ref().map_or(&[][..], Select::bytes);
         let mut pos = start;
         for piece in std::iter::once(prefix).chain(parts.iter().copied()) {

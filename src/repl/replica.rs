@@ -894,6 +894,11 @@ impl Link {
         let mut consumed: usize = 0;
         let mut last_ack = std::time::Instant::now();
         let mut posted = vec![false; node.shards()];
+        // The bytes of a transaction from MULTI on: forwarded (and counted
+        // in our offset) only once its EXEC has applied it, as Redis does,
+        // so a link lost inside a transaction resumes before its MULTI and
+        // a cut never falls inside one.
+        let mut in_tx = BytesMut::new();
         self.send_ack(input, offset).await?;
         let mut acked = offset;
         loop {
@@ -935,7 +940,15 @@ impl Link {
                     cmd::apply_from_master(&mut master, args, &mut posted).await;
                     node.repl.stream_db.store(master.db, Ordering::Relaxed);
                 }
-                offset = ring.append_raw(node.shards(), &bytes);
+                if master.multi.is_some() {
+                    in_tx.extend_from_slice(&bytes);
+                } else if !in_tx.is_empty() {
+                    in_tx.extend_from_slice(&bytes);
+                    offset = ring.append_raw(node.shards(), &in_tx);
+                    in_tx.clear();
+                } else {
+                    offset = ring.append_raw(node.shards(), &bytes);
+                }
             }
             // The batch has run everywhere before the span ends (a cut or
             // an ACK after this point covers it).
@@ -1022,6 +1035,9 @@ fn master_client(node: &Arc<Node>, local: Option<std::net::SocketAddr>, fd: i32)
         no_evict: false,
         lib_name: Bytes::new(),
         lib_ver: Bytes::new(),
+        sub: 0,
+        psub: 0,
+        multi: -1,
     }));
     let mut c = Client::new(node.clone(), shard, info, true);
     c.authenticated = true;

@@ -29,6 +29,10 @@ pub struct ShardCore {
     /// Scratch buffer for encoding propagated commands (no allocation per
     /// write).
     pub prop_buf: Vec<u8>,
+    /// Set while a transaction (EXEC) holds this shard: what it propagates
+    /// is collected here, shared by every shard the EXEC holds, and enters
+    /// the stream as one unit at the end (see `crate::propagate::Capture`).
+    pub capture: Option<Arc<std::sync::Mutex<crate::propagate::Capture>>>,
 }
 
 /// One SLOWLOG entry.
@@ -72,6 +76,7 @@ impl ShardCore {
             slowlog: VecDeque::new(),
             backlog: None,
             prop_buf: Vec::with_capacity(256),
+            capture: None,
         }
     }
 }
@@ -191,4 +196,10 @@ pub struct ClientInfo {
     pub no_evict: bool,
     pub lib_name: Bytes,
     pub lib_ver: Bytes,
+    /// Channels subscribed to (CLIENT LIST `sub=`).
+    pub sub: usize,
+    /// Patterns subscribed to (`psub=`).
+    pub psub: usize,
+    /// Commands queued in MULTI, -1 outside a transaction (`multi=`).
+    pub multi: i64,
 }

@@ -19,6 +19,17 @@
 //! job for it waits in a queue, and local connections wait too, so nobody
 //! can observe half of an MSET or a RENAME.
 //!
+//! # Nested work under a hold
+//! A transaction (EXEC) holds its shards for the whole run and then runs
+//! ordinary commands, which themselves call [`run_on`], [`hold`],
+//! [`gather`]... Those would wait for the EXEC's own hold. [`scoped`] runs a
+//! future with a *task scope*: while that task is polled, the functions of
+//! this module treat the shards its guard holds as free for it (jobs go in
+//! `Held` mode, nested holds re-use the outer one). The scope lives in a
+//! thread-local set and restored around each poll of that one task, so
+//! other tasks of the executor never see it. Outside a scope the cost is
+//! one thread-local read per cross-shard call.
+//!
 //! This module knows nothing of commands or sockets: jobs are closures over
 //! [`ShardCore`]. It must not import `cmd`, `net` or `server`.
 
@@ -147,6 +158,60 @@ pub struct Shard {
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Shard>>> = const { RefCell::new(None) };
+    /// The hold of the task being polled, if it runs under [`scoped`].
+    static SCOPE: RefCell<Option<Rc<Scope>>> = const { RefCell::new(None) };
+}
+
+/// What a task running under [`scoped`] holds.
+struct Scope {
+    txn: TxnId,
+    held: Vec<usize>,
+}
+
+/// The hold the current task has on `shard`, if it runs under a scope that
+/// holds it.
+fn scoped_txn(shard: usize) -> Option<TxnId> {
+    SCOPE.with(|s| {
+        s.borrow()
+            .as_ref()
+            .filter(|sc| sc.held.contains(&shard))
+            .map(|sc| sc.txn)
+    })
+}
+
+/// The current task's scope transaction, whatever shards it holds.
+fn scope_txn() -> Option<TxnId> {
+    SCOPE.with(|s| s.borrow().as_ref().map(|sc| sc.txn))
+}
+
+/// How a job for `shard` sent by the current task must run.
+fn mode_for(shard: usize) -> HoldMode {
+    scoped_txn(shard).map_or(HoldMode::Free, HoldMode::Held)
+}
+
+/// Runs `fut` as part of the operation that holds `guard`: commands it runs
+/// reach the held shards through the hold instead of waiting for it to end
+/// (see "Nested work under a hold" above).
+pub async fn scoped<F: std::future::Future>(guard: &HoldGuard, fut: F) -> F::Output {
+    let scope = Rc::new(Scope {
+        txn: guard.txn,
+        held: guard.all.clone(),
+    });
+    let mut fut = std::pin::pin!(fut);
+    poll_fn(move |cx| {
+        let prev = SCOPE.with(|s| s.replace(Some(scope.clone())));
+        // Restores the outer scope even if the inner poll unwinds.
+        struct Restore(Option<Rc<Scope>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let prev = self.0.take();
+                SCOPE.with(|s| *s.borrow_mut() = prev);
+            }
+        }
+        let _restore = Restore(prev);
+        fut.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// The shard of the calling executor thread.
@@ -199,9 +264,19 @@ impl Shard {
         }
     }
 
+    /// Whether the current task must wait before touching this shard's
+    /// data: another operation holds it (a hold of the task's own
+    /// [`scoped`] operation does not count).
+    pub fn is_busy(&self) -> bool {
+        match self.hold.borrow().holder {
+            None => false,
+            Some(h) => Some(h) != scoped_txn(self.id),
+        }
+    }
+
     /// Waits until no other operation holds this shard.
     pub async fn wait_free(&self) {
-        if !self.is_held_against(None) {
+        if !self.is_busy() {
             return;
         }
         let slot = Rc::new(RefCell::new(WaitSlot::default()));
@@ -212,7 +287,7 @@ impl Shard {
         poll_fn(|cx| {
             let mut s = slot.borrow_mut();
             if s.served {
-                if !self.is_held_against(None) {
+                if !self.is_busy() {
                     return Poll::Ready(());
                 }
                 // Someone took the hold between our turn and our run:
@@ -348,7 +423,7 @@ where
         shard.wait_free().await;
         return shard.with_core(f);
     }
-    remote(&shard, target, f, HoldMode::Free).await
+    remote(&shard, target, f, mode_for(target)).await
 }
 
 /// Queues `f` on shard `target` (this one included) without waiting for
@@ -359,13 +434,13 @@ pub fn post<F>(target: usize, f: F)
 where
     F: FnOnce(&mut ShardCore) + Send + 'static,
 {
-    current().send(target, Box::new(f), HoldMode::Free);
+    current().send(target, Box::new(f), mode_for(target));
 }
 
 /// Resolves once every job posted to `target` before it has run.
 pub async fn barrier(target: usize) {
     let shard = current();
-    remote(&shard, target, |_| (), HoldMode::Free).await
+    remote(&shard, target, |_| (), mode_for(target)).await
 }
 
 /// Waits, with [`barrier`], for every shard flagged in `posted` (clearing
@@ -395,26 +470,38 @@ where
 
 /// Holds every shard in `shards` (any order, duplicates allowed) for one
 /// multi-shard operation. Acquired in ascending order; released on drop.
+/// Under [`scoped`], shards the scope holds are re-used, not acquired.
 pub async fn hold(shards: &[usize]) -> HoldGuard {
     let shard = current();
+    let (mut guard, set) = new_guard(&shard, shards);
+    for s in set {
+        if scoped_txn(s).is_none() {
+            if s == shard.id {
+                shard.acquire_local(guard.txn).await;
+            } else {
+                remote(&shard, s, |_| (), HoldMode::Acquire(guard.txn)).await;
+            }
+            guard.held.push(s);
+        }
+        guard.all.push(s);
+    }
+    guard
+}
+
+/// A guard for `shards` (sorted, deduplicated: the second value) that holds
+/// nothing yet; inside a scope it shares the scope's transaction.
+fn new_guard(shard: &Rc<Shard>, shards: &[usize]) -> (HoldGuard, Vec<usize>) {
     let mut set: Vec<usize> = shards.to_vec();
     set.sort_unstable();
     set.dedup();
-    let txn = shard.mesh.next_txn.fetch_add(1, Ordering::Relaxed);
-    let mut guard = HoldGuard {
+    let txn = scope_txn().unwrap_or_else(|| shard.mesh.next_txn.fetch_add(1, Ordering::Relaxed));
+    let guard = HoldGuard {
         shard: shard.clone(),
         txn,
         held: Vec::with_capacity(set.len()),
+        all: Vec::with_capacity(set.len()),
     };
-    for s in set {
-        if s == shard.id {
-            shard.acquire_local(txn).await;
-        } else {
-            remote(&shard, s, |_| (), HoldMode::Acquire(txn)).await;
-        }
-        guard.held.push(s);
-    }
-    guard
+    (guard, set)
 }
 
 /// Holds every shard in `shards` (ascending order) and runs `f` on each as
@@ -428,24 +515,27 @@ where
     F: Fn(&mut ShardCore) -> R + Send + Clone + 'static,
 {
     let shard = current();
-    let mut set: Vec<usize> = shards.to_vec();
-    set.sort_unstable();
-    set.dedup();
-    let txn = shard.mesh.next_txn.fetch_add(1, Ordering::Relaxed);
-    let mut guard = HoldGuard {
-        shard: shard.clone(),
-        txn,
-        held: Vec::with_capacity(set.len()),
-    };
+    let (mut guard, set) = new_guard(&shard, shards);
     let mut results = Vec::with_capacity(set.len());
     for s in set {
+        let already = scoped_txn(s).is_some();
         if s == shard.id {
-            shard.acquire_local(txn).await;
+            if !already {
+                shard.acquire_local(guard.txn).await;
+            }
             results.push(shard.with_core(&f));
         } else {
-            results.push(remote(&shard, s, f.clone(), HoldMode::Acquire(txn)).await);
+            let mode = if already {
+                HoldMode::Held(guard.txn)
+            } else {
+                HoldMode::Acquire(guard.txn)
+            };
+            results.push(remote(&shard, s, f.clone(), mode).await);
         }
-        guard.held.push(s);
+        if !already {
+            guard.held.push(s);
+        }
+        guard.all.push(s);
     }
     (guard, results)
 }
@@ -460,12 +550,16 @@ pub async fn hold_all() -> HoldGuard {
 pub struct HoldGuard {
     shard: Rc<Shard>,
     txn: TxnId,
+    /// Shards this guard acquired and releases on drop.
     held: Vec<usize>,
+    /// Every shard it covers: `held` plus those an enclosing [`scoped`]
+    /// operation already held.
+    all: Vec<usize>,
 }
 
 impl HoldGuard {
     pub fn shards(&self) -> &[usize] {
-        &self.held
+        &self.all
     }
 
     /// Runs `f` on a held shard.
@@ -474,7 +568,7 @@ impl HoldGuard {
         R: Send + 'static,
         F: FnOnce(&mut ShardCore) -> R + Send + 'static,
     {
-        debug_assert!(self.held.contains(&target), "shard {target} not held");
+        debug_assert!(self.all.contains(&target), "shard {target} not held");
         if target == self.shard.id {
             return self.shard.with_core(f);
         }
@@ -490,8 +584,8 @@ impl HoldGuard {
     {
         // Send to all remote shards first, then run locally, then collect:
         // the shards work in parallel.
-        let mut receivers = Vec::with_capacity(self.held.len());
-        for &s in &self.held {
+        let mut receivers = Vec::with_capacity(self.all.len());
+        for &s in &self.all {
             if s == self.shard.id {
                 receivers.push(None);
             } else {
@@ -506,10 +600,10 @@ impl HoldGuard {
             }
         }
         let mut local = None;
-        if self.held.contains(&self.shard.id) {
+        if self.all.contains(&self.shard.id) {
             local = Some(self.shard.with_core(&f));
         }
-        let mut out = Vec::with_capacity(self.held.len());
+        let mut out = Vec::with_capacity(self.all.len());
         for rx in receivers {
             match rx {
                 None => out.push(local.take().expect("local result")),
@@ -549,7 +643,7 @@ where
         if s != shard.id {
             let (tx, rx) = oneshot::channel();
             let f = f.clone();
-            shard.send(s, Box::new(move |core| tx.send(f(core))), HoldMode::Free);
+            shard.send(s, Box::new(move |core| tx.send(f(core))), mode_for(s));
             receivers.push((s, rx));
         }
     }

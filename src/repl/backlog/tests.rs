@@ -93,6 +93,27 @@ fn select_insertion_rules() {
 }
 
 #[test]
+fn a_span_starts_in_one_db_and_leaves_the_stream_in_another() {
+    let b = Backlog::new(0, 0, 1);
+    let mut expect = Vec::new();
+    b.append_command(0, 2, SET);
+    expect.extend(select(2));
+    expect.extend_from_slice(SET);
+    // Starts in db 2 (no SELECT needed), ends in db 4 (its own SELECT inside).
+    b.append_span(0, 2, 4, b"UNIT\r\n");
+    expect.extend_from_slice(b"UNIT\r\n");
+    b.append_command(0, 4, SET);
+    expect.extend_from_slice(SET);
+    // Starts elsewhere: a SELECT first.
+    b.append_span(0, 1, 1, b"UNIT\r\n");
+    expect.extend(select(1));
+    expect.extend_from_slice(b"UNIT\r\n");
+    b.append_command(0, 1, SET);
+    expect.extend_from_slice(SET);
+    assert_eq!(read_all(&b, 0, 5), expect);
+}
+
+#[test]
 fn positions_head_tail_histlen() {
     let b = Backlog::new(1000, 5000, 2);
     assert_eq!(b.capacity(), 16 * 1024);
