@@ -858,7 +858,7 @@ mod tests {
         assert_eq!(visible, 192);
         // 173 of those are canonical; plus 6 hidden knobs, 8 file-only
         // directives (include, loadmodule, user, rename-command, sentinel and
-        // three removed-but-accepted ones) and Cascade's 3.
-        assert_eq!(TABLE.len(), 173 + 6 + 8 + 3);
+        // three removed-but-accepted ones) and Cascade's 4.
+        assert_eq!(TABLE.len(), 173 + 6 + 8 + 4);
     }
 }
