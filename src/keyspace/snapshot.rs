@@ -62,9 +62,10 @@
 //!   ever pays for copying what earlier writes saved.
 //! * extra memory is `pending` plus `handled`: at most one entry per key
 //!   changed or created during the snapshot, never a copy of the dataset.
-//!   Cloning a string `Value` copies a `Bytes` handle; for collection types
-//!   to come, a preserve deep-clones that one key's value (or they need
-//!   their own copy-on-write), still proportional to what changed.
+//!   Cloning a string `Value` copies a `Bytes` handle; for a hash or a set
+//!   a preserve deep-clones that one key's value, still proportional to
+//!   what changed. Collections are changed in place only through a
+//!   `Lookup::Write` lookup, so the hook always runs before the change.
 //! * `Lookup::Write` preserves even when the command ends up not changing
 //!   the key (SET NX on an existing key, a WRONGTYPE error): harmless, the
 //!   key is reported with its cut value either way.
@@ -134,9 +135,7 @@ const MIN_WORK: usize = 64;
 
 /// Bytes a value's payload occupies, for memory accounting.
 fn value_bytes(v: &Value) -> usize {
-    match v {
-        Value::Str(s) => s.len(),
-    }
+    v.payload_bytes()
 }
 
 /// A stack of items in chunks that never move once allocated: a push is

@@ -10,10 +10,9 @@
 //! The only module of `persist` that touches the filesystem.
 
 use super::rdb::{
-    EncodeOptions, RdbDecoder, RdbEncoder, RdbError, RdbItem, RdbSink, RdbValue, ReadSource,
-    WriteSink,
+    EncodeOptions, RdbDecoder, RdbEncoder, RdbError, RdbItem, RdbSink, ReadSource, WriteSink,
 };
-use crate::keyspace::{StrValue, Value};
+use crate::keyspace::Value;
 use crate::node::unix_ms;
 use crate::shard;
 use bytes::Bytes;
@@ -23,7 +22,8 @@ use std::path::{Path, PathBuf};
 /// One key of a snapshot.
 pub struct SnapEntry {
     pub key: Bytes,
-    pub value: Bytes,
+    /// A string's handle is shared; a hash or set is deep-copied here.
+    pub value: Value,
     pub expire_at_ms: Option<u64>,
 }
 
@@ -63,9 +63,7 @@ pub async fn snapshot_with_cut<R>(at_cut: impl FnOnce() -> R) -> (Snapshot, R) {
                 .map(|db| {
                     db.keys_iter(now)
                         .filter_map(|k| {
-                            let value = match db.get_ref(k, now)? {
-                                Value::Str(s) => s.bytes().clone(),
-                            };
+                            let value = db.get_ref(k, now)?.clone();
                             Some(SnapEntry {
                                 key: k.clone(),
                                 value,
@@ -208,7 +206,7 @@ pub fn encode<S: RdbSink>(snap: &Snapshot, opts: &SaveOptions, sink: S) -> std::
         let expires = entries.iter().filter(|e| e.expire_at_ms.is_some()).count();
         enc.select_db(db as u32, entries.len() as u64, expires as u64)?;
         for e in entries {
-            enc.entry(&e.key, &RdbValue::String(e.value.clone()), e.expire_at_ms)?;
+            super::values::write_entry(&mut enc, &e.key, &e.value, e.expire_at_ms)?;
             if opts.key_delay_us > 0 {
                 std::thread::sleep(std::time::Duration::from_micros(opts.key_delay_us));
             }
@@ -321,6 +319,7 @@ pub fn load_with(
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut dec = RdbDecoder::new(ReadSource(reader)).map_err(LoadError::Rdb)?;
     let now = unix_ms();
+    let limits = crate::node::encoding_limits();
     let mut out = Loaded {
         per_shard: vec![Vec::new(); shards.max(1)],
         keys_loaded: 0,
@@ -363,14 +362,11 @@ pub fn load_with(
                     out.keys_expired += 1;
                     continue;
                 }
-                let RdbValue::String(v) = e.value;
+                let Some(value) = super::values::from_rdb(e.value, &limits) else {
+                    continue;
+                };
                 let s = shard::route::shard_of(&e.key, shards);
-                out.per_shard[s].push((
-                    e.db as usize,
-                    e.key,
-                    Value::Str(StrValue::from_set(v)),
-                    e.expire_at_ms,
-                ));
+                out.per_shard[s].push((e.db as usize, e.key, value, e.expire_at_ms));
                 out.keys_loaded += 1;
             }
         }

@@ -1,5 +1,5 @@
-//! Persistence: the RDB format ([`rdb`]) and writing/loading dump files
-//! ([`dump`]).
+//! Persistence: the RDB format ([`rdb`]), how stored values map to it
+//! ([`values`]) and writing/loading dump files ([`dump`]).
 //!
 //! The codec takes sinks and sources and never opens files itself; `dump`
 //! is the only code here that touches the filesystem. Depends on
@@ -8,3 +8,4 @@
 
 pub mod dump;
 pub mod rdb;
+pub mod values;
