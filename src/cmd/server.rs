@@ -621,7 +621,6 @@ fn value_digest_of(v: &Value, has_expire: bool) -> crate::util::digest::Sha1Dige
 }
 
 /// Whether DEBUG is allowed for this client (`enable-debug-command`).
-
 fn debug_allowed(client: &Client) -> bool {
     client
         .node

@@ -26,6 +26,8 @@ pub mod flag {
     pub const MAY_REPLICATE: u32 = 1 << 13;
     pub const NO_MULTI: u32 = 1 << 14;
     pub const ALLOW_BUSY: u32 = 1 << 15;
+    /// Key positions depend on the arguments (SINTERCARD's numkeys).
+    pub const MOVABLE_KEYS: u32 = 1 << 16;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -44,6 +46,7 @@ pub mod flag {
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
@@ -52,6 +55,8 @@ pub mod flag {
 pub enum Group {
     Generic,
     String,
+    Hash,
+    Set,
     Server,
     Connection,
 }
@@ -61,6 +66,8 @@ impl Group {
         match self {
             Group::Generic => "generic",
             Group::String => "string",
+            Group::Hash => "hash",
+            Group::Set => "set",
             Group::Server => "server",
             Group::Connection => "connection",
         }
@@ -70,6 +77,8 @@ impl Group {
         match self {
             Group::Generic => "@keyspace",
             Group::String => "@string",
+            Group::Hash => "@hash",
+            Group::Set => "@set",
             Group::Server => "@admin",
             Group::Connection => "@connection",
         }
@@ -91,6 +100,10 @@ pub enum Split {
     AllOk,
     /// Each shard gets its keys; array replies are put back in key order (MGET).
     Gather,
+    /// Keys on one shard: the keyed handler runs there. Keys spanning
+    /// shards: the client-level command coordinates (holds the shards, moves
+    /// data between them, propagates) — SMOVE, SINTERSTORE and friends.
+    Coordinate(ClientCmd),
 }
 
 /// Commands that need the client's state or coordinate across shards. The
@@ -133,6 +146,14 @@ pub enum ClientCmd {
     Psync,
     Role,
     Wait,
+    Smove,
+    Sinter,
+    Sinterstore,
+    Sunion,
+    Sunionstore,
+    Sdiff,
+    Sdiffstore,
+    Sintercard,
 }
 
 #[derive(Clone, Copy)]
@@ -262,6 +283,8 @@ impl Table {
         let mut commands = Vec::new();
         for family in [
             super::string::commands(),
+            super::hash::commands(),
+            super::set::commands(),
             super::keys::commands(),
             super::server::commands(),
             super::connection::commands(),

@@ -5,8 +5,6 @@
 //! field and value written through HSET-like paths is at most
 //! `hash-max-listpack-value` bytes; past either limit it becomes
 //! "hashtable" (a [`Dict`]) for good: like Redis, it never converts back.
-//! HINCRBY and HINCRBYFLOAT check only the entry count, not the lengths,
-//! as Redis's hashTypeSet does ([`HashValue::set_counted`]).
 //!
 //! Depends on `dict`, `listpack` and the [`Limits`] of `value`; knows
 //! nothing of databases or commands. A hash is never empty in a database:
@@ -112,9 +110,9 @@ impl HashValue {
         }
     }
 
-    /// HSET of one pair; true if the field is new. Converts to
-    /// "hashtable" when the field or value is longer than the listpack
-    /// value limit, or the hash grows past the entry limit.
+    /// Sets one pair (HSET and every other write); true if the field is
+    /// new. Converts to "hashtable" when the field or value is longer than
+    /// the listpack value limit, or the hash grows past the entry limit.
     pub fn set(&mut self, field: &[u8], value: &[u8], lim: &Limits) -> bool {
         if matches!(self, HashValue::Listpack(_))
             && (field.len() > lim.hash_max_listpack_value
@@ -122,12 +120,6 @@ impl HashValue {
         {
             self.convert();
         }
-        self.set_counted(field, value, lim)
-    }
-
-    /// Sets a pair checking only the entry limit (HINCRBY, HINCRBYFLOAT:
-    /// Redis does not look at lengths there).
-    pub fn set_counted(&mut self, field: &[u8], value: &[u8], lim: &Limits) -> bool {
         let added = match self {
             HashValue::Listpack(p) => p.set(field, value),
             HashValue::Table(d) => match d.get_mut(field) {
@@ -281,12 +273,10 @@ mod tests {
     }
 
     #[test]
-    fn converts_on_length_but_not_for_counted_sets() {
+    fn converts_on_length() {
         let l = lim(128, 4);
         let mut h = HashValue::new();
         assert!(h.set(b"abcd", b"1234", &l));
-        assert_eq!(h.encoding_name(), "listpack");
-        assert!(h.set_counted(b"a-long-field", b"1", &l));
         assert_eq!(h.encoding_name(), "listpack");
         assert!(!h.set(b"abcd", b"12345", &l));
         assert_eq!(h.encoding_name(), "hashtable");
