@@ -364,12 +364,10 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ]]);
         return Ok(Reply::Bulk(m));
     }
-    let l = int_arg(&args[2])?;
-    if l < 0 {
-        return Err(CmdError::other(
-            "ERR value is out of range, must be positive",
-        ));
-    }
+    // Redis answers both a non-integer and a negative count this way.
+    let l = super::args::parse_i64_strict(&args[2])
+        .filter(|&l| l >= 0)
+        .ok_or_else(|| CmdError::other("ERR value is out of range, must be positive"))?;
     let count = l as usize;
     let Some(s) = write_set(ctx, key)? else {
         return Ok(Reply::Set(vec![]));
