@@ -18,7 +18,9 @@ use bytes::Bytes;
 #[derive(Debug)]
 pub enum HashValue {
     Listpack(PairList),
-    Table(Dict<Bytes>),
+    /// Boxed: a `Value` stays as small as a string's (the main table
+    /// stores values inline).
+    Table(Box<Dict<Bytes>>),
 }
 
 impl Default for HashValue {
@@ -37,7 +39,7 @@ impl Clone for HashValue {
                 for (f, v) in d.iter() {
                     copy.insert(f.clone(), v.clone());
                 }
-                HashValue::Table(copy)
+                HashValue::Table(Box::new(copy))
             }
         }
     }
@@ -67,7 +69,7 @@ impl HashValue {
         lim: &Limits,
     ) -> Self {
         let mut h = if count_hint > lim.hash_max_listpack_entries {
-            HashValue::Table(Dict::new())
+            HashValue::Table(Box::default())
         } else {
             HashValue::new()
         };
@@ -156,7 +158,7 @@ impl HashValue {
             for (f, v) in p.iter() {
                 d.insert(Bytes::copy_from_slice(f), Bytes::copy_from_slice(v));
             }
-            *self = HashValue::Table(d);
+            *self = HashValue::Table(Box::new(d));
         }
     }
 

@@ -20,7 +20,9 @@ use bytes::Bytes;
 pub enum SetValue {
     /// Sorted ascending, no duplicates.
     Intset(Vec<i64>),
-    Table(Dict<()>),
+    /// Boxed: a `Value` stays as small as a string's (the main table
+    /// stores values inline).
+    Table(Box<Dict<()>>),
 }
 
 /// One member as stored: an intset integer or a table's bytes.
@@ -50,7 +52,7 @@ impl Clone for SetValue {
                 for (m, _) in d.iter() {
                     copy.insert(m.clone(), ());
                 }
-                SetValue::Table(copy)
+                SetValue::Table(Box::new(copy))
             }
         }
     }
@@ -76,7 +78,7 @@ impl SetValue {
         if parse_i64_strict(first).is_some() {
             SetValue::Intset(Vec::new())
         } else {
-            SetValue::Table(Dict::new())
+            SetValue::Table(Box::default())
         }
     }
 
@@ -94,7 +96,7 @@ impl SetValue {
         lim: &Limits,
     ) -> Self {
         let mut s = if count_hint > lim.set_max_intset_entries {
-            SetValue::Table(Dict::new())
+            SetValue::Table(Box::default())
         } else {
             SetValue::new_intset()
         };
@@ -187,7 +189,7 @@ impl SetValue {
             for i in v.iter() {
                 d.insert(Bytes::from(i.to_string()), ());
             }
-            *self = SetValue::Table(d);
+            *self = SetValue::Table(Box::new(d));
         }
     }
 

@@ -673,6 +673,46 @@ mod tests {
     }
 
     #[test]
+    fn hashes_and_sets_changed_in_place_report_the_cut_version() {
+        use crate::keyspace::{HashValue, Limits, SetValue};
+        let lim = Limits::default();
+        let mut ks = Keyspace::new(1);
+        let db = ks.db_mut(0).expect("db");
+        for i in 0..200 {
+            let mut h = HashValue::new();
+            // Some listpacks, some tables.
+            for f in 0..(1 + i % 3) * 300 {
+                h.set(format!("f{f}").as_bytes(), b"v", &lim);
+            }
+            db.set(b(&format!("h:{i}")), Value::Hash(h), None);
+            let mut s = SetValue::new_for(b"1");
+            for m in 0..(1 + i % 2) * 400 {
+                s.add(m.to_string().as_bytes(), &lim);
+            }
+            db.set(b(&format!("s:{i}")), Value::Set(s), None);
+        }
+        let want = copy_all(&ks);
+        ks.snapshot_begin();
+        let mut got = Got::new(1);
+        got.step(&mut ks, 0, 7);
+        let db = ks.db_mut(0).expect("db");
+        // What HSET, HDEL, SADD, SPOP... do: change through a write lookup.
+        for i in 0..200 {
+            if let Some(Value::Hash(h)) = db.get(&b(&format!("h:{i}")), 0, Lookup::Write) {
+                h.set(b"f0", b"changed", &lim);
+                h.remove(b"f1");
+                h.set(b"new", &[b'x'; 100], &lim);
+            }
+            if let Some(Value::Set(s)) = db.get(&b(&format!("s:{i}")), 0, Lookup::Write) {
+                s.remove(b"0");
+                s.add(b"word", &lim);
+            }
+        }
+        got.finish(&mut ks, &mut 5);
+        assert_eq!(got.dbs, want);
+    }
+
+    #[test]
     fn active_expiry_and_random_key_deletions() {
         let mut ks = Keyspace::new(2);
         for d in 0..2 {

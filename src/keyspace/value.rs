@@ -240,6 +240,16 @@ mod tests {
     }
 
     #[test]
+    fn a_value_is_no_bigger_than_a_string() {
+        // The main table stores values inline: collections must not make
+        // every string key pay for their size.
+        assert_eq!(
+            std::mem::size_of::<Value>(),
+            std::mem::size_of::<StrValue>()
+        );
+    }
+
+    #[test]
     fn encodings_follow_redis_rules() {
         let enc = |s: &str| StrValue::from_set(Bytes::copy_from_slice(s.as_bytes())).encoding();
         assert_eq!(enc("12345"), StrEncoding::Int);

@@ -12,6 +12,8 @@ pub mod format;
 pub mod lzf;
 
 #[cfg(test)]
+mod collection_tests;
+#[cfg(test)]
 mod tests;
 
 use bytes::Bytes;
