@@ -436,8 +436,13 @@ fn command(args: &[Bytes]) -> CmdResult {
                     "ERR Invalid number of arguments specified for command",
                 ));
             }
-            let keys: Vec<Reply> = c
-                .key_positions(call.len())
+            let positions: Vec<usize> = if c.has(MOVABLE_KEYS) {
+                c.movable_key_positions(call)
+            } else {
+                c.key_positions(call.len()).collect()
+            };
+            let keys: Vec<Reply> = positions
+                .into_iter()
                 .map(|p| Reply::Bulk(call[p].clone()))
                 .collect();
             if keys.is_empty() {

@@ -218,6 +218,24 @@ impl CommandSpec {
         range.step_by(step as usize).map(|p| p as usize)
     }
 
+    /// Key positions of a MOVABLE_KEYS command for the call `args` (name
+    /// included), read from its arguments: SINTERCARD's `numkeys` at 1 with
+    /// the keys after it. Empty when the arguments do not say (a bad
+    /// numkeys); new movable commands add their rule here.
+    pub fn movable_key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        match self.name {
+            "sintercard" => {
+                let n = args
+                    .get(1)
+                    .and_then(|a| crate::util::num::parse_i64_strict(a))
+                    .filter(|&n| n >= 1 && n <= args.len() as i64 - 2)
+                    .unwrap_or(0);
+                (2..2 + n as usize).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub fn flag_names(&self) -> Vec<&'static str> {
         flag::NAMES
             .iter()
