@@ -10,8 +10,9 @@
 //! depends on `resp` (reply values), `shard`, `keyspace`, `config` and
 //! `node`, never on `net` or `server`.
 //!
-//! Families: [`string`], [`hash`], [`set`], [`keys`] (generic key commands), [`server`]
-//! (INFO, CONFIG, DEBUG...), [`connection`] (PING, AUTH, HELLO, CLIENT...).
+//! Families: [`string`], [`hash`], [`set`] (multi-key ones in `setops`),
+//! [`keys`] (generic key commands), [`server`] (INFO, CONFIG, DEBUG...),
+//! [`connection`] (PING, AUTH, HELLO, CLIENT...).
 
 pub mod args;
 pub mod connection;
@@ -23,6 +24,7 @@ mod lookup;
 pub mod repl;
 pub mod server;
 pub mod set;
+mod setops;
 pub mod string;
 pub mod table;
 
@@ -625,7 +627,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         | Bgsave => server::run(client, cmd, args).await,
         Replicaof | Replconf | Psync | Role | Wait => repl::run(client, cmd, args).await,
         Smove | Sinter | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sintercard => {
-            set::run_client(client, cmd, args).await
+            setops::run_client(client, cmd, args).await
         }
     };
     result.unwrap_or_else(Reply::from)
