@@ -7,6 +7,7 @@
 //! in each shard instead ([`crate::shard::ShardStats`]).
 
 use crate::config::Config;
+use crate::keyspace::Limits;
 use crate::shard::inbox::Inbox;
 use crate::shard::Mesh;
 use bytes::Bytes;
@@ -156,6 +157,7 @@ impl Node {
             num("slowlog-max-len", 128).max(0) as usize,
             Ordering::Relaxed,
         );
+        set_encoding_limits(limits_from_config(&cfg));
     }
 
     /// Ends the process the way Redis does after SHUTDOWN or SIGTERM:
@@ -173,6 +175,43 @@ impl Node {
         }
         tracing::warn!("Redis is now ready to exit, bye bye...");
         std::process::exit(0)
+    }
+}
+
+/// The collection encoding thresholds in force, cached from the config so
+/// that every write to a hash or set reads three relaxed atomics instead of
+/// taking the config lock. Process-wide like the config itself; set at
+/// start (before loading the dump) and on CONFIG SET.
+static HASH_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+static HASH_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
+static SET_MAX_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+
+/// The thresholds hash and set writes (and loads) apply now.
+pub fn encoding_limits() -> Limits {
+    Limits {
+        hash_max_listpack_entries: HASH_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed),
+        hash_max_listpack_value: HASH_MAX_LISTPACK_VALUE.load(Ordering::Relaxed),
+        set_max_intset_entries: SET_MAX_INTSET_ENTRIES.load(Ordering::Relaxed),
+    }
+}
+
+pub fn set_encoding_limits(l: Limits) {
+    HASH_MAX_LISTPACK_ENTRIES.store(l.hash_max_listpack_entries, Ordering::Relaxed);
+    HASH_MAX_LISTPACK_VALUE.store(l.hash_max_listpack_value, Ordering::Relaxed);
+    SET_MAX_INTSET_ENTRIES.store(l.set_max_intset_entries, Ordering::Relaxed);
+}
+
+/// The `hash-max-listpack-*` and `set-max-intset-entries` directives.
+pub fn limits_from_config(cfg: &Config) -> Limits {
+    let d = Limits::default();
+    let n = |name: &str, default: usize| {
+        cfg.int_value(name)
+            .map_or(default, |v| usize::try_from(v).unwrap_or(usize::MAX))
+    };
+    Limits {
+        hash_max_listpack_entries: n("hash-max-listpack-entries", d.hash_max_listpack_entries),
+        hash_max_listpack_value: n("hash-max-listpack-value", d.hash_max_listpack_value),
+        set_max_intset_entries: n("set-max-intset-entries", d.set_max_intset_entries),
     }
 }
 

@@ -309,6 +309,26 @@ fn slowlog_and_debug() {
 }
 
 #[test]
+fn slowlog_thresholds_follow_config_set() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+        Value::ok()
+    );
+    c.cmd(&["SLOWLOG", "RESET"]);
+    c.cmd(&["SET", "k", "v"]);
+    assert!(c.cmd(&["SLOWLOG", "LEN"]).int() >= 1);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]),
+        Value::ok()
+    );
+    c.cmd(&["SLOWLOG", "RESET"]);
+    c.cmd(&["SET", "k", "v"]);
+    assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Value::Int(0));
+}
+
+#[test]
 fn maxclients_is_enforced() {
     let s = Server::start(&["--maxclients", "2"]);
     let mut a = s.conn();

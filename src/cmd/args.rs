@@ -39,6 +39,74 @@ pub fn float_arg(b: &[u8]) -> Result<f64, CmdError> {
     parse_f64(b).ok_or(CmdError::NotFloat)
 }
 
+/// The arguments after `KEY cursor` of HSCAN/SSCAN: the cursor (unsigned
+/// decimal, "ERR invalid cursor" otherwise), `MATCH pattern` (`None` for
+/// none or `*`) and `COUNT n` (default 10, at least 1), as Redis's
+/// scanGenericCommand parses them for a key's collection (no TYPE there).
+pub fn scan_args(cursor: &[u8], opts: &[bytes::Bytes]) -> Result<ScanArgs, CmdError> {
+    let cursor = parse_cursor(cursor).ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
+    let mut out = ScanArgs {
+        cursor,
+        pattern: None,
+        count: 10,
+    };
+    let mut i = 0;
+    while i < opts.len() {
+        if i + 1 >= opts.len() {
+            return Err(CmdError::Syntax);
+        }
+        let v = &opts[i + 1];
+        if is(&opts[i], "count") {
+            let n = int_arg(v)?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            out.count = n as usize;
+        } else if is(&opts[i], "match") {
+            out.pattern = (v.as_ref() != b"*").then(|| v.clone());
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok(out)
+}
+
+/// A SCAN-family cursor as Redis reads it with `strtoul`: optional sign,
+/// decimal digits, no overflow; a negative value wraps (`-1` is
+/// 2^64 - 1) and an empty argument is 0.
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let (neg, digits) = match arg[0] {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// Parsed HSCAN/SSCAN options.
+pub struct ScanArgs {
+    pub cursor: u64,
+    pub pattern: Option<bytes::Bytes>,
+    pub count: usize,
+}
+
+impl ScanArgs {
+    /// Whether an element passes MATCH.
+    pub fn matches(&self, element: &[u8]) -> bool {
+        self.pattern
+            .as_ref()
+            .is_none_or(|p| crate::util::glob::glob_match(p, element, false))
+    }
+}
+
 /// Case-insensitive comparison of an argument with an ASCII option name.
 pub fn is(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
@@ -66,6 +134,25 @@ mod tests {
             b"-",
         ] {
             assert_eq!(parse_i64_strict(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn cursors_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [
+            &b"18446744073709551616"[..],
+            b"-",
+            b"+",
+            b"1x",
+            b" 1",
+            b"0x1",
+        ] {
+            assert_eq!(parse_cursor(bad), None, "{bad:?}");
         }
     }
 

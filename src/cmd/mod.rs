@@ -10,18 +10,23 @@
 //! depends on `resp` (reply values), `shard`, `keyspace`, `config` and
 //! `node`, never on `net` or `server`.
 //!
-//! Families: [`string`], [`keys`] (generic key commands), [`server`]
-//! (INFO, CONFIG, DEBUG...), [`connection`] (PING, AUTH, HELLO, CLIENT...),
-//! [`tx`] (MULTI/EXEC/WATCH), [`pubsub`].
+//! Families: [`string`], [`hash`], [`set`] (multi-key ones in `setops`),
+//! [`keys`] (generic key commands), [`server`] (INFO, CONFIG, DEBUG...),
+//! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
+//! (MULTI/EXEC/WATCH), [`pubsub`].
 
 pub mod args;
 pub mod connection;
 pub mod error;
+pub mod hash;
 pub mod info;
 pub mod keys;
+mod lookup;
 pub mod pubsub;
 pub mod repl;
 pub mod server;
+pub mod set;
+mod setops;
 pub mod string;
 pub mod table;
 pub mod tx;
@@ -544,6 +549,9 @@ async fn run_keyed(
         })
         .await;
     }
+    if let Split::Coordinate(cmd) = split {
+        return run_client(client, cmd, args).await;
+    }
     run_split(client, spec, f, split, db, args, shards).await
 }
 
@@ -590,7 +598,7 @@ pub async fn apply_from_master(client: &mut Client, args: Vec<Bytes>, posted: &m
 /// Runs a keyed handler on the shard that owns its keys and, when it
 /// changed something, hands the write to [`crate::propagate`] in the same
 /// step, so the stream's order is the execution order.
-fn run_and_propagate(
+pub(crate) fn run_and_propagate(
     core: &mut ShardCore,
     f: table::KeyedFn,
     db: usize,
@@ -673,7 +681,8 @@ async fn run_split(
                 .map(|r| if let Reply::Int(n) = r { *n } else { 0 })
                 .sum(),
         ),
-        Split::AllOk | Split::None => Reply::Ok,
+        // Coordinated commands never get here (see `run_keyed`).
+        Split::AllOk | Split::None | Split::Coordinate(_) => Reply::Ok,
         Split::Gather => {
             let mut out = vec![Reply::Nil; positions.len()];
             for ((_, _, idx), reply) in parts.iter().zip(replies) {
@@ -702,6 +711,9 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Multi | Exec | Discard | Watch | Unwatch => tx::run(client, cmd, args).await,
         Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub => {
             pubsub::run(client, cmd, args).await
+        }
+        Smove | Sinter | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sintercard => {
+            setops::run_client(client, cmd, args).await
         }
     };
     result.unwrap_or_else(Reply::from)

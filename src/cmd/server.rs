@@ -372,6 +372,9 @@ fn apply_config_changes(client: &Client, changed: &[&'static str]) {
     if changed.iter().any(|n| n.starts_with("min-replicas")) {
         crate::repl::master::refresh_good_replicas(&client.node);
     }
+    // Values hot paths read from atomics (slowlog thresholds, collection
+    // encoding limits).
+    client.node.refresh_cached_config();
     let cfg = client.node.config();
     for name in changed {
         if *name == "loglevel" {
@@ -461,8 +464,13 @@ fn command(args: &[Bytes]) -> CmdResult {
                     "ERR Invalid number of arguments specified for command",
                 ));
             }
-            let keys: Vec<Reply> = c
-                .key_positions(call.len())
+            let positions: Vec<usize> = if c.has(MOVABLE_KEYS) {
+                c.movable_key_positions(call)
+            } else {
+                c.key_positions(call.len()).collect()
+            };
+            let keys: Vec<Reply> = positions
+                .into_iter()
                 .map(|p| Reply::Bulk(call[p].clone()))
                 .collect();
             if keys.is_empty() {
@@ -610,14 +618,42 @@ pub async fn finish_shutdown(
     node.shutdown_now()
 }
 
-/// Whether DEBUG is allowed for this client (`enable-debug-command`).
-/// A value as the digest sees it.
-fn digest_of(v: &Value) -> crate::util::digest::DigestValue<'_> {
+/// Feeds a value into a digest started for its type (see [`digest_type`]).
+fn digest_feed(d: &mut crate::util::digest::ValueDigester, v: &Value) {
     match v {
-        Value::Str(s) => crate::util::digest::DigestValue::Str(s.bytes()),
+        Value::Str(s) => d.string(s.bytes()),
+        Value::Hash(h) => h.iter().for_each(|(f, v)| d.hash_field(f, v)),
+        Value::Set(s) => s.iter().for_each(|m| match m {
+            crate::keyspace::Member::Int(i) => d.set_member(i.to_string().as_bytes()),
+            crate::keyspace::Member::Bytes(b) => d.set_member(b),
+        }),
     }
 }
 
+fn digest_type(v: &Value) -> crate::util::digest::ValueType {
+    use crate::util::digest::ValueType;
+    match v {
+        Value::Str(_) => ValueType::String,
+        Value::Hash(_) => ValueType::Hash,
+        Value::Set(_) => ValueType::Set,
+    }
+}
+
+/// DEBUG DIGEST's per-key digest (key name, type, value, expire mark).
+fn key_digest_of(key: &[u8], v: &Value, has_expire: bool) -> crate::util::digest::Sha1Digest {
+    let mut d = crate::util::digest::ValueDigester::for_key(key, digest_type(v));
+    digest_feed(&mut d, v);
+    d.finish(has_expire)
+}
+
+/// DEBUG DIGEST-VALUE of an existing key (no key name).
+fn value_digest_of(v: &Value, has_expire: bool) -> crate::util::digest::Sha1Digest {
+    let mut d = crate::util::digest::ValueDigester::for_value(digest_type(v));
+    digest_feed(&mut d, v);
+    d.finish(has_expire)
+}
+
+/// Whether DEBUG is allowed for this client (`enable-debug-command`).
 fn debug_allowed(client: &Client) -> bool {
     client
         .node
@@ -654,7 +690,7 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
                         }
                         let mut acc = DbAccumulator::new();
                         for (k, v, exp) in db.iter_all() {
-                            acc.add(k, digest_of(v), exp.is_some());
+                            acc.add_key_digest(&key_digest_of(k, v, exp.is_some()));
                         }
                         out.push((i as u32, acc));
                     }
@@ -666,7 +702,7 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Simple(Bytes::from(to_hex(&dataset_digest(&all)))))
         }
         "digest-value" if n >= 2 => {
-            use crate::util::digest::{to_hex, value_digest, ZERO_DIGEST};
+            use crate::util::digest::{to_hex, ZERO_DIGEST};
             let mut out = Vec::with_capacity(n - 2);
             for key in &args[2..] {
                 let key = key.clone();
@@ -675,7 +711,7 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
                 let d = shard::run_on(target, move |core| {
                     let d = core.db(db);
                     match d.get_ref(&key, 0) {
-                        Some(v) => value_digest(digest_of(v), d.expire_at(&key).is_some()),
+                        Some(v) => value_digest_of(v, d.expire_at(&key).is_some()),
                         None => ZERO_DIGEST,
                     }
                 })
@@ -696,9 +732,7 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
             let line = shard::run_on(target, move |core| {
                 let d = core.db_mut(db);
                 d.get(&key, unix_ms(), Lookup::Read).map(|v| {
-                    let len = match v {
-                        Value::Str(s) => s.bytes().len(),
-                    };
+                    let len = v.payload_bytes();
                     format!(
                         "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:0 lru_seconds_idle:0",
                         v.encoding_name(),

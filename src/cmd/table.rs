@@ -26,6 +26,8 @@ pub mod flag {
     pub const MAY_REPLICATE: u32 = 1 << 13;
     pub const NO_MULTI: u32 = 1 << 14;
     pub const ALLOW_BUSY: u32 = 1 << 15;
+    /// Key positions depend on the arguments (SINTERCARD's numkeys).
+    pub const MOVABLE_KEYS: u32 = 1 << 16;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -44,6 +46,7 @@ pub mod flag {
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (MOVABLE_KEYS, "movablekeys"),
     ];
 }
 
@@ -52,6 +55,8 @@ pub mod flag {
 pub enum Group {
     Generic,
     String,
+    Hash,
+    Set,
     Server,
     Connection,
     Transactions,
@@ -63,6 +68,8 @@ impl Group {
         match self {
             Group::Generic => "generic",
             Group::String => "string",
+            Group::Hash => "hash",
+            Group::Set => "set",
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Transactions => "transactions",
@@ -74,6 +81,8 @@ impl Group {
         match self {
             Group::Generic => "@keyspace",
             Group::String => "@string",
+            Group::Hash => "@hash",
+            Group::Set => "@set",
             Group::Server => "@admin",
             Group::Connection => "@connection",
             Group::Transactions => "@transaction",
@@ -97,6 +106,10 @@ pub enum Split {
     AllOk,
     /// Each shard gets its keys; array replies are put back in key order (MGET).
     Gather,
+    /// Keys on one shard: the keyed handler runs there. Keys spanning
+    /// shards: the client-level command coordinates (holds the shards, moves
+    /// data between them, propagates) — SMOVE, SINTERSTORE and friends.
+    Coordinate(ClientCmd),
 }
 
 /// Commands that need the client's state or coordinate across shards. The
@@ -150,6 +163,14 @@ pub enum ClientCmd {
     Punsubscribe,
     Publish,
     Pubsub,
+    Smove,
+    Sinter,
+    Sinterstore,
+    Sunion,
+    Sunionstore,
+    Sdiff,
+    Sdiffstore,
+    Sintercard,
 }
 
 #[derive(Clone, Copy)]
@@ -212,6 +233,24 @@ impl CommandSpec {
             }
         };
         range.step_by(step as usize).map(|p| p as usize)
+    }
+
+    /// Key positions of a MOVABLE_KEYS command for the call `args` (name
+    /// included), read from its arguments: SINTERCARD's `numkeys` at 1 with
+    /// the keys after it. Empty when the arguments do not say (a bad
+    /// numkeys); new movable commands add their rule here.
+    pub fn movable_key_positions(&self, args: &[Bytes]) -> Vec<usize> {
+        match self.name {
+            "sintercard" => {
+                let n = args
+                    .get(1)
+                    .and_then(|a| crate::util::num::parse_i64_strict(a))
+                    .filter(|&n| n >= 1 && n <= args.len() as i64 - 2)
+                    .unwrap_or(0);
+                (2..2 + n as usize).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
     pub fn flag_names(&self) -> Vec<&'static str> {
@@ -279,6 +318,8 @@ impl Table {
         let mut commands = Vec::new();
         for family in [
             super::string::commands(),
+            super::hash::commands(),
+            super::set::commands(),
             super::keys::commands(),
             super::server::commands(),
             super::connection::commands(),

@@ -106,7 +106,7 @@ pub fn rand_next(state: &mut u64) -> u64 {
 
 /// Uniform-enough value in `0..n` without division (Lemire's reduction).
 #[inline]
-fn bounded(r: u64, n: usize) -> usize {
+pub fn bounded(r: u64, n: usize) -> usize {
     ((u128::from(r) * n as u128) >> 64) as usize
 }
 

@@ -6,7 +6,8 @@
 //! on `bytes` and std only; networking, replication and command parsing
 //! live elsewhere and call into this module, never the reverse.
 //!
-//! Files: `dict.rs` (hash table), `value.rs` (values and encodings), `db.rs`
+//! Files: `dict.rs` (hash table), `value.rs` (values and encodings),
+//! `hash.rs` / `listpack.rs` (the hash type), `set.rs` (the set type), `db.rs`
 //! (one database: TTLs, lazy expiry, expired log), `expire.rs` (active
 //! expiry cycle), `snapshot.rs` (incremental copy-on-write snapshot),
 //! `watch.rs` (WATCH versions of watched keys).
@@ -15,6 +16,9 @@
 pub mod db;
 pub mod dict;
 pub mod expire;
+pub mod hash;
+pub mod listpack;
+pub mod set;
 pub mod snapshot;
 pub mod value;
 pub mod watch;
@@ -22,8 +26,10 @@ pub mod watch;
 pub use db::{Db, Lookup};
 pub use dict::Dict;
 pub use expire::{ActiveExpire, CycleStats};
+pub use hash::HashValue;
+pub use set::{Member, SetValue};
 pub use snapshot::{SnapItem, SnapshotActive};
-pub use value::{StrEncoding, StrValue, Value};
+pub use value::{Limits, StrEncoding, StrValue, Value};
 
 use bytes::Bytes;
 

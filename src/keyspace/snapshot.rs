@@ -62,9 +62,10 @@
 //!   ever pays for copying what earlier writes saved.
 //! * extra memory is `pending` plus `handled`: at most one entry per key
 //!   changed or created during the snapshot, never a copy of the dataset.
-//!   Cloning a string `Value` copies a `Bytes` handle; for collection types
-//!   to come, a preserve deep-clones that one key's value (or they need
-//!   their own copy-on-write), still proportional to what changed.
+//!   Cloning a string `Value` copies a `Bytes` handle; for a hash or a set
+//!   a preserve deep-clones that one key's value, still proportional to
+//!   what changed. Collections are changed in place only through a
+//!   `Lookup::Write` lookup, so the hook always runs before the change.
 //! * `Lookup::Write` preserves even when the command ends up not changing
 //!   the key (SET NX on an existing key, a WRONGTYPE error): harmless, the
 //!   key is reported with its cut value either way.
@@ -134,9 +135,7 @@ const MIN_WORK: usize = 64;
 
 /// Bytes a value's payload occupies, for memory accounting.
 fn value_bytes(v: &Value) -> usize {
-    match v {
-        Value::Str(s) => s.len(),
-    }
+    v.payload_bytes()
 }
 
 /// A stack of items in chunks that never move once allocated: a push is
@@ -670,6 +669,46 @@ mod tests {
             db.set(b(&format!("born:{i}")), sv("b"), None);
         }
         got.finish(&mut ks, &mut 3);
+        assert_eq!(got.dbs, want);
+    }
+
+    #[test]
+    fn hashes_and_sets_changed_in_place_report_the_cut_version() {
+        use crate::keyspace::{HashValue, Limits, SetValue};
+        let lim = Limits::default();
+        let mut ks = Keyspace::new(1);
+        let db = ks.db_mut(0).expect("db");
+        for i in 0..200 {
+            let mut h = HashValue::new();
+            // Some listpacks, some tables.
+            for f in 0..(1 + i % 3) * 300 {
+                h.set(format!("f{f}").as_bytes(), b"v", &lim);
+            }
+            db.set(b(&format!("h:{i}")), Value::Hash(h), None);
+            let mut s = SetValue::new_for(b"1");
+            for m in 0..(1 + i % 2) * 400 {
+                s.add(m.to_string().as_bytes(), &lim);
+            }
+            db.set(b(&format!("s:{i}")), Value::Set(s), None);
+        }
+        let want = copy_all(&ks);
+        ks.snapshot_begin();
+        let mut got = Got::new(1);
+        got.step(&mut ks, 0, 7);
+        let db = ks.db_mut(0).expect("db");
+        // What HSET, HDEL, SADD, SPOP... do: change through a write lookup.
+        for i in 0..200 {
+            if let Some(Value::Hash(h)) = db.get(&b(&format!("h:{i}")), 0, Lookup::Write) {
+                h.set(b"f0", b"changed", &lim);
+                h.remove(b"f1");
+                h.set(b"new", &[b'x'; 100], &lim);
+            }
+            if let Some(Value::Set(s)) = db.get(&b(&format!("s:{i}")), 0, Lookup::Write) {
+                s.remove(b"0");
+                s.add(b"word", &lim);
+            }
+        }
+        got.finish(&mut ks, &mut 5);
         assert_eq!(got.dbs, want);
     }
 

@@ -1,11 +1,11 @@
 //! The values a key can hold, and their Redis-visible encodings.
 //!
-//! Owns `Value` (one variant per Redis type; only strings so far), the
-//! string encoding rules of Redis's tryObjectEncoding ("int", "embstr",
-//! "raw") and the strict integer parse (string2ll) that INCR and friends
-//! rely on. Depends on `bytes` only: a value knows nothing about the table
-//! or database it is stored in, so it must not import `dict`, `db` or
-//! `expire`.
+//! Owns `Value` (one variant per Redis type: strings, hashes, sets so far),
+//! the string encoding rules of Redis's tryObjectEncoding ("int", "embstr",
+//! "raw"), the strict integer parse (string2ll) that INCR and friends rely
+//! on, and [`Limits`], the collection encoding thresholds. The collections
+//! themselves live in `hash.rs` and `set.rs`. A value knows nothing about
+//! the database it is stored in, so it must not import `db` or `expire`.
 //!
 //! Memory note for callers: a `Bytes` that is a slice of a large network
 //! read buffer keeps that whole buffer alive. Store owned copies
@@ -13,7 +13,31 @@
 
 use bytes::Bytes;
 
+use crate::keyspace::hash::HashValue;
+use crate::keyspace::set::SetValue;
 pub use crate::util::num::parse_i64_strict;
+
+/// When collections leave their compact encodings: the
+/// `hash-max-listpack-*` and `set-max-intset-entries` directives. Passed in
+/// by callers (the command layer reads the config), never read from a
+/// global here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+}
+
+impl Default for Limits {
+    /// Redis 7.0's defaults.
+    fn default() -> Self {
+        Limits {
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+        }
+    }
+}
 
 /// Strings up to this length report "embstr" (Redis's
 /// OBJ_ENCODING_EMBSTR_SIZE_LIMIT).
@@ -21,11 +45,13 @@ pub const EMBSTR_SIZE_LIMIT: usize = 44;
 /// Longest text string2ll accepts: "-9223372036854775808" is 20 bytes.
 const MAX_INT_STR_LEN: usize = 20;
 
-/// A stored value. New Redis types (hash, list, set, zset) become new
-/// variants; code matching on `Value` should expect that.
+/// A stored value. New Redis types (list, zset) become new variants; code
+/// matching on `Value` should expect that.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     Str(StrValue),
+    Hash(HashValue),
+    Set(SetValue),
 }
 
 impl Value {
@@ -33,6 +59,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -40,6 +68,8 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding().as_str(),
+            Value::Hash(h) => h.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
         }
     }
 
@@ -47,12 +77,24 @@ impl Value {
     pub fn as_str(&self) -> Option<&StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
         }
     }
 
     pub fn as_str_mut(&mut self) -> Option<&mut StrValue> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Payload bytes, roughly: a string's length, a collection's elements
+    /// and structure (MEMORY USAGE, snapshot accounting).
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::Hash(h) => h.payload_bytes(),
+            Value::Set(s) => s.payload_bytes(),
         }
     }
 }
@@ -195,6 +237,16 @@ mod tests {
         for s in bad {
             assert_eq!(parse_i64_strict(s.as_bytes()), None, "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_value_is_no_bigger_than_a_string() {
+        // The main table stores values inline: collections must not make
+        // every string key pay for their size.
+        assert_eq!(
+            std::mem::size_of::<Value>(),
+            std::mem::size_of::<StrValue>()
+        );
     }
 
     #[test]

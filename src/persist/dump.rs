@@ -3,9 +3,9 @@
 //!
 //! The only module of `persist` that touches the filesystem.
 
-use super::rdb::{RdbDecoder, RdbError, RdbItem, RdbValue, ReadSource, WriteSink};
+use super::rdb::{RdbDecoder, RdbError, RdbItem, ReadSource, WriteSink};
 use super::snapshot::{write_rdb, Cut};
-use crate::keyspace::{StrValue, Value};
+use crate::keyspace::Value;
 use crate::node::unix_ms;
 use crate::shard;
 use bytes::Bytes;
@@ -144,6 +144,7 @@ pub fn load_with(
     let reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut dec = RdbDecoder::new(ReadSource(reader)).map_err(LoadError::Rdb)?;
     let now = unix_ms();
+    let limits = crate::node::encoding_limits();
     let mut out = Loaded {
         per_shard: vec![Vec::new(); shards.max(1)],
         keys_loaded: 0,
@@ -186,14 +187,11 @@ pub fn load_with(
                     out.keys_expired += 1;
                     continue;
                 }
-                let RdbValue::String(v) = e.value;
+                let Some(value) = super::values::from_rdb(e.value, &limits) else {
+                    continue;
+                };
                 let s = shard::route::shard_of(&e.key, shards);
-                out.per_shard[s].push((
-                    e.db as usize,
-                    e.key,
-                    Value::Str(StrValue::from_set(v)),
-                    e.expire_at_ms,
-                ));
+                out.per_shard[s].push((e.db as usize, e.key, value, e.expire_at_ms));
                 out.keys_loaded += 1;
             }
         }

@@ -1,6 +1,7 @@
-//! Persistence: the RDB format ([`rdb`]), the fork-less snapshot of the
-//! node as an RDB stream ([`snapshot`]), the fan-out of that stream to
-//! several readers ([`fanout`]) and writing/loading dump files ([`dump`]).
+//! Persistence: the RDB format ([`rdb`]), how stored values map to it
+//! ([`values`]), the fork-less snapshot of the node as an RDB stream
+//! ([`snapshot`]), the fan-out of that stream to several readers
+//! ([`fanout`]) and writing/loading dump files ([`dump`]).
 //!
 //! The codec takes sinks and sources and never opens files itself; `dump`
 //! is the only code here that touches the filesystem. Depends on
@@ -11,3 +12,4 @@ pub mod dump;
 pub mod fanout;
 pub mod rdb;
 pub mod snapshot;
+pub mod values;

@@ -20,8 +20,8 @@
 //! nothing of replicas or sockets.
 
 use super::dump::SaveOptions;
-use super::rdb::{EncodeOptions, RdbEncoder, RdbSink, RdbValue};
-use crate::keyspace::{SnapItem, Value};
+use super::rdb::{EncodeOptions, RdbEncoder, RdbSink};
+use crate::keyspace::SnapItem;
 use crate::node::{unix_ms, Node};
 use crate::shard::{self, ShardCore};
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
@@ -288,18 +288,11 @@ fn encode<S: RdbSink>(rx: Receiver<Msg>, h: &Header, sink: S) -> std::io::Result
             if item.expire_at_ms.is_some_and(|at| at <= h.taken_unix_ms) {
                 continue;
             }
-            enc.entry(&item.key, &rdb_value(&item.value), item.expire_at_ms)?;
+            super::values::write_entry(&mut enc, &item.key, &item.value, item.expire_at_ms)?;
             if opts.key_delay_us > 0 {
                 std::thread::sleep(Duration::from_micros(opts.key_delay_us));
             }
         }
     }
     enc.finish()
-}
-
-/// The RDB form of a stored value.
-fn rdb_value(v: &Value) -> RdbValue {
-    match v {
-        Value::Str(s) => RdbValue::String(s.bytes().clone()),
-    }
 }

@@ -38,6 +38,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// RESP3 `~N`; RESP2 an array.
     Set(Vec<Reply>),
+    /// Pairs as Redis 7 replies them from HRANDFIELD WITHVALUES: RESP3 an
+    /// array of two-element arrays, RESP2 one flat array.
+    Pairs(Vec<(Reply, Reply)>),
     /// RESP3 `,<text>`; RESP2 a bulk string of the same text.
     Double(f64),
     /// RESP3 `#t`/`#f`; RESP2 `:1`/`:0`.
@@ -141,6 +144,20 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 write_len(out, b'*', pairs.len().saturating_mul(2));
             }
             for (k, v) in pairs {
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
+        Reply::Pairs(pairs) => {
+            if resp3 {
+                write_len(out, b'*', pairs.len());
+            } else {
+                write_len(out, b'*', pairs.len().saturating_mul(2));
+            }
+            for (k, v) in pairs {
+                if resp3 {
+                    out.extend_from_slice(b"*2\r\n");
+                }
                 encode(k, proto, out);
                 encode(v, proto, out);
             }
@@ -511,6 +528,11 @@ mod tests {
             b"%2\r\n$1\r\nk\r\n,2\r\n+b\r\n#t\r\n",
         );
         check(Reply::Map(vec![]), b"*0\r\n", b"%0\r\n");
+        check(
+            Reply::Pairs(vec![(Reply::Bulk("f".into()), Reply::Int(1))]),
+            b"*2\r\n$1\r\nf\r\n:1\r\n",
+            b"*1\r\n*2\r\n$1\r\nf\r\n:1\r\n",
+        );
         check(
             Reply::Array(vec![Reply::Array(vec![Reply::NilArray]), Reply::Ok]),
             b"*2\r\n*1\r\n*-1\r\n+OK\r\n",

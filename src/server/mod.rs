@@ -85,6 +85,8 @@ pub fn run(config: Config) -> i32 {
         .pidfile()
         .or_else(|| config.daemonize().then(|| "/var/run/redis.pid".to_string()));
     let databases = config.databases();
+    // Loaded hashes and sets take their encodings from these.
+    crate::node::set_encoding_limits(crate::node::limits_from_config(&config));
     let loaded = match load_dataset(&config, shards, databases) {
         Ok(l) => l,
         Err(()) => return 1,

@@ -599,3 +599,64 @@ impl Drop for Proxy {
         self.cut();
     }
 }
+
+/// Splits a command line on single spaces; a `""` word is an empty
+/// argument.
+pub fn args_of(line: &str) -> Vec<Vec<u8>> {
+    line.split(' ')
+        .map(|w| {
+            if w == "\"\"" {
+                Vec::new()
+            } else {
+                w.as_bytes().to_vec()
+            }
+        })
+        .collect()
+}
+
+/// The reply with the elements of every aggregate sorted (recursively),
+/// for commands whose order Redis leaves unspecified.
+pub fn sorted_reply(v: Value) -> Value {
+    fn sort(mut items: Vec<Value>) -> Vec<Value> {
+        items = items.into_iter().map(sorted_reply).collect();
+        items.sort_by_key(|v| format!("{v:?}"));
+        items
+    }
+    match v {
+        Value::Array(items) => Value::Array(sort(items)),
+        Value::Set(items) => Value::Set(sort(items)),
+        Value::Map(pairs) => {
+            let mut pairs: Vec<(Value, Value)> = pairs
+                .into_iter()
+                .map(|(k, v)| (sorted_reply(k), sorted_reply(v)))
+                .collect();
+            pairs.sort_by_key(|p| format!("{p:?}"));
+            Value::Map(pairs)
+        }
+        other => other,
+    }
+}
+
+/// Runs every line on both connections (Cascade first, then Redis) and
+/// asserts the replies are equal. A line starting with `~` compares its
+/// replies with aggregates sorted ([`sorted_reply`]).
+pub fn assert_same_replies(cascade: &mut Conn, redis: &mut Conn, lines: &[&str]) {
+    for line in lines {
+        let (unordered, line) = match line.strip_prefix('~') {
+            Some(rest) => (true, rest),
+            None => (false, *line),
+        };
+        let args = args_of(line);
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let mut ours = cascade.cmdb(&refs);
+        let mut theirs = redis.cmdb(&refs);
+        if unordered {
+            ours = sorted_reply(ours);
+            theirs = sorted_reply(theirs);
+        }
+        assert_eq!(
+            ours, theirs,
+            "reply to {line:?} (Cascade left, Redis right)"
+        );
+    }
+}

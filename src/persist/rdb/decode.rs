@@ -1,12 +1,14 @@
 //! The streaming RDB reader: checks the header, then yields AUX, SELECTDB,
-//! RESIZEDB and string entries one at a time, skips IDLE/FREQ/SLOT_INFO,
-//! refuses other value types and MODULE_AUX/FUNCTION opcodes with a clear
-//! error, and verifies the CRC64 trailer at EOF. This file does no I/O of its
+//! RESIZEDB and entries (strings; hashes as plain, zipmap, ziplist or
+//! listpack; sets as plain, intset or listpack) one at a time, skips
+//! IDLE/FREQ/SLOT_INFO, refuses other value types and MODULE_AUX/FUNCTION
+//! opcodes with a clear error, and verifies the CRC64 trailer at EOF. This file does no I/O of its
 //! own: bytes come from the caller's `RdbSource`. Lengths read from the data
 //! never size an allocation beyond what has actually arrived.
 
 use bytes::Bytes;
 
+use super::blobs;
 use super::crc64::Crc64;
 use super::format;
 use super::lzf;
@@ -15,6 +17,9 @@ use super::{RdbEntry, RdbError, RdbItem, RdbSource, RdbValue};
 /// Strings are read in pieces of at most this size, so a forged length
 /// costs memory only as fast as real data arrives.
 const READ_CHUNK: usize = 64 * 1024;
+/// Most elements reserved up front for a collection whose length comes
+/// from the file (the rest grows as elements actually arrive).
+const PREALLOC_ELEMENTS: usize = 4096;
 
 /// A length field or a special-encoding marker.
 enum Len {
@@ -275,13 +280,20 @@ impl<S: RdbSource> RdbDecoder<S> {
                         offset: at,
                     });
                 }
-                format::TYPE_STRING => {
+                format::TYPE_STRING
+                | format::TYPE_SET
+                | format::TYPE_HASH
+                | format::TYPE_HASH_ZIPMAP
+                | format::TYPE_SET_INTSET
+                | format::TYPE_HASH_ZIPLIST
+                | format::TYPE_HASH_LISTPACK
+                | format::TYPE_SET_LISTPACK => {
                     let key = self.string("key")?;
-                    let value = self.string("string value")?;
+                    let value = self.value(op, &key)?;
                     return Ok(RdbItem::Entry(RdbEntry {
                         db: self.db,
                         key,
-                        value: RdbValue::String(value),
+                        value,
                         expire_at_ms,
                     }));
                 }
@@ -306,6 +318,74 @@ impl<S: RdbSource> RdbDecoder<S> {
         }
     }
 
+    /// The value of an entry of type `ty` (one the caller matched).
+    fn value(&mut self, ty: u8, key: &[u8]) -> Result<RdbValue, RdbError> {
+        let at = self.offset;
+        let name = format::type_name(ty).unwrap_or("?");
+        let bad = |what: String| RdbError::Corrupt {
+            offset: at,
+            what: format!(
+                "{name} value of key {:?}: {what}",
+                String::from_utf8_lossy(key)
+            ),
+        };
+        Ok(match ty {
+            format::TYPE_STRING => RdbValue::String(self.string("string value")?),
+            format::TYPE_SET => {
+                let n = self.len("set length")?;
+                let mut members = Vec::with_capacity((n as usize).min(PREALLOC_ELEMENTS));
+                for _ in 0..n {
+                    members.push(self.string("set member")?);
+                }
+                RdbValue::Set(unique_members(members).map_err(bad)?)
+            }
+            format::TYPE_HASH => {
+                let n = self.len("hash length")?;
+                let mut pairs = Vec::with_capacity((n as usize).min(PREALLOC_ELEMENTS));
+                for _ in 0..n {
+                    let f = self.string("hash field")?;
+                    let v = self.string("hash value")?;
+                    pairs.push((f, v));
+                }
+                RdbValue::Hash(unique_fields(pairs).map_err(bad)?)
+            }
+            format::TYPE_HASH_ZIPMAP => {
+                let blob = self.string("zipmap")?;
+                let pairs = blobs::zipmap_pairs(&blob).map_err(bad)?;
+                RdbValue::Hash(unique_fields(pairs).map_err(bad)?)
+            }
+            format::TYPE_HASH_ZIPLIST | format::TYPE_HASH_LISTPACK => {
+                let blob = self.string("hash blob")?;
+                let items = if ty == format::TYPE_HASH_ZIPLIST {
+                    blobs::ziplist_entries(&blob)
+                } else {
+                    blobs::listpack_entries(&blob)
+                }
+                .map_err(bad)?;
+                if items.len() % 2 != 0 {
+                    return Err(bad(format!("odd number of elements ({})", items.len())));
+                }
+                let mut pairs = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                    pairs.push((f, v));
+                }
+                RdbValue::Hash(unique_fields(pairs).map_err(bad)?)
+            }
+            format::TYPE_SET_INTSET => {
+                let blob = self.string("intset")?;
+                let ints = blobs::intset_members(&blob).map_err(bad)?;
+                RdbValue::Set(ints.iter().map(|i| Bytes::from(i.to_string())).collect())
+            }
+            format::TYPE_SET_LISTPACK => {
+                let blob = self.string("set listpack")?;
+                let members = blobs::listpack_entries(&blob).map_err(bad)?;
+                RdbValue::Set(unique_members(members).map_err(bad)?)
+            }
+            other => return Err(bad(format!("type {other} is not a value type here"))),
+        })
+    }
+
     fn finish_eof(&mut self) -> Result<(), RdbError> {
         if self.version >= format::CHECKSUM_MIN_VERSION {
             let actual = self.crc.value();
@@ -319,4 +399,26 @@ impl<S: RdbSource> RdbDecoder<S> {
         self.done = true;
         Ok(())
     }
+}
+
+/// Redis refuses a set with a repeated member as corrupt; so do we.
+fn unique_members(members: Vec<Bytes>) -> Result<Vec<Bytes>, String> {
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    for m in &members {
+        if !seen.insert(m.as_ref()) {
+            return Err(format!("duplicate member {:?}", String::from_utf8_lossy(m)));
+        }
+    }
+    Ok(members)
+}
+
+/// Redis refuses a hash with a repeated field as corrupt; so do we.
+fn unique_fields(pairs: Vec<(Bytes, Bytes)>) -> Result<Vec<(Bytes, Bytes)>, String> {
+    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+    for (f, _) in &pairs {
+        if !seen.insert(f.as_ref()) {
+            return Err(format!("duplicate field {:?}", String::from_utf8_lossy(f)));
+        }
+    }
+    Ok(pairs)
 }

@@ -1,8 +1,10 @@
-//! The streaming RDB writer: header, AUX fields, SELECTDB/RESIZEDB, string
-//! entries (with Redis 7.0's integer / LZF / raw string choice) and the EOF
-//! opcode with its CRC64 trailer. This file does no I/O of its own: every
+//! The streaming RDB writer: header, AUX fields, SELECTDB/RESIZEDB, entries
+//! (strings with Redis 7.0's integer / LZF / raw string choice; hashes as
+//! plain RDB_TYPE_HASH; sets as SET_INTSET or plain RDB_TYPE_SET, all types
+//! Redis 7.0 loads) and the EOF opcode with its CRC64 trailer. This file does no I/O of its own: every
 //! byte goes to the caller's `RdbSink`, and a running CRC64 is kept of them.
 
+use super::blobs;
 use super::crc64::Crc64;
 use super::format;
 use super::lzf;
@@ -104,27 +106,103 @@ impl<S: RdbSink> RdbEncoder<S> {
         self.len(expires_size)
     }
 
-    /// One key: EXPIRETIME_MS (0xFC, 8 bytes little-endian) when set, then
-    /// the type byte, key and value.
-    pub fn entry(
-        &mut self,
-        key: &[u8],
-        value: &RdbValue,
-        expire_at_ms: Option<u64>,
-    ) -> std::io::Result<()> {
+    /// EXPIRETIME_MS (0xFC, 8 bytes little-endian) when set, the type byte
+    /// and the key: how every entry starts.
+    fn entry_head(&mut self, ty: u8, key: &[u8], expire_at_ms: Option<u64>) -> std::io::Result<()> {
         if let Some(ms) = expire_at_ms {
             let mut b = [0u8; 9];
             b[0] = format::OP_EXPIRETIME_MS;
             b[1..].copy_from_slice(&ms.to_le_bytes());
             self.put(&b)?;
         }
+        self.put(&[ty])?;
+        self.string(key)
+    }
+
+    /// One key: EXPIRETIME_MS when set, then the type byte, key and value.
+    pub fn entry(
+        &mut self,
+        key: &[u8],
+        value: &RdbValue,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
         match value {
             RdbValue::String(v) => {
-                self.put(&[format::TYPE_STRING])?;
-                self.string(key)?;
+                self.entry_head(format::TYPE_STRING, key, expire_at_ms)?;
                 self.string(v)
             }
+            RdbValue::Hash(pairs) => self.hash_entry(
+                key,
+                pairs.len(),
+                pairs.iter().map(|(f, v)| (f.as_ref(), v.as_ref())),
+                expire_at_ms,
+            ),
+            RdbValue::Set(members) => self.set_entry(
+                key,
+                members.len(),
+                members.iter().map(|m| m.as_ref()),
+                expire_at_ms,
+            ),
         }
+    }
+
+    /// A hash as RDB_TYPE_HASH: its `len` pairs, which `pairs` must yield
+    /// exactly (a mismatch would corrupt the file, so it is an error).
+    pub fn hash_entry<'a>(
+        &mut self,
+        key: &[u8],
+        len: usize,
+        pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
+        self.entry_head(format::TYPE_HASH, key, expire_at_ms)?;
+        self.len(len as u64)?;
+        let mut n = 0;
+        for (f, v) in pairs {
+            self.string(f)?;
+            self.string(v)?;
+            n += 1;
+        }
+        check_count(n, len)
+    }
+
+    /// A set as RDB_TYPE_SET: its `len` members, which `members` must
+    /// yield exactly.
+    pub fn set_entry<'a>(
+        &mut self,
+        key: &[u8],
+        len: usize,
+        members: impl Iterator<Item = &'a [u8]>,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
+        self.entry_head(format::TYPE_SET, key, expire_at_ms)?;
+        self.len(len as u64)?;
+        let mut n = 0;
+        for m in members {
+            self.string(m)?;
+            n += 1;
+        }
+        check_count(n, len)
+    }
+
+    /// A set of integers as SET_INTSET; `sorted` must be ascending without
+    /// duplicates (an intset's invariant).
+    pub fn intset_entry(
+        &mut self,
+        key: &[u8],
+        sorted: &[i64],
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
+        if sorted.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "intset members must be strictly ascending",
+            ));
+        }
+        self.entry_head(format::TYPE_SET_INTSET, key, expire_at_ms)?;
+        let blob = blobs::write_intset(sorted);
+        // Through `string` like Redis: large intsets get LZF-compressed.
+        self.string(&blob)
     }
 
     /// Ends the snapshot: EOF (0xFF), then from version 5 on the CRC64 of
@@ -141,5 +219,18 @@ impl<S: RdbSink> RdbEncoder<S> {
             self.sink.write(&crc.to_le_bytes())?;
         }
         Ok(self.sink)
+    }
+}
+
+/// A collection that yielded another number of elements than its header
+/// announced: the file would be unreadable, so the save fails instead.
+fn check_count(written: usize, announced: usize) -> std::io::Result<()> {
+    if written == announced {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("collection announced {announced} elements but yielded {written}"),
+        ))
     }
 }

@@ -42,6 +42,20 @@ pub const OP_EOF: u8 = 0xFF;
 
 /// Value type byte of a plain string.
 pub const TYPE_STRING: u8 = 0;
+/// A set: a length, then that many strings.
+pub const TYPE_SET: u8 = 2;
+/// A hash: a length, then that many field/value string pairs.
+pub const TYPE_HASH: u8 = 4;
+/// A hash as a zipmap blob (RDB < 4, still loaded by Redis 7).
+pub const TYPE_HASH_ZIPMAP: u8 = 9;
+/// A set of integers as an intset blob.
+pub const TYPE_SET_INTSET: u8 = 11;
+/// A hash as a ziplist blob (RDB < 10).
+pub const TYPE_HASH_ZIPLIST: u8 = 13;
+/// A hash as a listpack blob (Redis 7.0).
+pub const TYPE_HASH_LISTPACK: u8 = 16;
+/// A set as a listpack blob (Redis 7.2).
+pub const TYPE_SET_LISTPACK: u8 = 20;
 
 // Length encodings: the two top bits of the first byte.
 /// `00xxxxxx`: 6-bit length in the first byte.

@@ -1,15 +1,18 @@
-//! RDB snapshot encoding and decoding (strings only so far): the data model
+//! RDB snapshot encoding and decoding (strings, hashes and sets): the data model
 //! the rest of the server sees (`RdbEntry`, `RdbValue`, `RdbAux`,
 //! `RdbItem`), the byte sink and source traits, options and errors. This
 //! module does no I/O of its own: bytes go out through an `RdbSink` and come
 //! in through an `RdbSource` supplied by the caller.
 
+mod blobs;
 pub mod crc64;
 mod decode;
 mod encode;
 pub mod format;
 pub mod lzf;
 
+#[cfg(test)]
+mod collection_tests;
 #[cfg(test)]
 mod tests;
 
@@ -28,10 +31,15 @@ pub struct RdbEntry {
     pub expire_at_ms: Option<u64>,
 }
 
-/// A value; only strings are supported so far.
+/// A value as read from a snapshot, whatever its encoding in the file.
+/// Collections come with their elements in file order; the decoder has
+/// already refused duplicates (as Redis does), and may return empty ones
+/// (Redis skips such keys on load).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RdbValue {
     String(Bytes),
+    Hash(Vec<(Bytes, Bytes)>),
+    Set(Vec<Bytes>),
 }
 
 /// Auxiliary fields (`redis-ver`, `redis-bits`, `ctime`, `used-mem`,
@@ -183,7 +191,7 @@ impl std::fmt::Display for RdbError {
                 offset,
             } => write!(
                 f,
-                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings are supported",
+                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes and sets are supported",
                 String::from_utf8_lossy(key)
             ),
             RdbError::UnsupportedOpcode {

@@ -167,7 +167,9 @@ fn to_recs(entries: &[RdbEntry]) -> Vec<Rec> {
     entries
         .iter()
         .map(|e| {
-            let RdbValue::String(v) = &e.value;
+            let RdbValue::String(v) = &e.value else {
+                panic!("not a string entry: {e:?}")
+            };
             rec(e.db, &e.key, v, e.expire_at_ms)
         })
         .collect()
@@ -664,9 +666,9 @@ fn skips_idle_freq_slot_info_and_reads_second_expires() {
 fn refuses_other_types_naming_type_and_key() {
     for (byte, name) in [
         (1u8, "list"),
-        (4, "hash"),
+        (3, "zset"),
         (14, "list_quicklist"),
-        (20, "set_listpack"),
+        (17, "zset_listpack"),
         (21, "stream_listpacks_3"),
     ] {
         let mut body = vec![0, 1, b'k', 1, b'v'];

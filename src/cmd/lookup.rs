@@ -1,0 +1,60 @@
+//! Typed key lookups for the collection families: a key's hash or set for
+//! reading (counting keyspace hits and misses as Redis's lookupKeyRead
+//! does) or for changing in place (a `Lookup::Write` lookup, which runs the
+//! snapshot's copy-on-write hook before the caller touches the value).
+//! WRONGTYPE for a key of another type. Depends on `keyspace` and `Ctx`.
+
+use super::error::CmdError;
+use super::Ctx;
+use crate::keyspace::{HashValue, Lookup, SetValue, Value};
+
+/// The key's value for a read, with hit/miss statistics.
+pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
+    let (now, db) = (ctx.now_ms, ctx.db);
+    let core = &mut *ctx.core;
+    let found = core.ks.dbs_mut()[db].get(key, now, Lookup::Read);
+    if found.is_some() {
+        core.stats.keyspace_hits += 1;
+    } else {
+        core.stats.keyspace_misses += 1;
+    }
+    found
+}
+
+/// The key's value for a change (no statistics, as Redis's lookupKeyWrite).
+pub fn write<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
+    let now = ctx.now_ms;
+    ctx.db().get(key, now, Lookup::Write)
+}
+
+pub fn read_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a HashValue>, CmdError> {
+    match read(ctx, key) {
+        None => Ok(None),
+        Some(Value::Hash(h)) => Ok(Some(h)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+pub fn write_hash<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut HashValue>, CmdError> {
+    match write(ctx, key) {
+        None => Ok(None),
+        Some(Value::Hash(h)) => Ok(Some(h)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+pub fn read_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a SetValue>, CmdError> {
+    match read(ctx, key) {
+        None => Ok(None),
+        Some(Value::Set(s)) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+pub fn write_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut SetValue>, CmdError> {
+    match write(ctx, key) {
+        None => Ok(None),
+        Some(Value::Set(s)) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
