@@ -607,11 +607,7 @@ async fn client_kill(client: &mut Client, args: &[Bytes]) -> CmdResult {
             }
             killed.push(c.id);
             if c.id != me {
-                c.killed = true;
-                // SAFETY: `fd` is the open socket of a live connection on
-                // this shard (it leaves the registry before it is closed);
-                // shutdown only wakes its pending read with EOF.
-                unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+                c.kill();
             }
         }
         killed

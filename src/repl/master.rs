@@ -690,3 +690,22 @@ pub fn refresh_good_replicas(node: &Node) {
         .min_replicas_to_write
         .store(in_force, Ordering::Relaxed);
 }
+
+/// Drops every replica connection so they reconnect and learn our new
+/// replication id (after a promotion or a change of our own master); they
+/// come back by partial resync where the history allows it.
+pub async fn disconnect_replicas(node: &Node) {
+    let ids: Vec<u64> = node.repl.replicas().iter().map(|r| r.client_id).collect();
+    if ids.is_empty() {
+        return;
+    }
+    shard::gather(move |core| {
+        for c in core.clients.values() {
+            let mut c = c.borrow_mut();
+            if ids.contains(&c.id) {
+                c.kill();
+            }
+        }
+    })
+    .await;
+}

@@ -178,6 +178,9 @@ pub async fn promote(node: &Arc<Node>, who: &str) {
         .await;
     drop(guard);
     node.repl.update_link(|l| *l = super::LinkInfo::default());
+    // Our replicas must learn the new replid: they reconnect and continue
+    // by partial resync from our second id.
+    super::master::disconnect_replicas(node).await;
     tracing::info!("MASTER MODE enabled (user request from '{who}')");
 }
 
@@ -584,6 +587,8 @@ impl Link {
                 };
                 repl.set_ids(new_ids);
                 tracing::info!("Master replication ID changed to {new_id}");
+                // Our own replicas must learn it too.
+                super::master::disconnect_replicas(&self.node).await;
             }
             tracing::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
             // Keep appending to our ring from our offset.

@@ -203,3 +203,16 @@ pub struct ClientInfo {
     /// Commands queued in MULTI, -1 outside a transaction (`multi=`).
     pub multi: i64,
 }
+
+impl ClientInfo {
+    /// Closes the connection from its shard (CLIENT KILL, replicas that
+    /// must reconnect): marks it and shuts the socket down, which wakes its
+    /// pending read with EOF.
+    pub fn kill(&mut self) {
+        self.killed = true;
+        // SAFETY: `fd` is the open socket of a live connection on this
+        // shard (it leaves the registry before it is closed); shutdown only
+        // wakes its pending read with EOF.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+    }
+}

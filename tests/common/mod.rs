@@ -245,6 +245,8 @@ pub struct Server {
     args: Vec<String>,
 }
 
+pub mod repl;
+
 pub mod tempdir {
     use std::path::{Path, PathBuf};
 
