@@ -581,7 +581,12 @@ fn replication(client: &Client, out: &mut String) {
         );
     }
     let ids = repl.ids();
-    field!(out, "master_failover_state", "no-failover");
+    field!(
+        out,
+        "master_failover_state",
+        "{}",
+        repl.failover().state.name()
+    );
     field!(out, "master_replid", "{}", ids.replid);
     field!(out, "master_replid2", "{}", ids.replid2);
     field!(out, "master_repl_offset", "{}", repl.master_offset());

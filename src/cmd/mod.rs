@@ -213,6 +213,18 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
         tx::flag_dirty(client);
         return reply;
     };
+    let queueing = client.multi.is_some() && !tx::runs_in_multi(spec);
+    // A paused command is checked only once the pause is over, as Redis
+    // re-processes it: a write paused by FAILOVER gets READONLY on the
+    // node that meanwhile became a replica.
+    if !queueing {
+        wait_if_paused(client, spec).await;
+    }
+    // From its checks to its end, a write counts as in flight, so a role
+    // change can wait for the writes that were checked before it.
+    let _in_flight = spec
+        .has(flag::WRITE)
+        .then(|| InFlight::enter(&client.shard));
     let checked = check(client, spec, &args).and_then(|()| {
         if client.multi.is_some() && spec.has(flag::NO_MULTI) {
             Err(Reply::Error(
@@ -230,11 +242,28 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
         tx::flag_dirty(client);
         return reply;
     }
-    if client.multi.is_some() && !tx::runs_in_multi(spec) {
+    if queueing {
         return tx::queue(client, spec, args);
     }
-    wait_if_paused(client, spec).await;
     call(client, spec, &args).await
+}
+
+/// Marks a client write in flight on its connection's shard (see
+/// [`crate::shard::writes_drained`]).
+struct InFlight(Rc<Shard>);
+
+impl InFlight {
+    fn enter(shard: &Rc<Shard>) -> InFlight {
+        shard.writes_in_flight.set(shard.writes_in_flight.get() + 1);
+        InFlight(shard.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let n = &self.0.writes_in_flight;
+        n.set(n.get().saturating_sub(1));
+    }
 }
 
 /// Runs a checked command and keeps its statistics, slow log and MONITOR
@@ -707,7 +736,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         | Copy | Move | Msetnx => keys::run_client(client, cmd, args).await,
         Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave | Save
         | Bgsave => server::run(client, cmd, args).await,
-        Replicaof | Replconf | Psync | Role | Wait => repl::run(client, cmd, args).await,
+        Replicaof | Replconf | Psync | Role | Wait | Failover => repl::run(client, cmd, args).await,
         Multi | Exec | Discard | Watch | Unwatch => tx::run(client, cmd, args).await,
         Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub => {
             pubsub::run(client, cmd, args).await

@@ -80,6 +80,16 @@ pub fn commands() -> Vec<CommandSpec> {
             c(ClientCmd::Wait),
         ),
         spec(
+            "failover",
+            -1,
+            ADMIN | NOSCRIPT | STALE,
+            none,
+            S,
+            "6.2.0",
+            "Start a coordinated failover between this server and one of its replicas.",
+            c(ClientCmd::Failover),
+        ),
+        spec(
             "role",
             1,
             NOSCRIPT | LOADING | STALE | FAST,
@@ -96,7 +106,8 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
     match cmd {
         ClientCmd::Replicaof => replicaof(client, args).await,
         ClientCmd::Replconf => replconf(client, args),
-        ClientCmd::Psync => psync(client, args),
+        ClientCmd::Psync => psync(client, args).await,
+        ClientCmd::Failover => failover(client, args).await,
         ClientCmd::Role => Ok(role(client)),
         ClientCmd::Wait => wait(client, args).await,
         _ => Err(CmdError::Syntax),
@@ -107,6 +118,11 @@ async fn replicaof(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if client.is_master {
         return Err(CmdError::other(
             "ERR Command is not valid when client is a replica.",
+        ));
+    }
+    if client.node.repl.failover().state != crate::repl::failover::FailoverState::None {
+        return Err(CmdError::other(
+            "ERR REPLICAOF not allowed while failing over.",
         ));
     }
     let who = client_description(client);
@@ -183,13 +199,33 @@ fn replconf(client: &mut Client, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Ok)
 }
 
-fn psync(client: &mut Client, args: &[Bytes]) -> CmdResult {
+async fn psync(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if client.is_master {
         return Err(CmdError::other(
             "ERR Command is not valid when client is a replica.",
         ));
     }
-    let node = &client.node;
+    let node = client.node.clone();
+    let failover_state = node.repl.failover().state;
+    if args.len() > 3 && is(&args[3], "failover") {
+        // Our master hands over: take over its history, then answer its
+        // PSYNC as the new master (it continues from our second id).
+        if args[1].as_ref() != node.repl.ids().replid.0.as_bytes() {
+            return Err(CmdError::other(
+                "ERR PSYNC FAILOVER replid must match my replid.",
+            ));
+        }
+        crate::repl::replica::promote(&node, "failover").await;
+        tracing::info!(
+            "Failover request received for replid {}.",
+            String::from_utf8_lossy(&args[1])
+        );
+    } else if failover_state != crate::repl::failover::FailoverState::None {
+        return Err(CmdError::other(
+            "NOMASTERLINK Can't SYNC while failing over",
+        ));
+    }
+    let node = &node;
     if node
         .repl
         .is_replica
@@ -215,6 +251,51 @@ fn psync(client: &mut Client, args: &[Bytes]) -> CmdResult {
     };
     client.psync = Some(request);
     Ok(Reply::Raw(Bytes::new()))
+}
+
+/// FAILOVER [TO host port [FORCE]] [TIMEOUT ms] | FAILOVER ABORT.
+async fn failover(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    use crate::repl::failover::{self, FailoverState, Request};
+    let node = client.node.clone();
+    if args.len() == 2 && is(&args[1], "abort") {
+        if node.repl.failover().state == FailoverState::None {
+            return Err(CmdError::other("ERR No failover in progress."));
+        }
+        failover::abort(&node, "Failover manually aborted").await;
+        return Ok(Reply::Ok);
+    }
+    let mut req = Request {
+        target: None,
+        timeout_ms: 0,
+        force: false,
+    };
+    let mut j = 1;
+    while j < args.len() {
+        let a = &args[j];
+        if is(a, "timeout") && j + 1 < args.len() && req.timeout_ms == 0 {
+            let ms = super::args::int_arg(&args[j + 1])?;
+            if ms <= 0 {
+                return Err(CmdError::other(
+                    "ERR FAILOVER timeout must be greater than 0",
+                ));
+            }
+            req.timeout_ms = ms as u64;
+            j += 2;
+        } else if is(a, "to") && j + 2 < args.len() && req.target.is_none() {
+            let port = super::args::int_arg(&args[j + 2])?;
+            let host = String::from_utf8_lossy(&args[j + 1]).into_owned();
+            // A port out of range can only fail to match a replica.
+            req.target = Some((host, u16::try_from(port).unwrap_or(0)));
+            j += 3;
+        } else if is(a, "force") && !req.force {
+            req.force = true;
+            j += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    failover::start(&node, req).map_err(CmdError::Other)?;
+    Ok(Reply::Ok)
 }
 
 /// ROLE: `master offset [[ip port offset]...]` or

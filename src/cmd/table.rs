@@ -152,6 +152,7 @@ pub enum ClientCmd {
     Psync,
     Role,
     Wait,
+    Failover,
     Multi,
     Exec,
     Discard,

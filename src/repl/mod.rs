@@ -19,6 +19,7 @@
 //! reach it through `cmd::repl`; nothing here parses client commands.
 
 pub mod backlog;
+pub mod failover;
 pub mod master;
 pub mod replica;
 pub mod spill;
@@ -249,6 +250,8 @@ pub struct ReplState {
     pub stream_db: AtomicUsize,
     /// See [`ApplyGate`].
     pub gate: ApplyGate,
+    /// FAILOVER's state (see `failover`).
+    pub failover: Mutex<failover::Failover>,
     /// The full sync still gathering replicas (see `master::SyncJob`).
     pub pending_sync: Mutex<Option<Arc<master::SyncJob>>>,
     /// Bumped each time the master we follow changes; a link task whose
@@ -289,6 +292,7 @@ impl Default for ReplState {
             link: Mutex::new(LinkInfo::default()),
             link_generation: AtomicU64::new(0),
             pending_sync: Mutex::new(None),
+            failover: Mutex::new(failover::Failover::default()),
             gate: ApplyGate::default(),
             cached_master: AtomicBool::new(false),
             stream_db: AtomicUsize::new(0),
@@ -363,6 +367,14 @@ impl ReplState {
 
     pub fn remove_replica(&self, client_id: u64) {
         lock(&self.replicas).retain(|r| r.client_id != client_id);
+    }
+
+    pub fn failover(&self) -> failover::Failover {
+        lock(&self.failover).clone()
+    }
+
+    pub fn failover_mut(&self) -> MutexGuard<'_, failover::Failover> {
+        lock(&self.failover)
     }
 
     pub fn link(&self) -> LinkInfo {

@@ -109,10 +109,13 @@ pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
             ..Default::default()
         }
     });
+    // Client writes checked while we were a master finish first (later
+    // ones see the replica role and get READONLY), so our offset is final.
+    shard::writes_drained().await;
     // Replicas of ours must resync with us: close the ring they read (a
     // fresh one continues at the same offset) so they reconnect.
-    let offset = node.repl.master_offset();
     let guard = shard::hold_all().await;
+    let offset = node.repl.master_offset();
     let ring = node.repl.backlog().map(|old| {
         let size = old.capacity();
         Arc::new(Backlog::new(size, offset, node.shards() + 1))
@@ -542,8 +545,18 @@ impl Link {
             tracing::info!("Partial resynchronization not possible (no cached master)");
             ("?".to_string(), "-1".to_string())
         };
-        self.send(input, &[b"PSYNC", replid.as_bytes(), offset.as_bytes()])
+        // A coordinated failover asks the target to take over first.
+        let failover = repl.failover().state == super::failover::FailoverState::InProgress;
+        if failover {
+            self.send(
+                input,
+                &[b"PSYNC", replid.as_bytes(), offset.as_bytes(), b"FAILOVER"],
+            )
             .await?;
+        } else {
+            self.send(input, &[b"PSYNC", replid.as_bytes(), offset.as_bytes()])
+                .await?;
+        }
         // A master preparing a disk snapshot may send newlines first.
         let reply = loop {
             let line = self.read_line(input, self.timeout()).await?;
@@ -551,6 +564,13 @@ impl Link {
                 break line;
             }
         };
+        if failover {
+            let accepted = reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE");
+            super::failover::psync_answered(&self.node, accepted).await;
+            if !accepted {
+                return failed(format!("Failover target rejected psync request: {reply}"));
+            }
+        }
         if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
             let mut parts = rest.split_whitespace();
             let (Some(id), Some(off)) = (parts.next(), parts.next()) else {

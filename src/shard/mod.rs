@@ -154,6 +154,9 @@ pub struct Shard {
     pub mesh: Arc<Mesh>,
     pub core: RefCell<ShardCore>,
     hold: RefCell<HoldState>,
+    /// Client writes of this shard's connections past the pause gate and
+    /// not finished yet (see [`writes_drained`]).
+    pub writes_in_flight: std::cell::Cell<u64>,
 }
 
 thread_local! {
@@ -230,6 +233,7 @@ pub fn install(id: usize, mesh: Arc<Mesh>, core: ShardCore) -> Rc<Shard> {
         mesh,
         core: RefCell::new(core),
         hold: RefCell::new(HoldState::default()),
+        writes_in_flight: std::cell::Cell::new(0),
     });
     CURRENT.with(|c| *c.borrow_mut() = Some(shard.clone()));
     let inbox_shard = shard.clone();
@@ -413,6 +417,23 @@ impl Shard {
 
 /// Runs `f` on the shard `target` once no multi-shard operation holds it,
 /// and returns its result. Local work runs inline without allocating.
+/// Resolves once no client write that may have passed its checks before
+/// this call is still running, on any shard. A role change (becoming a
+/// replica) sets its flag first and then waits here: writes checked before
+/// the flag have finished, every later one sees it.
+pub async fn writes_drained() {
+    loop {
+        let busy: u64 = gather(|_| current().writes_in_flight.get())
+            .await
+            .into_iter()
+            .sum();
+        if busy == 0 {
+            return;
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
 pub async fn run_on<R, F>(target: usize, f: F) -> R
 where
     R: Send + 'static,
