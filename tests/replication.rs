@@ -1043,3 +1043,78 @@ fn slow_full_sync_under_heavy_writes_completes_in_one_attempt() {
         })
     });
 }
+
+/// `repl-backlog-ttl`: a master left without replicas frees its ring after
+/// the TTL and takes a new replication id, so a returning replica needs a
+/// full sync.
+#[test]
+fn backlog_is_freed_after_its_ttl_without_replicas() {
+    let master = start(&["--repl-backlog-ttl", "1"]);
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    write_keys(&master, None, "ttl", 20);
+    wait_in_sync(&master, &replica, None);
+    let id = field(&master, None, "replication", "master_replid");
+    assert_eq!(replica.conn().cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+    common::wait_until(DEADLINE, "the ring to be freed", || {
+        field(&master, None, "replication", "repl_backlog_active") == "0"
+    });
+    assert_ne!(field(&master, None, "replication", "master_replid"), id);
+    assert!(master
+        .log_text()
+        .contains("Replication backlog freed after 1 seconds without connected replicas."));
+    let full = field(&master, None, "stats", "sync_full");
+    assert_eq!(
+        replica.conn().cmd(&["REPLICAOF", "127.0.0.1", &port]),
+        Value::ok()
+    );
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(
+        field(&master, None, "stats", "sync_full")
+            .parse::<u64>()
+            .unwrap(),
+        full.parse::<u64>().unwrap() + 1
+    );
+}
+
+/// `client-output-buffer-limit replica`: a replica further behind the
+/// ring's head than the hard limit is disconnected with Redis's log line,
+/// and comes back by partial resync while the ring still holds its offset.
+#[test]
+fn replica_over_its_output_buffer_limit_is_disconnected() {
+    let master = start(&[
+        "--client-output-buffer-limit",
+        "replica",
+        "1mb",
+        "0",
+        "0",
+        "--repl-ring-min-size",
+        "64mb",
+    ]);
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &replica, None);
+    signal(&replica, "STOP");
+    let big = "o".repeat(4000);
+    let mut c = master.conn();
+    let mut pipe = Vec::new();
+    for i in 0..1500 {
+        pipe.extend(common::encode(&[
+            b"SET",
+            format!("obuf:{}", i % 100).as_bytes(),
+            big.as_bytes(),
+        ]));
+    }
+    c.send_raw(&pipe);
+    for _ in 0..1500 {
+        assert_eq!(c.read(), Value::ok());
+    }
+    common::wait_until(DEADLINE, "the replica to be dropped", || {
+        master.log_text().contains(
+            "(replica) scheduled to be closed ASAP for overcoming of output buffer limits.",
+        )
+    });
+    signal(&replica, "CONT");
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
+}

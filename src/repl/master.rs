@@ -503,10 +503,37 @@ async fn feed(
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut chunk = vec![0u8; 4096];
     let mut slow = vec![0u8; 64 * 1024];
-    let timeout_ms = node.config().repl_timeout().as_millis() as u64;
+    let (timeout_ms, mut limit) = {
+        let cfg = node.config();
+        let _ = stream.set_nodelay(!cfg.bool_value("repl-disable-tcp-nodelay"));
+        (
+            cfg.repl_timeout().as_millis() as u64,
+            cfg.client_output_buffer_limits()[1],
+        )
+    };
+    let mut over_soft_since: Option<u64> = None;
+    let mut limit_armed = false;
     loop {
         if backlog.is_closed() {
             return "replication backlog replaced".into();
+        }
+        // client-output-buffer-limit replica, measured as the distance
+        // between the ring's head and this replica's cursor (what Redis's
+        // output buffer would hold). Armed only once the replica has been
+        // within the limit since it connected: a partial resync or a full
+        // sync's spill that starts far behind is catching up, and dropping
+        // it then would only make it come back further behind (Redis's
+        // resync loop).
+        let behind = backlog.head().saturating_sub(cursor);
+        let within = |l: u64| l == 0 || behind < l;
+        if !limit_armed && spill.is_none() && within(limit.hard_bytes) && within(limit.soft_bytes) {
+            limit_armed = true;
+        }
+        if limit_armed && over_obuf_limit(behind, &limit, &mut over_soft_since) {
+            tracing::warn!(
+                "Client {name} (replica) scheduled to be closed ASAP for overcoming of output buffer limits."
+            );
+            return "output buffer limit".into();
         }
         // Send everything committed.
         if !wait_first_ack {
@@ -577,6 +604,7 @@ async fn feed(
             }
             Event::Data => {}
             Event::Tick => {
+                limit = node.config().client_output_buffer_limits()[1];
                 let last = handle.last_ack_ms.load(Ordering::Relaxed);
                 if unix_ms().saturating_sub(last) > timeout_ms {
                     tracing::warn!("Disconnecting timedout replica (streaming sync): {name}");
@@ -603,20 +631,50 @@ async fn send_available(
             Ok(n) => *cursor += n as u64,
             Err(SendError::WouldBlock) => {
                 // The socket is full: copy a slice and let the runtime wait
-                // for room.
+                // for room, but not for long, so the caller keeps checking
+                // the output buffer limit and the ring while the replica
+                // does not read (a dropped write future has sent nothing).
                 let n = match backlog.copy_out(*cursor, slow) {
                     Ok(n) => n,
                     Err(_) => return Err(overrun(name, *cursor)),
                 };
-                if stream.write_all(&slow[..n]).await.is_err() {
-                    return Err("write error".into());
+                let written = futures_lite::future::or(
+                    async { Some(stream.write(&slow[..n]).await) },
+                    async {
+                        glommio::timer::sleep(Duration::from_millis(100)).await;
+                        None
+                    },
+                )
+                .await;
+                match written {
+                    Some(Ok(0)) | Some(Err(_)) => return Err("write error".into()),
+                    Some(Ok(w)) => *cursor += w as u64,
+                    None => return Ok(()),
                 }
-                *cursor += n as u64;
             }
             Err(SendError::Overrun) => return Err(overrun(name, *cursor)),
             Err(SendError::Io(e)) => return Err(format!("write error: {e}")),
         }
     }
+}
+
+/// Redis's output buffer limit rule for `behind` bytes: over the hard
+/// limit, or over the soft one for longer than its seconds.
+fn over_obuf_limit(
+    behind: u64,
+    limit: &crate::config::ObufLimit,
+    over_soft_since: &mut Option<u64>,
+) -> bool {
+    if limit.hard_bytes > 0 && behind >= limit.hard_bytes {
+        return true;
+    }
+    if limit.soft_bytes > 0 && behind >= limit.soft_bytes {
+        let now = unix_ms();
+        let since = *over_soft_since.get_or_insert(now);
+        return now.saturating_sub(since) > limit.soft_seconds.max(0) as u64 * 1000;
+    }
+    *over_soft_since = None;
+    false
 }
 
 /// Sends what the spill holds from `cursor` on, a slice at a time.
@@ -708,4 +766,41 @@ pub async fn disconnect_replicas(node: &Node) {
         }
     })
     .await;
+}
+
+/// `repl-backlog-ttl`: a master without replicas for that many seconds
+/// frees its ring, and, as Redis does, takes a new replication id (no past
+/// history can be continued from any more). Called by shard 0's cron;
+/// `idle_since` is the cron's memory of when the last replica left.
+pub async fn expire_backlog(node: &Arc<Node>, idle_since: &mut Option<Instant>) {
+    let idle = matches!(node.repl.role(), Role::Master)
+        && node.repl.backlog().is_some()
+        && node.repl.replicas().is_empty();
+    if !idle {
+        *idle_since = None;
+        return;
+    }
+    let ttl = node
+        .config()
+        .get("repl-backlog-ttl")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let since = *idle_since.get_or_insert_with(Instant::now);
+    if ttl == 0 || since.elapsed() < Duration::from_secs(ttl) {
+        return;
+    }
+    *idle_since = None;
+    let guard = shard::hold_all().await;
+    if !node.repl.replicas().is_empty() || !matches!(node.repl.role(), Role::Master) {
+        return;
+    }
+    node.repl.set_backlog(None);
+    guard.run_each(|core| core.backlog = None).await;
+    node.repl.set_ids(super::Ids {
+        replid: super::ReplId::random(),
+        replid2: super::ReplId::zero(),
+        second_offset: -1,
+    });
+    drop(guard);
+    tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
 }

@@ -19,6 +19,7 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
     let mut last_ops = 0u64;
     let mut last_save_check = Instant::now();
     let mut last_ping = Instant::now();
+    let mut no_replicas_since = None;
     loop {
         let hz = node.config().hz().clamp(1, 500) as u64;
         let period = Duration::from_millis(1000 / hz);
@@ -42,6 +43,7 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
                 crate::repl::master::heartbeat(&node, 0);
             }
             crate::repl::master::refresh_good_replicas(&node);
+            crate::repl::master::expire_backlog(&node, &mut no_replicas_since).await;
         }
         // Save points are checked once a second by shard 0, like Redis's
         // serverCron: `save <seconds> <changes>`.
