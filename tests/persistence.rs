@@ -432,3 +432,36 @@ fn snapshot_cut_keeps_cross_shard_msets_whole() {
         assert_eq!(a, b, "pair {i} was cut in half");
     }
 }
+
+#[test]
+fn debug_reload_saves_and_loads_the_dataset_back() {
+    let s = Server::start(&["--enable-debug-command", "yes", "--shards", "2"]);
+    let mut c = s.conn();
+    fill(&mut c);
+    c.cmd(&["SELECT", "5"]);
+    c.cmd(&["HSET", "h", "f", "v"]);
+    c.cmd(&["SADD", "st", "1", "2", "x"]);
+    c.cmd(&["SELECT", "0"]);
+    let digest = c.cmd(&["DEBUG", "DIGEST"]);
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Value::ok());
+    assert_eq!(c.cmd(&["DEBUG", "DIGEST"]), digest);
+    check(&mut c);
+    c.cmd(&["SELECT", "5"]);
+    assert_eq!(c.cmd(&["HGET", "h", "f"]), Value::bulk("v"));
+    c.cmd(&["DEL", "h"]);
+    c.cmd(&["SELECT", "0"]);
+    // NOSAVE loads the file as it is: the deleted hash comes back.
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD", "NOSAVE"]), Value::ok());
+    assert_eq!(c.cmd(&["DEBUG", "DIGEST"]), digest);
+    // NOFLUSH keeps keys the file does not have; MERGE lets the file win.
+    c.cmd(&["SET", "extra", "1"]);
+    c.cmd(&["SET", "int", "changed"]);
+    assert_eq!(
+        c.cmd(&["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["GET", "extra"]), Value::bulk("1"));
+    assert_eq!(c.cmd(&["GET", "int"]), Value::bulk("-12345"));
+    assert!(c.cmd(&["DEBUG", "RELOAD", "BOGUS"]).is_error());
+    assert!(s.log_text().contains("DB reloaded by DEBUG RELOAD"));
+}

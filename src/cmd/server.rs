@@ -766,10 +766,32 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
             populate(client, count as u64, prefix, size).await;
             Ok(Reply::Ok)
         }
+        "reload" => {
+            let (mut save, mut flush, mut merge) = (true, true, false);
+            for opt in &args[2..] {
+                if is(opt, "nosave") {
+                    save = false;
+                } else if is(opt, "noflush") {
+                    flush = false;
+                } else if is(opt, "merge") {
+                    merge = true;
+                } else {
+                    return Err(CmdError::other(
+                        "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                    ));
+                }
+            }
+            debug_reload(client, save, flush, merge).await?;
+            Ok(Reply::Ok)
+        }
         "help" if n == 2 => help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "OBJECT <key>",
             "    Show low level info about the <key> and associated value.",
+            "RELOAD [option ...]",
+            "    Save the RDB on disk and reload it back to memory. Options: MERGE (keep",
+            "    keys the file does not replace), NOFLUSH (do not empty the dataset first),",
+            "    NOSAVE (load the existing file without saving first).",
             "POPULATE <count> [<prefix>] [<size>]",
             "    Create <count> string keys named key:<num>. If <prefix> is specified then",
             "    it is used instead of the 'key' prefix. These are not propagated to",
@@ -787,6 +809,81 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
             String::from_utf8_lossy(&args[1])
         ))),
     }
+}
+
+/// DEBUG RELOAD: saves the dataset (unless NOSAVE), then replaces it with
+/// what the file holds, as a restart would. NOFLUSH keeps the current keys
+/// (a key also in the file is an error, as in Redis, unless MERGE, where
+/// the file's version wins).
+async fn debug_reload(
+    client: &Client,
+    save: bool,
+    flush: bool,
+    merge: bool,
+) -> Result<(), CmdError> {
+    let node = client.node.clone();
+    if save {
+        save_dataset(&node).await.map_err(CmdError::Other)?;
+    }
+    let path = std::path::PathBuf::from(node.config().dbfilename());
+    let (shards, databases) = (node.shards(), node.config().databases());
+    let (tx, rx) = shard::oneshot::channel();
+    std::thread::Builder::new()
+        .name("cascade-load".into())
+        .spawn(move || tx.send(crate::persist::dump::load(&path, shards, databases)))
+        .map_err(|e| CmdError::other(format!("ERR could not start the load thread: {e}")))?;
+    let loaded = match rx.await {
+        Ok(Ok(Some(l))) => l,
+        Ok(Ok(None)) => {
+            return Err(CmdError::other(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("{e}");
+            return Err(CmdError::other(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ));
+        }
+        Err(_) => return Err(CmdError::other("ERR the load thread died")),
+    };
+    let parts = std::sync::Arc::new(std::sync::Mutex::new(
+        loaded.per_shard.into_iter().map(Some).collect::<Vec<_>>(),
+    ));
+    let guard = shard::hold_all().await;
+    let duplicates: usize = guard
+        .run_each(move |core| {
+            let mine = parts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(core.id)
+                .and_then(Option::take)
+                .unwrap_or_default();
+            if flush {
+                core.ks.flush_all();
+            }
+            let now = unix_ms();
+            let mut duplicates = 0;
+            for (db, key, value, expire) in mine {
+                if !flush && !merge && core.db_mut(db).get_ref(&key, now).is_some() {
+                    duplicates += 1;
+                    continue;
+                }
+                core.db_mut(db).set(key, value, expire);
+            }
+            duplicates
+        })
+        .await
+        .into_iter()
+        .sum();
+    drop(guard);
+    tracing::info!("DB reloaded by DEBUG RELOAD");
+    if duplicates > 0 {
+        return Err(CmdError::other(format!(
+            "ERR Error trying to load the RDB dump: {duplicates} keys already existed (use MERGE)"
+        )));
+    }
+    Ok(())
 }
 
 /// DEBUG POPULATE: `count` keys `<prefix>:<i>` with values `value:<i>`
