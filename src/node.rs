@@ -55,6 +55,14 @@ pub struct Node {
     /// A keyspace snapshot (save or full sync) is being produced: shards
     /// hold one copy-on-write snapshot at a time (see `persist::snapshot`).
     pub snapshot_running: AtomicBool,
+    /// The start-up load of the dump is running: commands without the
+    /// `loading` flag get `-LOADING` (INFO `loading:1`).
+    pub loading: AtomicBool,
+    /// Size of the file being loaded and bytes read so far, and when the
+    /// load started (unix seconds), for INFO persistence.
+    pub loading_total_bytes: AtomicU64,
+    pub loading_loaded_bytes: AtomicU64,
+    pub loading_start_unix: AtomicU64,
     /// Outcome of the last save (`rdb_last_bgsave_status`).
     pub last_save_ok: AtomicBool,
     /// Saves completed (`rdb_saves`).
@@ -98,6 +106,10 @@ impl Node {
             pidfile: RwLock::new(None),
             bgsave_in_progress: AtomicBool::new(false),
             snapshot_running: AtomicBool::new(false),
+            loading: AtomicBool::new(false),
+            loading_total_bytes: AtomicU64::new(0),
+            loading_loaded_bytes: AtomicU64::new(0),
+            loading_start_unix: AtomicU64::new(0),
             last_save_ok: AtomicBool::new(true),
             rdb_saves: AtomicU64::new(0),
             last_save_duration_sec: AtomicI64::new(-1),

@@ -465,3 +465,37 @@ fn debug_reload_saves_and_loads_the_dataset_back() {
     assert!(c.cmd(&["DEBUG", "RELOAD", "BOGUS"]).is_error());
     assert!(s.log_text().contains("DB reloaded by DEBUG RELOAD"));
 }
+
+/// The dump is loaded while the server already answers: commands get
+/// `-LOADING`, INFO shows the progress, and once loaded everything is
+/// there, as with Redis.
+#[test]
+fn commands_get_loading_while_the_dump_loads() {
+    let mut s = Server::start(&["--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "3000"]), Value::ok());
+    assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+    drop(c);
+    // ~1.5 s of loading at 500 µs per key.
+    s.kill();
+    let dir = s.dir.path().to_str().unwrap().to_string();
+    let loading = Server::start_until_listening(&["--dir", &dir, "--key-load-delay", "500"]);
+    let mut c = loading.conn();
+    assert_eq!(
+        c.cmd(&["GET", "key:1"]),
+        Value::Error("LOADING Redis is loading the dataset in memory".into())
+    );
+    let info = c.cmd(&["INFO", "persistence"]).text();
+    assert!(info.contains("loading:1\r\n"), "{info}");
+    assert!(info.contains("loading_total_bytes:"), "{info}");
+    assert!(info.contains("loading_eta_seconds:"), "{info}");
+    wait_until(Duration::from_secs(30), "the load to end", || {
+        loading.info_field("persistence", "loading") == "0"
+    });
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(3000));
+    assert_eq!(c.cmd(&["GET", "key:1"]), Value::bulk("value:1"));
+    let log = loading.log_text();
+    let ready = log.find("Ready to accept connections").unwrap();
+    let done = log.find("Done loading RDB, keys loaded: 3000").unwrap();
+    assert!(done < ready, "{log}");
+}

@@ -319,7 +319,8 @@ fn memory(client: &Client, out: &mut String) {
 
 fn persistence(client: &Client, stats: &ShardStats, out: &mut String) {
     out.push_str("# Persistence\r\n");
-    field!(out, "loading", "0");
+    let loading = client.node.loading.load(Ordering::Relaxed);
+    field!(out, "loading", "{}", loading as u8);
     field!(out, "async_loading", "0");
     field!(out, "current_cow_peak", "0");
     field!(out, "current_cow_size", "0");
@@ -389,6 +390,29 @@ fn persistence(client: &Client, stats: &ShardStats, out: &mut String) {
     field!(out, "aof_last_cow_size", "0");
     field!(out, "module_fork_in_progress", "0");
     field!(out, "module_fork_last_cow_size", "0");
+    if loading {
+        let start = node.loading_start_unix.load(Ordering::Relaxed);
+        let total = node.loading_total_bytes.load(Ordering::Relaxed);
+        let done = node.loading_loaded_bytes.load(Ordering::Relaxed).min(total);
+        let elapsed = (unix_ms() / 1000).saturating_sub(start);
+        let perc = if total > 0 {
+            done as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        // Redis's estimate: the time so far, scaled to the bytes left.
+        let eta = if done > 0 {
+            ((total - done) as f64 * elapsed as f64 / done as f64) as u64
+        } else {
+            1
+        };
+        field!(out, "loading_start_time", "{start}");
+        field!(out, "loading_total_bytes", "{total}");
+        field!(out, "loading_rdb_used_mem", "0");
+        field!(out, "loading_loaded_bytes", "{done}");
+        field!(out, "loading_loaded_perc", "{perc:.2}");
+        field!(out, "loading_eta_seconds", "{eta}");
+    }
 }
 
 fn stats_section(client: &Client, s: &ShardStats, out: &mut String) {

@@ -466,6 +466,16 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
+    if !spec.has(flag::LOADING)
+        && client
+            .node
+            .loading
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(Reply::Error(
+            "LOADING Redis is loading the dataset in memory".into(),
+        ));
+    }
     // A failed background save stops writes (and PING) when configured,
     // so an operator notices before data is lost.
     if !client.is_master

@@ -83,6 +83,22 @@ pub async fn save_file(cut: Cut, opts: &SaveOptions) -> Result<(std::fs::File, u
     result
 }
 
+/// A reader that reports how far it got.
+struct Counting<'a, R> {
+    inner: R,
+    progress: Option<&'a std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(p) = self.progress {
+            p.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
 /// One loaded key: database, key, value, expiry (unix ms).
 pub type LoadedKey = (usize, Bytes, Value, Option<u64>);
 
@@ -136,12 +152,32 @@ pub fn load_with(
     databases: usize,
     keep_expired: bool,
 ) -> Result<Option<Loaded>, LoadError> {
+    load_counting(path, shards, databases, keep_expired, None, 0)
+}
+
+/// [`load_with`], adding the bytes read so far to `progress` as it goes
+/// (INFO's `loading_loaded_bytes`) and sleeping `key_delay_us` per key
+/// (`key-load-delay`, so tests can watch a load in progress).
+pub fn load_counting(
+    path: &Path,
+    shards: usize,
+    databases: usize,
+    keep_expired: bool,
+    progress: Option<&std::sync::atomic::AtomicU64>,
+    key_delay_us: u64,
+) -> Result<Option<Loaded>, LoadError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LoadError::Open(e)),
     };
-    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let reader = std::io::BufReader::with_capacity(
+        1 << 20,
+        Counting {
+            inner: file,
+            progress,
+        },
+    );
     let mut dec = RdbDecoder::new(ReadSource(reader)).map_err(LoadError::Rdb)?;
     let now = unix_ms();
     let limits = crate::node::encoding_limits();
@@ -178,6 +214,9 @@ pub fn load_with(
             }
             RdbItem::ResizeDb(..) => {}
             RdbItem::Entry(e) => {
+                if key_delay_us > 0 {
+                    std::thread::sleep(std::time::Duration::from_micros(key_delay_us));
+                }
                 if e.db as usize >= databases {
                     return Err(LoadError::DbOutOfRange(e.db, databases));
                 }

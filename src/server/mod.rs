@@ -87,10 +87,6 @@ pub fn run(config: Config) -> i32 {
     let databases = config.databases();
     // Loaded hashes and sets take their encodings from these.
     crate::node::set_encoding_limits(crate::node::limits_from_config(&config));
-    let loaded = match load_dataset(&config, shards, databases) {
-        Ok(l) => l,
-        Err(()) => return 1,
-    };
     let mesh = Mesh::new(shards);
     let node = Node::new(config, mesh.clone());
     // min-replicas-to-write from the config is in force from the first write.
@@ -110,21 +106,6 @@ pub fn run(config: Config) -> i32 {
     // the executor threads start so they inherit the mask.
     block_shutdown_signals();
 
-    if let Some(l) = &loaded {
-        node.loaded_keys.store(l.keys_loaded, Ordering::Relaxed);
-        node.loaded_expired.store(l.keys_expired, Ordering::Relaxed);
-    }
-    let loaded_repl = loaded.as_ref().and_then(|l| {
-        Some((
-            l.repl_id.clone()?,
-            l.repl_offset?,
-            l.repl_stream_db.unwrap_or(0),
-        ))
-    });
-    // Each shard takes its own part of the loaded data before it serves.
-    let parts: Arc<std::sync::Mutex<Vec<Vec<_>>>> = Arc::new(std::sync::Mutex::new(
-        loaded.map(|l| l.per_shard).unwrap_or_default(),
-    ));
     let replica_of = node.config().replicaof();
     if let Some((host, port)) = &replica_of {
         node.repl.set_role(crate::repl::Role::Replica {
@@ -132,37 +113,25 @@ pub fn run(config: Config) -> i32 {
             port: *port,
         });
     }
-    if let Some((id, offset, db)) = &loaded_repl {
-        crate::repl::restore_info(&node, id, *offset, *db);
-        // A master that may be asked to continue this history needs its
-        // ring from the first write on (Redis creates the backlog at load
-        // time too): writes made before a replica comes back must be in it.
-        if !node.repl.is_replica.load(Ordering::SeqCst) {
-            let size = node.config().repl_ring_size();
-            node.repl
-                .set_backlog(Some(Arc::new(crate::repl::backlog::Backlog::new(
-                    size,
-                    *offset,
-                    shards + 1,
-                ))));
-        }
+    // The dump is loaded once every shard listens: meanwhile clients get
+    // -LOADING and INFO shows the progress, as with Redis.
+    let dump_len = std::fs::metadata(node.config().dbfilename())
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    if let Some(len) = dump_len {
+        node.loading.store(true, Ordering::SeqCst);
+        node.loading_total_bytes.store(len, Ordering::Relaxed);
+        node.loading_start_unix
+            .store(crate::node::unix_ms() / 1000, Ordering::Relaxed);
     }
     let bound = Arc::new(AtomicUsize::new(0));
     let start_node = node.clone();
     let started = shard::runtime::start(shards, move |id| {
         let node = start_node.clone();
         let bound = bound.clone();
-        let parts = parts.clone();
         async move {
             let mut core = ShardCore::new(id, databases);
-            let mine = parts
-                .lock()
-                .ok()
-                .and_then(|mut p| p.get_mut(id).map(std::mem::take))
-                .unwrap_or_default();
-            for (db, key, value, expire) in mine {
-                core.db_mut(db).set(key, value, expire);
-            }
             if node.repl.is_replica.load(Ordering::SeqCst) {
                 core.ks.set_expire_allowed(false);
             } else {
@@ -186,11 +155,18 @@ pub fn run(config: Config) -> i32 {
             if bound.fetch_add(1, Ordering::SeqCst) + 1 == node.shards() {
                 crate::alloc::mark_startup();
                 tracing::warn!("Server initialized");
-                tracing::info!("Ready to accept connections tcp");
-                if node.repl.is_replica.load(Ordering::SeqCst) {
-                    let gen = node.repl.link_generation.load(Ordering::SeqCst);
-                    crate::repl::replica::start_link(&node, gen);
-                }
+                let node = node.clone();
+                glommio::spawn_local(async move {
+                    if node.loading.load(Ordering::SeqCst) {
+                        load_in_background(&node).await;
+                    }
+                    tracing::info!("Ready to accept connections tcp");
+                    if node.repl.is_replica.load(Ordering::SeqCst) {
+                        let gen = node.repl.link_generation.load(Ordering::SeqCst);
+                        crate::repl::replica::start_link(&node, gen);
+                    }
+                })
+                .detach();
             }
             cron::run(node, shard).await;
         }
@@ -229,50 +205,105 @@ pub fn run(config: Config) -> i32 {
     }
 }
 
-/// Loads `dir/dbfilename` if it exists, logging like Redis. `Err` means a
-/// fatal error was logged and the server must exit.
-fn load_dataset(
-    config: &Config,
-    shards: usize,
-    databases: usize,
-) -> Result<Option<crate::persist::dump::Loaded>, ()> {
-    let path = std::path::PathBuf::from(config.dbfilename());
+/// Loads `dir/dbfilename` while every shard already answers (`-LOADING`),
+/// logging like Redis; hands each shard its keys, restores the replication
+/// position the file records, then ends the loading state. A file that
+/// cannot be loaded is fatal, as in Redis.
+async fn load_in_background(node: &Arc<Node>) {
+    let path = std::path::PathBuf::from(node.config().dbfilename());
+    let (shards, databases) = (node.shards(), node.config().databases());
+    let key_delay_us = node
+        .config()
+        .get("key-load-delay")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0) as u64;
     let started = std::time::Instant::now();
-    match crate::persist::dump::load(&path, shards, databases) {
-        Ok(None) => Ok(None),
-        Ok(Some(l)) => {
-            if let Some(v) = &l.redis_ver {
-                tracing::info!("Loading RDB produced by version {v}");
-            }
-            if let Some(ctime) = l.ctime {
-                let age = (crate::node::unix_ms() / 1000).saturating_sub(ctime);
-                tracing::info!("RDB age {age} seconds");
-            }
-            if let Some(mem) = l.used_mem {
-                tracing::info!(
-                    "RDB memory usage when created {:.2} Mb",
-                    mem as f64 / (1024.0 * 1024.0)
-                );
-            }
-            tracing::info!(
-                "Done loading RDB, keys loaded: {}, keys expired: {}.",
-                l.keys_loaded,
-                l.keys_expired
-            );
-            tracing::info!(
-                "DB loaded from disk: {:.3} seconds",
-                started.elapsed().as_secs_f64()
-            );
-            Ok(Some(l))
+    let (tx, rx) = shard::oneshot::channel();
+    let reader = node.clone();
+    let file = path.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cascade-load".into())
+        .spawn(move || {
+            let progress = &reader.loading_loaded_bytes;
+            tx.send(crate::persist::dump::load_counting(
+                &file,
+                shards,
+                databases,
+                false,
+                Some(progress),
+                key_delay_us,
+            ))
+        });
+    let result = match spawned {
+        Ok(_) => rx.await.unwrap_or_else(|_| {
+            Err(crate::persist::dump::LoadError::Open(
+                std::io::Error::other("the load thread died"),
+            ))
+        }),
+        Err(e) => Err(crate::persist::dump::LoadError::Open(e)),
+    };
+    let loaded = match result {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            node.loading.store(false, Ordering::SeqCst);
+            return;
         }
         Err(e) => {
             tracing::warn!(
                 "Fatal error loading the DB ({}): {e}. Exiting.",
                 path.display()
             );
-            Err(())
+            std::process::exit(1);
+        }
+    };
+    if let Some(v) = &loaded.redis_ver {
+        tracing::info!("Loading RDB produced by version {v}");
+    }
+    if let Some(ctime) = loaded.ctime {
+        let age = (crate::node::unix_ms() / 1000).saturating_sub(ctime);
+        tracing::info!("RDB age {age} seconds");
+    }
+    if let Some(mem) = loaded.used_mem {
+        tracing::info!(
+            "RDB memory usage when created {:.2} Mb",
+            mem as f64 / (1024.0 * 1024.0)
+        );
+    }
+    for (id, mine) in loaded.per_shard.into_iter().enumerate() {
+        shard::run_on(id, move |core| {
+            for (db, key, value, expire) in mine {
+                core.db_mut(db).set(key, value, expire);
+            }
+        })
+        .await;
+    }
+    tracing::info!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        loaded.keys_loaded,
+        loaded.keys_expired
+    );
+    tracing::info!(
+        "DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    node.loaded_keys
+        .store(loaded.keys_loaded, Ordering::Relaxed);
+    node.loaded_expired
+        .store(loaded.keys_expired, Ordering::Relaxed);
+    if let (Some(id), Some(offset)) = (&loaded.repl_id, loaded.repl_offset) {
+        crate::repl::restore_info(node, id, offset, loaded.repl_stream_db.unwrap_or(0));
+        // A master that may be asked to continue this history needs its
+        // ring from the first write on (Redis creates the backlog at load
+        // time too): writes made before a replica comes back must be in it.
+        if !node.repl.is_replica.load(Ordering::SeqCst) {
+            let size = node.config().repl_ring_size();
+            let ring = Arc::new(crate::repl::backlog::Backlog::new(size, offset, shards + 1));
+            node.repl.set_backlog(Some(ring.clone()));
+            shard::gather(move |core| core.backlog = Some(ring.clone())).await;
         }
     }
+    node.loading.store(false, Ordering::SeqCst);
 }
 
 fn daemonize() -> std::io::Result<()> {

@@ -291,7 +291,17 @@ impl Server {
         Server::start_bin(&bin, extra, "redis")
     }
 
+    /// Starts cascade but returns as soon as it accepts connections, before
+    /// it answers PING (a server still loading its dump answers -LOADING).
+    pub fn start_until_listening(extra: &[&str]) -> Server {
+        Server::start_bin_when(&cascade_bin(), extra, "cascade", false)
+    }
+
     fn start_bin(bin: &std::path::Path, extra: &[&str], tag: &str) -> Server {
+        Server::start_bin_when(bin, extra, tag, true)
+    }
+
+    fn start_bin_when(bin: &std::path::Path, extra: &[&str], tag: &str, pong: bool) -> Server {
         let mut dir = tempdir::TempDir::new(tag);
         for attempt in 0..5 {
             let log = dir.path().join("server.log");
@@ -327,7 +337,12 @@ impl Server {
                 file: file.map(str::to_string),
                 args: extra.iter().map(|s| s.to_string()).collect(),
             };
-            if server.wait_ready(Duration::from_secs(20)) {
+            let ready = if pong {
+                server.wait_ready(Duration::from_secs(20))
+            } else {
+                server.wait_listening(Duration::from_secs(20))
+            };
+            if ready {
                 return server;
             }
             let _ = server.child.kill();
@@ -341,6 +356,20 @@ impl Server {
             dir = tempdir::TempDir::new(tag);
         }
         unreachable!()
+    }
+
+    fn wait_listening(&mut self, deadline: Duration) -> bool {
+        let end = Instant::now() + deadline;
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if Conn::try_connect(self.port).is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
     }
 
     fn wait_ready(&mut self, deadline: Duration) -> bool {
