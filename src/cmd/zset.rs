@@ -513,7 +513,10 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         out
     } else if l as usize >= z.len() {
-        z.iter().map(|(m, s)| (m.clone(), s)).collect()
+        // The whole set, from the highest score down, as Redis walks it.
+        z.iter_from(z.len() - 1, true)
+            .map(|(m, s)| (m.clone(), s))
+            .collect()
     } else {
         distinct_sample(
             z.len(),
