@@ -388,3 +388,387 @@ fn same_replies_as_redis_resp2() {
 fn same_replies_as_redis_resp3() {
     run_script("3");
 }
+
+#[test]
+fn command_info_matches_redis() {
+    let s = cascade(&[]);
+    let r = redis(&[]);
+    let names = [
+        "zadd",
+        "zincrby",
+        "zrem",
+        "zcard",
+        "zscore",
+        "zmscore",
+        "zrank",
+        "zrevrank",
+        "zcount",
+        "zlexcount",
+        "zrange",
+        "zrangestore",
+        "zrevrange",
+        "zrangebyscore",
+        "zrevrangebyscore",
+        "zrangebylex",
+        "zrevrangebylex",
+        "zremrangebyrank",
+        "zremrangebyscore",
+        "zremrangebylex",
+        "zpopmin",
+        "zpopmax",
+        "zmpop",
+        "zunion",
+        "zinter",
+        "zdiff",
+        "zunionstore",
+        "zinterstore",
+        "zdiffstore",
+        "zintercard",
+        "zrandmember",
+        "zscan",
+    ];
+    for name in names {
+        let info = |srv: &Server| {
+            let v = srv.conn().cmd(&["COMMAND", "INFO", name]);
+            let entry = v.array()[0].array().to_vec();
+            common::sorted_reply(Value::Array(entry[..7].to_vec()))
+        };
+        assert_eq!(info(&s), info(&r), "COMMAND INFO {name}");
+    }
+}
+
+#[test]
+fn binary_members_and_scores() {
+    let s = cascade(&[]);
+    let r = redis(&[]);
+    let member: Vec<u8> = (0..=255u8).collect();
+    let (mut c, mut rc) = (s.conn(), r.conn());
+    for conn in [&mut c, &mut rc] {
+        conn.cmdb(&[
+            b"ZADD", b"bin", b"1.25", &member, b"-1e-300", b"\x00", b"2", b"",
+        ]);
+    }
+    for args in [
+        &[&b"ZRANGE"[..], b"bin", b"0", b"-1", b"WITHSCORES"][..],
+        &[b"ZSCORE", b"bin", &member],
+        &[b"ZRANK", b"bin", b"\x00"],
+        &[b"ZRANGEBYLEX", b"bin", b"[\x00", b"+"],
+        &[b"ZRANGEBYSCORE", b"bin", b" 1", b"(2"],
+        &[b"ZCOUNT", b"bin", b"", b"+inf"],
+        &[b"DEBUG", b"DIGEST-VALUE", b"bin"],
+    ] {
+        assert_eq!(c.cmdb(args), rc.cmdb(args), "{args:?}");
+    }
+}
+
+/// `n` key names (with `prefix`) owned by shard `shard` of 2.
+fn keys_on(shard: usize, prefix: &str, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|k| shard_of(k.as_bytes(), 2) == shard)
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn multi_key_commands_across_shards() {
+    let s = cascade(&[]);
+    let r = redis(&[]);
+    let a = keys_on(0, "a", 2);
+    let b = keys_on(1, "b", 2);
+    let (a0, a1, b0, b1) = (&a[0], &a[1], &b[0], &b[1]);
+    let lines: Vec<String> = vec![
+        format!("ZADD {a0} 1 x 2 y 3 z"),
+        format!("ZADD {b0} 10 y 20 z 30 w"),
+        format!("SADD {a1} z w v"),
+        format!("ZUNION 3 {a0} {b0} {a1} WITHSCORES"),
+        format!("ZINTER 2 {a0} {b0} WEIGHTS 2 3 WITHSCORES"),
+        format!("ZDIFF 3 {a0} {b0} {a1} WITHSCORES"),
+        format!("ZUNIONSTORE {b1} 2 {a0} {b0} AGGREGATE MAX"),
+        format!("ZRANGE {b1} 0 -1 WITHSCORES"),
+        format!("ZINTERSTORE {a1} 2 {a0} {b0}"),
+        format!("ZRANGE {a1} 0 -1 WITHSCORES"),
+        format!("ZDIFFSTORE {b1} 2 {a0} {b0}"),
+        format!("ZRANGE {b1} 0 -1 WITHSCORES"),
+        format!("ZINTERSTORE {b1} 2 {a0} nope"),
+        format!("EXISTS {b1}"),
+        format!("ZINTERCARD 2 {a0} {b0}"),
+        format!("ZINTERCARD 2 {a0} {b0} LIMIT 1"),
+        format!("ZRANGESTORE {b1} {a0} 0 1"),
+        format!("ZRANGE {b1} 0 -1 WITHSCORES"),
+        format!("ZRANGESTORE {b1} {a0} (1 +inf BYSCORE"),
+        format!("ZRANGE {b1} 0 -1 WITHSCORES"),
+        format!("ZMPOP 3 nope {b0} {a0} MAX COUNT 2"),
+        format!("ZMPOP 2 {a0} {b0} MIN COUNT 10"),
+        format!("EXISTS {a0}"),
+        format!("SET {b1} str"),
+        format!("ZUNION 2 {a0} {b1}"),
+        format!("ZRANGESTORE {a1} {b1} 0 1"),
+        format!("ZMPOP 2 nope {b1} MIN"),
+        "DEBUG DIGEST".to_string(),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_same_replies(&mut s.conn(), &mut r.conn(), &refs);
+}
+
+#[test]
+fn cross_shard_stores_are_atomic_under_concurrent_writers() {
+    let s = cascade(&[]);
+    let a = keys_on(0, "src", 1).remove(0);
+    let b = keys_on(1, "dst", 1).remove(0);
+    let port = s.port;
+    let (a2, b2) = (a.clone(), b.clone());
+    let mut c = s.conn();
+    for i in 1..=100 {
+        c.cmd(&["ZADD", &a, &i.to_string(), &format!("m{i}")]);
+    }
+    // A writer moves members between the shards with a MULTI spanning
+    // both; the union of both sets always has every member once.
+    let writer = std::thread::spawn(move || {
+        let mut c = Conn::connect(port);
+        for round in 0..200 {
+            let i = round % 100 + 1;
+            let m = format!("m{i}");
+            let (from, to) = if (round / 100) % 2 == 0 {
+                (&a2, &b2)
+            } else {
+                (&b2, &a2)
+            };
+            c.cmd(&["MULTI"]);
+            c.cmd(&["ZREM", from, &m]);
+            c.cmd(&["ZADD", to, &i.to_string(), &m]);
+            c.cmd(&["EXEC"]);
+        }
+    });
+    for _ in 0..200 {
+        let n = c.cmd(&["ZUNIONSTORE", "{x}all", "2", &a, &b]).int();
+        assert_eq!(n, 100);
+        assert_eq!(c.cmd(&["ZINTERCARD", "2", &a, &b]).int(), 0);
+    }
+    writer.join().unwrap();
+}
+
+/// Sorted set writes of every kind, for the replication and RDB tests.
+fn write_zsets(c: &mut Conn) {
+    for i in 0..300 {
+        c.cmd(&[
+            "ZADD",
+            "repl:big",
+            &(i % 17).to_string(),
+            &format!("member:{i}"),
+        ]);
+    }
+    c.cmd(&[
+        "ZADD",
+        "repl:small",
+        "1",
+        "a",
+        "2.5",
+        "b",
+        "-inf",
+        "c",
+        "1e300",
+        "d",
+    ]);
+    c.cmd(&["ZADD", "repl:small", "-0", "zero"]);
+    c.cmd(&["ZADD", "repl:big", "-0", "negzero", "0.1", "tenth"]);
+    c.cmd(&["ZINCRBY", "repl:small", "0.1", "a"]);
+    c.cmd(&["ZADD", "repl:small", "INCR", "3", "b"]);
+    c.cmd(&["ZADD", "repl:small", "NX", "100", "a"]);
+    c.cmd(&["ZREM", "repl:small", "nope"]);
+    c.cmd(&["ZPOPMIN", "repl:big", "3"]);
+    c.cmd(&["ZPOPMAX", "repl:big"]);
+    c.cmd(&["ZREMRANGEBYSCORE", "repl:big", "(5", "7"]);
+    c.cmd(&["ZREMRANGEBYRANK", "repl:big", "-3", "-1"]);
+    c.cmd(&["ZADD", "repl:lex", "0", "a", "0", "b", "0", "c", "0", "d"]);
+    c.cmd(&["ZREMRANGEBYLEX", "repl:lex", "[b", "(d"]);
+    c.cmd(&[
+        "ZUNIONSTORE",
+        "repl:union",
+        "2",
+        "repl:small",
+        "repl:lex",
+        "WEIGHTS",
+        "2",
+        "3",
+    ]);
+    c.cmd(&["ZINTERSTORE", "repl:inter", "2", "repl:big", "repl:big"]);
+    c.cmd(&["ZDIFFSTORE", "repl:diff", "2", "repl:big", "repl:small"]);
+    c.cmd(&["ZRANGESTORE", "repl:range", "repl:big", "0", "9"]);
+    c.cmd(&["ZINTERSTORE", "repl:none", "2", "repl:big", "nope"]);
+    c.cmd(&["ZMPOP", "2", "nope", "repl:lex", "MAX", "COUNT", "5"]);
+    c.cmd(&["ZADD", "repl:ttl", "1", "x"]);
+    c.cmd(&["PEXPIRE", "repl:ttl", "5000000"]);
+    let long = "l".repeat(100);
+    c.cmd(&["ZADD", "repl:long", "1", &long]);
+}
+
+fn wait_same_digest(master: &Server, replica: &Server) {
+    wait_until(
+        Duration::from_secs(30),
+        "replica digest equals master's",
+        || {
+            let up = common::info_field(&mut replica.conn(), "replication", "master_link_status");
+            up == "up" && digest(&mut master.conn()) == digest(&mut replica.conn())
+        },
+    );
+}
+
+#[test]
+fn replicas_of_a_cascade_master_converge() {
+    require_tool("redis-server");
+    let master = cascade(&["--repl-diskless-sync-delay", "0"]);
+    let mut c = master.conn();
+    c.cmd(&["ZADD", "before", "1", "x", "2", "y"]);
+    let port = master.port.to_string();
+    let ours = cascade(&["--replicaof", "127.0.0.1", &port]);
+    let theirs = redis(&["--replicaof", "127.0.0.1", &port]);
+    wait_same_digest(&master, &ours);
+    wait_same_digest(&master, &theirs);
+    write_zsets(&mut c);
+    c.cmd(&["ZPOPMIN", "before", "10"]);
+    wait_same_digest(&master, &ours);
+    wait_same_digest(&master, &theirs);
+    assert_eq!(theirs.conn().cmd(&["EXISTS", "before"]).int(), 0);
+    assert_eq!(
+        theirs
+            .conn()
+            .cmd(&["OBJECT", "ENCODING", "repl:long"])
+            .text(),
+        "skiplist"
+    );
+    // And a full sync of the result.
+    let late = cascade(&["--replicaof", "127.0.0.1", &port]);
+    wait_same_digest(&master, &late);
+    assert_eq!(
+        late.conn()
+            .cmd(&["OBJECT", "ENCODING", "repl:small"])
+            .text(),
+        "listpack"
+    );
+}
+
+#[test]
+fn a_cascade_replica_of_redis_gets_its_zsets() {
+    let master = redis(&[]);
+    let mut c = master.conn();
+    write_zsets(&mut c);
+    let port = master.port.to_string();
+    let ours = cascade(&["--replicaof", "127.0.0.1", &port]);
+    wait_same_digest(&master, &ours);
+    c.cmd(&["ZADD", "after", "1", "a", "2", "b"]);
+    c.cmd(&["ZMPOP", "1", "repl:big", "MIN", "COUNT", "4"]);
+    c.cmd(&["ZINCRBY", "repl:small", "1.5", "c"]);
+    wait_same_digest(&master, &ours);
+}
+
+#[test]
+fn save_and_restart_keeps_zsets_and_encodings() {
+    let mut s = cascade(&[]);
+    let mut c = s.conn();
+    write_zsets(&mut c);
+    let before = digest(&mut c);
+    let enc = |c: &mut Conn, k: &str| c.cmd(&["OBJECT", "ENCODING", k]).text();
+    assert_eq!(enc(&mut c, "repl:small"), "listpack");
+    assert_eq!(enc(&mut c, "repl:big"), "skiplist");
+    assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(digest(&mut c), before);
+    assert_eq!(enc(&mut c, "repl:small"), "listpack");
+    assert_eq!(enc(&mut c, "repl:big"), "skiplist");
+    assert_eq!(enc(&mut c, "repl:long"), "skiplist");
+    let out = std::process::Command::new(require_tool("redis-check-rdb"))
+        .arg(s.dir.path().join("dump.rdb"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("RDB looks OK"),
+        "{text}"
+    );
+}
+
+#[test]
+fn dumps_travel_between_redis_and_cascade() {
+    let dir = TempDir::new("zset-interop");
+    let d = dir.path().to_str().unwrap();
+    let redis_digest = {
+        let r = redis(&["--dir", d]);
+        let mut c = r.conn();
+        write_zsets(&mut c);
+        assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+        digest(&mut c)
+    };
+    let ours_digest = {
+        let s = cascade(&["--dir", d]);
+        let mut c = s.conn();
+        assert_eq!(digest(&mut c), redis_digest);
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "repl:small"]).text(),
+            "listpack"
+        );
+        assert_eq!(
+            c.cmd(&["OBJECT", "ENCODING", "repl:big"]).text(),
+            "skiplist"
+        );
+        c.cmd(&["ZADD", "ours:small", "1", "a", "-inf", "b"]);
+        for i in 0..200 {
+            c.cmd(&["ZADD", "ours:big", &i.to_string(), &format!("m{i}")]);
+        }
+        std::fs::remove_file(dir.path().join("dump.rdb")).unwrap();
+        assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+        digest(&mut c)
+    };
+    let r = redis(&["--dir", d]);
+    let mut c = r.conn();
+    assert_eq!(digest(&mut c), ours_digest);
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "ours:small"]).text(),
+        "listpack"
+    );
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "ours:big"]).text(),
+        "skiplist"
+    );
+    assert_eq!(
+        c.cmd(&["ZRANGE", "ours:small", "0", "-1", "WITHSCORES"]),
+        Value::Array(vec![
+            Value::bulk("b"),
+            Value::bulk("-inf"),
+            Value::bulk("a"),
+            Value::bulk("1")
+        ])
+    );
+}
+
+/// A dump written by redis-server 7.0.15 (tests/fixtures): listpack and
+/// skiplist sorted sets (ZSET_LISTPACK and ZSET_2 in the file).
+#[test]
+fn loads_the_redis_fixture() {
+    let dir = TempDir::new("zset-fixture");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/redis-7.0.15-zset.rdb");
+    std::fs::copy(&fixture, dir.path().join("dump.rdb")).unwrap();
+    let s = cascade(&["--dir", dir.path().to_str().unwrap()]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "zsmall"]).text(), "listpack");
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "zbig"]).text(), "skiplist");
+    assert_eq!(c.cmd(&["ZCARD", "zbig"]).int(), 200);
+    assert_eq!(
+        c.cmd(&["ZRANGE", "zsmall", "0", "-1", "WITHSCORES"]),
+        Value::Array(
+            ["c", "-inf", "a", "1", "b", "2.5", "d", "inf"]
+                .iter()
+                .map(|s| Value::bulk(s))
+                .collect()
+        )
+    );
+    assert_eq!(c.cmd(&["ZSCORE", "zbig", "m7"]).text(), "3.5");
+    assert_eq!(
+        digest(&mut c),
+        std::fs::read_to_string(fixture.with_extension("digest"))
+            .unwrap()
+            .trim()
+    );
+}

@@ -274,12 +274,23 @@ impl ZsetValue {
     /// range: the first element from the start passing `in_min`, then
     /// while `in_max` holds. (For lex ranges over unequal scores Redis's
     /// answer depends on its structure; a listpack is walked the same way
-    /// here, a skiplist assumes the predicates are monotone.)
+    /// here, a skiplist assumes the predicates are monotone.) Like Redis,
+    /// nothing matches unless the last element passes `in_min` and the
+    /// first `in_max`.
     pub fn range_by(
         &self,
         in_min: impl Fn(f64, &[u8]) -> bool,
         in_max: impl Fn(f64, &[u8]) -> bool,
     ) -> (usize, usize) {
+        // Redis's zslIsInRange/zslIsInLexRange early-out: the last element
+        // must pass the minimum and the first the maximum.
+        let in_range = match (self.get(0), self.get(self.len().wrapping_sub(1))) {
+            (Some((fm, fs)), Some((lm, ls))) => in_min(ls, lm) && in_max(fs, fm),
+            _ => false,
+        };
+        if !in_range {
+            return (0, 0);
+        }
         match self {
             ZsetValue::Listpack(v) => {
                 let Some(lo) = v.iter().position(|(m, s)| in_min(*s, m)) else {
