@@ -306,7 +306,7 @@ fn numkeys_positions(args: &[Bytes], at: usize) -> Vec<usize> {
     let n = args
         .get(at)
         .and_then(|a| crate::util::num::parse_i64_strict(a))
-        .filter(|&n| n >= 1 && n <= args.len() as i64 - at as i64 - 1)
+        .filter(|&n| n >= 1 && n < args.len() as i64 - at as i64)
         .unwrap_or(0);
     (at + 1..at + 1 + n as usize).collect()
 }

@@ -134,7 +134,7 @@ fn add_generic(ctx: &mut Ctx, args: &[Bytes], zincrby: bool) -> CmdResult {
         }
     }
     let elements = args.len() - at;
-    if elements % 2 != 0 || elements == 0 {
+    if !elements.is_multiple_of(2) || elements == 0 {
         return Err(CmdError::Syntax);
     }
     if f.nx && f.xx {
@@ -142,7 +142,7 @@ fn add_generic(ctx: &mut Ctx, args: &[Bytes], zincrby: bool) -> CmdResult {
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(CmdError::other(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));

@@ -466,7 +466,7 @@ mod tests {
                 let m = format!("k{}", r % 40).into_bytes();
                 let s = ((r >> 16) % 9) as f64 - 4.0;
                 match r % 5 {
-                    0 | 1 | 2 => {
+                    0..=2 => {
                         let old = model
                             .iter()
                             .position(|(mm, _)| *mm == m)

@@ -15,6 +15,8 @@ pub mod lzf;
 mod collection_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zset_tests;
 
 use bytes::Bytes;
 
