@@ -197,6 +197,8 @@ impl Node {
 static HASH_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(512);
 static HASH_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
 static SET_MAX_INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+static ZSET_MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
+static ZSET_MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
 
 /// The thresholds hash and set writes (and loads) apply now.
 pub fn encoding_limits() -> Limits {
@@ -204,6 +206,8 @@ pub fn encoding_limits() -> Limits {
         hash_max_listpack_entries: HASH_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed),
         hash_max_listpack_value: HASH_MAX_LISTPACK_VALUE.load(Ordering::Relaxed),
         set_max_intset_entries: SET_MAX_INTSET_ENTRIES.load(Ordering::Relaxed),
+        zset_max_listpack_entries: ZSET_MAX_LISTPACK_ENTRIES.load(Ordering::Relaxed),
+        zset_max_listpack_value: ZSET_MAX_LISTPACK_VALUE.load(Ordering::Relaxed),
     }
 }
 
@@ -211,6 +215,8 @@ pub fn set_encoding_limits(l: Limits) {
     HASH_MAX_LISTPACK_ENTRIES.store(l.hash_max_listpack_entries, Ordering::Relaxed);
     HASH_MAX_LISTPACK_VALUE.store(l.hash_max_listpack_value, Ordering::Relaxed);
     SET_MAX_INTSET_ENTRIES.store(l.set_max_intset_entries, Ordering::Relaxed);
+    ZSET_MAX_LISTPACK_ENTRIES.store(l.zset_max_listpack_entries, Ordering::Relaxed);
+    ZSET_MAX_LISTPACK_VALUE.store(l.zset_max_listpack_value, Ordering::Relaxed);
 }
 
 /// The `hash-max-listpack-*` and `set-max-intset-entries` directives.
@@ -224,6 +230,8 @@ pub fn limits_from_config(cfg: &Config) -> Limits {
         hash_max_listpack_entries: n("hash-max-listpack-entries", d.hash_max_listpack_entries),
         hash_max_listpack_value: n("hash-max-listpack-value", d.hash_max_listpack_value),
         set_max_intset_entries: n("set-max-intset-entries", d.set_max_intset_entries),
+        zset_max_listpack_entries: n("zset-max-listpack-entries", d.zset_max_listpack_entries),
+        zset_max_listpack_value: n("zset-max-listpack-value", d.zset_max_listpack_value),
     }
 }
 

@@ -11,6 +11,7 @@
 //! `node`, never on `net` or `server`.
 //!
 //! Families: [`string`], [`hash`], [`set`] (multi-key ones in `setops`),
+//! [`zset`] (ranges in `zrange`, multi-key ones in `zsetops`),
 //! [`keys`] (generic key commands), [`server`] (INFO, CONFIG, DEBUG...),
 //! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
 //! (MULTI/EXEC/WATCH), [`pubsub`].
@@ -30,6 +31,9 @@ mod setops;
 pub mod string;
 pub mod table;
 pub mod tx;
+mod zrange;
+pub mod zset;
+mod zsetops;
 
 use crate::keyspace::Db;
 use crate::node::{unix_ms, Node};
@@ -753,6 +757,9 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         }
         Smove | Sinter | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sintercard => {
             setops::run_client(client, cmd, args).await
+        }
+        Zrangestore | Zstore | Zsetop | Zintercard | Zmpop => {
+            zsetops::run_client(client, cmd, args).await
         }
     };
     result.unwrap_or_else(Reply::from)

@@ -627,6 +627,7 @@ fn digest_feed(d: &mut crate::util::digest::ValueDigester, v: &Value) {
             crate::keyspace::Member::Int(i) => d.set_member(i.to_string().as_bytes()),
             crate::keyspace::Member::Bytes(b) => d.set_member(b),
         }),
+        Value::Zset(z) => z.iter().for_each(|(m, s)| d.zset_member(m, s)),
     }
 }
 
@@ -636,6 +637,7 @@ fn digest_type(v: &Value) -> crate::util::digest::ValueType {
         Value::Str(_) => ValueType::String,
         Value::Hash(_) => ValueType::Hash,
         Value::Set(_) => ValueType::Set,
+        Value::Zset(_) => ValueType::ZSet,
     }
 }
 

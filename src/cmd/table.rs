@@ -57,6 +57,7 @@ pub enum Group {
     String,
     Hash,
     Set,
+    SortedSet,
     Server,
     Connection,
     Transactions,
@@ -70,6 +71,7 @@ impl Group {
             Group::String => "string",
             Group::Hash => "hash",
             Group::Set => "set",
+            Group::SortedSet => "sorted-set",
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Transactions => "transactions",
@@ -83,6 +85,7 @@ impl Group {
             Group::String => "@string",
             Group::Hash => "@hash",
             Group::Set => "@set",
+            Group::SortedSet => "@sortedset",
             Group::Server => "@admin",
             Group::Connection => "@connection",
             Group::Transactions => "@transaction",
@@ -172,6 +175,14 @@ pub enum ClientCmd {
     Sdiff,
     Sdiffstore,
     Sintercard,
+    /// ZRANGESTORE across shards.
+    Zrangestore,
+    /// ZUNIONSTORE ZINTERSTORE ZDIFFSTORE.
+    Zstore,
+    /// ZUNION ZINTER ZDIFF.
+    Zsetop,
+    Zintercard,
+    Zmpop,
 }
 
 #[derive(Clone, Copy)]
@@ -250,6 +261,14 @@ impl CommandSpec {
                     .unwrap_or(0);
                 (2..2 + n as usize).collect()
             }
+            "zunion" | "zinter" | "zdiff" | "zintercard" | "zmpop" => numkeys_positions(args, 1),
+            "zunionstore" | "zinterstore" | "zdiffstore" => {
+                let mut keys = numkeys_positions(args, 2);
+                if !keys.is_empty() {
+                    keys.insert(0, 1);
+                }
+                keys
+            }
             _ => Vec::new(),
         }
     }
@@ -280,6 +299,17 @@ impl CommandSpec {
         });
         cats
     }
+}
+
+/// The key positions after a `numkeys` argument at `at` (empty for a bad
+/// or too large numkeys).
+fn numkeys_positions(args: &[Bytes], at: usize) -> Vec<usize> {
+    let n = args
+        .get(at)
+        .and_then(|a| crate::util::num::parse_i64_strict(a))
+        .filter(|&n| n >= 1 && n < args.len() as i64 - at as i64)
+        .unwrap_or(0);
+    (at + 1..at + 1 + n as usize).collect()
 }
 
 /// Shorthand for table rows.
@@ -321,6 +351,7 @@ impl Table {
             super::string::commands(),
             super::hash::commands(),
             super::set::commands(),
+            super::zset::commands(),
             super::keys::commands(),
             super::server::commands(),
             super::connection::commands(),

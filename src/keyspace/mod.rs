@@ -7,7 +7,8 @@
 //! live elsewhere and call into this module, never the reverse.
 //!
 //! Files: `dict.rs` (hash table), `value.rs` (values and encodings),
-//! `hash.rs` / `listpack.rs` (the hash type), `set.rs` (the set type), `db.rs`
+//! `hash.rs` / `listpack.rs` (the hash type), `set.rs` (the set type), `zset.rs` / `skiplist.rs` (the
+//! sorted set type), `db.rs`
 //! (one database: TTLs, lazy expiry, expired log), `expire.rs` (active
 //! expiry cycle), `snapshot.rs` (incremental copy-on-write snapshot),
 //! `watch.rs` (WATCH versions of watched keys).
@@ -19,9 +20,11 @@ pub mod expire;
 pub mod hash;
 pub mod listpack;
 pub mod set;
+pub mod skiplist;
 pub mod snapshot;
 pub mod value;
 pub mod watch;
+pub mod zset;
 
 pub use db::{Db, Lookup};
 pub use dict::Dict;
@@ -30,6 +33,7 @@ pub use hash::HashValue;
 pub use set::{Member, SetValue};
 pub use snapshot::{SnapItem, SnapshotActive};
 pub use value::{Limits, StrEncoding, StrValue, Value};
+pub use zset::ZsetValue;
 
 use bytes::Bytes;
 

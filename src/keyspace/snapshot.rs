@@ -673,6 +673,38 @@ mod tests {
     }
 
     #[test]
+    fn sorted_sets_changed_in_place_report_the_cut_version() {
+        use crate::keyspace::{Limits, ZsetValue};
+        let lim = Limits::default();
+        let mut ks = Keyspace::new(1);
+        let db = ks.db_mut(0).expect("db");
+        for i in 0..200 {
+            // Some listpacks, some skiplists.
+            let mut z = ZsetValue::new();
+            for m in 0..(1 + i % 2) * 150 {
+                z.insert(format!("m{m}").as_bytes(), m as f64, &lim);
+            }
+            db.set(b(&format!("z:{i}")), Value::Zset(z), None);
+        }
+        let want = copy_all(&ks);
+        ks.snapshot_begin();
+        let mut got = Got::new(1);
+        got.step(&mut ks, 0, 7);
+        let db = ks.db_mut(0).expect("db");
+        // What ZADD, ZREM, ZPOPMIN... do: change through a write lookup.
+        for i in 0..200 {
+            if let Some(Value::Zset(z)) = db.get(&b(&format!("z:{i}")), 0, Lookup::Write) {
+                z.insert(b"m0", -5.0, &lim);
+                z.remove(b"m1");
+                z.remove_range(0, 1);
+                z.insert(&[b'x'; 100], 1.0, &lim);
+            }
+        }
+        got.finish(&mut ks, &mut 5);
+        assert_eq!(got.dbs, want);
+    }
+
+    #[test]
     fn hashes_and_sets_changed_in_place_report_the_cut_version() {
         use crate::keyspace::{HashValue, Limits, SetValue};
         let lim = Limits::default();

@@ -1,10 +1,10 @@
 //! The values a key can hold, and their Redis-visible encodings.
 //!
-//! Owns `Value` (one variant per Redis type: strings, hashes, sets so far),
+//! Owns `Value` (one variant per Redis type: strings, hashes, sets, sorted sets),
 //! the string encoding rules of Redis's tryObjectEncoding ("int", "embstr",
 //! "raw"), the strict integer parse (string2ll) that INCR and friends rely
 //! on, and [`Limits`], the collection encoding thresholds. The collections
-//! themselves live in `hash.rs` and `set.rs`. A value knows nothing about
+//! themselves live in `hash.rs`, `set.rs`, `zset.rs`. A value knows nothing about
 //! the database it is stored in, so it must not import `db` or `expire`.
 //!
 //! Memory note for callers: a `Bytes` that is a slice of a large network
@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use crate::keyspace::hash::HashValue;
 use crate::keyspace::set::SetValue;
+use crate::keyspace::zset::ZsetValue;
 pub use crate::util::num::parse_i64_strict;
 
 /// When collections leave their compact encodings: the
@@ -26,6 +27,8 @@ pub struct Limits {
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
     pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
 }
 
 impl Default for Limits {
@@ -35,6 +38,8 @@ impl Default for Limits {
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
         }
     }
 }
@@ -52,6 +57,7 @@ pub enum Value {
     Str(StrValue),
     Hash(HashValue),
     Set(SetValue),
+    Zset(ZsetValue),
 }
 
 impl Value {
@@ -61,6 +67,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -70,6 +77,7 @@ impl Value {
             Value::Str(s) => s.encoding().as_str(),
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::Zset(z) => z.encoding_name(),
         }
     }
 
@@ -95,6 +103,7 @@ impl Value {
             Value::Str(s) => s.len(),
             Value::Hash(h) => h.payload_bytes(),
             Value::Set(s) => s.payload_bytes(),
+            Value::Zset(z) => z.payload_bytes(),
         }
     }
 }

@@ -2,11 +2,11 @@
 //! loaded value gets ([`from_rdb`], by the same thresholds as live writes)
 //! and how a stored value is written ([`write_entry`]: strings as strings,
 //! hashes as RDB_TYPE_HASH, intsets as SET_INTSET, other sets as
-//! RDB_TYPE_SET; every one a type Redis 7.0 loads). No I/O here: bytes go
+//! RDB_TYPE_SET, sorted sets as ZSET_2; every one a type Redis 7.0 loads). No I/O here: bytes go
 //! through the encoder's sink.
 
 use super::rdb::{RdbEncoder, RdbSink, RdbValue};
-use crate::keyspace::{HashValue, Limits, SetValue, StrValue, Value};
+use crate::keyspace::{HashValue, Limits, SetValue, StrValue, Value, ZsetValue};
 
 /// The value to store for a loaded one, or `None` for an empty collection
 /// (Redis skips those keys when loading).
@@ -25,6 +25,8 @@ pub fn from_rdb(v: RdbValue, lim: &Limits) -> Option<Value> {
             members.len(),
             lim,
         ))),
+        RdbValue::Zset(pairs) if pairs.is_empty() => None,
+        RdbValue::Zset(pairs) => Some(Value::Zset(ZsetValue::from_pairs(pairs, lim))),
     }
 }
 
@@ -48,5 +50,11 @@ pub fn write_entry<S: RdbSink>(
                 expire_at_ms,
             )
         }
+        Value::Zset(z) => enc.zset_entry(
+            key,
+            z.len(),
+            z.iter().map(|(m, s)| (m.as_ref(), s)),
+            expire_at_ms,
+        ),
     }
 }

@@ -8,5 +8,6 @@ pub mod digest;
 pub mod glob;
 pub mod ldouble;
 pub mod num;
+pub mod strtod;
 
 pub use glob::glob_match;

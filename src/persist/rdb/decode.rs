@@ -1,6 +1,7 @@
 //! The streaming RDB reader: checks the header, then yields AUX, SELECTDB,
 //! RESIZEDB and entries (strings; hashes as plain, zipmap, ziplist or
-//! listpack; sets as plain, intset or listpack) one at a time, skips
+//! listpack; sets as plain, intset or listpack; sorted sets as ZSET, ZSET_2,
+//! ziplist or listpack) one at a time, skips
 //! IDLE/FREQ/SLOT_INFO, refuses other value types and MODULE_AUX/FUNCTION
 //! opcodes with a clear error, and verifies the CRC64 trailer at EOF. This file does no I/O of its
 //! own: bytes come from the caller's `RdbSource`. Lengths read from the data
@@ -287,7 +288,11 @@ impl<S: RdbSource> RdbDecoder<S> {
                 | format::TYPE_SET_INTSET
                 | format::TYPE_HASH_ZIPLIST
                 | format::TYPE_HASH_LISTPACK
-                | format::TYPE_SET_LISTPACK => {
+                | format::TYPE_SET_LISTPACK
+                | format::TYPE_ZSET
+                | format::TYPE_ZSET_2
+                | format::TYPE_ZSET_ZIPLIST
+                | format::TYPE_ZSET_LISTPACK => {
                     let key = self.string("key")?;
                     let value = self.value(op, &key)?;
                     return Ok(RdbItem::Entry(RdbEntry {
@@ -382,8 +387,69 @@ impl<S: RdbSource> RdbDecoder<S> {
                 let members = blobs::listpack_entries(&blob).map_err(bad)?;
                 RdbValue::Set(unique_members(members).map_err(bad)?)
             }
+            format::TYPE_ZSET | format::TYPE_ZSET_2 => {
+                let n = self.len("sorted set length")?;
+                let mut pairs = Vec::with_capacity((n as usize).min(PREALLOC_ELEMENTS));
+                for _ in 0..n {
+                    let m = self.string("sorted set member")?;
+                    let s = if ty == format::TYPE_ZSET_2 {
+                        f64::from_le_bytes(self.array()?)
+                    } else {
+                        self.text_score()?
+                    };
+                    pairs.push((m, s));
+                }
+                RdbValue::Zset(checked_zset(pairs).map_err(bad)?)
+            }
+            format::TYPE_ZSET_ZIPLIST | format::TYPE_ZSET_LISTPACK => {
+                let blob = self.string("sorted set blob")?;
+                let items = if ty == format::TYPE_ZSET_ZIPLIST {
+                    blobs::ziplist_entries(&blob)
+                } else {
+                    blobs::listpack_entries(&blob)
+                }
+                .map_err(bad)?;
+                if items.len() % 2 != 0 {
+                    return Err(bad(format!("odd number of elements ({})", items.len())));
+                }
+                let mut pairs = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(m), Some(s)) = (it.next(), it.next()) {
+                    let score = crate::util::strtod::string2d(&s).ok_or_else(|| {
+                        bad(format!(
+                            "score {:?} is not a number",
+                            String::from_utf8_lossy(&s)
+                        ))
+                    })?;
+                    pairs.push((m, score));
+                }
+                RdbValue::Zset(checked_zset(pairs).map_err(bad)?)
+            }
             other => return Err(bad(format!("type {other} is not a value type here"))),
         })
+    }
+
+    /// A RDB_TYPE_ZSET score: a length byte (253 NaN, 254 +inf, 255 -inf)
+    /// or that many bytes of text, read as C's `%lg`.
+    fn text_score(&mut self) -> Result<f64, RdbError> {
+        let at = self.offset;
+        let n = self.u8()?;
+        match n {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => {
+                let text = self.bytes(u64::from(n), "score")?;
+                let p = crate::util::strtod::strtod(&text);
+                if p.end == 0 {
+                    return Err(self.corrupt(
+                        at,
+                        format!("score {:?} is not a number", String::from_utf8_lossy(&text)),
+                    ));
+                }
+                Ok(p.value)
+            }
+        }
     }
 
     fn finish_eof(&mut self) -> Result<(), RdbError> {
@@ -410,6 +476,25 @@ fn unique_members(members: Vec<Bytes>) -> Result<Vec<Bytes>, String> {
         }
     }
     Ok(members)
+}
+
+/// Redis refuses a sorted set with a repeated member or a NaN score as
+/// corrupt; so do we. (A compact blob's order is not trusted: the loaded
+/// set is rebuilt in order.)
+fn checked_zset(pairs: Vec<(Bytes, f64)>) -> Result<Vec<(Bytes, f64)>, String> {
+    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+    for (m, s) in &pairs {
+        if s.is_nan() {
+            return Err(format!(
+                "NaN score for member {:?}",
+                String::from_utf8_lossy(m)
+            ));
+        }
+        if !seen.insert(m.as_ref()) {
+            return Err(format!("duplicate member {:?}", String::from_utf8_lossy(m)));
+        }
+    }
+    Ok(pairs)
 }
 
 /// Redis refuses a hash with a repeated field as corrupt; so do we.

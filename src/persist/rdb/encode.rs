@@ -1,6 +1,7 @@
 //! The streaming RDB writer: header, AUX fields, SELECTDB/RESIZEDB, entries
 //! (strings with Redis 7.0's integer / LZF / raw string choice; hashes as
-//! plain RDB_TYPE_HASH; sets as SET_INTSET or plain RDB_TYPE_SET, all types
+//! plain RDB_TYPE_HASH; sets as SET_INTSET or plain RDB_TYPE_SET; sorted sets
+//! as ZSET_2, all types
 //! Redis 7.0 loads) and the EOF opcode with its CRC64 trailer. This file does no I/O of its own: every
 //! byte goes to the caller's `RdbSink`, and a running CRC64 is kept of them.
 
@@ -143,6 +144,12 @@ impl<S: RdbSink> RdbEncoder<S> {
                 members.iter().map(|m| m.as_ref()),
                 expire_at_ms,
             ),
+            RdbValue::Zset(pairs) => self.zset_entry(
+                key,
+                pairs.len(),
+                pairs.iter().map(|(m, s)| (m.as_ref(), *s)),
+                expire_at_ms,
+            ),
         }
     }
 
@@ -180,6 +187,29 @@ impl<S: RdbSink> RdbEncoder<S> {
         let mut n = 0;
         for m in members {
             self.string(m)?;
+            n += 1;
+        }
+        check_count(n, len)
+    }
+
+    /// A sorted set as RDB_TYPE_ZSET_2 (binary double scores, what Redis
+    /// 7.0 writes for "skiplist" sets and loads for any size): its `len`
+    /// pairs, which `pairs` must yield exactly. Redis writes the elements
+    /// from the highest to the lowest so that loading inserts at the head;
+    /// `pairs` may come in any order, the loader does not care.
+    pub fn zset_entry<'a>(
+        &mut self,
+        key: &[u8],
+        len: usize,
+        pairs: impl Iterator<Item = (&'a [u8], f64)>,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
+        self.entry_head(format::TYPE_ZSET_2, key, expire_at_ms)?;
+        self.len(len as u64)?;
+        let mut n = 0;
+        for (m, s) in pairs {
+            self.string(m)?;
+            self.put(&s.to_le_bytes())?;
             n += 1;
         }
         check_count(n, len)

@@ -44,16 +44,27 @@ pub const OP_EOF: u8 = 0xFF;
 pub const TYPE_STRING: u8 = 0;
 /// A set: a length, then that many strings.
 pub const TYPE_SET: u8 = 2;
+/// A sorted set: a length, then member strings each followed by its score
+/// as text (one length byte: 253 NaN, 254 +inf, 255 -inf).
+pub const TYPE_ZSET: u8 = 3;
 /// A hash: a length, then that many field/value string pairs.
 pub const TYPE_HASH: u8 = 4;
+/// A sorted set: a length, then member strings each followed by its score
+/// as an 8-byte little-endian IEEE double (what Redis 7.0 writes for a
+/// "skiplist").
+pub const TYPE_ZSET_2: u8 = 5;
 /// A hash as a zipmap blob (RDB < 4, still loaded by Redis 7).
 pub const TYPE_HASH_ZIPMAP: u8 = 9;
 /// A set of integers as an intset blob.
 pub const TYPE_SET_INTSET: u8 = 11;
+/// A sorted set as a ziplist blob of member, score, ... (RDB < 10).
+pub const TYPE_ZSET_ZIPLIST: u8 = 12;
 /// A hash as a ziplist blob (RDB < 10).
 pub const TYPE_HASH_ZIPLIST: u8 = 13;
 /// A hash as a listpack blob (Redis 7.0).
 pub const TYPE_HASH_LISTPACK: u8 = 16;
+/// A sorted set as a listpack blob of member, score, ... (Redis 7.0).
+pub const TYPE_ZSET_LISTPACK: u8 = 17;
 /// A set as a listpack blob (Redis 7.2).
 pub const TYPE_SET_LISTPACK: u8 = 20;
 

@@ -1,4 +1,4 @@
-//! RDB snapshot encoding and decoding (strings, hashes and sets): the data model
+//! RDB snapshot encoding and decoding (strings, hashes, sets, sorted sets): the data model
 //! the rest of the server sees (`RdbEntry`, `RdbValue`, `RdbAux`,
 //! `RdbItem`), the byte sink and source traits, options and errors. This
 //! module does no I/O of its own: bytes go out through an `RdbSink` and come
@@ -15,6 +15,8 @@ pub mod lzf;
 mod collection_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zset_tests;
 
 use bytes::Bytes;
 
@@ -22,7 +24,7 @@ pub use decode::RdbDecoder;
 pub use encode::RdbEncoder;
 
 /// One key as stored in a snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RdbEntry {
     pub db: u32,
     pub key: Bytes,
@@ -35,11 +37,13 @@ pub struct RdbEntry {
 /// Collections come with their elements in file order; the decoder has
 /// already refused duplicates (as Redis does), and may return empty ones
 /// (Redis skips such keys on load).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RdbValue {
     String(Bytes),
     Hash(Vec<(Bytes, Bytes)>),
     Set(Vec<Bytes>),
+    /// Members with their scores (never NaN).
+    Zset(Vec<(Bytes, f64)>),
 }
 
 /// Auxiliary fields (`redis-ver`, `redis-bits`, `ctime`, `used-mem`,
@@ -50,7 +54,7 @@ pub struct RdbAux {
 }
 
 /// One top-level item of a snapshot, in file order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RdbItem {
     Aux(Bytes, Bytes),
     SelectDb(u32),
@@ -191,7 +195,7 @@ impl std::fmt::Display for RdbError {
                 offset,
             } => write!(
                 f,
-                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes and sets are supported",
+                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes, sets and sorted sets are supported",
                 String::from_utf8_lossy(key)
             ),
             RdbError::UnsupportedOpcode {

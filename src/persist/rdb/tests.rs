@@ -666,9 +666,9 @@ fn skips_idle_freq_slot_info_and_reads_second_expires() {
 fn refuses_other_types_naming_type_and_key() {
     for (byte, name) in [
         (1u8, "list"),
-        (3, "zset"),
+        (19, "stream_listpacks_2"),
         (14, "list_quicklist"),
-        (17, "zset_listpack"),
+        (15, "stream_listpacks"),
         (21, "stream_listpacks_3"),
     ] {
         let mut body = vec![0, 1, b'k', 1, b'v'];
