@@ -35,8 +35,9 @@
 mod common;
 
 use common::{
-    cascade_binary, format_table, info_field, info_value, json_num, json_str, median, need_tool,
-    parse_csv_rps, ratio, run_captured, Conn, Launch, Machine, Reply, Result, Server, ServerProc,
+    cascade_binary, format_table, info_field, info_value, json_num, json_str, median, memory_kb,
+    need_tool, parse_csv_rps, ratio, run_captured, Conn, Launch, Machine, Reply, Result, Server,
+    ServerProc,
 };
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -1100,65 +1101,6 @@ fn spawn_attach_watch(master: u16, count: usize) -> Worker<Option<Instant>> {
         }
         None
     })
-}
-
-fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Children of `pid` (a fork of redis-server, for one).
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        // After the last ')': state, then ppid.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push(child);
-        }
-    }
-    out
-}
-
-fn pss_kb(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Pss:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Memory of the master: its VmRSS, and the PSS of it and its children
-/// (shared pages counted once), in kB.
-fn memory_kb(pid: u32, with_pss: bool) -> (u64, u64) {
-    let rss = proc_status_kb(pid, "VmRSS").unwrap_or(0);
-    if !with_pss {
-        return (rss, 0);
-    }
-    let mut pss = pss_kb(pid).unwrap_or(0);
-    for c in children(pid) {
-        pss += pss_kb(c).unwrap_or(0);
-    }
-    (rss, pss)
 }
 
 struct MemOut {

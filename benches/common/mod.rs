@@ -793,3 +793,65 @@ pub fn path_arg(
         args.next().ok_or_else(|| format!("{flag} needs {what}"))?,
     ))
 }
+
+// ---------------------------------------------------------------------------
+// Memory of a process tree
+
+pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Children of `pid` (a fork of redis-server, for one).
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // After the last ')': state, then ppid.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+pub fn pss_kb(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Pss:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Memory of the master: its VmRSS, and the PSS of it and its children
+/// (shared pages counted once), in kB.
+pub fn memory_kb(pid: u32, with_pss: bool) -> (u64, u64) {
+    let rss = proc_status_kb(pid, "VmRSS").unwrap_or(0);
+    if !with_pss {
+        return (rss, 0);
+    }
+    let mut pss = pss_kb(pid).unwrap_or(0);
+    for c in children(pid) {
+        pss += pss_kb(c).unwrap_or(0);
+    }
+    (rss, pss)
+}

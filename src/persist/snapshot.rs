@@ -198,6 +198,7 @@ where
 /// Sends every key of `db` on `shard` to the encoder, a slice at a time.
 /// False when the encoder has gone.
 async fn hand_out(shard: usize, db: usize, tx: Sender<Msg>) -> bool {
+    let local = shard == shard::current().id;
     loop {
         let (items, done) = shard::run_on(shard, move |core| take_slice(core, db)).await;
         if !items.is_empty() && !send(&tx, Msg::Slice { db, items }).await {
@@ -205,6 +206,14 @@ async fn hand_out(shard: usize, db: usize, tx: Sender<Msg>) -> bool {
         }
         if done {
             return true;
+        }
+        // A slice of this very shard ran inline: step aside so its
+        // connections are served before the next one (a remote shard
+        // serves its own between our round trips). Without this the
+        // snapshot held the shard for a whole database (the snapshot
+        // benchmark's writer was slowed 25-fold).
+        if local {
+            glommio::timer::sleep(Duration::from_micros(100)).await;
         }
     }
 }
