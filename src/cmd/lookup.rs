@@ -1,4 +1,4 @@
-//! Typed key lookups for the collection families: a key's hash or set for
+//! Typed key lookups for the collection families: a key's hash, set or list for
 //! reading (counting keyspace hits and misses as Redis's lookupKeyRead
 //! does) or for changing in place (a `Lookup::Write` lookup, which runs the
 //! snapshot's copy-on-write hook before the caller touches the value).
@@ -6,7 +6,7 @@
 
 use super::error::CmdError;
 use super::Ctx;
-use crate::keyspace::{HashValue, Lookup, SetValue, Value};
+use crate::keyspace::{HashValue, ListValue, Lookup, SetValue, Value};
 
 /// The key's value for a read, with hit/miss statistics.
 pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
@@ -55,6 +55,22 @@ pub fn write_set<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut SetV
     match write(ctx, key) {
         None => Ok(None),
         Some(Value::Set(s)) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+pub fn read_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ListValue>, CmdError> {
+    match read(ctx, key) {
+        None => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+pub fn write_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut ListValue>, CmdError> {
+    match write(ctx, key) {
+        None => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l)),
         Some(_) => Err(CmdError::WrongType),
     }
 }

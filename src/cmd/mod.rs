@@ -11,16 +11,20 @@
 //! `node`, never on `net` or `server`.
 //!
 //! Families: [`string`], [`hash`], [`set`] (multi-key ones in `setops`),
+//! [`list`] (multi-key ones in `listops`, blocking ones in [`blocking`]),
 //! [`keys`] (generic key commands), [`server`] (INFO, CONFIG, DEBUG...),
 //! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
 //! (MULTI/EXEC/WATCH), [`pubsub`].
 
 pub mod args;
+pub mod blocking;
 pub mod connection;
 pub mod error;
 pub mod hash;
 pub mod info;
 pub mod keys;
+pub mod list;
+mod listops;
 mod lookup;
 pub mod pubsub;
 pub mod repl;
@@ -134,6 +138,9 @@ pub struct Client {
     pub in_exec: bool,
     /// Channels and patterns, once the client subscribed to something.
     pub subs: Option<pubsub::Subscriptions>,
+    /// Set while the client waits in a blocking command (BLPOP...): the
+    /// connection then waits with [`blocking::wait`].
+    pub blocked: Option<blocking::Blocked>,
 }
 
 /// REPLCONF settings a replica sends before PSYNC.
@@ -178,6 +185,7 @@ impl Client {
             watched: Vec::new(),
             in_exec: false,
             subs: None,
+            blocked: None,
         }
     }
 }
@@ -715,6 +723,8 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Smove | Sinter | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sintercard => {
             setops::run_client(client, cmd, args).await
         }
+        Lmove | Lmpop => listops::run_client(client, cmd, args).await,
+        Blocking => blocking::run(client, args).await,
     };
     result.unwrap_or_else(Reply::from)
 }

@@ -627,6 +627,7 @@ fn digest_feed(d: &mut crate::util::digest::ValueDigester, v: &Value) {
             crate::keyspace::Member::Int(i) => d.set_member(i.to_string().as_bytes()),
             crate::keyspace::Member::Bytes(b) => d.set_member(b),
         }),
+        Value::List(l) => l.iter().for_each(|e| d.list_element(e)),
     }
 }
 
@@ -636,6 +637,7 @@ fn digest_type(v: &Value) -> crate::util::digest::ValueType {
         Value::Str(_) => ValueType::String,
         Value::Hash(_) => ValueType::Hash,
         Value::Set(_) => ValueType::Set,
+        Value::List(_) => ValueType::List,
     }
 }
 

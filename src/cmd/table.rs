@@ -57,6 +57,7 @@ pub enum Group {
     String,
     Hash,
     Set,
+    List,
     Server,
     Connection,
     Transactions,
@@ -70,6 +71,7 @@ impl Group {
             Group::String => "string",
             Group::Hash => "hash",
             Group::Set => "set",
+            Group::List => "list",
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Transactions => "transactions",
@@ -83,6 +85,7 @@ impl Group {
             Group::String => "@string",
             Group::Hash => "@hash",
             Group::Set => "@set",
+            Group::List => "@list",
             Group::Server => "@admin",
             Group::Connection => "@connection",
             Group::Transactions => "@transaction",
@@ -171,6 +174,11 @@ pub enum ClientCmd {
     Sdiff,
     Sdiffstore,
     Sintercard,
+    /// LMOVE / RPOPLPUSH across shards.
+    Lmove,
+    Lmpop,
+    /// BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP.
+    Blocking,
 }
 
 #[derive(Clone, Copy)]
@@ -249,6 +257,16 @@ impl CommandSpec {
                     .unwrap_or(0);
                 (2..2 + n as usize).collect()
             }
+            // LMPOP numkeys key..., BLMPOP timeout numkeys key...
+            "lmpop" | "blmpop" => {
+                let at = if self.name == "lmpop" { 1 } else { 2 };
+                let n = args
+                    .get(at)
+                    .and_then(|a| crate::util::num::parse_i64_strict(a))
+                    .filter(|&n| n >= 1 && n < args.len() as i64 - at as i64)
+                    .unwrap_or(0);
+                (at + 1..at + 1 + n as usize).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -320,6 +338,7 @@ impl Table {
             super::string::commands(),
             super::hash::commands(),
             super::set::commands(),
+            super::list::commands(),
             super::keys::commands(),
             super::server::commands(),
             super::connection::commands(),

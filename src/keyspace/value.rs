@@ -1,10 +1,10 @@
 //! The values a key can hold, and their Redis-visible encodings.
 //!
-//! Owns `Value` (one variant per Redis type: strings, hashes, sets so far),
+//! Owns `Value` (one variant per Redis type: strings, hashes, sets, lists so far),
 //! the string encoding rules of Redis's tryObjectEncoding ("int", "embstr",
 //! "raw"), the strict integer parse (string2ll) that INCR and friends rely
 //! on, and [`Limits`], the collection encoding thresholds. The collections
-//! themselves live in `hash.rs` and `set.rs`. A value knows nothing about
+//! themselves live in `hash.rs`, `set.rs` and `list.rs`. A value knows nothing about
 //! the database it is stored in, so it must not import `db` or `expire`.
 //!
 //! Memory note for callers: a `Bytes` that is a slice of a large network
@@ -14,6 +14,7 @@
 use bytes::Bytes;
 
 use crate::keyspace::hash::HashValue;
+use crate::keyspace::list::ListValue;
 use crate::keyspace::set::SetValue;
 pub use crate::util::num::parse_i64_strict;
 
@@ -52,6 +53,8 @@ pub enum Value {
     Str(StrValue),
     Hash(HashValue),
     Set(SetValue),
+    /// Boxed: a list's node deque would make every value bigger.
+    List(Box<ListValue>),
 }
 
 impl Value {
@@ -61,6 +64,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
         }
     }
 
@@ -70,6 +74,7 @@ impl Value {
             Value::Str(s) => s.encoding().as_str(),
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::List(l) => l.encoding_name(),
         }
     }
 
@@ -95,6 +100,7 @@ impl Value {
             Value::Str(s) => s.len(),
             Value::Hash(h) => h.payload_bytes(),
             Value::Set(s) => s.payload_bytes(),
+            Value::List(l) => l.payload_bytes(),
         }
     }
 }

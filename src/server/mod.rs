@@ -87,6 +87,7 @@ pub fn run(config: Config) -> i32 {
     let databases = config.databases();
     // Loaded hashes and sets take their encodings from these.
     crate::node::set_encoding_limits(crate::node::limits_from_config(&config));
+    crate::node::set_list_fill_from_config(&config);
     let loaded = match load_dataset(&config, shards, databases) {
         Ok(l) => l,
         Err(()) => return 1,
@@ -155,6 +156,7 @@ pub fn run(config: Config) -> i32 {
         let parts = parts.clone();
         async move {
             let mut core = ShardCore::new(id, databases);
+            core.on_ready = crate::cmd::blocking::serve_ready;
             let mine = parts
                 .lock()
                 .ok()

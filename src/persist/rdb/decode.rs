@@ -1,6 +1,8 @@
 //! The streaming RDB reader: checks the header, then yields AUX, SELECTDB,
 //! RESIZEDB and entries (strings; hashes as plain, zipmap, ziplist or
-//! listpack; sets as plain, intset or listpack) one at a time, skips
+//! listpack; sets as plain, intset or listpack; lists as plain, ziplist,
+//! quicklist of ziplists or quicklist 2 of listpacks and plain nodes) one
+//! at a time, skips
 //! IDLE/FREQ/SLOT_INFO, refuses other value types and MODULE_AUX/FUNCTION
 //! opcodes with a clear error, and verifies the CRC64 trailer at EOF. This file does no I/O of its
 //! own: bytes come from the caller's `RdbSource`. Lengths read from the data
@@ -287,7 +289,11 @@ impl<S: RdbSource> RdbDecoder<S> {
                 | format::TYPE_SET_INTSET
                 | format::TYPE_HASH_ZIPLIST
                 | format::TYPE_HASH_LISTPACK
-                | format::TYPE_SET_LISTPACK => {
+                | format::TYPE_SET_LISTPACK
+                | format::TYPE_LIST
+                | format::TYPE_LIST_ZIPLIST
+                | format::TYPE_LIST_QUICKLIST
+                | format::TYPE_LIST_QUICKLIST_2 => {
                     let key = self.string("key")?;
                     let value = self.value(op, &key)?;
                     return Ok(RdbItem::Entry(RdbEntry {
@@ -381,6 +387,50 @@ impl<S: RdbSource> RdbDecoder<S> {
                 let blob = self.string("set listpack")?;
                 let members = blobs::listpack_entries(&blob).map_err(bad)?;
                 RdbValue::Set(unique_members(members).map_err(bad)?)
+            }
+            format::TYPE_LIST => {
+                let n = self.len("list length")?;
+                let mut items = Vec::with_capacity((n as usize).min(PREALLOC_ELEMENTS));
+                for _ in 0..n {
+                    items.push(self.string("list element")?);
+                }
+                RdbValue::List(items)
+            }
+            format::TYPE_LIST_ZIPLIST => {
+                let blob = self.string("list ziplist")?;
+                RdbValue::List(blobs::ziplist_entries(&blob).map_err(bad)?)
+            }
+            format::TYPE_LIST_QUICKLIST | format::TYPE_LIST_QUICKLIST_2 => {
+                let nodes = self.len("quicklist node count")?;
+                if nodes == 0 {
+                    return Err(bad("a quicklist without nodes".into()));
+                }
+                let mut items = Vec::new();
+                for _ in 0..nodes {
+                    let container = if ty == format::TYPE_LIST_QUICKLIST_2 {
+                        self.len("quicklist node container")?
+                    } else {
+                        format::QUICKLIST_NODE_PACKED
+                    };
+                    let blob = self.string("quicklist node")?;
+                    match container {
+                        format::QUICKLIST_NODE_PLAIN => items.push(blob),
+                        format::QUICKLIST_NODE_PACKED => {
+                            // Redis skips empty nodes silently.
+                            let got = if ty == format::TYPE_LIST_QUICKLIST {
+                                blobs::ziplist_entries(&blob)
+                            } else {
+                                blobs::listpack_entries(&blob)
+                            }
+                            .map_err(&bad)?;
+                            items.extend(got);
+                        }
+                        other => {
+                            return Err(bad(format!("unknown quicklist container {other}")));
+                        }
+                    }
+                }
+                RdbValue::List(items)
             }
             other => return Err(bad(format!("type {other} is not a value type here"))),
         })

@@ -1,4 +1,4 @@
-//! RDB snapshot encoding and decoding (strings, hashes and sets): the data model
+//! RDB snapshot encoding and decoding (strings, hashes, sets and lists): the data model
 //! the rest of the server sees (`RdbEntry`, `RdbValue`, `RdbAux`,
 //! `RdbItem`), the byte sink and source traits, options and errors. This
 //! module does no I/O of its own: bytes go out through an `RdbSink` and come
@@ -40,6 +40,8 @@ pub enum RdbValue {
     String(Bytes),
     Hash(Vec<(Bytes, Bytes)>),
     Set(Vec<Bytes>),
+    /// Elements head to tail.
+    List(Vec<Bytes>),
 }
 
 /// Auxiliary fields (`redis-ver`, `redis-bits`, `ctime`, `used-mem`,
@@ -191,7 +193,7 @@ impl std::fmt::Display for RdbError {
                 offset,
             } => write!(
                 f,
-                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes and sets are supported",
+                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes, sets and lists are supported",
                 String::from_utf8_lossy(key)
             ),
             RdbError::UnsupportedOpcode {
