@@ -14,6 +14,8 @@ pub mod lzf;
 #[cfg(test)]
 mod collection_tests;
 #[cfg(test)]
+mod list_tests;
+#[cfg(test)]
 mod tests;
 
 use bytes::Bytes;

@@ -665,9 +665,7 @@ fn skips_idle_freq_slot_info_and_reads_second_expires() {
 #[test]
 fn refuses_other_types_naming_type_and_key() {
     for (byte, name) in [
-        (1u8, "list"),
-        (3, "zset"),
-        (14, "list_quicklist"),
+        (3u8, "zset"),
         (17, "zset_listpack"),
         (21, "stream_listpacks_3"),
     ] {
