@@ -290,6 +290,9 @@ impl CommandSpec {
         if self.has(flag::ADMIN) {
             cats.push("@dangerous");
         }
+        if self.has(flag::BLOCKING) {
+            cats.push("@blocking");
+        }
         cats.push(if self.has(flag::FAST) {
             "@fast"
         } else {
