@@ -170,6 +170,7 @@ impl Node {
             Ordering::Relaxed,
         );
         set_encoding_limits(limits_from_config(&cfg));
+        set_list_fill_from_config(&cfg);
     }
 
     /// Ends the process the way Redis does after SHUTDOWN or SIGTERM:
@@ -217,6 +218,20 @@ pub fn set_encoding_limits(l: Limits) {
     SET_MAX_INTSET_ENTRIES.store(l.set_max_intset_entries, Ordering::Relaxed);
     ZSET_MAX_LISTPACK_ENTRIES.store(l.zset_max_listpack_entries, Ordering::Relaxed);
     ZSET_MAX_LISTPACK_VALUE.store(l.zset_max_listpack_value, Ordering::Relaxed);
+}
+
+/// `list-max-listpack-size`, cached like the limits above.
+static LIST_FILL: AtomicI64 = AtomicI64::new(-2);
+
+/// The node limit new list elements are packed under.
+pub fn list_fill() -> crate::keyspace::Fill {
+    crate::keyspace::Fill(LIST_FILL.load(Ordering::Relaxed))
+}
+
+/// Caches `list-max-listpack-size` (at start and on CONFIG SET).
+pub fn set_list_fill_from_config(cfg: &Config) {
+    let fill = cfg.int_value("list-max-listpack-size").unwrap_or(-2);
+    LIST_FILL.store(fill, Ordering::Relaxed);
 }
 
 /// The `hash-max-listpack-*` and `set-max-intset-entries` directives.

@@ -488,6 +488,7 @@ async fn client_cmd(client: &mut Client, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Verbatim(Bytes::from(text)))
         }
         "kill" if n >= 3 => client_kill(client, args).await,
+        "unblock" if n == 3 || n == 4 => client_unblock(args).await,
         "pause" if n == 3 || n == 4 => {
             let ms = int_arg(&args[2])
                 .map_err(|_| CmdError::other("ERR timeout is not an integer or out of range"))?;
@@ -549,12 +550,38 @@ async fn client_cmd(client: &mut Client, args: &[Bytes]) -> CmdResult {
             }
         }
         "help" | "id" | "getname" | "setname" | "setinfo" | "info" | "kill" | "pause"
-        | "unpause" | "no-evict" | "reply" => Err(sub_arity(&sub)),
+        | "unpause" | "no-evict" | "reply" | "unblock" => Err(sub_arity(&sub)),
         _ => Err(CmdError::other(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&args[1])
         ))),
     }
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT|ERROR]: 1 if the client was blocked.
+async fn client_unblock(args: &[Bytes]) -> CmdResult {
+    let id = int_arg(&args[2])?;
+    let error = match args.get(3) {
+        None => false,
+        Some(a) if is(a, "timeout") => false,
+        Some(a) if is(a, "error") => true,
+        Some(_) => {
+            return Err(CmdError::other(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let found = shard::gather(move |core| {
+        let c = core.clients.values().find(|c| c.borrow().id as i64 == id)?;
+        let w = c.borrow().blocked.clone()?;
+        Some(w)
+    })
+    .await;
+    let unblocked = found
+        .into_iter()
+        .flatten()
+        .any(|w| super::blocking::unblock(&w, error));
+    Ok(Reply::Int(unblocked as i64))
 }
 
 async fn client_kill(client: &mut Client, args: &[Bytes]) -> CmdResult {

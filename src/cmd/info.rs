@@ -71,6 +71,8 @@ struct ShardReport {
     /// Per database: keys, keys with a TTL, sum of remaining TTLs (ms) of a sample.
     dbs: Vec<(usize, usize, u64)>,
     clients: usize,
+    /// Clients of this shard waiting in a blocking command.
+    blocked: usize,
     expired_keys: u64,
 }
 
@@ -91,6 +93,11 @@ pub async fn render(client: &Client, sections: &[&str]) -> String {
             .collect(),
         expired_keys: core.ks.expired_keys(),
         clients: core.clients.len(),
+        blocked: core
+            .clients
+            .values()
+            .filter(|c| c.borrow().blocked.is_some())
+            .count(),
     })
     .await;
     let mut stats = ShardStats::default();
@@ -213,7 +220,8 @@ fn clients(client: &Client, reports: &[ShardReport], out: &mut String) {
     field!(out, "maxclients", "{}", client.node.config().maxclients());
     field!(out, "client_recent_max_input_buffer", "0");
     field!(out, "client_recent_max_output_buffer", "0");
-    field!(out, "blocked_clients", "0");
+    let blocked: usize = reports.iter().map(|r| r.blocked).sum();
+    field!(out, "blocked_clients", "{blocked}");
     field!(out, "tracking_clients", "0");
     field!(out, "clients_in_timeout_table", "0");
 }

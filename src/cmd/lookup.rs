@@ -1,4 +1,4 @@
-//! Typed key lookups for the collection families: a key's hash, set or
+//! Typed key lookups for the collection families: a key's hash, set, list or
 //! sorted set for
 //! reading (counting keyspace hits and misses as Redis's lookupKeyRead
 //! does) or for changing in place (a `Lookup::Write` lookup, which runs the
@@ -7,7 +7,7 @@
 
 use super::error::CmdError;
 use super::Ctx;
-use crate::keyspace::{HashValue, Lookup, SetValue, Value, ZsetValue};
+use crate::keyspace::{HashValue, ListValue, Lookup, SetValue, Value, ZsetValue};
 
 /// The key's value for a read, with hit/miss statistics.
 pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
@@ -68,10 +68,26 @@ pub fn read_zset<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ZsetValu
     }
 }
 
+pub fn read_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ListValue>, CmdError> {
+    match read(ctx, key) {
+        None => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
 pub fn write_zset<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut ZsetValue>, CmdError> {
     match write(ctx, key) {
         None => Ok(None),
         Some(Value::Zset(z)) => Ok(Some(z)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+pub fn write_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut ListValue>, CmdError> {
+    match write(ctx, key) {
+        None => Ok(None),
+        Some(Value::List(l)) => Ok(Some(l)),
         Some(_) => Err(CmdError::WrongType),
     }
 }

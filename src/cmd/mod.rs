@@ -12,16 +12,20 @@
 //!
 //! Families: [`string`], [`hash`], [`set`] (multi-key ones in `setops`),
 //! [`zset`] (ranges in `zrange`, multi-key ones in `zsetops`),
+//! [`list`] (multi-key ones in `listops`, blocking ones in [`blocking`]),
 //! [`keys`] (generic key commands), [`server`] (INFO, CONFIG, DEBUG...),
 //! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
 //! (MULTI/EXEC/WATCH), [`pubsub`].
 
 pub mod args;
+pub mod blocking;
 pub mod connection;
 pub mod error;
 pub mod hash;
 pub mod info;
 pub mod keys;
+pub mod list;
+mod listops;
 mod lookup;
 pub mod pubsub;
 pub mod repl;
@@ -138,6 +142,9 @@ pub struct Client {
     pub in_exec: bool,
     /// Channels and patterns, once the client subscribed to something.
     pub subs: Option<pubsub::Subscriptions>,
+    /// Set while the client waits in a blocking command (BLPOP...): the
+    /// connection then waits with [`blocking::wait`].
+    pub blocked: Option<blocking::Blocked>,
 }
 
 /// REPLCONF settings a replica sends before PSYNC.
@@ -182,6 +189,7 @@ impl Client {
             watched: Vec::new(),
             in_exec: false,
             subs: None,
+            blocked: None,
         }
     }
 }
@@ -761,6 +769,8 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Zrangestore | Zstore | Zsetop | Zintercard | Zmpop => {
             zsetops::run_client(client, cmd, args).await
         }
+        Lmove | Lmpop => listops::run_client(client, cmd, args).await,
+        Blocking => blocking::run(client, args).await,
     };
     result.unwrap_or_else(Reply::from)
 }

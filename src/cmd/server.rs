@@ -628,6 +628,7 @@ fn digest_feed(d: &mut crate::util::digest::ValueDigester, v: &Value) {
             crate::keyspace::Member::Bytes(b) => d.set_member(b),
         }),
         Value::Zset(z) => z.iter().for_each(|(m, s)| d.zset_member(m, s)),
+        Value::List(l) => l.iter().for_each(|e| d.list_element(e)),
     }
 }
 
@@ -638,6 +639,7 @@ fn digest_type(v: &Value) -> crate::util::digest::ValueType {
         Value::Hash(_) => ValueType::Hash,
         Value::Set(_) => ValueType::Set,
         Value::Zset(_) => ValueType::ZSet,
+        Value::List(_) => ValueType::List,
     }
 }
 

@@ -58,6 +58,7 @@ pub enum Group {
     Hash,
     Set,
     SortedSet,
+    List,
     Server,
     Connection,
     Transactions,
@@ -72,6 +73,7 @@ impl Group {
             Group::Hash => "hash",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
+            Group::List => "list",
             Group::Server => "server",
             Group::Connection => "connection",
             Group::Transactions => "transactions",
@@ -86,6 +88,7 @@ impl Group {
             Group::Hash => "@hash",
             Group::Set => "@set",
             Group::SortedSet => "@sortedset",
+            Group::List => "@list",
             Group::Server => "@admin",
             Group::Connection => "@connection",
             Group::Transactions => "@transaction",
@@ -183,6 +186,11 @@ pub enum ClientCmd {
     Zsetop,
     Zintercard,
     Zmpop,
+    /// LMOVE / RPOPLPUSH across shards.
+    Lmove,
+    Lmpop,
+    /// BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP.
+    Blocking,
 }
 
 #[derive(Clone, Copy)]
@@ -269,6 +277,16 @@ impl CommandSpec {
                 }
                 keys
             }
+            // LMPOP numkeys key..., BLMPOP timeout numkeys key...
+            "lmpop" | "blmpop" => {
+                let at = if self.name == "lmpop" { 1 } else { 2 };
+                let n = args
+                    .get(at)
+                    .and_then(|a| crate::util::num::parse_i64_strict(a))
+                    .filter(|&n| n >= 1 && n < args.len() as i64 - at as i64)
+                    .unwrap_or(0);
+                (at + 1..at + 1 + n as usize).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -291,6 +309,9 @@ impl CommandSpec {
         }
         if self.has(flag::ADMIN) {
             cats.push("@dangerous");
+        }
+        if self.has(flag::BLOCKING) {
+            cats.push("@blocking");
         }
         cats.push(if self.has(flag::FAST) {
             "@fast"
@@ -352,6 +373,7 @@ impl Table {
             super::hash::commands(),
             super::set::commands(),
             super::zset::commands(),
+            super::list::commands(),
             super::keys::commands(),
             super::server::commands(),
             super::connection::commands(),

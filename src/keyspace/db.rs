@@ -55,6 +55,11 @@ pub struct Db {
     /// Every path that changes a key touches it here; see `watch.rs`.
     /// It stays with the index, not the data, when SWAPDB swaps databases.
     watch: WatchTable,
+    /// Keys clients block on (BLPOP...; the waiters themselves are the
+    /// shard's). Like `watch`, it stays with the index on SWAPDB.
+    blocked: std::collections::HashSet<Bytes>,
+    /// Blocked-on keys that got a list since the shard last looked.
+    ready: Vec<Bytes>,
 }
 
 impl Default for Db {
@@ -77,6 +82,8 @@ impl Db {
             rng: random_seed(),
             snap: None,
             watch: WatchTable::default(),
+            blocked: Default::default(),
+            ready: Vec::new(),
         }
     }
 
@@ -172,6 +179,9 @@ impl Db {
     /// Callers have run `before_change(key)`.
     fn store(&mut self, key: Bytes, v: Value) {
         self.watch.touch(&key);
+        if !self.blocked.is_empty() && matches!(v, Value::List(_)) {
+            self.mark_ready(&key);
+        }
         match self.dict.get_mut(&key) {
             Some(slot) => *slot = v,
             None => {
@@ -252,6 +262,33 @@ impl Db {
         had
     }
 
+    // ------------------------------------------------------- blocking --
+
+    /// A client blocks on `key` (the shard's registry calls this for the
+    /// first waiter of the key).
+    pub fn block_key(&mut self, key: &[u8]) {
+        self.blocked.insert(Bytes::copy_from_slice(key));
+    }
+
+    /// The key's last waiter left.
+    pub fn unblock_key(&mut self, key: &[u8]) {
+        self.blocked.remove(key);
+    }
+
+    /// Marks `key` ready for its waiters, if it has any.
+    pub fn mark_ready(&mut self, key: &[u8]) {
+        if let Some(k) = self.blocked.get(key) {
+            if !self.ready.contains(k) {
+                self.ready.push(k.clone());
+            }
+        }
+    }
+
+    /// Keys marked ready since the last call, in the order they got data.
+    pub fn take_ready(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.ready)
+    }
+
     // ---------------------------------------------------------- watch --
 
     /// WATCH: registers a watcher of `key` and returns what EXEC compares.
@@ -285,6 +322,17 @@ impl Db {
     /// counts as changed (Redis's touchAllWatchedKeysInDb).
     pub fn swapped(a: &mut Db, b: &mut Db) {
         std::mem::swap(&mut a.watch, &mut b.watch);
+        std::mem::swap(&mut a.blocked, &mut b.blocked);
+        std::mem::swap(&mut a.ready, &mut b.ready);
+        for d in [&mut *a, &mut *b] {
+            let lists: Vec<Bytes> = d
+                .blocked
+                .iter()
+                .filter(|k| matches!(d.dict.get(k), Some(Value::List(_))))
+                .cloned()
+                .collect();
+            d.ready.extend(lists);
+        }
         let (da, db) = (&a.dict, &b.dict);
         let stored = |k: &[u8]| da.get(k).is_some() || db.get(k).is_some();
         if !a.watch.is_empty() {

@@ -7,8 +7,8 @@
 //! live elsewhere and call into this module, never the reverse.
 //!
 //! Files: `dict.rs` (hash table), `value.rs` (values and encodings),
-//! `hash.rs` / `listpack.rs` (the hash type), `set.rs` (the set type), `zset.rs` / `skiplist.rs` (the
-//! sorted set type), `db.rs`
+//! `hash.rs` / `listpack.rs` (the hash type), `set.rs` (the set type), `list.rs` (the list type),
+//! `zset.rs` / `skiplist.rs` (the sorted set type), `db.rs`
 //! (one database: TTLs, lazy expiry, expired log), `expire.rs` (active
 //! expiry cycle), `snapshot.rs` (incremental copy-on-write snapshot),
 //! `watch.rs` (WATCH versions of watched keys).
@@ -18,6 +18,7 @@ pub mod db;
 pub mod dict;
 pub mod expire;
 pub mod hash;
+pub mod list;
 pub mod listpack;
 pub mod set;
 pub mod skiplist;
@@ -30,6 +31,7 @@ pub use db::{Db, Lookup};
 pub use dict::Dict;
 pub use expire::{ActiveExpire, CycleStats};
 pub use hash::HashValue;
+pub use list::{End, Fill, ListValue};
 pub use set::{Member, SetValue};
 pub use snapshot::{SnapItem, SnapshotActive};
 pub use value::{Limits, StrEncoding, StrValue, Value};
@@ -130,6 +132,16 @@ impl Keyspace {
         let mut out = Vec::new();
         for (i, db) in self.dbs.iter_mut().enumerate() {
             out.extend(db.drain_expired().into_iter().map(|k| (i, k)));
+        }
+        out
+    }
+
+    /// Keys that got a list while clients block on them, as (db index,
+    /// key), in order.
+    pub fn take_ready(&mut self) -> Vec<(usize, Bytes)> {
+        let mut out = Vec::new();
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            out.extend(db.take_ready().into_iter().map(|k| (i, k)));
         }
         out
     }

@@ -745,6 +745,37 @@ mod tests {
     }
 
     #[test]
+    fn lists_changed_in_place_report_the_cut_version() {
+        use crate::keyspace::{End, Fill, ListValue};
+        let fill = Fill(4);
+        let mut ks = Keyspace::new(1);
+        let db = ks.db_mut(0).expect("db");
+        for i in 0..200 {
+            let mut l = ListValue::new();
+            for e in 0..(1 + i % 5) * 30 {
+                l.push(End::Right, format!("e{e}").as_bytes(), fill);
+            }
+            db.set(b(&format!("l:{i}")), Value::List(Box::new(l)), None);
+        }
+        let want = copy_all(&ks);
+        ks.snapshot_begin();
+        let mut got = Got::new(1);
+        got.step(&mut ks, 0, 7);
+        let db = ks.db_mut(0).expect("db");
+        // What LPUSH, RPOP, LSET, LTRIM... do: change through a write lookup.
+        for i in 0..200 {
+            if let Some(Value::List(l)) = db.get(&b(&format!("l:{i}")), 0, Lookup::Write) {
+                l.push(End::Left, b"new", fill);
+                l.pop(End::Right);
+                l.set(3, b"changed");
+                l.trim(1, 10);
+            }
+        }
+        got.finish(&mut ks, &mut 5);
+        assert_eq!(got.dbs, want);
+    }
+
+    #[test]
     fn active_expiry_and_random_key_deletions() {
         let mut ks = Keyspace::new(2);
         for d in 0..2 {

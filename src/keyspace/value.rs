@@ -1,10 +1,10 @@
 //! The values a key can hold, and their Redis-visible encodings.
 //!
-//! Owns `Value` (one variant per Redis type: strings, hashes, sets, sorted sets),
+//! Owns `Value` (one variant per Redis type: strings, hashes, sets, lists, sorted sets),
 //! the string encoding rules of Redis's tryObjectEncoding ("int", "embstr",
 //! "raw"), the strict integer parse (string2ll) that INCR and friends rely
 //! on, and [`Limits`], the collection encoding thresholds. The collections
-//! themselves live in `hash.rs`, `set.rs`, `zset.rs`. A value knows nothing about
+//! themselves live in `hash.rs`, `set.rs`, `list.rs`, `zset.rs`. A value knows nothing about
 //! the database it is stored in, so it must not import `db` or `expire`.
 //!
 //! Memory note for callers: a `Bytes` that is a slice of a large network
@@ -14,6 +14,7 @@
 use bytes::Bytes;
 
 use crate::keyspace::hash::HashValue;
+use crate::keyspace::list::ListValue;
 use crate::keyspace::set::SetValue;
 use crate::keyspace::zset::ZsetValue;
 pub use crate::util::num::parse_i64_strict;
@@ -58,6 +59,8 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     Zset(ZsetValue),
+    /// Boxed: a list's node deque would make every value bigger.
+    List(Box<ListValue>),
 }
 
 impl Value {
@@ -68,6 +71,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::Zset(_) => "zset",
+            Value::List(_) => "list",
         }
     }
 
@@ -78,6 +82,7 @@ impl Value {
             Value::Hash(h) => h.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::Zset(z) => z.encoding_name(),
+            Value::List(l) => l.encoding_name(),
         }
     }
 
@@ -104,6 +109,7 @@ impl Value {
             Value::Hash(h) => h.payload_bytes(),
             Value::Set(s) => s.payload_bytes(),
             Value::Zset(z) => z.payload_bytes(),
+            Value::List(l) => l.payload_bytes(),
         }
     }
 }

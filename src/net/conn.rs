@@ -128,6 +128,7 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
         sub: 0,
         psub: 0,
         multi: -1,
+        blocked: None,
     }));
     shard.with_core(|core| core.clients.insert(id, info.clone()));
     let mut client = Client::new(node.clone(), shard.clone(), info.clone(), is_local);
@@ -255,7 +256,13 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
                 continue;
             }
             client.info.borrow_mut().last_interaction_ms = unix_ms();
-            let reply = cmd::dispatch(client, args).await;
+            let mut reply = cmd::dispatch(client, args).await;
+            if client.blocked.is_some() {
+                match wait_blocked(stream, client, &mut rbuf, &mut chunk).await {
+                    Some(r) => reply = r,
+                    None => return,
+                }
+            }
             if client.subs.is_some() {
                 // Messages that arrived before this reply go out first.
                 take_pushes(client, &mut wbuf, &mut pushed);
@@ -292,6 +299,33 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             return;
         }
     }
+}
+
+/// Waits for a blocked command's outcome while watching the socket: input
+/// that arrives meanwhile is kept for later (as Redis keeps it in the query
+/// buffer); a closed connection abandons the wait (`None`).
+async fn wait_blocked(
+    stream: &mut TcpStream,
+    client: &mut Client,
+    rbuf: &mut BytesMut,
+    chunk: &mut [u8],
+) -> Option<Reply> {
+    {
+        let mut wait = std::pin::pin!(cmd::blocking::wait(client));
+        loop {
+            let event = futures_lite::future::or(async { Ok(wait.as_mut().await) }, async {
+                Err(stream.read(chunk).await)
+            })
+            .await;
+            match event {
+                Ok(reply) => return Some(reply),
+                Err(Ok(n)) if n > 0 => rbuf.extend_from_slice(&chunk[..n]),
+                Err(_) => break,
+            }
+        }
+    }
+    cmd::blocking::abandon(client).await;
+    None
 }
 
 /// The next MONITOR line or pub/sub message queued for us (true for a

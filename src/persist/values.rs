@@ -2,11 +2,12 @@
 //! loaded value gets ([`from_rdb`], by the same thresholds as live writes)
 //! and how a stored value is written ([`write_entry`]: strings as strings,
 //! hashes as RDB_TYPE_HASH, intsets as SET_INTSET, other sets as
-//! RDB_TYPE_SET, sorted sets as ZSET_2; every one a type Redis 7.0 loads). No I/O here: bytes go
+//! RDB_TYPE_SET, lists as LIST_QUICKLIST_2 one listpack per node, sorted
+//! sets as ZSET_2; every one a type Redis 7.0 loads). No I/O here: bytes go
 //! through the encoder's sink.
 
 use super::rdb::{RdbEncoder, RdbSink, RdbValue};
-use crate::keyspace::{HashValue, Limits, SetValue, StrValue, Value, ZsetValue};
+use crate::keyspace::{HashValue, Limits, ListValue, SetValue, StrValue, Value, ZsetValue};
 
 /// The value to store for a loaded one, or `None` for an empty collection
 /// (Redis skips those keys when loading).
@@ -27,6 +28,11 @@ pub fn from_rdb(v: RdbValue, lim: &Limits) -> Option<Value> {
         ))),
         RdbValue::Zset(pairs) if pairs.is_empty() => None,
         RdbValue::Zset(pairs) => Some(Value::Zset(ZsetValue::from_pairs(pairs, lim))),
+        RdbValue::List(items) if items.is_empty() => None,
+        RdbValue::List(items) => Some(Value::List(Box::new(ListValue::from_items(
+            items.iter().map(|i| i.as_ref()),
+            crate::node::list_fill(),
+        )))),
     }
 }
 
@@ -56,5 +62,6 @@ pub fn write_entry<S: RdbSink>(
             z.iter().map(|(m, s)| (m.as_ref(), s)),
             expire_at_ms,
         ),
+        Value::List(l) => enc.list_entry(key, l.nodes().map(|(_, n)| n), expire_at_ms),
     }
 }

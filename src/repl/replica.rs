@@ -1063,6 +1063,7 @@ fn master_client(node: &Arc<Node>, local: Option<std::net::SocketAddr>, fd: i32)
         sub: 0,
         psub: 0,
         multi: -1,
+        blocked: None,
     }));
     let mut c = Client::new(node.clone(), shard, info, true);
     c.authenticated = true;

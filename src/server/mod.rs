@@ -87,6 +87,7 @@ pub fn run(config: Config) -> i32 {
     let databases = config.databases();
     // Loaded hashes and sets take their encodings from these.
     crate::node::set_encoding_limits(crate::node::limits_from_config(&config));
+    crate::node::set_list_fill_from_config(&config);
     let mesh = Mesh::new(shards);
     let node = Node::new(config, mesh.clone());
     // min-replicas-to-write from the config is in force from the first write.
@@ -132,6 +133,7 @@ pub fn run(config: Config) -> i32 {
         let bound = bound.clone();
         async move {
             let mut core = ShardCore::new(id, databases);
+            core.on_ready = crate::cmd::blocking::serve_ready;
             if node.repl.is_replica.load(Ordering::SeqCst) {
                 core.ks.set_expire_allowed(false);
             } else {

@@ -33,6 +33,12 @@ pub struct ShardCore {
     /// is collected here, shared by every shard the EXEC holds, and enters
     /// the stream as one unit at the end (see `crate::propagate::Capture`).
     pub capture: Option<Arc<std::sync::Mutex<crate::propagate::Capture>>>,
+    /// Clients blocked on this shard's keys (BLPOP...).
+    pub blocked: super::blocked::Registry,
+    /// Serves the waiters of keys that got data (`cmd::blocking`; set at
+    /// start, a no-op until then). Run by the shard after a job, never
+    /// while a multi-shard operation holds it.
+    pub on_ready: fn(&mut ShardCore),
 }
 
 /// One SLOWLOG entry.
@@ -77,6 +83,8 @@ impl ShardCore {
             backlog: None,
             prop_buf: Vec::with_capacity(256),
             capture: None,
+            blocked: Default::default(),
+            on_ready: |_| {},
         }
     }
 }
@@ -202,6 +210,9 @@ pub struct ClientInfo {
     pub psub: usize,
     /// Commands queued in MULTI, -1 outside a transaction (`multi=`).
     pub multi: i64,
+    /// The command this client is blocked in (CLIENT LIST `flags=b`,
+    /// CLIENT UNBLOCK, INFO `blocked_clients`).
+    pub blocked: Option<Arc<super::blocked::Waiter>>,
 }
 
 impl ClientInfo {

@@ -9,6 +9,9 @@
 //! - [`Mesh`]: one [`inbox::Inbox`] per shard; any shard can send a job to
 //!   any other.
 //! - [`run_on`] and [`hold`]: the two ways a command reaches data.
+//! - [`blocked`]: clients blocked on keys; a shard serves them after a job
+//!   that gave their key data, unless a multi-shard operation holds it (then
+//!   when the hold ends, so the stream shows that operation first).
 //! - [`runtime`]: starting the executors (pinning, io_uring memory sizing).
 //!
 //! # Atomicity across shards
@@ -33,6 +36,7 @@
 //! This module knows nothing of commands or sockets: jobs are closures over
 //! [`ShardCore`]. It must not import `cmd`, `net` or `server`.
 
+pub mod blocked;
 pub mod core;
 pub mod inbox;
 pub mod oneshot;
@@ -314,7 +318,18 @@ impl Shard {
         let mut core = self.core.borrow_mut();
         let r = f(&mut core);
         core.after_job();
+        self.serve_blocked(&mut core);
         r
+    }
+
+    /// Serves clients blocked on keys that got data, unless the shard is
+    /// held (the holder's release does it). One test when nobody blocks.
+    #[inline]
+    fn serve_blocked(&self, core: &mut ShardCore) {
+        if !core.blocked.is_empty() && self.hold.borrow().holder.is_none() {
+            (core.on_ready)(core);
+            core.after_job();
+        }
     }
 
     fn handle(&self, msg: Msg) {
@@ -342,6 +357,7 @@ impl Shard {
             let mut core = self.core.borrow_mut();
             job(&mut core);
             core.after_job();
+            self.serve_blocked(&mut core);
         } else {
             self.hold
                 .borrow_mut()
@@ -359,6 +375,9 @@ impl Shard {
                 return;
             }
             hold.holder = None;
+        }
+        if let Ok(mut core) = self.core.try_borrow_mut() {
+            self.serve_blocked(&mut core);
         }
         loop {
             let next = {

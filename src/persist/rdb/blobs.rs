@@ -3,7 +3,7 @@
 //! header field, every entry's bounds, listpack back-lengths, ziplist
 //! prev-lengths, intset order) and turn any inconsistency into an error
 //! message, never a panic or an out-of-bounds read; `write_intset` builds an
-//! intset. Pure functions over byte slices: no I/O, no server types.
+//! intset, `write_listpack` a listpack. Pure functions over byte slices: no I/O, no server types.
 
 use bytes::Bytes;
 
@@ -137,6 +137,64 @@ pub fn listpack_entries(lp: &[u8]) -> Res<Vec<Bytes>> {
         ));
     }
     Ok(out)
+}
+
+/// A listpack of `items` as Redis's `lpAppend` builds it: canonical
+/// integers (Redis's string2ll) in the smallest integer encoding, other
+/// strings as 6-bit, 12-bit or 32-bit length strings.
+pub fn write_listpack<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = vec![0u8; LP_HEADER];
+    let mut count = 0usize;
+    for item in items {
+        let start = out.len();
+        match crate::util::num::parse_i64_strict(item) {
+            Some(v) if (0..=127).contains(&v) => out.push(v as u8),
+            Some(v) if (-4096..=4095).contains(&v) => {
+                let u = (v as u16) & 0x1FFF;
+                out.push(0xC0 | (u >> 8) as u8);
+                out.push(u as u8);
+            }
+            Some(v) if i16::try_from(v).is_ok() => {
+                out.push(0xF1);
+                out.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Some(v) if (-(1 << 23)..(1 << 23)).contains(&v) => {
+                out.push(0xF2);
+                out.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+            }
+            Some(v) if i32::try_from(v).is_ok() => {
+                out.push(0xF3);
+                out.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+            Some(v) => {
+                out.push(0xF4);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            None if item.len() < 64 => {
+                out.push(0x80 | item.len() as u8);
+                out.extend_from_slice(item);
+            }
+            None if item.len() < 4096 => {
+                out.push(0xE0 | (item.len() >> 8) as u8);
+                out.push(item.len() as u8);
+                out.extend_from_slice(item);
+            }
+            None => {
+                out.push(0xF0);
+                out.extend_from_slice(&(item.len() as u32).to_le_bytes());
+                out.extend_from_slice(item);
+            }
+        }
+        let len = out.len() - start;
+        out.extend_from_slice(&lp_backlen(len));
+        count += 1;
+    }
+    out.push(LP_EOF);
+    let total = out.len() as u32;
+    out[..4].copy_from_slice(&total.to_le_bytes());
+    let n = u16::try_from(count).unwrap_or(LP_UNKNOWN_COUNT);
+    out[4..6].copy_from_slice(&n.to_le_bytes());
+    out
 }
 
 // ---------------------------------------------------------------- ziplist --
@@ -365,6 +423,46 @@ mod tests {
         out.extend_from_slice(&body);
         out.push(LP_EOF);
         out
+    }
+
+    #[test]
+    fn written_listpacks_read_back() {
+        let long = vec![b'x'; 5000];
+        let mid = vec![b'y'; 300];
+        let items: Vec<&[u8]> = vec![
+            b"0",
+            b"127",
+            b"128",
+            b"-1",
+            b"-4096",
+            b"4095",
+            b"4096",
+            b"-32768",
+            b"32767",
+            b"8388607",
+            b"-8388608",
+            b"8388608",
+            b"2147483647",
+            b"-2147483649",
+            b"9223372036854775807",
+            b"-9223372036854775808",
+            b"01",
+            b"-0",
+            b"",
+            b"abc",
+            &mid,
+            &long,
+        ];
+        let lp = write_listpack(items.iter().copied());
+        let back = listpack_entries(&lp).expect("valid");
+        let back: Vec<&[u8]> = back.iter().map(|b| b.as_ref()).collect();
+        assert_eq!(back, items);
+        assert_eq!(write_listpack(std::iter::empty()), [7, 0, 0, 0, 0, 0, 0xFF]);
+        // Redis's own bytes for "a" and 1.
+        assert_eq!(
+            write_listpack([&b"a"[..], b"1"].into_iter()),
+            [12, 0, 0, 0, 2, 0, 0x81, b'a', 2, 1, 1, 0xFF]
+        );
     }
 
     #[test]

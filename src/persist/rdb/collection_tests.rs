@@ -18,7 +18,7 @@ fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }
 
-fn entries(data: &[u8]) -> Result<Vec<RdbEntry>, RdbError> {
+pub(super) fn entries(data: &[u8]) -> Result<Vec<RdbEntry>, RdbError> {
     let mut dec = RdbDecoder::new(data)?;
     let mut out = Vec::new();
     loop {
@@ -85,7 +85,7 @@ fn redis_written_hashes_and_sets_decode() {
 }
 
 /// A v10 file around `body`, with its checksum.
-fn file(body: &[u8]) -> Vec<u8> {
+pub(super) fn file(body: &[u8]) -> Vec<u8> {
     let mut v = format::header(10).expect("version").to_vec();
     v.extend_from_slice(body);
     v.push(format::OP_EOF);
@@ -95,21 +95,21 @@ fn file(body: &[u8]) -> Vec<u8> {
 }
 
 /// `type key value-bytes` (the value already encoded).
-fn entry(ty: u8, key: &str, value: &[u8]) -> Vec<u8> {
+pub(super) fn entry(ty: u8, key: &str, value: &[u8]) -> Vec<u8> {
     let mut v = vec![ty];
     raw_string(key.as_bytes(), &mut v);
     v.extend_from_slice(value);
     v
 }
 
-fn raw_string(s: &[u8], out: &mut Vec<u8>) {
+pub(super) fn raw_string(s: &[u8], out: &mut Vec<u8>) {
     format::encode_len(s.len() as u64, out);
     out.extend_from_slice(s);
 }
 
 /// A length then strings: `count` is the set's members or the hash's
 /// pairs.
-fn strings(count: usize, items: &[&[u8]]) -> Vec<u8> {
+pub(super) fn strings(count: usize, items: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::new();
     format::encode_len(count as u64, &mut v);
     for i in items {
@@ -144,7 +144,7 @@ fn listpack(items: &[&[u8]]) -> Vec<u8> {
 }
 
 /// A ziplist of short strings.
-fn ziplist(items: &[&[u8]]) -> Vec<u8> {
+pub(super) fn ziplist(items: &[&[u8]]) -> Vec<u8> {
     let mut body = Vec::new();
     let mut prev = 0usize;
     let mut last = 10;
@@ -164,7 +164,7 @@ fn ziplist(items: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-fn blob(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn blob(bytes: &[u8]) -> Vec<u8> {
     let mut v = Vec::new();
     raw_string(bytes, &mut v);
     v

@@ -1,7 +1,8 @@
 //! The streaming RDB reader: checks the header, then yields AUX, SELECTDB,
 //! RESIZEDB and entries (strings; hashes as plain, zipmap, ziplist or
-//! listpack; sets as plain, intset or listpack; sorted sets as ZSET, ZSET_2,
-//! ziplist or listpack) one at a time, skips
+//! listpack; sets as plain, intset or listpack; lists as plain, ziplist,
+//! quicklist of ziplists or quicklist 2 of listpacks and plain nodes; sorted
+//! sets as ZSET, ZSET_2, ziplist or listpack) one at a time, skips
 //! IDLE/FREQ/SLOT_INFO, refuses other value types and MODULE_AUX/FUNCTION
 //! opcodes with a clear error, and verifies the CRC64 trailer at EOF. This file does no I/O of its
 //! own: bytes come from the caller's `RdbSource`. Lengths read from the data
@@ -292,7 +293,11 @@ impl<S: RdbSource> RdbDecoder<S> {
                 | format::TYPE_ZSET
                 | format::TYPE_ZSET_2
                 | format::TYPE_ZSET_ZIPLIST
-                | format::TYPE_ZSET_LISTPACK => {
+                | format::TYPE_ZSET_LISTPACK
+                | format::TYPE_LIST
+                | format::TYPE_LIST_ZIPLIST
+                | format::TYPE_LIST_QUICKLIST
+                | format::TYPE_LIST_QUICKLIST_2 => {
                     let key = self.string("key")?;
                     let value = self.value(op, &key)?;
                     return Ok(RdbItem::Entry(RdbEntry {
@@ -424,6 +429,50 @@ impl<S: RdbSource> RdbDecoder<S> {
                     pairs.push((m, score));
                 }
                 RdbValue::Zset(checked_zset(pairs).map_err(bad)?)
+            }
+            format::TYPE_LIST => {
+                let n = self.len("list length")?;
+                let mut items = Vec::with_capacity((n as usize).min(PREALLOC_ELEMENTS));
+                for _ in 0..n {
+                    items.push(self.string("list element")?);
+                }
+                RdbValue::List(items)
+            }
+            format::TYPE_LIST_ZIPLIST => {
+                let blob = self.string("list ziplist")?;
+                RdbValue::List(blobs::ziplist_entries(&blob).map_err(bad)?)
+            }
+            format::TYPE_LIST_QUICKLIST | format::TYPE_LIST_QUICKLIST_2 => {
+                let nodes = self.len("quicklist node count")?;
+                if nodes == 0 {
+                    return Err(bad("a quicklist without nodes".into()));
+                }
+                let mut items = Vec::new();
+                for _ in 0..nodes {
+                    let container = if ty == format::TYPE_LIST_QUICKLIST_2 {
+                        self.len("quicklist node container")?
+                    } else {
+                        format::QUICKLIST_NODE_PACKED
+                    };
+                    let blob = self.string("quicklist node")?;
+                    match container {
+                        format::QUICKLIST_NODE_PLAIN => items.push(blob),
+                        format::QUICKLIST_NODE_PACKED => {
+                            // Redis skips empty nodes silently.
+                            let got = if ty == format::TYPE_LIST_QUICKLIST {
+                                blobs::ziplist_entries(&blob)
+                            } else {
+                                blobs::listpack_entries(&blob)
+                            }
+                            .map_err(&bad)?;
+                            items.extend(got);
+                        }
+                        other => {
+                            return Err(bad(format!("unknown quicklist container {other}")));
+                        }
+                    }
+                }
+                RdbValue::List(items)
             }
             other => return Err(bad(format!("type {other} is not a value type here"))),
         })

@@ -1,7 +1,8 @@
 //! The streaming RDB writer: header, AUX fields, SELECTDB/RESIZEDB, entries
 //! (strings with Redis 7.0's integer / LZF / raw string choice; hashes as
-//! plain RDB_TYPE_HASH; sets as SET_INTSET or plain RDB_TYPE_SET; sorted sets
-//! as ZSET_2, all types
+//! plain RDB_TYPE_HASH; sets as SET_INTSET or plain RDB_TYPE_SET; lists as
+//! LIST_QUICKLIST_2 of listpack nodes, as Redis 7.0 writes them; sorted sets
+//! as ZSET_2; all types
 //! Redis 7.0 loads) and the EOF opcode with its CRC64 trailer. This file does no I/O of its own: every
 //! byte goes to the caller's `RdbSink`, and a running CRC64 is kept of them.
 
@@ -150,7 +151,43 @@ impl<S: RdbSink> RdbEncoder<S> {
                 pairs.iter().map(|(m, s)| (m.as_ref(), *s)),
                 expire_at_ms,
             ),
+            RdbValue::List(items) => {
+                let node: Vec<&[u8]> = items.iter().map(|i| i.as_ref()).collect();
+                self.list_entry(key, std::iter::once(node.into_iter()), expire_at_ms)
+            }
         }
+    }
+
+    /// A list as LIST_QUICKLIST_2: one packed (listpack) node per item of
+    /// `nodes`, each yielding that node's elements. Empty nodes are not
+    /// written (Redis would skip them); a list with no element at all is
+    /// an error, as no Redis loads an empty list.
+    pub fn list_entry<'a, N>(
+        &mut self,
+        key: &[u8],
+        nodes: impl Iterator<Item = N>,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()>
+    where
+        N: Iterator<Item = &'a [u8]>,
+    {
+        let blobs: Vec<Vec<u8>> = nodes
+            .map(|n| n.peekable())
+            .filter_map(|mut n| n.peek().is_some().then(|| blobs::write_listpack(n)))
+            .collect();
+        if blobs.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "an empty list cannot be saved",
+            ));
+        }
+        self.entry_head(format::TYPE_LIST_QUICKLIST_2, key, expire_at_ms)?;
+        self.len(blobs.len() as u64)?;
+        for b in &blobs {
+            self.len(format::QUICKLIST_NODE_PACKED)?;
+            self.string(b)?;
+        }
+        Ok(())
     }
 
     /// A hash as RDB_TYPE_HASH: its `len` pairs, which `pairs` must yield

@@ -42,6 +42,8 @@ pub const OP_EOF: u8 = 0xFF;
 
 /// Value type byte of a plain string.
 pub const TYPE_STRING: u8 = 0;
+/// A list as a linked list: a length, then that many strings (RDB < 7).
+pub const TYPE_LIST: u8 = 1;
 /// A set: a length, then that many strings.
 pub const TYPE_SET: u8 = 2;
 /// A sorted set: a length, then member strings each followed by its score
@@ -55,16 +57,28 @@ pub const TYPE_HASH: u8 = 4;
 pub const TYPE_ZSET_2: u8 = 5;
 /// A hash as a zipmap blob (RDB < 4, still loaded by Redis 7).
 pub const TYPE_HASH_ZIPMAP: u8 = 9;
+/// A list as one ziplist blob (RDB < 7).
+pub const TYPE_LIST_ZIPLIST: u8 = 10;
 /// A set of integers as an intset blob.
 pub const TYPE_SET_INTSET: u8 = 11;
 /// A sorted set as a ziplist blob of member, score, ... (RDB < 10).
 pub const TYPE_ZSET_ZIPLIST: u8 = 12;
 /// A hash as a ziplist blob (RDB < 10).
 pub const TYPE_HASH_ZIPLIST: u8 = 13;
+/// A list as quicklist nodes: a node count, then a ziplist blob per node
+/// (Redis 3.2 to 6.2).
+pub const TYPE_LIST_QUICKLIST: u8 = 14;
 /// A hash as a listpack blob (Redis 7.0).
 pub const TYPE_HASH_LISTPACK: u8 = 16;
 /// A sorted set as a listpack blob of member, score, ... (Redis 7.0).
 pub const TYPE_ZSET_LISTPACK: u8 = 17;
+/// A list as quicklist nodes, each a container length (1 plain, 2 packed)
+/// then a blob: one element, or a listpack (Redis 7.0).
+pub const TYPE_LIST_QUICKLIST_2: u8 = 18;
+/// A quicklist 2 node holding one element as it is.
+pub const QUICKLIST_NODE_PLAIN: u64 = 1;
+/// A quicklist 2 node holding a listpack.
+pub const QUICKLIST_NODE_PACKED: u64 = 2;
 /// A set as a listpack blob (Redis 7.2).
 pub const TYPE_SET_LISTPACK: u8 = 20;
 

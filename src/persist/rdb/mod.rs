@@ -1,4 +1,4 @@
-//! RDB snapshot encoding and decoding (strings, hashes, sets, sorted sets): the data model
+//! RDB snapshot encoding and decoding (strings, hashes, sets, lists, sorted sets): the data model
 //! the rest of the server sees (`RdbEntry`, `RdbValue`, `RdbAux`,
 //! `RdbItem`), the byte sink and source traits, options and errors. This
 //! module does no I/O of its own: bytes go out through an `RdbSink` and come
@@ -13,6 +13,8 @@ pub mod lzf;
 
 #[cfg(test)]
 mod collection_tests;
+#[cfg(test)]
+mod list_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -44,6 +46,8 @@ pub enum RdbValue {
     Set(Vec<Bytes>),
     /// Members with their scores (never NaN).
     Zset(Vec<(Bytes, f64)>),
+    /// Elements head to tail.
+    List(Vec<Bytes>),
 }
 
 /// Auxiliary fields (`redis-ver`, `redis-bits`, `ctime`, `used-mem`,
@@ -195,7 +199,7 @@ impl std::fmt::Display for RdbError {
                 offset,
             } => write!(
                 f,
-                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes, sets and sorted sets are supported",
+                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes, sets, lists and sorted sets are supported",
                 String::from_utf8_lossy(key)
             ),
             RdbError::UnsupportedOpcode {

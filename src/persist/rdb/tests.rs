@@ -665,9 +665,7 @@ fn skips_idle_freq_slot_info_and_reads_second_expires() {
 #[test]
 fn refuses_other_types_naming_type_and_key() {
     for (byte, name) in [
-        (1u8, "list"),
-        (19, "stream_listpacks_2"),
-        (14, "list_quicklist"),
+        (19u8, "stream_listpacks_2"),
         (15, "stream_listpacks"),
         (21, "stream_listpacks_3"),
     ] {

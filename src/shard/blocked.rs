@@ -1,0 +1,217 @@
+//! Clients blocked on keys (BLPOP and friends): the shared [`Waiter`] and
+//! each shard's [`Registry`] of who waits on which of its keys.
+//!
+//! A blocked command registers one `Waiter` (shared through an `Arc`) on
+//! the shard of each of its keys, in arrival order per key. A write that
+//! gives a watched key a list marks it ready in its `Db`; after the job,
+//! the shard (not held by a multi-shard operation) calls its `on_ready`
+//! hook, which serves the first waiters there, in the same step: the
+//! element goes straight to them. A waiter registered on several shards is
+//! served once: whoever [`Waiter::claim`]s it first (a serving shard, the
+//! client's timeout, CLIENT UNBLOCK) owns the outcome; the others drop it.
+//!
+//! This module keeps only the data (who waits, what for, the outcome
+//! slot); popping and replying is the command layer's (`cmd::blocking`).
+//! It must not import `cmd` or `net`.
+
+use crate::keyspace::{End, Keyspace};
+use crate::resp::Reply;
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+
+/// What a blocked command does once a key has data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockOp {
+    /// BLPOP / BRPOP (`count: None`) and BLMPOP (`Some(count)`).
+    Pop { end: End, count: Option<usize> },
+    /// BLMOVE / BRPOPLPUSH: pop from the ready key, push to `dest`.
+    Move {
+        dest: Bytes,
+        dest_shard: usize,
+        from: End,
+        to: End,
+        rpoplpush: bool,
+    },
+}
+
+/// How a wait ended (or why the client must look again).
+#[derive(Debug)]
+pub enum Wake {
+    /// A shard served the command: its reply.
+    Served(Reply),
+    /// A key has data but the command cannot be served on that shard alone
+    /// (BLMOVE to a key of another shard): the client runs it itself.
+    Retry,
+    /// CLIENT UNBLOCK: as a timeout, or with the UNBLOCKED error.
+    Unblocked { error: bool },
+}
+
+#[derive(Default)]
+struct Slot {
+    wake: Option<Wake>,
+    waker: Option<Waker>,
+}
+
+/// One blocked command, shared by the shards of its keys.
+pub struct Waiter {
+    pub client_id: u64,
+    pub db: usize,
+    pub op: BlockOp,
+    /// Set by whoever decided the outcome (see [`Waiter::claim`]).
+    claimed: AtomicBool,
+    slot: Mutex<Slot>,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("client_id", &self.client_id)
+            .field("db", &self.db)
+            .field("op", &self.op)
+            .field("claimed", &self.is_claimed())
+            .finish()
+    }
+}
+
+impl Waiter {
+    pub fn new(client_id: u64, db: usize, op: BlockOp) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            client_id,
+            db,
+            op,
+            claimed: AtomicBool::new(false),
+            slot: Mutex::new(Slot::default()),
+        })
+    }
+
+    /// Takes the right to decide the outcome; true for exactly one caller.
+    pub fn claim(&self) -> bool {
+        !self.claimed.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::Acquire)
+    }
+
+    fn put(&self, wake: Wake, replace: bool) {
+        let waker = {
+            let mut s = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            if s.wake.is_some() && !replace {
+                return;
+            }
+            s.wake = Some(wake);
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Hands the outcome to the client (the caller has claimed the waiter).
+    pub fn finish(&self, wake: Wake) {
+        self.put(wake, true);
+    }
+
+    /// Asks the client to retry by itself (it stays unclaimed).
+    pub fn nudge(&self) {
+        if !self.is_claimed() {
+            self.put(Wake::Retry, false);
+        }
+    }
+
+    /// Waits for an outcome or a nudge (one waiting task: the client).
+    pub async fn wait(&self) -> Wake {
+        poll_fn(|cx| {
+            let mut s = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            match s.wake.take() {
+                Some(w) => Poll::Ready(w),
+                None => {
+                    s.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// One shard's waiters per (database, key), each queue in arrival order.
+/// The databases know which keys have waiters (so a write creating such a
+/// key marks it ready); this keeps them in step.
+#[derive(Default, Debug)]
+pub struct Registry {
+    queues: HashMap<(usize, Bytes), VecDeque<Arc<Waiter>>>,
+}
+
+impl Registry {
+    /// Whether anyone waits on this shard: the only test the hot path pays.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    /// Queues `w` on `key` of database `db`.
+    pub fn register(&mut self, ks: &mut Keyspace, db: usize, key: &Bytes, w: Arc<Waiter>) {
+        let q = self
+            .queues
+            .entry((db, Bytes::copy_from_slice(key)))
+            .or_default();
+        if q.is_empty() {
+            if let Some(d) = ks.db_mut(db) {
+                d.block_key(key);
+            }
+        }
+        q.push_back(w);
+    }
+
+    /// The first live waiter on `key`, dropping claimed ones on the way.
+    pub fn first(&mut self, ks: &mut Keyspace, db: usize, key: &Bytes) -> Option<Arc<Waiter>> {
+        let k = (db, key.clone());
+        let q = self.queues.get_mut(&k)?;
+        while q.front().is_some_and(|w| w.is_claimed()) {
+            q.pop_front();
+        }
+        let first = q.front().cloned();
+        if first.is_none() {
+            self.queues.remove(&k);
+            if let Some(d) = ks.db_mut(db) {
+                d.unblock_key(key);
+            }
+        }
+        first
+    }
+
+    /// Removes `w` from the queues of `keys` (a served, timed out or
+    /// abandoned wait).
+    pub fn remove(&mut self, ks: &mut Keyspace, db: usize, keys: &[Bytes], w: &Arc<Waiter>) {
+        for key in keys {
+            let k = (db, key.clone());
+            let Some(q) = self.queues.get_mut(&k) else {
+                continue;
+            };
+            q.retain(|x| !Arc::ptr_eq(x, w) && !x.is_claimed());
+            if q.is_empty() {
+                self.queues.remove(&k);
+                if let Some(d) = ks.db_mut(db) {
+                    d.unblock_key(key);
+                }
+            }
+        }
+    }
+
+    /// Whether `key` has live waiters.
+    pub fn has_waiters(&self, db: usize, key: &Bytes) -> bool {
+        self.queues
+            .get(&(db, key.clone()))
+            .is_some_and(|q| q.iter().any(|w| !w.is_claimed()))
+    }
+
+    /// Waiters registered here (INFO, tests).
+    pub fn len(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
+    }
+}
