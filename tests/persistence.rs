@@ -300,8 +300,9 @@ fn flushall_with_save_points_saves_the_empty_dataset() {
 #[test]
 fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
     const KEYS: usize = 3000;
-    // ~0.9 s of snapshot: far longer than the writes below take.
-    let mut s = Server::start(&["--shards", "2", "--rdb-key-save-delay", "300"]);
+    // ~3 s of snapshot: far longer than the writes below take, even on a
+    // loaded machine.
+    let mut s = Server::start(&["--shards", "2", "--rdb-key-save-delay", "1000"]);
     let mut c = s.conn();
     let mut batch = Vec::new();
     for i in 0..KEYS {

@@ -6,7 +6,7 @@
 //!    `at_cut` (a full sync reads the replication offset there) and
 //!    releases the shards.
 //! 2. [`write_rdb`]: one database after the other, every shard hands out
-//!    its keys as they were at the cut in slices of at most ~0.5 ms
+//!    its keys as they were at the cut in slices of at most ~0.2 ms
 //!    (`Keyspace::snapshot_next`), between which it keeps serving clients;
 //!    an encoder thread turns them into RDB bytes into a sink (a file, or a
 //!    [`super::fanout`] stream read by several replica sockets at once).
@@ -30,9 +30,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// At most this many keys per slice...
-const SLICE_KEYS: usize = 2048;
-/// ...and at most about this long, so a shard never stalls its clients.
-const SLICE_TIME: Duration = Duration::from_micros(500);
+const SLICE_KEYS: usize = 1024;
+/// ...and at most about this long: a client command queued behind a slice
+/// waits for it, so this bounds the latency a snapshot adds to each
+/// command sent to another shard (a pipeline of remote commands pays it
+/// per command).
+const SLICE_TIME: Duration = Duration::from_micros(200);
 /// Slices queued for the encoder before the shards wait for it.
 const QUEUED_SLICES: usize = 16;
 
