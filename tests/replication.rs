@@ -1185,3 +1185,31 @@ fn stopped_replica_costs_the_master_bounded_memory() {
     let full_after: u64 = field(&master, None, "stats", "sync_full").parse().unwrap();
     assert_eq!(full_after, full_before + 1);
 }
+
+/// Replicas that ask while a snapshot is being produced wait for the next
+/// one together: four replicas cost two snapshots, not four.
+#[test]
+fn replicas_arriving_during_a_snapshot_share_the_next_one() {
+    let master = start(&["--rdb-key-save-delay", "200"]);
+    let mut c = master.conn();
+    // ~1 s per snapshot at ~200 µs per key.
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "5000"]), Value::ok());
+    let port = master.port.to_string();
+    let first = start(&["--replicaof", "127.0.0.1", &port]);
+    common::wait_until(DEADLINE, "the first snapshot to start", || {
+        master.log_text().contains("Starting BGSAVE for SYNC")
+    });
+    let late: Vec<Server> = (0..3)
+        .map(|_| start(&["--replicaof", "127.0.0.1", &port]))
+        .collect();
+    wait_in_sync(&master, &first, None);
+    for r in &late {
+        wait_in_sync(&master, r, None);
+    }
+    let snapshots = master
+        .log_text()
+        .matches("Starting BGSAVE for SYNC")
+        .count();
+    assert_eq!(snapshots, 2, "{}", master.log_text());
+    assert_eq!(field(&master, None, "stats", "sync_full"), "4");
+}

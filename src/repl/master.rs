@@ -306,16 +306,6 @@ async fn full_sync(
                 glommio::timer::sleep(Duration::from_millis(50)).await;
             }
         }
-        {
-            let mut pending = node
-                .repl
-                .pending_sync
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if pending.as_ref().is_some_and(|p| Arc::ptr_eq(p, &job)) {
-                *pending = None;
-            }
-        }
         tracing::info!(
             "Starting BGSAVE for SYNC with target: {}",
             if diskless { "replicas sockets" } else { "disk" }
@@ -422,7 +412,18 @@ async fn send_file(
 /// task of its own while members send it. Disk: the file is written
 /// first.
 async fn start_snapshot(node: &Arc<Node>, job: &Arc<SyncJob>) {
+    let close = |job: &Arc<SyncJob>| {
+        let mut pending = node
+            .repl
+            .pending_sync
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if pending.as_ref().is_some_and(|p| Arc::ptr_eq(p, job)) {
+            *pending = None;
+        }
+    };
     let Some(backlog) = node.repl.backlog() else {
+        close(job);
         job.finish(Err("no replication backlog".into()));
         return;
     };
@@ -434,6 +435,11 @@ async fn start_snapshot(node: &Arc<Node>, job: &Arc<SyncJob>) {
         super::StreamPosition::now(&repl)
     })
     .await;
+    // The job stayed open to newcomers while it waited for the snapshot
+    // slot (another snapshot may have been running): replicas that arrived
+    // meanwhile share this one. Nothing is produced before it closes, so
+    // every member gets the stream from its first byte.
+    close(job);
     let mut opts = dump::SaveOptions::from_config(&node.config());
     opts.aux = position.aux();
     let spill = node.repl.backlog().and_then(|ring| {
