@@ -359,6 +359,8 @@ fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
         "the writes must land while the snapshot is still running"
     );
     assert_eq!(c.cmd(&["GET", "k1"]), Value::bulk("new"));
+    let cow = s.info_field("persistence", "current_cow_size");
+    assert!(cow.parse::<u64>().is_ok(), "current_cow_size {cow}");
     wait_until(Duration::from_secs(30), "BGSAVE to finish", || {
         s.info_field("persistence", "rdb_bgsave_in_progress") == "0"
     });

@@ -74,6 +74,9 @@ struct ShardReport {
     /// Clients of this shard waiting in a blocking command.
     blocked: usize,
     expired_keys: u64,
+    /// Bytes this shard holds for a running snapshot (saved pre-cut
+    /// versions, flushed tables not walked yet).
+    snapshot_extra: usize,
 }
 
 pub async fn info(client: &mut Client, args: &[Bytes]) -> CmdResult {
@@ -93,6 +96,7 @@ pub async fn render(client: &Client, sections: &[&str]) -> String {
             .collect(),
         expired_keys: core.ks.expired_keys(),
         clients: core.clients.len(),
+        snapshot_extra: core.ks.snapshot_extra_bytes(),
         blocked: core
             .clients
             .values()
@@ -114,7 +118,10 @@ pub async fn render(client: &Client, sections: &[&str]) -> String {
             "server" => server(client, &mut out),
             "clients" => clients(client, &reports, &mut out),
             "memory" => memory(client, &mut out),
-            "persistence" => persistence(client, &stats, &mut out),
+            "persistence" => {
+                let snapshot_extra = reports.iter().map(|r| r.snapshot_extra).sum();
+                persistence(client, &stats, snapshot_extra, &mut out)
+            }
             "stats" => stats_section(client, &stats, &mut out),
             "replication" => replication(client, &mut out),
             "replication_lag" => replication_lag(client, &mut out),
@@ -325,13 +332,18 @@ fn memory(client: &Client, out: &mut String) {
     field!(out, "lazyfreed_objects", "0");
 }
 
-fn persistence(client: &Client, stats: &ShardStats, out: &mut String) {
+/// `snapshot_extra`: bytes the shards hold for a running snapshot (pre-cut
+/// versions of changed keys, flushed tables not walked yet), shown as
+/// `current_cow_size`, the place Redis reports what its fork costs. Slices
+/// already handed to the encoder (at most a few thousand keys) are not
+/// counted.
+fn persistence(client: &Client, stats: &ShardStats, snapshot_extra: usize, out: &mut String) {
     out.push_str("# Persistence\r\n");
     let loading = client.node.loading.load(Ordering::Relaxed);
     field!(out, "loading", "{}", loading as u8);
     field!(out, "async_loading", "0");
     field!(out, "current_cow_peak", "0");
-    field!(out, "current_cow_size", "0");
+    field!(out, "current_cow_size", "{snapshot_extra}");
     field!(out, "current_cow_size_age", "0");
     field!(out, "current_fork_perc", "0.00");
     field!(out, "current_save_keys_processed", "0");
