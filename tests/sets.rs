@@ -5,31 +5,9 @@
 //! the *STORE commands; RDB round trips with Redis in both directions.
 
 mod common;
-use cascade::shard::route::shard_of;
+use common::family::*;
 use common::tempdir::TempDir;
-use common::{assert_same_replies, require_tool, wait_until, Conn, Server, Value};
-use std::time::Duration;
-
-const DEBUG: &[&str] = &["--enable-debug-command", "yes"];
-
-fn cascade(extra: &[&str]) -> Server {
-    let args: Vec<&str> = ["--shards", "2"]
-        .iter()
-        .chain(DEBUG)
-        .chain(extra)
-        .copied()
-        .collect();
-    Server::start(&args)
-}
-
-fn redis(extra: &[&str]) -> Server {
-    let args: Vec<&str> = DEBUG.iter().chain(extra).copied().collect();
-    Server::start_redis(&args)
-}
-
-fn digest(c: &mut Conn) -> String {
-    c.cmd(&["DEBUG", "DIGEST"]).text()
-}
+use common::{assert_same_replies, require_tool, Conn, Server, Value};
 
 /// Deterministic commands: intsets reply in ascending order in both
 /// servers; `~` marks replies compared sorted (hashtable sets).
@@ -179,25 +157,14 @@ const SCRIPT: &[&str] = &[
     "DEBUG DIGEST",
 ];
 
-fn run_script(proto: &str) {
-    let s = cascade(&[]);
-    let r = redis(&[]);
-    let (mut c, mut rc) = (s.conn(), r.conn());
-    for conn in [&mut c, &mut rc] {
-        let hello = conn.cmd(&["HELLO", proto]);
-        assert!(!hello.is_error(), "{hello:?}");
-    }
-    assert_same_replies(&mut c, &mut rc, SCRIPT);
-}
-
 #[test]
 fn same_replies_as_redis_resp2() {
-    run_script("2");
+    run_script("2", SCRIPT);
 }
 
 #[test]
 fn same_replies_as_redis_resp3() {
-    run_script("3");
+    run_script("3", SCRIPT);
 }
 
 #[test]
@@ -234,13 +201,6 @@ fn command_info_matches_redis() {
 }
 
 /// `n` key names (with `prefix`) owned by shard `shard` of 2.
-fn keys_on(shard: usize, prefix: &str, n: usize) -> Vec<String> {
-    (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .filter(|k| shard_of(k.as_bytes(), 2) == shard)
-        .take(n)
-        .collect()
-}
 
 #[test]
 fn multi_key_commands_across_shards() {
@@ -341,17 +301,6 @@ fn write_sets(c: &mut Conn) {
     c.cmd(&["PEXPIRE", "repl:ttl", "5000000"]);
 }
 
-fn wait_same_digest(master: &Server, replica: &Server) {
-    wait_until(
-        Duration::from_secs(30),
-        "replica digest equals master's",
-        || {
-            let up = common::info_field(&mut replica.conn(), "replication", "master_link_status");
-            up == "up" && digest(&mut master.conn()) == digest(&mut replica.conn())
-        },
-    );
-}
-
 #[test]
 fn replicas_of_a_cascade_master_converge() {
     require_tool("redis-server");
@@ -390,15 +339,7 @@ fn save_and_restart_keeps_sets_and_encodings() {
     assert_eq!(digest(&mut c), before);
     assert_eq!(enc(&mut c, "repl:small"), "intset");
     assert_eq!(enc(&mut c, "repl:words"), "hashtable");
-    let out = std::process::Command::new(require_tool("redis-check-rdb"))
-        .arg(s.dir.path().join("dump.rdb"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("RDB looks OK"),
-        "{text}"
-    );
+    assert_rdb_ok(&s.dir.path().join("dump.rdb"));
 }
 
 #[test]

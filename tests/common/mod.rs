@@ -245,6 +245,7 @@ pub struct Server {
     args: Vec<String>,
 }
 
+pub mod family;
 pub mod repl;
 
 pub mod tempdir {
