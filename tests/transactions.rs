@@ -427,21 +427,6 @@ fn exec_enters_the_stream_as_one_unit() {
     assert_eq!(units, N);
 }
 
-fn digest(s: &Server) -> String {
-    s.conn().cmd(&["DEBUG", "DIGEST"]).text()
-}
-
-fn wait_in_sync(master: &Server, replica: &Server) {
-    common::wait_until(DEADLINE, "replica in sync", || {
-        let mut r = replica.conn();
-        let mut m = master.conn();
-        info_field(&mut r, "replication", "master_link_status") == "up"
-            && info_field(&mut m, "replication", "master_repl_offset")
-                == info_field(&mut r, "replication", "slave_repl_offset")
-            && digest(master) == digest(replica)
-    });
-}
-
 #[test]
 fn transactions_replicate_to_cascade_and_redis() {
     require_tool("redis-server");
@@ -487,8 +472,8 @@ fn transactions_replicate_to_cascade_and_redis() {
         }
     }
     // Same data (digest) and same offsets on both replicas.
-    wait_in_sync(&master, &ours);
-    wait_in_sync(&master, &redis);
+    common::repl::wait_in_sync(&master, &ours, None);
+    common::repl::wait_in_sync(&master, &redis, None);
     let mut r = ours.conn();
     r.cmd(&["SELECT", "1"]);
     assert_eq!(r.cmd(&["GET", &keys[1]]), Value::bulk("49"));
@@ -532,7 +517,7 @@ fn a_replica_applies_a_redis_masters_transactions() {
         c.cmd(&["INCR", &b]);
         c.cmd(&["EXEC"]);
     }
-    wait_in_sync(&master, &replica);
+    common::repl::wait_in_sync(&master, &replica, None);
     stop.store(true, Ordering::SeqCst);
     reader.join().unwrap();
     assert_eq!(replica.conn().cmd(&["GET", &b]), Value::bulk("300"));
