@@ -377,12 +377,7 @@ async fn wait(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if now >= wanted || client.in_exec {
         return Ok(Reply::Int(now));
     }
-    if let Some(ring) = repl.backlog() {
-        ring.append_raw(
-            client.shard.id,
-            b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n",
-        );
-    }
+    repl.request_acks(client.shard.id);
     let deadline = (timeout > 0)
         .then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));
     loop {

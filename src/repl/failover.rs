@@ -112,12 +112,7 @@ pub fn start(node: &Arc<Node>, req: Request) -> Result<(), String> {
     node.pause_writes_only.store(true, Ordering::Relaxed);
     node.pause_until_ms.store(u64::MAX, Ordering::Relaxed);
     // Replicas acknowledge at once instead of at their next second.
-    if let Some(ring) = repl.backlog() {
-        ring.append_raw(
-            crate::shard::current().id,
-            b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n",
-        );
-    }
+    repl.request_acks(crate::shard::current().id);
     let node = node.clone();
     glommio::spawn_local(async move {
         // Writes that passed the pause before it was set end first; after

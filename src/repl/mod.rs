@@ -369,6 +369,18 @@ impl ReplState {
         lock(&self.replicas).retain(|r| r.client_id != client_id);
     }
 
+    /// Puts `REPLCONF GETACK *` into the stream so replicas acknowledge at
+    /// once instead of at their next periodic ACK (WAIT, FAILOVER).
+    /// `producer` is the calling shard's id.
+    pub fn request_acks(&self, producer: usize) {
+        if let Some(ring) = self.backlog() {
+            ring.append_raw(
+                producer,
+                b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n",
+            );
+        }
+    }
+
     pub fn failover(&self) -> failover::Failover {
         lock(&self.failover).clone()
     }
