@@ -124,6 +124,36 @@ pub fn write_line(level: LogLevel, text: &str) {
     }
 }
 
+/// Like [`write_line`], for the crash report: never waits for the sink
+/// (the panicking thread may be the one holding it), writing to stderr
+/// instead when it is busy.
+pub fn write_line_on_crash(level: LogLevel, text: &str) {
+    let line = format!(
+        "{}:{} {} {} {}\n",
+        std::process::id(),
+        ROLE.load(Ordering::Relaxed) as char,
+        timestamp(),
+        mark(level),
+        text
+    );
+    let sink = match SINK.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    match sink {
+        Some(mut guard) if guard.is_some() => {
+            if let Some(w) = guard.as_mut() {
+                let _ = w.write_all(line.as_bytes());
+                let _ = w.flush();
+            }
+        }
+        _ => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+}
+
 struct RedisFormat;
 
 #[derive(Default)]

@@ -615,3 +615,84 @@ fn tcp_backlog_is_the_listen_backlog() {
         assert_eq!(send_q, "77", "{text}");
     }
 }
+
+#[test]
+fn a_bug_on_any_shard_is_fatal_with_a_report_instead_of_a_hang() {
+    // The panic is raised on the last shard, whatever shard serves us: a
+    // shard thread that died quietly used to leave clients hanging and
+    // SIGTERM unanswered.
+    let mut s = Server::start(&["--shards", "2", "--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    c.set_read_timeout(Duration::from_secs(20));
+    c.send_raw(&common::encode(&[b"DEBUG", b"PANIC"]));
+    let _ = c.read_to_close();
+    wait_until(Duration::from_secs(20), "process exit", || {
+        matches!(s.child.try_wait(), Ok(Some(_)))
+    });
+    let status = s.child.try_wait().unwrap().unwrap();
+    assert!(!status.success(), "{status:?}");
+    let log = s.log_text();
+    assert!(
+        log.contains("# Guru Meditation: DEBUG PANIC called at Unix time"),
+        "{log}"
+    );
+    assert!(log.contains("=== CASCADE BUG REPORT START"), "{log}");
+    assert!(log.contains("=== CASCADE BUG REPORT END"), "{log}");
+    // The report names the shard thread that failed.
+    assert!(log.contains("Panic in thread 'cascade-shard"), "{log}");
+}
+
+/// A local address that is not loopback (the host's own interface), if
+/// the machine has one: connecting to it from here is a non-local client.
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connect only picks the route and source address.
+    probe.connect("192.0.2.1:9").ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+fn first_reply_from(ip: std::net::IpAddr, port: u16) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect((ip, port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(b"PING\r\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line
+}
+
+#[test]
+fn protected_mode_refuses_non_local_clients_without_a_password() {
+    let s = Server::start(&["--bind", "* -::*"]);
+    // Loopback clients are always served.
+    let loopback = std::net::IpAddr::from([127, 0, 0, 2]);
+    assert_eq!(first_reply_from(loopback, s.port), "+PONG\r\n");
+    let Some(outside) = non_loopback_address() else {
+        eprintln!("no non-loopback address on this host: only the loopback half was checked");
+        return;
+    };
+    let denied = first_reply_from(outside, s.port);
+    assert!(
+        denied.starts_with("-DENIED Redis is running in protected mode"),
+        "{denied}"
+    );
+    let info = s.conn().cmd(&["INFO", "stats"]).text();
+    assert_eq!(info_field(&info, "rejected_connections"), "1");
+
+    // A password lifts protected mode (the client must then authenticate).
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "requirepass", "pw"]), Value::ok());
+    assert!(first_reply_from(outside, s.port).starts_with("-NOAUTH"));
+    assert_eq!(c.cmd(&["AUTH", "pw"]), Value::ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "requirepass", ""]), Value::ok());
+    assert!(first_reply_from(outside, s.port).starts_with("-DENIED"));
+    // And so does turning it off.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "protected-mode", "no"]),
+        Value::ok()
+    );
+    assert_eq!(first_reply_from(outside, s.port), "+PONG\r\n");
+}

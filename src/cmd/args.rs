@@ -3,40 +3,17 @@
 
 use super::error::CmdError;
 pub use crate::util::num::parse_i64_strict;
+use crate::util::strtod::string2d;
 
 pub fn int_arg(b: &[u8]) -> Result<i64, CmdError> {
     parse_i64_strict(b).ok_or(CmdError::NotInteger)
 }
 
-/// Redis's `string2ld`/`strtold` acceptance: a float literal, `inf`,
-/// `-inf`, `+inf`; no spaces, not NaN.
-pub fn parse_f64(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b.len() > 5120 {
-        return None;
-    }
-    let s = std::str::from_utf8(b).ok()?;
-    if s.starts_with(|c: char| c.is_whitespace()) || s.ends_with(|c: char| c.is_whitespace()) {
-        return None;
-    }
-    let v: f64 = match s.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        lower => {
-            if lower.contains("nan") || lower.starts_with("0x") {
-                return None;
-            }
-            lower.parse().ok()?
-        }
-    };
-    if v.is_nan() {
-        None
-    } else {
-        Some(v)
-    }
-}
-
+/// A float argument as Redis's `getDoubleFromObject` takes it (see
+/// [`string2d`]): `inf` accepted, NaN, spaces, overflow and underflow to
+/// zero refused.
 pub fn float_arg(b: &[u8]) -> Result<f64, CmdError> {
-    parse_f64(b).ok_or(CmdError::NotFloat)
+    string2d(b).ok_or(CmdError::NotFloat)
 }
 
 /// The arguments after `KEY cursor` of HSCAN/SSCAN: the cursor (unsigned
@@ -158,12 +135,21 @@ mod tests {
 
     #[test]
     fn floats() {
-        assert_eq!(parse_f64(b"1.5"), Some(1.5));
-        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
-        assert_eq!(parse_f64(b"nan"), None);
-        assert_eq!(parse_f64(b" 1"), None);
-        assert_eq!(parse_f64(b""), None);
-        assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(float_arg(b"1.5").ok(), Some(1.5));
+        assert_eq!(float_arg(b"-inf").ok(), Some(f64::NEG_INFINITY));
+        assert_eq!(float_arg(b"1e3").ok(), Some(1000.0));
+        assert_eq!(float_arg(b"0x10").ok(), Some(16.0));
+        for bad in [
+            &b"nan"[..],
+            b" 1",
+            b"1 ",
+            b"",
+            b"abc",
+            b"1e400",
+            b"-1e400",
+            b"1e-400",
+        ] {
+            assert!(float_arg(bad).is_err(), "{bad:?}");
+        }
     }
 }

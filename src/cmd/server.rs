@@ -724,6 +724,18 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
             }
             Ok(Reply::Array(out))
         }
+        "panic" if n == 2 => {
+            // Raised inside a job on the last shard, not on this
+            // connection's task: the crash path must take the whole process
+            // down from any executor thread.
+            let target = client.node.shards() - 1;
+            let now = unix_ms() / 1000;
+            shard::run_on(target, move |_core| -> () {
+                panic!("DEBUG PANIC called at Unix time {now}");
+            })
+            .await;
+            Ok(Reply::Ok)
+        }
         "set-active-expire" if n == 3 => {
             let on = int_arg(&args[2])? != 0;
             client.node.active_expire.store(on, Ordering::Relaxed);
@@ -801,6 +813,8 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
             "    it is used instead of the 'key' prefix. These are not propagated to",
             "    replicas. Cluster slots are not respected so keys not belonging to the",
             "    current node can be created in cluster mode.",
+            "PANIC",
+            "    Crash the server (a bug report is logged), as a failed assertion would.",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Setting it to 0 disables expiring keys in background when they are not",
             "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",

@@ -495,8 +495,22 @@ impl Loader {
                     return Err(err("wrong number of arguments"));
                 }
                 let save_append = self.reading_file && self.save_loaded;
+                // A multi-argument directive given as one word is split
+                // again, as Redis does, so `--bind "* -::*"` and
+                // `--save "3600 1 300 100"` work from the command line.
+                let resplit = (d.is_multi_arg() && args.len() == 1 && !args[0].is_empty())
+                    .then(|| split_args(args[0]))
+                    .flatten();
+                let resplit_refs: Vec<&[u8]>;
+                let args = match &resplit {
+                    Some(words) => {
+                        resplit_refs = words.iter().map(|w| w.as_slice()).collect();
+                        &resplit_refs
+                    }
+                    None => &args,
+                };
                 self.cfg
-                    .set_row(idx, &args, save_append)
+                    .set_row(idx, args, save_append)
                     .map_err(|reason| err(&reason))?;
                 if matches!(d.kind, Kind::Special(Special::Save)) && self.reading_file {
                     self.save_loaded = true;

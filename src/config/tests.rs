@@ -434,6 +434,25 @@ fn command_line_options_override_file() {
     assert_eq!(c.hz(), 20);
     let c = run_ok(&["cascade", "--save"], "");
     assert_eq!(g(&c, "save"), "");
+    // A multi-argument directive quoted as one word is split again.
+    let c = run_ok(
+        &[
+            "cascade",
+            "--bind",
+            "* -::*",
+            "--save",
+            "3600 1 300 100",
+            "--client-output-buffer-limit",
+            "replica 1mb 512kb 10",
+        ],
+        "",
+    );
+    assert_eq!(c.bind(), vec!["*".to_string(), "-::*".to_string()]);
+    assert_eq!(g(&c, "save"), "3600 1 300 100");
+    assert!(g(&c, "client-output-buffer-limit").contains("slave 1048576 524288 10"));
+    // Single-argument directives keep their spaces.
+    let c = run_ok(&["cascade", "--requirepass", "a b"], "");
+    assert_eq!(c.requirepass(), Some(b"a b".to_vec()));
 }
 
 #[test]

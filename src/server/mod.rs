@@ -4,6 +4,7 @@
 //! The top of the dependency graph: it wires `config`, `shard`, `net` and
 //! `cmd` together and owns no data of its own.
 
+mod crash;
 mod cron;
 
 use crate::config::Config;
@@ -85,6 +86,7 @@ pub fn run(config: Config) -> i32 {
         .pidfile()
         .or_else(|| config.daemonize().then(|| "/var/run/redis.pid".to_string()));
     let databases = config.databases();
+    let config_daemonize = config.daemonize();
     // Loaded hashes and sets take their encodings from these.
     crate::node::set_encoding_limits(crate::node::limits_from_config(&config));
     crate::node::set_list_fill_from_config(&config);
@@ -101,6 +103,11 @@ pub fn run(config: Config) -> i32 {
             *node.pidfile.write().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
         }
     }
+    crash::install_panic_hook(if config_daemonize {
+        pidfile.clone()
+    } else {
+        None
+    });
     tracing::info!("Running mode=standalone, port={port}, shards={shards}.");
 
     // Signals are taken synchronously by the main thread: block them before
