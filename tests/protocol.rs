@@ -195,3 +195,121 @@ fn quit_closes_after_ok() {
     c.send_raw(&common::encode(&[b"QUIT"]));
     assert_eq!(c.read_to_close(), b"+OK\r\n".to_vec());
 }
+
+#[test]
+fn a_pipeline_spanning_shards_keeps_reply_and_per_key_order() {
+    // Plain keyed commands of one read go to each shard in one message;
+    // everything else runs alone. Mixed here: local and remote keys, a
+    // counter hammered from the whole pipeline, errors of every stage,
+    // SELECT and CLIENT REPLY in the middle.
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.conn();
+    let mut buf = Vec::new();
+    // `None`: no reply expected; `Some(None)`: any integer.
+    let mut expected: Vec<Option<Value>> = Vec::new();
+    let mut push = |buf: &mut Vec<u8>, args: &[&[u8]], reply: Option<Option<Value>>| {
+        buf.extend(common::encode(args));
+        if let Some(r) = reply {
+            expected.push(r);
+        }
+    };
+    for i in 0..3000 {
+        let k = format!("k{i}");
+        match i % 10 {
+            0 => push(
+                &mut buf,
+                &[b"SET", k.as_bytes(), k.as_bytes()],
+                Some(Some(Value::ok())),
+            ),
+            1 => push(
+                &mut buf,
+                &[b"INCR", b"counter"],
+                Some(Some(Value::Int(i / 10 + 1))),
+            ),
+            2 => {
+                let prev = format!("k{}", i - 2);
+                push(
+                    &mut buf,
+                    &[b"GET", prev.as_bytes()],
+                    Some(Some(Value::bulk(&prev))),
+                )
+            }
+            3 => push(
+                &mut buf,
+                &[b"LPUSH", format!("k{}", i - 3).as_bytes(), b"x"],
+                Some(Some(Value::Error(
+                    "WRONGTYPE Operation against a key holding the wrong kind of value".into(),
+                ))),
+            ),
+            4 => push(
+                &mut buf,
+                &[b"GET"],
+                Some(Some(Value::Error(
+                    "ERR wrong number of arguments for 'get' command".into(),
+                ))),
+            ),
+            5 => push(&mut buf, &[b"SELECT", b"1"], Some(Some(Value::ok()))),
+            6 => push(
+                &mut buf,
+                &[b"SET", k.as_bytes(), b"in-db1"],
+                Some(Some(Value::ok())),
+            ),
+            7 => push(&mut buf, &[b"SELECT", b"0"], Some(Some(Value::ok()))),
+            8 => {
+                // The skipped reply is the next command's (EXISTS).
+                push(&mut buf, &[b"CLIENT", b"REPLY", b"SKIP"], None);
+                push(&mut buf, &[b"EXISTS", k.as_bytes()], None);
+            }
+            // List lengths are checked through the lists' contents below.
+            _ => push(
+                &mut buf,
+                &[b"RPUSH", format!("list{}", i % 7).as_bytes(), k.as_bytes()],
+                Some(None),
+            ),
+        }
+    }
+    c.send_raw(&buf);
+    for (n, want) in expected.iter().enumerate() {
+        let got = c.read();
+        match want {
+            Some(want) => assert_eq!(&got, want, "reply {n}"),
+            None => assert!(matches!(got, Value::Int(_)), "reply {n}: {got:?}"),
+        }
+    }
+    assert_eq!(c.cmd(&["GET", "counter"]), Value::bulk("300"));
+    // Each list got its elements in request order.
+    for l in 0..7 {
+        let name = format!("list{l}");
+        let got = c.cmd(&["LRANGE", &name, "0", "-1"]);
+        let want: Vec<Value> = (0..3000)
+            .filter(|i| i % 10 == 9 && i % 7 == l)
+            .map(|i| Value::bulk(&format!("k{i}")))
+            .collect();
+        assert_eq!(got.array(), &want[..], "{name}");
+    }
+    assert_eq!(c.cmd(&["SELECT", "1"]), Value::ok());
+    assert_eq!(c.cmd(&["GET", "k6"]), Value::bulk("in-db1"));
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(300));
+    // Every batched command was counted once, the rejected ones apart.
+    let stats = c.cmd(&["INFO", "commandstats"]).text();
+    let line = |name: &str| {
+        stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {stats}"))
+            .to_string()
+    };
+    assert!(line("set").contains("calls=600,"), "{}", line("set"));
+    assert!(line("incr").contains("calls=300,"), "{}", line("incr"));
+    assert!(line("get").contains("calls=300,"), "{}", line("get"));
+    assert!(
+        line("get").contains("rejected_calls=300,"),
+        "{}",
+        line("get")
+    );
+    assert!(
+        line("lpush").contains("failed_calls=300"),
+        "{}",
+        line("lpush")
+    );
+}

@@ -27,6 +27,7 @@ pub mod keys;
 pub mod list;
 mod listops;
 mod lookup;
+pub mod pipeline;
 pub mod pubsub;
 pub mod repl;
 pub mod server;
@@ -578,16 +579,8 @@ async fn run_keyed(
 ) -> Reply {
     let db = client.db;
     let shards = client.shard.shards();
-    let mut positions = spec.key_positions(args.len());
-    let target = match positions.next() {
-        Some(p) => shard::route::shard_of(&args[p], shards),
-        None => client.shard.id,
-    };
-    let single = shards == 1
-        || split == Split::None
-        || positions.all(|p| shard::route::shard_of(&args[p], shards) == target);
     let write = spec.has(flag::WRITE);
-    if single {
+    if let Some(target) = pipeline::single_target(client, spec, split, args) {
         // Fast path: the owning shard is this one and nobody holds it.
         if target == client.shard.id && !client.shard.is_busy() {
             return client

@@ -10,6 +10,7 @@
 //! written before it. A subscriber's written message bytes are reported
 //! back to its mailbox, which is what the pubsub output limit counts.
 
+use crate::cmd::pipeline::Batch;
 use crate::cmd::{self, Client, ReplyMode};
 use crate::node::{unix_ms, Node};
 use crate::pubsub::Subscriber;
@@ -184,6 +185,8 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     // Bytes of pub/sub messages in `wbuf`: they leave the subscriber's
     // pending count (its output buffer) once written.
     let mut pushed = 0usize;
+    // The plain keyed commands of one read, sent to their shards together.
+    let mut batch = Batch::default();
     loop {
         let read = if client.monitor.is_none() && client.subs.is_none() {
             stream.read(&mut chunk).await
@@ -238,11 +241,14 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             );
             return;
         }
+        client.info.borrow_mut().last_interaction_ms = unix_ms();
         loop {
             let args = match decoder.decode(&mut rbuf, &limits.decode) {
                 Ok(Some(args)) => args,
                 Ok(None) => break,
                 Err(e) => {
+                    // Commands before the malformed one are answered first.
+                    finish_batch(client, &mut batch, &mut wbuf).await;
                     encode(
                         &Reply::Error(format!("ERR {}", e.0).into()),
                         client.proto,
@@ -255,7 +261,17 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             if args.is_empty() {
                 continue;
             }
-            client.info.borrow_mut().last_interaction_ms = unix_ms();
+            let args = match batch.offer(client, args) {
+                Ok(()) => {
+                    if batch.is_full() {
+                        finish_batch(client, &mut batch, &mut wbuf).await;
+                    }
+                    continue;
+                }
+                Err(args) => args,
+            };
+            // This command runs alone, after everything before it.
+            finish_batch(client, &mut batch, &mut wbuf).await;
             let mut reply = cmd::dispatch(client, args).await;
             if client.blocked.is_some() {
                 match wait_blocked(stream, client, &mut rbuf, &mut chunk).await {
@@ -267,12 +283,7 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
                 // Messages that arrived before this reply go out first.
                 take_pushes(client, &mut wbuf, &mut pushed);
             }
-            match client.reply_mode {
-                ReplyMode::On => encode(&reply, client.proto, &mut wbuf),
-                ReplyMode::Off => {}
-                ReplyMode::Skipping => client.reply_mode = ReplyMode::On,
-                ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skipping,
-            }
+            emit(client, &reply, &mut wbuf);
             if client.close_after_reply {
                 let _ = stream.write_all(&wbuf).await;
                 return;
@@ -292,12 +303,33 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
                 return;
             }
         }
+        finish_batch(client, &mut batch, &mut wbuf).await;
         if let Some(want) = decoder.wanted_capacity() {
             rbuf.reserve(want.saturating_sub(rbuf.len()));
         }
         if !wbuf.is_empty() && !flush(stream, client, &mut wbuf, &mut pushed).await {
             return;
         }
+    }
+}
+
+/// Appends `reply` to the output as CLIENT REPLY allows.
+fn emit(client: &mut Client, reply: &Reply, wbuf: &mut BytesMut) {
+    match client.reply_mode {
+        ReplyMode::On => encode(reply, client.proto, wbuf),
+        ReplyMode::Off => {}
+        ReplyMode::Skipping => client.reply_mode = ReplyMode::On,
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skipping,
+    }
+}
+
+/// Runs what the batch holds and appends its replies in request order.
+async fn finish_batch(client: &mut Client, batch: &mut Batch, wbuf: &mut BytesMut) {
+    if batch.is_empty() {
+        return;
+    }
+    for reply in batch.finish(client).await {
+        emit(client, &reply, wbuf);
     }
 }
 

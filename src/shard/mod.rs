@@ -466,6 +466,30 @@ where
     remote(&shard, target, f, mode_for(target)).await
 }
 
+/// Sends `f` to shard `target` (another shard) now and returns a future of
+/// its result: jobs started on several shards before any is awaited run in
+/// parallel (a connection's pipeline batches, see `cmd::pipeline`).
+pub fn start_on<R, F>(target: usize, f: F) -> impl std::future::Future<Output = R>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut ShardCore) -> R + Send + 'static,
+{
+    let shard = current();
+    let (tx, rx) = oneshot::channel();
+    shard.send(
+        target,
+        Box::new(move |core| tx.send(f(core))),
+        mode_for(target),
+    );
+    async move {
+        match rx.await {
+            Ok(r) => r,
+            // As in `remote`: a job is only dropped unrun at exit.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
 /// Queues `f` on shard `target` (this one included) without waiting for
 /// it: jobs posted to one shard run in posting order, after the jobs and
 /// holds queued before them. For streams whose replies nobody reads (a

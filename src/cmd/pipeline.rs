@@ -1,0 +1,263 @@
+//! Running the commands of one pipeline read with one cross-shard message
+//! per shard instead of one per command.
+//!
+//! A connection decodes every complete command of a read and offers each
+//! one to a [`Batch`]. A plain keyed command (all its keys on one shard,
+//! not blocking, the client not in MULTI, subscribed or monitoring) is
+//! checked at once; if its shard is this one it runs at once, otherwise it
+//! is queued for that shard. Anything else is refused: the connection then
+//! [`Batch::finish`]es the batch and runs the command alone through
+//! [`super::dispatch`], so client-level commands (SELECT, AUTH, CLIENT
+//! REPLY, WAIT, MULTI...) see every earlier command done.
+//!
+//! `finish` sends each shard its queued commands in one job (all shards at
+//! once), then does what [`super::call`] does after a command (statistics,
+//! slow log, MONITOR, error counts, the offset WAIT waits for), in request
+//! order, and hands back the replies in request order.
+//!
+//! Ordering, as DESIGN §1 asks: replies keep request order; the commands
+//! one shard runs keep request order, so every key sees this client's
+//! commands in the order they were sent; commands of one read that run on
+//! different shards may run in any order relative to each other (they
+//! touch different keys). Each remote command's time is measured where it
+//! runs, for the slow log and `INFO commandstats`.
+//!
+//! Owns only the batch; depends on the command table, `shard` and the
+//! helpers of its parent module.
+
+use super::table::{self, flag, CommandSpec, Run, Split};
+use super::{check, count_error, feed_monitors, record_slow, run_and_propagate, Client, InFlight};
+use crate::resp::Reply;
+use crate::shard::{self, ShardCore};
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+/// Commands held per batch before it is finished anyway: bounds the time a
+/// remote shard spends on one job and the replies held here.
+pub const MAX_HELD: usize = 512;
+
+/// One command sent to another shard.
+struct Remote {
+    f: table::KeyedFn,
+    args: Vec<Bytes>,
+    write: bool,
+    /// Its place in `Batch::entries`.
+    slot: usize,
+}
+
+/// One offered command, in request order.
+struct Entry {
+    spec: &'static CommandSpec,
+    args: Vec<Bytes>,
+    /// `None` while its shard has not answered.
+    reply: Option<Reply>,
+    usec: u64,
+    /// Rejected by the checks: counted as such, not as a call.
+    rejected: bool,
+}
+
+#[derive(Default)]
+pub struct Batch {
+    entries: Vec<Entry>,
+    /// Per shard: the commands queued for it, in request order.
+    remote: Vec<Vec<Remote>>,
+    /// Held while a queued write may still run (see [`InFlight`]).
+    in_flight: Option<InFlight>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether the batch should be finished before more is offered.
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= MAX_HELD
+    }
+
+    /// Takes `args` into the batch, or gives them back when the command
+    /// must run alone (after [`Batch::finish`]).
+    pub fn offer(&mut self, client: &mut Client, args: Vec<Bytes>) -> Result<(), Vec<Bytes>> {
+        let Some(spec) = table::table().lookup(&args[0]) else {
+            return Err(args);
+        };
+        let Run::Keyed(f, split) = spec.run else {
+            return Err(args);
+        };
+        if spec.has(flag::BLOCKING)
+            || client.multi.is_some()
+            || client.subs.is_some()
+            || client.monitor.is_some()
+            || client.is_master
+            || client.node.pause_until_ms.load(Ordering::Relaxed) != 0
+        {
+            return Err(args);
+        }
+        let write = spec.has(flag::WRITE);
+        if let Err(reply) = check(client, spec, &args) {
+            client
+                .shard
+                .with_core(|core| core.stats.command(spec.id).rejected_calls += 1);
+            count_error(client, &reply);
+            self.entries.push(Entry {
+                spec,
+                args,
+                reply: Some(reply),
+                usec: 0,
+                rejected: true,
+            });
+            return Ok(());
+        }
+        let Some(target) = single_target(client, spec, split, &args) else {
+            return Err(args);
+        };
+        if write && self.in_flight.is_none() {
+            self.in_flight = Some(InFlight::enter(&client.shard));
+        }
+        let slot = self.entries.len();
+        if target == client.shard.id {
+            if client.shard.is_busy() {
+                return Err(args);
+            }
+            let started = std::time::Instant::now();
+            let db = client.db;
+            let reply = client
+                .shard
+                .with_core(|core| run_and_propagate(core, f, db, &args, write));
+            self.entries.push(Entry {
+                spec,
+                args,
+                reply: Some(reply),
+                usec: started.elapsed().as_micros() as u64,
+                rejected: false,
+            });
+            return Ok(());
+        }
+        if self.remote.len() <= target {
+            self.remote.resize_with(target + 1, Vec::new);
+        }
+        self.remote[target].push(Remote {
+            f,
+            args: args.clone(),
+            write,
+            slot,
+        });
+        self.entries.push(Entry {
+            spec,
+            args,
+            reply: None,
+            usec: 0,
+            rejected: false,
+        });
+        Ok(())
+    }
+
+    /// Runs what is queued (one job per shard, all shards at once), does
+    /// each command's bookkeeping in request order and returns the replies
+    /// in request order. The batch is empty afterwards.
+    pub async fn finish(&mut self, client: &mut Client) -> Vec<Reply> {
+        let db = client.db;
+        let mut pending = Vec::new();
+        for (target, cmds) in self.remote.iter_mut().enumerate() {
+            if cmds.is_empty() {
+                continue;
+            }
+            let cmds = std::mem::take(cmds);
+            let slots: Vec<usize> = cmds.iter().map(|c| c.slot).collect();
+            let answer = shard::start_on(target, move |core: &mut ShardCore| {
+                cmds.into_iter()
+                    .map(|c| {
+                        let started = std::time::Instant::now();
+                        let reply = run_and_propagate(core, c.f, db, &c.args, c.write);
+                        (reply, started.elapsed().as_micros() as u64)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            pending.push((slots, answer));
+        }
+        for (slots, answer) in pending {
+            for (slot, (reply, usec)) in slots.into_iter().zip(answer.await) {
+                let e = &mut self.entries[slot];
+                e.reply = Some(reply);
+                e.usec = usec;
+            }
+        }
+        let wrote = self.in_flight.take().is_some();
+        if wrote {
+            if let Some(head) = client
+                .shard
+                .with_core(|core| core.backlog.as_ref().map(|b| b.head()))
+            {
+                client.last_write_offset = head;
+            }
+        }
+        let monitors = client.node.monitor_count.load(Ordering::Relaxed) > 0;
+        let mut replies = Vec::with_capacity(self.entries.len());
+        let mut last_cmd = None;
+        for e in self.entries.drain(..) {
+            let reply = e.reply.unwrap_or(Reply::Nil);
+            if !e.rejected {
+                after_call(client, e.spec, &e.args, &reply, e.usec, monitors);
+                last_cmd = Some(e.spec.name);
+            }
+            replies.push(reply);
+        }
+        if let Some(name) = last_cmd {
+            let mut info = client.info.borrow_mut();
+            info.last_cmd = name;
+            info.db = client.db;
+        }
+        replies
+    }
+}
+
+/// The shard that runs `args` whole, when every key is on one shard (or the
+/// command needs no splitting); `None` for a command that spans shards.
+pub(crate) fn single_target(
+    client: &Client,
+    spec: &CommandSpec,
+    split: Split,
+    args: &[Bytes],
+) -> Option<usize> {
+    let shards = client.shard.shards();
+    let mut positions = spec.key_positions(args.len());
+    let target = match positions.next() {
+        Some(p) => shard::route::shard_of(&args[p], shards),
+        None => client.shard.id,
+    };
+    let single = shards == 1
+        || split == Split::None
+        || positions.all(|p| shard::route::shard_of(&args[p], shards) == target);
+    single.then_some(target)
+}
+
+/// What [`super::call`] does after running a command, for one that ran in
+/// a batch.
+fn after_call(
+    client: &Client,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    reply: &Reply,
+    usec: u64,
+    monitors: bool,
+) {
+    if !spec.has(flag::SKIP_SLOWLOG) {
+        record_slow(client, usec, args);
+    }
+    if monitors && !spec.has(flag::SKIP_MONITOR | flag::ADMIN) {
+        feed_monitors(client, args);
+    }
+    let failed = matches!(reply, Reply::Error(_));
+    client.shard.with_core(|core| {
+        core.stats.commands_processed += 1;
+        let s = core.stats.command(spec.id);
+        s.calls += 1;
+        s.usec += usec;
+        if failed {
+            s.failed_calls += 1;
+        }
+    });
+    if failed {
+        count_error(client, reply);
+    }
+}
