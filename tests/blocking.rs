@@ -604,3 +604,32 @@ fn served_bzpops_reach_replicas_as_zpops() {
         Value::Array(vec![Value::bulk("s"), Value::bulk("7")])
     );
 }
+
+#[test]
+fn rename_and_swapdb_wake_sorted_set_and_list_waiters() {
+    let s = cascade();
+    let mut c = s.conn();
+    let keys = keys_alternating("rn:", 2);
+    // RENAME of a sorted set onto a blocked-on key of the other shard.
+    let mut w = s.conn();
+    send(&mut w, &["BZPOPMIN", &keys[1], "0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["ZADD", &keys[0], "4", "r"]);
+    assert_eq!(c.cmd(&["RENAME", &keys[0], &keys[1]]), Value::ok());
+    assert_eq!(w.read(), zpopped(&keys[1], "r", "4"));
+    // SWAPDB bringing a sorted set and a list under blocked clients.
+    c.cmd(&["SELECT", "1"]);
+    c.cmd(&["ZADD", "sw:z", "1", "one"]);
+    c.cmd(&["RPUSH", "sw:l", "item"]);
+    c.cmd(&["SELECT", "0"]);
+    let mut wz = s.conn();
+    send(&mut wz, &["BZPOPMAX", "sw:z", "0"]);
+    wait_blocked(&mut c, 1);
+    let mut wl = s.conn();
+    send(&mut wl, &["BRPOP", "sw:l", "0"]);
+    wait_blocked(&mut c, 2);
+    assert_eq!(c.cmd(&["SWAPDB", "0", "1"]), Value::ok());
+    assert_eq!(wz.read(), zpopped("sw:z", "one", "1"));
+    assert_eq!(wl.read(), pair("sw:l", "item"));
+    assert_eq!(blocked(&mut c), 0);
+}
