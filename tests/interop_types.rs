@@ -73,6 +73,18 @@ fn dataset(db: usize, at: &str, bulk: usize) -> Vec<Vec<Vec<u8>>> {
     ]));
     out.push(cmd(&["SET", &p("s:lzf"), &"abcdefgh".repeat(4000)]));
     out.push(cmd(&["SET", &p("s:ttl"), "soon", "PXAT", at]));
+    for (name, v) in [
+        ("s:max", "9223372036854775807"),
+        ("s:over", "9223372036854775808"),
+        ("s:plus", "+1"),
+        ("s:float", "3.14"),
+        ("s:zero", "0"),
+        ("s:minus0", "-0"),
+        ("s:space", " 1"),
+        ("s:10k", "10000"),
+    ] {
+        out.push(cmd(&["SET", &p(name), v]));
+    }
     // Hashes: listpack (small), hashtable (many fields; one long value).
     out.push(cmd(&[
         "HSET",
@@ -99,6 +111,29 @@ fn dataset(db: usize, at: &str, bulk: usize) -> Vec<Vec<Vec<u8>>> {
     out.push(cmd(&["PEXPIREAT", &p("h:ttl"), at]));
     // Lists: one node, many nodes, big elements.
     out.push(cmd(&["RPUSH", &p("l:small"), "a", "1", "", "-5", "b"]));
+    out.push(cmd(&[
+        "RPUSH",
+        &p("l:ints"),
+        "0",
+        "127",
+        "128",
+        "-4096",
+        "4095",
+        "8191",
+        "8192",
+        "-32768",
+        "32767",
+        "8388607",
+        "-8388608",
+        "2147483647",
+        "-2147483648",
+        "4294967296",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "007",
+        "1.5",
+    ]));
     let mut large = vec!["RPUSH".to_string(), p("l:large")];
     for i in 0..6000 {
         large.push(if i % 3 == 0 {
@@ -124,6 +159,21 @@ fn dataset(db: usize, at: &str, bulk: usize) -> Vec<Vec<Vec<u8>>> {
         "5000000000",
     ]));
     out.push(cmd(&["SADD", &p("set:str"), "a", "b", "c", ""]));
+    out.push(cmd(&["SADD", &p("set:i16"), "1", "-32768", "32767"]));
+    out.push(cmd(&[
+        "SADD",
+        &p("set:i32"),
+        "1",
+        "-2147483648",
+        "2147483647",
+    ]));
+    out.push(cmd(&[
+        "SADD",
+        &p("set:i64"),
+        "-9223372036854775808",
+        "9223372036854775807",
+    ]));
+    out.push(cmd(&["SADD", &p("set:mixed"), "1", "x", "-0", "01"]));
     let mut bigint = vec!["SADD".to_string(), p("set:bigint")];
     bigint.extend((0..600).map(|i| (i * 7).to_string()));
     out.push(bigint.iter().map(|s| s.as_bytes().to_vec()).collect());
@@ -156,6 +206,44 @@ fn dataset(db: usize, at: &str, bulk: usize) -> Vec<Vec<Vec<u8>>> {
     }
     out.push(zbig.iter().map(|s| s.as_bytes().to_vec()).collect());
     out.push(cmd(&["ZADD", &p("z:long"), "2", &"z".repeat(100)]));
+    out.push(cmd(&[
+        "ZADD",
+        &p("z:edge"),
+        "-0",
+        "negzero",
+        "5e-324",
+        "denormal",
+        "1.7976931348623157e308",
+        "max",
+        "0.1",
+        "tenth",
+        "123456789012345678",
+        "bigint",
+        "-1.5e-10",
+        "tiny",
+        "3",
+        "12345",
+    ]));
+    out.push(cmd(&[
+        "ZADD",
+        &p("z:big"),
+        "-0",
+        "negzero",
+        "5e-324",
+        "denormal",
+        "0.1",
+        "tenth",
+    ]));
+    out.push(cmd(&[
+        "HSET",
+        &p("h:ints"),
+        "1",
+        "-1",
+        "9223372036854775807",
+        "x",
+        "y",
+        "12",
+    ]));
     out.push(cmd(&["ZADD", &p("z:ttl"), "1", "a"]));
     out.push(cmd(&["PEXPIREAT", &p("z:ttl"), at]));
     for i in 0..bulk {
@@ -192,6 +280,10 @@ fn assert_encodings(c: &mut Conn) {
         ("d0:l:small", "quicklist"),
         ("d0:l:large", "quicklist"),
         ("d0:set:int", "intset"),
+        ("d0:set:i64", "intset"),
+        ("d0:set:mixed", "hashtable"),
+        ("d0:s:max", "int"),
+        ("d0:s:over", "embstr"),
         ("d0:set:str", "hashtable"),
         ("d0:set:bigint", "hashtable"),
         ("d0:z:small", "listpack"),
