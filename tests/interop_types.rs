@@ -489,3 +489,56 @@ fn redis_master_to_cascade_replica_under_writes() {
         replicate_under_writes(&master, |port| cascade(&["--replicaof", "127.0.0.1", port]));
     }
 }
+
+/// A key whose TTL passes between SAVE and the load is dropped by the
+/// loading master, whichever server wrote the dump.
+#[test]
+fn keys_expired_in_a_dump_are_not_loaded() {
+    for writer_is_cascade in [true, false] {
+        let dir = TempDir::new("types-expired");
+        let d = dir.path().to_str().unwrap();
+        let source = if writer_is_cascade {
+            cascade(&["--dir", d])
+        } else {
+            redis(&["--dir", d])
+        };
+        let mut c = source.conn();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let soon = (now + 300).to_string();
+        pipeline(
+            &mut c,
+            &[
+                cmd(&["SET", "stays", "v"]),
+                cmd(&["ZADD", "gone:z", "1", "a"]),
+                cmd(&["PEXPIREAT", "gone:z", &soon]),
+                cmd(&["SELECT", "3"]),
+                cmd(&["HSET", "gone:h", "f", "v"]),
+                cmd(&["PEXPIREAT", "gone:h", &soon]),
+                cmd(&["SELECT", "0"]),
+            ],
+        );
+        assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+        // Reads delete the expired keys on the source too.
+        common::wait_until(Duration::from_secs(10), "keys expired", || {
+            c.cmd(&["EXISTS", "gone:z"]) == Value::Int(0)
+        });
+        c.cmd(&["SELECT", "3"]);
+        assert_eq!(c.cmd(&["EXISTS", "gone:h"]), Value::Int(0));
+        let want = digest(&mut c);
+        drop(c);
+        drop(source);
+        let target = if writer_is_cascade {
+            redis(&["--dir", d])
+        } else {
+            cascade(&["--dir", d])
+        };
+        let mut c = target.conn();
+        assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(1));
+        assert_eq!(digest(&mut c), want);
+        c.cmd(&["SELECT", "3"]);
+        assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(0));
+    }
+}
