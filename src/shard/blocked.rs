@@ -257,3 +257,65 @@ impl Registry {
         self.queues.values().map(VecDeque::len).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zpop() -> BlockOp {
+        BlockOp::ZPop {
+            max: false,
+            count: None,
+        }
+    }
+
+    fn lpop() -> BlockOp {
+        BlockOp::Pop {
+            end: End::Left,
+            count: None,
+        }
+    }
+
+    #[test]
+    fn each_kind_is_served_in_its_own_arrival_order() {
+        let mut ks = Keyspace::new(1);
+        let mut reg = Registry::default();
+        let key = Bytes::from_static(b"k");
+        let (l1, z1, l2, z2) = (
+            Waiter::new(1, 0, lpop()),
+            Waiter::new(2, 0, zpop()),
+            Waiter::new(3, 0, lpop()),
+            Waiter::new(4, 0, zpop()),
+        );
+        for w in [&l1, &z1, &l2, &z2] {
+            reg.register(&mut ks, 0, &key, w.clone());
+        }
+        let first = |reg: &mut Registry, ks: &mut Keyspace, kind: Awaits| {
+            reg.first_where(ks, 0, &key, |w| w.op.awaits() == kind)
+                .map(|w| w.client_id)
+        };
+        assert_eq!(first(&mut reg, &mut ks, Awaits::Zset), Some(2));
+        assert_eq!(first(&mut reg, &mut ks, Awaits::List), Some(1));
+        // Claimed waiters (served, timed out) are skipped, wherever they are.
+        assert!(z1.claim());
+        assert_eq!(first(&mut reg, &mut ks, Awaits::Zset), Some(4));
+        assert!(l1.claim());
+        assert!(z2.claim());
+        assert_eq!(first(&mut reg, &mut ks, Awaits::Zset), None);
+        assert_eq!(first(&mut reg, &mut ks, Awaits::List), Some(3));
+        assert!(l2.claim());
+        assert_eq!(first(&mut reg, &mut ks, Awaits::List), None);
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn values_serve_the_waiters_of_their_type_only() {
+        let lim = crate::keyspace::Limits::default();
+        let mut z = crate::keyspace::ZsetValue::new();
+        assert_eq!(served_by(&Value::Zset(z.clone())), None);
+        z.insert(b"m", 1.0, &lim);
+        assert_eq!(served_by(&Value::Zset(z)), Some(Awaits::Zset));
+        assert_eq!(lpop().awaits(), Awaits::List);
+        assert_eq!(zpop().awaits(), Awaits::Zset);
+    }
+}
