@@ -1,8 +1,9 @@
-//! Blocking list commands against the real binary (two shards): wake-ups
-//! by pushes from other clients on either shard, timeouts, arrival-order
-//! fairness, several keys across shards, BLMOVE across shards, clients
-//! that disconnect while blocked, blocking commands inside MULTI, CLIENT
-//! UNBLOCK, and what CLIENT LIST / INFO show meanwhile. Every wait polls
+//! Blocking list and sorted set commands against the real binary (two
+//! shards): wake-ups by writes from other clients on either shard,
+//! timeouts, arrival-order fairness, several keys across shards, BLMOVE
+//! across shards, clients that disconnect while blocked, blocking commands
+//! inside MULTI, CLIENT UNBLOCK, what CLIENT LIST / INFO show meanwhile,
+//! and what a served BZPOPMIN/BZMPOP sends to replicas. Every wait polls
 //! with a deadline.
 
 mod common;
@@ -257,4 +258,378 @@ fn client_unblock_ends_the_wait() {
     assert_eq!(blocked(&mut c), 0);
     // The connection goes on as usual.
     assert_eq!(w.cmd(&["PING"]), Value::Simple("PONG".into()));
+}
+
+// ------------------------------------------------------- sorted sets --
+
+fn zpopped(k: &str, m: &str, score: &str) -> Value {
+    Value::Array(vec![Value::bulk(k), Value::bulk(m), Value::bulk(score)])
+}
+
+fn zmpopped(k: &str, pairs: &[(&str, &str)]) -> Value {
+    Value::Array(vec![
+        Value::bulk(k),
+        Value::Array(
+            pairs
+                .iter()
+                .map(|(m, s)| Value::Array(vec![Value::bulk(m), Value::bulk(s)]))
+                .collect(),
+        ),
+    ])
+}
+
+#[test]
+fn bzpop_is_woken_by_sorted_set_writes_on_either_shard() {
+    let s = cascade();
+    let mut c = s.conn();
+    let keys = keys_alternating("zw:", 2);
+    for k in &keys {
+        let mut w = s.conn();
+        send(&mut w, &["BZPOPMIN", k, "0"]);
+        wait_blocked(&mut c, 1);
+        assert!(c.cmd(&["CLIENT", "LIST"]).text().contains("flags=b"));
+        assert_eq!(c.cmd(&["ZADD", k, "2", "b", "1", "a"]), Value::Int(2));
+        assert_eq!(w.read(), zpopped(k, "a", "1"));
+        send(&mut w, &["BZPOPMAX", k, "0"]);
+        // "b" is there: served at once.
+        assert_eq!(w.read(), zpopped(k, "b", "2"));
+        assert_eq!(c.cmd(&["EXISTS", k]), Value::Int(0));
+        // ZINCRBY creating the key wakes too.
+        send(&mut w, &["BZPOPMAX", k, "0"]);
+        wait_blocked(&mut c, 1);
+        c.cmd(&["ZINCRBY", k, "1.5", "m"]);
+        assert_eq!(w.read(), zpopped(k, "m", "1.5"));
+        assert_eq!(blocked(&mut c), 0);
+    }
+    // RESP3: the score is a double.
+    let mut w = s.conn();
+    w.cmd(&["HELLO", "3"]);
+    send(&mut w, &["BZPOPMIN", &keys[0], "0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["ZADD", &keys[0], "-inf", "low"]);
+    assert_eq!(
+        w.read(),
+        Value::Array(vec![
+            Value::bulk(&keys[0]),
+            Value::bulk("low"),
+            Value::Double("-inf".into())
+        ])
+    );
+    send(&mut w, &["BZMPOP", "0", "1", &keys[1], "MAX", "COUNT", "2"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["ZADD", &keys[1], "1", "x", "2.5", "y", "3", "z"]);
+    assert_eq!(
+        w.read(),
+        Value::Array(vec![
+            Value::bulk(&keys[1]),
+            Value::Array(vec![
+                Value::Array(vec![Value::bulk("z"), Value::Double("3".into())]),
+                Value::Array(vec![Value::bulk("y"), Value::Double("2.5".into())]),
+            ])
+        ])
+    );
+}
+
+#[test]
+fn bzmpop_waits_on_keys_of_both_shards_and_stores_wake_it() {
+    let s = cascade();
+    let mut c = s.conn();
+    let keys = keys_alternating("zm:", 4);
+    // Data already there: the first non-empty key in argument order.
+    c.cmd(&["ZADD", &keys[3], "1", "late"]);
+    c.cmd(&["ZADD", &keys[1], "1", "early", "2", "second"]);
+    let mut args = vec!["BZMPOP", "0", "4"];
+    args.extend(keys.iter().map(String::as_str));
+    args.extend(["MIN", "COUNT", "5"]);
+    assert_eq!(
+        c.cmd(&args),
+        zmpopped(&keys[1], &[("early", "1"), ("second", "2")])
+    );
+    c.cmd(&["DEL", &keys[3]]);
+    // Nothing there: one client on every shard, served once by the first
+    // write, whichever shard it is on.
+    let mut w = s.conn();
+    send(&mut w, &args);
+    wait_blocked(&mut c, 1);
+    // A cross-shard ZUNIONSTORE creating a blocked-on key (the source is
+    // on shard 1, the destination on shard 0).
+    let src = &keys_alternating("zsrc:", 2)[1];
+    c.cmd(&["ZADD", src, "5", "u", "6", "v"]);
+    assert_eq!(c.cmd(&["ZUNIONSTORE", &keys[2], "1", src]), Value::Int(2));
+    assert_eq!(w.read(), zmpopped(&keys[2], &[("u", "5"), ("v", "6")]));
+    assert_eq!(c.cmd(&["EXISTS", &keys[2]]), Value::Int(0));
+    wait_blocked(&mut c, 0);
+    // A cross-shard ZRANGESTORE into a blocked-on key.
+    let mut w = s.conn();
+    send(&mut w, &["BZPOPMAX", &keys[1], &keys[0], "0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["ZRANGESTORE", &keys[0], src, "0", "0"]);
+    assert_eq!(w.read(), zpopped(&keys[0], "u", "5"));
+    // Nothing left behind on either shard: later writes stay.
+    wait_blocked(&mut c, 0);
+    c.cmd(&["ZADD", &keys[1], "1", "kept"]);
+    assert_eq!(c.cmd(&["ZCARD", &keys[1]]), Value::Int(1));
+}
+
+#[test]
+fn bzpop_clients_are_served_in_arrival_order_by_their_own_type() {
+    let s = cascade();
+    let mut c = s.conn();
+    let mut zs = Vec::new();
+    let mut lists = Vec::new();
+    // Interleaved list and sorted set waiters on the same key.
+    for i in 0..3 {
+        let mut w = s.conn();
+        send(&mut w, &["BZPOPMIN", "zfair", "0"]);
+        wait_blocked(&mut c, 2 * i + 1);
+        zs.push(w);
+        let mut l = s.conn();
+        send(&mut l, &["BLPOP", "zfair", "0"]);
+        wait_blocked(&mut c, 2 * i + 2);
+        lists.push(l);
+    }
+    c.cmd(&["ZADD", "zfair", "1", "a", "2", "b"]);
+    assert_eq!(zs[0].read(), zpopped("zfair", "a", "1"));
+    assert_eq!(zs[1].read(), zpopped("zfair", "b", "2"));
+    // The sorted set never served a list waiter.
+    assert_eq!(blocked(&mut c), 4);
+    c.cmd(&["ZADD", "zfair", "3", "c"]);
+    assert_eq!(zs[2].read(), zpopped("zfair", "c", "3"));
+    c.cmd(&["RPUSH", "zfair", "x", "y", "z"]);
+    for (l, e) in lists.iter_mut().zip(["x", "y", "z"]) {
+        assert_eq!(l.read(), pair("zfair", e));
+    }
+    assert_eq!(blocked(&mut c), 0);
+    // A list at the key leaves a sorted set waiter blocked (Redis 7.0).
+    let mut w = s.conn();
+    send(&mut w, &["BZPOPMAX", "zfair", "0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["RPUSH", "zfair", "l"]);
+    c.cmd(&["DEL", "zfair"]);
+    assert_eq!(blocked(&mut c), 1);
+    c.cmd(&["ZADD", "zfair", "9", "z"]);
+    assert_eq!(w.read(), zpopped("zfair", "z", "9"));
+}
+
+#[test]
+fn bzpop_errors_timeouts_multi_and_unblock() {
+    let s = cascade();
+    let mut c = s.conn();
+    c.cmd(&["SET", "str", "x"]);
+    assert!(c
+        .cmd(&["BZPOPMIN", "nokey", "str", "0"])
+        .text()
+        .starts_with("WRONGTYPE"));
+    assert!(c
+        .cmd(&["BZMPOP", "0", "1", "str", "MIN"])
+        .text()
+        .starts_with("WRONGTYPE"));
+    assert_eq!(
+        c.cmd(&["BZPOPMIN", "k", "x"]),
+        Value::Error("ERR timeout is not a float or out of range".into())
+    );
+    assert_eq!(
+        c.cmd(&["BZPOPMAX", "k", "-0.5"]),
+        Value::Error("ERR timeout is negative".into())
+    );
+    assert_eq!(
+        c.cmd(&["BZMPOP", "-1", "1", "k", "MIN"]),
+        Value::Error("ERR timeout is negative".into())
+    );
+    assert_eq!(
+        c.cmd(&["BZMPOP", "x", "0", "k", "MIN"]),
+        Value::Error("ERR numkeys should be greater than 0".into())
+    );
+    assert_eq!(
+        c.cmd(&["BZMPOP", "0", "1", "k", "MIN", "COUNT", "0"]),
+        Value::Error("ERR count should be greater than 0".into())
+    );
+    assert_eq!(
+        c.cmd(&["BZMPOP", "0", "1", "k", "MIDDLE"]),
+        Value::Error("ERR syntax error".into())
+    );
+    assert_eq!(
+        c.cmd(&["BZPOPMIN", "k"]),
+        Value::Error("ERR wrong number of arguments for 'bzpopmin' command".into())
+    );
+    // Timeouts: a null array, no waiter left behind.
+    let started = Instant::now();
+    assert_eq!(c.cmd(&["BZPOPMIN", "zt:a", "zt:b", "0.2"]), Value::Nil);
+    assert_eq!(c.cmd(&["BZMPOP", "0.1", "1", "zt:a", "MAX"]), Value::Nil);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(290), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(blocked(&mut c), 0);
+    c.cmd(&["ZADD", "zt:a", "1", "stays"]);
+    assert_eq!(c.cmd(&["ZCARD", "zt:a"]), Value::Int(1));
+    // Inside MULTI: never blocks, answers at once.
+    c.cmd(&["MULTI"]);
+    c.cmd(&["BZPOPMIN", "zm:none", "0"]);
+    c.cmd(&["BZMPOP", "0", "1", "zm:none", "MIN"]);
+    c.cmd(&["ZADD", "zm:x", "1", "a", "2", "b"]);
+    c.cmd(&["BZPOPMAX", "zm:x", "0"]);
+    c.cmd(&["BZMPOP", "0", "2", "zm:none", "zm:x", "MIN", "COUNT", "3"]);
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        Value::Array(vec![
+            Value::Nil,
+            Value::Nil,
+            Value::Int(2),
+            zpopped("zm:x", "b", "2"),
+            zmpopped("zm:x", &[("a", "1")]),
+        ])
+    );
+    // A ZADD inside EXEC serves a blocked client after the transaction,
+    // with what the transaction left.
+    let mut w = s.conn();
+    send(&mut w, &["BZPOPMIN", "zm:q", "0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["MULTI"]);
+    c.cmd(&["ZADD", "zm:q", "1", "one", "2", "two"]);
+    c.cmd(&["ZPOPMIN", "zm:q"]);
+    c.cmd(&["EXEC"]);
+    assert_eq!(w.read(), zpopped("zm:q", "two", "2"));
+    // CLIENT UNBLOCK, both ways.
+    let id = w.cmd(&["CLIENT", "ID"]).int().to_string();
+    send(&mut w, &["BZPOPMAX", "zm:u", "0"]);
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &id]), Value::Int(1));
+    assert_eq!(w.read(), Value::Nil);
+    send(&mut w, &["BZMPOP", "0", "1", "zm:u", "MIN"]);
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &id, "ERROR"]), Value::Int(1));
+    assert_eq!(
+        w.read(),
+        Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    );
+    assert_eq!(blocked(&mut c), 0);
+    c.cmd(&["ZADD", "zm:u", "1", "kept"]);
+    assert_eq!(c.cmd(&["ZCARD", "zm:u"]), Value::Int(1));
+}
+
+/// Connects as an old-style replica (SYNC) and skips the RDB; the reader
+/// then yields the replication stream's commands.
+fn raw_replica(port: u16) -> Conn {
+    use std::io::{BufRead, Read};
+    let mut r = Conn::connect(port);
+    r.send(&[b"SYNC"]);
+    let mut head = String::new();
+    loop {
+        head.clear();
+        r.reader.read_line(&mut head).unwrap();
+        // Newlines may precede the payload while the RDB is produced.
+        if head.trim().starts_with('$') {
+            break;
+        }
+    }
+    let len: usize = head.trim()[1..].parse().unwrap();
+    let mut rdb = vec![0u8; len];
+    r.reader.read_exact(&mut rdb).unwrap();
+    r
+}
+
+/// The next stream command other than PING/SELECT, as text.
+fn next_write(r: &mut Conn) -> Vec<String> {
+    loop {
+        let cmd: Vec<String> = r.read().array().iter().map(Value::text).collect();
+        let name = cmd[0].to_ascii_uppercase();
+        if name != "PING" && name != "SELECT" {
+            return cmd;
+        }
+    }
+}
+
+#[test]
+fn served_bzpops_reach_replicas_as_zpops() {
+    let s = Server::start(&[
+        "--shards",
+        "2",
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut c = s.conn();
+    let mut raw = raw_replica(s.port);
+    let replica = common::Server::start_redis(&[
+        "--enable-debug-command",
+        "yes",
+        "--replicaof",
+        "127.0.0.1",
+        &s.port.to_string(),
+    ]);
+    let keys = keys_alternating("zr:", 2);
+    let (a, b) = (&keys[0], &keys[1]);
+    // Served at once.
+    c.cmd(&["ZADD", a, "1", "x", "2", "y", "3", "z"]);
+    assert_eq!(c.cmd(&["BZPOPMIN", a, "0"]), zpopped(a, "x", "1"));
+    c.cmd(&["BZMPOP", "0", "2", b, a, "MAX", "COUNT", "10"]);
+    // Served after blocking.
+    let mut w = s.conn();
+    send(&mut w, &["BZMPOP", "0", "2", a, b, "MIN", "COUNT", "5"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["ZADD", b, "1", "p", "2", "q"]);
+    assert_eq!(w.read(), zmpopped(b, &[("p", "1"), ("q", "2")]));
+    send(&mut w, &["BZPOPMAX", a, b, "0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["ZADD", a, "7", "s", "8", "t"]);
+    assert_eq!(w.read(), zpopped(a, "t", "8"));
+    let expect: &[&[&str]] = &[
+        &["ZADD", a, "1", "x", "2", "y", "3", "z"],
+        &["ZPOPMIN", a],
+        &["ZPOPMAX", a, "2"],
+        &["ZADD", b, "1", "p", "2", "q"],
+        &["ZPOPMIN", b, "2"],
+        &["ZADD", a, "7", "s", "8", "t"],
+        &["ZPOPMAX", a],
+    ];
+    for want in expect {
+        let got = next_write(&mut raw);
+        let got_upper: Vec<String> = got
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if i == 0 {
+                    a.to_ascii_uppercase()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        assert_eq!(got_upper, *want);
+    }
+    common::family::wait_same_digest(&s, &replica);
+    assert_eq!(
+        replica.conn().cmd(&["ZRANGE", a, "0", "-1", "WITHSCORES"]),
+        Value::Array(vec![Value::bulk("s"), Value::bulk("7")])
+    );
+}
+
+#[test]
+fn rename_and_swapdb_wake_sorted_set_and_list_waiters() {
+    let s = cascade();
+    let mut c = s.conn();
+    let keys = keys_alternating("rn:", 2);
+    // RENAME of a sorted set onto a blocked-on key of the other shard.
+    let mut w = s.conn();
+    send(&mut w, &["BZPOPMIN", &keys[1], "0"]);
+    wait_blocked(&mut c, 1);
+    c.cmd(&["ZADD", &keys[0], "4", "r"]);
+    assert_eq!(c.cmd(&["RENAME", &keys[0], &keys[1]]), Value::ok());
+    assert_eq!(w.read(), zpopped(&keys[1], "r", "4"));
+    // SWAPDB bringing a sorted set and a list under blocked clients.
+    c.cmd(&["SELECT", "1"]);
+    c.cmd(&["ZADD", "sw:z", "1", "one"]);
+    c.cmd(&["RPUSH", "sw:l", "item"]);
+    c.cmd(&["SELECT", "0"]);
+    let mut wz = s.conn();
+    send(&mut wz, &["BZPOPMAX", "sw:z", "0"]);
+    wait_blocked(&mut c, 1);
+    let mut wl = s.conn();
+    send(&mut wl, &["BRPOP", "sw:l", "0"]);
+    wait_blocked(&mut c, 2);
+    assert_eq!(c.cmd(&["SWAPDB", "0", "1"]), Value::ok());
+    assert_eq!(wz.read(), zpopped("sw:z", "one", "1"));
+    assert_eq!(wl.read(), pair("sw:l", "item"));
+    assert_eq!(blocked(&mut c), 0);
 }

@@ -1,4 +1,5 @@
-//! The blocking list commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP.
+//! The blocking commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP on lists,
+//! BZPOPMIN BZPOPMAX BZMPOP on sorted sets.
 //!
 //! # How a client blocks
 //! [`run`] first tries the command like its non-blocking form (the keys'
@@ -11,31 +12,36 @@
 //! [`abandon`]ed: its waiter is removed everywhere).
 //!
 //! # How it is served
-//! A write that gives a blocked-on key a list marks it ready; right after
-//! that job (or when a multi-shard operation holding the shard ends) the
-//! shard runs [`serve_ready`]: first waiters first, each claimed once
-//! (claiming is what makes a waiter registered on several shards served by
-//! exactly one), popped in the same step, so the pushed element is never
-//! visible to anyone else, and propagated as Redis 7.0 does: `LPOP key`,
-//! `LPOP key <n>` for BLMPOP, `LMOVE src dst <from> <to>` or `RPOPLPUSH
-//! src dst`. The one command a shard cannot finish alone, BLMOVE to a key
+//! A write that gives a blocked-on key a list or a sorted set marks it
+//! ready; right after that job (or when a multi-shard operation holding
+//! the shard ends) the shard runs [`serve_ready`]: first waiters of the
+//! value's kind first (a list serves only the list commands, a sorted set
+//! only the sorted set ones, as in Redis 7.0), each claimed once (claiming
+//! is what makes a waiter registered on several shards served by exactly
+//! one), popped in the same step, so the pushed element is never visible
+//! to anyone else, and propagated as Redis 7.0 does: `LPOP key`, `LPOP key
+//! <n>` for BLMPOP, `LMOVE src dst <from> <to>` or `RPOPLPUSH src dst`,
+//! `ZPOPMIN key` (`ZPOPMAX`) for BZPOPMIN (BZPOPMAX), `ZPOPMIN key <n>`
+//! for BZMPOP. The one command a shard cannot finish alone, BLMOVE to a key
 //! of another shard, is nudged instead: its client claims it and runs the
 //! move across both shards itself, registering again (at the back) if the
 //! element went elsewhere meanwhile.
 //!
 //! Inside MULTI/EXEC and on the master link the commands never block: they
-//! answer like their non-blocking forms. Depends on `list`/`listops` for
-//! the pops and moves and on `shard::blocked` for the registry.
+//! answer like their non-blocking forms. Depends on `list`/`listops` and
+//! `zsetops` for the pops and moves and on `shard::blocked` for the
+//! registry.
 
 use super::error::{CmdError, CmdResult};
 use super::list::bulk;
 use super::listops::{
     move_across, move_ends, move_local, mpop_args, mpop_reply, pop_and_propagate,
 };
+use super::zsetops::{zmpop_args, zpop_and_propagate, zpop_reply};
 use super::{Client, Ctx};
-use crate::keyspace::{End, Value};
+use crate::keyspace::End;
 use crate::resp::Reply;
-use crate::shard::blocked::{BlockOp, Waiter, Wake};
+use crate::shard::blocked::{served_by, Awaits, BlockOp, Waiter, Wake};
 use crate::shard::{self, route::shard_of, ShardCore};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -131,6 +137,31 @@ fn parse(args: &[Bytes], shards: usize) -> Result<Request, CmdError> {
                 timeout_ms,
             })
         }
+        b"bzpopmin" | b"bzpopmax" => {
+            let timeout_ms = timeout_ms(&args[n - 1])?;
+            Ok(Request {
+                keys: args[1..n - 1].to_vec(),
+                op: BlockOp::ZPop {
+                    max: name == b"bzpopmax",
+                    count: None,
+                },
+                move_prop: None,
+                timeout_ms,
+            })
+        }
+        b"bzmpop" => {
+            let a = zmpop_args(args, 2)?;
+            let timeout_ms = timeout_ms(&args[1])?;
+            Ok(Request {
+                keys: args[a.keys].to_vec(),
+                op: BlockOp::ZPop {
+                    max: a.max,
+                    count: Some(a.count),
+                },
+                move_prop: None,
+                timeout_ms,
+            })
+        }
         _ => {
             let a = mpop_args(args, 2)?;
             let timeout_ms = timeout_ms(&args[1])?;
@@ -187,6 +218,10 @@ fn try_key(
             let got = pop_and_propagate(ctx, key, *end, count.unwrap_or(1), count.is_some())?;
             Ok(got.map(|e| pop_reply(key, e, count.is_some())))
         }
+        BlockOp::ZPop { max, count } => {
+            let got = zpop_and_propagate(ctx, key, *max, *count)?;
+            Ok(got.map(|p| zpop_reply(key, p, count.is_some())))
+        }
         BlockOp::Move {
             dest,
             from,
@@ -208,14 +243,21 @@ fn try_key(
     }
 }
 
-/// Registers `w` on `keys` of this shard; a key that has data already
-/// (it got some between the attempt and now) is marked ready, so the
-/// shard serves it after this job.
+/// Which waiters the value at `key` can serve now (see
+/// `shard::blocked::served_by`).
+fn has_data(core: &ShardCore, db: usize, key: &[u8]) -> Option<Awaits> {
+    core.db(db)
+        .get_ref(key, crate::node::unix_ms())
+        .and_then(served_by)
+}
+
+/// Registers `w` on `keys` of this shard; a key that has data for it
+/// already (it got some between the attempt and now) is marked ready, so
+/// the shard serves it after this job.
 fn register(core: &mut ShardCore, db: usize, keys: &[Bytes], w: &Arc<Waiter>) {
     for key in keys {
         core.blocked.register(&mut core.ks, db, key, w.clone());
-        if matches!(core.db(db).get_ref(key, crate::node::unix_ms()), Some(Value::List(l)) if !l.is_empty())
-        {
+        if has_data(core, db, key) == Some(w.op.awaits()) {
             core.db_mut(db).mark_ready(key);
         }
     }
@@ -226,9 +268,7 @@ fn register(core: &mut ShardCore, db: usize, keys: &[Bytes], w: &Arc<Waiter>) {
 fn deregister(core: &mut ShardCore, db: usize, keys: &[Bytes], w: &Arc<Waiter>) {
     core.blocked.remove(&mut core.ks, db, keys, w);
     for key in keys {
-        if core.blocked.has_waiters(db, key)
-            && matches!(core.db(db).get_ref(key, crate::node::unix_ms()), Some(Value::List(l)) if !l.is_empty())
-        {
+        if core.blocked.has_waiters(db, key) && has_data(core, db, key).is_some() {
             core.db_mut(db).mark_ready(key);
         }
     }
@@ -270,7 +310,7 @@ async fn attempt(client: &Client, req: &Request, waiter: Option<&Arc<Waiter>>) -
                 src.clone(),
                 match &req.op {
                     BlockOp::Move { dest, .. } => dest.clone(),
-                    BlockOp::Pop { .. } => src.clone(),
+                    BlockOp::Pop { .. } | BlockOp::ZPop { .. } => src.clone(),
                 },
                 (*from, *to),
                 prop,
@@ -339,11 +379,12 @@ async fn attempt(client: &Client, req: &Request, waiter: Option<&Arc<Waiter>>) -
 fn empty_reply(req: &Request) -> Reply {
     match req.op {
         BlockOp::Move { .. } => Reply::Nil,
-        BlockOp::Pop { .. } => Reply::NilArray,
+        BlockOp::Pop { .. } | BlockOp::ZPop { .. } => Reply::NilArray,
     }
 }
 
-/// BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP: the reply, or a placeholder with
+/// BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP: the
+/// reply, or a placeholder with
 /// `client.blocked` set (the connection then calls [`wait`]).
 pub async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let req = parse(args, client.shard.shards())?;
@@ -517,8 +558,9 @@ pub fn unblock(waiter: &Waiter, error: bool) -> bool {
 }
 
 /// The shard's `on_ready` hook: serves the waiters of the keys that got
-/// data, first come first served, until no ready key is left (a served
-/// BLMOVE may make its destination ready in turn).
+/// data, first come first served among those the data is for, until no
+/// ready key is left (a served BLMOVE may make its destination ready in
+/// turn).
 pub fn serve_ready(core: &mut ShardCore) {
     loop {
         let ready = core.ks.take_ready();
@@ -533,16 +575,15 @@ pub fn serve_ready(core: &mut ShardCore) {
 
 fn serve_key(core: &mut ShardCore, db: usize, key: &Bytes) {
     loop {
-        let Some(w) = core.blocked.first(&mut core.ks, db, key) else {
+        let Some(kind) = has_data(core, db, key) else {
             return;
         };
-        let has_data = matches!(
-            core.db(db).get_ref(key, crate::node::unix_ms()),
-            Some(Value::List(l)) if !l.is_empty()
-        );
-        if !has_data {
+        let Some(w) = core
+            .blocked
+            .first_where(&mut core.ks, db, key, |w| w.op.awaits() == kind)
+        else {
             return;
-        }
+        };
         if let BlockOp::Move { dest_shard, .. } = &w.op {
             if *dest_shard != core.id {
                 // The element stays for this waiter: its client moves it.

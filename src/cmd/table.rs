@@ -189,7 +189,7 @@ pub enum ClientCmd {
     /// LMOVE / RPOPLPUSH across shards.
     Lmove,
     Lmpop,
-    /// BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP.
+    /// BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP.
     Blocking,
 }
 
@@ -277,16 +277,9 @@ impl CommandSpec {
                 }
                 keys
             }
-            // LMPOP numkeys key..., BLMPOP timeout numkeys key...
-            "lmpop" | "blmpop" => {
-                let at = if self.name == "lmpop" { 1 } else { 2 };
-                let n = args
-                    .get(at)
-                    .and_then(|a| crate::util::num::parse_i64_strict(a))
-                    .filter(|&n| n >= 1 && n < args.len() as i64 - at as i64)
-                    .unwrap_or(0);
-                (at + 1..at + 1 + n as usize).collect()
-            }
+            "lmpop" => numkeys_positions(args, 1),
+            // BLMPOP / BZMPOP timeout numkeys key...
+            "blmpop" | "bzmpop" => numkeys_positions(args, 2),
             _ => Vec::new(),
         }
     }

@@ -11,7 +11,8 @@
 //! member goes, and count `dirty` only for real changes, so no-ops are not
 //! propagated. Propagation follows Redis 7.0: every single-key write here
 //! is deterministic and goes as sent (ZADD INCR and ZINCRBY too, ZPOPMIN
-//! and ZPOPMAX with their count). The blocking pops are not here.
+//! and ZPOPMAX with their count). The blocking pops (BZPOPMIN BZPOPMAX
+//! BZMPOP) have their rows here and run in `blocking`.
 
 use super::args::{int_arg, is, scan_args};
 use super::error::{CmdError, CmdResult};
@@ -68,6 +69,9 @@ pub fn commands() -> Vec<CommandSpec> {
         row("zinter", -3, READONLY | MOVABLE_KEYS, none, "6.2.0", "Intersect multiple sorted sets", client(ClientCmd::Zsetop)),
         row("zdiff", -3, READONLY | MOVABLE_KEYS, none, "6.2.0", "Subtract multiple sorted sets", client(ClientCmd::Zsetop)),
         row("zintercard", -3, READONLY | MOVABLE_KEYS, none, "7.0.0", "Intersect multiple sorted sets and return the cardinality of the result", client(ClientCmd::Zintercard)),
+        row("bzpopmin", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), "5.0.0", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", client(ClientCmd::Blocking)),
+        row("bzpopmax", -3, WRITE | NOSCRIPT | FAST | BLOCKING, (1, -2, 1), "5.0.0", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", client(ClientCmd::Blocking)),
+        row("bzmpop", -5, WRITE | BLOCKING | MOVABLE_KEYS, none, "7.0.0", "Remove and return members with scores in a sorted set or block until one is available", client(ClientCmd::Blocking)),
         row("zmpop", -4, WRITE | MOVABLE_KEYS, none, "7.0.0", "Remove and return members with scores in a sorted set", client(ClientCmd::Zmpop)),
     ]
 }

@@ -13,7 +13,9 @@
 //!
 //! Propagation follows Redis 7.0: the *STORE commands go as they are when
 //! they changed something (a non-empty result, or a deleted destination);
-//! ZMPOP goes as `ZPOPMIN|ZPOPMAX key count` for the key it popped from.
+//! ZMPOP goes as `ZPOPMIN|ZPOPMAX key <popped>` for the key it popped
+//! from. The pop, reply and argument steps here are shared with the
+//! blocking BZPOPMIN BZPOPMAX BZMPOP (`blocking`).
 //! Depends on `zset` and `zrange` for the shared helpers.
 
 use super::args::{int_arg, is};
@@ -415,13 +417,21 @@ async fn setop(client: &mut Client, args: &[Bytes], card: bool) -> CmdResult {
 
 // -------------------------------------------------------------- ZMPOP --
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
-async fn zmpop(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    // Redis answers a non-integer and an out-of-range value alike here.
-    let numkeys = super::args::parse_i64_strict(&args[1])
+/// ZMPOP / BZMPOP arguments after the command name (and timeout).
+pub(super) struct ZmpopArgs {
+    pub keys: std::ops::Range<usize>,
+    pub max: bool,
+    pub count: usize,
+}
+
+/// Parses `numkeys key... MIN|MAX [COUNT count]` with `numkeys` at `at`,
+/// in Redis's order and with its errors (a non-integer and an
+/// out-of-range numkeys or count are answered alike).
+pub(super) fn zmpop_args(args: &[Bytes], at: usize) -> Result<ZmpopArgs, CmdError> {
+    let numkeys = super::args::parse_i64_strict(&args[at])
         .filter(|&n| n >= 1)
         .ok_or_else(|| CmdError::other("ERR numkeys should be greater than 0"))?;
-    let where_at = 2usize.saturating_add(numkeys as usize);
+    let where_at = (at + 1).saturating_add(numkeys as usize);
     let Some(w) = args.get(where_at) else {
         return Err(CmdError::Syntax);
     };
@@ -445,37 +455,80 @@ async fn zmpop(client: &mut Client, args: &[Bytes]) -> CmdResult {
             return Err(CmdError::Syntax);
         }
     }
-    let count = count.unwrap_or(1);
-    let keys: Vec<Bytes> = args[2..where_at].to_vec();
-    let db = client.db;
-    let n = client.shard.shards();
-    let involved: Vec<usize> = keys.iter().map(|k| shard_of(k, n)).collect();
-    let guard = shard::hold(&involved).await;
-    for key in keys {
-        let k = key.clone();
-        let popped = on(&guard, shard_of(&key, n), db, move |ctx| {
-            pop_from(ctx, &k, max, count as usize)
-        })
-        .await?;
-        let Some(popped) = popped else {
-            continue;
-        };
-        let cmd = if max { "ZPOPMAX" } else { "ZPOPMIN" };
-        super::propagate(
-            client,
-            db,
-            &[
-                Bytes::from_static(cmd.as_bytes()),
-                key.clone(),
-                Bytes::from(count.to_string()),
-            ],
-        );
-        drop(guard);
+    Ok(ZmpopArgs {
+        keys: at + 1..where_at,
+        max,
+        count: count.unwrap_or(1) as usize,
+    })
+}
+
+/// Pops up to `count` members (1 when `None`) from the low or high end of
+/// the sorted set at `key` on this shard and propagates the pop as Redis
+/// 7.0 does: `ZPOPMIN|ZPOPMAX key` for BZPOPMIN/BZPOPMAX (`count: None`),
+/// with the number of popped members for ZMPOP/BZMPOP. `Ok(None)` for a
+/// missing key; WRONGTYPE for another type.
+pub(super) fn zpop_and_propagate(
+    ctx: &mut Ctx,
+    key: &Bytes,
+    max: bool,
+    count: Option<usize>,
+) -> Result<Option<Vec<(Bytes, f64)>>, CmdError> {
+    let Some(popped) = pop_from(ctx, key, max, count.unwrap_or(1))? else {
+        return Ok(None);
+    };
+    if popped.is_empty() {
+        return Ok(None);
+    }
+    let name: &'static [u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+    let mut cmd = vec![Bytes::from_static(name), key.clone()];
+    if count.is_some() {
+        cmd.push(Bytes::from(popped.len().to_string()));
+    }
+    let db = ctx.db;
+    crate::propagate::write(ctx.core, db, &[], Some(&[cmd]));
+    Ok(Some(popped))
+}
+
+/// What a pop from `key` answers: `[key, [[member, score], ...]]` for
+/// ZMPOP/BZMPOP (`nested`), `[key, member, score]` for BZPOPMIN/BZPOPMAX.
+pub(super) fn zpop_reply(key: &Bytes, popped: Vec<(Bytes, f64)>, nested: bool) -> Reply {
+    if nested {
         let pairs = popped
             .into_iter()
             .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
             .collect();
-        return Ok(Reply::Array(vec![Reply::Bulk(key), Reply::Array(pairs)]));
+        return Reply::Array(vec![Reply::Bulk(key.clone()), Reply::Array(pairs)]);
+    }
+    let mut out = Vec::with_capacity(1 + 2 * popped.len());
+    out.push(Reply::Bulk(key.clone()));
+    for (m, s) in popped {
+        out.push(Reply::Bulk(m));
+        out.push(Reply::Double(s));
+    }
+    Reply::Array(out)
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: holds the keys'
+/// shards and pops from the first one (in argument order) holding a
+/// sorted set; WRONGTYPE when a key before it holds something else.
+async fn zmpop(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let a = zmpop_args(args, 1)?;
+    let keys: Vec<Bytes> = args[a.keys].to_vec();
+    let db = client.db;
+    let n = client.shard.shards();
+    let involved: Vec<usize> = keys.iter().map(|k| shard_of(k, n)).collect();
+    let guard = shard::hold(&involved).await;
+    for (key, &s) in keys.iter().zip(&involved) {
+        let k = key.clone();
+        let (max, count) = (a.max, a.count);
+        let popped = on(&guard, s, db, move |ctx| {
+            zpop_and_propagate(ctx, &k, max, Some(count))
+        })
+        .await?;
+        if let Some(popped) = popped {
+            drop(guard);
+            return Ok(zpop_reply(key, popped, true));
+        }
     }
     Ok(Reply::NilArray)
 }

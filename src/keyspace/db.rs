@@ -55,11 +55,18 @@ pub struct Db {
     /// Every path that changes a key touches it here; see `watch.rs`.
     /// It stays with the index, not the data, when SWAPDB swaps databases.
     watch: WatchTable,
-    /// Keys clients block on (BLPOP...; the waiters themselves are the
-    /// shard's). Like `watch`, it stays with the index on SWAPDB.
+    /// Keys clients block on (BLPOP, BZPOPMIN...; the waiters themselves
+    /// are the shard's). Like `watch`, it stays with the index on SWAPDB.
     blocked: std::collections::HashSet<Bytes>,
-    /// Blocked-on keys that got a list since the shard last looked.
+    /// Blocked-on keys that got a list or a sorted set since the shard
+    /// last looked.
     ready: Vec<Bytes>,
+}
+
+/// Whether storing `v` may serve a client blocked on its key: lists
+/// (BLPOP...) and sorted sets (BZPOPMIN...), the types Redis 7.0 signals.
+fn may_wake(v: &Value) -> bool {
+    matches!(v, Value::List(_) | Value::Zset(_))
 }
 
 impl Default for Db {
@@ -179,7 +186,7 @@ impl Db {
     /// Callers have run `before_change(key)`.
     fn store(&mut self, key: Bytes, v: Value) {
         self.watch.touch(&key);
-        if !self.blocked.is_empty() && matches!(v, Value::List(_)) {
+        if !self.blocked.is_empty() && may_wake(&v) {
             self.mark_ready(&key);
         }
         match self.dict.get_mut(&key) {
@@ -328,7 +335,7 @@ impl Db {
             let lists: Vec<Bytes> = d
                 .blocked
                 .iter()
-                .filter(|k| matches!(d.dict.get(k), Some(Value::List(_))))
+                .filter(|k| d.dict.get(k).is_some_and(may_wake))
                 .cloned()
                 .collect();
             d.ready.extend(lists);

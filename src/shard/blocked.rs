@@ -1,9 +1,14 @@
-//! Clients blocked on keys (BLPOP and friends): the shared [`Waiter`] and
-//! each shard's [`Registry`] of who waits on which of its keys.
+//! Clients blocked on keys (BLPOP, BZPOPMIN and friends): the shared
+//! [`Waiter`] and each shard's [`Registry`] of who waits on which of its
+//! keys.
 //!
 //! A blocked command registers one `Waiter` (shared through an `Arc`) on
 //! the shard of each of its keys, in arrival order per key. A write that
-//! gives a watched key a list marks it ready in its `Db`; after the job,
+//! gives a watched key a list or a sorted set marks it ready in its `Db`;
+//! a waiter is served only by the type it waits for ([`BlockOp::awaits`]:
+//! a sorted set never wakes a BLPOP, as in Redis 7.0), so one key's queue
+//! may hold waiters of both kinds and each kind is served in its own
+//! arrival order. After the job,
 //! the shard (not held by a multi-shard operation) calls its `on_ready`
 //! hook, which serves the first waiters there, in the same step: the
 //! element goes straight to them. A waiter registered on several shards is
@@ -14,7 +19,7 @@
 //! slot); popping and replying is the command layer's (`cmd::blocking`).
 //! It must not import `cmd` or `net`.
 
-use crate::keyspace::{End, Keyspace};
+use crate::keyspace::{End, Keyspace, Value};
 use crate::resp::Reply;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -36,6 +41,36 @@ pub enum BlockOp {
         to: End,
         rpoplpush: bool,
     },
+    /// BZPOPMIN / BZPOPMAX (`count: None`) and BZMPOP (`Some(count)`):
+    /// pop the lowest (`max` false) or highest scores of a sorted set.
+    ZPop { max: bool, count: Option<usize> },
+}
+
+/// The type of value a blocked command waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awaits {
+    List,
+    Zset,
+}
+
+impl BlockOp {
+    pub fn awaits(&self) -> Awaits {
+        match self {
+            BlockOp::Pop { .. } | BlockOp::Move { .. } => Awaits::List,
+            BlockOp::ZPop { .. } => Awaits::Zset,
+        }
+    }
+}
+
+/// Which waiters `v` can serve: a non-empty list serves the list
+/// commands, a non-empty sorted set the sorted set ones, nothing else
+/// anyone.
+pub fn served_by(v: &Value) -> Option<Awaits> {
+    match v {
+        Value::List(l) if !l.is_empty() => Some(Awaits::List),
+        Value::Zset(z) if !z.is_empty() => Some(Awaits::Zset),
+        _ => None,
+    }
 }
 
 /// How a wait ended (or why the client must look again).
@@ -168,21 +203,28 @@ impl Registry {
         q.push_back(w);
     }
 
-    /// The first live waiter on `key`, dropping claimed ones on the way.
-    pub fn first(&mut self, ks: &mut Keyspace, db: usize, key: &Bytes) -> Option<Arc<Waiter>> {
+    /// The first live waiter on `key` that `wants`, dropping claimed ones
+    /// on the way (and the key's queue once nobody is left).
+    pub fn first_where(
+        &mut self,
+        ks: &mut Keyspace,
+        db: usize,
+        key: &Bytes,
+        wants: impl Fn(&Waiter) -> bool,
+    ) -> Option<Arc<Waiter>> {
         let k = (db, key.clone());
         let q = self.queues.get_mut(&k)?;
         while q.front().is_some_and(|w| w.is_claimed()) {
             q.pop_front();
         }
-        let first = q.front().cloned();
-        if first.is_none() {
+        if q.is_empty() {
             self.queues.remove(&k);
             if let Some(d) = ks.db_mut(db) {
                 d.unblock_key(key);
             }
+            return None;
         }
-        first
+        q.iter().find(|w| !w.is_claimed() && wants(w)).cloned()
     }
 
     /// Removes `w` from the queues of `keys` (a served, timed out or
@@ -213,5 +255,67 @@ impl Registry {
     /// Waiters registered here (INFO, tests).
     pub fn len(&self) -> usize {
         self.queues.values().map(VecDeque::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zpop() -> BlockOp {
+        BlockOp::ZPop {
+            max: false,
+            count: None,
+        }
+    }
+
+    fn lpop() -> BlockOp {
+        BlockOp::Pop {
+            end: End::Left,
+            count: None,
+        }
+    }
+
+    #[test]
+    fn each_kind_is_served_in_its_own_arrival_order() {
+        let mut ks = Keyspace::new(1);
+        let mut reg = Registry::default();
+        let key = Bytes::from_static(b"k");
+        let (l1, z1, l2, z2) = (
+            Waiter::new(1, 0, lpop()),
+            Waiter::new(2, 0, zpop()),
+            Waiter::new(3, 0, lpop()),
+            Waiter::new(4, 0, zpop()),
+        );
+        for w in [&l1, &z1, &l2, &z2] {
+            reg.register(&mut ks, 0, &key, w.clone());
+        }
+        let first = |reg: &mut Registry, ks: &mut Keyspace, kind: Awaits| {
+            reg.first_where(ks, 0, &key, |w| w.op.awaits() == kind)
+                .map(|w| w.client_id)
+        };
+        assert_eq!(first(&mut reg, &mut ks, Awaits::Zset), Some(2));
+        assert_eq!(first(&mut reg, &mut ks, Awaits::List), Some(1));
+        // Claimed waiters (served, timed out) are skipped, wherever they are.
+        assert!(z1.claim());
+        assert_eq!(first(&mut reg, &mut ks, Awaits::Zset), Some(4));
+        assert!(l1.claim());
+        assert!(z2.claim());
+        assert_eq!(first(&mut reg, &mut ks, Awaits::Zset), None);
+        assert_eq!(first(&mut reg, &mut ks, Awaits::List), Some(3));
+        assert!(l2.claim());
+        assert_eq!(first(&mut reg, &mut ks, Awaits::List), None);
+        assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn values_serve_the_waiters_of_their_type_only() {
+        let lim = crate::keyspace::Limits::default();
+        let mut z = crate::keyspace::ZsetValue::new();
+        assert_eq!(served_by(&Value::Zset(z.clone())), None);
+        z.insert(b"m", 1.0, &lim);
+        assert_eq!(served_by(&Value::Zset(z)), Some(Awaits::Zset));
+        assert_eq!(lpop().awaits(), Awaits::List);
+        assert_eq!(zpop().awaits(), Awaits::Zset);
     }
 }

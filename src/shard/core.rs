@@ -33,7 +33,7 @@ pub struct ShardCore {
     /// is collected here, shared by every shard the EXEC holds, and enters
     /// the stream as one unit at the end (see `crate::propagate::Capture`).
     pub capture: Option<Arc<std::sync::Mutex<crate::propagate::Capture>>>,
-    /// Clients blocked on this shard's keys (BLPOP...).
+    /// Clients blocked on this shard's keys (BLPOP, BZPOPMIN...).
     pub blocked: super::blocked::Registry,
     /// Serves the waiters of keys that got data (`cmd::blocking`; set at
     /// start, a no-op until then). Run by the shard after a job, never
