@@ -46,6 +46,8 @@ pub struct Node {
     /// `slowlog-log-slower-than` (µs; negative disables) and
     /// `slowlog-max-len`, cached so commands need not read the config.
     pub slowlog_slower_than_us: AtomicI64,
+    /// `latency-tracking`: commands feed `INFO latencystats`.
+    pub latency_tracking: AtomicBool,
     pub slowlog_max_len: AtomicUsize,
     pub next_slowlog_id: AtomicU64,
     /// Where to remove the pidfile at exit.
@@ -101,6 +103,7 @@ impl Node {
             config_epoch: AtomicU64::new(0),
             active_expire: AtomicBool::new(true),
             slowlog_slower_than_us: AtomicI64::new(10_000),
+            latency_tracking: AtomicBool::new(true),
             slowlog_max_len: AtomicUsize::new(128),
             next_slowlog_id: AtomicU64::new(0),
             pidfile: RwLock::new(None),
@@ -169,6 +172,8 @@ impl Node {
             num("slowlog-max-len", 128).max(0) as usize,
             Ordering::Relaxed,
         );
+        self.latency_tracking
+            .store(cfg.bool_value("latency-tracking"), Ordering::Relaxed);
         set_encoding_limits(limits_from_config(&cfg));
         set_list_fill_from_config(&cfg);
     }

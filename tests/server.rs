@@ -696,3 +696,75 @@ fn protected_mode_refuses_non_local_clients_without_a_password() {
     );
     assert_eq!(first_reply_from(outside, s.port), "+PONG\r\n");
 }
+
+#[test]
+fn latencystats_follow_latency_tracking_and_its_percentiles() {
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.conn();
+    let latency = |c: &mut common::Conn, cmd: &str| -> Option<String> {
+        let info = c.cmd(&["INFO", "latencystats"]).text();
+        assert!(info.starts_with("# Latencystats\r\n"), "{info}");
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("latency_percentiles_usec_{cmd}:")))
+            .map(|v| v.trim().to_string())
+    };
+    // Keys on both shards, one of the batches pipelined.
+    for i in 0..20 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Value::ok());
+    }
+    let mut buf = Vec::new();
+    for i in 0..20 {
+        buf.extend(common::encode(&[b"GET", format!("k{i}").as_bytes()]));
+    }
+    c.send_raw(&buf);
+    for _ in 0..20 {
+        assert_eq!(c.read(), Value::bulk("v"));
+    }
+    for cmd in ["set", "get"] {
+        let v = latency(&mut c, cmd).unwrap_or_else(|| panic!("no {cmd} latency"));
+        let parts: Vec<&str> = v.split(',').collect();
+        assert_eq!(parts.len(), 3, "{v}");
+        for (part, name) in parts.iter().zip(["p50", "p99", "p99.9"]) {
+            let (n, value) = part.split_once('=').unwrap();
+            assert_eq!(n, name, "{v}");
+            let (_, decimals) = value.split_once('.').unwrap();
+            assert_eq!(decimals.len(), 3, "{v}");
+            assert!(value.parse::<f64>().unwrap() > 0.0, "{v}");
+        }
+    }
+    // Not part of plain INFO; part of INFO all.
+    assert!(!c.cmd(&["INFO"]).text().contains("# Latencystats"));
+    assert!(c
+        .cmd(&["INFO", "all"])
+        .text()
+        .contains("latency_percentiles_usec_get:"));
+
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "0 50 100"
+        ]),
+        Value::ok()
+    );
+    let v = latency(&mut c, "get").unwrap();
+    assert!(
+        v.starts_with("p0=") && v.contains(",p50=") && v.contains(",p100="),
+        "{v}"
+    );
+
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "latency-tracking", "no"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Value::ok());
+    assert_eq!(c.cmd(&["SET", "a", "b"]), Value::ok());
+    assert_eq!(latency(&mut c, "set"), None);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "latency-tracking", "yes"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["SET", "a", "b"]), Value::ok());
+    assert!(latency(&mut c, "set").is_some());
+}

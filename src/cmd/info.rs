@@ -39,6 +39,7 @@ const ALL: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -129,6 +130,7 @@ pub async fn render(client: &Client, sections: &[&str]) -> String {
             "modules" => out.push_str("# Modules\r\n"),
             "commandstats" => commandstats(&stats, &mut out),
             "errorstats" => errorstats(&stats, &mut out),
+            "latencystats" => latencystats(client, &mut out).await,
             "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" => keyspace(&reports, &mut out),
             _ => {}
@@ -725,6 +727,40 @@ fn commandstats(s: &ShardStats, out: &mut String) {
             "cmdstat_{name}:calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",
             c.calls, c.usec, c.rejected_calls, c.failed_calls
         );
+    }
+}
+
+/// `latency_percentiles_usec_<command>:p50=...,p99=...,p99.9=...` for the
+/// percentiles `latency-tracking-info-percentiles` lists.
+async fn latencystats(client: &Client, out: &mut String) {
+    out.push_str("# Latencystats\r\n");
+    let percentiles: Vec<f64> = client
+        .node
+        .config()
+        .get("latency-tracking-info-percentiles")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let mut merged = crate::shard::latency::CommandLatency::default();
+    for part in shard::gather(|core| core.latency.clone()).await {
+        merged.merge(&part);
+    }
+    let t = table::table();
+    for (id, values) in merged.percentiles(&percentiles) {
+        let name = t.commands.get(id).map_or("unknown", |c| c.name);
+        let _ = write!(out, "latency_percentiles_usec_{name}:");
+        for (i, (p, v)) in percentiles.iter().zip(values).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(
+                out,
+                "p{}={v:.3}",
+                crate::shard::latency::percentile_name(*p)
+            );
+        }
+        out.push_str("\r\n");
     }
 }
 

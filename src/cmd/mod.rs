@@ -305,8 +305,24 @@ pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]
     {
         feed_monitors(client, args);
     }
-    let usec = started.elapsed().as_micros() as u64;
+    count_call(client, spec, &reply, started.elapsed());
+    {
+        let mut info = client.info.borrow_mut();
+        info.last_cmd = spec.name;
+        info.db = client.db;
+    }
+    reply
+}
+
+/// Counts a call that ran (not one the checks refused) in
+/// `INFO commandstats`, `errorstats` and `latencystats`.
+fn count_call(client: &Client, spec: &CommandSpec, reply: &Reply, took: std::time::Duration) {
+    let usec = took.as_micros() as u64;
     let failed = matches!(reply, Reply::Error(_));
+    let track_latency = client
+        .node
+        .latency_tracking
+        .load(std::sync::atomic::Ordering::Relaxed);
     client.shard.with_core(|core| {
         core.stats.commands_processed += 1;
         let s = core.stats.command(spec.id);
@@ -315,16 +331,13 @@ pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]
         if failed {
             s.failed_calls += 1;
         }
+        if track_latency {
+            core.latency.record(spec.id, took.as_nanos() as u64);
+        }
     });
     if failed {
-        count_error(client, &reply);
+        count_error(client, reply);
     }
-    {
-        let mut info = client.info.borrow_mut();
-        info.last_cmd = spec.name;
-        info.db = client.db;
-    }
-    reply
 }
 
 /// Formats a command as MONITOR shows it:

@@ -26,11 +26,14 @@
 //! helpers of its parent module.
 
 use super::table::{self, flag, CommandSpec, Run, Split};
-use super::{check, count_error, feed_monitors, record_slow, run_and_propagate, Client, InFlight};
+use super::{
+    check, count_call, count_error, feed_monitors, record_slow, run_and_propagate, Client, InFlight,
+};
 use crate::resp::Reply;
 use crate::shard::{self, ShardCore};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 /// Commands held per batch before it is finished anyway: bounds the time a
 /// remote shard spends on one job and the replies held here.
@@ -51,7 +54,7 @@ struct Entry {
     args: Vec<Bytes>,
     /// `None` while its shard has not answered.
     reply: Option<Reply>,
-    usec: u64,
+    took: Duration,
     /// Rejected by the checks: counted as such, not as a call.
     rejected: bool,
 }
@@ -103,7 +106,7 @@ impl Batch {
                 spec,
                 args,
                 reply: Some(reply),
-                usec: 0,
+                took: Duration::ZERO,
                 rejected: true,
             });
             return Ok(());
@@ -128,7 +131,7 @@ impl Batch {
                 spec,
                 args,
                 reply: Some(reply),
-                usec: started.elapsed().as_micros() as u64,
+                took: started.elapsed(),
                 rejected: false,
             });
             return Ok(());
@@ -146,7 +149,7 @@ impl Batch {
             spec,
             args,
             reply: None,
-            usec: 0,
+            took: Duration::ZERO,
             rejected: false,
         });
         Ok(())
@@ -169,17 +172,17 @@ impl Batch {
                     .map(|c| {
                         let started = std::time::Instant::now();
                         let reply = run_and_propagate(core, c.f, db, &c.args, c.write);
-                        (reply, started.elapsed().as_micros() as u64)
+                        (reply, started.elapsed())
                     })
                     .collect::<Vec<_>>()
             });
             pending.push((slots, answer));
         }
         for (slots, answer) in pending {
-            for (slot, (reply, usec)) in slots.into_iter().zip(answer.await) {
+            for (slot, (reply, took)) in slots.into_iter().zip(answer.await) {
                 let e = &mut self.entries[slot];
                 e.reply = Some(reply);
-                e.usec = usec;
+                e.took = took;
             }
         }
         let wrote = self.in_flight.take().is_some();
@@ -197,7 +200,7 @@ impl Batch {
         for e in self.entries.drain(..) {
             let reply = e.reply.unwrap_or(Reply::Nil);
             if !e.rejected {
-                after_call(client, e.spec, &e.args, &reply, e.usec, monitors);
+                after_call(client, e.spec, &e.args, &reply, e.took, monitors);
                 last_cmd = Some(e.spec.name);
             }
             replies.push(reply);
@@ -238,26 +241,14 @@ fn after_call(
     spec: &CommandSpec,
     args: &[Bytes],
     reply: &Reply,
-    usec: u64,
+    took: Duration,
     monitors: bool,
 ) {
     if !spec.has(flag::SKIP_SLOWLOG) {
-        record_slow(client, usec, args);
+        record_slow(client, took.as_micros() as u64, args);
     }
     if monitors && !spec.has(flag::SKIP_MONITOR | flag::ADMIN) {
         feed_monitors(client, args);
     }
-    let failed = matches!(reply, Reply::Error(_));
-    client.shard.with_core(|core| {
-        core.stats.commands_processed += 1;
-        let s = core.stats.command(spec.id);
-        s.calls += 1;
-        s.usec += usec;
-        if failed {
-            s.failed_calls += 1;
-        }
-    });
-    if failed {
-        count_error(client, reply);
-    }
+    count_call(client, spec, reply, took);
 }

@@ -346,7 +346,11 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Ok)
         }
         "resetstat" if n == 2 => {
-            shard::gather(|core| core.stats.reset()).await;
+            shard::gather(|core| {
+                core.stats.reset();
+                core.latency.clear();
+            })
+            .await;
             Ok(Reply::Ok)
         }
         "help" if n == 2 => help(&[

@@ -17,6 +17,8 @@ pub struct ShardCore {
     /// This shard's keys, in every database.
     pub ks: Keyspace,
     pub stats: ShardStats,
+    /// Latency of the commands this shard's clients ran (`INFO latencystats`).
+    pub latency: super::latency::CommandLatency,
     /// Clients whose connection lives on this shard, by client id.
     pub clients: HashMap<u64, Rc<RefCell<ClientInfo>>>,
     /// Slow commands run by this shard's clients (SLOWLOG), newest last.
@@ -78,6 +80,7 @@ impl ShardCore {
             id,
             ks: Keyspace::new(databases),
             stats: ShardStats::default(),
+            latency: Default::default(),
             clients: HashMap::new(),
             slowlog: VecDeque::new(),
             backlog: None,

@@ -39,6 +39,7 @@
 pub mod blocked;
 pub mod core;
 pub mod inbox;
+pub mod latency;
 pub mod oneshot;
 pub mod route;
 pub mod runtime;
