@@ -1213,3 +1213,108 @@ fn replicas_arriving_during_a_snapshot_share_the_next_one() {
     assert_eq!(snapshots, 2, "{}", master.log_text());
     assert_eq!(field(&master, None, "stats", "sync_full"), "4");
 }
+
+/// The `.rdb` files in a node's directory.
+fn rdb_files(s: &Server) -> Vec<String> {
+    std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rdb"))
+        .collect()
+}
+
+#[test]
+fn diskless_load_parses_the_transfer_without_a_file() {
+    // From a Cascade master ($EOF: framing) and from a real Redis master
+    // sending a file as a sized bulk.
+    let ours = start(&["--shards", "2"]);
+    write_keys(&ours, None, "eof", 500);
+    let theirs = start_redis(&["--repl-diskless-sync", "no"]);
+    write_keys(&theirs, None, "bulk", 500);
+    for (master, framing) in [
+        (
+            &ours,
+            "receiving streamed RDB from master with EOF to parser",
+        ),
+        (&theirs, "bytes from master to parser"),
+    ] {
+        let port = master.port.to_string();
+        let replica = start(&[
+            "--replicaof",
+            "127.0.0.1",
+            &port,
+            "--repl-diskless-load",
+            "swapdb",
+        ]);
+        wait_in_sync(master, &replica, None);
+        let log = replica.log_text();
+        assert!(log.contains(framing), "{log}");
+        assert!(rdb_files(&replica).is_empty(), "{:?}", rdb_files(&replica));
+    }
+}
+
+#[test]
+fn diskless_load_on_empty_db_uses_a_file_when_holding_data() {
+    let master = start(&[]);
+    write_keys(&master, None, "m", 100);
+    let port = master.port.to_string();
+    let empty = start(&["--repl-diskless-load", "on-empty-db"]);
+    let holding = start(&["--repl-diskless-load", "on-empty-db"]);
+    assert_eq!(
+        holding.conn().cmd(&["DEBUG", "POPULATE", "50", "old"]),
+        Value::ok()
+    );
+    for r in [&empty, &holding] {
+        assert_eq!(
+            r.conn().cmd(&["REPLICAOF", "127.0.0.1", &port]),
+            Value::ok()
+        );
+        wait_in_sync(&master, r, None);
+    }
+    assert!(empty.log_text().contains("with EOF to parser"));
+    assert!(rdb_files(&empty).is_empty());
+    assert!(holding.log_text().contains("with EOF to disk"));
+    assert_eq!(rdb_files(&holding), vec!["dump.rdb".to_string()]);
+}
+
+#[test]
+fn a_broken_transfer_keeps_the_replica_data_in_every_load_mode() {
+    for mode in ["disabled", "swapdb"] {
+        // Big enough values (uncompressed) that the snapshot's first
+        // chunks leave long before its end.
+        let mut master = start(&["--rdb-key-save-delay", "1000", "--rdbcompression", "no"]);
+        assert_eq!(
+            master
+                .conn()
+                .cmd(&["DEBUG", "POPULATE", "3000", "new", "1000"]),
+            Value::ok()
+        );
+        let replica = start(&["--repl-diskless-load", mode]);
+        let mut c = replica.conn();
+        assert_eq!(c.cmd(&["DEBUG", "POPULATE", "300", "kept"]), Value::ok());
+        let before = digest(&replica, None);
+        let port = master.port.to_string();
+        assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+        common::wait_until(DEADLINE, "the transfer to start", || {
+            field(&replica, None, "replication", "master_sync_in_progress") == "1"
+                && field(&replica, None, "replication", "master_sync_read_bytes") != "0"
+        });
+        master.kill();
+        common::wait_until(DEADLINE, "the transfer to fail", || {
+            field(&replica, None, "replication", "master_sync_in_progress") == "0"
+        });
+        assert_eq!(
+            c.cmd(&["DBSIZE"]),
+            Value::Int(300),
+            "mode {mode}: {}",
+            replica.log_text()
+        );
+        assert_eq!(digest(&replica, None), before, "mode {mode}");
+        let leftovers: Vec<String> = rdb_files(&replica)
+            .into_iter()
+            .filter(|n| n.starts_with("temp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "mode {mode}: {leftovers:?}");
+    }
+}

@@ -171,13 +171,23 @@ pub fn load_counting(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LoadError::Open(e)),
     };
-    let reader = std::io::BufReader::with_capacity(
-        1 << 20,
-        Counting {
-            inner: file,
-            progress,
-        },
-    );
+    let reader = Counting {
+        inner: file,
+        progress,
+    };
+    load_from(reader, shards, databases, keep_expired, key_delay_us).map(Some)
+}
+
+/// Reads a whole RDB from `reader` (a file, or a replica's transfer as it
+/// arrives) and splits its keys by owning shard.
+pub fn load_from(
+    reader: impl std::io::Read,
+    shards: usize,
+    databases: usize,
+    keep_expired: bool,
+    key_delay_us: u64,
+) -> Result<Loaded, LoadError> {
+    let reader = std::io::BufReader::with_capacity(1 << 20, reader);
     let mut dec = RdbDecoder::new(ReadSource(reader)).map_err(LoadError::Rdb)?;
     let now = unix_ms();
     let limits = crate::node::encoding_limits();
@@ -235,5 +245,5 @@ pub fn load_counting(
             }
         }
     }
-    Ok(Some(out))
+    Ok(out)
 }

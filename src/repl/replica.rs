@@ -16,7 +16,7 @@ use super::backlog::Backlog;
 use super::{Ids, ReplId, Role};
 use crate::cmd::{self, Client};
 use crate::node::{unix_ms, Node};
-use crate::persist::dump;
+use crate::persist::{chunks, dump};
 use crate::resp::{DecodeLimits, Decoder};
 use crate::shard::inbox::Inbox;
 use crate::shard::{self, ClientInfo};
@@ -28,6 +28,25 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Chunks (reads from the master, up to the link's read buffer each) the
+/// loader thread may lag behind the transfer.
+const LOADER_CHUNKS: usize = 64;
+
+/// `repl-diskless-load`: disabled, on-empty-db or swapdb.
+fn node_diskless_load(node: &Node) -> String {
+    node.config()
+        .get("repl-diskless-load")
+        .unwrap_or_else(|| "disabled".into())
+}
+
+/// Keys this node holds, in every database.
+async fn dataset_len() -> usize {
+    shard::gather(|core| core.ks.dbs().iter().map(|db| db.len()).sum::<usize>())
+        .await
+        .into_iter()
+        .sum()
+}
 
 /// The link's protocol phases, in order (Redis's `repl_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -659,12 +678,22 @@ impl Link {
                 Err(_) => return failed(format!("Bad bulk length from MASTER: '{header}'")),
             },
         };
+        // The snapshot is parsed while it arrives (a loader thread reads
+        // the bytes as they come); with repl-diskless-load disabled (or
+        // on-empty-db while we hold data) it also goes to a file, which
+        // becomes our dump as with Redis.
+        let to_disk = match node_diskless_load(&self.node).as_str() {
+            "swapdb" => false,
+            "on-empty-db" => dataset_len().await > 0,
+            _ => true,
+        };
+        let target = if to_disk { "to disk" } else { "to parser" };
         match total {
             None => tracing::info!(
-                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF {target}"
             ),
             Some(n) => {
-                tracing::info!("MASTER <-> REPLICA sync: receiving {n} bytes from master to disk")
+                tracing::info!("MASTER <-> REPLICA sync: receiving {n} bytes from master {target}")
             }
         }
         self.node.repl.update_link(|l| {
@@ -672,83 +701,151 @@ impl Link {
             l.sync_total_bytes = total.map_or(-1, |n| n as i64);
             l.sync_read_bytes = 0;
         });
-        let tmp = std::path::PathBuf::from(format!(
-            "temp-{}.{}.rdb",
-            unix_ms() / 1000,
-            std::process::id()
-        ));
+        let tmp = to_disk.then(|| {
+            std::path::PathBuf::from(format!(
+                "temp-{}.{}.rdb",
+                unix_ms() / 1000,
+                std::process::id()
+            ))
+        });
+        let (feed, reader) = chunks::channel(LOADER_CHUNKS);
+        let (shards, databases) = (self.node.shards(), self.node.config().databases());
+        let (loaded_tx, loaded_rx) = shard::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("cascade-load".into())
+            .spawn(move || {
+                loaded_tx.send(dump::load_from(reader, shards, databases, true, 0));
+            });
+        if let Err(e) = spawned {
+            return failed(format!("could not start the load thread: {e}"));
+        }
         let result = self
-            .receive_to_file(input, &tmp, total, eof_mark.as_deref())
+            .receive_payload(input, tmp.as_deref(), total, eof_mark.as_deref(), &feed)
             .await;
         if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
+            feed.fail("the transfer from the master failed".into());
+            if let Some(tmp) = &tmp {
+                let _ = std::fs::remove_file(tmp);
+            }
             return Err(e);
         }
-        let installed = self.install_snapshot(&tmp, replid, offset).await;
+        // A clean end of the stream for the loader.
+        drop(feed);
+        tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+        let loaded = match loaded_rx.await {
+            Ok(Ok(l)) => Ok(l),
+            Ok(Err(e)) => {
+                tracing::warn!("{e}");
+                failed(if to_disk {
+                    "Failed trying to load the MASTER synchronization DB from disk, check server logs."
+                } else {
+                    "Failed trying to load the MASTER synchronization DB from socket, check server logs."
+                })
+            }
+            Err(_) => failed("the load thread died"),
+        };
+        let installed = match loaded {
+            Ok(loaded) => {
+                self.install_snapshot(tmp.as_deref(), loaded, replid, offset)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if installed.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            if let Some(tmp) = &tmp {
+                let _ = std::fs::remove_file(tmp);
+            }
         }
         self.node.repl.update_link(|l| l.sync_in_progress = false);
         installed
     }
 
-    async fn receive_to_file(
+    /// Reads the snapshot's bytes (`total` of them, or up to the EOF
+    /// `mark`), feeding the loader and, when `path` is given, a file.
+    async fn receive_payload(
         &self,
         input: &mut Input,
-        path: &std::path::Path,
+        path: Option<&std::path::Path>,
         total: Option<u64>,
         mark: Option<&[u8]>,
+        feed: &chunks::ChunkSender,
     ) -> LinkResult<()> {
         use std::io::Write;
-        let file = std::fs::File::create(path).map_err(|e| {
-            LinkError::Failed(format!(
-                "Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"
-            ))
-        })?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut out = match path {
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(|e| {
+                    LinkError::Failed(format!(
+                        "Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"
+                    ))
+                })?;
+                Some(std::io::BufWriter::with_capacity(1 << 20, file))
+            }
+            None => None,
+        };
         let write_err = |e: std::io::Error| {
             LinkError::Failed(format!("Write error or short write writing to the DB dump file needed for MASTER <-> REPLICA synchronization: {e}"))
         };
         let mut received: u64 = 0;
         // EOF framing: hold back the last 40 bytes until we know they are
         // not the mark.
-        let mut tail: Vec<u8> = Vec::new();
+        let mut tail = BytesMut::new();
         loop {
-            if let Some(total) = total {
+            let data = if let Some(total) = total {
                 let want = (total - received) as usize;
                 let take = want.min(input.buf.len());
-                let part = input.buf.split_to(take);
-                out.write_all(&part).map_err(write_err)?;
-                received += take as u64;
-                if received == total {
-                    break;
-                }
+                input.buf.split_to(take).freeze()
             } else if let Some(mark) = mark {
-                tail.extend_from_slice(&input.buf.split());
+                tail.unsplit(input.buf.split());
                 if tail.len() >= mark.len() && &tail[tail.len() - mark.len()..] == mark {
-                    let data = tail.len() - mark.len();
-                    out.write_all(&tail[..data]).map_err(write_err)?;
-                    received += data as u64;
+                    let data = tail.split_to(tail.len() - mark.len()).freeze();
+                    received += data.len() as u64;
+                    if let Some(out) = out.as_mut() {
+                        out.write_all(&data).map_err(write_err)?;
+                    }
+                    self.feed_loader(feed, data).await;
                     break;
                 }
-                if tail.len() > mark.len() {
-                    let flush = tail.len() - mark.len();
-                    out.write_all(&tail[..flush]).map_err(write_err)?;
-                    received += flush as u64;
-                    tail.drain(..flush);
-                }
+                let keep = mark.len().min(tail.len());
+                tail.split_to(tail.len() - keep).freeze()
+            } else {
+                Bytes::new()
+            };
+            received += data.len() as u64;
+            if let Some(out) = out.as_mut() {
+                out.write_all(&data).map_err(write_err)?;
+            }
+            self.feed_loader(feed, data).await;
+            if total == Some(received) {
+                break;
             }
             self.node.repl.update_link(|l| l.sync_read_bytes = received);
             self.fill(input, self.timeout()).await?;
         }
-        let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
-        file.sync_all().map_err(write_err)?;
+        if let Some(out) = out {
+            let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
+            file.sync_all().map_err(write_err)?;
+        }
         self.node.repl.update_link(|l| l.sync_read_bytes = received);
         self.node
             .repl
             .last_sync_unix
             .store((unix_ms() / 1000) as i64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Hands `data` to the loader thread, waiting while it is behind. A
+    /// loader that stopped (done, or failed: its result says which) takes
+    /// nothing more.
+    async fn feed_loader(&self, feed: &chunks::ChunkSender, mut data: Bytes) {
+        loop {
+            match feed.offer(data) {
+                chunks::Offer::Taken | chunks::Offer::Closed => return,
+                chunks::Offer::Full(back) => {
+                    data = back;
+                    glommio::timer::sleep(Duration::from_micros(200)).await;
+                }
+            }
+        }
     }
 
     /// `replica-protect-data yes`: a master with a replication history we
@@ -764,11 +861,7 @@ impl Link {
         if replid == ids.replid.0 || replid == ids.replid2.0 {
             return false;
         }
-        let ours: usize =
-            shard::gather(|core| core.ks.dbs().iter().map(|db| db.len()).sum::<usize>())
-                .await
-                .into_iter()
-                .sum();
+        let ours = dataset_len().await;
         if ours == 0 {
             return false;
         }
@@ -781,7 +874,8 @@ impl Link {
 
     async fn install_snapshot(
         &self,
-        tmp: &std::path::Path,
+        tmp: Option<&std::path::Path>,
+        loaded: dump::Loaded,
         replid: String,
         offset: u64,
     ) -> LinkResult<()> {
@@ -790,26 +884,7 @@ impl Link {
             let cfg = node.config();
             (cfg.databases(), cfg.dbfilename())
         };
-        tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-        // Parse and check the whole file before touching our data.
-        let path = tmp.to_path_buf();
         let shards = node.shards();
-        let (tx, rx) = shard::oneshot::channel();
-        let spawned = std::thread::Builder::new()
-            .name("cascade-load".into())
-            .spawn(move || tx.send(dump::load_with(&path, shards, databases, true)));
-        if let Err(e) = spawned {
-            return failed(format!("could not start the load thread: {e}"));
-        }
-        let loaded = match rx.await {
-            Ok(Ok(Some(l))) => l,
-            Ok(Ok(None)) => return failed("The MASTER synchronization file vanished"),
-            Ok(Err(e)) => {
-                tracing::warn!("{e}");
-                return failed("Failed trying to load the MASTER synchronization DB from disk, check server logs.");
-            }
-            Err(_) => return failed("the load thread died"),
-        };
         if self.stale() {
             return Err(LinkError::Cancelled);
         }
@@ -817,7 +892,6 @@ impl Link {
             tracing::info!("Loading RDB produced by version {v}");
         }
         if loaded.keys_loaded == 0 && self.refuse_empty_master(&replid).await {
-            let _ = std::fs::remove_file(tmp);
             return failed("Full sync refused: empty master with a new replication ID (replica-protect-data yes)");
         }
         tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
@@ -869,8 +943,10 @@ impl Link {
                 && cfg.save_points().is_empty()
                 && !cfg.bool_value("appendonly")
         };
-        if delete || std::fs::rename(tmp, &dbfilename).is_err() {
-            let _ = std::fs::remove_file(tmp);
+        if let Some(tmp) = tmp {
+            if delete || std::fs::rename(tmp, &dbfilename).is_err() {
+                let _ = std::fs::remove_file(tmp);
+            }
         }
         tracing::info!("Done loading RDB, keys loaded: {keys_loaded}, keys expired: 0.");
         tracing::info!("MASTER <-> REPLICA sync: Finished with success");
