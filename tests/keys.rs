@@ -1,7 +1,7 @@
 //! Generic key commands, expiry and the cross-shard coordinated commands.
 
 mod common;
-use common::{wait_until, Server, Value};
+use common::{wait_until, Conn, Server, Value};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -319,4 +319,54 @@ fn concurrent_mset_mget_is_atomic_across_shards() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+#[test]
+fn flush_async_frees_in_the_background_and_counts_it() {
+    let s = Server::start(&["--shards", "2", "--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    let freed = |c: &mut Conn| -> u64 {
+        common::info_field(c, "memory", "lazyfreed_objects")
+            .parse()
+            .unwrap()
+    };
+    let wait_freed = |c: &mut Conn, n: u64| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while freed(c) < n && std::time::Instant::now() < end {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(freed(c), n);
+        assert_eq!(
+            common::info_field(c, "memory", "lazyfree_pending_objects"),
+            "0"
+        );
+    };
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000"]), Value::ok());
+    assert_eq!(c.cmd(&["FLUSHALL", "ASYNC"]), Value::ok());
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(0));
+    wait_freed(&mut c, 1000);
+    // FLUSHDB ASYNC frees one database only.
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "300"]), Value::ok());
+    assert_eq!(c.cmd(&["SELECT", "2"]), Value::ok());
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "200"]), Value::ok());
+    assert_eq!(c.cmd(&["FLUSHDB", "ASYNC"]), Value::ok());
+    wait_freed(&mut c, 1200);
+    assert_eq!(c.cmd(&["SELECT", "0"]), Value::ok());
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(300));
+    // SYNC, and no flag by default, free at once: not counted.
+    assert_eq!(c.cmd(&["FLUSHALL", "SYNC"]), Value::ok());
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "10"]), Value::ok());
+    assert_eq!(c.cmd(&["FLUSHALL"]), Value::ok());
+    assert_eq!(freed(&mut c), 1200);
+    // lazyfree-lazy-user-flush makes the plain form lazy.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "lazyfree-lazy-user-flush", "yes"]),
+        Value::ok()
+    );
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "10"]), Value::ok());
+    assert_eq!(c.cmd(&["FLUSHALL"]), Value::ok());
+    wait_freed(&mut c, 1210);
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Value::ok());
+    assert_eq!(freed(&mut c), 0);
+    assert!(c.cmd(&["FLUSHALL", "LATER"]).is_error());
 }

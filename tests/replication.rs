@@ -1318,3 +1318,24 @@ fn a_broken_transfer_keeps_the_replica_data_in_every_load_mode() {
         assert!(leftovers.is_empty(), "mode {mode}: {leftovers:?}");
     }
 }
+
+#[test]
+fn replica_lazy_flush_frees_the_old_dataset_in_the_background() {
+    let master = start(&[]);
+    write_keys(&master, None, "m", 100);
+    let port = master.port.to_string();
+    let replica = start(&["--replica-lazy-flush", "yes"]);
+    assert_eq!(
+        replica.conn().cmd(&["DEBUG", "POPULATE", "500", "old"]),
+        Value::ok()
+    );
+    assert_eq!(
+        replica.conn().cmd(&["REPLICAOF", "127.0.0.1", &port]),
+        Value::ok()
+    );
+    wait_in_sync(&master, &replica, None);
+    common::wait_until(DEADLINE, "the old dataset to be freed", || {
+        field(&replica, None, "memory", "lazyfreed_objects") == "500"
+    });
+    assert_eq!(replica.conn().cmd(&["DBSIZE"]), Value::Int(100));
+}

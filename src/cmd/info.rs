@@ -330,8 +330,18 @@ fn memory(client: &Client, out: &mut String) {
         }
     );
     field!(out, "mem_allocator", "libc");
-    field!(out, "lazyfree_pending_objects", "0");
-    field!(out, "lazyfreed_objects", "0");
+    field!(
+        out,
+        "lazyfree_pending_objects",
+        "{}",
+        crate::keyspace::lazyfree::pending_objects()
+    );
+    field!(
+        out,
+        "lazyfreed_objects",
+        "{}",
+        crate::keyspace::lazyfree::freed_objects()
+    );
 }
 
 /// `snapshot_extra`: bytes the shards hold for a running snapshot (pre-cut

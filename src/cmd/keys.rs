@@ -490,13 +490,20 @@ async fn flush(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult
     }
     let db = client.db;
     let all = cmd == ClientCmd::Flushall;
+    // ASYNC, or no flag with lazyfree-lazy-user-flush: the tables are freed
+    // in the background.
+    let lazy = match args.get(1) {
+        Some(flag) => is(flag, "async"),
+        None => client.node.config().bool_value("lazyfree-lazy-user-flush"),
+    };
     let guard = shard::hold_all().await;
     guard
         .run_each(move |core| {
-            let removed = if all {
-                core.ks.flush_all()
-            } else {
-                core.db_mut(db).clear()
+            let removed = match (all, lazy) {
+                (true, false) => core.ks.flush_all(),
+                (true, true) => core.ks.flush_all_lazy(),
+                (false, false) => core.db_mut(db).clear(),
+                (false, true) => core.db_mut(db).clear_lazy(),
             };
             // FLUSHALL counts as a change even on an empty dataset, as in Redis.
             core.stats.dirty += removed as u64 + u64::from(all);

@@ -351,6 +351,7 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
                 core.latency.clear();
             })
             .await;
+            crate::keyspace::lazyfree::reset_stats();
             Ok(Reply::Ok)
         }
         "help" if n == 2 => help(&[

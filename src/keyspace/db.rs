@@ -463,6 +463,28 @@ impl Db {
         n
     }
 
+    /// [`Db::clear`], handing the tables to the background freeing thread
+    /// instead of freeing them here. While a snapshot runs the tables go to
+    /// the snapshot instead (it frees them once walked).
+    pub fn clear_lazy(&mut self) -> usize {
+        let n = self.dict.len();
+        if n == 0 || self.snap.is_some() {
+            return self.clear();
+        }
+        if !self.watch.is_empty() {
+            let dict = &self.dict;
+            self.watch.touch_where(|k| dict.get(k).is_some());
+        }
+        let tables = (
+            std::mem::take(&mut self.dict),
+            std::mem::take(&mut self.expires),
+        );
+        super::lazyfree::free_later(tables, n as u64);
+        self.avg_ttl_ms = 0;
+        self.expires_cursor = 0;
+        n
+    }
+
     /// Keys deleted by expiry (lazy or active) since the last call, oldest
     /// first. The server propagates each as a DEL in this db's index.
     /// Whether keys expired since the last drain.

@@ -18,6 +18,7 @@ pub mod db;
 pub mod dict;
 pub mod expire;
 pub mod hash;
+pub mod lazyfree;
 pub mod list;
 pub mod listpack;
 pub mod set;
@@ -113,6 +114,12 @@ impl Keyspace {
     /// FLUSHALL; returns the number of keys removed.
     pub fn flush_all(&mut self) -> usize {
         self.dbs.iter_mut().map(Db::clear).sum()
+    }
+
+    /// FLUSHALL ASYNC: like [`Keyspace::flush_all`], with the tables freed
+    /// by the background thread ([`lazyfree`]).
+    pub fn flush_all_lazy(&mut self) -> usize {
+        self.dbs.iter_mut().map(Db::clear_lazy).sum()
     }
 
     /// Keys over all databases.

@@ -907,6 +907,9 @@ impl Link {
             offset,
             shards + 1,
         ));
+        // replica-lazy-flush: our old dataset is freed in the background,
+        // so the shards serve the new one at once.
+        let lazy_flush = node.config().bool_value("replica-lazy-flush");
         node.repl.gate.enter().await;
         let _span = GateSpan(node);
         let guard = shard::hold_all().await;
@@ -918,7 +921,11 @@ impl Link {
                     .get_mut(core.id)
                     .and_then(Option::take)
                     .unwrap_or_default();
-                core.ks.flush_all();
+                if lazy_flush {
+                    core.ks.flush_all_lazy();
+                } else {
+                    core.ks.flush_all();
+                }
                 core.ks.set_expire_allowed(false);
                 core.backlog = None;
                 for (db, key, value, expire) in mine {
