@@ -1339,3 +1339,83 @@ fn replica_lazy_flush_frees_the_old_dataset_in_the_background() {
     });
     assert_eq!(replica.conn().cmd(&["DBSIZE"]), Value::Int(100));
 }
+
+#[test]
+fn a_chain_four_deep_stays_in_sync_under_load_and_survives_a_cut_link() {
+    // M -> R1 -> R2 -> R3 -> R4, formed while a pipelined writer runs, then
+    // R2's link to R1 is killed: R2 comes back by partial resync and the
+    // nodes below it keep their links and data.
+    let master = start(&["--shards", "2"]);
+    write_keys(&master, None, "pre", 300);
+    let mut nodes: Vec<Server> = Vec::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let port = master.port;
+        std::thread::spawn(move || {
+            let mut c = common::Conn::connect(port);
+            let mut round = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                // 64 writes per round trip, over many keys and two databases.
+                let mut buf = Vec::new();
+                for i in 0..32u64 {
+                    let k = format!("w:{}", (round * 32 + i) % 5000);
+                    let v = format!("{round}-{i}");
+                    buf.extend(common::encode(&[b"SET", k.as_bytes(), v.as_bytes()]));
+                    buf.extend(common::encode(&[b"RPUSH", b"chain:list", v.as_bytes()]));
+                }
+                buf.extend(common::encode(&[b"SELECT", b"3"]));
+                buf.extend(common::encode(&[b"INCR", b"chain:counter"]));
+                buf.extend(common::encode(&[b"SELECT", b"0"]));
+                buf.extend(common::encode(&[b"LTRIM", b"chain:list", b"-1000", b"-1"]));
+                c.send_raw(&buf);
+                for _ in 0..68 {
+                    assert!(!c.read().is_error());
+                }
+                round += 1;
+            }
+            round
+        })
+    };
+    for depth in 0..4 {
+        let parent = if depth == 0 {
+            &master
+        } else {
+            &nodes[depth - 1]
+        };
+        let port = parent.port.to_string();
+        let node = start(&["--replicaof", "127.0.0.1", &port]);
+        common::wait_until(DEADLINE, "link up", || {
+            field(&node, None, "replication", "master_link_status") == "up"
+        });
+        nodes.push(node);
+    }
+    let full_syncs = |s: &Server| field(s, None, "stats", "sync_full");
+    let before: Vec<String> = nodes.iter().map(full_syncs).collect();
+    let partial_before = field(&nodes[0], None, "stats", "sync_partial_ok");
+    // Cut R2's link to R1 while the writes go on.
+    let killed = nodes[1].conn().cmd(&["CLIENT", "KILL", "TYPE", "master"]);
+    assert_eq!(killed, Value::Int(1));
+    common::wait_until(DEADLINE, "R2 to resync partially", || {
+        field(&nodes[0], None, "stats", "sync_partial_ok") != partial_before
+            && field(&nodes[1], None, "replication", "master_link_status") == "up"
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = writer.join().unwrap();
+    assert!(rounds > 0);
+    let mut parent = &master;
+    for node in &nodes {
+        wait_in_sync(parent, node, None);
+        parent = node;
+    }
+    for node in &nodes {
+        wait_in_sync(&master, node, None);
+    }
+    let id = field(&master, None, "replication", "master_replid");
+    for node in &nodes {
+        assert_eq!(field(node, None, "replication", "master_replid"), id);
+    }
+    // Nobody needed another full sync for the cut link.
+    let after: Vec<String> = nodes.iter().map(full_syncs).collect();
+    assert_eq!(before, after);
+}
