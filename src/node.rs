@@ -15,6 +15,63 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
+/// Progress and copy-on-write cost of the running snapshot, kept by
+/// `persist::snapshot`, read by INFO. Zero when no snapshot runs.
+#[derive(Default)]
+pub struct SnapshotProgress {
+    /// Keys at the cut, over all shards and databases.
+    pub keys_total: AtomicU64,
+    /// Keys the encoder has written (or skipped as expired) so far.
+    pub keys_processed: AtomicU64,
+    /// Unix ms of the cut.
+    pub started_unix_ms: AtomicU64,
+    /// Each shard's bytes held for the snapshot, as last reported.
+    cow_per_shard: Mutex<Vec<usize>>,
+    /// The largest sum of those during this snapshot.
+    pub cow_peak: AtomicUsize,
+    /// The peak of the last finished snapshot (`rdb_last_cow_size`).
+    pub last_cow: AtomicUsize,
+}
+
+impl SnapshotProgress {
+    /// A new snapshot's cut holding `keys` keys.
+    pub fn begin(&self, keys: u64, now_ms: u64) {
+        self.keys_total.store(keys, Ordering::Relaxed);
+        self.keys_processed.store(0, Ordering::Relaxed);
+        self.started_unix_ms.store(now_ms, Ordering::Relaxed);
+        self.cow_peak.store(0, Ordering::Relaxed);
+        self.cow_per_shard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// The encoder is done with `keys` more keys.
+    pub fn add_processed(&self, keys: u64) {
+        self.keys_processed.fetch_add(keys, Ordering::Relaxed);
+    }
+
+    /// Shard `shard` holds `cow` bytes for the snapshot.
+    pub fn note_cow(&self, shard: usize, cow: usize) {
+        let mut per = self.cow_per_shard.lock().unwrap_or_else(|e| e.into_inner());
+        if per.len() <= shard {
+            per.resize(shard + 1, 0);
+        }
+        per[shard] = cow;
+        let sum = per.iter().sum();
+        self.cow_peak.fetch_max(sum, Ordering::Relaxed);
+    }
+
+    /// The snapshot ended: its peak becomes the last one.
+    pub fn end(&self) {
+        self.last_cow
+            .store(self.cow_peak.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.keys_total.store(0, Ordering::Relaxed);
+        self.keys_processed.store(0, Ordering::Relaxed);
+        self.started_unix_ms.store(0, Ordering::Relaxed);
+    }
+}
+
 pub struct Node {
     pub config: RwLock<Config>,
     pub mesh: Arc<Mesh>,
@@ -57,6 +114,9 @@ pub struct Node {
     /// A keyspace snapshot (save or full sync) is being produced: shards
     /// hold one copy-on-write snapshot at a time (see `persist::snapshot`).
     pub snapshot_running: AtomicBool,
+    /// How far the running snapshot is and what it costs (INFO
+    /// persistence `current_*`, `rdb_last_cow_size`).
+    pub snapshot_progress: SnapshotProgress,
     /// The start-up load of the dump is running: commands without the
     /// `loading` flag get `-LOADING` (INFO `loading:1`).
     pub loading: AtomicBool,
@@ -109,6 +169,7 @@ impl Node {
             pidfile: RwLock::new(None),
             bgsave_in_progress: AtomicBool::new(false),
             snapshot_running: AtomicBool::new(false),
+            snapshot_progress: SnapshotProgress::default(),
             loading: AtomicBool::new(false),
             loading_total_bytes: AtomicU64::new(0),
             loading_loaded_bytes: AtomicU64::new(0),

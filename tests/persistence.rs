@@ -359,12 +359,30 @@ fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
         "the writes must land while the snapshot is still running"
     );
     assert_eq!(c.cmd(&["GET", "k1"]), Value::bulk("new"));
-    let cow = s.info_field("persistence", "current_cow_size");
-    assert!(cow.parse::<u64>().is_ok(), "current_cow_size {cow}");
+    // The snapshot's cost and progress, where Redis reports its fork's.
+    let num = |name: &str| -> i64 { s.info_field("persistence", name).parse().unwrap() };
+    assert!(num("current_cow_peak") >= num("current_cow_size"));
+    assert_eq!(num("current_save_keys_total"), KEYS as i64 + 100);
+    let processed = num("current_save_keys_processed");
+    assert!((0..=KEYS as i64 + 100).contains(&processed), "{processed}");
+    assert!(num("rdb_current_bgsave_time_sec") >= 0);
+    let perc: f64 = s
+        .info_field("persistence", "current_fork_perc")
+        .parse()
+        .unwrap();
+    assert!((0.0..=100.0).contains(&perc), "{perc}");
     wait_until(Duration::from_secs(30), "BGSAVE to finish", || {
         s.info_field("persistence", "rdb_bgsave_in_progress") == "0"
     });
+    wait_until(
+        Duration::from_secs(30),
+        "the snapshot state to be dropped",
+        || num("current_save_keys_total") == 0,
+    );
     assert_eq!(s.info_field("persistence", "rdb_last_bgsave_status"), "ok");
+    assert_eq!(num("current_cow_peak"), 0);
+    assert_eq!(num("current_save_keys_processed"), 0);
+    assert_eq!(num("rdb_current_bgsave_time_sec"), -1);
     s.restart();
     let mut c = s.conn();
     assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(KEYS as i64));
@@ -501,4 +519,56 @@ fn commands_get_loading_while_the_dump_loads() {
     let ready = log.find("Ready to accept connections").unwrap();
     let done = log.find("Done loading RDB, keys loaded: 3000").unwrap();
     assert!(done < ready, "{log}");
+}
+
+/// What a snapshot holds for keys changed before it wrote them shows as
+/// `current_cow_size`/`current_cow_peak` while it runs and as
+/// `rdb_last_cow_size` after, the fields where Redis reports its fork's
+/// copy-on-write cost.
+#[test]
+fn snapshot_copy_on_write_cost_is_reported_like_a_fork() {
+    const KEYS: usize = 50_000;
+    let s = Server::start(&[
+        "--shards",
+        "2",
+        "--rdb-key-save-delay",
+        "20",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let mut c = s.conn();
+    let num = |name: &str| -> i64 { s.info_field("persistence", name).parse().unwrap() };
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", &KEYS.to_string()]),
+        Value::ok()
+    );
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Value::Simple("Background saving started".into())
+    );
+    // Overwrite everything: most keys are still in the shards, waiting to
+    // be written, so their pre-cut versions are kept.
+    let mut batch = Vec::new();
+    for i in 0..KEYS {
+        batch.extend(common::encode(&[
+            b"SET",
+            format!("key:{i}").as_bytes(),
+            b"changed",
+        ]));
+    }
+    c.send_raw(&batch);
+    for _ in 0..KEYS {
+        assert_eq!(c.read(), Value::ok());
+    }
+    assert_eq!(
+        num("rdb_bgsave_in_progress"),
+        1,
+        "the snapshot ended too soon"
+    );
+    assert!(num("current_cow_peak") > 0);
+    assert!(num("current_save_keys_processed") < KEYS as i64);
+    wait_until(Duration::from_secs(60), "BGSAVE to finish", || {
+        num("rdb_bgsave_in_progress") == 0 && num("current_save_keys_total") == 0
+    });
+    assert!(num("rdb_last_cow_size") > 0);
 }

@@ -354,12 +354,28 @@ fn persistence(client: &Client, stats: &ShardStats, snapshot_extra: usize, out: 
     let loading = client.node.loading.load(Ordering::Relaxed);
     field!(out, "loading", "{}", loading as u8);
     field!(out, "async_loading", "0");
-    field!(out, "current_cow_peak", "0");
+    // A snapshot plays the part of Redis's fork child: its copy-on-write
+    // cost and its progress in keys.
+    let progress = &client.node.snapshot_progress;
+    let (processed, total) = (
+        progress.keys_processed.load(Ordering::Relaxed),
+        progress.keys_total.load(Ordering::Relaxed),
+    );
+    let peak = progress
+        .cow_peak
+        .load(Ordering::Relaxed)
+        .max(snapshot_extra);
+    field!(out, "current_cow_peak", "{peak}");
     field!(out, "current_cow_size", "{snapshot_extra}");
     field!(out, "current_cow_size_age", "0");
-    field!(out, "current_fork_perc", "0.00");
-    field!(out, "current_save_keys_processed", "0");
-    field!(out, "current_save_keys_total", "0");
+    let perc = if total > 0 {
+        processed.min(total) as f64 * 100.0 / total as f64
+    } else {
+        0.0
+    };
+    field!(out, "current_fork_perc", "{perc:.2}");
+    field!(out, "current_save_keys_processed", "{processed}");
+    field!(out, "current_save_keys_total", "{total}");
     field!(out, "rdb_changes_since_last_save", "{}", stats.dirty);
     let node = &client.node;
     field!(
@@ -390,14 +406,25 @@ fn persistence(client: &Client, stats: &ShardStats, snapshot_extra: usize, out: 
         "{}",
         node.last_save_duration_sec.load(Ordering::Relaxed)
     );
-    field!(out, "rdb_current_bgsave_time_sec", "-1");
+    let started = progress.started_unix_ms.load(Ordering::Relaxed);
+    let current_secs = if node.bgsave_in_progress.load(Ordering::Relaxed) && started > 0 {
+        (crate::node::unix_ms().saturating_sub(started) / 1000) as i64
+    } else {
+        -1
+    };
+    field!(out, "rdb_current_bgsave_time_sec", "{current_secs}");
     field!(
         out,
         "rdb_saves",
         "{}",
         node.rdb_saves.load(Ordering::Relaxed)
     );
-    field!(out, "rdb_last_cow_size", "0");
+    field!(
+        out,
+        "rdb_last_cow_size",
+        "{}",
+        progress.last_cow.load(Ordering::Relaxed)
+    );
     field!(
         out,
         "rdb_last_load_keys_expired",

@@ -87,6 +87,7 @@ impl Drop for Slot {
             for s in 0..shards {
                 shard::run_on(s, |core| core.ks.snapshot_end()).await;
             }
+            node.snapshot_progress.end();
             node.snapshot_running.store(false, Ordering::Release);
         })
         .detach();
@@ -119,6 +120,8 @@ pub async fn take_cut<R>(node: &Arc<Node>, at_cut: impl FnOnce() -> R) -> (Cut, 
             sizes[i].1 += expires as u64;
         }
     }
+    node.snapshot_progress
+        .begin(sizes.iter().map(|(keys, _)| keys).sum(), taken_unix_ms);
     (
         Cut {
             taken_unix_ms,
@@ -157,6 +160,7 @@ where
     let (tx, rx) = channel::bounded::<Msg>(QUEUED_SLICES);
     let (done_tx, done_rx) = shard::oneshot::channel();
     let header = Header {
+        node: cut.slot.node.clone(),
         taken_unix_ms: cut.taken_unix_ms,
         sizes: cut.sizes.clone(),
         opts: opts.clone(),
@@ -175,7 +179,7 @@ where
             continue;
         }
         let tasks: Vec<_> = (0..cut.slot.shards)
-            .map(|s| glommio::spawn_local(hand_out(s, db, tx.clone())))
+            .map(|s| glommio::spawn_local(hand_out(cut.slot.node.clone(), s, db, tx.clone())))
             .collect();
         for t in tasks {
             if !t.await {
@@ -200,10 +204,15 @@ where
 
 /// Sends every key of `db` on `shard` to the encoder, a slice at a time.
 /// False when the encoder has gone.
-async fn hand_out(shard: usize, db: usize, tx: Sender<Msg>) -> bool {
+async fn hand_out(node: Arc<Node>, shard: usize, db: usize, tx: Sender<Msg>) -> bool {
     let local = shard == shard::current().id;
     loop {
-        let (items, done) = shard::run_on(shard, move |core| take_slice(core, db)).await;
+        let (items, done, cow) = shard::run_on(shard, move |core| {
+            let (items, done) = take_slice(core, db);
+            (items, done, core.ks.snapshot_extra_bytes())
+        })
+        .await;
+        node.snapshot_progress.note_cow(shard, cow);
         if !items.is_empty() && !send(&tx, Msg::Slice { db, items }).await {
             return false;
         }
@@ -252,6 +261,8 @@ async fn send(tx: &Sender<Msg>, mut msg: Msg) -> bool {
 
 /// What the encoder thread needs besides the keys.
 struct Header {
+    /// Where the encoder reports its progress.
+    node: Arc<Node>,
     taken_unix_ms: u64,
     sizes: Vec<(u64, u64)>,
     opts: SaveOptions,
@@ -297,6 +308,7 @@ fn encode<S: RdbSink>(rx: Receiver<Msg>, h: &Header, sink: S) -> std::io::Result
             current_db = Some(db);
         }
         for item in items {
+            h.node.snapshot_progress.add_processed(1);
             if item.expire_at_ms.is_some_and(|at| at <= h.taken_unix_ms) {
                 continue;
             }
