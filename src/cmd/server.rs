@@ -604,6 +604,7 @@ pub async fn finish_shutdown(
     node: &std::sync::Arc<crate::node::Node>,
     save: Option<bool>,
 ) -> CmdResult {
+    crate::persist::aof::flush_on_shutdown(node).await;
     let should_save = save.unwrap_or_else(|| !node.config().save_points().is_empty());
     if should_save {
         tracing::info!("Saving the final RDB snapshot before exiting.");

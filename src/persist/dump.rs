@@ -22,6 +22,9 @@ pub struct SaveOptions {
     /// `rdb-key-save-delay`: microseconds to sleep per key written, so
     /// tests can write while a snapshot is being produced (as in Redis).
     pub key_delay_us: u64,
+    /// The RDB is an AOF base (its `aof-base` aux field is 1, as Redis
+    /// writes for an AOF's RDB preamble).
+    pub aof_base: bool,
 }
 
 impl SaveOptions {
@@ -38,6 +41,7 @@ impl SaveOptions {
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(0)
                 .max(0) as u64,
+            aof_base: false,
         }
     }
 }
@@ -178,7 +182,26 @@ pub fn load_counting(
             progress,
         },
     );
-    let mut dec = RdbDecoder::new(ReadSource(reader)).map_err(LoadError::Rdb)?;
+    load_from(
+        ReadSource(reader),
+        shards,
+        databases,
+        keep_expired,
+        key_delay_us,
+    )
+    .map(Some)
+}
+
+/// Decodes one RDB from `source` (which is left just past its end: an
+/// AOF base may go on with commands) and splits its keys by owning shard.
+pub fn load_from<S: super::rdb::RdbSource>(
+    source: S,
+    shards: usize,
+    databases: usize,
+    keep_expired: bool,
+    key_delay_us: u64,
+) -> Result<Loaded, LoadError> {
+    let mut dec = RdbDecoder::new(source).map_err(LoadError::Rdb)?;
     let now = unix_ms();
     let limits = crate::node::encoding_limits();
     let mut out = Loaded {
@@ -235,5 +258,5 @@ pub fn load_counting(
             }
         }
     }
-    Ok(Some(out))
+    Ok(out)
 }

@@ -281,7 +281,7 @@ fn encode<S: RdbSink>(rx: Receiver<Msg>, h: &Header, sink: S) -> std::io::Result
     for (k, v) in &opts.aux {
         enc.aux(k, v)?;
     }
-    enc.aux(b"aof-base", b"0")?;
+    enc.aux(b"aof-base", if opts.aof_base { b"1" } else { b"0" })?;
     let mut current_db = None;
     loop {
         let Ok(msg) = rx.recv() else {

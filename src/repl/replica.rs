@@ -1032,7 +1032,11 @@ enum PsyncOutcome {
 }
 
 /// The client our master's commands run as.
-fn master_client(node: &Arc<Node>, local: Option<std::net::SocketAddr>, fd: i32) -> Client {
+pub(crate) fn master_client(
+    node: &Arc<Node>,
+    local: Option<std::net::SocketAddr>,
+    fd: i32,
+) -> Client {
     let shard = shard::current();
     let id = node.next_client_id.fetch_add(1, Ordering::Relaxed);
     let now = unix_ms();

@@ -26,6 +26,10 @@ pub struct ShardCore {
     /// `None` on a replica (its link feeds the ring) and before the first
     /// replica attached.
     pub backlog: Option<Arc<Backlog>>,
+    /// The running AOF: every write this shard runs is also copied into
+    /// its feed (see `crate::propagate`). `None` while the AOF is off and
+    /// while it is being loaded.
+    pub aof: Option<Arc<crate::persist::aof::Active>>,
     /// Scratch buffer for encoding propagated commands (no allocation per
     /// write).
     pub prop_buf: Vec<u8>,
@@ -68,9 +72,15 @@ impl ShardCore {
     /// expired during it become `DEL`s in the replication stream.
     #[inline]
     pub fn after_job(&mut self) {
-        if self.backlog.is_some() {
+        if self.propagating() {
             crate::propagate::expired(self);
         }
+    }
+
+    /// Writes must be propagated: to the ring, the AOF, or both.
+    #[inline]
+    pub fn propagating(&self) -> bool {
+        self.backlog.is_some() || self.aof.is_some()
     }
 
     pub fn new(id: usize, databases: usize) -> Self {
@@ -81,6 +91,7 @@ impl ShardCore {
             clients: HashMap::new(),
             slowlog: VecDeque::new(),
             backlog: None,
+            aof: None,
             prop_buf: Vec::with_capacity(256),
             capture: None,
             blocked: Default::default(),

@@ -1,0 +1,187 @@
+//! Rewriting the AOF (BGREWRITEAOF, automatic rewrites) and turning it on,
+//! which is the same thing: a new base from the fork-less snapshot.
+//!
+//! 1. A new incr file is created and added to the manifest, which is
+//!    persisted (old base + old incrs + the new, empty incr: loadable).
+//! 2. The snapshot cut is taken; while every shard is held, the feed
+//!    switches to the new incr file ([`super::feed::Feed::switch_to`]):
+//!    every write before the cut goes to the old incr files, every write
+//!    after it to the new one, which starts with a SELECT.
+//! 3. The snapshot is written as an RDB into a temp file in the AOF
+//!    directory, fsynced and renamed to `<prefix>.<n>.base.rdb`.
+//! 4. The manifest switches atomically (temp + rename) to the new base and
+//!    the new incr; the old files become history, are deleted, and the
+//!    manifest is written once more without them.
+//!
+//! A crash before 4 loads the old base and every incr (the new base is an
+//! unlisted file); after it, the new base and the new incr. Either is the
+//! whole dataset.
+//!
+//! Owns the manifest changes; may not write incr files (the writer does).
+
+use super::manifest::{self, Entry, Kind, Manifest};
+use super::{writer, Active};
+use crate::node::{unix_ms, Node};
+use crate::persist::dump::SaveOptions;
+use crate::persist::rdb::WriteSink;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Turns the AOF on with a first base (server start without an AOF,
+/// CONFIG SET appendonly yes). `when` ends the log lines ("on server
+/// start", "on background rewrite").
+pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<(), String> {
+    let dir = super::aof_dir(&node.config());
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    // A manifest left by an earlier AOF (turned off since) keeps its
+    // sequence numbers going; its files become history.
+    let prefix = node.config().get("appendfilename").unwrap_or_default();
+    let old = std::fs::read(dir.join(manifest::manifest_name(&prefix)))
+        .ok()
+        .and_then(|t| Manifest::parse(&t).ok())
+        .unwrap_or_default();
+    let active = Arc::new(Active::new(node, old, false));
+    writer::spawn(active.clone(), None)
+        .map_err(|e| format!("Can't start the AOF writer thread: {e}"))?;
+    super::install(node, Some(active.clone())).await;
+    let r = rewrite_with(node, &active, when).await;
+    if r.is_err() {
+        super::stop(node).await;
+    }
+    r
+}
+
+/// BGREWRITEAOF: runs a rewrite in the background, keeping INFO's
+/// counters. Returns at once.
+pub fn start_background(node: &Arc<Node>) {
+    let node = node.clone();
+    node.aof.rewrite_in_progress.store(true, Ordering::SeqCst);
+    node.aof
+        .rewrite_started_ms
+        .store(unix_ms(), Ordering::Relaxed);
+    glommio::spawn_local(async move {
+        let started = std::time::Instant::now();
+        let result = match node.aof.active() {
+            Some(active) => {
+                tracing::info!("Background append only file rewriting started");
+                rewrite_with(&node, &active, "on background rewrite").await
+            }
+            None => turn_on(&node, "on background rewrite").await,
+        };
+        let aof = &node.aof;
+        aof.last_rewrite_time_sec
+            .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                aof.last_rewrite_ok.store(true, Ordering::Relaxed);
+                aof.consecutive_failures.store(0, Ordering::Relaxed);
+                tracing::info!("Background AOF rewrite finished successfully");
+            }
+            Err(e) => {
+                aof.last_rewrite_ok.store(false, Ordering::Relaxed);
+                aof.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("Background AOF rewrite failed: {e}");
+            }
+        }
+        aof.rewrites.fetch_add(1, Ordering::Relaxed);
+        aof.rewrite_in_progress.store(false, Ordering::SeqCst);
+    })
+    .detach();
+}
+
+/// Steps 1–4 of the module doc for the running AOF `active`.
+pub async fn rewrite_with(
+    node: &Arc<Node>,
+    active: &Arc<Active>,
+    when: &str,
+) -> Result<(), String> {
+    let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
+    // 1. The new incr file, listed before any byte goes into it.
+    let mut m = active.manifest().clone();
+    let incr = m.add_incr(&prefix);
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join(&incr.name))
+        .map_err(|e| format!("Can't open the append-only file {}: {e}", incr.name))?;
+    active
+        .persist_manifest(m)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    tracing::info!("Creating AOF incr file {} {when}", incr.name);
+    // 2. The cut: the feed switches files while no write runs.
+    let feed_active = active.clone();
+    let name = incr.name.clone();
+    let (cut, ()) = crate::persist::snapshot::take_cut(node, move || {
+        feed_active.feed.switch_to(file, name);
+    })
+    .await;
+    // 3. The base.
+    let base_seq = active.manifest().base_seq() + 1;
+    let base = Entry {
+        name: manifest::base_name(&prefix, base_seq, true),
+        seq: base_seq,
+        kind: Kind::Base,
+    };
+    let tmp_name = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
+    let tmp = dir.join(&tmp_name);
+    let mut opts = SaveOptions::from_config(&node.config());
+    opts.aof_base = true;
+    opts.path = tmp.clone();
+    let f = std::fs::File::create(&tmp).map_err(|e| {
+        format!("Opening the temp file for AOF rewrite in rewriteAppendOnlyFile(): {e}")
+    })?;
+    let sink = WriteSink(std::io::BufWriter::with_capacity(1 << 20, f));
+    let written = crate::persist::snapshot::write_rdb(cut, &opts, sink, |sink| {
+        let f = sink.0.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        f.metadata().map(|m| m.len())
+    })
+    .await;
+    let len = match written {
+        Ok(len) => len,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    tracing::info!("Successfully created the temporary AOF base file {tmp_name}");
+    std::fs::rename(&tmp, dir.join(&base.name)).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!(
+            "Error trying to rename the temporary AOF base file {tmp_name} into {}: {e}",
+            base.name
+        )
+    })?;
+    let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+    tracing::info!(
+        "Successfully renamed the temporary AOF base file {tmp_name} into {}",
+        base.name
+    );
+    // 4. The manifest switch, then the history goes.
+    let mut m = active.manifest().clone();
+    m.install_base(base, incr.seq);
+    let history = std::mem::take(&mut m.history);
+    let mut with_history = m.clone();
+    with_history.history = history.clone();
+    active
+        .persist_manifest(with_history)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    active.base_size.store(len, Ordering::Relaxed);
+    active.current_size.store(
+        len + active.incr_written.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
+    for h in &history {
+        tracing::info!("Removing the history file {} in the background", h.name);
+        let _ = std::fs::remove_file(dir.join(&h.name));
+    }
+    active
+        .persist_manifest(m)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    Ok(())
+}
