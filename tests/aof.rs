@@ -500,3 +500,157 @@ fn acknowledged_writes_survive_kill_9_under_always() {
         assert!(got >= n, "writer {w}: acknowledged {n}, found {got}");
     }
 }
+
+#[test]
+fn rewrite_under_concurrent_writes_loses_nothing() {
+    // A slow snapshot (per-key delay) so writes land during the rewrite.
+    let mut s = Server::start(&[AOF, &["--rdb-key-save-delay", "200"]].concat());
+    let mut c = s.conn();
+    for i in 0..2000 {
+        c.cmd(&["SET", &format!("pre:{i}"), "x"]);
+    }
+    let port = s.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut c = Conn::connect(port);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                c.cmd(&["INCR", "counter"]);
+                c.cmd(&["RPUSH", "log", &i.to_string()]);
+                c.cmd(&["SET", &format!("pre:{}", i % 2000), &i.to_string()]);
+                i += 1;
+            }
+            i
+        })
+    };
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        Value::Simple("Background append only file rewriting started".into())
+    );
+    assert_eq!(
+        c.cmd(&["BGREWRITEAOF"]),
+        Value::Error("ERR Background append only file rewriting already in progress".into())
+    );
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress"),
+        "1"
+    );
+    wait_until(Duration::from_secs(60), "rewrite done", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    stop.store(true, Ordering::Relaxed);
+    let n = writer.join().unwrap();
+    assert!(n > 0);
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_rewrites"),
+        "1"
+    );
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "ok"
+    );
+    assert_eq!(
+        manifest(&s),
+        "file appendonly.aof.2.base.rdb seq 2 type b\n\
+         file appendonly.aof.2.incr.aof seq 2 type i\n"
+    );
+    let names: Vec<String> = std::fs::read_dir(aof_dir(&s))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "history files removed: {names:?}");
+    let before = digest(&mut c);
+    assert_eq!(c.cmd(&["GET", "counter"]).text(), n.to_string());
+    s.kill();
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(digest(&mut c), before);
+    assert_eq!(c.cmd(&["LLEN", "log"]).int(), n as i64);
+    let log = s.log_text();
+    for line in [
+        "Creating AOF incr file appendonly.aof.2.incr.aof on background rewrite",
+        "Background append only file rewriting started",
+        "Successfully renamed the temporary AOF base file",
+        "Removing the history file appendonly.aof.1.incr.aof in the background",
+        "Background AOF rewrite finished successfully",
+    ] {
+        assert!(log.contains(line), "{line}\n{log}");
+    }
+}
+
+#[test]
+fn config_set_appendonly_turns_it_on_and_off() {
+    let mut s = Server::start(&["--shards", "2", "--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_enabled"),
+        "0"
+    );
+    fill(&mut c);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), Value::ok());
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_enabled"),
+        "1"
+    );
+    wait_until(Duration::from_secs(30), "first base written", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    c.cmd(&["SET", "after", "on"]);
+    let want = digest(&mut c);
+    // The base plus what followed it is everything.
+    let size: u64 = common::info_field(&mut c, "persistence", "aof_current_size")
+        .parse()
+        .unwrap();
+    let base: u64 = common::info_field(&mut c, "persistence", "aof_base_size")
+        .parse()
+        .unwrap();
+    assert!(base > 0 && size > base, "base {base} size {size}");
+    wait_until(Duration::from_secs(10), "buffer written", || {
+        common::info_field(&mut c, "persistence", "aof_buffer_length") == "0"
+    });
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_enabled"),
+        "0"
+    );
+    c.cmd(&["SET", "not", "in the aof"]);
+    s.kill();
+    // Restarted with the AOF on, it loads the AOF (not the dump).
+    let dir = s.dir.path().to_path_buf();
+    let r = start_cascade_in(&dir, &[]);
+    let mut c = r.conn();
+    assert_eq!(digest(&mut c), want);
+    assert_eq!(c.cmd(&["GET", "not"]), Value::Nil);
+}
+
+#[test]
+fn automatic_rewrite_on_growth() {
+    let s = Server::start(
+        &[
+            AOF,
+            &[
+                "--appendfsync",
+                "no",
+                "--auto-aof-rewrite-percentage",
+                "100",
+                "--auto-aof-rewrite-min-size",
+                "4096",
+            ],
+        ]
+        .concat(),
+    );
+    let mut c = s.conn();
+    for i in 0..200 {
+        c.cmd(&["SET", "k", &format!("{i:040}")]);
+    }
+    wait_until(Duration::from_secs(30), "automatic rewrite", || {
+        common::info_field(&mut c, "persistence", "aof_rewrites") != "0"
+            && common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    assert!(s
+        .log_text()
+        .contains("Starting automatic rewriting of AOF on"));
+    assert!(manifest(&s).contains("appendonly.aof.2.base.rdb"));
+}

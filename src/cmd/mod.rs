@@ -796,7 +796,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Dbsize | Flushdb | Flushall | Swapdb | Keys | Scan | Randomkey | Rename | Renamenx
         | Copy | Move | Msetnx => keys::run_client(client, cmd, args).await,
         Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave | Save
-        | Bgsave => server::run(client, cmd, args).await,
+        | Bgsave | Bgrewriteaof => server::run(client, cmd, args).await,
         Replicaof | Replconf | Psync | Role | Wait | Failover => repl::run(client, cmd, args).await,
         Multi | Exec | Discard | Watch | Unwatch => tx::run(client, cmd, args).await,
         Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub => {

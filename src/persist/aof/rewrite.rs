@@ -56,6 +56,41 @@ pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<(), String> {
     r
 }
 
+/// `auto-aof-rewrite-percentage` / `-min-size`: starts a rewrite when the
+/// AOF grew by that percentage over its base and is at least that large
+/// (checked once a second by shard 0's cron, as Redis's serverCron does).
+pub fn check_auto(node: &Arc<Node>) {
+    let Some(active) = node.aof.active() else {
+        return;
+    };
+    let aof = &node.aof;
+    if aof.rewrite_in_progress.load(Ordering::SeqCst)
+        || aof.rewrite_scheduled.load(Ordering::SeqCst)
+        || node.bgsave_in_progress.load(Ordering::SeqCst)
+        || node.snapshot_running.load(Ordering::SeqCst)
+    {
+        return;
+    }
+    let (perc, min) = {
+        let cfg = node.config();
+        let num = |n: &str| cfg.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        (
+            num("auto-aof-rewrite-percentage"),
+            num("auto-aof-rewrite-min-size"),
+        )
+    };
+    let current = active.current_size.load(Ordering::Relaxed);
+    if perc == 0 || current < min {
+        return;
+    }
+    let base = active.base_size.load(Ordering::Relaxed).max(1);
+    let growth = current.saturating_sub(base) * 100 / base;
+    if growth >= perc {
+        tracing::info!("Starting automatic rewriting of AOF on {growth}% growth");
+        start_background(node);
+    }
+}
+
 /// BGREWRITEAOF: runs a rewrite in the background, keeping INFO's
 /// counters. Returns at once.
 pub fn start_background(node: &Arc<Node>) {
@@ -71,7 +106,15 @@ pub fn start_background(node: &Arc<Node>) {
                 tracing::info!("Background append only file rewriting started");
                 rewrite_with(&node, &active, "on background rewrite").await
             }
-            None => turn_on(&node, "on background rewrite").await,
+            None => {
+                // BGREWRITEAOF with the AOF off writes the files and leaves
+                // it off; CONFIG SET appendonly yes comes here too.
+                let r = turn_on(&node, "on background rewrite").await;
+                if r.is_ok() && !node.config().appendonly() {
+                    super::stop(&node).await;
+                }
+                r
+            }
         };
         let aof = &node.aof;
         aof.last_rewrite_time_sec
