@@ -89,7 +89,7 @@ pub fn append_capture(core: &ShardCore, capture: Capture) {
         if let Some(backlog) = core.backlog.as_ref() {
             backlog.append_span(core.id, first, last, &bytes);
         }
-        if let Some(aof) = core.aof.as_ref() {
+        if let Some(aof) = core.feeds_aof() {
             aof.feed.append_unit(first, last, &bytes);
         }
     }
@@ -114,7 +114,7 @@ pub fn command(core: &mut ShardCore, db: usize, args: &[impl AsRef<[u8]>]) {
     if let Some(backlog) = core.backlog.as_ref() {
         backlog.append_command(core.id, db as u32, buf);
     }
-    if let Some(aof) = core.aof.as_ref() {
+    if let Some(aof) = core.aof.as_ref().filter(|_| !core.link_feeds_aof) {
         aof.feed.append_command(db as u32, buf);
     }
 }

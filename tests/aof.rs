@@ -654,3 +654,62 @@ fn automatic_rewrite_on_growth() {
         .contains("Starting automatic rewriting of AOF on"));
     assert!(manifest(&s).contains("appendonly.aof.2.base.rdb"));
 }
+
+#[test]
+fn replica_aof_holds_the_applied_writes_without_pings() {
+    let master = common::repl::start(&["--shards", "2", "--repl-ping-replica-period", "1"]);
+    let mut m = master.conn();
+    fill(&mut m);
+    let replica = common::repl::start(&[
+        "--shards",
+        "2",
+        "--appendonly",
+        "yes",
+        "--replicaof",
+        "127.0.0.1",
+        &master.port.to_string(),
+    ]);
+    common::repl::wait_in_sync(&master, &replica, None);
+    let mut r = replica.conn();
+    // The full sync replaced the data: the AOF starts over from a base.
+    wait_until(
+        Duration::from_secs(30),
+        "AOF restarted after the sync",
+        || {
+            common::info_field(&mut r, "persistence", "aof_rewrite_in_progress") == "0"
+                && common::info_field(&mut r, "persistence", "aof_rewrites") != "0"
+        },
+    );
+    // Writes streamed afterwards, a transaction among them, and a few
+    // heartbeats and WAITs (GETACKs) in the stream.
+    m.cmd(&["SET", "streamed", "1"]);
+    m.cmd(&["SELECT", "4"]);
+    m.cmd(&["MULTI"]);
+    m.cmd(&["INCR", "c"]);
+    m.cmd(&["SELECT", "7"]);
+    m.cmd(&["LPUSH", "q", "x"]);
+    m.cmd(&["EXEC"]);
+    m.cmd(&["WAIT", "1", "5000"]);
+    std::thread::sleep(Duration::from_millis(1100)); // one heartbeat period
+    m.cmd(&["SET", "last", "1"]);
+    m.cmd(&["WAIT", "1", "5000"]);
+    common::repl::wait_in_sync(&master, &replica, None);
+    let want = digest(&mut m);
+    wait_until(Duration::from_secs(10), "AOF buffer written", || {
+        common::info_field(&mut r, "persistence", "aof_buffer_length") == "0"
+    });
+    let incr = std::fs::read(aof_dir(&replica).join("appendonly.aof.2.incr.aof")).unwrap();
+    let text = String::from_utf8_lossy(&incr).to_lowercase();
+    assert!(text.contains("streamed"), "{text}");
+    assert!(
+        !text.contains("ping") && !text.contains("replconf"),
+        "{text}"
+    );
+    // The replica's AOF alone rebuilds the master's data.
+    drop(r);
+    let dir = replica.dir.path().to_path_buf();
+    let mut replica = replica;
+    replica.kill();
+    let s = start_cascade_in(&dir, &[]);
+    assert_eq!(digest(&mut s.conn()), want);
+}

@@ -124,6 +124,7 @@ pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
     guard
         .run_each(|core| {
             core.backlog = None;
+            core.link_feeds_aof = true;
             core.ks.set_expire_allowed(false);
         })
         .await;
@@ -176,6 +177,7 @@ pub async fn promote(node: &Arc<Node>, who: &str) {
     guard
         .run_each(move |core| {
             core.backlog = ring.clone();
+            core.link_feeds_aof = false;
             core.ks.set_expire_allowed(true);
         })
         .await;
@@ -846,6 +848,7 @@ impl Link {
                     .unwrap_or_default();
                 core.ks.flush_all();
                 core.ks.set_expire_allowed(false);
+                core.link_feeds_aof = true;
                 core.backlog = None;
                 for (db, key, value, expire) in mine {
                     core.db_mut(db).set(key, value, expire);
@@ -874,6 +877,13 @@ impl Link {
         }
         tracing::info!("Done loading RDB, keys loaded: {keys_loaded}, keys expired: 0.");
         tracing::info!("MASTER <-> REPLICA sync: Finished with success");
+        // Our AOF described the data just replaced: start it over from a
+        // new base (Redis's restartAOFAfterSYNC). Until that base is in
+        // place the manifest on disk still lists the old files.
+        if node.aof.active().is_some() {
+            crate::persist::aof::stop(node).await;
+            crate::persist::aof::rewrite::start_background(node);
+        }
         Ok(())
     }
 
@@ -924,6 +934,8 @@ impl Link {
         // so a link lost inside a transaction resumes before its MULTI and
         // a cut never falls inside one.
         let mut in_tx = BytesMut::new();
+        // The database the transaction in `in_tx` started in.
+        let mut tx_db = 0u32;
         self.send_ack(input, offset).await?;
         let mut acked = offset;
         loop {
@@ -931,6 +943,10 @@ impl Link {
             // node waits for its end; see `ApplyGate`).
             node.repl.gate.enter().await;
             let span = GateSpan(node);
+            // Our AOF gets the commands the stream applies (not its PINGs
+            // and GETACKs), with the stream's own SELECTs; fetched once a
+            // batch (a rewrite's cut falls between batches).
+            let aof = node.aof.active();
             while !input.buf.is_empty() {
                 let before = input.buf.len();
                 // The decoder may consume part of a command and keep state;
@@ -956,23 +972,35 @@ impl Link {
                 let getack = args.len() >= 2
                     && args[0].eq_ignore_ascii_case(b"replconf")
                     && args[1].eq_ignore_ascii_case(b"getack");
+                let ping = args[0].eq_ignore_ascii_case(b"ping");
+                let db_before = master.db as u32;
+                if in_tx.is_empty() {
+                    tx_db = db_before;
+                }
                 if getack {
                     // Acknowledge what came before this command, once it ran.
                     shard::barrier_posted(&mut posted).await;
                     self.send_ack(input, offset).await?;
                     acked = offset;
-                } else if !args[0].eq_ignore_ascii_case(b"ping") {
+                } else if !ping {
                     cmd::apply_from_master(&mut master, args, &mut posted).await;
                     node.repl.stream_db.store(master.db, Ordering::Relaxed);
                 }
+                let db_after = master.db as u32;
                 if master.multi.is_some() {
                     in_tx.extend_from_slice(&bytes);
                 } else if !in_tx.is_empty() {
                     in_tx.extend_from_slice(&bytes);
                     offset = ring.append_raw(node.shards(), &in_tx);
+                    if let Some(aof) = aof.as_ref() {
+                        aof.feed.append_unit(tx_db, db_after, &in_tx);
+                    }
                     in_tx.clear();
                 } else {
                     offset = ring.append_raw(node.shards(), &bytes);
+                    if let Some(aof) = aof.as_ref().filter(|_| !getack && !ping) {
+                        aof.feed.append_unit(db_before, db_after, &bytes);
+                    }
                 }
             }
             // The batch has run everywhere before the span ends (a cut or

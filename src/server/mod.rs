@@ -143,6 +143,7 @@ pub fn run(config: Config) -> i32 {
             core.on_ready = crate::cmd::blocking::serve_ready;
             if node.repl.is_replica.load(Ordering::SeqCst) {
                 core.ks.set_expire_allowed(false);
+                core.link_feeds_aof = true;
             } else {
                 core.backlog = node.repl.backlog();
             }

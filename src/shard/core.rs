@@ -30,6 +30,9 @@ pub struct ShardCore {
     /// its feed (see `crate::propagate`). `None` while the AOF is off and
     /// while it is being loaded.
     pub aof: Option<Arc<crate::persist::aof::Active>>,
+    /// This node is a replica: its link copies the master's stream into
+    /// the AOF, so what the shards run must not be copied again.
+    pub link_feeds_aof: bool,
     /// Scratch buffer for encoding propagated commands (no allocation per
     /// write).
     pub prop_buf: Vec<u8>,
@@ -80,7 +83,14 @@ impl ShardCore {
     /// Writes must be propagated: to the ring, the AOF, or both.
     #[inline]
     pub fn propagating(&self) -> bool {
-        self.backlog.is_some() || self.aof.is_some()
+        self.backlog.is_some() || self.feeds_aof().is_some()
+    }
+
+    /// The AOF this shard's writes are copied into (none on a replica:
+    /// see `link_feeds_aof`).
+    #[inline]
+    pub fn feeds_aof(&self) -> Option<&Arc<crate::persist::aof::Active>> {
+        self.aof.as_ref().filter(|_| !self.link_feeds_aof)
     }
 
     pub fn new(id: usize, databases: usize) -> Self {
@@ -92,6 +102,7 @@ impl ShardCore {
             slowlog: VecDeque::new(),
             backlog: None,
             aof: None,
+            link_feeds_aof: false,
             prop_buf: Vec::with_capacity(256),
             capture: None,
             blocked: Default::default(),

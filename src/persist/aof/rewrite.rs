@@ -49,7 +49,7 @@ pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<(), String> {
     writer::spawn(active.clone(), None)
         .map_err(|e| format!("Can't start the AOF writer thread: {e}"))?;
     super::install(node, Some(active.clone())).await;
-    let r = rewrite_with(node, &active, when).await;
+    let r = rewrite_with(node, &active, when, true).await;
     if r.is_err() {
         super::stop(node).await;
     }
@@ -104,7 +104,7 @@ pub fn start_background(node: &Arc<Node>) {
         let result = match node.aof.active() {
             Some(active) => {
                 tracing::info!("Background append only file rewriting started");
-                rewrite_with(&node, &active, "on background rewrite").await
+                rewrite_with(&node, &active, "on background rewrite", false).await
             }
             None => {
                 // BGREWRITEAOF with the AOF off writes the files and leaves
@@ -137,25 +137,40 @@ pub fn start_background(node: &Arc<Node>) {
     .detach();
 }
 
-/// Steps 1–4 of the module doc for the running AOF `active`.
+/// Steps 1–4 of the module doc for the running AOF `active`. `fresh`: the
+/// AOF is being turned on, so the files on disk (if any) do not describe
+/// the data the new incr file continues; then the new incr file is written
+/// under a temp name and nothing changes on disk until step 4, as Redis
+/// does while it waits for the first rewrite.
 pub async fn rewrite_with(
     node: &Arc<Node>,
     active: &Arc<Active>,
     when: &str,
+    fresh: bool,
 ) -> Result<(), String> {
     let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
     // 1. The new incr file, listed before any byte goes into it.
     let mut m = active.manifest().clone();
     let incr = m.add_incr(&prefix);
+    let temp_incr = format!("temp-{prefix}.incr");
+    let opened = if fresh { &temp_incr } else { &incr.name };
+    if fresh {
+        // Left by a crash while an earlier AOF was being turned on.
+        let _ = std::fs::remove_file(dir.join(&temp_incr));
+    }
     let file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
-        .open(dir.join(&incr.name))
-        .map_err(|e| format!("Can't open the append-only file {}: {e}", incr.name))?;
-    active
-        .persist_manifest(m)
-        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
-    tracing::info!("Creating AOF incr file {} {when}", incr.name);
+        .open(dir.join(opened))
+        .map_err(|e| format!("Can't open the append-only file {opened}: {e}"))?;
+    if fresh {
+        *active.manifest() = m;
+    } else {
+        active
+            .persist_manifest(m)
+            .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+        tracing::info!("Creating AOF incr file {} {when}", incr.name);
+    }
     // 2. The cut: the feed switches files while no write runs.
     let feed_active = active.clone();
     let name = incr.name.clone();
@@ -206,6 +221,15 @@ pub async fn rewrite_with(
         base.name
     );
     // 4. The manifest switch, then the history goes.
+    if fresh {
+        std::fs::rename(dir.join(&temp_incr), dir.join(&incr.name)).map_err(|e| {
+            format!(
+                "Error trying to rename the temporary AOF incr file {temp_incr} into {}: {e}",
+                incr.name
+            )
+        })?;
+        tracing::info!("Creating AOF incr file {} {when}", incr.name);
+    }
     let mut m = active.manifest().clone();
     m.install_base(base, incr.seq);
     let history = std::mem::take(&mut m.history);
