@@ -713,3 +713,60 @@ fn replica_aof_holds_the_applied_writes_without_pings() {
     let s = start_cascade_in(&dir, &[]);
     assert_eq!(digest(&mut s.conn()), want);
 }
+
+#[test]
+fn timestamp_annotations_are_written_and_loaded() {
+    let check = require_tool("redis-check-aof");
+    let mut s = Server::start(&[AOF, &["--aof-timestamp-enabled", "yes"]].concat());
+    let mut c = s.conn();
+    fill(&mut c);
+    let want = digest(&mut c);
+    let incr = std::fs::read(aof_dir(&s).join("appendonly.aof.1.incr.aof")).unwrap();
+    assert!(
+        incr.starts_with(b"#TS:"),
+        "{}",
+        String::from_utf8_lossy(&incr[..40])
+    );
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+    let out = Command::new(&check)
+        .arg(aof_dir(&s).join("appendonly.aof.manifest"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn everysec_keeps_writes_older_than_a_second_after_kill_9() {
+    let mut s = Server::start(&[
+        "--shards",
+        "2",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+    ]);
+    let mut c = s.conn();
+    for i in 0..500 {
+        c.cmd(&["SET", &format!("old:{i}"), "v"]);
+    }
+    // Past the next fsync of the once-a-second policy.
+    std::thread::sleep(Duration::from_millis(1200));
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("new:{i}"), "v"]);
+    }
+    s.kill();
+    s.restart();
+    let mut c = s.conn();
+    for i in 0..500 {
+        assert_eq!(
+            c.cmd(&["GET", &format!("old:{i}")]),
+            Value::bulk("v"),
+            "old:{i}"
+        );
+    }
+}

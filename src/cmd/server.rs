@@ -436,6 +436,12 @@ fn apply_config_changes(client: &Client, changed: &[&'static str]) {
     client.node.refresh_cached_config();
     let cfg = client.node.config();
     for name in changed {
+        if *name == "aof-timestamp-enabled" {
+            client
+                .node
+                .aof
+                .set_timestamps(cfg.bool_value("aof-timestamp-enabled"));
+        }
         if *name == "appendfsync" {
             client
                 .node

@@ -62,6 +62,8 @@ struct Inner {
     writer_asleep: bool,
     /// Stop once everything is written.
     stop: bool,
+    /// Unix second of the last `#TS:` annotation written.
+    last_ts: u64,
 }
 
 /// What the writer got from one [`Feed::take`].
@@ -78,6 +80,9 @@ pub struct Feed {
     wake: Condvar,
     /// Mirror of `Inner::end` for lock-free reads by clients.
     end: AtomicU64,
+    /// `aof-timestamp-enabled`: a `#TS:<unix secs>` line precedes the
+    /// first command of every second, as Redis writes it.
+    timestamps: AtomicBool,
 }
 
 impl Feed {
@@ -90,7 +95,12 @@ impl Feed {
             }),
             wake: Condvar::new(),
             end: AtomicU64::new(0),
+            timestamps: AtomicBool::new(false),
         }
+    }
+
+    pub fn set_timestamps(&self, on: bool) {
+        self.timestamps.store(on, SeqCst);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -116,6 +126,7 @@ impl Feed {
             return;
         }
         let before = g.buf.len();
+        self.annotate(&mut g);
         if g.db != first_db {
             let db = first_db.to_string();
             crate::repl::encode_command(&[&b"SELECT"[..], db.as_bytes()], &mut g.buf);
@@ -132,9 +143,21 @@ impl Feed {
             return;
         }
         let before = g.buf.len();
+        self.annotate(&mut g);
         g.buf.extend_from_slice(bytes);
         g.db = db_after;
         self.publish(g, before);
+    }
+
+    fn annotate(&self, g: &mut Inner) {
+        if !self.timestamps.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let now = crate::node::unix_ms() / 1000;
+        if now != g.last_ts {
+            g.last_ts = now;
+            g.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+        }
     }
 
     fn publish(&self, mut g: MutexGuard<'_, Inner>, before: usize) {

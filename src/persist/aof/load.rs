@@ -35,6 +35,9 @@ const MAX_ARGS: usize = 1024 * 1024;
 pub enum Parsed {
     /// A command and the bytes it took.
     Command(Vec<Bytes>, usize),
+    /// An annotation line (`#TS:<unix time>` with `aof-timestamp-enabled`,
+    /// or any `#...` line Redis skips) and the bytes it took.
+    Annotation(usize),
     /// The buffer ends inside a command: more bytes are needed.
     Incomplete,
     /// Not an AOF command.
@@ -47,6 +50,12 @@ pub fn parse_command(buf: &[u8]) -> Parsed {
     let Some(&first) = buf.first() else {
         return Parsed::Incomplete;
     };
+    if first == b'#' {
+        return match memchr::memchr(b'\n', buf) {
+            Some(nl) => Parsed::Annotation(nl + 1),
+            None => Parsed::Incomplete,
+        };
+    }
     if first != b'*' {
         return Parsed::Bad;
     }
@@ -399,6 +408,10 @@ async fn load_commands(
                     glommio::yield_if_needed().await;
                 }
             }
+            Parsed::Annotation(used) => {
+                let _ = buf.split_to(used);
+                pos += used as u64;
+            }
             Parsed::Bad => {
                 shard::barrier_posted(&mut posted).await;
                 bad_format(name);
@@ -463,6 +476,15 @@ mod tests {
             assert_eq!(parse_command(&c[..i]), Parsed::Incomplete, "prefix {i}");
         }
         assert!(matches!(parse_command(&c), Parsed::Command(_, n) if n == c.len()));
+    }
+
+    #[test]
+    fn annotations_are_skipped_whole_lines() {
+        assert_eq!(
+            parse_command(b"#TS:1700000000\r\n*1"),
+            Parsed::Annotation(16)
+        );
+        assert_eq!(parse_command(b"#TS:17000"), Parsed::Incomplete);
     }
 
     #[test]

@@ -90,8 +90,10 @@ pub struct Active {
 impl Active {
     fn new(node: &Node, manifest: Manifest, armed: bool) -> Active {
         let cfg = node.config();
+        let feed = Feed::new(armed);
+        feed.set_timestamps(cfg.bool_value("aof-timestamp-enabled"));
         Active {
-            feed: Feed::new(armed),
+            feed,
             durable: Durable::new(Fsync::parse(&cfg.appendfsync())),
             dir: aof_dir(&cfg),
             prefix: cfg.get("appendfilename").unwrap_or_default(),
@@ -186,6 +188,13 @@ impl Aof {
     pub fn set_policy(&self, p: Fsync) {
         if let Some(a) = self.active() {
             a.durable.set_policy(p);
+        }
+    }
+
+    /// `aof-timestamp-enabled` changed (CONFIG SET).
+    pub fn set_timestamps(&self, on: bool) {
+        if let Some(a) = self.active() {
+            a.feed.set_timestamps(on);
         }
     }
 }
