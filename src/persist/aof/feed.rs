@@ -194,8 +194,10 @@ impl Feed {
     }
 
     /// Writer side: moves pending bytes to the end of `out` (waiting up to
-    /// `wait` when there are none and nothing else to do).
-    pub fn take(&self, out: &mut Vec<u8>, wait: Duration) -> Taken {
+    /// `wait` when there are none and nothing else to do). With `gather`,
+    /// once bytes are there it lets producers add to them that long first
+    /// (a bigger group per fsync under `always`).
+    pub fn take(&self, out: &mut Vec<u8>, wait: Duration, gather: Duration) -> Taken {
         let mut g = self.lock();
         if g.buf.is_empty() && g.switch.is_none() && !g.stop && !wait.is_zero() {
             g.writer_asleep = true;
@@ -205,6 +207,11 @@ impl Feed {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             g.writer_asleep = false;
+        }
+        if !gather.is_zero() && !g.buf.is_empty() && g.switch.is_none() && !g.stop {
+            drop(g);
+            std::thread::sleep(gather);
+            g = self.lock();
         }
         let start = g.end - g.buf.len() as u64;
         if out.is_empty() {
@@ -261,6 +268,11 @@ impl Durable {
 
     pub fn get(&self) -> u64 {
         self.pos.load(SeqCst)
+    }
+
+    /// Clients waiting for the next fsync.
+    pub fn waiting(&self) -> usize {
+        self.sleepers.load(SeqCst)
     }
 
     /// Writer side: everything below `pos` is durable.

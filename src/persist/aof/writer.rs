@@ -31,6 +31,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long the writer lets a group grow before its fsync under `always`
+/// when several clients wait. Measured on this VM's disk (fdatasync about
+/// 0.3 ms), redis-benchmark SET, 50 clients: 0 µs 11–12k/s, 50 µs 12.5k,
+/// 100–150 µs 14–17k, 300 µs 13k.
+const GATHER: Duration = Duration::from_micros(100);
+
 /// Starts the writer thread. `file`: the incr file to append to, when the
 /// AOF continues an existing one (otherwise the first switch brings it).
 pub fn spawn(active: Arc<Active>, file: Option<File>) -> std::io::Result<()> {
@@ -57,7 +63,14 @@ fn run(active: &Active, mut file: Option<File>) {
             Duration::from_secs(1)
         };
         let was_empty = pending.is_empty();
-        let taken = active.feed.take(&mut pending, wait);
+        // Group commit: with several clients waiting for the last fsync,
+        // more writes are on their way; letting them join costs a little
+        // latency and saves whole fsyncs.
+        let gather = match active.durable.policy() {
+            Fsync::Always if active.durable.waiting() > 1 => GATHER,
+            _ => Duration::ZERO,
+        };
+        let taken = active.feed.take(&mut pending, wait, gather);
         if was_empty {
             pending_start = taken.start;
         }
