@@ -770,3 +770,20 @@ fn everysec_keeps_writes_older_than_a_second_after_kill_9() {
         );
     }
 }
+
+#[test]
+fn history_files_left_by_a_crash_are_removed_at_start() {
+    let (dir, want) = written_dir();
+    let aofdir = dir.path().join("appendonlydir");
+    std::fs::write(aofdir.join("appendonly.aof.0.incr.aof"), b"garbage").unwrap();
+    let m = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).unwrap();
+    let with_history = m.replacen("\n", "\nfile appendonly.aof.0.incr.aof seq 0 type h\n", 1);
+    std::fs::write(aofdir.join("appendonly.aof.manifest"), &with_history).unwrap();
+    let s = start_cascade_in(dir.path(), &[]);
+    assert_eq!(digest(&mut s.conn()), want);
+    assert!(!aofdir.join("appendonly.aof.0.incr.aof").exists());
+    assert_eq!(
+        std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).unwrap(),
+        m
+    );
+}

@@ -209,6 +209,12 @@ pub async fn start_after_load(node: &Arc<Node>, loaded: Option<Manifest>) -> Res
     };
     let dir = cfg_dir;
     let prefix = node.config().get("appendfilename").unwrap_or_default();
+    // History left by a rewrite that ended before deleting it.
+    let had_history = !m.history.is_empty();
+    for h in std::mem::take(&mut m.history) {
+        tracing::info!("Removing the history file {} in the background", h.name);
+        let _ = std::fs::remove_file(dir.join(&h.name));
+    }
     let (file, created) = match m.incrs.last() {
         Some(last) => {
             tracing::info!("Opening AOF incr file {} on server start", last.name);
@@ -230,7 +236,7 @@ pub async fn start_after_load(node: &Arc<Node>, loaded: Option<Manifest>) -> Res
         }
     };
     let active = Arc::new(Active::new(node, m.clone(), true));
-    if created {
+    if created || had_history {
         active
             .persist_manifest(m.clone())
             .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
