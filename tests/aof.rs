@@ -787,3 +787,47 @@ fn history_files_left_by_a_crash_are_removed_at_start() {
         m
     );
 }
+
+#[test]
+fn aof_format_base_without_rdb_preamble() {
+    let check = require_tool("redis-check-aof");
+    let mut s = Server::start(&[AOF, &["--aof-use-rdb-preamble", "no"]].concat());
+    let mut c = s.conn();
+    fill(&mut c);
+    c.cmd(&["RPUSH", "long", &"x".repeat(3)]);
+    for i in 0..150 {
+        c.cmd(&["RPUSH", "long", &i.to_string()]);
+        c.cmd(&["ZADD", "bigz", &format!("{i}.25"), &format!("m{i}")]);
+    }
+    c.cmd(&["BGREWRITEAOF"]);
+    wait_until(Duration::from_secs(30), "rewrite done", || {
+        common::info_field(&mut c, "persistence", "aof_rewrites") == "1"
+            && common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    c.cmd(&["SET", "after", "rewrite"]);
+    let want = digest(&mut c);
+    assert!(manifest(&s).starts_with("file appendonly.aof.2.base.aof seq 2 type b\n"));
+    let base = std::fs::read(aof_dir(&s).join("appendonly.aof.2.base.aof")).unwrap();
+    assert!(
+        base.starts_with(b"*2\r\n$6\r\nSELECT\r\n"),
+        "{}",
+        String::from_utf8_lossy(&base[..60])
+    );
+    assert!(String::from_utf8_lossy(&base).contains("PEXPIREAT"));
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+    let mut c = s.conn();
+    shutdown(&mut c);
+    let _ = s.child.wait();
+    let out = Command::new(&check)
+        .arg(aof_dir(&s).join("appendonly.aof.manifest"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = start_redis_in(s.dir.path());
+    assert_eq!(digest(&mut r.conn()), want);
+}

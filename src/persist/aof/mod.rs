@@ -1,8 +1,9 @@
 //! The append-only file, in Redis 7's multi-part layout.
 //!
 //! `dir/appenddirname/` holds a manifest (`<appendfilename>.manifest`,
-//! see [`manifest`]), one base file (an RDB written by the fork-less
-//! snapshot, `<appendfilename>.<n>.base.rdb`) and incr files
+//! see [`manifest`]), one base file (the fork-less snapshot as an RDB,
+//! `<appendfilename>.<n>.base.rdb`, or as commands with
+//! `aof-use-rdb-preamble no`, `.base.aof`) and incr files
 //! (`<appendfilename>.<n>.incr.aof`) with the RESP commands executed after
 //! the base's cut, exactly as the replication stream carries them (SELECT
 //! where the database changes, MULTI/EXEC units, absolute expirations).
@@ -14,6 +15,7 @@
 //! - [`writer`]: the thread that appends the feed to the incr file and
 //!   fsyncs it.
 //! - [`load`]: loading the AOF at start-up (and the old single-file AOF).
+//! - [`base`]: the AOF-format base (`aof-use-rdb-preamble no`).
 //! - [`rewrite`]: BGREWRITEAOF, automatic rewrites, turning the AOF on:
 //!   a new incr file, a snapshot cut, a new base, a manifest switch.
 //! - this file: the node-wide state ([`Aof`]: counters INFO prints, the
@@ -24,6 +26,7 @@
 //! normal command path). `propagate` depends on [`feed`], never the
 //! reverse.
 
+pub mod base;
 pub mod feed;
 pub mod load;
 pub mod manifest;

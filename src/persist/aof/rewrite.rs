@@ -180,8 +180,9 @@ pub async fn rewrite_with(
     .await;
     // 3. The base.
     let base_seq = active.manifest().base_seq() + 1;
+    let rdb = node.config().bool_value("aof-use-rdb-preamble");
     let base = Entry {
-        name: manifest::base_name(&prefix, base_seq, true),
+        name: manifest::base_name(&prefix, base_seq, rdb),
         seq: base_seq,
         kind: Kind::Base,
     };
@@ -193,13 +194,22 @@ pub async fn rewrite_with(
     let f = std::fs::File::create(&tmp).map_err(|e| {
         format!("Opening the temp file for AOF rewrite in rewriteAppendOnlyFile(): {e}")
     })?;
-    let sink = WriteSink(std::io::BufWriter::with_capacity(1 << 20, f));
-    let written = crate::persist::snapshot::write_rdb(cut, &opts, sink, |sink| {
-        let f = sink.0.into_inner().map_err(|e| e.into_error())?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, f);
+    let done = |out: std::io::BufWriter<std::fs::File>| {
+        let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         f.metadata().map(|m| m.len())
-    })
-    .await;
+    };
+    let written = if rdb {
+        crate::persist::snapshot::write_rdb(cut, &opts, WriteSink(out), move |sink| done(sink.0))
+            .await
+    } else {
+        let (taken, delay) = (cut.taken_unix_ms, opts.key_delay_us);
+        crate::persist::snapshot::write_with(cut, move |slices| {
+            super::base::encode_commands(slices, taken, delay, out).and_then(done)
+        })
+        .await
+    };
     let len = match written {
         Ok(len) => len,
         Err(e) => {
