@@ -831,3 +831,60 @@ fn aof_format_base_without_rdb_preamble() {
     let r = start_redis_in(s.dir.path());
     assert_eq!(digest(&mut r.conn()), want);
 }
+
+#[test]
+fn bad_manifests_and_missing_files_refuse_to_start() {
+    for (what, manifest, want) in [
+        (
+            "garbage",
+            "this is not a manifest\n",
+            "Invalid AOF manifest file format",
+        ),
+        (
+            "two bases",
+            "file a seq 1 type b\nfile b seq 2 type b\n",
+            "Found duplicate base file information",
+        ),
+        (
+            "missing file",
+            "file appendonly.aof.9.incr.aof seq 9 type i\n",
+            "The AOF file appendonly.aof.9.incr.aof doesn't exist",
+        ),
+    ] {
+        let dir = TempDir::new("aof-bad-manifest");
+        let aofdir = dir.path().join("appendonlydir");
+        std::fs::create_dir_all(&aofdir).unwrap();
+        std::fs::write(aofdir.join("appendonly.aof.manifest"), manifest).unwrap();
+        let log = refuses_to_start(dir.path(), &[]);
+        assert!(log.contains(want), "{what}: {log}");
+        assert_eq!(
+            std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).unwrap(),
+            manifest,
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn old_single_file_aof_is_upgraded() {
+    let dir = TempDir::new("aof-upgrade");
+    let mut old = Vec::new();
+    for args in [
+        &["SELECT", "2"][..],
+        &["SET", "k", "v"],
+        &["RPUSH", "l", "a", "b"],
+    ] {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        old.extend(common::encode(&a));
+    }
+    std::fs::write(dir.path().join("appendonly.aof"), &old).unwrap();
+    let s = start_cascade_in(dir.path(), &[]);
+    let mut c = s.conn();
+    c.cmd(&["SELECT", "2"]);
+    assert_eq!(c.cmd(&["GET", "k"]), Value::bulk("v"));
+    assert_eq!(c.cmd(&["LLEN", "l"]).int(), 2);
+    let m =
+        std::fs::read_to_string(dir.path().join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    assert!(m.starts_with("file appendonly.aof seq 1 type b\n"), "{m}");
+    assert!(!dir.path().join("appendonly.aof").exists());
+}

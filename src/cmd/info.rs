@@ -344,7 +344,9 @@ fn aof_fields(node: &crate::node::Node, out: &mut String) {
     let active = aof.active();
     let ok = |b: bool| if b { "ok" } else { "err" };
     let rewriting = aof.rewrite_in_progress.load(Ordering::Relaxed);
-    field!(out, "aof_enabled", "{}", active.is_some() as u8);
+    // As Redis's aof_state: on from CONFIG SET appendonly yes (or start-up
+    // with it), while the first base is still being written.
+    field!(out, "aof_enabled", "{}", node.config().appendonly() as u8);
     field!(out, "aof_rewrite_in_progress", "{}", rewriting as u8);
     field!(
         out,

@@ -436,6 +436,12 @@ fn apply_config_changes(client: &Client, changed: &[&'static str]) {
     client.node.refresh_cached_config();
     let cfg = client.node.config();
     for name in changed {
+        if *name == "no-appendfsync-on-rewrite" {
+            client
+                .node
+                .aof
+                .set_no_fsync_on_rewrite(cfg.bool_value("no-appendfsync-on-rewrite"));
+        }
         if *name == "aof-timestamp-enabled" {
             client
                 .node

@@ -153,10 +153,16 @@ pub async fn load(node: &Arc<Node>) -> Result<Option<Manifest>, ()> {
             return Ok(None);
         }
         if let Err(e) = upgrade_old_style(&dir, &prefix) {
-            tracing::warn!("Failed to migrate the old-style AOF file {prefix}: {e}");
+            tracing::warn!(
+                "Error trying to move the old AOF file {prefix} into dir {}: {e}",
+                dir.display()
+            );
             return Err(());
         }
-        tracing::info!("Successfully migrated an old-style AOF into the AOF directory");
+        tracing::info!(
+            "Successfully migrated an old-style AOF file ({prefix}) into the AOF directory ({}).",
+            dir.display()
+        );
     }
     let text = std::fs::read(&manifest_path).map_err(|e| {
         tracing::warn!(

@@ -88,6 +88,10 @@ pub struct Active {
     pub last_write_ok: AtomicBool,
     /// The writer thread has finished (after [`Feed::stop`]).
     pub stopped: AtomicBool,
+    /// A rewrite is writing a new base.
+    pub rewriting: AtomicBool,
+    /// `no-appendfsync-on-rewrite`: no fsync while `rewriting`.
+    pub no_fsync_on_rewrite: AtomicBool,
 }
 
 impl Active {
@@ -105,6 +109,8 @@ impl Active {
             current_size: AtomicU64::new(0),
             incr_written: AtomicU64::new(0),
             last_write_ok: AtomicBool::new(true),
+            rewriting: AtomicBool::new(false),
+            no_fsync_on_rewrite: AtomicBool::new(cfg.bool_value("no-appendfsync-on-rewrite")),
             stopped: AtomicBool::new(false),
         }
     }
@@ -191,6 +197,13 @@ impl Aof {
     pub fn set_policy(&self, p: Fsync) {
         if let Some(a) = self.active() {
             a.durable.set_policy(p);
+        }
+    }
+
+    /// `no-appendfsync-on-rewrite` changed (CONFIG SET).
+    pub fn set_no_fsync_on_rewrite(&self, on: bool) {
+        if let Some(a) = self.active() {
+            a.no_fsync_on_rewrite.store(on, Ordering::Relaxed);
         }
     }
 

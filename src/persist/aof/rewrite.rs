@@ -101,11 +101,9 @@ pub fn start_background(node: &Arc<Node>) {
         .store(unix_ms(), Ordering::Relaxed);
     glommio::spawn_local(async move {
         let started = std::time::Instant::now();
+        tracing::info!("Background append only file rewriting started");
         let result = match node.aof.active() {
-            Some(active) => {
-                tracing::info!("Background append only file rewriting started");
-                rewrite_with(&node, &active, "on background rewrite", false).await
-            }
+            Some(active) => rewrite_with(&node, &active, "on background rewrite", false).await,
             None => {
                 // BGREWRITEAOF with the AOF off writes the files and leaves
                 // it off; CONFIG SET appendonly yes comes here too.
@@ -171,6 +169,23 @@ pub async fn rewrite_with(
             .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
         tracing::info!("Creating AOF incr file {} {when}", incr.name);
     }
+    active.rewriting.store(true, Ordering::Relaxed);
+    let result = write_base_and_switch(node, active, when, fresh, incr, file).await;
+    active.rewriting.store(false, Ordering::Relaxed);
+    result
+}
+
+/// Steps 2–4 (see [`rewrite_with`]).
+async fn write_base_and_switch(
+    node: &Arc<Node>,
+    active: &Arc<Active>,
+    when: &str,
+    fresh: bool,
+    incr: Entry,
+    file: std::fs::File,
+) -> Result<(), String> {
+    let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
+    let temp_incr = format!("temp-{prefix}.incr");
     // 2. The cut: the feed switches files while no write runs.
     let feed_active = active.clone();
     let name = incr.name.clone();
@@ -217,7 +232,12 @@ pub async fn rewrite_with(
             return Err(e);
         }
     };
-    tracing::info!("Successfully created the temporary AOF base file {tmp_name}");
+    if when == "on server start" {
+        tracing::info!("Creating AOF base file {} {when}", base.name);
+    } else {
+        tracing::info!("Successfully created the temporary AOF base file {tmp_name}");
+        tracing::info!("Background AOF rewrite terminated with success");
+    }
     std::fs::rename(&tmp, dir.join(&base.name)).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         format!(
@@ -226,10 +246,12 @@ pub async fn rewrite_with(
         )
     })?;
     let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
-    tracing::info!(
-        "Successfully renamed the temporary AOF base file {tmp_name} into {}",
-        base.name
-    );
+    if when != "on server start" {
+        tracing::info!(
+            "Successfully renamed the temporary AOF base file {tmp_name} into {}",
+            base.name
+        );
+    }
     // 4. The manifest switch, then the history goes.
     if fresh {
         std::fs::rename(dir.join(&temp_incr), dir.join(&incr.name)).map_err(|e| {

@@ -119,7 +119,16 @@ fn run(active: &Active, mut file: Option<File>) {
                 }
             }
         }
-        let policy = active.durable.policy();
+        // `no-appendfsync-on-rewrite yes`: while a rewrite writes its base,
+        // behave as `no` (acknowledged writes are then not durable: the
+        // trade Redis documents for that option).
+        let policy = if active.rewriting.load(Ordering::Relaxed)
+            && active.no_fsync_on_rewrite.load(Ordering::Relaxed)
+        {
+            Fsync::No
+        } else {
+            active.durable.policy()
+        };
         let written = pending_start;
         let due = match policy {
             Fsync::Always => unsynced,
