@@ -78,7 +78,7 @@ fn run(active: &Active, mut file: Option<File>) {
             // Bytes before the switch belong to the old file.
             let split = (switch.at.saturating_sub(pending_start) as usize).min(pending.len());
             if let Some(f) = file.as_mut() {
-                if split > 0 && write_out(active, f, &pending[..split]).is_err() {
+                if split > 0 && write_some(active, f, &pending[..split]).1.is_err() {
                     tracing::warn!(
                         "Error writing to the AOF file before switching to {}; the rest of the old file is lost",
                         switch.name
@@ -94,10 +94,11 @@ fn run(active: &Active, mut file: Option<File>) {
         }
         if !pending.is_empty() {
             if let Some(f) = file.as_mut() {
-                match write_out(active, f, &pending) {
+                let (done, result) = write_some(active, f, &pending);
+                pending.drain(..done);
+                pending_start += done as u64;
+                match result {
                     Ok(()) => {
-                        pending_start += pending.len() as u64;
-                        pending.clear();
                         unsynced = true;
                         if failing {
                             tracing::warn!("AOF write error looks solved, Redis can write again.");
@@ -160,13 +161,27 @@ fn run(active: &Active, mut file: Option<File>) {
     }
 }
 
-fn write_out(active: &Active, f: &mut File, bytes: &[u8]) -> std::io::Result<()> {
-    f.write_all(bytes)?;
+/// Writes `bytes`, counting what reached the file; on an error the bytes
+/// written so far are dropped from `pending` by the caller, so a retry
+/// never writes them twice.
+fn write_some(active: &Active, f: &mut File, bytes: &[u8]) -> (usize, std::io::Result<()>) {
+    let mut done = 0;
+    let result = loop {
+        if done == bytes.len() {
+            break Ok(());
+        }
+        match f.write(&bytes[done..]) {
+            Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
     active
         .incr_written
-        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        .fetch_add(done as u64, Ordering::Relaxed);
     active
         .current_size
-        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-    Ok(())
+        .fetch_add(done as u64, Ordering::Relaxed);
+    (done, result)
 }
