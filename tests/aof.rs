@@ -23,6 +23,20 @@ const AOF: &[&str] = &[
     "always",
 ];
 
+/// Debian's redis-check-aof accepts the server's AOF directory.
+fn assert_check_aof_accepts(s: &Server) {
+    let out = Command::new(require_tool("redis-check-aof"))
+        .arg(aof_dir(s).join("appendonly.aof.manifest"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("All AOF files and manifest are valid"),
+        "{text}"
+    );
+}
+
 /// SHUTDOWN NOSAVE (no reply: the server closes the connection).
 fn shutdown(c: &mut Conn) {
     c.send(&[b"SHUTDOWN", b"NOSAVE"]);
@@ -113,23 +127,13 @@ fn restart_after_kill_keeps_every_type() {
 
 #[test]
 fn redis_check_aof_accepts_ours_and_redis_loads_it() {
-    let check = require_tool("redis-check-aof");
     let mut s = Server::start(AOF);
     let mut c = s.conn();
     fill(&mut c);
     let ours = digest(&mut c);
     shutdown(&mut c);
     let _ = s.child.wait();
-    let out = Command::new(&check)
-        .arg(aof_dir(&s).join("appendonly.aof.manifest"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert!(
-        text.contains("All AOF files and manifest are valid"),
-        "{text}"
-    );
+    assert_check_aof_accepts(&s);
     // A real redis-server started in that directory loads the same data.
     let r = start_redis_in(s.dir.path());
     assert_eq!(digest(&mut r.conn()), ours);
@@ -137,7 +141,7 @@ fn redis_check_aof_accepts_ours_and_redis_loads_it() {
 
 /// Starts redis-server on `dir` with the AOF on (the tempdir belongs to
 /// the caller).
-fn start_redis_in(dir: &Path) -> RedisIn {
+fn start_redis_in(dir: &Path) -> Proc {
     let bin = require_tool("redis-server");
     let port = common::free_port();
     let child = Command::new(bin)
@@ -158,29 +162,15 @@ fn start_redis_in(dir: &Path) -> RedisIn {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let r = RedisIn { port, child };
+    let r = Proc {
+        port,
+        child,
+        log: dir.join("redis.log"),
+    };
     wait_until(Duration::from_secs(20), "redis-server answers", || {
         pong(port)
     });
     r
-}
-
-struct RedisIn {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl RedisIn {
-    fn conn(&self) -> Conn {
-        Conn::connect(self.port)
-    }
-}
-
-impl Drop for RedisIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -207,27 +197,28 @@ fn we_load_what_redis_wrote() {
     assert_eq!(digest(&mut s.conn()), want);
 }
 
-/// A cascade process on `dir` (owned by the caller), AOF on.
-struct CascadeIn {
+/// A server process on a directory the caller owns (cascade or
+/// redis-server, AOF on); killed when dropped.
+struct Proc {
     port: u16,
     child: std::process::Child,
     log: PathBuf,
 }
 
-impl CascadeIn {
+impl Proc {
     fn conn(&self) -> Conn {
         Conn::connect(self.port)
     }
 }
 
-impl Drop for CascadeIn {
+impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn spawn_cascade_in(dir: &Path, extra: &[&str]) -> CascadeIn {
+fn spawn_cascade_in(dir: &Path, extra: &[&str]) -> Proc {
     let port = common::free_port();
     let log = dir.join("cascade.log");
     let child = Command::new(cascade_bin())
@@ -242,10 +233,10 @@ fn spawn_cascade_in(dir: &Path, extra: &[&str]) -> CascadeIn {
         .stderr(std::fs::File::create(dir.join("cascade.stderr")).unwrap())
         .spawn()
         .unwrap();
-    CascadeIn { port, child, log }
+    Proc { port, child, log }
 }
 
-fn start_cascade_in(dir: &Path, extra: &[&str]) -> CascadeIn {
+fn start_cascade_in(dir: &Path, extra: &[&str]) -> Proc {
     let mut s = spawn_cascade_in(dir, extra);
     let end = Instant::now() + Duration::from_secs(20);
     loop {
@@ -307,14 +298,22 @@ fn incr_path(dir: &Path) -> PathBuf {
     dir.join("appendonlydir/appendonly.aof.1.incr.aof")
 }
 
-#[test]
-fn truncated_tail_is_tolerated_with_aof_load_truncated_yes() {
-    let (dir, _) = written_dir();
+/// [`written_dir`] with `tail` appended to its incr file: the directory,
+/// the digest before, the incr file, its length before and its new bytes.
+fn written_dir_with_tail(tail: &[u8]) -> (TempDir, String, PathBuf, usize, Vec<u8>) {
+    let (dir, want) = written_dir();
     let incr = incr_path(dir.path());
     let mut bytes = std::fs::read(&incr).unwrap();
     let full = bytes.len();
-    bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$4\r\ntail\r\n$5\r\nval");
+    bytes.extend_from_slice(tail);
     std::fs::write(&incr, &bytes).unwrap();
+    (dir, want, incr, full, bytes)
+}
+
+#[test]
+fn truncated_tail_is_tolerated_with_aof_load_truncated_yes() {
+    let (dir, _, incr, full, bytes) =
+        written_dir_with_tail(b"*3\r\n$3\r\nSET\r\n$4\r\ntail\r\n$5\r\nval");
     // `no`: refused, the file untouched.
     let log = refuses_to_start(dir.path(), &["--aof-load-truncated", "no"]);
     assert!(
@@ -349,12 +348,8 @@ fn truncated_tail_is_tolerated_with_aof_load_truncated_yes() {
 
 #[test]
 fn multi_without_exec_at_the_end_is_reverted() {
-    let (dir, want) = written_dir();
-    let incr = incr_path(dir.path());
-    let mut bytes = std::fs::read(&incr).unwrap();
-    let full = bytes.len();
-    bytes.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\ntx\r\n$1\r\n1\r\n");
-    std::fs::write(&incr, &bytes).unwrap();
+    let (dir, want, incr, full, _) =
+        written_dir_with_tail(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\ntx\r\n$1\r\n1\r\n");
     let s = start_cascade_in(dir.path(), &[]);
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(
@@ -716,7 +711,6 @@ fn replica_aof_holds_the_applied_writes_without_pings() {
 
 #[test]
 fn timestamp_annotations_are_written_and_loaded() {
-    let check = require_tool("redis-check-aof");
     let mut s = Server::start(&[AOF, &["--aof-timestamp-enabled", "yes"]].concat());
     let mut c = s.conn();
     fill(&mut c);
@@ -729,15 +723,7 @@ fn timestamp_annotations_are_written_and_loaded() {
     );
     s.restart();
     assert_eq!(digest(&mut s.conn()), want);
-    let out = Command::new(&check)
-        .arg(aof_dir(&s).join("appendonly.aof.manifest"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_check_aof_accepts(&s);
 }
 
 #[test]
@@ -790,7 +776,6 @@ fn history_files_left_by_a_crash_are_removed_at_start() {
 
 #[test]
 fn aof_format_base_without_rdb_preamble() {
-    let check = require_tool("redis-check-aof");
     let mut s = Server::start(&[AOF, &["--aof-use-rdb-preamble", "no"]].concat());
     let mut c = s.conn();
     fill(&mut c);
@@ -819,15 +804,7 @@ fn aof_format_base_without_rdb_preamble() {
     let mut c = s.conn();
     shutdown(&mut c);
     let _ = s.child.wait();
-    let out = Command::new(&check)
-        .arg(aof_dir(&s).join("appendonly.aof.manifest"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_check_aof_accepts(&s);
     let r = start_redis_in(s.dir.path());
     assert_eq!(digest(&mut r.conn()), want);
 }
