@@ -20,7 +20,8 @@
 //! - [`pubsub`]: the node's channel/pattern registry and subscriber
 //!   mailboxes.
 //! - [`server`]: start-up, daemonizing, signals, shard crons.
-//! - [`persist`]: the RDB format and dump files (SAVE, load at start).
+//! - [`persist`]: the RDB format and dump files (SAVE, load at start), the
+//!   append-only file (`persist::aof`).
 //! - [`log`]: Redis's log line format on top of `tracing`.
 //! - [`alloc`]: allocation counters for `used_memory`.
 //! - [`util`]: small shared helpers (glob matching).

@@ -139,6 +139,8 @@ pub struct Node {
     pub config_epoch: AtomicU64,
     /// Pub/sub subscriptions of every connection of every shard.
     pub pubsub: crate::pubsub::Registry,
+    /// The append-only file: the running one, if on, and INFO's counters.
+    pub aof: crate::persist::aof::Aof,
 }
 
 impl Node {
@@ -180,6 +182,7 @@ impl Node {
             loaded_keys: AtomicU64::new(0),
             loaded_expired: AtomicU64::new(0),
             pubsub: crate::pubsub::Registry::default(),
+            aof: crate::persist::aof::Aof::default(),
         })
     }
 

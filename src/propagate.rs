@@ -1,5 +1,5 @@
 //! The one post-execution hook: turns an executed write into the bytes of
-//! the replication stream (and, later, of the AOF).
+//! the replication stream and of the AOF.
 //!
 //! Called on the shard that ran the write, synchronously with it, so the
 //! stream's order per key is the order the writes happened in. A command
@@ -10,8 +10,11 @@
 //! the handler asked for a rewrite (relative expirations become absolute,
 //! INCRBYFLOAT becomes SET ... KEEPTTL, GETDEL becomes DEL...; see
 //! `cmd::Ctx::propagate_as`); keys that expired on this master become `DEL`
-//! before anything that follows them. Nothing is encoded when no ring
-//! exists (no replica ever attached): the hot path pays one branch.
+//! before anything that follows them. A write is encoded once and copied
+//! into the ring and into the AOF's feed (`persist::aof::feed`, which says
+//! why the AOF does not read the ring); the feed inserts its own SELECTs,
+//! as the ring does. Nothing is encoded when neither exists (no replica
+//! ever attached, AOF off): the hot path pays one branch.
 //!
 //! A transaction (EXEC) runs commands on several shards; its writes must
 //! enter the stream as one contiguous unit, `MULTI` ... `EXEC`, with no
@@ -21,8 +24,9 @@
 //! one ring append at the end ([`append_capture`]). Like Redis 7.0, a single
 //! propagated command is not wrapped (it is atomic by itself).
 //!
-//! Depends on `shard::ShardCore` (the ring handle and a scratch buffer) and
-//! `repl::backlog`; knows nothing of commands or sockets.
+//! Depends on `shard::ShardCore` (the ring and feed handles and a scratch
+//! buffer), `repl::backlog` and `persist::aof::feed`; knows nothing of
+//! commands or sockets.
 
 use crate::repl::encode_command;
 use crate::shard::ShardCore;
@@ -78,20 +82,25 @@ impl Capture {
 
 /// Appends a transaction's capture to the stream in one piece.
 pub fn append_capture(core: &ShardCore, capture: Capture) {
-    let Some(backlog) = core.backlog.as_ref() else {
+    if !core.propagating() {
         return;
-    };
+    }
     if let Some((first, last, bytes)) = capture.into_unit() {
-        backlog.append_span(core.id, first, last, &bytes);
+        if let Some(backlog) = core.backlog.as_ref() {
+            backlog.append_span(core.id, first, last, &bytes);
+        }
+        if let Some(aof) = core.feeds_aof() {
+            aof.feed.append_unit(first, last, &bytes);
+        }
     }
 }
 
 /// Appends one command for database `db` to the stream (or to the running
 /// transaction's capture).
 pub fn command(core: &mut ShardCore, db: usize, args: &[impl AsRef<[u8]>]) {
-    let Some(backlog) = core.backlog.as_ref() else {
+    if !core.propagating() {
         return;
-    };
+    }
     if let Some(capture) = core.capture.as_ref() {
         capture
             .lock()
@@ -102,13 +111,18 @@ pub fn command(core: &mut ShardCore, db: usize, args: &[impl AsRef<[u8]>]) {
     let buf = &mut core.prop_buf;
     buf.clear();
     encode_command(args, buf);
-    backlog.append_command(core.id, db as u32, buf);
+    if let Some(backlog) = core.backlog.as_ref() {
+        backlog.append_command(core.id, db as u32, buf);
+    }
+    if let Some(aof) = core.aof.as_ref().filter(|_| !core.link_feeds_aof) {
+        aof.feed.append_command(db as u32, buf);
+    }
 }
 
 /// Appends the commands of an executed write: `DEL`s for keys that expired
 /// while it ran, then the write itself or its rewrite.
 pub fn write(core: &mut ShardCore, db: usize, args: &[Bytes], rewrite: Option<&[Vec<Bytes>]>) {
-    if core.backlog.is_none() {
+    if !core.propagating() {
         return;
     }
     expired(core);
@@ -123,13 +137,13 @@ pub fn write(core: &mut ShardCore, db: usize, args: &[Bytes], rewrite: Option<&[
 }
 
 /// Turns keys this shard expired (lazily or actively) into `DEL`s. Without
-/// a ring the logs are only emptied.
+/// a ring or an AOF the logs are only emptied.
 pub fn expired(core: &mut ShardCore) {
     if !core.ks.has_expired() {
         return;
     }
     let keys = core.ks.drain_expired();
-    if core.backlog.is_none() {
+    if !core.propagating() {
         return;
     }
     for (db, key) in keys {

@@ -134,6 +134,10 @@ pub struct Client {
     /// Replication offset after this client's last write (what WAIT waits
     /// for replicas to acknowledge).
     pub last_write_offset: u64,
+    /// Under `appendfsync always`: the AOF feed offset that must be
+    /// durable before this client's pending replies are sent (0: none).
+    /// The connection waits for it before writing ([`aof_durable`]).
+    pub aof_wait: std::cell::Cell<u64>,
     /// Between MULTI and EXEC/DISCARD: the queued commands.
     pub multi: Option<tx::MultiState>,
     /// Keys this client WATCHes.
@@ -186,6 +190,7 @@ impl Client {
             psync: None,
             is_master: false,
             last_write_offset: 0,
+            aof_wait: std::cell::Cell::new(0),
             multi: None,
             watched: Vec::new(),
             in_exec: false,
@@ -285,6 +290,9 @@ impl Drop for InFlight {
 pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     let started = std::time::Instant::now();
     let reply = execute(client, spec, args).await;
+    if spec.has(flag::WRITE) || spec.name == "exec" {
+        note_aof_write(client);
+    }
     if spec.has(flag::WRITE) {
         if let Some(head) = client
             .shard
@@ -337,6 +345,34 @@ fn count_call(client: &Client, spec: &CommandSpec, reply: &Reply, took: std::tim
     });
     if failed {
         count_error(client, reply);
+    }
+}
+
+/// Under `appendfsync always`, the client's replies from now on wait until
+/// the AOF is durable up to the feed's current end, which covers the write
+/// it just ran (it was copied into the feed as it executed).
+pub fn note_aof_write(client: &Client) {
+    let end = client.shard.with_core(|core| {
+        core.aof
+            .as_ref()
+            .filter(|a| a.always())
+            .map(|a| a.feed.end())
+    });
+    if let Some(end) = end {
+        client.aof_wait.set(end);
+    }
+}
+
+/// Waits until the AOF write this client's replies depend on is durable
+/// (see [`note_aof_write`]); at once when there is none.
+pub async fn aof_durable(client: &Client) {
+    let want = client.aof_wait.replace(0);
+    if want == 0 {
+        return;
+    }
+    let aof = client.shard.with_core(|core| core.aof.clone());
+    if let Some(aof) = aof {
+        aof.durable.wait_for(want).await;
     }
 }
 
@@ -492,7 +528,10 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
+    // Our master's link never runs while we load; the AOF loader's client
+    // (also `is_master`) runs exactly then.
     if !spec.has(flag::LOADING)
+        && !client.is_master
         && client
             .node
             .loading
@@ -664,7 +703,7 @@ pub(crate) fn run_and_propagate(
 ) -> Reply {
     let mut ctx = Ctx::new(core, db);
     let reply = f(&mut ctx, args).unwrap_or_else(Reply::from);
-    if write && ctx.changes > 0 && ctx.core.backlog.is_some() {
+    if write && ctx.changes > 0 && ctx.core.propagating() {
         let rewrite = ctx.rewrite.take();
         crate::propagate::write(ctx.core, db, args, rewrite.as_deref());
     }
@@ -763,7 +802,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Dbsize | Flushdb | Flushall | Swapdb | Keys | Scan | Randomkey | Rename | Renamenx
         | Copy | Move | Msetnx => keys::run_client(client, cmd, args).await,
         Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave | Save
-        | Bgsave => server::run(client, cmd, args).await,
+        | Bgsave | Bgrewriteaof => server::run(client, cmd, args).await,
         Replicaof | Replconf | Psync | Role | Wait | Failover => repl::run(client, cmd, args).await,
         Multi | Exec | Discard | Watch | Unwatch => tx::run(client, cmd, args).await,
         Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub => {

@@ -187,6 +187,9 @@ impl Batch {
         }
         let wrote = self.in_flight.take().is_some();
         if wrote {
+            // appendfsync always: the replies wait for these writes to be
+            // durable (the AOF feed's end now covers all of them).
+            super::note_aof_write(client);
             if let Some(head) = client
                 .shard
                 .with_core(|core| core.backlog.as_ref().map(|b| b.head()))

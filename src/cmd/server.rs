@@ -108,6 +108,16 @@ pub fn commands() -> Vec<CommandSpec> {
             c(ClientCmd::Bgsave),
         ),
         spec(
+            "bgrewriteaof",
+            1,
+            ADMIN | NOSCRIPT,
+            none,
+            S,
+            "1.0.0",
+            "Asynchronously rewrite the append-only file",
+            c(ClientCmd::Bgrewriteaof),
+        ),
+        spec(
             "monitor",
             1,
             ADMIN | NOSCRIPT | LOADING | STALE,
@@ -183,6 +193,39 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
             .detach();
             Ok(Reply::Simple(Bytes::from_static(
                 b"Background saving started",
+            )))
+        }
+        ClientCmd::Bgrewriteaof => {
+            let node = &client.node;
+            let aof = &node.aof;
+            if aof.rewrite_in_progress.load(Ordering::SeqCst) {
+                return Err(CmdError::other(
+                    "ERR Background append only file rewriting already in progress",
+                ));
+            }
+            if save_running(node) {
+                // Like Redis: after the running save (the snapshot slot is
+                // the node's one "child").
+                if !aof.rewrite_scheduled.swap(true, Ordering::SeqCst) {
+                    let node = node.clone();
+                    glommio::spawn_local(async move {
+                        while save_running(&node) {
+                            glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                        }
+                        node.aof.rewrite_scheduled.store(false, Ordering::SeqCst);
+                        if !node.aof.rewrite_in_progress.load(Ordering::SeqCst) {
+                            crate::persist::aof::rewrite::start_background(&node);
+                        }
+                    })
+                    .detach();
+                }
+                return Ok(Reply::Simple(Bytes::from_static(
+                    b"Background append only file rewriting scheduled",
+                )));
+            }
+            crate::persist::aof::rewrite::start_background(node);
+            Ok(Reply::Simple(Bytes::from_static(
+                b"Background append only file rewriting started",
             )))
         }
         ClientCmd::Monitor => {
@@ -337,6 +380,9 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
                     .map_err(CmdError::Other)?
             };
             apply_config_changes(client, &changed);
+            if changed.contains(&"appendonly") {
+                switch_aof(&client.node).await;
+            }
             Ok(Reply::Ok)
         }
         "rewrite" if n == 2 => {
@@ -372,6 +418,19 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
     }
 }
 
+/// CONFIG SET appendonly: turning it on writes a first base in the
+/// background (the AOF counts as on from now: writes after the base's cut
+/// are appended), turning it off stops the writer after a last fsync.
+async fn switch_aof(node: &std::sync::Arc<crate::node::Node>) {
+    let on = node.config().appendonly();
+    let running = node.aof.active().is_some();
+    if on && !running && !node.aof.rewrite_in_progress.load(Ordering::SeqCst) {
+        crate::persist::aof::rewrite::start_background(node);
+    } else if !on && running {
+        crate::persist::aof::stop(node).await;
+    }
+}
+
 /// Side effects of CONFIG SET that take effect at once.
 fn apply_config_changes(client: &Client, changed: &[&'static str]) {
     if changed.iter().any(|n| n.starts_with("min-replicas")) {
@@ -382,6 +441,24 @@ fn apply_config_changes(client: &Client, changed: &[&'static str]) {
     client.node.refresh_cached_config();
     let cfg = client.node.config();
     for name in changed {
+        if *name == "no-appendfsync-on-rewrite" {
+            client
+                .node
+                .aof
+                .set_no_fsync_on_rewrite(cfg.bool_value("no-appendfsync-on-rewrite"));
+        }
+        if *name == "aof-timestamp-enabled" {
+            client
+                .node
+                .aof
+                .set_timestamps(cfg.bool_value("aof-timestamp-enabled"));
+        }
+        if *name == "appendfsync" {
+            client
+                .node
+                .aof
+                .set_policy(crate::persist::aof::Fsync::parse(&cfg.appendfsync()));
+        }
         if *name == "loglevel" {
             crate::log::set_level(cfg.loglevel());
         }
@@ -609,6 +686,7 @@ pub async fn finish_shutdown(
     node: &std::sync::Arc<crate::node::Node>,
     save: Option<bool>,
 ) -> CmdResult {
+    crate::persist::aof::flush_on_shutdown(node).await;
     let should_save = save.unwrap_or_else(|| !node.config().save_points().is_empty());
     if should_save {
         tracing::info!("Saving the final RDB snapshot before exiting.");

@@ -153,6 +153,7 @@ pub enum ClientCmd {
     Lastsave,
     Save,
     Bgsave,
+    Bgrewriteaof,
     Replicaof,
     Replconf,
     Psync,

@@ -275,7 +275,11 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             let mut reply = cmd::dispatch(client, args).await;
             if client.blocked.is_some() {
                 match wait_blocked(stream, client, &mut rbuf, &mut chunk).await {
-                    Some(r) => reply = r,
+                    Some(r) => {
+                        // Served by a push that it then propagated.
+                        cmd::note_aof_write(client);
+                        reply = r;
+                    }
                     None => return,
                 }
             }
@@ -285,6 +289,7 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             }
             emit(client, &reply, &mut wbuf);
             if client.close_after_reply {
+                cmd::aof_durable(client).await;
                 let _ = stream.write_all(&wbuf).await;
                 return;
             }
@@ -398,6 +403,8 @@ async fn flush(
     pushed: &mut usize,
 ) -> bool {
     let len = wbuf.len() as u64;
+    // `appendfsync always`: no reply to a write before it is on disk.
+    cmd::aof_durable(client).await;
     if stream.write_all(wbuf).await.is_err() {
         return false;
     }

@@ -22,6 +22,9 @@ pub struct SaveOptions {
     /// `rdb-key-save-delay`: microseconds to sleep per key written, so
     /// tests can write while a snapshot is being produced (as in Redis).
     pub key_delay_us: u64,
+    /// The RDB is an AOF base (its `aof-base` aux field is 1, as Redis
+    /// writes for an AOF's RDB preamble).
+    pub aof_base: bool,
 }
 
 impl SaveOptions {
@@ -38,6 +41,7 @@ impl SaveOptions {
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(0)
                 .max(0) as u64,
+            aof_base: false,
         }
     }
 }
@@ -171,24 +175,33 @@ pub fn load_counting(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LoadError::Open(e)),
     };
-    let reader = Counting {
-        inner: file,
-        progress,
-    };
-    load_from(reader, shards, databases, keep_expired, key_delay_us).map(Some)
+    let reader = std::io::BufReader::with_capacity(
+        1 << 20,
+        Counting {
+            inner: file,
+            progress,
+        },
+    );
+    load_from(
+        ReadSource(reader),
+        shards,
+        databases,
+        keep_expired,
+        key_delay_us,
+    )
+    .map(Some)
 }
 
-/// Reads a whole RDB from `reader` (a file, or a replica's transfer as it
-/// arrives) and splits its keys by owning shard.
-pub fn load_from(
-    reader: impl std::io::Read,
+/// Decodes one RDB from `source` (which is left just past its end: an
+/// AOF base may go on with commands) and splits its keys by owning shard.
+pub fn load_from<S: super::rdb::RdbSource>(
+    source: S,
     shards: usize,
     databases: usize,
     keep_expired: bool,
     key_delay_us: u64,
 ) -> Result<Loaded, LoadError> {
-    let reader = std::io::BufReader::with_capacity(1 << 20, reader);
-    let mut dec = RdbDecoder::new(ReadSource(reader)).map_err(LoadError::Rdb)?;
+    let mut dec = RdbDecoder::new(source).map_err(LoadError::Rdb)?;
     let now = unix_ms();
     let limits = crate::node::encoding_limits();
     let mut out = Loaded {

@@ -134,7 +134,7 @@ pub async fn take_cut<R>(node: &Arc<Node>, at_cut: impl FnOnce() -> R) -> (Cut, 
 }
 
 /// What the shards send the encoder thread.
-enum Msg {
+pub(crate) enum Msg {
     Slice {
         db: usize,
         items: Vec<SnapItem>,
@@ -157,18 +157,45 @@ where
     T: Send + 'static,
     F: FnOnce(S) -> std::io::Result<T> + Send + 'static,
 {
-    let (tx, rx) = channel::bounded::<Msg>(QUEUED_SLICES);
-    let (done_tx, done_rx) = shard::oneshot::channel();
     let header = Header {
         node: cut.slot.node.clone(),
         taken_unix_ms: cut.taken_unix_ms,
         sizes: cut.sizes.clone(),
         opts: opts.clone(),
     };
+    write_with(cut, move |rx| encode(rx, &header, sink).and_then(finish)).await
+}
+
+/// The keys of a snapshot as an encoder thread receives them, database by
+/// database (see [`write_with`]).
+pub struct Slices(Receiver<Msg>);
+
+impl Slices {
+    /// The next slice: its database and keys, as they were at the cut.
+    /// `Ok(None)` once every key was handed out; an error when the
+    /// snapshot was abandoned.
+    pub fn next_slice(&mut self) -> std::io::Result<Option<(usize, Vec<SnapItem>)>> {
+        match self.0.recv() {
+            Ok(Msg::Slice { db, items }) => Ok(Some((db, items))),
+            Ok(Msg::End) => Ok(None),
+            Err(_) => Err(std::io::Error::other("snapshot aborted")),
+        }
+    }
+}
+
+/// Runs `encoder` on its own thread over the keys of `cut` (any output
+/// format: the RDB of [`write_rdb`], or AOF commands). Consumes the cut.
+pub async fn write_with<T, E>(cut: Cut, encoder: E) -> Result<T, String>
+where
+    T: Send + 'static,
+    E: FnOnce(Slices) -> std::io::Result<T> + Send + 'static,
+{
+    let (tx, rx) = channel::bounded::<Msg>(QUEUED_SLICES);
+    let (done_tx, done_rx) = shard::oneshot::channel();
     std::thread::Builder::new()
         .name("cascade-snapshot".into())
         .spawn(move || {
-            let r = encode(rx, &header, sink).and_then(finish);
+            let r = encoder(Slices(rx));
             done_tx.send(r.map_err(|e| e.to_string()));
         })
         .map_err(|e| format!("could not start the snapshot thread: {e}"))?;
@@ -269,7 +296,7 @@ struct Header {
 }
 
 /// The encoder thread: RDB header, then the slices database by database.
-fn encode<S: RdbSink>(rx: Receiver<Msg>, h: &Header, sink: S) -> std::io::Result<S> {
+fn encode<S: RdbSink>(mut rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
     let opts = &h.opts;
     let mut enc = RdbEncoder::new(
         sink,
@@ -292,16 +319,9 @@ fn encode<S: RdbSink>(rx: Receiver<Msg>, h: &Header, sink: S) -> std::io::Result
     for (k, v) in &opts.aux {
         enc.aux(k, v)?;
     }
-    enc.aux(b"aof-base", b"0")?;
+    enc.aux(b"aof-base", if opts.aof_base { b"1" } else { b"0" })?;
     let mut current_db = None;
-    loop {
-        let Ok(msg) = rx.recv() else {
-            return Err(std::io::Error::other("snapshot aborted"));
-        };
-        let (db, items) = match msg {
-            Msg::End => break,
-            Msg::Slice { db, items } => (db, items),
-        };
+    while let Some((db, items)) = rx.next_slice()? {
         if current_db != Some(db) {
             let (keys, expires) = h.sizes.get(db).copied().unwrap_or((0, 0));
             enc.select_db(db as u32, keys, expires)?;

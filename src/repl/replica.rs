@@ -16,6 +16,7 @@ use super::backlog::Backlog;
 use super::{Ids, ReplId, Role};
 use crate::cmd::{self, Client};
 use crate::node::{unix_ms, Node};
+use crate::persist::rdb::ReadSource;
 use crate::persist::{chunks, dump};
 use crate::resp::{DecodeLimits, Decoder};
 use crate::shard::inbox::Inbox;
@@ -143,6 +144,7 @@ pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
     guard
         .run_each(|core| {
             core.backlog = None;
+            core.link_feeds_aof = true;
             core.ks.set_expire_allowed(false);
         })
         .await;
@@ -195,6 +197,7 @@ pub async fn promote(node: &Arc<Node>, who: &str) {
     guard
         .run_each(move |core| {
             core.backlog = ring.clone();
+            core.link_feeds_aof = false;
             core.ks.set_expire_allowed(true);
         })
         .await;
@@ -714,7 +717,8 @@ impl Link {
         let spawned = std::thread::Builder::new()
             .name("cascade-load".into())
             .spawn(move || {
-                loaded_tx.send(dump::load_from(reader, shards, databases, true, 0));
+                let source = ReadSource(std::io::BufReader::with_capacity(1 << 20, reader));
+                loaded_tx.send(dump::load_from(source, shards, databases, true, 0));
             });
         if let Err(e) = spawned {
             return failed(format!("could not start the load thread: {e}"));
@@ -927,6 +931,7 @@ impl Link {
                     core.ks.flush_all();
                 }
                 core.ks.set_expire_allowed(false);
+                core.link_feeds_aof = true;
                 core.backlog = None;
                 for (db, key, value, expire) in mine {
                     core.db_mut(db).set(key, value, expire);
@@ -957,6 +962,13 @@ impl Link {
         }
         tracing::info!("Done loading RDB, keys loaded: {keys_loaded}, keys expired: 0.");
         tracing::info!("MASTER <-> REPLICA sync: Finished with success");
+        // Our AOF described the data just replaced: start it over from a
+        // new base (Redis's restartAOFAfterSYNC). Until that base is in
+        // place the manifest on disk still lists the old files.
+        if node.aof.active().is_some() {
+            crate::persist::aof::stop(node).await;
+            crate::persist::aof::rewrite::start_background(node);
+        }
         Ok(())
     }
 
@@ -1007,6 +1019,8 @@ impl Link {
         // so a link lost inside a transaction resumes before its MULTI and
         // a cut never falls inside one.
         let mut in_tx = BytesMut::new();
+        // The database the transaction in `in_tx` started in.
+        let mut tx_db = 0u32;
         self.send_ack(input, offset).await?;
         let mut acked = offset;
         loop {
@@ -1014,6 +1028,10 @@ impl Link {
             // node waits for its end; see `ApplyGate`).
             node.repl.gate.enter().await;
             let span = GateSpan(node);
+            // Our AOF gets the commands the stream applies (not its PINGs
+            // and GETACKs), with the stream's own SELECTs; fetched once a
+            // batch (a rewrite's cut falls between batches).
+            let aof = node.aof.active();
             while !input.buf.is_empty() {
                 let before = input.buf.len();
                 // The decoder may consume part of a command and keep state;
@@ -1039,23 +1057,35 @@ impl Link {
                 let getack = args.len() >= 2
                     && args[0].eq_ignore_ascii_case(b"replconf")
                     && args[1].eq_ignore_ascii_case(b"getack");
+                let ping = args[0].eq_ignore_ascii_case(b"ping");
+                let db_before = master.db as u32;
+                if in_tx.is_empty() {
+                    tx_db = db_before;
+                }
                 if getack {
                     // Acknowledge what came before this command, once it ran.
                     shard::barrier_posted(&mut posted).await;
                     self.send_ack(input, offset).await?;
                     acked = offset;
-                } else if !args[0].eq_ignore_ascii_case(b"ping") {
+                } else if !ping {
                     cmd::apply_from_master(&mut master, args, &mut posted).await;
                     node.repl.stream_db.store(master.db, Ordering::Relaxed);
                 }
+                let db_after = master.db as u32;
                 if master.multi.is_some() {
                     in_tx.extend_from_slice(&bytes);
                 } else if !in_tx.is_empty() {
                     in_tx.extend_from_slice(&bytes);
                     offset = ring.append_raw(node.shards(), &in_tx);
+                    if let Some(aof) = aof.as_ref() {
+                        aof.feed.append_unit(tx_db, db_after, &in_tx);
+                    }
                     in_tx.clear();
                 } else {
                     offset = ring.append_raw(node.shards(), &bytes);
+                    if let Some(aof) = aof.as_ref().filter(|_| !getack && !ping) {
+                        aof.feed.append_unit(db_before, db_after, &bytes);
+                    }
                 }
             }
             // The batch has run everywhere before the span ends (a cut or
@@ -1115,7 +1145,11 @@ enum PsyncOutcome {
 }
 
 /// The client our master's commands run as.
-fn master_client(node: &Arc<Node>, local: Option<std::net::SocketAddr>, fd: i32) -> Client {
+pub(crate) fn master_client(
+    node: &Arc<Node>,
+    local: Option<std::net::SocketAddr>,
+    fd: i32,
+) -> Client {
     let shard = shard::current();
     let id = node.next_client_id.fetch_add(1, Ordering::Relaxed);
     let now = unix_ms();

@@ -50,6 +50,7 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
         if shard.id == 0 && last_save_check.elapsed() >= Duration::from_secs(1) {
             last_save_check = Instant::now();
             check_save_points(&node).await;
+            crate::persist::aof::rewrite::check_auto(&node);
         }
         let elapsed = last_sample.elapsed();
         if elapsed >= Duration::from_millis(100) {

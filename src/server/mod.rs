@@ -123,10 +123,17 @@ pub fn run(config: Config) -> i32 {
     }
     // The dump is loaded once every shard listens: meanwhile clients get
     // -LOADING and INFO shows the progress, as with Redis.
+    // With the AOF on, Redis loads the AOF and never the dump.
+    let aof_on = node.config().appendonly();
     let dump_len = std::fs::metadata(node.config().dbfilename())
         .ok()
-        .filter(|m| m.is_file())
+        .filter(|m| m.is_file() && !aof_on)
         .map(|m| m.len());
+    if aof_on {
+        node.loading.store(true, Ordering::SeqCst);
+        node.loading_start_unix
+            .store(crate::node::unix_ms() / 1000, Ordering::Relaxed);
+    }
     if let Some(len) = dump_len {
         node.loading.store(true, Ordering::SeqCst);
         node.loading_total_bytes.store(len, Ordering::Relaxed);
@@ -143,6 +150,7 @@ pub fn run(config: Config) -> i32 {
             core.on_ready = crate::cmd::blocking::serve_ready;
             if node.repl.is_replica.load(Ordering::SeqCst) {
                 core.ks.set_expire_allowed(false);
+                core.link_feeds_aof = true;
             } else {
                 core.backlog = node.repl.backlog();
             }
@@ -166,7 +174,9 @@ pub fn run(config: Config) -> i32 {
                 tracing::warn!("Server initialized");
                 let node = node.clone();
                 glommio::spawn_local(async move {
-                    if node.loading.load(Ordering::SeqCst) {
+                    if aof_on {
+                        load_aof(&node).await;
+                    } else if node.loading.load(Ordering::SeqCst) {
                         load_in_background(&node).await;
                     }
                     tracing::info!("Ready to accept connections tcp");
@@ -212,6 +222,20 @@ pub fn run(config: Config) -> i32 {
             }),
         );
     }
+}
+
+/// Loads the AOF (see `persist::aof::load`) while every shard answers
+/// `-LOADING`, then starts appending to it. Failing either is fatal.
+async fn load_aof(node: &Arc<Node>) {
+    let manifest = match crate::persist::aof::load::load(node).await {
+        Ok(m) => m,
+        Err(()) => std::process::exit(1),
+    };
+    if let Err(e) = crate::persist::aof::start_after_load(node, manifest).await {
+        tracing::warn!("{e}");
+        std::process::exit(1);
+    }
+    node.loading.store(false, Ordering::SeqCst);
 }
 
 /// Loads `dir/dbfilename` while every shard already answers (`-LOADING`),

@@ -28,6 +28,13 @@ pub struct ShardCore {
     /// `None` on a replica (its link feeds the ring) and before the first
     /// replica attached.
     pub backlog: Option<Arc<Backlog>>,
+    /// The running AOF: every write this shard runs is also copied into
+    /// its feed (see `crate::propagate`). `None` while the AOF is off and
+    /// while it is being loaded.
+    pub aof: Option<Arc<crate::persist::aof::Active>>,
+    /// This node is a replica: its link copies the master's stream into
+    /// the AOF, so what the shards run must not be copied again.
+    pub link_feeds_aof: bool,
     /// Scratch buffer for encoding propagated commands (no allocation per
     /// write).
     pub prop_buf: Vec<u8>,
@@ -70,9 +77,22 @@ impl ShardCore {
     /// expired during it become `DEL`s in the replication stream.
     #[inline]
     pub fn after_job(&mut self) {
-        if self.backlog.is_some() {
+        if self.propagating() {
             crate::propagate::expired(self);
         }
+    }
+
+    /// Writes must be propagated: to the ring, the AOF, or both.
+    #[inline]
+    pub fn propagating(&self) -> bool {
+        self.backlog.is_some() || self.feeds_aof().is_some()
+    }
+
+    /// The AOF this shard's writes are copied into (none on a replica:
+    /// see `link_feeds_aof`).
+    #[inline]
+    pub fn feeds_aof(&self) -> Option<&Arc<crate::persist::aof::Active>> {
+        self.aof.as_ref().filter(|_| !self.link_feeds_aof)
     }
 
     pub fn new(id: usize, databases: usize) -> Self {
@@ -84,6 +104,8 @@ impl ShardCore {
             clients: HashMap::new(),
             slowlog: VecDeque::new(),
             backlog: None,
+            aof: None,
+            link_feeds_aof: false,
             prop_buf: Vec::with_capacity(256),
             capture: None,
             blocked: Default::default(),

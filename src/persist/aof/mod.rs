@@ -1,0 +1,311 @@
+//! The append-only file, in Redis 7's multi-part layout.
+//!
+//! `dir/appenddirname/` holds a manifest (`<appendfilename>.manifest`,
+//! see [`manifest`]), one base file (the fork-less snapshot as an RDB,
+//! `<appendfilename>.<n>.base.rdb`, or as commands with
+//! `aof-use-rdb-preamble no`, `.base.aof`) and incr files
+//! (`<appendfilename>.<n>.incr.aof`) with the RESP commands executed after
+//! the base's cut, exactly as the replication stream carries them (SELECT
+//! where the database changes, MULTI/EXEC units, absolute expirations).
+//!
+//! # Files
+//! - [`manifest`]: the manifest format and file names (pure).
+//! - [`feed`]: the buffer [`crate::propagate`] copies every executed write
+//!   into, and the durable offset `appendfsync always` replies wait for.
+//! - [`writer`]: the thread that appends the feed to the incr file and
+//!   fsyncs it.
+//! - [`load`]: loading the AOF at start-up (and the old single-file AOF).
+//! - [`base`]: the AOF-format base (`aof-use-rdb-preamble no`).
+//! - [`rewrite`]: BGREWRITEAOF, automatic rewrites, turning the AOF on:
+//!   a new incr file, a snapshot cut, a new base, a manifest switch.
+//! - this file: the node-wide state ([`Aof`]: counters INFO prints, the
+//!   running [`Active`] AOF), and writing manifests to disk atomically.
+//!
+//! Depends on `persist::{snapshot, dump}` (the base), `shard` (installing
+//! the feed in every shard) and `cmd` (loading runs commands through the
+//! normal command path). `propagate` depends on [`feed`], never the
+//! reverse.
+
+pub mod base;
+pub mod feed;
+pub mod load;
+pub mod manifest;
+pub mod rewrite;
+mod writer;
+
+use crate::node::Node;
+use feed::{Durable, Feed};
+use manifest::Manifest;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// `appendfsync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fsync {
+    No = 0,
+    Everysec = 1,
+    Always = 2,
+}
+
+impl Fsync {
+    pub fn parse(s: &str) -> Fsync {
+        match s {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::Everysec,
+        }
+    }
+
+    fn from_u8(v: u8) -> Fsync {
+        match v {
+            2 => Fsync::Always,
+            0 => Fsync::No,
+            _ => Fsync::Everysec,
+        }
+    }
+}
+
+/// A running AOF: its feed, writer state and manifest.
+pub struct Active {
+    pub feed: Feed,
+    pub durable: Durable,
+    /// `dir/appenddirname`.
+    pub dir: PathBuf,
+    /// `appendfilename`: the prefix of every file name.
+    pub prefix: String,
+    /// The manifest as on disk. Only the rewrite changes it (one at a
+    /// time: `Aof::rewrite_in_progress`).
+    manifest: Mutex<Manifest>,
+    /// `aof_base_size`: the base file's size at the last rewrite.
+    pub base_size: AtomicU64,
+    /// `aof_current_size`: base plus incr files.
+    pub current_size: AtomicU64,
+    /// Bytes written to the current incr file.
+    pub incr_written: AtomicU64,
+    /// `aof_last_write_status`.
+    pub last_write_ok: AtomicBool,
+    /// The writer thread has finished (after [`Feed::stop`]).
+    pub stopped: AtomicBool,
+    /// A rewrite is writing a new base.
+    pub rewriting: AtomicBool,
+    /// `no-appendfsync-on-rewrite`: no fsync while `rewriting`.
+    pub no_fsync_on_rewrite: AtomicBool,
+}
+
+impl Active {
+    fn new(node: &Node, manifest: Manifest, armed: bool) -> Active {
+        let cfg = node.config();
+        let feed = Feed::new(armed);
+        feed.set_timestamps(cfg.bool_value("aof-timestamp-enabled"));
+        Active {
+            feed,
+            durable: Durable::new(Fsync::parse(&cfg.appendfsync())),
+            dir: aof_dir(&cfg),
+            prefix: cfg.get("appendfilename").unwrap_or_default(),
+            manifest: Mutex::new(manifest),
+            base_size: AtomicU64::new(0),
+            current_size: AtomicU64::new(0),
+            incr_written: AtomicU64::new(0),
+            last_write_ok: AtomicBool::new(true),
+            rewriting: AtomicBool::new(false),
+            no_fsync_on_rewrite: AtomicBool::new(cfg.bool_value("no-appendfsync-on-rewrite")),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub fn manifest(&self) -> MutexGuard<'_, Manifest> {
+        self.manifest.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `m` as the manifest atomically (temp file, fsync, rename,
+    /// fsync of the directory) and keeps it as the current one.
+    pub fn persist_manifest(&self, m: Manifest) -> std::io::Result<()> {
+        write_manifest(&self.dir, &self.prefix, &m)?;
+        *self.manifest() = m;
+        Ok(())
+    }
+
+    pub fn always(&self) -> bool {
+        self.durable.policy() == Fsync::Always
+    }
+}
+
+/// `dir/appenddirname` (relative to the working directory, which is `dir`).
+pub fn aof_dir(cfg: &crate::config::Config) -> PathBuf {
+    PathBuf::from(cfg.get("appenddirname").unwrap_or_default())
+}
+
+/// Writes a manifest atomically into `dir`.
+pub fn write_manifest(dir: &Path, prefix: &str, m: &Manifest) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(manifest::temp_manifest_name(prefix));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(m.to_text().as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(manifest::manifest_name(prefix)))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Node-wide AOF state (INFO persistence's AOF fields).
+pub struct Aof {
+    active: Mutex<Option<Arc<Active>>>,
+    /// A rewrite (or the first base when the AOF is turned on) runs.
+    pub rewrite_in_progress: AtomicBool,
+    /// BGREWRITEAOF arrived while a BGSAVE ran: it starts after it.
+    pub rewrite_scheduled: AtomicBool,
+    /// Unix ms the running rewrite started.
+    pub rewrite_started_ms: AtomicU64,
+    /// Seconds the last rewrite took, -1 before the first.
+    pub last_rewrite_time_sec: AtomicI64,
+    pub last_rewrite_ok: AtomicBool,
+    pub rewrites: AtomicU64,
+    pub consecutive_failures: AtomicU64,
+}
+
+impl Default for Aof {
+    fn default() -> Self {
+        Aof {
+            active: Mutex::new(None),
+            rewrite_in_progress: AtomicBool::new(false),
+            rewrite_scheduled: AtomicBool::new(false),
+            rewrite_started_ms: AtomicU64::new(0),
+            last_rewrite_time_sec: AtomicI64::new(-1),
+            last_rewrite_ok: AtomicBool::new(true),
+            rewrites: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Aof {
+    /// The running AOF, if it is on.
+    pub fn active(&self) -> Option<Arc<Active>> {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_active(&self, a: Option<Arc<Active>>) {
+        *self.active.lock().unwrap_or_else(|e| e.into_inner()) = a;
+    }
+
+    /// `appendfsync` changed (CONFIG SET).
+    pub fn set_policy(&self, p: Fsync) {
+        if let Some(a) = self.active() {
+            a.durable.set_policy(p);
+        }
+    }
+
+    /// `no-appendfsync-on-rewrite` changed (CONFIG SET).
+    pub fn set_no_fsync_on_rewrite(&self, on: bool) {
+        if let Some(a) = self.active() {
+            a.no_fsync_on_rewrite.store(on, Ordering::Relaxed);
+        }
+    }
+
+    /// `aof-timestamp-enabled` changed (CONFIG SET).
+    pub fn set_timestamps(&self, on: bool) {
+        if let Some(a) = self.active() {
+            a.feed.set_timestamps(on);
+        }
+    }
+}
+
+/// Starts the AOF after a start-up load: continues the loaded manifest's
+/// last incr file (or opens a new one), or, when there was no AOF, writes
+/// a first base (as Redis does on server start).
+pub async fn start_after_load(node: &Arc<Node>, loaded: Option<Manifest>) -> Result<(), String> {
+    let cfg_dir = aof_dir(&node.config());
+    let Some(mut m) = loaded.filter(|m| m.base.is_some() || !m.incrs.is_empty()) else {
+        return rewrite::turn_on(node, "on server start").await;
+    };
+    let dir = cfg_dir;
+    let prefix = node.config().get("appendfilename").unwrap_or_default();
+    // History left by a rewrite that ended before deleting it.
+    let had_history = !m.history.is_empty();
+    for h in std::mem::take(&mut m.history) {
+        tracing::info!("Removing the history file {} in the background", h.name);
+        let _ = std::fs::remove_file(dir.join(&h.name));
+    }
+    let (file, created) = match m.incrs.last() {
+        Some(last) => {
+            tracing::info!("Opening AOF incr file {} on server start", last.name);
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join(&last.name))
+                .map_err(|e| format!("Can't open the append-only file {}: {e}", last.name))?;
+            (f, false)
+        }
+        None => {
+            let e = m.add_incr(&prefix);
+            tracing::info!("Creating AOF incr file {} on server start", e.name);
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(dir.join(&e.name))
+                .map_err(|err| format!("Can't open the append-only file {}: {err}", e.name))?;
+            (f, true)
+        }
+    };
+    let active = Arc::new(Active::new(node, m.clone(), true));
+    if created || had_history {
+        active
+            .persist_manifest(m.clone())
+            .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    }
+    let sizes = files_size(&dir, &m);
+    active.base_size.store(sizes.0, Ordering::Relaxed);
+    active
+        .current_size
+        .store(sizes.0 + sizes.1, Ordering::Relaxed);
+    if let Some(last) = m.incrs.last() {
+        let len = std::fs::metadata(dir.join(&last.name)).map_or(0, |md| md.len());
+        active.incr_written.store(len, Ordering::Relaxed);
+    }
+    writer::spawn(active.clone(), Some(file))
+        .map_err(|e| format!("Can't start the AOF writer thread: {e}"))?;
+    install(node, Some(active)).await;
+    Ok(())
+}
+
+/// (base size, incr sizes) of the files a manifest lists.
+fn files_size(dir: &Path, m: &Manifest) -> (u64, u64) {
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |md| md.len());
+    (
+        m.base.as_ref().map_or(0, |b| size(&b.name)),
+        m.incrs.iter().map(|e| size(&e.name)).sum(),
+    )
+}
+
+/// Makes `active` the node's AOF and hands it to every shard (`None`:
+/// the AOF is off).
+async fn install(node: &Arc<Node>, active: Option<Arc<Active>>) {
+    node.aof.set_active(active.clone());
+    crate::shard::gather(move |core| core.aof = active.clone()).await;
+}
+
+/// Turns the AOF off (CONFIG SET appendonly no, shutdown): shards stop
+/// feeding it, the writer writes and fsyncs what is pending and exits.
+pub async fn stop(node: &Arc<Node>) {
+    let Some(active) = node.aof.active() else {
+        return;
+    };
+    install(node, None).await;
+    active.feed.stop();
+    // The writer finishes with one write and one fsync.
+    while !active.stopped.load(Ordering::SeqCst) {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// SHUTDOWN: fsync the AOF (Redis logs "Calling fsync() on the AOF file.").
+pub async fn flush_on_shutdown(node: &Arc<Node>) {
+    if node.aof.active().is_some() {
+        tracing::info!("Calling fsync() on the AOF file.");
+        stop(node).await;
+    }
+}

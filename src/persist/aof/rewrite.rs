@@ -1,0 +1,286 @@
+//! Rewriting the AOF (BGREWRITEAOF, automatic rewrites) and turning it on,
+//! which is the same thing: a new base from the fork-less snapshot.
+//!
+//! 1. A new incr file is created and added to the manifest, which is
+//!    persisted (old base + old incrs + the new, empty incr: loadable).
+//! 2. The snapshot cut is taken; while every shard is held, the feed
+//!    switches to the new incr file ([`super::feed::Feed::switch_to`]):
+//!    every write before the cut goes to the old incr files, every write
+//!    after it to the new one, which starts with a SELECT.
+//! 3. The snapshot is written as an RDB into a temp file in the AOF
+//!    directory, fsynced and renamed to `<prefix>.<n>.base.rdb`.
+//! 4. The manifest switches atomically (temp + rename) to the new base and
+//!    the new incr; the old files become history, are deleted, and the
+//!    manifest is written once more without them.
+//!
+//! A crash before 4 loads the old base and every incr (the new base is an
+//! unlisted file); after it, the new base and the new incr. Either is the
+//! whole dataset.
+//!
+//! Owns the manifest changes; may not write incr files (the writer does).
+
+use super::manifest::{self, Entry, Kind, Manifest};
+use super::{writer, Active};
+use crate::node::{unix_ms, Node};
+use crate::persist::dump::SaveOptions;
+use crate::persist::rdb::WriteSink;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Turns the AOF on with a first base (server start without an AOF,
+/// CONFIG SET appendonly yes). `when` ends the log lines ("on server
+/// start", "on background rewrite").
+pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<(), String> {
+    let dir = super::aof_dir(&node.config());
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    // A manifest left by an earlier AOF (turned off since) keeps its
+    // sequence numbers going; its files become history.
+    let prefix = node.config().get("appendfilename").unwrap_or_default();
+    let old = std::fs::read(dir.join(manifest::manifest_name(&prefix)))
+        .ok()
+        .and_then(|t| Manifest::parse(&t).ok())
+        .unwrap_or_default();
+    let active = Arc::new(Active::new(node, old, false));
+    writer::spawn(active.clone(), None)
+        .map_err(|e| format!("Can't start the AOF writer thread: {e}"))?;
+    super::install(node, Some(active.clone())).await;
+    let r = rewrite_with(node, &active, when, true).await;
+    if r.is_err() {
+        super::stop(node).await;
+    }
+    r
+}
+
+/// `auto-aof-rewrite-percentage` / `-min-size`: starts a rewrite when the
+/// AOF grew by that percentage over its base and is at least that large
+/// (checked once a second by shard 0's cron, as Redis's serverCron does).
+pub fn check_auto(node: &Arc<Node>) {
+    let Some(active) = node.aof.active() else {
+        return;
+    };
+    let aof = &node.aof;
+    if aof.rewrite_in_progress.load(Ordering::SeqCst)
+        || aof.rewrite_scheduled.load(Ordering::SeqCst)
+        || node.bgsave_in_progress.load(Ordering::SeqCst)
+        || node.snapshot_running.load(Ordering::SeqCst)
+    {
+        return;
+    }
+    let (perc, min) = {
+        let cfg = node.config();
+        let num = |n: &str| cfg.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        (
+            num("auto-aof-rewrite-percentage"),
+            num("auto-aof-rewrite-min-size"),
+        )
+    };
+    let current = active.current_size.load(Ordering::Relaxed);
+    if perc == 0 || current < min {
+        return;
+    }
+    let base = active.base_size.load(Ordering::Relaxed).max(1);
+    let growth = current.saturating_sub(base) * 100 / base;
+    if growth >= perc {
+        tracing::info!("Starting automatic rewriting of AOF on {growth}% growth");
+        start_background(node);
+    }
+}
+
+/// BGREWRITEAOF: runs a rewrite in the background, keeping INFO's
+/// counters. Returns at once.
+pub fn start_background(node: &Arc<Node>) {
+    let node = node.clone();
+    node.aof.rewrite_in_progress.store(true, Ordering::SeqCst);
+    node.aof
+        .rewrite_started_ms
+        .store(unix_ms(), Ordering::Relaxed);
+    glommio::spawn_local(async move {
+        let started = std::time::Instant::now();
+        tracing::info!("Background append only file rewriting started");
+        let result = match node.aof.active() {
+            Some(active) => rewrite_with(&node, &active, "on background rewrite", false).await,
+            None => {
+                // BGREWRITEAOF with the AOF off writes the files and leaves
+                // it off; CONFIG SET appendonly yes comes here too.
+                let r = turn_on(&node, "on background rewrite").await;
+                if r.is_ok() && !node.config().appendonly() {
+                    super::stop(&node).await;
+                }
+                r
+            }
+        };
+        let aof = &node.aof;
+        aof.last_rewrite_time_sec
+            .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                aof.last_rewrite_ok.store(true, Ordering::Relaxed);
+                aof.consecutive_failures.store(0, Ordering::Relaxed);
+                tracing::info!("Background AOF rewrite finished successfully");
+            }
+            Err(e) => {
+                aof.last_rewrite_ok.store(false, Ordering::Relaxed);
+                aof.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("Background AOF rewrite failed: {e}");
+            }
+        }
+        aof.rewrites.fetch_add(1, Ordering::Relaxed);
+        aof.rewrite_in_progress.store(false, Ordering::SeqCst);
+    })
+    .detach();
+}
+
+/// Steps 1–4 of the module doc for the running AOF `active`. `fresh`: the
+/// AOF is being turned on, so the files on disk (if any) do not describe
+/// the data the new incr file continues; then the new incr file is written
+/// under a temp name and nothing changes on disk until step 4, as Redis
+/// does while it waits for the first rewrite.
+pub async fn rewrite_with(
+    node: &Arc<Node>,
+    active: &Arc<Active>,
+    when: &str,
+    fresh: bool,
+) -> Result<(), String> {
+    let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
+    // 1. The new incr file, listed before any byte goes into it.
+    let mut m = active.manifest().clone();
+    let incr = m.add_incr(&prefix);
+    let temp_incr = format!("temp-{prefix}.incr");
+    let opened = if fresh { &temp_incr } else { &incr.name };
+    if fresh {
+        // Left by a crash while an earlier AOF was being turned on.
+        let _ = std::fs::remove_file(dir.join(&temp_incr));
+    }
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join(opened))
+        .map_err(|e| format!("Can't open the append-only file {opened}: {e}"))?;
+    if fresh {
+        *active.manifest() = m;
+    } else {
+        active
+            .persist_manifest(m)
+            .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+        tracing::info!("Creating AOF incr file {} {when}", incr.name);
+    }
+    active.rewriting.store(true, Ordering::Relaxed);
+    let result = write_base_and_switch(node, active, when, fresh, incr, file).await;
+    active.rewriting.store(false, Ordering::Relaxed);
+    result
+}
+
+/// Steps 2–4 (see [`rewrite_with`]).
+async fn write_base_and_switch(
+    node: &Arc<Node>,
+    active: &Arc<Active>,
+    when: &str,
+    fresh: bool,
+    incr: Entry,
+    file: std::fs::File,
+) -> Result<(), String> {
+    let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
+    let temp_incr = format!("temp-{prefix}.incr");
+    // 2. The cut: the feed switches files while no write runs.
+    let feed_active = active.clone();
+    let name = incr.name.clone();
+    let (cut, ()) = crate::persist::snapshot::take_cut(node, move || {
+        feed_active.feed.switch_to(file, name);
+    })
+    .await;
+    // 3. The base.
+    let base_seq = active.manifest().base_seq() + 1;
+    let rdb = node.config().bool_value("aof-use-rdb-preamble");
+    let base = Entry {
+        name: manifest::base_name(&prefix, base_seq, rdb),
+        seq: base_seq,
+        kind: Kind::Base,
+    };
+    let tmp_name = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
+    let tmp = dir.join(&tmp_name);
+    let mut opts = SaveOptions::from_config(&node.config());
+    opts.aof_base = true;
+    opts.path = tmp.clone();
+    let f = std::fs::File::create(&tmp).map_err(|e| {
+        format!("Opening the temp file for AOF rewrite in rewriteAppendOnlyFile(): {e}")
+    })?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, f);
+    let done = |out: std::io::BufWriter<std::fs::File>| {
+        let f = out.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        f.metadata().map(|m| m.len())
+    };
+    let written = if rdb {
+        crate::persist::snapshot::write_rdb(cut, &opts, WriteSink(out), move |sink| done(sink.0))
+            .await
+    } else {
+        let (taken, delay) = (cut.taken_unix_ms, opts.key_delay_us);
+        crate::persist::snapshot::write_with(cut, move |slices| {
+            super::base::encode_commands(slices, taken, delay, out).and_then(done)
+        })
+        .await
+    };
+    let len = match written {
+        Ok(len) => len,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if when == "on server start" {
+        tracing::info!("Creating AOF base file {} {when}", base.name);
+    } else {
+        tracing::info!("Successfully created the temporary AOF base file {tmp_name}");
+        tracing::info!("Background AOF rewrite terminated with success");
+    }
+    std::fs::rename(&tmp, dir.join(&base.name)).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!(
+            "Error trying to rename the temporary AOF base file {tmp_name} into {}: {e}",
+            base.name
+        )
+    })?;
+    let _ = std::fs::File::open(&dir).and_then(|d| d.sync_all());
+    if when != "on server start" {
+        tracing::info!(
+            "Successfully renamed the temporary AOF base file {tmp_name} into {}",
+            base.name
+        );
+    }
+    // 4. The manifest switch, then the history goes.
+    if fresh {
+        std::fs::rename(dir.join(&temp_incr), dir.join(&incr.name)).map_err(|e| {
+            format!(
+                "Error trying to rename the temporary AOF incr file {temp_incr} into {}: {e}",
+                incr.name
+            )
+        })?;
+        tracing::info!("Creating AOF incr file {} {when}", incr.name);
+    }
+    let mut m = active.manifest().clone();
+    m.install_base(base, incr.seq);
+    let history = std::mem::take(&mut m.history);
+    let mut with_history = m.clone();
+    with_history.history = history.clone();
+    active
+        .persist_manifest(with_history)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    active.base_size.store(len, Ordering::Relaxed);
+    active.current_size.store(
+        len + active.incr_written.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
+    for h in &history {
+        tracing::info!("Removing the history file {} in the background", h.name);
+        let _ = std::fs::remove_file(dir.join(&h.name));
+    }
+    active
+        .persist_manifest(m)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    Ok(())
+}
