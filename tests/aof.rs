@@ -475,8 +475,40 @@ fn acknowledged_writes_survive_kill_9_under_always() {
             (t, acked)
         })
         .collect();
+    // A pipelining writer too: its 16 keys span the shards, so each round
+    // is one batch per shard, acknowledged together.
+    let pipelined = {
+        let stop = stop.clone();
+        let acked = Arc::new(AtomicU64::new(0));
+        let a = acked.clone();
+        let t = std::thread::spawn(move || {
+            let mut c = Conn::connect(port);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let mut buf = Vec::new();
+                for j in 0..16 {
+                    buf.extend(common::encode(&[
+                        b"SET",
+                        format!("p{j}").as_bytes(),
+                        i.to_string().as_bytes(),
+                    ]));
+                }
+                c.send_raw(&buf);
+                for _ in 0..16 {
+                    match common::read_value(&mut c.reader) {
+                        Ok(Value::Simple(ok)) if ok == "OK" => {}
+                        _ => return,
+                    }
+                }
+                a.store(i, Ordering::SeqCst);
+            }
+        });
+        (t, acked)
+    };
     wait_until(Duration::from_secs(20), "writers running", || {
         writers.iter().all(|(_, a)| a.load(Ordering::SeqCst) > 50)
+            && pipelined.1.load(Ordering::SeqCst) > 50
     });
     s.kill();
     stop.store(true, Ordering::Relaxed);
@@ -487,12 +519,21 @@ fn acknowledged_writes_survive_kill_9_under_always() {
             a.load(Ordering::SeqCst)
         })
         .collect();
+    let _ = pipelined.0.join();
+    let pipelined_acked = pipelined.1.load(Ordering::SeqCst);
     s.restart();
     let mut c = s.conn();
     for (w, &n) in acked.iter().enumerate() {
         let got: u64 = c.cmd(&["GET", &format!("w{w}")]).text().parse().unwrap();
         // The write in flight at the kill may or may not be there.
         assert!(got >= n, "writer {w}: acknowledged {n}, found {got}");
+    }
+    for j in 0..16 {
+        let got: u64 = c.cmd(&["GET", &format!("p{j}")]).text().parse().unwrap();
+        assert!(
+            got >= pipelined_acked,
+            "p{j}: acknowledged {pipelined_acked}, found {got}"
+        );
     }
 }
 
