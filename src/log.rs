@@ -99,17 +99,22 @@ pub fn timestamp() -> String {
     )
 }
 
-/// Writes one line in Redis's format, bypassing levels (used for the
-/// startup banner and for messages written before `tracing` is set up).
-pub fn write_line(level: LogLevel, text: &str) {
-    let line = format!(
+/// One line in Redis's format, newline included.
+fn format_line(level: LogLevel, text: &str) -> String {
+    format!(
         "{}:{} {} {} {}\n",
         std::process::id(),
         ROLE.load(Ordering::Relaxed) as char,
         timestamp(),
         mark(level),
         text
-    );
+    )
+}
+
+/// Writes one line in Redis's format, bypassing levels (used for the
+/// startup banner and for messages written before `tracing` is set up).
+pub fn write_line(level: LogLevel, text: &str) {
+    let line = format_line(level, text);
     let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
     match sink.as_mut() {
         Some(w) => {
@@ -128,14 +133,7 @@ pub fn write_line(level: LogLevel, text: &str) {
 /// (the panicking thread may be the one holding it), writing to stderr
 /// instead when it is busy.
 pub fn write_line_on_crash(level: LogLevel, text: &str) {
-    let line = format!(
-        "{}:{} {} {} {}\n",
-        std::process::id(),
-        ROLE.load(Ordering::Relaxed) as char,
-        timestamp(),
-        mark(level),
-        text
-    );
+    let line = format_line(level, text);
     let sink = match SINK.try_lock() {
         Ok(guard) => Some(guard),
         Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),

@@ -535,7 +535,15 @@ fn chained_replicas_share_offsets_and_replid() {
 
 #[test]
 fn stopped_replica_is_dropped_and_comes_back_with_one_full_sync() {
-    let master = start(&["--repl-backlog-size", "64kb", "--repl-ring-min-size", "0"]);
+    // Without a spill file, falling out of the ring means a full sync.
+    let master = start(&[
+        "--repl-backlog-size",
+        "64kb",
+        "--repl-ring-min-size",
+        "0",
+        "--repl-sync-spill-max-size",
+        "0",
+    ]);
     let port = master.port.to_string();
     let stopped = start(&["--replicaof", "127.0.0.1", &port]);
     let healthy = start(&["--replicaof", "127.0.0.1", &port]);
@@ -1418,4 +1426,51 @@ fn a_chain_four_deep_stays_in_sync_under_load_and_survives_a_cut_link() {
     // Nobody needed another full sync for the cut link.
     let after: Vec<String> = nodes.iter().map(full_syncs).collect();
     assert_eq!(before, after);
+}
+
+#[test]
+fn a_lagging_replica_continues_from_disk_instead_of_a_full_sync() {
+    // A 4 MB ring and 16 MB written while a replica does not read: it falls
+    // a quarter of a ring behind, its stream goes to a spill file, and once
+    // it reads again it catches up without a full sync, within the output
+    // buffer limit (256 MB hard by default).
+    let master = start(&["--repl-backlog-size", "4mb", "--repl-ring-min-size", "0"]);
+    let port = master.port.to_string();
+    let lagging = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &lagging, None);
+    let full_before = field(&master, None, "stats", "sync_full");
+    signal(&lagging, "STOP");
+    let big = "y".repeat(4096);
+    let mut c = master.conn();
+    for round in 0..64 {
+        let mut pipe = Vec::new();
+        for i in 0..64 {
+            pipe.extend(common::encode(&[
+                b"SET",
+                format!("k{}", i % 100).as_bytes(),
+                format!("{round}{big}").as_bytes(),
+            ]));
+        }
+        c.send_raw(&pipe);
+        for _ in 0..64 {
+            assert_eq!(c.read(), Value::ok());
+        }
+        // Bursts of 256 KB, paced like a busy application rather than a
+        // single write bigger than the ring.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    common::wait_until(DEADLINE, "the stream to be kept on disk", || {
+        master.log_text().contains("keeping its stream from offset")
+    });
+    signal(&lagging, "CONT");
+    wait_in_sync(&master, &lagging, None);
+    assert_eq!(
+        field(&master, None, "stats", "sync_full"),
+        full_before,
+        "{}",
+        master.log_text()
+    );
+    assert!(!master
+        .log_text()
+        .contains("fell behind the replication backlog"));
 }
