@@ -2,7 +2,7 @@
 //! corrupt files, and files crossing between Cascade and a real redis-server.
 
 mod common;
-use common::{require_tool, tempdir::TempDir, wait_until, Conn, Server, Value};
+use common::{tempdir::TempDir, wait_until, Conn, Server, Value};
 use std::time::Duration;
 
 fn fill(c: &mut Conn) {
@@ -61,16 +61,7 @@ fn save_and_load_round_trip_across_restarts() {
         assert!(info.contains("rdb_saves:1\r\n"), "{info}");
         assert!(info.contains("rdb_last_bgsave_status:ok\r\n"), "{info}");
     }
-    let dump = dir.path().join("dump.rdb");
-    let out = std::process::Command::new(require_tool("redis-check-rdb"))
-        .arg(&dump)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("RDB looks OK"),
-        "{text}"
-    );
+    common::family::assert_rdb_ok(&dir.path().join("dump.rdb"));
     // A different shard count must not matter.
     let s = Server::start(&["--shards", "1", "--dir", d]);
     let mut c = s.conn();
