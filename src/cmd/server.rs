@@ -948,18 +948,11 @@ async fn debug_reload(
         }
         Err(_) => return Err(CmdError::other("ERR the load thread died")),
     };
-    let parts = std::sync::Arc::new(std::sync::Mutex::new(
-        loaded.per_shard.into_iter().map(Some).collect::<Vec<_>>(),
-    ));
+    let parts = crate::persist::dump::ShardParts::new(loaded.per_shard);
     let guard = shard::hold_all().await;
     let duplicates: usize = guard
         .run_each(move |core| {
-            let mine = parts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(core.id)
-                .and_then(Option::take)
-                .unwrap_or_default();
+            let mine = parts.take(core.id);
             if flush {
                 core.ks.flush_all();
             }

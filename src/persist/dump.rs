@@ -106,6 +106,44 @@ impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
 /// One loaded key: database, key, value, expiry (unix ms).
 pub type LoadedKey = (usize, Bytes, Value, Option<u64>);
 
+/// Stores one shard's loaded keys in its databases.
+pub fn insert_keys(core: &mut shard::ShardCore, keys: Vec<LoadedKey>) {
+    for (db, key, value, expire) in keys {
+        core.db_mut(db).set(key, value, expire);
+    }
+}
+
+/// Hands each shard its loaded keys, one job per shard, for loads nothing
+/// else writes during (start-up: the dump, the AOF base).
+pub async fn install_per_shard(per_shard: Vec<Vec<LoadedKey>>) {
+    for (id, keys) in per_shard.into_iter().enumerate() {
+        shard::run_on(id, move |core| insert_keys(core, keys)).await;
+    }
+}
+
+/// A load's per-shard keys for a job that runs on every shard at once
+/// while they are all held (a replica's full sync, DEBUG RELOAD): each
+/// shard takes its own part once.
+pub struct ShardParts(std::sync::Mutex<Vec<Option<Vec<LoadedKey>>>>);
+
+impl ShardParts {
+    pub fn new(per_shard: Vec<Vec<LoadedKey>>) -> std::sync::Arc<ShardParts> {
+        std::sync::Arc::new(ShardParts(std::sync::Mutex::new(
+            per_shard.into_iter().map(Some).collect(),
+        )))
+    }
+
+    /// Shard `id`'s keys; empty the second time.
+    pub fn take(&self, id: usize) -> Vec<LoadedKey> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(id)
+            .and_then(Option::take)
+            .unwrap_or_default()
+    }
+}
+
 /// What a load found, for the start-up log.
 pub struct Loaded {
     /// Per shard: the keys it must insert before serving.

@@ -904,8 +904,7 @@ impl Link {
             .repl_stream_db
             .unwrap_or(0)
             .min(databases.saturating_sub(1));
-        let parts: Arc<Mutex<Vec<Option<Vec<dump::LoadedKey>>>>> =
-            Arc::new(Mutex::new(loaded.per_shard.into_iter().map(Some).collect()));
+        let parts = dump::ShardParts::new(loaded.per_shard);
         let ring = Arc::new(Backlog::new(
             node.config().repl_ring_size(),
             offset,
@@ -919,12 +918,7 @@ impl Link {
         let guard = shard::hold_all().await;
         guard
             .run_each(move |core| {
-                let mine = parts
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(core.id)
-                    .and_then(Option::take)
-                    .unwrap_or_default();
+                let mine = parts.take(core.id);
                 if lazy_flush {
                     core.ks.flush_all_lazy();
                 } else {
@@ -933,9 +927,7 @@ impl Link {
                 core.ks.set_expire_allowed(false);
                 core.link_feeds_aof = true;
                 core.backlog = None;
-                for (db, key, value, expire) in mine {
-                    core.db_mut(db).set(key, value, expire);
-                }
+                dump::insert_keys(core, mine);
             })
             .await;
         node.repl.set_backlog(Some(ring));

@@ -303,14 +303,7 @@ async fn load_in_background(node: &Arc<Node>) {
             mem as f64 / (1024.0 * 1024.0)
         );
     }
-    for (id, mine) in loaded.per_shard.into_iter().enumerate() {
-        shard::run_on(id, move |core| {
-            for (db, key, value, expire) in mine {
-                core.db_mut(db).set(key, value, expire);
-            }
-        })
-        .await;
-    }
+    crate::persist::dump::install_per_shard(loaded.per_shard).await;
     tracing::info!(
         "Done loading RDB, keys loaded: {}, keys expired: {}.",
         loaded.keys_loaded,

@@ -344,14 +344,7 @@ async fn load_rdb_part(node: &Arc<Node>, path: &Path, name: &str) -> Result<u64,
         }
     };
     node.loading_loaded_bytes.fetch_add(end, Ordering::Relaxed);
-    for (id, mine) in loaded.per_shard.into_iter().enumerate() {
-        shard::run_on(id, move |core| {
-            for (db, key, value, expire) in mine {
-                core.db_mut(db).set(key, value, expire);
-            }
-        })
-        .await;
-    }
+    crate::persist::dump::install_per_shard(loaded.per_shard).await;
     Ok(end)
 }
 
