@@ -399,26 +399,7 @@ fn feed_monitors(client: &Client, args: &[Bytes]) {
     client.node.feed_monitors(Bytes::from(line));
 }
 
-/// Redis's `sdscatrepr`: a double-quoted string with C escapes.
-pub fn repr(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() + 2);
-    out.push('"');
-    for &b in bytes {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            7 => out.push_str("\\a"),
-            8 => out.push_str("\\b"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use crate::util::repr;
 
 /// CLIENT PAUSE: holds the command while a pause covers it (every command
 /// for `ALL`, writes for `WRITE`).

@@ -297,25 +297,7 @@ pub(crate) fn format_percentile(v: f64) -> String {
 /// non-printable bytes. Used by CONFIG REWRITE and to turn command-line
 /// arguments into config lines.
 pub fn repr(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + 2);
-    out.push(b'"');
-    for &c in s {
-        match c {
-            b'\\' | b'"' => {
-                out.push(b'\\');
-                out.push(c);
-            }
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x07 => out.extend_from_slice(b"\\a"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x20..=0x7e => out.push(c),
-            _ => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
-        }
-    }
-    out.push(b'"');
-    out
+    crate::util::repr(s).into_bytes()
 }
 
 // ---------------------------------------------------------------------------
