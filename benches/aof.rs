@@ -59,16 +59,8 @@ fn run() -> Result<()> {
     for policy in POLICIES {
         let mut rps = [Vec::new(), Vec::new()];
         for r in 0..repeat {
-            let order = if r % 2 == 0 {
-                [Server::Cascade, Server::Redis]
-            } else {
-                [Server::Redis, Server::Cascade]
-            };
-            for server in order {
-                let bin = match server {
-                    Server::Cascade => &cascade,
-                    Server::Redis => &redis,
-                };
+            for server in Server::in_order(r as usize) {
+                let bin = server.pick(&cascade, &redis);
                 let proc = ServerProc::start(Launch {
                     server,
                     bin,

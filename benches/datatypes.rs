@@ -99,16 +99,8 @@ fn run() -> Result<()> {
     let bench = need_tool("redis-benchmark", "redis-tools")?;
     let mut results: Vec<(Server, Run)> = Vec::new();
     for r in 0..o.repeat {
-        let order = if r % 2 == 0 {
-            [Server::Cascade, Server::Redis]
-        } else {
-            [Server::Redis, Server::Cascade]
-        };
-        for server in order {
-            let bin = match server {
-                Server::Cascade => &cascade,
-                Server::Redis => &redis,
-            };
+        for server in Server::in_order(r) {
+            let bin = server.pick(&cascade, &redis);
             let run = Run {
                 hashes: memory_of(server, bin, o.keys, load_hashes)?,
                 zset: memory_of(server, bin, o.keys, load_zset)?,

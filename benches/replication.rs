@@ -2501,12 +2501,7 @@ fn run() -> Result<()> {
     let mut res = Results::default();
     let started = Instant::now();
     for repeat in 0..opts.repeat {
-        let order = if repeat % 2 == 0 {
-            [Server::Cascade, Server::Redis]
-        } else {
-            [Server::Redis, Server::Cascade]
-        };
-        for server in order {
+        for server in Server::in_order(repeat) {
             for &scenario in &opts.only {
                 eprint!(
                     "[repeat {}/{}] {} {}:",

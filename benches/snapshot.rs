@@ -69,16 +69,8 @@ fn run() -> Result<()> {
     let redis = need_tool("redis-server", "redis-server")?;
     let mut results: Vec<(Server, Run)> = Vec::new();
     for r in 0..repeat {
-        let order = if r % 2 == 0 {
-            [Server::Cascade, Server::Redis]
-        } else {
-            [Server::Redis, Server::Cascade]
-        };
-        for server in order {
-            let bin = match server {
-                Server::Cascade => &cascade,
-                Server::Redis => &redis,
-            };
+        for server in Server::in_order(r) {
+            let bin = server.pick(&cascade, &redis);
             let run = measure(server, bin, keys)?;
             eprintln!(
                 "[repeat {}/{repeat}] {}: SAVE {:.2}s ({:.1} MB/s), BGSAVE under writes {:.2}s, extra {:.1} MB ({:.1}%)",

@@ -283,12 +283,7 @@ fn run_setup(
     notes: &mut Vec<String>,
 ) -> Result<()> {
     for repeat in 0..opts.repeat {
-        let order = if repeat % 2 == 0 {
-            [Server::Cascade, Server::Redis]
-        } else {
-            [Server::Redis, Server::Cascade]
-        };
-        for server in order {
+        for server in Server::in_order(repeat) {
             eprint!(
                 "[{}] repeat {}/{}: {}:",
                 setup.key(),

@@ -398,6 +398,24 @@ pub enum Server {
 }
 
 impl Server {
+    /// The two servers in the order repeat `repeat` runs them: alternating,
+    /// so neither always runs on a machine the other has just warmed.
+    pub fn in_order(repeat: usize) -> [Server; 2] {
+        if repeat.is_multiple_of(2) {
+            [Server::Cascade, Server::Redis]
+        } else {
+            [Server::Redis, Server::Cascade]
+        }
+    }
+
+    /// `cascade` or `redis`, whichever this server is.
+    pub fn pick<T>(self, cascade: T, redis: T) -> T {
+        match self {
+            Server::Cascade => cascade,
+            Server::Redis => redis,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Server::Cascade => "Cascade",
