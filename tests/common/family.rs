@@ -75,3 +75,18 @@ pub fn assert_rdb_ok(path: &Path) {
         "{text}"
     );
 }
+
+/// COMMAND INFO of each of `names` is Redis's: name, arity, flags, first
+/// key, last key, step and ACL categories (flags and categories sorted).
+pub fn assert_command_info_matches_redis(names: &[&str]) {
+    let s = cascade(&[]);
+    let r = redis(&[]);
+    for name in names {
+        let info = |srv: &Server| {
+            let v = srv.conn().cmd(&["COMMAND", "INFO", name]);
+            let entry = v.array()[0].array().to_vec();
+            super::sorted_reply(super::Value::Array(entry[..7].to_vec()))
+        };
+        assert_eq!(info(&s), info(&r), "COMMAND INFO {name}");
+    }
+}
