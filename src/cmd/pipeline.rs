@@ -51,6 +51,7 @@ struct Remote {
 /// One offered command, in request order.
 struct Entry {
     spec: &'static CommandSpec,
+    /// Empty while a remote command's job holds them.
     args: Vec<Bytes>,
     /// `None` while its shard has not answered.
     reply: Option<Reply>,
@@ -139,15 +140,17 @@ impl Batch {
         if self.remote.len() <= target {
             self.remote.resize_with(target + 1, Vec::new);
         }
+        // The arguments travel with the job and come back with its reply
+        // (for the slow log and MONITOR), without a copy.
         self.remote[target].push(Remote {
             f,
-            args: args.clone(),
+            args,
             write,
             slot,
         });
         self.entries.push(Entry {
             spec,
-            args,
+            args: Vec::new(),
             reply: None,
             took: Duration::ZERO,
             rejected: false,
@@ -172,17 +175,18 @@ impl Batch {
                     .map(|c| {
                         let started = std::time::Instant::now();
                         let reply = run_and_propagate(core, c.f, db, &c.args, c.write);
-                        (reply, started.elapsed())
+                        (reply, started.elapsed(), c.args)
                     })
                     .collect::<Vec<_>>()
             });
             pending.push((slots, answer));
         }
         for (slots, answer) in pending {
-            for (slot, (reply, took)) in slots.into_iter().zip(answer.await) {
+            for (slot, (reply, took, args)) in slots.into_iter().zip(answer.await) {
                 let e = &mut self.entries[slot];
                 e.reply = Some(reply);
                 e.took = took;
+                e.args = args;
             }
         }
         let wrote = self.in_flight.take().is_some();
