@@ -522,3 +522,197 @@ fn a_replica_applies_a_redis_masters_transactions() {
     reader.join().unwrap();
     assert_eq!(replica.conn().cmd(&["GET", &b]), Value::bulk("300"));
 }
+
+/// One WATCH case: `setup` runs first, then the watcher WATCHes `watch`,
+/// another client runs `write`, and the watcher's `MULTI; PING; EXEC`
+/// either runs or aborts. `$A` and `$B` are keys on shards 0 and 1 of
+/// Cascade (plain names for Redis), so two-key writes cross shards.
+struct WatchCase {
+    setup: &'static [&'static str],
+    watch: &'static str,
+    write: &'static [&'static str],
+}
+
+const fn case(
+    setup: &'static [&'static str],
+    watch: &'static str,
+    write: &'static [&'static str],
+) -> WatchCase {
+    WatchCase {
+        setup,
+        watch,
+        write,
+    }
+}
+
+/// Writes that change nothing and writes that do, by Redis 7.0's rule:
+/// a key counts as touched only when the command signals it modified.
+const WATCH_CASES: &[WatchCase] = &[
+    // Strings.
+    case(&["SET $A v"], "$A", &["SETNX $A x"]),
+    case(&[], "$A", &["SETNX $A x"]),
+    case(&["SET $A v"], "$A", &["SET $A v"]),
+    case(&["SET $A v"], "$A", &["SET $A x NX"]),
+    case(&["SET $A v"], "$A", &["SET $A x XX"]),
+    case(&[], "$A", &["SET $A x XX"]),
+    case(&["SET $A 5"], "$A", &["INCRBY $A 0"]),
+    case(&["SET $A 5"], "$A", &["INCRBYFLOAT $A 0"]),
+    case(&["SET $A v"], "$A", &["APPEND $A \"\""]),
+    case(&["SET $A v"], "$A", &["SETRANGE $A 0 \"\""]),
+    case(&["SET $A v"], "$A", &["SETRANGE $A 0 v"]),
+    case(&["SET $A v"], "$A", &["GETEX $A"]),
+    case(&["SET $A v"], "$A", &["GETEX $A PERSIST"]),
+    case(&["SET $A v EX 100"], "$A", &["GETEX $A PERSIST"]),
+    case(&["SET $A v"], "$A", &["GETSET $A v"]),
+    case(&[], "$A", &["GETDEL $A"]),
+    case(&["SET $A v"], "$A", &["GETDEL $A"]),
+    case(&["SET $A v"], "$A", &["MSETNX $A x $B y"]),
+    case(&["SET $A v"], "$B", &["MSETNX $A x $B y"]),
+    case(&[], "$B", &["MSET $A x $B y"]),
+    // Generic keyspace.
+    case(&[], "$A", &["DEL $A"]),
+    case(&["SET $A v"], "$A", &["DEL $A"]),
+    case(&["SET $A v"], "$B", &["DEL $A $B"]),
+    case(&["SET $A v"], "$A", &["UNLINK $A $B"]),
+    case(&[], "$A", &["UNLINK $A"]),
+    case(&[], "$A", &["EXPIRE $A 100"]),
+    case(&["SET $A v"], "$A", &["EXPIRE $A 100"]),
+    case(&["SET $A v EX 100"], "$A", &["EXPIRE $A 100"]),
+    case(&["SET $A v EX 100"], "$A", &["EXPIRE $A 200 NX"]),
+    case(&["SET $A v"], "$A", &["EXPIRE $A 200 XX"]),
+    case(&["SET $A v"], "$A", &["EXPIRE $A 200 GT"]),
+    case(&["SET $A v EX 100"], "$A", &["EXPIRE $A 50 GT"]),
+    case(&["SET $A v"], "$A", &["PERSIST $A"]),
+    case(&["SET $A v EX 100"], "$A", &["PERSIST $A"]),
+    case(&["SET $A v"], "$A", &["RENAME $A $A"]),
+    case(&["SET $A v"], "$A", &["RENAMENX $A $A"]),
+    case(&["SET $A v", "SET $B w"], "$B", &["RENAMENX $A $B"]),
+    case(&["SET $A v"], "$B", &["RENAME $A $B"]),
+    case(&["SET $A v", "SET $B w"], "$B", &["COPY $A $B"]),
+    case(&["SET $A v", "SET $B w"], "$B", &["COPY $A $B REPLACE"]),
+    case(
+        &["SET $A v", "SELECT 1", "SET $A w", "SELECT 0"],
+        "$A",
+        &["MOVE $A 1"],
+    ),
+    case(&["SET $A v"], "$A", &["MOVE $A 1"]),
+    case(&[], "$A", &["FLUSHALL"]),
+    case(&["SET $A v"], "$A", &["FLUSHDB"]),
+    // Sets.
+    case(&["SADD $A a"], "$A", &["SADD $A a"]),
+    case(&["SADD $A a"], "$A", &["SADD $A b"]),
+    case(&["SADD $A a"], "$A", &["SREM $A zz"]),
+    case(&["SADD $A a b"], "$A", &["SREM $A a"]),
+    case(&["SADD $A a"], "$A", &["SPOP $A 0"]),
+    case(&["SADD $A a"], "$A", &["SMOVE $A $A a"]),
+    case(&["SADD $A a", "SADD $B a"], "$A", &["SMOVE $A $B zz"]),
+    case(&["SADD $A a", "SADD $B a"], "$B", &["SMOVE $A $B a"]),
+    case(&["SADD $A a", "SADD $B a"], "$A", &["SMOVE $A $B a"]),
+    case(&["SADD $A a", "SADD $B b"], "$B", &["SMOVE $A $B a"]),
+    case(
+        &["SADD {x}1 a", "SADD {x}2 a"],
+        "{x}2",
+        &["SMOVE {x}1 {x}2 a"],
+    ),
+    case(
+        &["SADD {x}1 a", "SADD {x}2 a"],
+        "{x}1",
+        &["SMOVE {x}1 {x}2 a"],
+    ),
+    case(&[], "$B", &["SINTERSTORE $B $A"]),
+    case(&["SADD $B a"], "$B", &["SINTERSTORE $B $A"]),
+    // Hashes.
+    case(&["HSET $A f v"], "$A", &["HSET $A f v"]),
+    case(&["HSET $A f v"], "$A", &["HSETNX $A f w"]),
+    case(&["HSET $A f v"], "$A", &["HDEL $A zz"]),
+    case(&["HSET $A f v g w"], "$A", &["HDEL $A f"]),
+    case(&["HSET $A n 1"], "$A", &["HINCRBY $A n 0"]),
+    // Lists.
+    case(&["RPUSH $A a b"], "$A", &["LREM $A 0 zz"]),
+    case(&["RPUSH $A a b"], "$A", &["LREM $A 0 a"]),
+    case(&["RPUSH $A a b"], "$A", &["LTRIM $A 0 -1"]),
+    case(&["RPUSH $A a b"], "$A", &["LINSERT $A BEFORE zz x"]),
+    case(&["RPUSH $A a b"], "$A", &["LSET $A 0 a"]),
+    case(&["RPUSH $A a b"], "$A", &["LPOP $A 0"]),
+    case(&[], "$A", &["LPUSHX $A a"]),
+    case(&[], "$A", &["RPUSHX $A a"]),
+    case(&["RPUSH $A a"], "$A", &["RPUSHX $A b"]),
+    case(&["RPUSH $B a"], "$B", &["LMOVE $A $B LEFT LEFT"]),
+    case(&["RPUSH $A a"], "$B", &["LMOVE $A $B LEFT LEFT"]),
+    case(&["RPUSH $A a"], "$A", &["RPOPLPUSH $A $A"]),
+    case(&["RPUSH $A a"], "$A", &["LMPOP 2 $B $A LEFT"]),
+    // Sorted sets.
+    case(&["ZADD $A 1 m"], "$A", &["ZREM $A zz"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZADD $A NX 2 m"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZADD $A 1 m"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZADD $A 2 m"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZADD $A XX 3 zz"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZINCRBY $A 0 m"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZREMRANGEBYSCORE $A 10 20"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZPOPMIN $A 0"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZPOPMIN $A"]),
+    // Inside another client's transaction.
+    case(
+        &["SET $A v"],
+        "$A",
+        &["MULTI", "SETNX $A x", "SADD $B a", "EXEC"],
+    ),
+    case(&["SADD $A a"], "$A", &["MULTI", "SADD $A a", "EXEC"]),
+    case(&["SADD $A a"], "$A", &["MULTI", "SADD $A b", "EXEC"]),
+];
+
+/// Runs every [`WATCH_CASES`] case on `server`; EXEC's outcome per case
+/// (true: aborted).
+fn watch_outcomes(server: &Server, a: &str, b: &str) -> Vec<bool> {
+    let mut watcher = server.conn();
+    let mut other = server.conn();
+    let fill = |line: &str| line.replace("$A", a).replace("$B", b);
+    let run = |c: &mut Conn, line: &str| {
+        let args = common::args_of(&fill(line));
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        c.cmdb(&refs)
+    };
+    let mut out = Vec::new();
+    for case in WATCH_CASES {
+        assert_eq!(other.cmd(&["FLUSHALL"]), Value::ok());
+        for line in case.setup {
+            assert!(!run(&mut other, line).is_error(), "{line}");
+        }
+        assert_eq!(
+            run(&mut watcher, &format!("WATCH {}", case.watch)),
+            Value::ok()
+        );
+        for line in case.write {
+            run(&mut other, line);
+        }
+        assert_eq!(watcher.cmd(&["MULTI"]), Value::ok());
+        assert_eq!(watcher.cmd(&["PING"]), queued());
+        match watcher.cmd(&["EXEC"]) {
+            Value::Nil => out.push(true),
+            Value::Array(items) if items.len() == 1 => out.push(false),
+            other => panic!("EXEC after {:?}: {other:?}", case.write),
+        }
+    }
+    out
+}
+
+#[test]
+fn watch_ignores_writes_that_change_nothing_as_redis_does() {
+    let s = start();
+    let r = Server::start_redis(&[]);
+    let (a, b) = (key_on(0, "a"), key_on(1, "b"));
+    let ours = watch_outcomes(&s, &a, &b);
+    let theirs = watch_outcomes(&r, &a, &b);
+    let mut wrong = Vec::new();
+    for ((case, o), t) in WATCH_CASES.iter().zip(&ours).zip(&theirs) {
+        if o != t {
+            wrong.push(format!(
+                "{:?} then {:?} watching {}: Cascade aborted={o}, Redis aborted={t}",
+                case.setup, case.write, case.watch
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The table has both kinds, so neither "always" nor "never" passes.
+    assert!(theirs.iter().any(|&x| x) && theirs.iter().any(|&x| !x));
+}

@@ -301,6 +301,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if l.is_empty() {
         ctx.db().remove(key);
     }
+    ctx.signal_modified(key);
     ctx.dirty(removed as u64);
     Ok(Reply::Ok)
 }

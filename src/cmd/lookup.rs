@@ -2,7 +2,8 @@
 //! sorted set for
 //! reading (counting keyspace hits and misses as Redis's lookupKeyRead
 //! does) or for changing in place (a `Lookup::Write` lookup, which runs the
-//! snapshot's copy-on-write hook before the caller touches the value).
+//! snapshot's copy-on-write hook before the caller touches the value, and
+//! marks a watched key touched once the command reports a change).
 //! WRONGTYPE for a key of another type. Depends on `keyspace` and `Ctx`.
 
 use super::error::CmdError;

@@ -86,6 +86,12 @@ impl<'a> Ctx<'a> {
         self.core.db_mut(self.db)
     }
 
+    /// Records a change of `key` even when it counts no `dirty` change
+    /// (Redis signals LTRIM's key whatever it trimmed).
+    pub fn signal_modified(&mut self, key: &[u8]) {
+        self.db().touch(key);
+    }
+
     /// Counts `n` changes for `rdb_changes_since_last_save`.
     pub fn dirty(&mut self, n: u64) {
         self.core.stats.dirty += n;
@@ -684,6 +690,10 @@ pub(crate) fn run_and_propagate(
 ) -> Reply {
     let mut ctx = Ctx::new(core, db);
     let reply = f(&mut ctx, args).unwrap_or_else(Reply::from);
+    // Per command, not per job: a pipeline batch runs several commands in
+    // one job, and one's change must not commit another's lookups.
+    let changed = ctx.changes > 0;
+    ctx.db().settle_touches(changed);
     if write && ctx.changes > 0 && ctx.core.propagating() {
         let rewrite = ctx.rewrite.take();
         crate::propagate::write(ctx.core, db, args, rewrite.as_deref());

@@ -31,8 +31,11 @@ enum Holds {
     Other,
 }
 
+/// A peek, not a write lookup: a key SMOVE leaves alone (a destination
+/// that already has the member) must not count as touched for WATCH.
 fn holds(ctx: &mut Ctx, key: &[u8]) -> Holds {
-    match write(ctx, key) {
+    let now = ctx.now_ms;
+    match ctx.db().get_ref(key, now) {
         None => Holds::Nothing,
         Some(Value::Set(_)) => Holds::Set,
         Some(_) => Holds::Other,
@@ -58,6 +61,14 @@ fn take_member(ctx: &mut Ctx, key: &Bytes, member: &[u8]) -> bool {
 /// Adds `member` to the set at `key` (created if missing); true if new.
 fn put_member(ctx: &mut Ctx, key: &Bytes, member: &[u8]) -> bool {
     let lim = limits();
+    // A member already there changes nothing: no write lookup, so a WATCH
+    // of the destination survives (Redis signals it only when added).
+    let now = ctx.now_ms;
+    if let Some(Value::Set(s)) = ctx.db().get_ref(key, now) {
+        if s.contains(member) {
+            return false;
+        }
+    }
     let added = match write_set(ctx, key) {
         Ok(Some(s)) => s.add(member, &lim),
         Ok(None) => {

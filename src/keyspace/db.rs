@@ -55,6 +55,11 @@ pub struct Db {
     /// Every path that changes a key touches it here; see `watch.rs`.
     /// It stays with the index, not the data, when SWAPDB swaps databases.
     watch: WatchTable,
+    /// Watched keys a `Lookup::Write` lookup handed out during the current
+    /// command: touched by [`Db::settle_touches`] only if the command turns
+    /// out to have changed something, as Redis signals a key only when a
+    /// command really modified it. Empty unless someone watches.
+    pending: Vec<Bytes>,
     /// Keys clients block on (BLPOP, BZPOPMIN...; the waiters themselves
     /// are the shard's). Like `watch`, it stays with the index on SWAPDB.
     blocked: std::collections::HashSet<Bytes>,
@@ -89,6 +94,7 @@ impl Db {
             rng: random_seed(),
             snap: None,
             watch: WatchTable::default(),
+            pending: Vec::new(),
             blocked: Default::default(),
             ready: Vec::new(),
         }
@@ -141,9 +147,14 @@ impl Db {
                 self.before_change(key);
             }
             // Likewise for WATCH: the caller may change it in place, so a
-            // write lookup of an existing watched key counts as a change.
-            if !self.watch.is_empty() && self.dict.get(key).is_some() {
-                self.watch.touch(key);
+            // write lookup of an existing watched key is a change in
+            // waiting, committed once the command reports one.
+            if !self.watch.is_empty()
+                && self.watch.version(key).is_some()
+                && self.dict.get(key).is_some()
+                && !self.pending.iter().any(|k| k[..] == *key)
+            {
+                self.pending.push(Bytes::copy_from_slice(key));
             }
         }
         self.dict.get_mut(key)
@@ -307,6 +318,29 @@ impl Db {
             live: stored && !expired,
             expired,
         }
+    }
+
+    /// Ends a command's (or a job's) write lookups: when it changed
+    /// something (`changed`: its `dirty` grew) the watched keys it looked
+    /// up for writing count as changed, otherwise they are forgotten (SADD
+    /// of a present member, SETNX on an existing key... abort no EXEC).
+    #[inline]
+    pub fn settle_touches(&mut self, changed: bool) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let Db { pending, watch, .. } = self;
+        for k in pending.drain(..) {
+            if changed {
+                watch.touch(&k);
+            }
+        }
+    }
+
+    /// Records a change of `key` now, whatever `dirty` says (LTRIM that
+    /// trimmed nothing still signals its key in Redis).
+    pub fn touch(&mut self, key: &[u8]) {
+        self.watch.touch(key);
     }
 
     /// UNWATCH (or EXEC, DISCARD, a closed connection): one watcher less.
@@ -637,7 +671,13 @@ mod tests {
                     db.clear();
                 }
                 _ => {
+                    // A write lookup counts once the command reports a
+                    // change; one that changed nothing is forgotten.
                     db.get(b"k", 0, Lookup::Write);
+                    db.settle_touches(false);
+                    assert!(!dirty(&db, &st, "k"));
+                    db.get(b"k", 0, Lookup::Write);
+                    db.settle_touches(true);
                 }
             }
             assert!(dirty(&db, &st, "k"), "change {change}");

@@ -153,6 +153,14 @@ impl Keyspace {
         out
     }
 
+    /// Settles every database's pending WATCH touches (see
+    /// [`Db::settle_touches`]) at the end of a job.
+    pub fn settle_touches(&mut self, changed: bool) {
+        for db in &mut self.dbs {
+            db.settle_touches(changed);
+        }
+    }
+
     /// Whether any database logged an expired key since the last drain.
     pub fn has_expired(&self) -> bool {
         self.dbs.iter().any(Db::has_expired)

@@ -9,6 +9,11 @@
 //! whose entry was dropped that way may end a newer watcher's entry early;
 //! that newer watcher then aborts needlessly, never the reverse.)
 //!
+//! A write lookup only makes a touch pending; `Db::settle_touches` commits
+//! it when the command changed something (its `dirty` grew), so a no-op
+//! write (SETNX on an existing key, SADD of a present member) aborts no
+//! EXEC, as in Redis.
+//!
 //! Expiry does not change versions; [`WatchStamp::is_dirty`] looks at the
 //! key itself instead (Redis 7.0: a key that expires while watched aborts
 //! the EXEC, while a key that was already expired when watched may be

@@ -48,6 +48,11 @@ pub struct ShardCore {
     /// start, a no-op until then). Run by the shard after a job, never
     /// while a multi-shard operation holds it.
     pub on_ready: fn(&mut ShardCore),
+    /// `stats.dirty` when the current job started: a job that changed it
+    /// commits the WATCH touches of its write lookups (see
+    /// `Db::settle_touches`); commands run through a `Ctx` settle earlier,
+    /// per command.
+    pub job_dirty: u64,
 }
 
 /// One SLOWLOG entry.
@@ -73,10 +78,20 @@ impl ShardCore {
         &mut self.ks.dbs_mut()[i]
     }
 
-    /// Runs after every job and inline call on this shard: keys that
-    /// expired during it become `DEL`s in the replication stream.
+    /// Runs before every job and inline call on this shard.
+    #[inline]
+    pub fn before_job(&mut self) {
+        self.job_dirty = self.stats.dirty;
+    }
+
+    /// Runs after every job and inline call on this shard: write lookups
+    /// of watched keys count as changes only if the job changed something
+    /// (`dirty` moved), and keys that expired during it become `DEL`s in
+    /// the replication stream.
     #[inline]
     pub fn after_job(&mut self) {
+        let changed = self.stats.dirty != self.job_dirty;
+        self.ks.settle_touches(changed);
         if self.propagating() {
             crate::propagate::expired(self);
         }
@@ -110,6 +125,7 @@ impl ShardCore {
             capture: None,
             blocked: Default::default(),
             on_ready: |_| {},
+            job_dirty: 0,
         }
     }
 }

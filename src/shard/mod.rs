@@ -317,6 +317,7 @@ impl Shard {
     /// checked the hold ([`Shard::is_held_against`]).
     pub fn with_core<R>(&self, f: impl FnOnce(&mut ShardCore) -> R) -> R {
         let mut core = self.core.borrow_mut();
+        core.before_job();
         let r = f(&mut core);
         core.after_job();
         self.serve_blocked(&mut core);
@@ -328,6 +329,7 @@ impl Shard {
     #[inline]
     fn serve_blocked(&self, core: &mut ShardCore) {
         if !core.blocked.is_empty() && self.hold.borrow().holder.is_none() {
+            core.before_job();
             (core.on_ready)(core);
             core.after_job();
         }
@@ -356,6 +358,7 @@ impl Shard {
         };
         if runnable {
             let mut core = self.core.borrow_mut();
+            core.before_job();
             job(&mut core);
             core.after_job();
             self.serve_blocked(&mut core);
