@@ -633,3 +633,167 @@ fn rename_and_swapdb_wake_sorted_set_and_list_waiters() {
     assert_eq!(wl.read(), pair("sw:l", "item"));
     assert_eq!(blocked(&mut c), 0);
 }
+
+/// The next reply of each of `conns`, in order (each read bounded by a
+/// timeout, so a client that is never served fails the test).
+fn read_all(conns: &mut [Conn]) -> Vec<Value> {
+    conns
+        .iter_mut()
+        .map(|c| {
+            c.set_read_timeout(Duration::from_secs(10));
+            c.read()
+        })
+        .collect()
+}
+
+/// Clients blocked on one key with BLMOVE/BRPOPLPUSH to keys of another
+/// shard, mixed with same-shard BLPOP/BLMOVE/BLMPOP, are served in the
+/// order they blocked, whether one push serves them all or pushes come one
+/// by one, and the stream shows the equivalent LMOVE/RPOPLPUSH/LPOP in
+/// that order (a redis-server replica ends with the same digest).
+#[test]
+fn blmoves_to_other_shards_are_served_in_arrival_order() {
+    let s = Server::start(&[
+        "--shards",
+        "2",
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut c = s.conn();
+    let mut raw = raw_replica(s.port);
+    let replica = common::Server::start_redis(&[
+        "--enable-debug-command",
+        "yes",
+        "--replicaof",
+        "127.0.0.1",
+        &s.port.to_string(),
+    ]);
+    // The source on shard 0; destinations on shard 1, one on shard 0.
+    let src = common::family::keys_on(0, "fair:src", 1).remove(0);
+    let far = common::family::keys_on(1, "fair:d", 3);
+    let near = common::family::keys_on(0, "fair:n", 1).remove(0);
+    // Clients block in a known order (each blocked before the next sends):
+    // cross-shard moves mixed with a same-shard pop and a same-shard move.
+    let orders: Vec<Vec<String>> = vec![
+        vec![
+            "BLMOVE".into(),
+            src.clone(),
+            far[0].clone(),
+            "LEFT".into(),
+            "RIGHT".into(),
+            "0".into(),
+        ],
+        vec!["BLPOP".into(), src.clone(), "0".into()],
+        vec!["BRPOPLPUSH".into(), src.clone(), far[1].clone(), "0".into()],
+        vec![
+            "BLMOVE".into(),
+            src.clone(),
+            near.clone(),
+            "LEFT".into(),
+            "LEFT".into(),
+            "0".into(),
+        ],
+        vec![
+            "BLMPOP".into(),
+            "0".into(),
+            "1".into(),
+            src.clone(),
+            "LEFT".into(),
+        ],
+        vec![
+            "BLMOVE".into(),
+            src.clone(),
+            far[2].clone(),
+            "LEFT".into(),
+            "LEFT".into(),
+            "0".into(),
+        ],
+    ];
+    for round in 0..2 {
+        let mut conns: Vec<Conn> = Vec::new();
+        for (i, cmd) in orders.iter().enumerate() {
+            let mut w = s.conn();
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            send(&mut w, &args);
+            wait_blocked(&mut c, i as i64 + 1);
+            conns.push(w);
+        }
+        // Round 0: one push serves everybody; round 1: pushes one by one.
+        let elems = ["e1", "e2", "e3", "e4", "e5", "e6"];
+        if round == 0 {
+            let mut push = vec!["RPUSH", src.as_str()];
+            push.extend(elems);
+            c.cmd(&push);
+        } else {
+            // A move to another shard finishes after the push has replied
+            // (its client runs it), so wait for each client to be served.
+            for (i, e) in elems.iter().enumerate() {
+                c.cmd(&["RPUSH", &src, e]);
+                wait_blocked(&mut c, (elems.len() - i - 1) as i64);
+            }
+        }
+        let got = read_all(&mut conns);
+        // Each client got the element matching its arrival (LEFT pops for
+        // all but BRPOPLPUSH, which pops from the right: with one push of
+        // every element the third client takes the last one).
+        let want_third = if round == 0 { "e6" } else { "e3" };
+        let rest: Vec<&str> = if round == 0 {
+            vec!["e3", "e4", "e5"]
+        } else {
+            vec!["e4", "e5", "e6"]
+        };
+        assert_eq!(got[0], Value::bulk("e1"), "round {round}: {got:?}");
+        assert_eq!(got[1], pair(&src, "e2"), "round {round}: {got:?}");
+        assert_eq!(got[2], Value::bulk(want_third), "round {round}: {got:?}");
+        assert_eq!(got[3], Value::bulk(rest[0]), "round {round}: {got:?}");
+        assert_eq!(
+            got[4],
+            Value::Array(vec![
+                Value::bulk(&src),
+                Value::Array(vec![Value::bulk(rest[1])])
+            ]),
+            "round {round}: {got:?}"
+        );
+        assert_eq!(got[5], Value::bulk(rest[2]), "round {round}: {got:?}");
+        wait_blocked(&mut c, 0);
+        assert_eq!(c.cmd(&["EXISTS", &src]), Value::Int(0));
+    }
+    // The stream carries the pushes and, in serving order, the
+    // non-blocking equivalents of what each client got.
+    let mut expect: Vec<Vec<String>> = Vec::new();
+    let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    for round in 0..2 {
+        if round == 0 {
+            let mut push = strs(&["RPUSH", &src]);
+            push.extend(strs(&["e1", "e2", "e3", "e4", "e5", "e6"]));
+            expect.push(push);
+        }
+        let served = [
+            strs(&["LMOVE", &src, &far[0], "LEFT", "RIGHT"]),
+            strs(&["LPOP", &src]),
+            strs(&["RPOPLPUSH", &src, &far[1]]),
+            strs(&["LMOVE", &src, &near, "LEFT", "LEFT"]),
+            strs(&["LPOP", &src, "1"]),
+            strs(&["LMOVE", &src, &far[2], "LEFT", "LEFT"]),
+        ];
+        for (i, cmd) in served.into_iter().enumerate() {
+            if round == 1 {
+                expect.push(strs(&["RPUSH", &src, &format!("e{}", i + 1)]));
+            }
+            expect.push(cmd);
+        }
+    }
+    // Served moves carry their ends in lower case, as Redis's do.
+    let upper =
+        |v: &[String]| -> Vec<String> { v.iter().map(|a| a.to_ascii_uppercase()).collect() };
+    for want in &expect {
+        assert_eq!(upper(&next_write(&mut raw)), upper(want));
+    }
+    common::family::wait_same_digest(&s, &replica);
+    assert_eq!(
+        c.cmd(&["LRANGE", &far[0], "0", "-1"]),
+        Value::Array(vec![Value::bulk("e1"), Value::bulk("e1")])
+    );
+}

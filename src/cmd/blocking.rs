@@ -23,9 +23,11 @@
 //! <n>` for BLMPOP, `LMOVE src dst <from> <to>` or `RPOPLPUSH src dst`,
 //! `ZPOPMIN key` (`ZPOPMAX`) for BZPOPMIN (BZPOPMAX), `ZPOPMIN key <n>`
 //! for BZMPOP. The one command a shard cannot finish alone, BLMOVE to a key
-//! of another shard, is nudged instead: its client claims it and runs the
-//! move across both shards itself, registering again (at the back) if the
-//! element went elsewhere meanwhile.
+//! of another shard, is nudged instead, with the key's data reserved for it
+//! (later waiters of the key wait behind it, so arrival order holds): its
+//! client claims it and runs the move across both shards itself, leaving
+//! the queue in the same job as the pop; if the element went elsewhere
+//! meanwhile it gives the reservation back and keeps its place.
 //!
 //! Inside MULTI/EXEC and on the master link the commands never block: they
 //! answer like their non-blocking forms. Depends on `list`/`listops` and
@@ -35,7 +37,7 @@
 use super::error::{CmdError, CmdResult};
 use super::list::bulk;
 use super::listops::{
-    move_across, move_ends, move_local, mpop_args, mpop_reply, pop_and_propagate,
+    move_across, move_ends, move_local, mpop_args, mpop_reply, pop_and_propagate, Leave,
 };
 use super::zsetops::{zmpop_args, zpop_and_propagate, zpop_reply};
 use super::{Client, Ctx};
@@ -314,6 +316,7 @@ async fn attempt(client: &Client, req: &Request, waiter: Option<&Arc<Waiter>>) -
                 },
                 (*from, *to),
                 prop,
+                None,
             )
             .await?;
             if let Some(v) = got {
@@ -484,11 +487,7 @@ async fn retry_move(client: &mut Client) -> Option<Reply> {
         (b.req.clone(), b.waiter.clone())
     };
     let db = client.db;
-    let n = client.shard.shards();
     let src = req.keys[0].clone();
-    let s = shard_of(&src, n);
-    let keys = req.keys.clone();
-    shard::run_on(s, move |core| deregister(core, db, &keys, &old)).await;
     let BlockOp::Move {
         dest,
         from,
@@ -499,8 +498,22 @@ async fn retry_move(client: &mut Client) -> Option<Reply> {
     else {
         return Some(Reply::NilArray);
     };
-    let prop = served_move_prop(&src, dest, *from, *to, *rpoplpush);
-    match move_across(client, db, src.clone(), dest.clone(), (*from, *to), prop).await {
+    let prop = served_move_prop(&req.keys[0], dest, *from, *to, *rpoplpush);
+    // The waiter leaves the source's queue in the job that pops, so the
+    // next waiter is served (after the hold ends) only once this move is in
+    // the stream.
+    let leave: Leave = Box::new(move |core| deregister(core, db, std::slice::from_ref(&src), &old));
+    let got = move_across(
+        client,
+        db,
+        req.keys[0].clone(),
+        dest.clone(),
+        (*from, *to),
+        prop,
+        Some(leave),
+    )
+    .await;
+    match got {
         Ok(Some(v)) => {
             finish(client).await;
             Some(bulk(&v))
@@ -510,12 +523,10 @@ async fn retry_move(client: &mut Client) -> Option<Reply> {
             Some(Reply::from(e))
         }
         Ok(None) => {
-            let w = Waiter::new(client.id, db, req.op.clone());
-            client.info.borrow_mut().blocked = Some(w.clone());
-            if let Some(b) = client.blocked.as_mut() {
-                b.waiter = w.clone();
+            // Taken by a non-blocking pop meanwhile: wait again, in place.
+            if let Some(b) = client.blocked.as_ref() {
+                b.waiter.unreserve();
             }
-            shard::run_on(s, move |core| register(core, db, &[src], &w)).await;
             None
         }
     }
@@ -586,7 +597,9 @@ fn serve_key(core: &mut ShardCore, db: usize, key: &Bytes) {
         };
         if let BlockOp::Move { dest_shard, .. } = &w.op {
             if *dest_shard != core.id {
-                // The element stays for this waiter: its client moves it.
+                // The element stays for this waiter: its client moves it,
+                // and nobody behind it is served from this key meanwhile.
+                w.reserve();
                 w.nudge();
                 return;
             }

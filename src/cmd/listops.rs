@@ -104,8 +104,13 @@ where
         .await
 }
 
+/// Runs on the source shard in the job that pops a served cross-shard
+/// BLMOVE's element (its waiter leaves the queue there).
+pub(super) type Leave = Box<dyn FnOnce(&mut crate::shard::ShardCore) + Send>;
+
 /// A move whose keys are on different shards: holds both, moves, and
 /// propagates `prop` before releasing. Same results as [`move_local`].
+/// `leave` runs on the source shard right after a successful pop.
 pub(super) async fn move_across(
     client: &Client,
     db: usize,
@@ -113,6 +118,7 @@ pub(super) async fn move_across(
     dst: Bytes,
     (from, to): (End, End),
     prop: Vec<Bytes>,
+    leave: Option<Leave>,
 ) -> Result<Option<Bytes>, CmdError> {
     let n = client.shard.shards();
     let (s1, s2) = (shard_of(&src, n), shard_of(&dst, n));
@@ -128,7 +134,11 @@ pub(super) async fn move_across(
         return Err(CmdError::WrongType);
     }
     let popped = on(&guard, s1, db, move |ctx| {
-        pop_elems(ctx, &src, from, 1).map(|p| p.and_then(|mut p| p.pop()))
+        let got = pop_elems(ctx, &src, from, 1).map(|p| p.and_then(|mut p| p.pop()));
+        if let (Ok(Some(_)), Some(leave)) = (&got, leave) {
+            leave(ctx.core);
+        }
+        got
     })
     .await?;
     let Some(v) = popped else {
@@ -157,6 +167,7 @@ pub async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> 
                 args[2].clone(),
                 ends,
                 args.to_vec(),
+                None,
             )
             .await?;
             Ok(got.map_or(Reply::Nil, Reply::Bulk))

@@ -15,6 +15,13 @@
 //! served once: whoever [`Waiter::claim`]s it first (a serving shard, the
 //! client's timeout, CLIENT UNBLOCK) owns the outcome; the others drop it.
 //!
+//! A BLMOVE to a key of another shard cannot be finished by the serving
+//! shard alone: the shard [`Waiter::reserve`]s the key's data for it and
+//! nudges its client, which moves the element under a hold of both shards.
+//! Until that waiter leaves the queue (served) or gives the reservation
+//! back (the element went elsewhere), no later waiter of its kind is
+//! served from that key, so cross-shard moves keep their arrival order.
+//!
 //! This module keeps only the data (who waits, what for, the outcome
 //! slot); popping and replying is the command layer's (`cmd::blocking`).
 //! It must not import `cmd` or `net`.
@@ -98,6 +105,10 @@ pub struct Waiter {
     pub op: BlockOp,
     /// Set by whoever decided the outcome (see [`Waiter::claim`]).
     claimed: AtomicBool,
+    /// The key's data waits for this waiter's client to move it to another
+    /// shard: it keeps its place (even claimed) and later waiters of its
+    /// kind wait behind it (see [`Waiter::reserve`]).
+    reserved: AtomicBool,
     slot: Mutex<Slot>,
 }
 
@@ -119,6 +130,7 @@ impl Waiter {
             db,
             op,
             claimed: AtomicBool::new(false),
+            reserved: AtomicBool::new(false),
             slot: Mutex::new(Slot::default()),
         })
     }
@@ -130,6 +142,29 @@ impl Waiter {
 
     pub fn is_claimed(&self) -> bool {
         self.claimed.load(Ordering::Acquire)
+    }
+
+    /// The serving shard leaves the key's data to this waiter's client
+    /// (a move to another shard; followed by [`Waiter::nudge`]).
+    pub fn reserve(&self) {
+        self.reserved.store(true, Ordering::Release);
+    }
+
+    pub fn is_reserved(&self) -> bool {
+        self.reserved.load(Ordering::Acquire)
+    }
+
+    /// The client found nothing to move after all (another client's
+    /// non-blocking pop took it): back to waiting, in the same place.
+    pub fn unreserve(&self) {
+        self.reserved.store(false, Ordering::Release);
+        self.claimed.store(false, Ordering::Release);
+    }
+
+    /// Still in line: not decided, or decided by a client that is moving
+    /// the data reserved for it.
+    fn in_line(&self) -> bool {
+        !self.is_claimed() || self.is_reserved()
     }
 
     fn put(&self, wake: Wake, replace: bool) {
@@ -204,7 +239,8 @@ impl Registry {
     }
 
     /// The first live waiter on `key` that `wants`, dropping claimed ones
-    /// on the way (and the key's queue once nobody is left).
+    /// on the way (and the key's queue once nobody is left). A reserved
+    /// waiter counts as live: the caller then waits for its client.
     pub fn first_where(
         &mut self,
         ks: &mut Keyspace,
@@ -214,7 +250,7 @@ impl Registry {
     ) -> Option<Arc<Waiter>> {
         let k = (db, key.clone());
         let q = self.queues.get_mut(&k)?;
-        while q.front().is_some_and(|w| w.is_claimed()) {
+        while q.front().is_some_and(|w| !w.in_line()) {
             q.pop_front();
         }
         if q.is_empty() {
@@ -224,7 +260,7 @@ impl Registry {
             }
             return None;
         }
-        q.iter().find(|w| !w.is_claimed() && wants(w)).cloned()
+        q.iter().find(|w| w.in_line() && wants(w)).cloned()
     }
 
     /// Removes `w` from the queues of `keys` (a served, timed out or
@@ -235,7 +271,7 @@ impl Registry {
             let Some(q) = self.queues.get_mut(&k) else {
                 continue;
             };
-            q.retain(|x| !Arc::ptr_eq(x, w) && !x.is_claimed());
+            q.retain(|x| !Arc::ptr_eq(x, w) && x.in_line());
             if q.is_empty() {
                 self.queues.remove(&k);
                 if let Some(d) = ks.db_mut(db) {
@@ -249,7 +285,7 @@ impl Registry {
     pub fn has_waiters(&self, db: usize, key: &Bytes) -> bool {
         self.queues
             .get(&(db, key.clone()))
-            .is_some_and(|q| q.iter().any(|w| !w.is_claimed()))
+            .is_some_and(|q| q.iter().any(|w| w.in_line()))
     }
 
     /// Waiters registered here (INFO, tests).
@@ -306,6 +342,43 @@ mod tests {
         assert!(l2.claim());
         assert_eq!(first(&mut reg, &mut ks, Awaits::List), None);
         assert!(reg.is_empty());
+    }
+
+    #[test]
+    fn a_reserved_waiter_keeps_its_place_while_claimed() {
+        let mut ks = Keyspace::new(1);
+        let mut reg = Registry::default();
+        let key = Bytes::from_static(b"k");
+        let mv = BlockOp::Move {
+            dest: Bytes::from_static(b"d"),
+            dest_shard: 1,
+            from: End::Left,
+            to: End::Left,
+            rpoplpush: false,
+        };
+        let (m, l) = (Waiter::new(1, 0, mv), Waiter::new(2, 0, lpop()));
+        reg.register(&mut ks, 0, &key, m.clone());
+        reg.register(&mut ks, 0, &key, l.clone());
+        m.reserve();
+        assert!(m.claim());
+        // Its client is moving: it stays first, and another waiter leaving
+        // does not drop it.
+        let first = reg.first_where(&mut ks, 0, &key, |_| true);
+        assert_eq!(first.map(|w| w.client_id), Some(1));
+        let other = Waiter::new(3, 0, lpop());
+        reg.register(&mut ks, 0, &key, other.clone());
+        reg.remove(&mut ks, 0, std::slice::from_ref(&key), &other);
+        assert!(reg.has_waiters(0, &key));
+        assert_eq!(reg.len(), 2);
+        // Nothing to move after all: it waits again, in the same place.
+        m.unreserve();
+        assert!(!m.is_claimed());
+        let first = reg.first_where(&mut ks, 0, &key, |_| true);
+        assert_eq!(first.map(|w| w.client_id), Some(1));
+        // Served: it leaves, and the next one is first.
+        reg.remove(&mut ks, 0, std::slice::from_ref(&key), &m);
+        let first = reg.first_where(&mut ks, 0, &key, |_| true);
+        assert_eq!(first.map(|w| w.client_id), Some(2));
     }
 
     #[test]
