@@ -291,16 +291,27 @@ pub fn set_encoding_limits(l: Limits) {
 
 /// `list-max-listpack-size`, cached like the limits above.
 static LIST_FILL: AtomicI64 = AtomicI64::new(-2);
+/// `list-compress-depth`, likewise.
+static LIST_DEPTH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-/// The node limit new list elements are packed under.
+/// The node limit and compress depth new list elements are packed under.
 pub fn list_fill() -> crate::keyspace::Fill {
-    crate::keyspace::Fill(LIST_FILL.load(Ordering::Relaxed))
+    crate::keyspace::Fill(
+        LIST_FILL.load(Ordering::Relaxed),
+        LIST_DEPTH.load(Ordering::Relaxed),
+    )
 }
 
-/// Caches `list-max-listpack-size` (at start and on CONFIG SET).
+/// Caches `list-max-listpack-size` and `list-compress-depth` (at start and
+/// on CONFIG SET).
 pub fn set_list_fill_from_config(cfg: &Config) {
     let fill = cfg.int_value("list-max-listpack-size").unwrap_or(-2);
     LIST_FILL.store(fill, Ordering::Relaxed);
+    let depth = cfg.int_value("list-compress-depth").unwrap_or(0);
+    LIST_DEPTH.store(
+        depth.clamp(0, i64::from(u32::MAX)) as u32,
+        Ordering::Relaxed,
+    );
 }
 
 /// The `hash-max-listpack-*` and `set-max-intset-entries` directives.

@@ -72,7 +72,10 @@ pub fn read_zset<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ZsetValu
 pub fn read_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a ListValue>, CmdError> {
     match read(ctx, key) {
         None => Ok(None),
-        Some(Value::List(l)) => Ok(Some(l)),
+        Some(Value::List(l)) => {
+            l.recompress();
+            Ok(Some(l))
+        }
         Some(_) => Err(CmdError::WrongType),
     }
 }
@@ -88,7 +91,11 @@ pub fn write_zset<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Zse
 pub fn write_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut ListValue>, CmdError> {
     match write(ctx, key) {
         None => Ok(None),
-        Some(Value::List(l)) => Ok(Some(l)),
+        Some(Value::List(l)) => {
+            // Nodes a previous read decompressed are compressed again.
+            l.recompress();
+            Ok(Some(l))
+        }
         Some(_) => Err(CmdError::WrongType),
     }
 }

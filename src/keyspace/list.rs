@@ -19,14 +19,16 @@ use std::collections::VecDeque;
 
 /// `list-max-listpack-size`: a node's limit. Negative: -1..-5 for 4, 8,
 /// 16, 32, 64 KiB per node; positive: elements per node (with Redis's 8 KiB
-/// safety limit on the node's bytes).
+/// safety limit on the node's bytes). Second: `list-compress-depth`, the
+/// nodes kept raw at each end (0: no compression), which a list takes from
+/// the writes that add elements to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fill(pub i64);
+pub struct Fill(pub i64, pub u32);
 
 impl Default for Fill {
-    /// Redis's default, -2 (8 KiB).
+    /// Redis's defaults, -2 (8 KiB) and no compression.
     fn default() -> Self {
-        Fill(-2)
+        Fill(-2, 0)
     }
 }
 
@@ -85,62 +87,168 @@ fn put_entry(out: &mut Vec<u8>, elem: &[u8]) {
     out.extend(v[..k].iter().rev());
 }
 
+/// Redis's MIN_COMPRESS_BYTES: smaller nodes are never compressed.
+const MIN_COMPRESS_BYTES: usize = 48;
+/// Redis's MIN_COMPRESS_IMPROVE: compression must save more than this.
+const MIN_COMPRESS_IMPROVE: usize = 8;
+
+/// An interior node stored LZF-compressed (see [`ListValue`]).
+#[derive(Clone, Default)]
+struct Packed {
+    lzf: Vec<u8>,
+    raw_len: usize,
+    /// The entries, decompressed by a read through `&self`; dropped again
+    /// at the list's next access ([`ListValue::recompress`]).
+    cache: std::sync::OnceLock<Vec<u8>>,
+}
+
+/// The entry of `buf` starting at `pos`: (data range, end of entry).
+fn entry_at(buf: &[u8], pos: usize) -> (std::ops::Range<usize>, usize) {
+    let mut n = 0usize;
+    let mut shift = 0;
+    let mut p = pos;
+    while let Some(&b) = buf.get(p) {
+        p += 1;
+        n |= usize::from(b & 0x7F) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    let vl = p - pos;
+    (p..p + n, p + n + vl)
+}
+
+/// Start of the entry of `buf` that ends at `end`.
+fn entry_before(buf: &[u8], end: usize) -> usize {
+    let mut n = 0usize;
+    let mut shift = 0;
+    let mut p = end;
+    while p > 0 {
+        p -= 1;
+        let b = buf[p];
+        n |= usize::from(b & 0x7F) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    let vl = end - p;
+    p - n - vl
+}
+
 /// One node: packed entries and their number.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 struct Node {
+    /// The entries while the node is raw; empty while `packed`.
     buf: Vec<u8>,
     count: usize,
+    packed: Option<Box<Packed>>,
+    /// Compression was tried on these exact bytes and saved too little.
+    incompressible: bool,
 }
 
 impl Node {
+    /// The entries, decompressing (into the node's cache) if needed.
+    fn raw(&self) -> &[u8] {
+        match &self.packed {
+            None => &self.buf,
+            Some(p) => p.cache.get_or_init(|| {
+                // Our own LZF output of `raw_len` bytes: it always
+                // decompresses; an empty node is the safe fallback.
+                crate::util::lzf::decompress(&p.lzf, p.raw_len).unwrap_or_default()
+            }),
+        }
+    }
+
+    /// The entries for a change: the node becomes raw.
+    fn raw_mut(&mut self) -> &mut Vec<u8> {
+        if let Some(p) = self.packed.take() {
+            let raw_len = p.raw_len;
+            let Packed { lzf, cache, .. } = *p;
+            self.buf = match cache.into_inner() {
+                Some(b) => b,
+                None => crate::util::lzf::decompress(&lzf, raw_len).unwrap_or_default(),
+            };
+        }
+        self.incompressible = false;
+        &mut self.buf
+    }
+
+    fn raw_len(&self) -> usize {
+        self.packed.as_ref().map_or(self.buf.len(), |p| p.raw_len)
+    }
+
+    fn is_packed(&self) -> bool {
+        self.packed.is_some()
+    }
+
+    /// Stores the node compressed when that saves enough, as Redis does;
+    /// a packed node only drops its decompressed copy.
+    fn pack(&mut self) {
+        if let Some(p) = self.packed.as_mut() {
+            p.cache.take();
+            return;
+        }
+        let n = self.buf.len();
+        if self.incompressible || n < MIN_COMPRESS_BYTES {
+            return;
+        }
+        match crate::util::lzf::compress(&self.buf, n - MIN_COMPRESS_IMPROVE - 1) {
+            Some(mut lzf) => {
+                lzf.shrink_to_fit();
+                self.packed = Some(Box::new(Packed {
+                    lzf,
+                    raw_len: n,
+                    cache: Default::default(),
+                }));
+                self.buf = Vec::new();
+            }
+            None => self.incompressible = true,
+        }
+    }
+
+    /// Makes a packed node raw (it moved to within the depth of an end).
+    fn unpack(&mut self) {
+        if self.is_packed() {
+            self.raw_mut();
+        }
+    }
+
+    /// Heap bytes held by the node.
+    fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+            + self.packed.as_ref().map_or(0, |p| {
+                std::mem::size_of::<Packed>()
+                    + p.lzf.capacity()
+                    + p.cache.get().map_or(0, Vec::capacity)
+            })
+    }
+
     /// The entry starting at `pos`: (data range, end of entry). The buffer
     /// is only written by this module, so it is well formed.
     fn entry_at(&self, pos: usize) -> (std::ops::Range<usize>, usize) {
-        let mut n = 0usize;
-        let mut shift = 0;
-        let mut p = pos;
-        while let Some(&b) = self.buf.get(p) {
-            p += 1;
-            n |= usize::from(b & 0x7F) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
-        let vl = p - pos;
-        (p..p + n, p + n + vl)
+        entry_at(self.raw(), pos)
     }
 
     /// Start of the entry that ends at `end`.
     fn entry_before(&self, end: usize) -> usize {
-        let mut n = 0usize;
-        let mut shift = 0;
-        let mut p = end;
-        while p > 0 {
-            p -= 1;
-            let b = self.buf[p];
-            n |= usize::from(b & 0x7F) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
-        let vl = end - p;
-        p - n - vl
+        entry_before(self.raw(), end)
     }
 
     /// Byte offset of entry `i` (< count), walking from the nearer end.
     fn offset_of(&self, i: usize) -> usize {
+        let buf = self.raw();
         if i <= self.count / 2 {
             let mut pos = 0;
             for _ in 0..i {
-                pos = self.entry_at(pos).1;
+                pos = entry_at(buf, pos).1;
             }
             pos
         } else {
-            let mut pos = self.buf.len();
+            let mut pos = buf.len();
             for _ in i..self.count {
-                pos = self.entry_before(pos);
+                pos = entry_before(buf, pos);
             }
             pos
         }
@@ -148,21 +256,22 @@ impl Node {
 
     fn get(&self, i: usize) -> &[u8] {
         let (r, _) = self.entry_at(self.offset_of(i));
-        &self.buf[r]
+        &self.raw()[r]
     }
 
     fn insert_at(&mut self, pos: usize, elem: &[u8]) {
         let mut e = Vec::with_capacity(entry_size(elem.len()));
         put_entry(&mut e, elem);
-        self.buf.splice(pos..pos, e);
+        self.raw_mut().splice(pos..pos, e);
         self.count += 1;
     }
 
     /// Removes the entry at byte offset `pos`, returning its element.
     fn remove_at(&mut self, pos: usize) -> Bytes {
         let (r, end) = self.entry_at(pos);
-        let out = Bytes::copy_from_slice(&self.buf[r]);
-        self.buf.drain(pos..end);
+        let buf = self.raw_mut();
+        let out = Bytes::copy_from_slice(&buf[r]);
+        buf.drain(pos..end);
         self.count -= 1;
         out
     }
@@ -174,17 +283,18 @@ impl Node {
     }
 
     fn iter(&self) -> NodeIter<'_> {
+        let buf = self.raw();
         NodeIter {
-            node: self,
+            buf,
             front: 0,
-            back: self.buf.len(),
+            back: buf.len(),
         }
     }
 }
 
 /// Entries of one node, from either end.
 struct NodeIter<'a> {
-    node: &'a Node,
+    buf: &'a [u8],
     front: usize,
     back: usize,
 }
@@ -195,9 +305,9 @@ impl<'a> Iterator for NodeIter<'a> {
         if self.front >= self.back {
             return None;
         }
-        let (r, end) = self.node.entry_at(self.front);
+        let (r, end) = entry_at(self.buf, self.front);
         self.front = end;
-        Some(&self.node.buf[r])
+        Some(&self.buf[r])
     }
 }
 
@@ -206,10 +316,10 @@ impl<'a> DoubleEndedIterator for NodeIter<'a> {
         if self.front >= self.back {
             return None;
         }
-        let start = self.node.entry_before(self.back);
-        let (r, _) = self.node.entry_at(start);
+        let start = entry_before(self.buf, self.back);
+        let (r, _) = entry_at(self.buf, start);
         self.back = start;
-        Some(&self.node.buf[r])
+        Some(&self.buf[r])
     }
 }
 
@@ -243,11 +353,38 @@ impl End {
 
 /// A list. Boxed in [`crate::keyspace::Value`] so a value stays as small
 /// as a string's.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub struct ListValue {
     nodes: VecDeque<Node>,
     len: usize,
+    /// `list-compress-depth` as of the last write that added elements:
+    /// the nodes kept raw at each end; the others are stored compressed
+    /// when that saves space (0: none is).
+    depth: u32,
+    /// A read through `&self` decompressed a node into its cache since the
+    /// last [`ListValue::recompress`].
+    cached: std::sync::atomic::AtomicBool,
 }
+
+impl Clone for ListValue {
+    fn clone(&self) -> Self {
+        ListValue {
+            nodes: self.nodes.clone(),
+            len: self.len,
+            depth: self.depth,
+            cached: std::sync::atomic::AtomicBool::new(self.read_packed()),
+        }
+    }
+}
+
+/// Equal elements in the same order, however the nodes are stored.
+impl PartialEq for ListValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for ListValue {}
 
 impl std::fmt::Debug for ListValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -288,7 +425,7 @@ impl ListValue {
     /// Heap bytes, roughly (MEMORY USAGE, snapshot accounting).
     pub fn payload_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>()
+            + self.nodes.iter().map(Node::heap_bytes).sum::<usize>()
     }
 
     /// Number of nodes (tests and DEBUG).
@@ -296,7 +433,98 @@ impl ListValue {
         self.nodes.len()
     }
 
+    /// Number of nodes stored compressed (tests and DEBUG).
+    pub fn packed_count(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_packed()).count()
+    }
+
+    // ---------------------------------------------------- compression --
+
+    /// Notes that a read may decompress a node into its cache.
+    fn note_read(&self) {
+        if self.depth > 0 {
+            self.cached
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn read_packed(&self) -> bool {
+        self.cached.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Drops the decompressed copies reads left behind (Redis recompresses
+    /// a node after each access; we do it at the list's next access, the
+    /// command layer's lookup). O(1) unless a read decompressed something.
+    pub fn recompress(&mut self) {
+        if !std::mem::take(self.cached.get_mut()) {
+            return;
+        }
+        for n in self.nodes.iter_mut().filter(|n| n.is_packed()) {
+            n.pack();
+        }
+    }
+
+    /// Takes the depth of a write that adds elements; a changed depth
+    /// re-lays out every node.
+    fn adopt(&mut self, fill: Fill) {
+        if fill.1 != self.depth {
+            self.depth = fill.1;
+            self.compress_all();
+        }
+    }
+
+    /// Whether node `i` lies deeper than `depth` from both ends.
+    fn interior(&self, i: usize) -> bool {
+        let d = self.depth as usize;
+        d > 0 && i >= d && i + d < self.nodes.len()
+    }
+
+    /// Lays node `i` out as its place says: compressed inside, raw within
+    /// `depth` of an end.
+    fn place(&mut self, i: usize) {
+        let inner = self.interior(i);
+        if let Some(n) = self.nodes.get_mut(i) {
+            if inner {
+                n.pack();
+            } else {
+                n.unpack();
+            }
+        }
+    }
+
+    /// After a change at node `touched` (or at an end): the nodes that may
+    /// have crossed the depth boundary, and the touched one, get their
+    /// layout. O(1) nodes.
+    fn compress_ends(&mut self, touched: Option<usize>) {
+        let d = self.depth as usize;
+        if d == 0 {
+            return;
+        }
+        let n = self.nodes.len();
+        for i in [
+            Some(d - 1),
+            Some(d),
+            (n + d).checked_sub(d + d + 1),
+            n.checked_sub(d),
+            touched,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.place(i);
+        }
+    }
+
+    /// Every node gets its layout (after bulk changes).
+    fn compress_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.place(i);
+        }
+        *self.cached.get_mut() = false;
+    }
+
     pub fn push(&mut self, end: End, elem: &[u8], fill: Fill) {
+        self.adopt(fill);
         let add = entry_size(elem.len());
         if self.nodes.capacity() == 0 {
             // Most lists are one node: don't reserve four.
@@ -304,7 +532,7 @@ impl ListValue {
         }
         match end {
             End::Left => match self.nodes.front_mut() {
-                Some(n) if fill.fits(n.count, n.buf.len(), add) => n.insert_at(0, elem),
+                Some(n) if fill.fits(n.count, n.raw_len(), add) => n.insert_at(0, elem),
                 _ => {
                     let mut n = Node::default();
                     n.insert_at(0, elem);
@@ -312,8 +540,8 @@ impl ListValue {
                 }
             },
             End::Right => match self.nodes.back_mut() {
-                Some(n) if fill.fits(n.count, n.buf.len(), add) => {
-                    put_entry(&mut n.buf, elem);
+                Some(n) if fill.fits(n.count, n.raw_len(), add) => {
+                    put_entry(n.raw_mut(), elem);
                     n.count += 1;
                 }
                 _ => {
@@ -325,6 +553,7 @@ impl ListValue {
             },
         }
         self.len += 1;
+        self.compress_ends(None);
     }
 
     pub fn pop(&mut self, end: End) -> Option<Bytes> {
@@ -335,11 +564,12 @@ impl ListValue {
         let node = self.nodes.get_mut(idx)?;
         let pos = match end {
             End::Left => 0,
-            End::Right => node.entry_before(node.buf.len()),
+            End::Right => node.entry_before(node.raw_len()),
         };
         let out = node.remove_at(pos);
         self.len -= 1;
         self.after_change(idx);
+        self.compress_ends(None);
         Some(out)
     }
 
@@ -391,6 +621,9 @@ impl ListValue {
             return None;
         }
         let (k, j) = self.locate(i);
+        if self.nodes[k].is_packed() {
+            self.note_read();
+        }
         Some(self.nodes[k].get(j))
     }
 
@@ -405,7 +638,8 @@ impl ListValue {
         let (_, end) = node.entry_at(pos);
         let mut e = Vec::with_capacity(entry_size(elem.len()));
         put_entry(&mut e, elem);
-        node.buf.splice(pos..end, e);
+        node.raw_mut().splice(pos..end, e);
+        self.compress_ends(Some(k));
         true
     }
 
@@ -417,15 +651,18 @@ impl ListValue {
         if i >= self.len {
             return self.push(End::Right, elem, fill);
         }
+        self.adopt(fill);
         let (k, j) = self.locate(i);
         let node = &mut self.nodes[k];
         let pos = node.offset_of(j);
         node.insert_at(pos, elem);
         self.len += 1;
         let add = entry_size(elem.len());
-        if !fill.fits(node.count - 1, node.buf.len() - add, add) {
+        if !fill.fits(node.count - 1, node.raw_len() - add, add) {
             self.split(k);
+            self.compress_ends(Some(k + 1));
         }
+        self.compress_ends(Some(k));
     }
 
     /// Splits node `k` in two halves (after an insert made it too big).
@@ -437,8 +674,9 @@ impl ListValue {
         let half = node.count / 2;
         let pos = node.offset_of(half);
         let tail = Node {
-            buf: node.buf.split_off(pos),
+            buf: node.raw_mut().split_off(pos),
             count: node.count - half,
+            ..Node::default()
         };
         node.count = half;
         node.shrink();
@@ -456,6 +694,7 @@ impl ListValue {
         let out = node.remove_at(pos);
         self.len -= 1;
         self.after_change(k);
+        self.compress_ends(Some(k));
         Some(out)
     }
 
@@ -489,6 +728,7 @@ impl ListValue {
                 }
             }
         }
+        self.compress_all();
         before - self.len
     }
 
@@ -500,6 +740,7 @@ impl ListValue {
 
     /// Elements front to back (and back to front with `.rev()`).
     pub fn iter(&self) -> ListIter<'_> {
+        self.note_read();
         ListIter {
             nodes: self.nodes.iter(),
             front: None,
@@ -518,6 +759,7 @@ impl ListValue {
                 left: 0,
             };
         }
+        self.note_read();
         let (k, j) = self.locate(i);
         let node = &self.nodes[k];
         let mut first = node.iter();
@@ -545,11 +787,11 @@ impl ListValue {
             }
             let node = &mut self.nodes[k];
             if from_back {
-                let mut end = node.buf.len();
+                let mut end = node.raw_len();
                 while end > 0 && (limit == 0 || removed < limit) {
                     let start = node.entry_before(end);
                     let (r, _) = node.entry_at(start);
-                    if &node.buf[r] == elem {
+                    if &node.raw()[r] == elem {
                         node.remove_at(start);
                         removed += 1;
                         self.len -= 1;
@@ -558,9 +800,9 @@ impl ListValue {
                 }
             } else {
                 let mut pos = 0;
-                while pos < node.buf.len() && (limit == 0 || removed < limit) {
+                while pos < node.raw_len() && (limit == 0 || removed < limit) {
                     let (r, end) = node.entry_at(pos);
-                    if &node.buf[r] == elem {
+                    if &node.raw()[r] == elem {
                         node.remove_at(pos);
                         removed += 1;
                         self.len -= 1;
@@ -574,6 +816,7 @@ impl ListValue {
         for n in self.nodes.iter_mut() {
             n.shrink();
         }
+        self.compress_all();
         removed
     }
 
@@ -584,6 +827,7 @@ impl ListValue {
 
     /// Elements of each node, for writers that keep node boundaries (RDB).
     pub fn nodes(&self) -> impl Iterator<Item = (usize, impl Iterator<Item = &[u8]>)> {
+        self.note_read();
         self.nodes.iter().map(|n| (n.count, n.iter()))
     }
 }
@@ -672,6 +916,14 @@ mod tests {
         }
         assert!(l.nodes.iter().all(|n| n.count > 0));
         assert_eq!(l.nodes.iter().map(|n| n.count).sum::<usize>(), l.len);
+        // Nodes within the depth of an end are raw.
+        for (i, n) in l.nodes.iter().enumerate() {
+            assert!(
+                l.interior(i) || !n.is_packed(),
+                "node {i} of {}",
+                l.nodes.len()
+            );
+        }
     }
 
     #[test]
@@ -683,7 +935,15 @@ mod tests {
             rng ^= rng << 17;
             rng
         };
-        for fill in [Fill(-2), Fill(3), Fill(-1), Fill(1)] {
+        for fill in [
+            Fill(-2, 0),
+            Fill(3, 0),
+            Fill(-1, 0),
+            Fill(1, 0),
+            Fill(-1, 1),
+            Fill(8, 2),
+            Fill(4, 1),
+        ] {
             let mut l = ListValue::new();
             let mut m: VecDeque<Vec<u8>> = VecDeque::new();
             for step in 0..3000 {
@@ -734,13 +994,13 @@ mod tests {
     fn nodes_respect_the_fill() {
         let mut l = ListValue::new();
         for i in 0..10_000 {
-            l.push(End::Right, format!("element-{i}").as_bytes(), Fill(-2));
+            l.push(End::Right, format!("element-{i}").as_bytes(), Fill(-2, 0));
         }
         assert!(l.node_count() > 10);
-        assert!(l.nodes.iter().all(|n| n.buf.len() <= 8192));
+        assert!(l.nodes.iter().all(|n| n.raw_len() <= 8192));
         let mut c = ListValue::new();
         for i in 0..10 {
-            c.push(End::Left, i.to_string().as_bytes(), Fill(4));
+            c.push(End::Left, i.to_string().as_bytes(), Fill(4, 0));
         }
         assert_eq!(c.node_count(), 3);
         // A small list is one node, one allocation.
@@ -754,7 +1014,7 @@ mod tests {
         let items: Vec<Vec<u8>> = (0..5000)
             .map(|i| (i % 7).to_string().into_bytes())
             .collect();
-        let mut l = ListValue::from_items(items.iter().map(|v| v.as_slice()), Fill(5));
+        let mut l = ListValue::from_items(items.iter().map(|v| v.as_slice()), Fill(5, 0));
         let mut m: VecDeque<Vec<u8>> = items.into_iter().collect();
         assert_eq!(l.trim(13, 4000), 13 + 999);
         m.drain(..13);
@@ -791,5 +1051,95 @@ mod tests {
         assert_eq!(l.resolve(m.len() as i64), None);
         l.clear();
         assert!(l.is_empty() && l.iter().next().is_none());
+    }
+
+    fn compressible(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| format!("element-{i:08}-padding-padding").into_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn interior_nodes_are_compressed_and_read_transparently() {
+        let items = compressible(20_000);
+        let refs = || items.iter().map(|v| v.as_slice());
+        let plain = ListValue::from_items(refs(), Fill(-2, 0));
+        let mut l = ListValue::from_items(refs(), Fill(-2, 1));
+        let nodes = l.node_count();
+        assert!(nodes > 10);
+        assert_eq!(plain.packed_count(), 0);
+        assert_eq!(l.packed_count(), nodes - 2);
+        assert!(
+            l.payload_bytes() * 2 < plain.payload_bytes(),
+            "{} vs {}",
+            l.payload_bytes(),
+            plain.payload_bytes()
+        );
+        assert_eq!(l, plain);
+        let mut m: VecDeque<Vec<u8>> = items.iter().cloned().collect();
+        model_check(&l, &m);
+        // Reads leave decompressed copies; the next access drops them.
+        l.recompress();
+        let before = l.payload_bytes();
+        assert_eq!(l.get(10_000), Some(m[10_000].as_slice()));
+        assert!(l.payload_bytes() > before);
+        l.recompress();
+        assert_eq!(l.payload_bytes(), before);
+        // Changes inside compressed nodes.
+        assert!(l.set(9_000, b"changed"));
+        m[9_000] = b"changed".to_vec();
+        l.insert(5_000, b"inserted", Fill(-2, 1));
+        m.insert(5_000, b"inserted".to_vec());
+        assert_eq!(l.remove(12_000).map(|b| b.to_vec()), m.remove(12_000));
+        assert_eq!(l.remove_matching(b"changed", 0, false), 1);
+        m.retain(|v| v != b"changed");
+        model_check(&l, &m);
+        // Pops reach compressed nodes as the ends move in.
+        for _ in 0..3_000 {
+            assert_eq!(l.pop(End::Left).map(|b| b.to_vec()), m.pop_front());
+            assert_eq!(l.pop(End::Right).map(|b| b.to_vec()), m.pop_back());
+        }
+        model_check(&l, &m);
+        assert_eq!(l.trim(2_000, 9_000), m.len() - 7_001);
+        m.drain(..2_000);
+        m.truncate(7_001);
+        model_check(&l, &m);
+        assert!(l.packed_count() > 0);
+        // A deeper depth taken from a later write re-lays out the nodes.
+        l.push(End::Right, b"x", Fill(-2, 3));
+        m.push_back(b"x".to_vec());
+        model_check(&l, &m);
+        l.push(End::Right, b"y", Fill(-2, 0));
+        m.push_back(b"y".to_vec());
+        assert_eq!(l.packed_count(), 0);
+        model_check(&l, &m);
+    }
+
+    #[test]
+    fn small_or_incompressible_nodes_stay_raw() {
+        // Nodes under 48 bytes are never compressed.
+        let small = ListValue::from_items([&b"a"[..], b"b", b"c", b"d", b"e", b"f"], Fill(1, 1));
+        assert_eq!(small.node_count(), 6);
+        assert_eq!(small.packed_count(), 0);
+        // Random bytes do not compress: kept raw.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<Vec<u8>> = (0..64)
+            .map(|_| {
+                (0..200)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect()
+            })
+            .collect();
+        let l = ListValue::from_items(noise.iter().map(|v| v.as_slice()), Fill(2, 1));
+        assert!(l.node_count() > 2);
+        assert_eq!(l.packed_count(), 0);
+        // A node that saves exactly enough bytes is compressed.
+        let l = ListValue::from_items(compressible(40).iter().map(|v| v.as_slice()), Fill(4, 1));
+        assert_eq!(l.packed_count(), l.node_count() - 2);
     }
 }

@@ -747,7 +747,7 @@ mod tests {
     #[test]
     fn lists_changed_in_place_report_the_cut_version() {
         use crate::keyspace::{End, Fill, ListValue};
-        let fill = Fill(4);
+        let fill = Fill(4, 0);
         let mut ks = Keyspace::new(1);
         let db = ks.db_mut(0).expect("db");
         for i in 0..200 {

@@ -7,6 +7,7 @@
 pub mod digest;
 pub mod glob;
 pub mod ldouble;
+pub mod lzf;
 pub mod num;
 pub mod strtod;
 

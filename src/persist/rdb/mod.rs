@@ -9,7 +9,7 @@ pub mod crc64;
 mod decode;
 mod encode;
 pub mod format;
-pub mod lzf;
+pub use crate::util::lzf;
 
 #[cfg(test)]
 mod collection_tests;
