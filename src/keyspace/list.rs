@@ -10,8 +10,15 @@
 //! either end is O(1) (a node is at most a few KiB to shift), and index
 //! operations walk node counts from the nearer end, then one node.
 //!
-//! OBJECT ENCODING is always "quicklist", as in Redis 7.0. Depends on std
-//! and `bytes` only; knows nothing of databases or commands. A list is
+//! With `list-compress-depth` d > 0 (carried in [`Fill`]), nodes more than
+//! d nodes from both ends are kept LZF-compressed when that saves more than
+//! 8 bytes (nodes under 48 bytes never are), as Redis does. Reads through
+//! `&self` decompress a node into its cache, which the list's next lookup
+//! drops ([`ListValue::recompress`]); a change makes the node raw and lays
+//! it out again. Elements, digests and RDB output do not depend on it.
+//!
+//! OBJECT ENCODING is always "quicklist", as in Redis 7.0. Depends on std,
+//! `bytes` and `util::lzf` only; knows nothing of databases or commands. A list is
 //! never empty in a database: callers delete the key when it empties.
 
 use bytes::Bytes;
