@@ -25,8 +25,12 @@ const AOF: &[&str] = &[
 
 /// Debian's redis-check-aof accepts the server's AOF directory.
 fn assert_check_aof_accepts(s: &Server) {
+    assert_check_aof_accepts_dir(&aof_dir(s));
+}
+
+fn assert_check_aof_accepts_dir(aof_dir: &Path) {
     let out = Command::new(require_tool("redis-check-aof"))
-        .arg(aof_dir(s).join("appendonly.aof.manifest"))
+        .arg(aof_dir.join("appendonly.aof.manifest"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -208,6 +212,10 @@ struct Proc {
 impl Proc {
     fn conn(&self) -> Conn {
         Conn::connect(self.port)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -905,4 +913,144 @@ fn old_single_file_aof_is_upgraded() {
         std::fs::read_to_string(dir.path().join("appendonlydir/appendonly.aof.manifest")).unwrap();
     assert!(m.starts_with("file appendonly.aof seq 1 type b\n"), "{m}");
     assert!(!dir.path().join("appendonly.aof").exists());
+}
+
+/// A small tmpfs mounted for the length of a test: a disk that really
+/// fills up (ENOSPC from the kernel, short writes included) and can be
+/// emptied again. Mounting needs root; without it the test fails loudly
+/// rather than passing without having run.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount(8)");
+        assert!(
+            out.status.success(),
+            "this test mounts a {size} tmpfs to fill the AOF's disk and needs root \
+             (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes `path` until the filesystem refuses more.
+fn fill_disk(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = [b'x'; 4096];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn a_failing_aof_write_refuses_writes_until_it_works_again() {
+    let dir = TempDir::new("aof-enospc");
+    let disk = dir.path().join("appendonlydir");
+    let mounted = Tmpfs::mount(&disk, "512k");
+    let s = start_cascade_in(dir.path(), &["--appendfsync", "everysec"]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["SET", "before", "full"]), Value::ok());
+    assert_eq!(c.cmd(&["SELECT", "3"]), Value::ok());
+    let filler = disk.join("filler");
+    fill_disk(&filler);
+    // Writes are acknowledged (everysec) until the writer thread fails to
+    // append one; from then on they are refused.
+    let value = "v".repeat(1000);
+    let mut acked = 0;
+    let mut refused = None;
+    wait_until(Duration::from_secs(20), "a write refused", || {
+        match c.cmd(&["SET", &format!("k{acked}"), &value]) {
+            Value::Error(e) => {
+                refused = Some(e);
+                true
+            }
+            _ => {
+                acked += 1;
+                false
+            }
+        }
+    });
+    assert_eq!(
+        refused.unwrap(),
+        "MISCONF Errors writing to the AOF file: No space left on device"
+    );
+    assert_eq!(
+        c.cmd(&["PING"]),
+        Value::Error("MISCONF Errors writing to the AOF file: No space left on device".into())
+    );
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_last_write_status"),
+        "err"
+    );
+    // Reads still work.
+    assert_eq!(c.cmd(&["GET", "k0"]).text(), value);
+    let log = s.log_text();
+    assert!(
+        log.contains("Error writing to the AOF file: No space left on device")
+            || log.contains("Short write while writing to the AOF file"),
+        "{log}"
+    );
+    // Room again: the writer retries, writes are accepted again.
+    std::fs::remove_file(&filler).unwrap();
+    wait_until(Duration::from_secs(10), "write status ok", || {
+        common::info_field(&mut c, "persistence", "aof_last_write_status") == "ok"
+    });
+    assert_eq!(c.cmd(&["SET", "after", "room"]), Value::ok());
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert!(s
+        .log_text()
+        .contains("AOF write error looks solved, Redis can write again."));
+    let want = digest(&mut c);
+    shutdown(&mut c);
+    drop(s);
+    // No half command was left in the file, and every acknowledged write
+    // reached it.
+    assert_check_aof_accepts_dir(&disk);
+    let s = start_cascade_in(dir.path(), &["--appendfsync", "everysec"]);
+    let mut c = s.conn();
+    assert_eq!(digest(&mut c), want);
+    c.cmd(&["SELECT", "3"]);
+    assert_eq!(c.cmd(&["DBSIZE"]).int(), acked as i64 + 1);
+    drop(c);
+    drop(s);
+    drop(mounted);
+}
+
+#[test]
+fn fsync_counters_are_reported_and_resetstat_clears_delayed_fsync() {
+    let s = Server::start(&[AOF, &["--appendfsync", "everysec"]].concat());
+    let mut c = s.conn();
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    let field = |c: &mut Conn, name: &str| -> u64 {
+        let v = common::info_field(c, "persistence", name);
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} is not an integer: {v:?}"))
+    };
+    assert!(field(&mut c, "aof_pending_bio_fsync") <= 1);
+    field(&mut c, "aof_delayed_fsync");
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Value::ok());
+    assert_eq!(field(&mut c, "aof_delayed_fsync"), 0);
+    // With the AOF off, Redis prints neither.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    let info = c.cmd(&["INFO", "persistence"]).text();
+    assert!(!info.contains("aof_delayed_fsync"), "{info}");
+    assert!(info.contains("aof_last_write_status:ok"), "{info}");
 }

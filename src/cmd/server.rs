@@ -398,6 +398,13 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
             })
             .await;
             crate::keyspace::lazyfree::reset_stats();
+            // Redis's resetServerStats clears aof_delayed_fsync too.
+            client
+                .node
+                .aof
+                .health
+                .delayed_fsync
+                .store(0, Ordering::Relaxed);
             Ok(Reply::Ok)
         }
         "help" if n == 2 => help(&[

@@ -45,6 +45,11 @@ pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<(), String> {
         .ok()
         .and_then(|t| Manifest::parse(&t).ok())
         .unwrap_or_default();
+    if node.config().appendonly() {
+        // startAppendOnly: an error of the AOF turned off earlier no
+        // longer refuses writes.
+        node.aof.health.reopen();
+    }
     let active = Arc::new(Active::new(node, old, false));
     writer::spawn(active.clone(), None)
         .map_err(|e| format!("Can't start the AOF writer thread: {e}"))?;
