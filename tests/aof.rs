@@ -1054,3 +1054,143 @@ fn fsync_counters_are_reported_and_resetstat_clears_delayed_fsync() {
     assert!(!info.contains("aof_delayed_fsync"), "{info}");
     assert!(info.contains("aof_last_write_status:ok"), "{info}");
 }
+
+/// Files in the AOF directory that its manifest does not list (the
+/// manifest itself aside).
+fn unlisted_files(aof_dir: &Path) -> Vec<String> {
+    let manifest = std::fs::read_to_string(aof_dir.join("appendonly.aof.manifest")).unwrap();
+    let listed: Vec<&str> = manifest
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .collect();
+    std::fs::read_dir(aof_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "appendonly.aof.manifest" && !listed.contains(&n.as_str()))
+        .collect()
+}
+
+/// Waits until a rewrite is writing its temp base.
+fn wait_temp_base(aof_dir: &Path) {
+    wait_until(Duration::from_secs(20), "temp base being written", || {
+        std::fs::read_dir(aof_dir).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("temp-rewriteaof-bg-")
+        })
+    });
+}
+
+/// `n` keys through MSET (in the AOF, unlike DEBUG POPULATE's).
+fn set_keys(c: &mut Conn, n: usize) {
+    for batch in 0..n.div_ceil(100) {
+        let mut args = vec!["MSET".to_string()];
+        for i in batch * 100..((batch + 1) * 100).min(n) {
+            args.push(format!("key:{i}"));
+            args.push(format!("value:{i}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(c.cmd(&args), Value::ok());
+    }
+}
+
+/// A slow rewrite: 2000 keys at 1 ms each.
+const SLOW_REWRITE: &[&str] = &["--rdb-key-save-delay", "1000"];
+
+#[test]
+fn shutdown_during_a_rewrite_leaves_only_listed_files() {
+    let mut s = Server::start(&[AOF, SLOW_REWRITE].concat());
+    let mut c = s.conn();
+    set_keys(&mut c, 2000);
+    c.cmd(&["SET", "last", "write"]);
+    let want = digest(&mut c);
+    c.cmd(&["BGREWRITEAOF"]);
+    wait_temp_base(&aof_dir(&s));
+    shutdown(&mut c);
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    let log = s.log_text();
+    assert!(
+        log.contains("There is a child rewriting the AOF. Killing it!"),
+        "{log}"
+    );
+    // The rewrite's new incr file was listed at its start and stays.
+    assert!(manifest(&s).contains("appendonly.aof.2.incr.aof seq 2 type i"));
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}
+
+#[test]
+fn appendonly_no_during_a_rewrite_leaves_only_listed_files() {
+    let mut s = Server::start(&[AOF, SLOW_REWRITE].concat());
+    let mut c = s.conn();
+    set_keys(&mut c, 2000);
+    let want = digest(&mut c);
+    // A rewrite of the running AOF.
+    c.cmd(&["BGREWRITEAOF"]);
+    wait_temp_base(&aof_dir(&s));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    wait_until(Duration::from_secs(10), "rewrite ended", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    // Aborted, like a killed child: not a failure.
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "ok"
+    );
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    // The first rewrite of an AOF being turned on (temp incr file too).
+    let before = manifest(&s);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), Value::ok());
+    wait_temp_base(&aof_dir(&s));
+    assert!(aof_dir(&s).join("temp-appendonly.aof.incr").exists());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    assert_eq!(manifest(&s), before);
+    wait_until(Duration::from_secs(10), "rewrite ended", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    // Started again with the AOF on (its arguments), it loads the data.
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}
+
+#[test]
+fn rewrites_with_and_without_incremental_fsync_load_back() {
+    let mut s = Server::start(AOF);
+    let mut c = s.conn();
+    // About 6 MB of base: more than one 4 MB incremental fsync.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdbcompression", "no"]),
+        Value::ok()
+    );
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "30000", "key", "200"]),
+        Value::ok()
+    );
+    let want = digest(&mut c);
+    for on in ["yes", "no"] {
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "aof-rewrite-incremental-fsync", on]),
+            Value::ok()
+        );
+        c.cmd(&["BGREWRITEAOF"]);
+        wait_until(Duration::from_secs(60), "rewrite done", || {
+            common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+        });
+        assert_eq!(
+            common::info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+            "ok"
+        );
+        let base: u64 = common::info_field(&mut c, "persistence", "aof_base_size")
+            .parse()
+            .unwrap();
+        assert!(base > 4 << 20, "base of {base} bytes");
+    }
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}

@@ -16,6 +16,8 @@
 //!   fsyncs it.
 //! - [`load`]: loading the AOF at start-up (and the old single-file AOF).
 //! - [`base`]: the AOF-format base (`aof-use-rdb-preamble no`).
+//! - [`out`]: the file a rewrite writes its base through (incremental
+//!   fsync, abort).
 //! - [`rewrite`]: BGREWRITEAOF, automatic rewrites, turning the AOF on:
 //!   a new incr file, a snapshot cut, a new base, a manifest switch.
 //! - this file: the node-wide state ([`Aof`]: counters INFO prints, the
@@ -31,6 +33,7 @@ pub mod base;
 pub mod feed;
 pub mod load;
 pub mod manifest;
+mod out;
 pub mod rewrite;
 mod writer;
 
@@ -91,6 +94,9 @@ pub struct Active {
     pub stopped: AtomicBool,
     /// A rewrite is writing a new base.
     pub rewriting: AtomicBool,
+    /// This AOF is being stopped: a running rewrite gives up and leaves
+    /// no file behind (see [`rewrite::abort`]).
+    pub aborting: Arc<AtomicBool>,
     /// `no-appendfsync-on-rewrite`: no fsync while `rewriting`.
     pub no_fsync_on_rewrite: AtomicBool,
 }
@@ -111,6 +117,7 @@ impl Active {
             incr_written: AtomicU64::new(0),
             health: node.aof.health.clone(),
             rewriting: AtomicBool::new(false),
+            aborting: Arc::default(),
             no_fsync_on_rewrite: AtomicBool::new(cfg.bool_value("no-appendfsync-on-rewrite")),
             stopped: AtomicBool::new(false),
         }
@@ -365,12 +372,15 @@ async fn install(node: &Arc<Node>, active: Option<Arc<Active>>) {
     crate::shard::gather(move |core| core.aof = active.clone()).await;
 }
 
-/// Turns the AOF off (CONFIG SET appendonly no, shutdown): shards stop
-/// feeding it, the writer writes and fsyncs what is pending and exits.
+/// Turns the AOF off (CONFIG SET appendonly no, shutdown, a replica's
+/// full sync): a running rewrite is aborted and its temp files removed,
+/// shards stop feeding the AOF, the writer writes and fsyncs what is
+/// pending and exits.
 pub async fn stop(node: &Arc<Node>) {
     let Some(active) = node.aof.active() else {
         return;
     };
+    rewrite::abort(&active).await;
     install(node, None).await;
     active.feed.stop();
     // The writer finishes with one write and one fsync.
@@ -381,7 +391,10 @@ pub async fn stop(node: &Arc<Node>) {
 
 /// SHUTDOWN: fsync the AOF (Redis logs "Calling fsync() on the AOF file.").
 pub async fn flush_on_shutdown(node: &Arc<Node>) {
-    if node.aof.active().is_some() {
+    if let Some(active) = node.aof.active() {
+        if active.rewriting.load(Ordering::SeqCst) {
+            tracing::warn!("There is a child rewriting the AOF. Killing it!");
+        }
         tracing::info!("Calling fsync() on the AOF file.");
         stop(node).await;
     }
