@@ -1194,3 +1194,79 @@ fn rewrites_with_and_without_incremental_fsync_load_back() {
     s.restart();
     assert_eq!(digest(&mut s.conn()), want);
 }
+
+#[test]
+fn debug_loadaof_reloads_the_same_dataset_without_writing_it_again() {
+    let mut s = Server::start(&[AOF, &["--appendfsync", "everysec"]].concat());
+    let mut c = s.conn();
+    fill(&mut c);
+    // A base and an incr file, then writes in the incr file.
+    c.cmd(&["BGREWRITEAOF"]);
+    wait_until(Duration::from_secs(30), "rewrite done", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    c.cmd(&["SELECT", "7"]);
+    c.cmd(&["ZADD", "late", "1", "a", "2", "b"]);
+    c.cmd(&["HSET", "h7", "f", "v"]);
+    c.cmd(&["SELECT", "0"]);
+    c.cmd(&["DEL", "s"]);
+    let want = digest(&mut c);
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), Value::ok());
+    assert_eq!(digest(&mut c), want);
+    assert!(s
+        .log_text()
+        .contains("Append Only File loaded by DEBUG LOADAOF"));
+    // Nothing loaded was appended again: a second reload is the same.
+    let size = common::info_field(&mut c, "persistence", "aof_current_size");
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), Value::ok());
+    assert_eq!(digest(&mut c), want);
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_current_size"),
+        size
+    );
+    // Writes after it are appended as before.
+    c.cmd(&["SET", "after", "reload"]);
+    let want = digest(&mut c);
+    shutdown(&mut c);
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}
+
+#[test]
+fn debug_loadaof_with_appendonly_no() {
+    // Like Redis 7.0.15: an AOF directory left by an earlier AOF is loaded
+    // (the dataset goes back to what it holds)...
+    let mut s = Server::start(&["--shards", "2", "--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    c.cmd(&["SET", "a", "1"]);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), Value::ok());
+    wait_until(Duration::from_secs(30), "first base written", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    c.cmd(&["SET", "b", "2"]);
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), Value::ok());
+    assert_eq!(c.cmd(&["GET", "a"]), Value::bulk("1"));
+    assert_eq!(c.cmd(&["GET", "b"]), Value::Nil);
+    drop(c);
+    s.kill();
+    // ...and with no AOF at all both servers exit with status 1, no reply.
+    for mut server in [
+        Server::start(&["--enable-debug-command", "yes"]),
+        Server::start_redis(&["--enable-debug-command", "yes"]),
+    ] {
+        let mut c = server.conn();
+        c.cmd(&["SET", "a", "1"]);
+        c.send(&[b"DEBUG", b"LOADAOF"]);
+        assert_eq!(c.read_to_close(), b"");
+        let end = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(st) = server.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < end, "server still running");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(1));
+    }
+}
