@@ -25,8 +25,12 @@ const AOF: &[&str] = &[
 
 /// Debian's redis-check-aof accepts the server's AOF directory.
 fn assert_check_aof_accepts(s: &Server) {
+    assert_check_aof_accepts_dir(&aof_dir(s));
+}
+
+fn assert_check_aof_accepts_dir(aof_dir: &Path) {
     let out = Command::new(require_tool("redis-check-aof"))
-        .arg(aof_dir(s).join("appendonly.aof.manifest"))
+        .arg(aof_dir.join("appendonly.aof.manifest"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -208,6 +212,10 @@ struct Proc {
 impl Proc {
     fn conn(&self) -> Conn {
         Conn::connect(self.port)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -905,4 +913,360 @@ fn old_single_file_aof_is_upgraded() {
         std::fs::read_to_string(dir.path().join("appendonlydir/appendonly.aof.manifest")).unwrap();
     assert!(m.starts_with("file appendonly.aof seq 1 type b\n"), "{m}");
     assert!(!dir.path().join("appendonly.aof").exists());
+}
+
+/// A small tmpfs mounted for the length of a test: a disk that really
+/// fills up (ENOSPC from the kernel, short writes included) and can be
+/// emptied again. Mounting needs root; without it the test fails loudly
+/// rather than passing without having run.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("run mount(8)");
+        assert!(
+            out.status.success(),
+            "this test mounts a {size} tmpfs to fill the AOF's disk and needs root \
+             (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes `path` until the filesystem refuses more.
+fn fill_disk(path: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = [b'x'; 4096];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn a_failing_aof_write_refuses_writes_until_it_works_again() {
+    let dir = TempDir::new("aof-enospc");
+    let disk = dir.path().join("appendonlydir");
+    let mounted = Tmpfs::mount(&disk, "512k");
+    let s = start_cascade_in(dir.path(), &["--appendfsync", "everysec"]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["SET", "before", "full"]), Value::ok());
+    assert_eq!(c.cmd(&["SELECT", "3"]), Value::ok());
+    let filler = disk.join("filler");
+    fill_disk(&filler);
+    // Writes are acknowledged (everysec) until the writer thread fails to
+    // append one; from then on they are refused.
+    let value = "v".repeat(1000);
+    let mut acked = 0;
+    let mut refused = None;
+    wait_until(Duration::from_secs(20), "a write refused", || {
+        match c.cmd(&["SET", &format!("k{acked}"), &value]) {
+            Value::Error(e) => {
+                refused = Some(e);
+                true
+            }
+            _ => {
+                acked += 1;
+                false
+            }
+        }
+    });
+    assert_eq!(
+        refused.unwrap(),
+        "MISCONF Errors writing to the AOF file: No space left on device"
+    );
+    assert_eq!(
+        c.cmd(&["PING"]),
+        Value::Error("MISCONF Errors writing to the AOF file: No space left on device".into())
+    );
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_last_write_status"),
+        "err"
+    );
+    // Reads still work.
+    assert_eq!(c.cmd(&["GET", "k0"]).text(), value);
+    let log = s.log_text();
+    assert!(
+        log.contains("Error writing to the AOF file: No space left on device")
+            || log.contains("Short write while writing to the AOF file"),
+        "{log}"
+    );
+    // Room again: the writer retries, writes are accepted again.
+    std::fs::remove_file(&filler).unwrap();
+    wait_until(Duration::from_secs(10), "write status ok", || {
+        common::info_field(&mut c, "persistence", "aof_last_write_status") == "ok"
+    });
+    assert_eq!(c.cmd(&["SET", "after", "room"]), Value::ok());
+    assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+    assert!(s
+        .log_text()
+        .contains("AOF write error looks solved, Redis can write again."));
+    let want = digest(&mut c);
+    shutdown(&mut c);
+    drop(s);
+    // No half command was left in the file, and every acknowledged write
+    // reached it.
+    assert_check_aof_accepts_dir(&disk);
+    let s = start_cascade_in(dir.path(), &["--appendfsync", "everysec"]);
+    let mut c = s.conn();
+    assert_eq!(digest(&mut c), want);
+    c.cmd(&["SELECT", "3"]);
+    assert_eq!(c.cmd(&["DBSIZE"]).int(), acked as i64 + 1);
+    drop(c);
+    drop(s);
+    drop(mounted);
+}
+
+#[test]
+fn fsync_counters_are_reported_and_resetstat_clears_delayed_fsync() {
+    let s = Server::start(&[AOF, &["--appendfsync", "everysec"]].concat());
+    let mut c = s.conn();
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    let field = |c: &mut Conn, name: &str| -> u64 {
+        let v = common::info_field(c, "persistence", name);
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} is not an integer: {v:?}"))
+    };
+    assert!(field(&mut c, "aof_pending_bio_fsync") <= 1);
+    field(&mut c, "aof_delayed_fsync");
+    assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Value::ok());
+    assert_eq!(field(&mut c, "aof_delayed_fsync"), 0);
+    // With the AOF off, Redis prints neither.
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    let info = c.cmd(&["INFO", "persistence"]).text();
+    assert!(!info.contains("aof_delayed_fsync"), "{info}");
+    assert!(info.contains("aof_last_write_status:ok"), "{info}");
+}
+
+/// Files in the AOF directory that its manifest does not list (the
+/// manifest itself aside).
+fn unlisted_files(aof_dir: &Path) -> Vec<String> {
+    let manifest = std::fs::read_to_string(aof_dir.join("appendonly.aof.manifest")).unwrap();
+    let listed: Vec<&str> = manifest
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .collect();
+    std::fs::read_dir(aof_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "appendonly.aof.manifest" && !listed.contains(&n.as_str()))
+        .collect()
+}
+
+/// Waits until a rewrite is writing its temp base.
+fn wait_temp_base(aof_dir: &Path) {
+    wait_until(Duration::from_secs(20), "temp base being written", || {
+        std::fs::read_dir(aof_dir).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("temp-rewriteaof-bg-")
+        })
+    });
+}
+
+/// `n` keys through MSET (in the AOF, unlike DEBUG POPULATE's).
+fn set_keys(c: &mut Conn, n: usize) {
+    for batch in 0..n.div_ceil(100) {
+        let mut args = vec!["MSET".to_string()];
+        for i in batch * 100..((batch + 1) * 100).min(n) {
+            args.push(format!("key:{i}"));
+            args.push(format!("value:{i}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(c.cmd(&args), Value::ok());
+    }
+}
+
+/// A slow rewrite: 2000 keys at 1 ms each.
+const SLOW_REWRITE: &[&str] = &["--rdb-key-save-delay", "1000"];
+
+#[test]
+fn shutdown_during_a_rewrite_leaves_only_listed_files() {
+    let mut s = Server::start(&[AOF, SLOW_REWRITE].concat());
+    let mut c = s.conn();
+    set_keys(&mut c, 2000);
+    c.cmd(&["SET", "last", "write"]);
+    let want = digest(&mut c);
+    c.cmd(&["BGREWRITEAOF"]);
+    wait_temp_base(&aof_dir(&s));
+    shutdown(&mut c);
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    let log = s.log_text();
+    assert!(
+        log.contains("There is a child rewriting the AOF. Killing it!"),
+        "{log}"
+    );
+    // The rewrite's new incr file was listed at its start and stays.
+    assert!(manifest(&s).contains("appendonly.aof.2.incr.aof seq 2 type i"));
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}
+
+#[test]
+fn appendonly_no_during_a_rewrite_leaves_only_listed_files() {
+    let mut s = Server::start(&[AOF, SLOW_REWRITE].concat());
+    let mut c = s.conn();
+    set_keys(&mut c, 2000);
+    let want = digest(&mut c);
+    // A rewrite of the running AOF.
+    c.cmd(&["BGREWRITEAOF"]);
+    wait_temp_base(&aof_dir(&s));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    wait_until(Duration::from_secs(10), "rewrite ended", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    // Aborted, like a killed child: not a failure.
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "ok"
+    );
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    // The first rewrite of an AOF being turned on (temp incr file too).
+    let before = manifest(&s);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), Value::ok());
+    wait_temp_base(&aof_dir(&s));
+    assert!(aof_dir(&s).join("temp-appendonly.aof.incr").exists());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    assert_eq!(manifest(&s), before);
+    wait_until(Duration::from_secs(10), "rewrite ended", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    // Started again with the AOF on (its arguments), it loads the data.
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}
+
+#[test]
+fn rewrites_with_and_without_incremental_fsync_load_back() {
+    let mut s = Server::start(AOF);
+    let mut c = s.conn();
+    // About 6 MB of base: more than one 4 MB incremental fsync.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdbcompression", "no"]),
+        Value::ok()
+    );
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "30000", "key", "200"]),
+        Value::ok()
+    );
+    let want = digest(&mut c);
+    for on in ["yes", "no"] {
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "aof-rewrite-incremental-fsync", on]),
+            Value::ok()
+        );
+        c.cmd(&["BGREWRITEAOF"]);
+        wait_until(Duration::from_secs(60), "rewrite done", || {
+            common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+        });
+        assert_eq!(
+            common::info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+            "ok"
+        );
+        let base: u64 = common::info_field(&mut c, "persistence", "aof_base_size")
+            .parse()
+            .unwrap();
+        assert!(base > 4 << 20, "base of {base} bytes");
+    }
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}
+
+#[test]
+fn debug_loadaof_reloads_the_same_dataset_without_writing_it_again() {
+    let mut s = Server::start(&[AOF, &["--appendfsync", "everysec"]].concat());
+    let mut c = s.conn();
+    fill(&mut c);
+    // A base and an incr file, then writes in the incr file.
+    c.cmd(&["BGREWRITEAOF"]);
+    wait_until(Duration::from_secs(30), "rewrite done", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    c.cmd(&["SELECT", "7"]);
+    c.cmd(&["ZADD", "late", "1", "a", "2", "b"]);
+    c.cmd(&["HSET", "h7", "f", "v"]);
+    c.cmd(&["SELECT", "0"]);
+    c.cmd(&["DEL", "s"]);
+    let want = digest(&mut c);
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), Value::ok());
+    assert_eq!(digest(&mut c), want);
+    assert!(s
+        .log_text()
+        .contains("Append Only File loaded by DEBUG LOADAOF"));
+    // Nothing loaded was appended again: a second reload is the same.
+    let size = common::info_field(&mut c, "persistence", "aof_current_size");
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), Value::ok());
+    assert_eq!(digest(&mut c), want);
+    assert_eq!(
+        common::info_field(&mut c, "persistence", "aof_current_size"),
+        size
+    );
+    // Writes after it are appended as before.
+    c.cmd(&["SET", "after", "reload"]);
+    let want = digest(&mut c);
+    shutdown(&mut c);
+    s.restart();
+    assert_eq!(digest(&mut s.conn()), want);
+}
+
+#[test]
+fn debug_loadaof_with_appendonly_no() {
+    // Like Redis 7.0.15: an AOF directory left by an earlier AOF is loaded
+    // (the dataset goes back to what it holds)...
+    let mut s = Server::start(&["--shards", "2", "--enable-debug-command", "yes"]);
+    let mut c = s.conn();
+    c.cmd(&["SET", "a", "1"]);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), Value::ok());
+    wait_until(Duration::from_secs(30), "first base written", || {
+        common::info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "no"]), Value::ok());
+    c.cmd(&["SET", "b", "2"]);
+    assert_eq!(c.cmd(&["DEBUG", "LOADAOF"]), Value::ok());
+    assert_eq!(c.cmd(&["GET", "a"]), Value::bulk("1"));
+    assert_eq!(c.cmd(&["GET", "b"]), Value::Nil);
+    drop(c);
+    s.kill();
+    // ...and with no AOF at all both servers exit with status 1, no reply.
+    for mut server in [
+        Server::start(&["--enable-debug-command", "yes"]),
+        Server::start_redis(&["--enable-debug-command", "yes"]),
+    ] {
+        let mut c = server.conn();
+        c.cmd(&["SET", "a", "1"]);
+        c.send(&[b"DEBUG", b"LOADAOF"]);
+        assert_eq!(c.read_to_close(), b"");
+        let end = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(st) = server.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < end, "server still running");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(1));
+    }
 }

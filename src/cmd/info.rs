@@ -397,14 +397,7 @@ fn aof_fields(node: &crate::node::Node, out: &mut String) {
         "{}",
         aof.consecutive_failures.load(Ordering::Relaxed)
     );
-    field!(
-        out,
-        "aof_last_write_status",
-        "{}",
-        ok(active
-            .as_ref()
-            .is_none_or(|a| a.last_write_ok.load(Ordering::Relaxed)))
-    );
+    field!(out, "aof_last_write_status", "{}", ok(aof.health.ok()));
     // No fork: a rewrite's extra memory shows in current_cow_size.
     field!(out, "aof_last_cow_size", "0");
     field!(out, "module_fork_in_progress", "0");
@@ -429,9 +422,19 @@ fn aof_fields(node: &crate::node::Node, out: &mut String) {
             aof.rewrite_scheduled.load(Ordering::Relaxed) as u8
         );
         field!(out, "aof_buffer_length", "{}", a.feed.pending());
-        // fsync runs on the writer thread, never queued behind another.
-        field!(out, "aof_pending_bio_fsync", "0");
-        field!(out, "aof_delayed_fsync", "0");
+        // See persist::aof::writer for what these count on our writer.
+        field!(
+            out,
+            "aof_pending_bio_fsync",
+            "{}",
+            aof.health.fsync_running.load(Ordering::Relaxed)
+        );
+        field!(
+            out,
+            "aof_delayed_fsync",
+            "{}",
+            aof.health.delayed_fsync.load(Ordering::Relaxed)
+        );
     }
 }
 

@@ -528,20 +528,30 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
             "LOADING Redis is loading the dataset in memory".into(),
         ));
     }
-    // A failed background save stops writes (and PING) when configured,
-    // so an operator notices before data is lost.
-    if !client.is_master
-        && !client
+    // A failed background save (when configured) or a failing AOF stops
+    // writes (and PING), so an operator notices before data is lost
+    // (Redis's writeCommandsDeniedByDiskError; the RDB error comes first).
+    if !client.is_master && (spec.has(flag::WRITE) || spec.name == "ping") {
+        if !client
             .node
             .last_save_ok
             .load(std::sync::atomic::Ordering::Relaxed)
-        && (spec.has(flag::WRITE) || spec.name == "ping")
-    {
-        let cfg = client.node.config();
-        if cfg.bool_value("stop-writes-on-bgsave-error") && !cfg.save_points().is_empty() {
+        {
+            let cfg = client.node.config();
+            if cfg.bool_value("stop-writes-on-bgsave-error") && !cfg.save_points().is_empty() {
+                return Err(Reply::Error(
+                    "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error."
+                        .into(),
+                ));
+            }
+        }
+        if let Some(errno) = client.node.aof.write_denied() {
             return Err(Reply::Error(
-                "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error."
-                    .into(),
+                format!(
+                    "MISCONF Errors writing to the AOF file: {}",
+                    crate::config::strerror(&std::io::Error::from_raw_os_error(errno))
+                )
+                .into(),
             ));
         }
     }

@@ -398,6 +398,13 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
             })
             .await;
             crate::keyspace::lazyfree::reset_stats();
+            // Redis's resetServerStats clears aof_delayed_fsync too.
+            client
+                .node
+                .aof
+                .health
+                .delayed_fsync
+                .store(0, Ordering::Relaxed);
             Ok(Reply::Ok)
         }
         "help" if n == 2 => help(&[
@@ -883,8 +890,23 @@ async fn debug(client: &mut Client, args: &[Bytes]) -> CmdResult {
             debug_reload(client, save, flush, merge).await?;
             Ok(Reply::Ok)
         }
+        "loadaof" if n == 2 => {
+            if crate::persist::aof::load::reload(&client.node)
+                .await
+                .is_err()
+            {
+                // What Redis 7.0 does when loadAppendOnlyFiles fails or
+                // finds no AOF (also with appendonly no and no AOF
+                // directory): exit(1), no reply.
+                tracing::warn!("DEBUG LOADAOF could not load the AOF. Exiting...");
+                std::process::exit(1);
+            }
+            Ok(Reply::Ok)
+        }
         "help" if n == 2 => help(&[
             "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "LOADAOF",
+            "    Flush the AOF buffers on disk and reload the AOF in memory.",
             "OBJECT <key>",
             "    Show low level info about the <key> and associated value.",
             "RELOAD [option ...]",

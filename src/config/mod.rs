@@ -30,6 +30,7 @@ pub use parse::{
     load_from_args, load_from_str, split_args, FatalConfigError, Invocation, Origin, REDIS_VERSION,
 };
 pub use rewrite::rewrite;
+pub(crate) use value::strerror;
 pub use value::{
     notify_flags_from_str, notify_flags_to_string, parse_memory, repr, ObufLimit, NOTIFY_ALL,
     NOTIFY_EVICTED, NOTIFY_EXPIRED, NOTIFY_GENERIC, NOTIFY_HASH, NOTIFY_KEYEVENT, NOTIFY_KEYSPACE,

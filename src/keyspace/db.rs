@@ -16,7 +16,7 @@
 //! the `snap.is_some()` test on those paths.
 
 use crate::keyspace::dict::{random_seed, Dict};
-use crate::keyspace::snapshot::{DbSnap, SnapItem};
+use crate::keyspace::snapshot::{DbSnap, SnapItem, SnapVisitor};
 use crate::keyspace::value::Value;
 use crate::keyspace::watch::{KeyState, WatchStamp, WatchTable};
 use bytes::Bytes;
@@ -576,6 +576,18 @@ impl Db {
             return true;
         };
         let done = s.next(&self.dict, &self.expires, max, out);
+        if done {
+            self.snap = None;
+        }
+        done
+    }
+
+    /// [`Db::snap_next`] through a visitor (see [`SnapVisitor`]).
+    pub(crate) fn snap_visit<V: SnapVisitor>(&mut self, max: usize, visitor: &mut V) -> bool {
+        let Some(s) = self.snap.as_deref_mut() else {
+            return true;
+        };
+        let done = s.visit(&self.dict, &self.expires, max, visitor);
         if done {
             self.snap = None;
         }

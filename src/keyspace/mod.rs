@@ -34,7 +34,7 @@ pub use expire::{ActiveExpire, CycleStats};
 pub use hash::HashValue;
 pub use list::{End, Fill, ListValue};
 pub use set::{Member, SetValue};
-pub use snapshot::{SnapItem, SnapshotActive};
+pub use snapshot::{SnapItem, SnapVisitor, SnapshotActive};
 pub use value::{Limits, StrEncoding, StrValue, Value};
 pub use zset::ZsetValue;
 
@@ -211,6 +211,23 @@ impl Keyspace {
         };
         match self.dbs.get_mut(now_at) {
             Some(db) => db.snap_next(max, out),
+            None => true,
+        }
+    }
+
+    /// [`Keyspace::snapshot_next`] that shows the keys to `visitor` instead
+    /// of cloning them (it may see a bucket's worth more than `max`).
+    pub fn snapshot_visit<V: SnapVisitor>(
+        &mut self,
+        db_at_cut: usize,
+        max: usize,
+        visitor: &mut V,
+    ) -> bool {
+        let Some(&now_at) = self.snap_at.as_ref().and_then(|at| at.get(db_at_cut)) else {
+            return true;
+        };
+        match self.dbs.get_mut(now_at) {
+            Some(db) => db.snap_visit(max, visitor),
             None => true,
         }
     }

@@ -110,6 +110,30 @@ pub struct SnapItem {
     pub expire_at_ms: Option<u64>,
 }
 
+/// Receives the keys of a snapshot as they were at the cut, without the
+/// walk cloning them: [`SnapVisitor::borrowed`] for a key still live in the
+/// dict (the reference is valid only during the call), [`SnapVisitor::owned`]
+/// for a saved or flushed version the walk hands over.
+pub trait SnapVisitor {
+    fn borrowed(&mut self, key: &Bytes, value: &Value, expire_at_ms: Option<u64>);
+    fn owned(&mut self, item: SnapItem);
+}
+
+/// Collects clones, for callers that move the keys elsewhere.
+impl SnapVisitor for Vec<SnapItem> {
+    fn borrowed(&mut self, key: &Bytes, value: &Value, expire_at_ms: Option<u64>) {
+        self.push(SnapItem {
+            key: key.clone(),
+            value: value.clone(),
+            expire_at_ms,
+        });
+    }
+
+    fn owned(&mut self, item: SnapItem) {
+        self.push(item);
+    }
+}
+
 /// `begin` while a snapshot is active (see
 /// [`Keyspace::try_snapshot_begin`](crate::keyspace::Keyspace::try_snapshot_begin)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -361,21 +385,11 @@ impl DbSnap {
         out: &mut Vec<SnapItem>,
     ) -> bool {
         let start = out.len();
-        while out.len() - start < max {
-            let Some(item) = self.pending.pop() else {
-                break;
-            };
-            out.push(item);
-        }
-        let room = max - (out.len() - start);
+        let from_pending = self.visit_pending(max, out);
+        let room = max - from_pending;
         if room > 0 {
-            let budget = room.saturating_mul(WORK_PER_ITEM).max(MIN_WORK);
             let walk_start = out.len();
-            match &self.source {
-                Source::Live => self.walk_live(dict, expires, room, budget, out),
-                Source::Flushed(_) => self.walk_flushed(room, budget, out),
-                Source::Done => {}
-            }
+            self.visit_source(dict, expires, room, out);
             // A bucket may hold more than the room left: keep the rest for
             // the next call (it is past `reached`, so reported nowhere else).
             while out.len() - walk_start > room {
@@ -384,8 +398,60 @@ impl DbSnap {
                 }
             }
         }
+        debug_assert!(out.len() - start <= max);
+        self.finished()
+    }
+
+    /// [`DbSnap::next`] that shows each cut item to `visitor` instead of
+    /// cloning it out: about `max` items (a bucket's worth more at most);
+    /// true once everything has been handed out.
+    pub(crate) fn visit<V: SnapVisitor>(
+        &mut self,
+        dict: &Dict<Value>,
+        expires: &Dict<u64>,
+        max: usize,
+        visitor: &mut V,
+    ) -> bool {
+        let from_pending = self.visit_pending(max, visitor);
+        let room = max - from_pending;
+        if room > 0 {
+            self.visit_source(dict, expires, room, visitor);
+        }
+        self.finished()
+    }
+
+    /// Hands out up to `max` saved versions; returns how many.
+    fn visit_pending<V: SnapVisitor>(&mut self, max: usize, visitor: &mut V) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(item) = self.pending.pop() else {
+                break;
+            };
+            visitor.owned(item);
+            n += 1;
+        }
+        n
+    }
+
+    fn visit_source<V: SnapVisitor>(
+        &mut self,
+        dict: &Dict<Value>,
+        expires: &Dict<u64>,
+        room: usize,
+        visitor: &mut V,
+    ) {
+        let budget = room.saturating_mul(WORK_PER_ITEM).max(MIN_WORK);
+        match &self.source {
+            Source::Live => self.walk_live(dict, expires, room, budget, visitor),
+            Source::Flushed(_) => self.walk_flushed(room, budget, visitor),
+            Source::Done => {}
+        }
+    }
+
+    /// True once everything has been handed out; drops the handled set as
+    /// soon as nothing will consult it again.
+    fn finished(&mut self) -> bool {
         if matches!(self.source, Source::Done) && !self.handled.is_empty() {
-            // Nothing will consult the set again.
             self.handled = Dict::new();
             self.handled_key_bytes = 0;
             self.last_handled = None;
@@ -393,17 +459,17 @@ impl DbSnap {
         self.pending.is_empty() && matches!(self.source, Source::Done)
     }
 
-    fn walk_live(
+    fn walk_live<V: SnapVisitor>(
         &mut self,
         dict: &Dict<Value>,
         expires: &Dict<u64>,
         room: usize,
         budget: usize,
-        out: &mut Vec<SnapItem>,
+        visitor: &mut V,
     ) {
-        let base = out.len();
+        let mut reported = 0usize;
         let mut work = 0usize;
-        while out.len() - base < room && work < budget {
+        while reported < room && work < budget {
             let reached = self.reached;
             let handled = &mut self.handled;
             let handled_key_bytes = &mut self.handled_key_bytes;
@@ -417,11 +483,8 @@ impl DbSnap {
                     *handled_key_bytes -= k.len();
                     return;
                 }
-                out.push(SnapItem {
-                    key: k.clone(),
-                    value: v.clone(),
-                    expire_at_ms: expires.get(k).copied(),
-                });
+                reported += 1;
+                visitor.borrowed(k, v, expires.get(k).copied());
             });
             self.cursor = next;
             if next == 0 {
@@ -435,13 +498,13 @@ impl DbSnap {
         }
     }
 
-    fn walk_flushed(&mut self, room: usize, budget: usize, out: &mut Vec<SnapItem>) {
+    fn walk_flushed<V: SnapVisitor>(&mut self, room: usize, budget: usize, visitor: &mut V) {
         let Source::Flushed(fl) = &mut self.source else {
             return;
         };
-        let base = out.len();
+        let mut reported = 0usize;
         let mut work = 0usize;
-        while out.len() - base < room && work < budget {
+        while reported < room && work < budget {
             work += 1;
             let Some((hash, k, v)) = fl.entries.next() else {
                 self.source = Source::Done;
@@ -460,7 +523,8 @@ impl DbSnap {
                 self.handled_key_bytes -= k.len();
                 continue;
             }
-            out.push(SnapItem {
+            reported += 1;
+            visitor.owned(SnapItem {
                 key: k,
                 value: v,
                 expire_at_ms,

@@ -5,11 +5,15 @@
 //!    of its keyspace (`Keyspace::snapshot_begin`) — runs the caller's
 //!    `at_cut` (a full sync reads the replication offset there) and
 //!    releases the shards.
-//! 2. [`write_rdb`]: one database after the other, every shard hands out
-//!    its keys as they were at the cut in slices of at most ~0.2 ms
-//!    (`Keyspace::snapshot_next`), between which it keeps serving clients;
-//!    an encoder thread turns them into RDB bytes into a sink (a file, or a
-//!    [`super::fanout`] stream read by several replica sockets at once).
+//! 2. [`write_rdb`]: one database after the other, every shard encodes
+//!    its keys as they were at the cut into RDB entries, in slices of at
+//!    most ~0.2 ms (`Keyspace::snapshot_visit`, which lends the values
+//!    instead of cloning them), between which it keeps serving clients.
+//!    So the shards encode in parallel, each its own keys; a writer thread
+//!    only splices the slices into a sink (a file, or a [`super::fanout`]
+//!    stream read by several replica sockets at once), keeping the CRC.
+//!    [`write_with`] hands the keys themselves to an encoder thread instead
+//!    (the AOF rewrite writes commands).
 //!    Keys changed meanwhile were preserved by the shard before the change,
 //!    so extra memory is bounded by what changes during the snapshot plus
 //!    a few slices in flight — never a copy of the dataset.
@@ -22,6 +26,7 @@
 use super::dump::SaveOptions;
 use super::rdb::{EncodeOptions, RdbEncoder, RdbSink};
 use crate::keyspace::SnapItem;
+use crate::keyspace::SnapVisitor;
 use crate::node::{unix_ms, Node};
 use crate::shard::{self, ShardCore};
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
@@ -36,8 +41,12 @@ const SLICE_KEYS: usize = 1024;
 /// command sent to another shard (a pipeline of remote commands pays it
 /// per command).
 const SLICE_TIME: Duration = Duration::from_micros(200);
+/// ...and at most about this many encoded bytes (a slice of big values).
+const SLICE_BYTES: usize = 256 << 10;
 /// Slices queued for the encoder before the shards wait for it.
 const QUEUED_SLICES: usize = 16;
+/// RDB version of every snapshot we write (what Redis 7.0 writes).
+const RDB_VERSION: u32 = 10;
 
 /// A cut taken on every shard. Dropping it ends the snapshot everywhere.
 pub struct Cut {
@@ -139,8 +148,24 @@ pub(crate) enum Msg {
         db: usize,
         items: Vec<SnapItem>,
     },
+    /// RDB entries a shard encoded; `keys` counts the keys it walked (some
+    /// may have been left out as already expired at the cut).
+    Encoded {
+        db: usize,
+        entries: Vec<u8>,
+        keys: u64,
+    },
+    /// A shard could not encode its keys.
+    Failed(String),
     /// Every shard has handed out every key: finish the file.
     End,
+}
+
+/// What a shard hands the encoder thread: its keys, or RDB entries.
+#[derive(Clone, Copy)]
+enum Deliver {
+    Items,
+    Rdb { compress: bool, taken_unix_ms: u64 },
 }
 
 /// Writes the snapshot of `cut` as an RDB into `sink` on an encoder
@@ -163,7 +188,14 @@ where
         sizes: cut.sizes.clone(),
         opts: opts.clone(),
     };
-    write_with(cut, move |rx| encode(rx, &header, sink).and_then(finish)).await
+    let deliver = Deliver::Rdb {
+        compress: opts.compress,
+        taken_unix_ms: cut.taken_unix_ms,
+    };
+    walk(cut, deliver, move |rx| {
+        encode(rx, &header, sink).and_then(finish)
+    })
+    .await
 }
 
 /// The keys of a snapshot as an encoder thread receives them, database by
@@ -178,6 +210,8 @@ impl Slices {
         match self.0.recv() {
             Ok(Msg::Slice { db, items }) => Ok(Some((db, items))),
             Ok(Msg::End) => Ok(None),
+            Ok(Msg::Failed(e)) => Err(std::io::Error::other(e)),
+            Ok(Msg::Encoded { .. }) => Err(std::io::Error::other("unexpected encoded slice")),
             Err(_) => Err(std::io::Error::other("snapshot aborted")),
         }
     }
@@ -186,6 +220,16 @@ impl Slices {
 /// Runs `encoder` on its own thread over the keys of `cut` (any output
 /// format: the RDB of [`write_rdb`], or AOF commands). Consumes the cut.
 pub async fn write_with<T, E>(cut: Cut, encoder: E) -> Result<T, String>
+where
+    T: Send + 'static,
+    E: FnOnce(Slices) -> std::io::Result<T> + Send + 'static,
+{
+    walk(cut, Deliver::Items, encoder).await
+}
+
+/// Walks every database of `cut` on every shard, sending what `deliver`
+/// says to `encoder`, which runs on its own thread. Consumes the cut.
+async fn walk<T, E>(cut: Cut, deliver: Deliver, encoder: E) -> Result<T, String>
 where
     T: Send + 'static,
     E: FnOnce(Slices) -> std::io::Result<T> + Send + 'static,
@@ -206,7 +250,10 @@ where
             continue;
         }
         let tasks: Vec<_> = (0..cut.slot.shards)
-            .map(|s| glommio::spawn_local(hand_out(cut.slot.node.clone(), s, db, tx.clone())))
+            .map(|s| {
+                let node = cut.slot.node.clone();
+                glommio::spawn_local(hand_out(node, s, db, tx.clone(), deliver))
+            })
             .collect();
         for t in tasks {
             if !t.await {
@@ -231,17 +278,36 @@ where
 
 /// Sends every key of `db` on `shard` to the encoder, a slice at a time.
 /// False when the encoder has gone.
-async fn hand_out(node: Arc<Node>, shard: usize, db: usize, tx: Sender<Msg>) -> bool {
+async fn hand_out(
+    node: Arc<Node>,
+    shard: usize,
+    db: usize,
+    tx: Sender<Msg>,
+    deliver: Deliver,
+) -> bool {
     let local = shard == shard::current().id;
     loop {
-        let (items, done, cow) = shard::run_on(shard, move |core| {
-            let (items, done) = take_slice(core, db);
-            (items, done, core.ks.snapshot_extra_bytes())
+        let (msg, done, cow) = shard::run_on(shard, move |core| {
+            let (msg, done) = match deliver {
+                Deliver::Items => {
+                    let (items, done) = take_slice(core, db);
+                    let msg = (!items.is_empty()).then_some(Msg::Slice { db, items });
+                    (msg, done)
+                }
+                Deliver::Rdb {
+                    compress,
+                    taken_unix_ms,
+                } => encode_slice(core, db, compress, taken_unix_ms),
+            };
+            (msg, done, core.ks.snapshot_extra_bytes())
         })
         .await;
         node.snapshot_progress.note_cow(shard, cow);
-        if !items.is_empty() && !send(&tx, Msg::Slice { db, items }).await {
-            return false;
+        let failed = matches!(msg, Some(Msg::Failed(_)));
+        if let Some(msg) = msg {
+            if !send(&tx, msg).await || failed {
+                return false;
+            }
         }
         if done {
             return true;
@@ -271,6 +337,79 @@ fn take_slice(core: &mut ShardCore, db: usize) -> (Vec<SnapItem>, bool) {
     }
 }
 
+/// One slice on the owning shard, encoded there: RDB entries of the keys
+/// of `db` as they were at the cut (keys already expired at the cut left
+/// out, as Redis does).
+fn encode_slice(
+    core: &mut ShardCore,
+    db: usize,
+    compress: bool,
+    taken_unix_ms: u64,
+) -> (Option<Msg>, bool) {
+    let started = Instant::now();
+    let mut slice = EncodedSlice {
+        enc: RdbEncoder::fragment(
+            Vec::with_capacity(16 << 10),
+            EncodeOptions {
+                version: RDB_VERSION,
+                compress,
+                checksum: false,
+            },
+        ),
+        taken_unix_ms,
+        keys: 0,
+        error: None,
+    };
+    let done = loop {
+        if core.ks.snapshot_visit(db, 64, &mut slice) {
+            break true;
+        }
+        if slice.keys as usize >= SLICE_KEYS
+            || slice.enc.sink().len() >= SLICE_BYTES
+            || started.elapsed() >= SLICE_TIME
+        {
+            break false;
+        }
+    };
+    if let Some(e) = slice.error {
+        return (Some(Msg::Failed(e)), true);
+    }
+    let keys = slice.keys;
+    let msg = (keys > 0).then(|| Msg::Encoded {
+        db,
+        entries: slice.enc.into_sink(),
+        keys,
+    });
+    (msg, done)
+}
+
+/// Encodes the keys a shard's walk shows it (see [`encode_slice`]).
+struct EncodedSlice {
+    enc: RdbEncoder<Vec<u8>>,
+    taken_unix_ms: u64,
+    keys: u64,
+    error: Option<String>,
+}
+
+impl SnapVisitor for EncodedSlice {
+    fn borrowed(&mut self, key: &bytes::Bytes, value: &crate::keyspace::Value, at: Option<u64>) {
+        self.keys += 1;
+        if self.error.is_some() || at.is_some_and(|at| at <= self.taken_unix_ms) {
+            return;
+        }
+        if let Err(e) = super::values::write_entry(&mut self.enc, key, value, at) {
+            self.error = Some(format!(
+                "cannot encode key {:?}: {e}",
+                String::from_utf8_lossy(key)
+            ));
+        }
+    }
+
+    fn owned(&mut self, item: SnapItem) {
+        self.borrowed(&item.key, &item.value, item.expire_at_ms);
+    }
+}
+
 /// Queues `msg` for the encoder, waiting (without blocking the shard)
 /// while its queue is full. False when the encoder has gone.
 async fn send(tx: &Sender<Msg>, mut msg: Msg) -> bool {
@@ -296,12 +435,12 @@ struct Header {
 }
 
 /// The encoder thread: RDB header, then the slices database by database.
-fn encode<S: RdbSink>(mut rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
+fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
     let opts = &h.opts;
     let mut enc = RdbEncoder::new(
         sink,
         EncodeOptions {
-            version: 10,
+            version: RDB_VERSION,
             compress: opts.compress,
             checksum: opts.checksum,
         },
@@ -321,21 +460,46 @@ fn encode<S: RdbSink>(mut rx: Slices, h: &Header, sink: S) -> std::io::Result<S>
     }
     enc.aux(b"aof-base", if opts.aof_base { b"1" } else { b"0" })?;
     let mut current_db = None;
-    while let Some((db, items)) = rx.next_slice()? {
+    loop {
+        let msg =
+            rx.0.recv()
+                .map_err(|_| std::io::Error::other("snapshot aborted"))?;
+        let db = match &msg {
+            Msg::Slice { db, .. } | Msg::Encoded { db, .. } => *db,
+            Msg::Failed(e) => return Err(std::io::Error::other(e.clone())),
+            Msg::End => break,
+        };
         if current_db != Some(db) {
             let (keys, expires) = h.sizes.get(db).copied().unwrap_or((0, 0));
             enc.select_db(db as u32, keys, expires)?;
             current_db = Some(db);
         }
-        for item in items {
-            h.node.snapshot_progress.add_processed(1);
-            if item.expire_at_ms.is_some_and(|at| at <= h.taken_unix_ms) {
-                continue;
+        match msg {
+            Msg::Encoded { entries, keys, .. } => {
+                enc.splice(&entries)?;
+                h.node.snapshot_progress.add_processed(keys);
+                if opts.key_delay_us > 0 {
+                    std::thread::sleep(Duration::from_micros(opts.key_delay_us * keys));
+                }
             }
-            super::values::write_entry(&mut enc, &item.key, &item.value, item.expire_at_ms)?;
-            if opts.key_delay_us > 0 {
-                std::thread::sleep(Duration::from_micros(opts.key_delay_us));
+            Msg::Slice { items, .. } => {
+                for item in items {
+                    h.node.snapshot_progress.add_processed(1);
+                    if item.expire_at_ms.is_some_and(|at| at <= h.taken_unix_ms) {
+                        continue;
+                    }
+                    super::values::write_entry(
+                        &mut enc,
+                        &item.key,
+                        &item.value,
+                        item.expire_at_ms,
+                    )?;
+                    if opts.key_delay_us > 0 {
+                        std::thread::sleep(Duration::from_micros(opts.key_delay_us));
+                    }
+                }
             }
+            Msg::Failed(_) | Msg::End => {}
         }
     }
     enc.finish()

@@ -44,7 +44,7 @@ pub fn write_entry<S: RdbSink>(
     expire_at_ms: Option<u64>,
 ) -> std::io::Result<()> {
     match value {
-        Value::Str(s) => enc.entry(key, &RdbValue::String(s.bytes().clone()), expire_at_ms),
+        Value::Str(s) => enc.string_entry(key, s.bytes(), expire_at_ms),
         Value::Hash(h) => enc.hash_entry(key, h.len(), h.iter(), expire_at_ms),
         Value::Set(SetValue::Intset(ints)) => enc.intset_entry(key, ints, expire_at_ms),
         Value::Set(s) => {

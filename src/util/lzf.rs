@@ -35,7 +35,15 @@ impl std::fmt::Display for LzfError {
 }
 
 fn hash3(b: &[u8], bits: u32) -> usize {
-    let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+    hash_of(
+        (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]),
+        bits,
+    )
+}
+
+/// Table slot of three bytes packed big-endian into the low 24 bits.
+#[inline]
+fn hash_of(v: u32, bits: u32) -> usize {
     (v.wrapping_mul(2654435761) >> (32 - bits)) as usize
 }
 
@@ -50,32 +58,85 @@ fn push_literals(out: &mut Vec<u8>, lits: &[u8]) {
 /// `max_out` bytes (the caller then stores the data uncompressed) or if
 /// `input` is empty.
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    compress_into(input, max_out, &mut out).then_some(out)
+}
+
+/// Positions of recent 3-byte sequences, kept per thread across calls so a
+/// call neither allocates nor zeroes a table (both dominated saving many
+/// short values). An entry holds `base + position + 1` of the call that
+/// wrote it; each call takes a `base` above every value stored before, so
+/// entries from earlier calls read as empty.
+struct HashTable {
+    slots: Vec<u32>,
+    base: u32,
+}
+
+thread_local! {
+    static TABLE: std::cell::RefCell<HashTable> = const {
+        std::cell::RefCell::new(HashTable { slots: Vec::new(), base: 0 })
+    };
+}
+
+/// [`compress`] into `out` (cleared first); false when the result would
+/// be longer than `max_out` or `input` is empty (`out` then holds junk).
+pub fn compress_into(input: &[u8], max_out: usize, out: &mut Vec<u8>) -> bool {
+    out.clear();
     let n = input.len();
     if n == 0 {
-        return None;
+        return false;
     }
-    // The table is sized to the input: zeroing a full 2^HASH_LOG table for
-    // every small value dominated the cost of saving (most values are
-    // short), and a table with more slots than input bytes buys nothing.
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.slots.is_empty() {
+            t.slots = vec![0; 1 << HASH_LOG];
+        }
+        // Inputs past u32 positions (4 GiB) are not worth compressing.
+        let Ok(span) = u32::try_from(n) else {
+            return false;
+        };
+        if t.base
+            .checked_add(span)
+            .and_then(|b| b.checked_add(1))
+            .is_none()
+        {
+            t.slots.fill(0);
+            t.base = 0;
+        }
+        let base = t.base;
+        t.base = base + span + 1;
+        run(input, max_out, out, &mut t.slots, base)
+    })
+}
+
+fn run(input: &[u8], max_out: usize, out: &mut Vec<u8>, table: &mut [u32], base: u32) -> bool {
+    let n = input.len();
+    // Short inputs use the front of the table only: fewer cache lines
+    // touched, and more slots than input bytes would buy nothing.
     let bits = (usize::BITS - n.leading_zeros()).clamp(8, HASH_LOG);
-    let mut table = vec![0usize; 1 << bits];
-    let mut out = Vec::with_capacity(max_out.min(n + n / 32 + 1));
+    let table = &mut table[..1 << bits];
+    out.reserve(max_out.min(n + n / 32 + 1));
+    // Position `i` is stored as `base + i + 1`; anything at or below
+    // `base` was stored by an earlier call.
+    let stamp = |i: usize| base + i as u32 + 1;
     let mut i = 0;
     let mut lit_start = 0;
+    // The three bytes at `i`, rolled forward one byte per step.
+    let mut window = 0u32;
+    if n >= MIN_MATCH {
+        window = (u32::from(input[0]) << 8) | u32::from(input[1]);
+    }
     while i + MIN_MATCH <= n {
-        let h = hash3(&input[i..], bits);
+        window = ((window << 8) | u32::from(input[i + 2])) & 0xFF_FFFF;
+        let h = hash_of(window, bits);
         let cand = table[h];
-        table[h] = i + 1;
-        if cand != 0 {
-            let r = cand - 1;
+        table[h] = stamp(i);
+        if cand > base {
+            let r = (cand - base - 1) as usize;
             let off = i - r - 1;
             if off < MAX_OFFSET && input[r..r + MIN_MATCH] == input[i..i + MIN_MATCH] {
-                let max_len = MAX_MATCH.min(n - i);
-                let mut len = MIN_MATCH;
-                while len < max_len && input[r + len] == input[i + len] {
-                    len += 1;
-                }
-                push_literals(&mut out, &input[lit_start..i]);
+                let len = match_len(input, r, i);
+                push_literals(out, &input[lit_start..i]);
                 let l = len - 2;
                 let hi = (off >> 8) as u8;
                 if l < 7 {
@@ -86,27 +147,53 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 }
                 out.push((off & 0xFF) as u8);
                 if out.len() > max_out {
-                    return None;
+                    return false;
                 }
                 let end = i + len;
                 let mut j = i + 1;
                 while j < end && j + MIN_MATCH <= n {
-                    table[hash3(&input[j..], bits)] = j + 1;
+                    table[hash3(&input[j..], bits)] = stamp(j);
                     j += 1;
                 }
                 i = end;
                 lit_start = i;
+                if i + MIN_MATCH <= n {
+                    window = (u32::from(input[i]) << 8) | u32::from(input[i + 1]);
+                }
                 continue;
             }
         }
         i += 1;
-        // Bail out early on incompressible data.
-        if out.len() + (i - lit_start) + (i - lit_start) / MAX_LITERAL + 1 > max_out {
-            return None;
+        // Bail out early on incompressible data (checked once per literal
+        // run's worth of bytes: the check costs more than the step).
+        let run = i - lit_start;
+        if run % MAX_LITERAL == 0 && out.len() + run + run / MAX_LITERAL + 1 > max_out {
+            return false;
         }
     }
-    push_literals(&mut out, &input[lit_start..]);
-    (out.len() <= max_out).then_some(out)
+    push_literals(out, &input[lit_start..]);
+    out.len() <= max_out
+}
+
+/// Length of the match between the bytes at `r` and at `i` (`r < i`,
+/// at least [`MIN_MATCH`] known equal), capped at [`MAX_MATCH`] and the
+/// end of `input`; compares eight bytes at a time.
+fn match_len(input: &[u8], r: usize, i: usize) -> usize {
+    let max_len = MAX_MATCH.min(input.len() - i);
+    let mut len = MIN_MATCH;
+    while len + 8 <= max_len {
+        let a = u64::from_le_bytes(input[r + len..r + len + 8].try_into().unwrap_or([0; 8]));
+        let b = u64::from_le_bytes(input[i + len..i + len + 8].try_into().unwrap_or([0; 8]));
+        let diff = a ^ b;
+        if diff != 0 {
+            return len + (diff.trailing_zeros() / 8) as usize;
+        }
+        len += 8;
+    }
+    while len < max_len && input[r + len] == input[i + len] {
+        len += 1;
+    }
+    len
 }
 
 /// Decompresses `input`, which must expand to exactly `out_len` bytes.
@@ -193,6 +280,34 @@ mod tests {
         let c = compress(&vec![b'a'; 10000], 9996).unwrap();
         assert!(c.len() < 200, "{}", c.len());
         assert!(compress(b"0123456789abcdefghijklmnopqrstuvwxyz", 32).is_none());
+    }
+
+    /// The table is shared by consecutive calls: entries of earlier inputs
+    /// must never be taken for matches (the output would decode to other
+    /// bytes), also when the stamps wrap around.
+    #[test]
+    fn consecutive_calls_ignore_earlier_entries() {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..3 {
+            if round == 1 {
+                TABLE.with(|t| t.borrow_mut().base = u32::MAX - 5000);
+            }
+            for _ in 0..500 {
+                let len = (next() % 600) as usize + 1;
+                let alphabet = (next() % 4) as u8 + 2;
+                let data: Vec<u8> = (0..len).map(|_| b'a' + (next() as u8 % alphabet)).collect();
+                let mut out = Vec::new();
+                if compress_into(&data, len + 64, &mut out) {
+                    assert_eq!(decompress(&out, len).unwrap(), data);
+                }
+            }
+        }
     }
 
     #[test]

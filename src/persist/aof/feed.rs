@@ -34,7 +34,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The stream is in no known database: the next command gets a SELECT.
 const NO_DB: u32 = u32::MAX;
@@ -64,6 +64,9 @@ struct Inner {
     stop: bool,
     /// Unix second of the last `#TS:` annotation written.
     last_ts: u64,
+    /// When `buf` last went from empty to not empty (how long the writer
+    /// kept bytes waiting: `aof_delayed_fsync`).
+    since: Option<Instant>,
 }
 
 /// What the writer got from one [`Feed::take`].
@@ -72,6 +75,8 @@ pub struct Taken {
     pub start: u64,
     pub switch: Option<Switch>,
     pub stop: bool,
+    /// When the oldest byte handed over was appended (`None`: nothing).
+    pub since: Option<Instant>,
 }
 
 /// See the module documentation.
@@ -161,6 +166,9 @@ impl Feed {
     }
 
     fn publish(&self, mut g: MutexGuard<'_, Inner>, before: usize) {
+        if before == 0 && !g.buf.is_empty() {
+            g.since = Some(Instant::now());
+        }
         g.end += (g.buf.len() - before) as u64;
         self.end.store(g.end, SeqCst);
         let wake = std::mem::take(&mut g.writer_asleep);
@@ -224,6 +232,7 @@ impl Feed {
             start,
             switch: g.switch.take(),
             stop: g.stop,
+            since: g.since.take(),
         }
     }
 

@@ -11,6 +11,9 @@
 //! `appendonly.aof` in `dir` is moved into the AOF directory as the base
 //! of a new manifest first, as Redis 7 upgrades it.
 //!
+//! [`reload`] is DEBUG LOADAOF: the same load into an emptied dataset
+//! while the server runs.
+//!
 //! The command parser ([`parse_command`]) is pure and never panics on any
 //! input. Depends on `cmd` (running commands), `persist::dump` (the RDB
 //! part) and `shard`; never writes to a file except the truncation.
@@ -215,6 +218,65 @@ pub async fn load(node: &Arc<Node>) -> Result<Option<Manifest>, ()> {
         started.elapsed().as_secs_f64()
     );
     Ok(Some(m))
+}
+
+/// DEBUG LOADAOF, as Redis 7.0 does it: what the running AOF holds in its
+/// buffer is written (and fsynced under `always`) first, the dataset is
+/// emptied and the AOF directory loaded again, while other clients get
+/// `-LOADING`. Nothing loaded is propagated (Redis turns its AOF off while
+/// loading and never propagates then): the shards' AOF and ring handles
+/// are put aside meanwhile. `Err` when loading failed or there is no AOF
+/// at all (Redis then exits; so does the caller).
+pub async fn reload(node: &Arc<Node>) -> Result<(), ()> {
+    if let Some(active) = node.aof.active() {
+        // flushAppendOnlyFile(1). A disk refusing the buffer does not
+        // hold the reload (Redis reloads without it too).
+        let end = active.feed.end();
+        while active.durable.get() < end
+            && !active.health.write_failing()
+            && !active.stopped.load(Ordering::SeqCst)
+        {
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+    node.loading.store(true, Ordering::SeqCst);
+    node.loading_loaded_bytes.store(0, Ordering::Relaxed);
+    node.loading_start_unix
+        .store(crate::node::unix_ms() / 1000, Ordering::Relaxed);
+    let aside = Arc::new(
+        shard::gather(|core| {
+            core.ks.flush_all();
+            (core.aof.take(), core.backlog.take())
+        })
+        .await,
+    );
+    // Boxed: loading runs commands, and DEBUG LOADAOF is one of them.
+    let loading: std::pin::Pin<Box<dyn std::future::Future<Output = _> + '_>> =
+        Box::pin(load(node));
+    let loaded = loading.await;
+    shard::gather(move |core| {
+        let (aof, backlog) = aside[core.id].clone();
+        // Keep whatever was installed meanwhile (a replica attaching).
+        if core.aof.is_none() {
+            core.aof = aof;
+        }
+        if core.backlog.is_none() {
+            core.backlog = backlog;
+        }
+        // Redis: "server.dirty = 0; /* Prevent AOF / replication */".
+        core.stats.dirty = 0;
+    })
+    .await;
+    node.loading.store(false, Ordering::SeqCst);
+    match loaded {
+        // loadAppendOnlyFiles' AOF_NOT_EXIST: no manifest, or one listing
+        // nothing.
+        Ok(Some(m)) if m.base.is_some() || !m.incrs.is_empty() => {
+            tracing::warn!("Append Only File loaded by DEBUG LOADAOF");
+            Ok(())
+        }
+        _ => Err(()),
+    }
 }
 
 /// Moves `dir/../<prefix>` (the working directory) into the AOF directory

@@ -16,10 +16,13 @@
 //!   fsyncs it.
 //! - [`load`]: loading the AOF at start-up (and the old single-file AOF).
 //! - [`base`]: the AOF-format base (`aof-use-rdb-preamble no`).
+//! - [`out`]: the file a rewrite writes its base through (incremental
+//!   fsync, abort).
 //! - [`rewrite`]: BGREWRITEAOF, automatic rewrites, turning the AOF on:
 //!   a new incr file, a snapshot cut, a new base, a manifest switch.
 //! - this file: the node-wide state ([`Aof`]: counters INFO prints, the
-//!   running [`Active`] AOF), and writing manifests to disk atomically.
+//!   running [`Active`] AOF, the write/fsync [`Health`] that refuses
+//!   writes with `-MISCONF`), and writing manifests to disk atomically.
 //!
 //! Depends on `persist::{snapshot, dump}` (the base), `shard` (installing
 //! the feed in every shard) and `cmd` (loading runs commands through the
@@ -30,6 +33,7 @@ pub mod base;
 pub mod feed;
 pub mod load;
 pub mod manifest;
+mod out;
 pub mod rewrite;
 mod writer;
 
@@ -37,7 +41,7 @@ use crate::node::Node;
 use feed::{Durable, Feed};
 use manifest::Manifest;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// `appendfsync`.
@@ -84,12 +88,15 @@ pub struct Active {
     pub current_size: AtomicU64,
     /// Bytes written to the current incr file.
     pub incr_written: AtomicU64,
-    /// `aof_last_write_status`.
-    pub last_write_ok: AtomicBool,
+    /// The node's [`Health`], which the writer updates.
+    pub health: Arc<Health>,
     /// The writer thread has finished (after [`Feed::stop`]).
     pub stopped: AtomicBool,
     /// A rewrite is writing a new base.
     pub rewriting: AtomicBool,
+    /// This AOF is being stopped: a running rewrite gives up and leaves
+    /// no file behind (see [`rewrite::abort`]).
+    pub aborting: Arc<AtomicBool>,
     /// `no-appendfsync-on-rewrite`: no fsync while `rewriting`.
     pub no_fsync_on_rewrite: AtomicBool,
 }
@@ -108,8 +115,9 @@ impl Active {
             base_size: AtomicU64::new(0),
             current_size: AtomicU64::new(0),
             incr_written: AtomicU64::new(0),
-            last_write_ok: AtomicBool::new(true),
+            health: node.aof.health.clone(),
             rewriting: AtomicBool::new(false),
+            aborting: Arc::default(),
             no_fsync_on_rewrite: AtomicBool::new(cfg.bool_value("no-appendfsync-on-rewrite")),
             stopped: AtomicBool::new(false),
         }
@@ -149,9 +157,72 @@ pub fn write_manifest(dir: &Path, prefix: &str, m: &Manifest) -> std::io::Result
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Whether writing and fsyncing the AOF works, as Redis's
+/// `aof_last_write_status`/`aof_last_write_errno` and
+/// `aof_bio_fsync_status`/`aof_bio_fsync_errno`: written by the writer
+/// thread, read by INFO and by every write command (a failing AOF refuses
+/// writes with `-MISCONF` while it is on, see [`Aof::write_denied`]). Kept
+/// across the AOF being turned off, like Redis's fields; cleared when it
+/// is turned on again.
+#[derive(Default)]
+pub struct Health {
+    /// errno of the last failed write; 0 once a write succeeded.
+    write_errno: AtomicI32,
+    /// errno of the last failed `everysec` fsync; 0 once one succeeded.
+    fsync_errno: AtomicI32,
+    /// `aof_delayed_fsync` (see [`writer`] for what it counts here).
+    pub delayed_fsync: AtomicU64,
+    /// `aof_pending_bio_fsync`: 1 while the writer runs an `everysec` fsync.
+    pub fsync_running: AtomicU64,
+}
+
+impl Health {
+    /// `aof_last_write_status:ok`.
+    pub fn ok(&self) -> bool {
+        self.failing_errno().is_none()
+    }
+
+    /// The errno writes are refused for: a failed write first, else a
+    /// failed fsync.
+    pub fn failing_errno(&self) -> Option<i32> {
+        [&self.write_errno, &self.fsync_errno]
+            .into_iter()
+            .map(|e| e.load(Ordering::Relaxed))
+            .find(|&e| e != 0)
+    }
+
+    pub fn write_failing(&self) -> bool {
+        self.write_errno.load(Ordering::Relaxed) != 0
+    }
+
+    pub fn set_write_errno(&self, errno: i32) {
+        self.write_errno.store(errno, Ordering::Relaxed);
+    }
+
+    /// Records an fsync result; true when this is a new failure (Redis
+    /// logs only those).
+    pub fn set_fsync_errno(&self, errno: i32) -> bool {
+        self.fsync_errno.swap(errno, Ordering::Relaxed) == 0 && errno != 0
+    }
+
+    /// The AOF is turned on again: earlier errors are forgotten, with
+    /// Redis's log lines.
+    fn reopen(&self) {
+        if self.fsync_errno.swap(0, Ordering::Relaxed) != 0 {
+            tracing::warn!("AOF reopen, just ignore the AOF fsync error in bio job");
+        }
+        if self.write_errno.swap(0, Ordering::Relaxed) != 0 {
+            tracing::warn!("AOF reopen, just ignore the last error.");
+        }
+    }
+}
+
 /// Node-wide AOF state (INFO persistence's AOF fields).
 pub struct Aof {
     active: Mutex<Option<Arc<Active>>>,
+    /// Mirror of `active.is_some()` for the per-command MISCONF check.
+    on: AtomicBool,
+    pub health: Arc<Health>,
     /// A rewrite (or the first base when the AOF is turned on) runs.
     pub rewrite_in_progress: AtomicBool,
     /// BGREWRITEAOF arrived while a BGSAVE ran: it starts after it.
@@ -169,6 +240,8 @@ impl Default for Aof {
     fn default() -> Self {
         Aof {
             active: Mutex::new(None),
+            on: AtomicBool::new(false),
+            health: Arc::default(),
             rewrite_in_progress: AtomicBool::new(false),
             rewrite_scheduled: AtomicBool::new(false),
             rewrite_started_ms: AtomicU64::new(0),
@@ -190,7 +263,18 @@ impl Aof {
     }
 
     fn set_active(&self, a: Option<Arc<Active>>) {
+        self.on.store(a.is_some(), Ordering::Relaxed);
         *self.active.lock().unwrap_or_else(|e| e.into_inner()) = a;
+    }
+
+    /// Redis's `writeCommandsDeniedByDiskError` for the AOF: the errno
+    /// writes are refused for while the AOF is on and failing.
+    #[inline]
+    pub fn write_denied(&self) -> Option<i32> {
+        if !self.on.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.health.failing_errno()
     }
 
     /// `appendfsync` changed (CONFIG SET).
@@ -288,12 +372,15 @@ async fn install(node: &Arc<Node>, active: Option<Arc<Active>>) {
     crate::shard::gather(move |core| core.aof = active.clone()).await;
 }
 
-/// Turns the AOF off (CONFIG SET appendonly no, shutdown): shards stop
-/// feeding it, the writer writes and fsyncs what is pending and exits.
+/// Turns the AOF off (CONFIG SET appendonly no, shutdown, a replica's
+/// full sync): a running rewrite is aborted and its temp files removed,
+/// shards stop feeding the AOF, the writer writes and fsyncs what is
+/// pending and exits.
 pub async fn stop(node: &Arc<Node>) {
     let Some(active) = node.aof.active() else {
         return;
     };
+    rewrite::abort(&active).await;
     install(node, None).await;
     active.feed.stop();
     // The writer finishes with one write and one fsync.
@@ -304,7 +391,10 @@ pub async fn stop(node: &Arc<Node>) {
 
 /// SHUTDOWN: fsync the AOF (Redis logs "Calling fsync() on the AOF file.").
 pub async fn flush_on_shutdown(node: &Arc<Node>) {
-    if node.aof.active().is_some() {
+    if let Some(active) = node.aof.active() {
+        if active.rewriting.load(Ordering::SeqCst) {
+            tracing::warn!("There is a child rewriting the AOF. Killing it!");
+        }
         tracing::info!("Calling fsync() on the AOF file.");
         stop(node).await;
     }

@@ -17,9 +17,17 @@
 //! unlisted file); after it, the new base and the new incr. Either is the
 //! whole dataset.
 //!
+//! A rewrite stopped before 4 (SHUTDOWN, CONFIG SET appendonly no, a
+//! replica's full sync: [`abort`]; or a failure) removes its temp base
+//! and, when it was turning the AOF on, its temp incr file, as Redis's
+//! `killAppendOnlyChild`/`aofRemoveTempFile`/`aofDelTempIncrAofFile` do:
+//! the directory then holds only files the manifest lists. The new incr
+//! file of step 1 is listed, so it stays (as in Redis).
+//!
 //! Owns the manifest changes; may not write incr files (the writer does).
 
 use super::manifest::{self, Entry, Kind, Manifest};
+use super::out::{BaseOut, AUTOSYNC_BYTES};
 use super::{writer, Active};
 use crate::node::{unix_ms, Node};
 use crate::persist::dump::SaveOptions;
@@ -45,6 +53,11 @@ pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<(), String> {
         .ok()
         .and_then(|t| Manifest::parse(&t).ok())
         .unwrap_or_default();
+    if node.config().appendonly() {
+        // startAppendOnly: an error of the AOF turned off earlier no
+        // longer refuses writes.
+        node.aof.health.reopen();
+    }
     let active = Arc::new(Active::new(node, old, false));
     writer::spawn(active.clone(), None)
         .map_err(|e| format!("Can't start the AOF writer thread: {e}"))?;
@@ -102,7 +115,8 @@ pub fn start_background(node: &Arc<Node>) {
     glommio::spawn_local(async move {
         let started = std::time::Instant::now();
         tracing::info!("Background append only file rewriting started");
-        let result = match node.aof.active() {
+        let active_now = node.aof.active();
+        let result = match active_now.clone() {
             Some(active) => rewrite_with(&node, &active, "on background rewrite", false).await,
             None => {
                 // BGREWRITEAOF with the AOF off writes the files and leaves
@@ -115,9 +129,18 @@ pub fn start_background(node: &Arc<Node>) {
             }
         };
         let aof = &node.aof;
-        aof.last_rewrite_time_sec
-            .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+        let aborted = result.is_err()
+            && active_now
+                .as_ref()
+                .is_some_and(|a| a.aborting.load(Ordering::SeqCst));
+        if !aborted {
+            aof.last_rewrite_time_sec
+                .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+        }
         match result {
+            // Like a child killed with SIGUSR1: neither a success nor a
+            // failure.
+            Err(_) if aborted => tracing::warn!("Background AOF rewrite aborted"),
             Ok(()) => {
                 aof.last_rewrite_ok.store(true, Ordering::Relaxed);
                 aof.consecutive_failures.store(0, Ordering::Relaxed);
@@ -147,6 +170,9 @@ pub async fn rewrite_with(
     fresh: bool,
 ) -> Result<(), String> {
     let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
+    if active.aborting.load(Ordering::SeqCst) {
+        return Err("the AOF is being turned off".into());
+    }
     // 1. The new incr file, listed before any byte goes into it.
     let mut m = active.manifest().clone();
     let incr = m.add_incr(&prefix);
@@ -169,10 +195,45 @@ pub async fn rewrite_with(
             .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
         tracing::info!("Creating AOF incr file {} {when}", incr.name);
     }
-    active.rewriting.store(true, Ordering::Relaxed);
+    active.rewriting.store(true, Ordering::SeqCst);
     let result = write_base_and_switch(node, active, when, fresh, incr, file).await;
-    active.rewriting.store(false, Ordering::Relaxed);
+    if result.is_err() {
+        remove_temp_files(active, fresh);
+    }
+    active.rewriting.store(false, Ordering::SeqCst);
     result
+}
+
+/// The temp base of a rewrite (in the AOF directory, named after the
+/// process as Redis names it after its rewrite child).
+fn temp_base_name() -> String {
+    format!("temp-rewriteaof-bg-{}.aof", std::process::id())
+}
+
+/// Removes what an unfinished rewrite wrote outside the manifest: the
+/// temp base and, when it was turning the AOF on, the temp incr file.
+fn remove_temp_files(active: &Active, fresh: bool) {
+    let _ = std::fs::remove_file(active.dir.join(temp_base_name()));
+    if fresh {
+        let temp_incr = format!("temp-{}.incr", active.prefix);
+        let _ = std::fs::remove_file(active.dir.join(temp_incr));
+    }
+}
+
+/// Aborts `active`'s running rewrite, if any (it is being stopped): the
+/// rewrite's next write fails, and this waits (up to a few seconds: a
+/// rewrite still waiting for the snapshot slot gives up on its own once
+/// it has it) until it has removed its temp files.
+pub async fn abort(active: &Active) {
+    active.aborting.store(true, Ordering::SeqCst);
+    if !active.rewriting.load(Ordering::SeqCst) {
+        return;
+    }
+    tracing::info!("Stopping the running AOF rewrite");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while active.rewriting.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Steps 2–4 (see [`rewrite_with`]).
@@ -193,6 +254,9 @@ async fn write_base_and_switch(
         feed_active.feed.switch_to(file, name);
     })
     .await;
+    if active.aborting.load(Ordering::SeqCst) {
+        return Err("the AOF is being turned off".into());
+    }
     // 3. The base.
     let base_seq = active.manifest().base_seq() + 1;
     let rdb = node.config().bool_value("aof-use-rdb-preamble");
@@ -201,7 +265,7 @@ async fn write_base_and_switch(
         seq: base_seq,
         kind: Kind::Base,
     };
-    let tmp_name = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
+    let tmp_name = temp_base_name();
     let tmp = dir.join(&tmp_name);
     let mut opts = SaveOptions::from_config(&node.config());
     opts.aof_base = true;
@@ -209,9 +273,13 @@ async fn write_base_and_switch(
     let f = std::fs::File::create(&tmp).map_err(|e| {
         format!("Opening the temp file for AOF rewrite in rewriteAppendOnlyFile(): {e}")
     })?;
-    let out = std::io::BufWriter::with_capacity(1 << 20, f);
-    let done = |out: std::io::BufWriter<std::fs::File>| {
-        let f = out.into_inner().map_err(|e| e.into_error())?;
+    let autosync = node
+        .config()
+        .bool_value("aof-rewrite-incremental-fsync")
+        .then_some(AUTOSYNC_BYTES);
+    let out = BaseOut::new(f, autosync, active.aborting.clone());
+    let done = |out: BaseOut<std::fs::File>| {
+        let f = out.finish()?;
         f.sync_all()?;
         f.metadata().map(|m| m.len())
     };
@@ -226,11 +294,9 @@ async fn write_base_and_switch(
         .await
     };
     let len = match written {
-        Ok(len) => len,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        Ok(len) if !active.aborting.load(Ordering::SeqCst) => len,
+        Ok(_) => return Err("the AOF is being turned off".into()),
+        Err(e) => return Err(e),
     };
     if when == "on server start" {
         tracing::info!("Creating AOF base file {} {when}", base.name);
@@ -253,8 +319,18 @@ async fn write_base_and_switch(
         );
     }
     // 4. The manifest switch, then the history goes.
+    // On a failure from here the new base (and a renamed new incr) are
+    // unlisted files: they go, as Redis unlinks them.
+    let base_name = base.name.clone();
+    let unlisted = |incr_too: bool| {
+        let _ = std::fs::remove_file(dir.join(&base_name));
+        if incr_too {
+            let _ = std::fs::remove_file(dir.join(&incr.name));
+        }
+    };
     if fresh {
         std::fs::rename(dir.join(&temp_incr), dir.join(&incr.name)).map_err(|e| {
+            unlisted(false);
             format!(
                 "Error trying to rename the temporary AOF incr file {temp_incr} into {}: {e}",
                 incr.name
@@ -267,9 +343,10 @@ async fn write_base_and_switch(
     let history = std::mem::take(&mut m.history);
     let mut with_history = m.clone();
     with_history.history = history.clone();
-    active
-        .persist_manifest(with_history)
-        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    active.persist_manifest(with_history).map_err(|e| {
+        unlisted(fresh);
+        format!("Can't persist the AOF manifest: {e}")
+    })?;
     active.base_size.store(len, Ordering::Relaxed);
     active.current_size.store(
         len + active.incr_written.load(Ordering::Relaxed),

@@ -16,10 +16,33 @@
 //! Policies: `always` fsyncs after every batch before advancing the
 //! durable offset; `everysec` fsyncs at most once a second when something
 //! was written (Redis does that in a background thread; here the writer is
-//! already one); `no` leaves flushing to the kernel. Under `always` a
-//! write error is fatal, as in Redis (the acknowledged-write promise could
-//! not be kept); otherwise the bytes stay pending and are retried every
-//! second while `aof_last_write_status` says `err`.
+//! already one); `no` leaves flushing to the kernel.
+//!
+//! # Errors
+//! As Redis's `flushAppendOnlyFile`: a short write is cut off the file
+//! again (`ftruncate`, so no half command stays in it) and counts as
+//! `ENOSPC`. Under `always` a write error is fatal (the acknowledged-write
+//! promise could not be kept); otherwise the bytes stay pending and are
+//! retried (at least every second) while [`super::Health`] makes
+//! `aof_last_write_status` say `err` and write commands get `-MISCONF
+//! Errors writing to the AOF file: <strerror>`, until a write succeeds
+//! ("AOF write error looks solved, Redis can write again."). A failed
+//! `everysec` fsync refuses writes the same way until one succeeds, as
+//! Redis's background fsync job does. Errors are logged at most every
+//! 30 seconds.
+//!
+//! # `aof_pending_bio_fsync` and `aof_delayed_fsync` on one thread
+//! Redis queues the `everysec` fsync to a background (bio) thread and,
+//! while it runs, postpones writing its buffer for up to two seconds;
+//! after that it writes anyway and counts `aof_delayed_fsync`. Here the
+//! write and the fsync run one after the other on this thread, so bytes
+//! appended during an fsync wait for it (the shards never do: they only
+//! append to the feed). The honest mapping: `aof_pending_bio_fsync` is 1
+//! while an `everysec` fsync runs (0 otherwise: nothing is ever queued
+//! behind it), and `aof_delayed_fsync` counts the `everysec` fsyncs that
+//! kept appended bytes waiting at least two seconds — the moments Redis
+//! would have given up waiting. `always` fsyncs inline in Redis too and
+//! counts neither.
 //!
 //! Owns the open incr file. May not touch the manifest (the rewrite does,
 //! see [`super::rewrite`]) or the keyspace.
@@ -47,17 +70,25 @@ pub fn spawn(active: Arc<Active>, file: Option<File>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How long Redis lets a write wait for a running `everysec` fsync
+/// before it counts a delayed fsync.
+const MAX_POSTPONE: Duration = Duration::from_secs(2);
+/// Seconds between two logs of a failing write (AOF_WRITE_LOG_ERROR_RATE).
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(30);
+
 fn run(active: &Active, mut file: Option<File>) {
+    let health = &active.health;
     let mut pending: Vec<u8> = Vec::with_capacity(1 << 16);
     // Feed offset of pending[0].
     let mut pending_start = 0u64;
     let mut last_fsync = Instant::now();
     let mut unsynced = false;
-    let mut failing = false;
+    // When the last `everysec` fsync started and ended.
+    let mut last_everysec: Option<(Instant, Instant)> = None;
+    let mut last_error_log: Option<Instant> = None;
     loop {
-        let wait = if failing {
-            Duration::from_secs(1)
-        } else if unsynced {
+        let failing = health.write_failing();
+        let wait = if unsynced && !failing {
             Duration::from_millis(100)
         } else {
             Duration::from_secs(1)
@@ -73,6 +104,15 @@ fn run(active: &Active, mut file: Option<File>) {
         let taken = active.feed.take(&mut pending, wait, gather);
         if was_empty {
             pending_start = taken.start;
+        }
+        if let (Some(since), Some(fsync)) = (taken.since, last_everysec.take()) {
+            if let Some(waited) = delayed_by_fsync(since, fsync) {
+                health.delayed_fsync.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    "Asynchronous AOF fsync is taking too long (disk is busy?). The AOF buffer waited {:.1} s for it to complete.",
+                    waited.as_secs_f64()
+                );
+            }
         }
         if let Some(switch) = taken.switch {
             // Bytes before the switch belong to the old file.
@@ -94,28 +134,24 @@ fn run(active: &Active, mut file: Option<File>) {
         }
         if !pending.is_empty() {
             if let Some(f) = file.as_mut() {
-                let (done, result) = write_some(active, f, &pending);
+                let (done, result) = write_once(active, f, &pending, &mut last_error_log);
                 pending.drain(..done);
                 pending_start += done as u64;
                 match result {
                     Ok(()) => {
                         unsynced = true;
-                        if failing {
+                        if health.write_failing() {
                             tracing::warn!("AOF write error looks solved, Redis can write again.");
-                            failing = false;
+                            health.set_write_errno(0);
                         }
-                        active.last_write_ok.store(true, Ordering::Relaxed);
                     }
-                    Err(e) => {
-                        active.last_write_ok.store(false, Ordering::Relaxed);
+                    Err(errno) => {
                         if active.durable.policy() == Fsync::Always {
                             tracing::warn!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
                             std::process::exit(1);
                         }
-                        if !failing {
-                            tracing::warn!("Error writing to the AOF file: {e}");
-                        }
-                        failing = true;
+                        health.set_write_errno(errno);
+                        unsynced |= done > 0;
                     }
                 }
             }
@@ -138,15 +174,40 @@ fn run(active: &Active, mut file: Option<File>) {
         };
         if due || (taken.stop && unsynced) {
             if let Some(f) = file.as_ref() {
-                if let Err(e) = f.sync_data() {
-                    if policy == Fsync::Always {
-                        tracing::warn!("Can't persist AOF for fsync error when the AOF fsync policy is 'always': {e}. Exiting...");
-                        std::process::exit(1);
+                let everysec = policy == Fsync::Everysec && !taken.stop;
+                let started = Instant::now();
+                if everysec {
+                    health.fsync_running.store(1, Ordering::Relaxed);
+                }
+                let synced = f.sync_data();
+                if everysec {
+                    health.fsync_running.store(0, Ordering::Relaxed);
+                    last_everysec = Some((started, Instant::now()));
+                }
+                match synced {
+                    Err(e) => {
+                        if policy == Fsync::Always {
+                            tracing::warn!("Can't persist AOF for fsync error when the AOF fsync policy is 'always': {}. Exiting...", crate::config::strerror(&e));
+                            std::process::exit(1);
+                        }
+                        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                        // EBADF/EINVAL: a file that cannot be synced, which
+                        // Redis's fsync job ignores.
+                        if errno != libc::EBADF
+                            && errno != libc::EINVAL
+                            && health.set_fsync_errno(errno)
+                        {
+                            tracing::warn!(
+                                "Fail to fsync the AOF file: {}",
+                                crate::config::strerror(&e)
+                            );
+                        }
                     }
-                    tracing::warn!("Error syncing the AOF file: {e}");
-                } else {
-                    unsynced = false;
-                    last_fsync = Instant::now();
+                    Ok(()) => {
+                        health.set_fsync_errno(0);
+                        unsynced = false;
+                        last_fsync = Instant::now();
+                    }
                 }
             }
         }
@@ -158,12 +219,86 @@ fn run(active: &Active, mut file: Option<File>) {
             active.stopped.store(true, Ordering::SeqCst);
             return;
         }
+        if taken.stop && health.write_failing() {
+            // Stopping with bytes the disk refuses: Redis closes the file
+            // and drops its buffer when the AOF is turned off.
+            tracing::warn!(
+                "Dropping {} bytes of the AOF buffer the disk refused",
+                pending.len()
+            );
+            pending.clear();
+        }
     }
 }
 
-/// Writes `bytes`, counting what reached the file; on an error the bytes
-/// written so far are dropped from `pending` by the caller, so a retry
-/// never writes them twice.
+/// How long bytes appended at `since` waited for the `everysec` fsync
+/// that ran from `fsync.0` to `fsync.1`, when that is at least
+/// [`MAX_POSTPONE`] (Redis would have stopped postponing the write then
+/// and counted a delayed fsync).
+fn delayed_by_fsync(since: Instant, fsync: (Instant, Instant)) -> Option<Duration> {
+    let (started, ended) = fsync;
+    let waited = ended.checked_duration_since(since.max(started))?;
+    (waited >= MAX_POSTPONE).then_some(waited)
+}
+
+/// One attempt at writing `bytes` (Redis's `aofWrite` plus its error
+/// handling): returns how many bytes stay in the file and, on failure,
+/// the errno to report. A short write is removed from the file again
+/// when possible (the whole buffer is then retried) and counts as
+/// `ENOSPC`.
+fn write_once(
+    active: &Active,
+    f: &mut File,
+    bytes: &[u8],
+    last_log: &mut Option<Instant>,
+) -> (usize, Result<(), i32>) {
+    let (done, result) = write_some(active, f, bytes);
+    let Err(e) = result else {
+        return (done, Ok(()));
+    };
+    let can_log = last_log.is_none_or(|t| t.elapsed() > ERROR_LOG_EVERY);
+    if can_log {
+        *last_log = Some(Instant::now());
+    }
+    if done == 0 {
+        if can_log {
+            tracing::warn!(
+                "Error writing to the AOF file: {}",
+                crate::config::strerror(&e)
+            );
+        }
+        return (0, Err(e.raw_os_error().unwrap_or(libc::EIO)));
+    }
+    if can_log {
+        tracing::warn!(
+            "Short write while writing to the AOF file: (nwritten={done}, expected={})",
+            bytes.len()
+        );
+    }
+    let undone = f
+        .metadata()
+        .and_then(|m| f.set_len(m.len().saturating_sub(done as u64)));
+    match undone {
+        Ok(()) => {
+            let back = done as u64;
+            active.incr_written.fetch_sub(back, Ordering::Relaxed);
+            active.current_size.fetch_sub(back, Ordering::Relaxed);
+            (0, Err(libc::ENOSPC))
+        }
+        Err(te) => {
+            if can_log {
+                tracing::warn!(
+                    "Could not remove short write from the append-only file.  Redis may refuse to load the AOF the next time it starts.  ftruncate: {}",
+                    crate::config::strerror(&te)
+                );
+            }
+            (done, Err(libc::ENOSPC))
+        }
+    }
+}
+
+/// Writes `bytes`, counting what reached the file; on an error, how much
+/// did is returned with it.
 fn write_some(active: &Active, f: &mut File, bytes: &[u8]) -> (usize, std::io::Result<()>) {
     let mut done = 0;
     let result = loop {
@@ -184,4 +319,29 @@ fn write_some(active: &Active, f: &mut File, bytes: &[u8]) -> (usize, std::io::R
         .current_size
         .fetch_add(done as u64, Ordering::Relaxed);
     (done, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_waiting_two_seconds_for_an_everysec_fsync_is_delayed() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Appended during a 3 s fsync, 0.5 s after it started: waited 2.5 s.
+        assert_eq!(
+            delayed_by_fsync(at(500), (at(0), at(3000))),
+            Some(Duration::from_millis(2500))
+        );
+        // Appended before the fsync started: only the fsync counts.
+        assert_eq!(
+            delayed_by_fsync(at(0), (at(100), at(2100))),
+            Some(Duration::from_secs(2))
+        );
+        // Waited less than two seconds.
+        assert_eq!(delayed_by_fsync(at(1500), (at(0), at(3000))), None);
+        // Appended after the fsync ended.
+        assert_eq!(delayed_by_fsync(at(4000), (at(0), at(3000))), None);
+    }
 }

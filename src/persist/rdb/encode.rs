@@ -18,6 +18,8 @@ pub struct RdbEncoder<S: RdbSink> {
     opts: EncodeOptions,
     crc: Crc64,
     scratch: Vec<u8>,
+    /// LZF output, reused from string to string.
+    packed: Vec<u8>,
 }
 
 impl<S: RdbSink> RdbEncoder<S> {
@@ -38,13 +40,49 @@ impl<S: RdbSink> RdbEncoder<S> {
             opts,
             crc: Crc64::new(),
             scratch: Vec::with_capacity(64),
+            packed: Vec::new(),
         };
         enc.put(&header)?;
         Ok(enc)
     }
 
+    /// Entries encoded apart from the file, for example on the shard that
+    /// owns the keys, then copied into a snapshot with
+    /// [`RdbEncoder::splice`]: no header, no checksum of its own.
+    pub fn fragment(sink: S, opts: EncodeOptions) -> Self {
+        RdbEncoder {
+            sink,
+            opts: EncodeOptions {
+                checksum: false,
+                ..opts
+            },
+            crc: Crc64::new(),
+            scratch: Vec::with_capacity(64),
+            packed: Vec::new(),
+        }
+    }
+
+    /// The sink, with everything written so far.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Gives the sink back (a fragment's bytes), without an EOF.
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    /// Appends whole entries a [`RdbEncoder::fragment`] with the same
+    /// options produced.
+    pub fn splice(&mut self, entries: &[u8]) -> std::io::Result<()> {
+        self.put(entries)
+    }
+
     fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.crc.update(bytes);
+        // Without `rdbchecksum` the trailer is zero: skip the work.
+        if self.opts.checksum {
+            self.crc.update(bytes);
+        }
         self.sink.write(bytes)
     }
 
@@ -63,15 +101,19 @@ impl<S: RdbSink> RdbEncoder<S> {
             format::encode_int(v, &mut self.scratch);
             return self.flush_scratch();
         }
-        if self.opts.compress && s.len() > format::LZF_MIN_LEN_EXCLUSIVE {
-            if let Some(c) = lzf::compress(s, s.len() - format::LZF_MIN_SAVING) {
-                self.scratch
-                    .push((format::LEN_ENCVAL << 6) | format::ENC_LZF);
-                format::encode_len(c.len() as u64, &mut self.scratch);
-                format::encode_len(s.len() as u64, &mut self.scratch);
-                self.flush_scratch()?;
-                return self.put(&c);
-            }
+        if self.opts.compress
+            && s.len() > format::LZF_MIN_LEN_EXCLUSIVE
+            && lzf::compress_into(s, s.len() - format::LZF_MIN_SAVING, &mut self.packed)
+        {
+            self.scratch
+                .push((format::LEN_ENCVAL << 6) | format::ENC_LZF);
+            format::encode_len(self.packed.len() as u64, &mut self.scratch);
+            format::encode_len(s.len() as u64, &mut self.scratch);
+            self.flush_scratch()?;
+            let packed = std::mem::take(&mut self.packed);
+            let res = self.put(&packed);
+            self.packed = packed;
+            return res;
         }
         format::encode_len(s.len() as u64, &mut self.scratch);
         self.flush_scratch()?;
@@ -122,6 +164,17 @@ impl<S: RdbSink> RdbEncoder<S> {
     }
 
     /// One key: EXPIRETIME_MS when set, then the type byte, key and value.
+    /// A string key, from borrowed bytes.
+    pub fn string_entry(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
+        self.entry_head(format::TYPE_STRING, key, expire_at_ms)?;
+        self.string(value)
+    }
+
     pub fn entry(
         &mut self,
         key: &[u8],
@@ -129,10 +182,7 @@ impl<S: RdbSink> RdbEncoder<S> {
         expire_at_ms: Option<u64>,
     ) -> std::io::Result<()> {
         match value {
-            RdbValue::String(v) => {
-                self.entry_head(format::TYPE_STRING, key, expire_at_ms)?;
-                self.string(v)
-            }
+            RdbValue::String(v) => self.string_entry(key, v, expire_at_ms),
             RdbValue::Hash(pairs) => self.hash_entry(
                 key,
                 pairs.len(),
