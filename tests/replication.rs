@@ -572,7 +572,23 @@ fn stopped_replica_is_dropped_and_comes_back_with_one_full_sync() {
     wait_in_sync(&master, &healthy, None);
     signal(&stopped, "CONT");
     wait_in_sync(&master, &stopped, None);
-    assert_eq!(field(&master, None, "stats", "sync_full"), "3");
+    // Exactly one more full sync for the stopped replica. The healthy one
+    // may legitimately need one too on a starved machine (a 64 KB ring is
+    // a few milliseconds of this load), so the master's total only has a
+    // lower bound.
+    assert_eq!(
+        stopped
+            .log_text()
+            .matches("Full resync from master")
+            .count(),
+        2,
+        "{}",
+        stopped.log_text()
+    );
+    let full: u64 = field(&master, None, "stats", "sync_full")
+        .parse()
+        .expect("sync_full");
+    assert!(full >= 3, "sync_full {full}");
     assert!(master
         .log_text()
         .contains("fell behind the replication backlog"));
