@@ -230,9 +230,19 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzfError> {
                 return Err(LzfError::TooLong);
             }
             let start = out.len() - back;
-            for k in 0..len {
-                let b = out[start + k];
-                out.push(b);
+            if back >= len {
+                out.extend_from_within(start..start + len);
+            } else {
+                // The reference overlaps what it produces: a run with a
+                // period of `back` bytes. Copy whole periods, doubling.
+                let mut left = len;
+                let mut period = back;
+                while left > 0 {
+                    let n = period.min(left);
+                    out.extend_from_within(start..start + n);
+                    left -= n;
+                    period += n;
+                }
             }
         }
     }
@@ -306,6 +316,37 @@ mod tests {
                 if compress_into(&data, len + 64, &mut out) {
                     assert_eq!(decompress(&out, len).unwrap(), data);
                 }
+            }
+        }
+    }
+
+    /// Back references that overlap their own output (runs) expand like
+    /// the byte-at-a-time definition, for every period and length.
+    #[test]
+    fn overlapping_references_expand_as_runs() {
+        let lits = b"abcdefgh";
+        for back in 1..=lits.len() {
+            for len in MIN_MATCH..=MAX_MATCH {
+                let mut stream = vec![(lits.len() - 1) as u8];
+                stream.extend_from_slice(lits);
+                let l = len - 2;
+                let off = back - 1;
+                if l < 7 {
+                    stream.push(((l as u8) << 5) | (off >> 8) as u8);
+                } else {
+                    stream.push((7 << 5) | (off >> 8) as u8);
+                    stream.push((l - 7) as u8);
+                }
+                stream.push((off & 0xFF) as u8);
+                let mut want = lits.to_vec();
+                for _ in 0..len {
+                    want.push(want[want.len() - back]);
+                }
+                assert_eq!(
+                    decompress(&stream, want.len()).unwrap(),
+                    want,
+                    "back {back} len {len}"
+                );
             }
         }
     }
