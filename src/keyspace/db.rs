@@ -572,22 +572,23 @@ impl Db {
     /// Next items of the cut; true once all were handed out, after which
     /// the state is gone and writes skip the hooks again.
     pub(crate) fn snap_next(&mut self, max: usize, out: &mut Vec<SnapItem>) -> bool {
-        let Some(s) = self.snap.as_deref_mut() else {
-            return true;
-        };
-        let done = s.next(&self.dict, &self.expires, max, out);
-        if done {
-            self.snap = None;
-        }
-        done
+        self.snap_step(|s, dict, expires| s.next(dict, expires, max, out))
     }
 
     /// [`Db::snap_next`] through a visitor (see [`SnapVisitor`]).
     pub(crate) fn snap_visit<V: SnapVisitor>(&mut self, max: usize, visitor: &mut V) -> bool {
+        self.snap_step(|s, dict, expires| s.visit(dict, expires, max, visitor))
+    }
+
+    /// One step of the walk; drops the state once `step` says it is done.
+    fn snap_step(
+        &mut self,
+        step: impl FnOnce(&mut DbSnap, &Dict<Value>, &Dict<u64>) -> bool,
+    ) -> bool {
         let Some(s) = self.snap.as_deref_mut() else {
             return true;
         };
-        let done = s.visit(&self.dict, &self.expires, max, visitor);
+        let done = step(s, &self.dict, &self.expires);
         if done {
             self.snap = None;
         }

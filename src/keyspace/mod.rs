@@ -206,13 +206,8 @@ impl Keyspace {
     /// being exhausted. True also without an active snapshot or for an
     /// index out of range.
     pub fn snapshot_next(&mut self, db_at_cut: usize, max: usize, out: &mut Vec<SnapItem>) -> bool {
-        let Some(&now_at) = self.snap_at.as_ref().and_then(|at| at.get(db_at_cut)) else {
-            return true;
-        };
-        match self.dbs.get_mut(now_at) {
-            Some(db) => db.snap_next(max, out),
-            None => true,
-        }
+        self.db_at_cut(db_at_cut)
+            .is_none_or(|db| db.snap_next(max, out))
     }
 
     /// [`Keyspace::snapshot_next`] that shows the keys to `visitor` instead
@@ -223,13 +218,15 @@ impl Keyspace {
         max: usize,
         visitor: &mut V,
     ) -> bool {
-        let Some(&now_at) = self.snap_at.as_ref().and_then(|at| at.get(db_at_cut)) else {
-            return true;
-        };
-        match self.dbs.get_mut(now_at) {
-            Some(db) => db.snap_visit(max, visitor),
-            None => true,
-        }
+        self.db_at_cut(db_at_cut)
+            .is_none_or(|db| db.snap_visit(max, visitor))
+    }
+
+    /// Where the database that had index `db_at_cut` at the cut is now
+    /// (SWAPDB moves it); `None` without a snapshot or out of range.
+    fn db_at_cut(&mut self, db_at_cut: usize) -> Option<&mut Db> {
+        let now_at = *self.snap_at.as_ref()?.get(db_at_cut)?;
+        self.dbs.get_mut(now_at)
     }
 
     /// Ends or aborts the snapshot and drops everything held for it. Flushed

@@ -467,9 +467,11 @@ fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
         let msg =
             rx.0.recv()
                 .map_err(|_| std::io::Error::other("snapshot aborted"))?;
-        let db = match &msg {
-            Msg::Slice { db, .. } | Msg::Encoded { db, .. } => *db,
-            Msg::Failed(e) => return Err(std::io::Error::other(e.clone())),
+        let (db, entries, keys) = match msg {
+            Msg::Encoded { db, entries, keys } => (db, entries, keys),
+            Msg::Failed(e) => return Err(std::io::Error::other(e)),
+            // `write_rdb` has the shards encode: never sent here.
+            Msg::Slice { .. } => return Err(std::io::Error::other("unexpected unencoded slice")),
             Msg::End => break,
         };
         if current_db != Some(db) {
@@ -477,32 +479,10 @@ fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
             enc.select_db(db as u32, keys, expires)?;
             current_db = Some(db);
         }
-        match msg {
-            Msg::Encoded { entries, keys, .. } => {
-                enc.splice(&entries)?;
-                h.node.snapshot_progress.add_processed(keys);
-                if opts.key_delay_us > 0 {
-                    std::thread::sleep(Duration::from_micros(opts.key_delay_us * keys));
-                }
-            }
-            Msg::Slice { items, .. } => {
-                for item in items {
-                    h.node.snapshot_progress.add_processed(1);
-                    if item.expire_at_ms.is_some_and(|at| at <= h.taken_unix_ms) {
-                        continue;
-                    }
-                    super::values::write_entry(
-                        &mut enc,
-                        &item.key,
-                        &item.value,
-                        item.expire_at_ms,
-                    )?;
-                    if opts.key_delay_us > 0 {
-                        std::thread::sleep(Duration::from_micros(opts.key_delay_us));
-                    }
-                }
-            }
-            Msg::Failed(_) | Msg::End => {}
+        enc.splice(&entries)?;
+        h.node.snapshot_progress.add_processed(keys);
+        if opts.key_delay_us > 0 {
+            std::thread::sleep(Duration::from_micros(opts.key_delay_us * keys));
         }
     }
     enc.finish()
