@@ -94,21 +94,7 @@ pub fn hash_bytes(k0: u64, k1: u64, data: &[u8]) -> u64 {
     mum(h ^ P0, len ^ k1 ^ P2)
 }
 
-/// splitmix64 step: the small, seedable PRNG used for random sampling. Any
-/// state (including 0) is fine, which is why callers may keep a bare `u64`.
-pub fn rand_next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Uniform-enough value in `0..n` without division (Lemire's reduction).
-#[inline]
-pub fn bounded(r: u64, n: usize) -> usize {
-    ((u128::from(r) * n as u128) >> 64) as usize
-}
+pub use crate::util::rand::{bounded, rand_next};
 
 /// A fresh seed per dict. std's `RandomState` carries OS randomness; time,
 /// a stack address (ASLR) and a process-wide counter make seeds differ even

@@ -909,6 +909,7 @@ impl ExactSizeIterator for ListIter<'_> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::rand::rand_next;
 
     fn model_check(l: &ListValue, m: &VecDeque<Vec<u8>>) {
         assert_eq!(l.len(), m.len());
@@ -1131,16 +1132,7 @@ mod tests {
         // Random bytes do not compress: kept raw.
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let noise: Vec<Vec<u8>> = (0..64)
-            .map(|_| {
-                (0..200)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x as u8
-                    })
-                    .collect()
-            })
+            .map(|_| (0..200).map(|_| rand_next(&mut x) as u8).collect())
             .collect();
         let l = ListValue::from_items(noise.iter().map(|v| v.as_slice()), Fill(2, 1));
         assert!(l.node_count() > 2);

@@ -255,6 +255,7 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzfError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::rand::rand_next;
 
     fn round_trip(data: &[u8]) {
         if let Some(c) = compress(data, data.len() + data.len() / 16 + 64) {
@@ -271,13 +272,9 @@ mod tests {
         round_trip(b"abcabcabcabcabcabcabcabcabcabc");
         round_trip(&vec![b'a'; 10000]);
         let mut x: u64 = 0x9E3779B97F4A7C15;
-        let mut rnd = Vec::new();
-        for _ in 0..20000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            rnd.push((x % 7) as u8 + b'a');
-        }
+        let rnd: Vec<u8> = (0..20000)
+            .map(|_| (rand_next(&mut x) % 7) as u8 + b'a')
+            .collect();
         round_trip(&rnd);
         let noise: Vec<u8> = rnd.iter().enumerate().map(|(i, b)| b ^ (i as u8)).collect();
         round_trip(&noise);
@@ -298,12 +295,7 @@ mod tests {
     #[test]
     fn consecutive_calls_ignore_earlier_entries() {
         let mut seed = 7u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = move || rand_next(&mut seed);
         for round in 0..3 {
             if round == 1 {
                 TABLE.with(|t| t.borrow_mut().base = u32::MAX - 5000);

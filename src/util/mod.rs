@@ -9,6 +9,7 @@ pub mod glob;
 pub mod ldouble;
 pub mod lzf;
 pub mod num;
+pub mod rand;
 pub mod strtod;
 
 /// Redis's `sdscatrepr`: `bytes` double-quoted with C-style escapes, `\xHH`
