@@ -528,6 +528,29 @@ fn raw_replica(port: u16) -> Conn {
     r
 }
 
+/// A 2-shard master with DEBUG on, a raw SYNC stream of it, and a
+/// redis-server replica of it: what a served blocking command looks like
+/// downstream, and whether a real Redis applies it the same way.
+fn watched_master() -> (Server, Conn, Server) {
+    let s = Server::start(&[
+        "--shards",
+        "2",
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let raw = raw_replica(s.port);
+    let replica = Server::start_redis(&[
+        "--enable-debug-command",
+        "yes",
+        "--replicaof",
+        "127.0.0.1",
+        &s.port.to_string(),
+    ]);
+    (s, raw, replica)
+}
+
 /// The next stream command other than PING/SELECT, as text.
 fn next_write(r: &mut Conn) -> Vec<String> {
     loop {
@@ -541,23 +564,8 @@ fn next_write(r: &mut Conn) -> Vec<String> {
 
 #[test]
 fn served_bzpops_reach_replicas_as_zpops() {
-    let s = Server::start(&[
-        "--shards",
-        "2",
-        "--enable-debug-command",
-        "yes",
-        "--repl-diskless-sync-delay",
-        "0",
-    ]);
+    let (s, mut raw, replica) = watched_master();
     let mut c = s.conn();
-    let mut raw = raw_replica(s.port);
-    let replica = common::Server::start_redis(&[
-        "--enable-debug-command",
-        "yes",
-        "--replicaof",
-        "127.0.0.1",
-        &s.port.to_string(),
-    ]);
     let keys = keys_alternating("zr:", 2);
     let (a, b) = (&keys[0], &keys[1]);
     // Served at once.
@@ -653,23 +661,8 @@ fn read_all(conns: &mut [Conn]) -> Vec<Value> {
 /// that order (a redis-server replica ends with the same digest).
 #[test]
 fn blmoves_to_other_shards_are_served_in_arrival_order() {
-    let s = Server::start(&[
-        "--shards",
-        "2",
-        "--enable-debug-command",
-        "yes",
-        "--repl-diskless-sync-delay",
-        "0",
-    ]);
+    let (s, mut raw, replica) = watched_master();
     let mut c = s.conn();
-    let mut raw = raw_replica(s.port);
-    let replica = common::Server::start_redis(&[
-        "--enable-debug-command",
-        "yes",
-        "--replicaof",
-        "127.0.0.1",
-        &s.port.to_string(),
-    ]);
     // The source on shard 0; destinations on shard 1, one on shard 0.
     let src = common::family::keys_on(0, "fair:src", 1).remove(0);
     let far = common::family::keys_on(1, "fair:d", 3);
