@@ -1344,6 +1344,50 @@ fn a_broken_transfer_keeps_the_replica_data_in_every_load_mode() {
 }
 
 #[test]
+fn a_sync_abandoned_midway_leaves_nothing_in_the_next_one() {
+    // The replica stages a transfer's keys on its shards while it arrives;
+    // until it is installed, clients keep seeing the old data, and a
+    // transfer given up halfway must not leak into the next sync.
+    let slow = start(&["--rdb-key-save-delay", "1000", "--rdbcompression", "no"]);
+    assert_eq!(
+        slow.conn()
+            .cmd(&["DEBUG", "POPULATE", "3000", "new", "1000"]),
+        Value::ok()
+    );
+    let other = start(&[]);
+    assert_eq!(
+        other.conn().cmd(&["DEBUG", "POPULATE", "50", "other"]),
+        Value::ok()
+    );
+    let replica = start(&[]);
+    let mut c = replica.conn();
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "300", "kept"]), Value::ok());
+    let port = slow.port.to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    common::wait_until(DEADLINE, "keys to arrive", || {
+        field(&replica, None, "replication", "master_sync_read_bytes")
+            .parse::<u64>()
+            .is_ok_and(|n| n > 200_000)
+    });
+    // Some "new:" keys have reached the shards by now, but are not served.
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(300));
+    assert_eq!(
+        c.cmd(&["EXISTS", "new:0", "new:1", "kept:0"]),
+        Value::Int(1)
+    );
+    assert_eq!(
+        field(&replica, None, "replication", "master_sync_in_progress"),
+        "1"
+    );
+    let port = other.port.to_string();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    wait_in_sync(&other, &replica, None);
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(50));
+    assert_eq!(digest(&replica, None), digest(&other, None));
+    assert_eq!(c.cmd(&["EXISTS", "new:0", "kept:0"]), Value::Int(0));
+}
+
+#[test]
 fn replica_lazy_flush_frees_the_old_dataset_in_the_background() {
     let master = start(&[]);
     write_keys(&master, None, "m", 100);

@@ -5,7 +5,7 @@ use super::args::{int_arg, is};
 use super::error::{CmdError, CmdResult};
 use super::table::{self, flag::*, spec, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
-use crate::keyspace::{Lookup, StrValue, Value};
+use crate::keyspace::{Install, Lookup, StrValue, Value};
 use crate::node::{unix_ms, unix_us};
 use crate::resp::{Protocol, Reply};
 use crate::shard;
@@ -949,11 +949,12 @@ async fn debug_reload(
         save_dataset(&node).await.map_err(CmdError::Other)?;
     }
     let path = std::path::PathBuf::from(node.config().dbfilename());
-    let (shards, databases) = (node.shards(), node.config().databases());
+    let databases = node.config().databases();
     let (tx, rx) = shard::oneshot::channel();
+    let stager = crate::persist::dump::Stager::new();
     std::thread::Builder::new()
         .name("cascade-load".into())
-        .spawn(move || tx.send(crate::persist::dump::load(&path, shards, databases)))
+        .spawn(move || tx.send(crate::persist::dump::load(&path, stager, databases)))
         .map_err(|e| CmdError::other(format!("ERR could not start the load thread: {e}")))?;
     let loaded = match rx.await {
         Ok(Ok(Some(l))) => l,
@@ -970,29 +971,34 @@ async fn debug_reload(
         }
         Err(_) => return Err(CmdError::other("ERR the load thread died")),
     };
-    let parts = crate::persist::dump::ShardParts::new(loaded.per_shard);
+    let staged = std::sync::Arc::new(loaded.staged);
+    staged.ready().await;
+    let how = if flush {
+        Install::Replace { lazy: false }
+    } else {
+        Install::Merge {
+            overwrite: merge,
+            now_ms: unix_ms(),
+        }
+    };
     let guard = shard::hold_all().await;
-    let duplicates: usize = guard
-        .run_each(move |core| {
-            let mine = parts.take(core.id);
-            if flush {
-                core.ks.flush_all();
-            }
-            let now = unix_ms();
-            let mut duplicates = 0;
-            for (db, key, value, expire) in mine {
-                if !flush && !merge && core.db_mut(db).get_ref(&key, now).is_some() {
-                    duplicates += 1;
-                    continue;
-                }
-                core.db_mut(db).set(key, value, expire);
-            }
-            duplicates
-        })
+    let installed: Result<Vec<usize>, _> = guard
+        .run_each(move |core| staged.install(core, how))
         .await
         .into_iter()
-        .sum();
+        .collect();
     drop(guard);
+    let duplicates: usize = match installed {
+        // Replace counts the keys it removed: no duplicates.
+        Ok(_) if flush => 0,
+        Ok(counts) => counts.into_iter().sum(),
+        Err(e) => {
+            tracing::warn!("DEBUG RELOAD: {e}");
+            return Err(CmdError::other(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ));
+        }
+    };
     tracing::info!("DB reloaded by DEBUG RELOAD");
     if duplicates > 0 {
         return Err(CmdError::other(format!(

@@ -519,6 +519,85 @@ impl Db {
         n
     }
 
+    /// Room for `keys` keys and `ttls` TTLs: a load's size hint, so the
+    /// tables do not grow and rehash their way to a size known up front.
+    pub fn reserve(&mut self, keys: usize, ttls: usize) {
+        self.dict.reserve(keys);
+        self.expires.reserve(ttls);
+    }
+
+    /// Stores a key loaded from a dump into a database no client sees yet
+    /// (a load's staging database, see `staging.rs`): no watch, blocking or
+    /// snapshot hooks apply, and the key is kept as given rather than
+    /// copied, since the RDB decoder hands out each key in its own exact
+    /// allocation. A key loaded twice keeps the last value, as SET would.
+    pub fn insert_loaded(&mut self, key: Bytes, v: Value, expire_at_ms: Option<u64>) {
+        debug_assert!(self.snap.is_none() && self.watch.is_empty() && self.blocked.is_empty());
+        match expire_at_ms {
+            None => {
+                if !self.expires.is_empty() {
+                    self.expires.remove(&key);
+                }
+                self.dict.insert(key, v);
+            }
+            Some(at) => {
+                let probe = key.clone();
+                self.dict.insert(key, v);
+                self.set_expire_unhooked(&probe, at);
+            }
+        }
+    }
+
+    /// Replaces this database's data with `loaded`'s (a finished load's
+    /// staging database) as FLUSHDB followed by storing every loaded key
+    /// would: watchers of keys present before or after are touched, keys
+    /// clients block on that now hold a list or sorted set become ready.
+    /// The old data is freed here, or by the background thread if `lazy`.
+    /// Returns the number of keys removed.
+    pub fn adopt(&mut self, mut loaded: Db, lazy: bool) -> usize {
+        let removed = if lazy {
+            self.clear_lazy()
+        } else {
+            self.clear()
+        };
+        // A snapshot walking this database took the old tables over in the
+        // clear above (or none was running): the new ones are past its cut.
+        self.dict = std::mem::take(&mut loaded.dict);
+        self.expires = std::mem::take(&mut loaded.expires);
+        if !self.watch.is_empty() {
+            let dict = &self.dict;
+            self.watch.touch_where(|k| dict.get(k).is_some());
+        }
+        if !self.blocked.is_empty() {
+            let dict = &self.dict;
+            let lists: Vec<Bytes> = self
+                .blocked
+                .iter()
+                .filter(|k| dict.get(k).is_some_and(may_wake))
+                .cloned()
+                .collect();
+            self.ready.extend(lists);
+        }
+        removed
+    }
+
+    /// Stores every key of `loaded` as SET would, hooks included (DEBUG
+    /// RELOAD NOFLUSH). A key this database already holds (and that has
+    /// not expired) is left alone and counted, unless `overwrite`.
+    pub fn merge_loaded(&mut self, mut loaded: Db, now_ms: u64, overwrite: bool) -> usize {
+        let ttls = std::mem::take(&mut loaded.expires);
+        let mut duplicates = 0;
+        for (key, value) in loaded.dict.drain() {
+            if !overwrite && self.get_ref(&key, now_ms).is_some() {
+                duplicates += 1;
+                continue;
+            }
+            let expire = ttls.get(&key).copied();
+            self.set(key, value, expire);
+        }
+        duplicates
+    }
+
     /// Keys deleted by expiry (lazy or active) since the last call, oldest
     /// first. The server propagates each as a DEL in this db's index.
     /// Whether keys expired since the last drain.

@@ -522,6 +522,28 @@ impl<V> Dict<V> {
         None
     }
 
+    /// Makes the table big enough for `n` entries in all, so a load that
+    /// knows its size up front (an RDB's RESIZEDB hint) does not grow and
+    /// rehash its way there. An empty table is sized at once; a filled one
+    /// starts an ordinary incremental resize. Never shrinks.
+    pub fn reserve(&mut self, n: usize) {
+        if self.rehashing || n == 0 {
+            return;
+        }
+        let target = n
+            .checked_next_power_of_two()
+            .unwrap_or(MAX_BUCKETS)
+            .clamp(INITIAL_BUCKETS, MAX_BUCKETS);
+        if target <= self.tables[0].size() {
+            return;
+        }
+        if self.tables[0].used == 0 {
+            self.tables[0] = Table::with_size(target);
+        } else {
+            self.start_resize(target, false);
+        }
+    }
+
     /// Removes the key, returning the stored key and value.
     pub fn remove(&mut self, key: &[u8]) -> Option<(Bytes, V)> {
         if self.is_empty() {
@@ -1270,6 +1292,31 @@ mod tests {
         assert_eq!(d.remove(b"k").map(|(_, v)| v), Some(2));
         assert_eq!(d.remove(b"k"), None);
         assert!(!d.contains_key(b"k"));
+    }
+
+    #[test]
+    fn reserve_sizes_once_and_loads_without_rehashing() {
+        let mut d = Dict::with_seed(7);
+        d.reserve(1000);
+        assert_eq!(d.buckets(), 1024);
+        for i in 0..1000 {
+            d.insert(key(i), i);
+            assert!(!d.is_rehashing(), "grew at insert {i}");
+        }
+        assert_eq!(d.buckets(), 1024);
+        // A smaller reservation never shrinks.
+        d.reserve(10);
+        assert_eq!(d.buckets(), 1024);
+        // A bigger one on a filled table resizes incrementally, losing nothing.
+        d.reserve(2000);
+        assert!(d.is_rehashing());
+        while d.rehash_steps(100) {}
+        assert_eq!(d.buckets(), 2048);
+        assert_eq!(d.len(), 1000);
+        assert!((0..1000).all(|i| d.get(&key(i)) == Some(&i)));
+        let mut e: Dict<u64> = Dict::with_seed(1);
+        e.reserve(0);
+        assert_eq!(e.buckets(), 0);
     }
 
     #[test]

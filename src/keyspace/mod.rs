@@ -11,7 +11,8 @@
 //! `zset.rs` / `skiplist.rs` (the sorted set type), `db.rs`
 //! (one database: TTLs, lazy expiry, expired log), `expire.rs` (active
 //! expiry cycle), `snapshot.rs` (incremental copy-on-write snapshot),
-//! `watch.rs` (WATCH versions of watched keys).
+//! `watch.rs` (WATCH versions of watched keys), `staging.rs` (a load's
+//! databases until they replace the live ones).
 #![forbid(unsafe_code)]
 
 pub mod db;
@@ -24,6 +25,7 @@ pub mod listpack;
 pub mod set;
 pub mod skiplist;
 pub mod snapshot;
+pub mod staging;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -35,6 +37,7 @@ pub use hash::HashValue;
 pub use list::{End, Fill, ListValue};
 pub use set::{Member, SetValue};
 pub use snapshot::{SnapItem, SnapVisitor, SnapshotActive};
+pub use staging::{Install, LoadedKey, StageError};
 pub use value::{Limits, StrEncoding, StrValue, Value};
 pub use zset::ZsetValue;
 
@@ -47,6 +50,8 @@ pub struct Keyspace {
     /// While a snapshot is active: for each database index at the cut, the
     /// index that holds its data now (SWAPDB moves it).
     snap_at: Option<Vec<usize>>,
+    /// A load in progress: its databases, filled while these serve.
+    staged: Option<staging::Staged>,
 }
 
 impl Keyspace {
@@ -55,6 +60,7 @@ impl Keyspace {
         Keyspace {
             dbs: (0..n).map(|_| Db::new()).collect(),
             snap_at: None,
+            staged: None,
         }
     }
 

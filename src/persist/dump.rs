@@ -5,7 +5,6 @@
 
 use super::rdb::{RdbDecoder, RdbError, RdbItem, ReadSource, WriteSink};
 use super::snapshot::{write_rdb, Cut};
-use crate::keyspace::Value;
 use crate::node::unix_ms;
 use crate::shard;
 use bytes::Bytes;
@@ -103,51 +102,176 @@ impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
     }
 }
 
-/// One loaded key: database, key, value, expiry (unix ms).
-pub type LoadedKey = (usize, Bytes, Value, Option<u64>);
+pub use crate::keyspace::{Install, LoadedKey, StageError};
 
-/// Stores one shard's loaded keys in its databases.
-pub fn insert_keys(core: &mut shard::ShardCore, keys: Vec<LoadedKey>) {
-    for (db, key, value, expire) in keys {
-        core.db_mut(db).set(key, value, expire);
+/// Keys per batch a load hands a shard: big enough that posting costs
+/// nothing next to inserting, small enough that a shard serving clients
+/// meanwhile pauses well under a millisecond per batch.
+const BATCH_KEYS: usize = 512;
+/// The most keys a RESIZEDB hint may pre-size one shard's table for: the
+/// hint comes from the file, and a corrupt one must not make us allocate
+/// gigabytes of empty buckets. Bigger loads simply grow past it.
+const MAX_RESERVE: u64 = 1 << 24;
+
+/// Hands a load's keys to their owning shards while the load goes on: each
+/// shard inserts them into its staging databases (see
+/// [`crate::keyspace::staging`]) in batches, in parallel with the decoder
+/// and with each other, and keeps serving its current data until the load
+/// is installed. Created on a shard executor, then moved to the thread that
+/// decodes. Dropped before [`Stager::finish`] (a failed load), it frees
+/// what it staged.
+pub struct Stager {
+    mesh: std::sync::Arc<shard::Mesh>,
+    id: u64,
+    pending: Vec<Vec<LoadedKey>>,
+    sent: Vec<u64>,
+    finished: bool,
+}
+
+impl Stager {
+    /// Starts a load; must be called on a shard executor.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Stager {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mesh = shard::current().mesh();
+        let shards = mesh.shards();
+        for s in 0..shards {
+            mesh.post_aside(s, Box::new(move |core| core.ks.stage_begin(id)));
+        }
+        Stager {
+            mesh,
+            id,
+            pending: vec![Vec::new(); shards],
+            sent: vec![0; shards],
+            finished: false,
+        }
+    }
+
+    fn shards(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Sizes database `db` for `keys` keys and `ttls` TTLs in all, split
+    /// evenly over the shards (keys hash evenly), with a little slack.
+    fn reserve(&self, db: usize, keys: u64, ttls: u64) {
+        let share = |n: u64| {
+            let per = n / self.shards() as u64;
+            (per + per / 16 + 16).min(MAX_RESERVE) as usize
+        };
+        let (keys, ttls, id) = (share(keys), share(ttls), self.id);
+        for s in 0..self.shards() {
+            self.mesh.post_aside(
+                s,
+                Box::new(move |core| core.ks.stage_reserve(id, db, keys, ttls)),
+            );
+        }
+    }
+
+    fn push(&mut self, key: LoadedKey) {
+        let s = shard::route::shard_of(&key.1, self.shards());
+        self.pending[s].push(key);
+        if self.pending[s].len() >= BATCH_KEYS {
+            self.send(s);
+        }
+    }
+
+    fn send(&mut self, s: usize) {
+        let batch = std::mem::take(&mut self.pending[s]);
+        if batch.is_empty() {
+            return;
+        }
+        self.sent[s] += 1;
+        let id = self.id;
+        self.mesh
+            .post_aside(s, Box::new(move |core| core.ks.stage_keys(id, batch)));
+    }
+
+    /// Sends what is left; the load is then ready to install once every
+    /// shard has taken its batches ([`StagedLoad::ready`]).
+    fn finish(mut self) -> StagedLoad {
+        for s in 0..self.shards() {
+            self.send(s);
+        }
+        self.finished = true;
+        StagedLoad {
+            mesh: self.mesh.clone(),
+            id: self.id,
+            sent: std::mem::take(&mut self.sent),
+        }
     }
 }
 
-/// Hands each shard its loaded keys, one job per shard, for loads nothing
-/// else writes during (start-up: the dump, the AOF base).
-pub async fn install_per_shard(per_shard: Vec<Vec<LoadedKey>>) {
-    for (id, keys) in per_shard.into_iter().enumerate() {
-        shard::run_on(id, move |core| insert_keys(core, keys)).await;
+impl Drop for Stager {
+    fn drop(&mut self) {
+        if !self.finished {
+            discard(&self.mesh, self.id);
+        }
     }
 }
 
-/// A load's per-shard keys for a job that runs on every shard at once
-/// while they are all held (a replica's full sync, DEBUG RELOAD): each
-/// shard takes its own part once.
-pub struct ShardParts(std::sync::Mutex<Vec<Option<Vec<LoadedKey>>>>);
+fn discard(mesh: &shard::Mesh, id: u64) {
+    for s in 0..mesh.shards() {
+        mesh.post_aside(s, Box::new(move |core| core.ks.stage_discard(id)));
+    }
+}
 
-impl ShardParts {
-    pub fn new(per_shard: Vec<Vec<LoadedKey>>) -> std::sync::Arc<ShardParts> {
-        std::sync::Arc::new(ShardParts(std::sync::Mutex::new(
-            per_shard.into_iter().map(Some).collect(),
-        )))
+/// A load whose keys are all on their way to the shards' staging. Installed
+/// with [`StagedLoad::install`] on every shard; dropped, it frees what it
+/// staged (installed staging is already gone, so that is then a no-op).
+pub struct StagedLoad {
+    mesh: std::sync::Arc<shard::Mesh>,
+    id: u64,
+    sent: Vec<u64>,
+}
+
+impl StagedLoad {
+    /// Resolves once every shard has stored the batches sent to it.
+    pub async fn ready(&self) {
+        for s in 0..self.sent.len() {
+            shard::barrier(s).await;
+        }
     }
 
-    /// Shard `id`'s keys; empty the second time.
-    pub fn take(&self, id: usize) -> Vec<LoadedKey> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(id)
-            .and_then(Option::take)
-            .unwrap_or_default()
+    /// Moves this shard's staged keys into its live databases (after
+    /// [`StagedLoad::ready`]); see [`crate::keyspace::Keyspace::stage_install`].
+    pub fn install(&self, core: &mut shard::ShardCore, how: Install) -> Result<usize, StageError> {
+        let sent = self.sent.get(core.id).copied().unwrap_or(0);
+        core.ks.stage_install(self.id, sent, how)
+    }
+
+    /// Installs on every shard in turn, replacing all data: for loads
+    /// nothing else writes during (start-up: the dump, the AOF base).
+    pub async fn install_everywhere(self) -> Result<(), StageError> {
+        self.ready().await;
+        let load = std::sync::Arc::new(self);
+        for s in 0..load.sent.len() {
+            let l = load.clone();
+            shard::run_on(s, move |core| {
+                l.install(core, Install::Replace { lazy: false })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedLoad {
+    fn drop(&mut self) {
+        discard(&self.mesh, self.id);
     }
 }
 
 /// What a load found, for the start-up log.
 pub struct Loaded {
-    /// Per shard: the keys it must insert before serving.
-    pub per_shard: Vec<Vec<LoadedKey>>,
+    /// The keys, staged on their shards.
+    pub staged: StagedLoad,
+    pub facts: LoadFacts,
+}
+
+/// What a load read besides the keys.
+#[derive(Debug, Default)]
+pub struct LoadFacts {
     pub keys_loaded: u64,
     pub keys_expired: u64,
     pub redis_ver: Option<String>,
@@ -180,29 +304,19 @@ impl std::fmt::Display for LoadError {
     }
 }
 
-/// Reads an RDB file and splits its keys by owning shard. `Ok(None)` when
-/// the file does not exist (a fresh server).
-pub fn load(path: &Path, shards: usize, databases: usize) -> Result<Option<Loaded>, LoadError> {
-    load_with(path, shards, databases, false)
+/// Reads an RDB file, handing its keys to `stager`. `Ok(None)` when the
+/// file does not exist (a fresh server).
+pub fn load(path: &Path, stager: Stager, databases: usize) -> Result<Option<Loaded>, LoadError> {
+    load_counting(path, stager, databases, false, None, 0)
 }
 
-/// [`load`], keeping keys whose expiry has passed when `keep_expired`: a
-/// replica loads its master's snapshot whole and waits for its `DEL`s.
-pub fn load_with(
-    path: &Path,
-    shards: usize,
-    databases: usize,
-    keep_expired: bool,
-) -> Result<Option<Loaded>, LoadError> {
-    load_counting(path, shards, databases, keep_expired, None, 0)
-}
-
-/// [`load_with`], adding the bytes read so far to `progress` as it goes
-/// (INFO's `loading_loaded_bytes`) and sleeping `key_delay_us` per key
+/// [`load`], keeping keys whose expiry has passed when `keep_expired`,
+/// adding the bytes read so far to `progress` as it goes (INFO's
+/// `loading_loaded_bytes`) and sleeping `key_delay_us` per key
 /// (`key-load-delay`, so tests can watch a load in progress).
 pub fn load_counting(
     path: &Path,
-    shards: usize,
+    stager: Stager,
     databases: usize,
     keep_expired: bool,
     progress: Option<&std::sync::atomic::AtomicU64>,
@@ -222,7 +336,7 @@ pub fn load_counting(
     );
     load_from(
         ReadSource(reader),
-        shards,
+        stager,
         databases,
         keep_expired,
         key_delay_us,
@@ -231,10 +345,10 @@ pub fn load_counting(
 }
 
 /// Decodes one RDB from `source` (which is left just past its end: an
-/// AOF base may go on with commands) and splits its keys by owning shard.
+/// AOF base may go on with commands), handing its keys to `stager`.
 pub fn load_from<S: super::rdb::RdbSource>(
     source: S,
-    shards: usize,
+    mut stager: Stager,
     databases: usize,
     keep_expired: bool,
     key_delay_us: u64,
@@ -242,17 +356,8 @@ pub fn load_from<S: super::rdb::RdbSource>(
     let mut dec = RdbDecoder::new(source).map_err(LoadError::Rdb)?;
     let now = unix_ms();
     let limits = crate::node::encoding_limits();
-    let mut out = Loaded {
-        per_shard: vec![Vec::new(); shards.max(1)],
-        keys_loaded: 0,
-        keys_expired: 0,
-        redis_ver: None,
-        ctime: None,
-        used_mem: None,
-        repl_stream_db: None,
-        repl_id: None,
-        repl_offset: None,
-    };
+    let mut selected = 0;
+    let mut out = LoadFacts::default();
     loop {
         match dec.next().map_err(LoadError::Rdb)? {
             RdbItem::Eof => break,
@@ -272,8 +377,9 @@ pub fn load_from<S: super::rdb::RdbSource>(
                 if db as usize >= databases {
                     return Err(LoadError::DbOutOfRange(db, databases));
                 }
+                selected = db as usize;
             }
-            RdbItem::ResizeDb(..) => {}
+            RdbItem::ResizeDb(keys, ttls) => stager.reserve(selected, keys, ttls),
             RdbItem::Entry(e) => {
                 if key_delay_us > 0 {
                     std::thread::sleep(std::time::Duration::from_micros(key_delay_us));
@@ -290,11 +396,13 @@ pub fn load_from<S: super::rdb::RdbSource>(
                 let Some(value) = super::values::from_rdb(e.value, &limits) else {
                     continue;
                 };
-                let s = shard::route::shard_of(&e.key, shards);
-                out.per_shard[s].push((e.db as usize, e.key, value, e.expire_at_ms));
+                stager.push((e.db as usize, e.key, value, e.expire_at_ms));
                 out.keys_loaded += 1;
             }
         }
     }
-    Ok(out)
+    Ok(Loaded {
+        staged: stager.finish(),
+        facts: out,
+    })
 }

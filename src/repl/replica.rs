@@ -15,6 +15,7 @@
 use super::backlog::Backlog;
 use super::{Ids, ReplId, Role};
 use crate::cmd::{self, Client};
+use crate::keyspace::Install;
 use crate::node::{unix_ms, Node};
 use crate::persist::rdb::ReadSource;
 use crate::persist::{chunks, dump};
@@ -712,13 +713,16 @@ impl Link {
             ))
         });
         let (feed, reader) = chunks::channel(LOADER_CHUNKS);
-        let (shards, databases) = (self.node.shards(), self.node.config().databases());
+        let databases = self.node.config().databases();
         let (loaded_tx, loaded_rx) = shard::oneshot::channel();
+        // The shards store the keys in staging tables as they arrive, and
+        // keep serving the old data until the load is installed.
+        let stager = dump::Stager::new();
         let spawned = std::thread::Builder::new()
             .name("cascade-load".into())
             .spawn(move || {
                 let source = ReadSource(std::io::BufReader::with_capacity(1 << 20, reader));
-                loaded_tx.send(dump::load_from(source, shards, databases, true, 0));
+                loaded_tx.send(dump::load_from(source, stager, databases, true, 0));
             });
         if let Err(e) = spawned {
             return failed(format!("could not start the load thread: {e}"));
@@ -892,6 +896,10 @@ impl Link {
         if self.stale() {
             return Err(LinkError::Cancelled);
         }
+        let dump::Loaded {
+            staged,
+            facts: loaded,
+        } = loaded;
         if let Some(v) = &loaded.redis_ver {
             tracing::info!("Loading RDB produced by version {v}");
         }
@@ -904,7 +912,8 @@ impl Link {
             .repl_stream_db
             .unwrap_or(0)
             .min(databases.saturating_sub(1));
-        let parts = dump::ShardParts::new(loaded.per_shard);
+        let staged = Arc::new(staged);
+        staged.ready().await;
         let ring = Arc::new(Backlog::new(
             node.config().repl_ring_size(),
             offset,
@@ -916,20 +925,25 @@ impl Link {
         node.repl.gate.enter().await;
         let _span = GateSpan(node);
         let guard = shard::hold_all().await;
-        guard
+        let installed: Result<Vec<usize>, _> = guard
             .run_each(move |core| {
-                let mine = parts.take(core.id);
-                if lazy_flush {
-                    core.ks.flush_all_lazy();
-                } else {
-                    core.ks.flush_all();
-                }
+                let installed = staged.install(core, Install::Replace { lazy: lazy_flush });
                 core.ks.set_expire_allowed(false);
                 core.link_feeds_aof = true;
                 core.backlog = None;
-                dump::insert_keys(core, mine);
+                installed
             })
-            .await;
+            .await
+            .into_iter()
+            .collect();
+        if let Err(e) = installed {
+            // Only a bug gets here (`ready` saw every batch stored). Some
+            // shards may hold the new data and others the old: serve
+            // neither, and sync again.
+            guard.run_each(|core| core.ks.flush_all()).await;
+            drop(guard);
+            return failed(format!("could not install the loaded data: {e}"));
+        }
         node.repl.set_backlog(Some(ring));
         node.repl.set_ids(Ids {
             replid: ReplId(replid),

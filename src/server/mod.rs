@@ -255,13 +255,14 @@ async fn load_in_background(node: &Arc<Node>) {
     let (tx, rx) = shard::oneshot::channel();
     let reader = node.clone();
     let file = path.clone();
+    let stager = crate::persist::dump::Stager::new();
     let spawned = std::thread::Builder::new()
         .name("cascade-load".into())
         .spawn(move || {
             let progress = &reader.loading_loaded_bytes;
             tx.send(crate::persist::dump::load_counting(
                 &file,
-                shards,
+                stager,
                 databases,
                 false,
                 Some(progress),
@@ -290,6 +291,10 @@ async fn load_in_background(node: &Arc<Node>) {
             std::process::exit(1);
         }
     };
+    let crate::persist::dump::Loaded {
+        staged,
+        facts: loaded,
+    } = loaded;
     if let Some(v) = &loaded.redis_ver {
         tracing::info!("Loading RDB produced by version {v}");
     }
@@ -303,7 +308,13 @@ async fn load_in_background(node: &Arc<Node>) {
             mem as f64 / (1024.0 * 1024.0)
         );
     }
-    crate::persist::dump::install_per_shard(loaded.per_shard).await;
+    if let Err(e) = staged.install_everywhere().await {
+        tracing::warn!(
+            "Fatal error loading the DB ({}): {e}. Exiting.",
+            path.display()
+        );
+        std::process::exit(1);
+    }
     tracing::info!(
         "Done loading RDB, keys loaded: {}, keys expired: {}.",
         loaded.keys_loaded,

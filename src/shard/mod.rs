@@ -72,6 +72,9 @@ enum HoldMode {
     Acquire(TxnId),
     /// The sender already holds the shard.
     Held(TxnId),
+    /// Run at once, held or not: the job touches nothing a hold protects
+    /// (a load's staging databases, which no client sees).
+    Aside,
 }
 
 enum Msg {
@@ -108,6 +111,20 @@ impl Mesh {
     /// and forget, e.g. from the signal thread to start a task there).
     pub fn call_on(&self, shard: usize, f: Box<dyn FnOnce() + Send>) {
         self.inboxes[shard].push(Msg::Call(f));
+    }
+
+    /// Queues a job on `shard` from any thread, without waiting for it.
+    /// It runs at once when its turn in the inbox comes, even while a
+    /// multi-shard operation holds the shard, so it must touch only what
+    /// no hold protects: a load's staging ([`crate::keyspace::staging`]).
+    /// Jobs posted from one thread run in posting order, and before any
+    /// job that the poster's later actions cause to be sent (a
+    /// [`barrier`] after them sees them done).
+    pub fn post_aside(&self, shard: usize, job: Job) {
+        self.inboxes[shard].push(Msg::Run {
+            job,
+            mode: HoldMode::Aside,
+        });
     }
 }
 
@@ -261,6 +278,12 @@ impl Shard {
         self.mesh.shards()
     }
 
+    /// Every shard's inbox, for threads that post work (see
+    /// [`Mesh::post_aside`]).
+    pub fn mesh(&self) -> Arc<Mesh> {
+        self.mesh.clone()
+    }
+
     pub fn shard_of(&self, key: &[u8]) -> usize {
         route::shard_of(key, self.shards())
     }
@@ -344,6 +367,12 @@ impl Shard {
     }
 
     fn run_or_queue(&self, job: Job, mode: HoldMode) {
+        if mode == HoldMode::Aside {
+            // No client state changes: no touches to settle, nobody to
+            // serve.
+            job(&mut self.core.borrow_mut());
+            return;
+        }
         let runnable = {
             let mut hold = self.hold.borrow_mut();
             match (mode, hold.holder) {

@@ -370,9 +370,10 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Decodes the RDB at the start of `path` on a helper thread, hands each
 /// shard its keys; returns where the RDB ended.
 async fn load_rdb_part(node: &Arc<Node>, path: &Path, name: &str) -> Result<u64, ()> {
-    let (shards, databases) = (node.shards(), node.config().databases());
+    let databases = node.config().databases();
     let (tx, rx) = shard::oneshot::channel();
     let path = path.to_path_buf();
+    let stager = crate::persist::dump::Stager::new();
     let spawned = std::thread::Builder::new()
         .name("cascade-load".into())
         .spawn(move || {
@@ -384,7 +385,7 @@ async fn load_rdb_part(node: &Arc<Node>, path: &Path, name: &str) -> Result<u64,
                         n: 0,
                     };
                     let loaded =
-                        crate::persist::dump::load_from(&mut src, shards, databases, false, 0)
+                        crate::persist::dump::load_from(&mut src, stager, databases, false, 0)
                             .map_err(|e| e.to_string())?;
                     Ok((loaded, src.n))
                 });
@@ -406,7 +407,10 @@ async fn load_rdb_part(node: &Arc<Node>, path: &Path, name: &str) -> Result<u64,
         }
     };
     node.loading_loaded_bytes.fetch_add(end, Ordering::Relaxed);
-    crate::persist::dump::install_per_shard(loaded.per_shard).await;
+    if let Err(e) = loaded.staged.install_everywhere().await {
+        tracing::warn!("Error loading the RDB base file {name}, AOF loading aborted: {e}");
+        return Err(());
+    }
     Ok(end)
 }
 
