@@ -1210,6 +1210,27 @@ fn stopped_replica_costs_the_master_bounded_memory() {
     assert_eq!(full_after, full_before + 1);
 }
 
+/// The ring costs memory as the stream fills it, not when it is created:
+/// a master's first replica does not add the ring's 32 MB to its RSS.
+#[test]
+fn the_first_replica_does_not_cost_the_whole_ring_at_once() {
+    let master = start(&[]);
+    write_keys(&master, None, "k", 100);
+    let baseline = rss_bytes(&master);
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &replica, None);
+    write_keys(&master, None, "after", 100);
+    wait_in_sync(&master, &replica, None);
+    let growth = rss_bytes(&master).saturating_sub(baseline);
+    assert!(
+        growth < 12 << 20,
+        "master grew by {} MB when its replica came (baseline {} MB)",
+        growth >> 20,
+        baseline >> 20
+    );
+}
+
 /// Replicas that ask while a snapshot is being produced wait for the next
 /// one together: four replicas cost two snapshots, not four.
 #[test]
