@@ -198,7 +198,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
         ClientCmd::Bgrewriteaof => {
             let node = &client.node;
             let aof = &node.aof;
-            if aof.rewrite_in_progress.load(Ordering::SeqCst) {
+            if aof.rewrite_in_progress() {
                 return Err(CmdError::other(
                     "ERR Background append only file rewriting already in progress",
                 ));
@@ -213,7 +213,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
                             glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                         }
                         node.aof.rewrite_scheduled.store(false, Ordering::SeqCst);
-                        if !node.aof.rewrite_in_progress.load(Ordering::SeqCst) {
+                        if !node.aof.rewrite_in_progress() {
                             crate::persist::aof::rewrite::start_background(&node);
                         }
                     })
@@ -427,11 +427,13 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
 
 /// CONFIG SET appendonly: turning it on writes a first base in the
 /// background (the AOF counts as on from now: writes after the base's cut
-/// are appended), turning it off stops the writer after a last fsync.
+/// are appended), turning it off stops the writer after a last fsync. A
+/// rewrite of the AOF just turned off may still be cleaning up: the new
+/// one starts after it.
 async fn switch_aof(node: &std::sync::Arc<crate::node::Node>) {
     let on = node.config().appendonly();
     let running = node.aof.active().is_some();
-    if on && !running && !node.aof.rewrite_in_progress.load(Ordering::SeqCst) {
+    if on && !running {
         crate::persist::aof::rewrite::start_background(node);
     } else if !on && running {
         crate::persist::aof::stop(node).await;
