@@ -14,6 +14,7 @@
 //! [`zset`] (ranges in `zrange`, multi-key ones in `zsetops`),
 //! [`list`] (multi-key ones in `listops`, blocking ones in [`blocking`]),
 //! [`keys`] (generic key commands), [`server`] (INFO, CONFIG, DEBUG...),
+//! [`shutdown`] (SHUTDOWN and the signals' shutdown),
 //! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
 //! (MULTI/EXEC/WATCH), [`pubsub`].
 
@@ -33,6 +34,7 @@ pub mod repl;
 pub mod server;
 pub mod set;
 mod setops;
+pub mod shutdown;
 pub mod string;
 pub mod table;
 pub mod tx;
@@ -412,9 +414,10 @@ fn feed_monitors(client: &Client, args: &[Bytes]) {
 pub use crate::util::repr;
 
 /// CLIENT PAUSE: holds the command while a pause covers it (every command
-/// for `ALL`, writes for `WRITE`). An EXEC counts as a write when a
-/// command it queued writes, and is held before its checks, so a node
-/// that became a replica meanwhile refuses it.
+/// for `ALL`, writes for `WRITE`), and writes while a shutdown runs. An
+/// EXEC counts as a write when a command it queued writes, and is held
+/// before its checks, so a node that became a replica meanwhile refuses
+/// it.
 async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
     let writes = checked_flags(client, spec).replicates;
     wait_if_paused_for(client, writes, spec.name).await
@@ -424,6 +427,11 @@ async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
 /// `name`.
 async fn wait_if_paused_for(client: &Client, writes: bool, name: &str) {
     use std::sync::atomic::Ordering;
+    // A shutdown's pause ends when the process exits or the shutdown is
+    // refused or aborted; CLIENT UNPAUSE does not lift it.
+    while writes && client.node.shutdown.writes_paused.load(Ordering::Relaxed) {
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+    }
     loop {
         let until = client.node.pause_until_ms.load(Ordering::Relaxed);
         if until == 0 {

@@ -557,12 +557,22 @@ async fn stop_active(node: &Arc<Node>, active: &Arc<Active>) {
     }
 }
 
-/// SHUTDOWN: fsync the AOF (Redis logs "Calling fsync() on the AOF file.").
-pub async fn flush_on_shutdown(node: &Arc<Node>) {
+/// SHUTDOWN, before its save: cancels a running rewrite (Redis kills its
+/// rewrite child), leaving the AOF running should the shutdown be refused.
+pub async fn cancel_rewrite_for_shutdown(node: &Arc<Node>) {
+    if !node.aof.rewrite_in_progress() {
+        return;
+    }
+    tracing::warn!("There is a child rewriting the AOF. Killing it!");
     if let Some(active) = node.aof.active() {
-        if active.rewriting.load(Ordering::SeqCst) {
-            tracing::warn!("There is a child rewriting the AOF. Killing it!");
-        }
+        rewrite::cancel(&active, false).await;
+    }
+}
+
+/// SHUTDOWN, last: writes and fsyncs what is pending and stops the AOF
+/// (Redis: "Calling fsync() on the AOF file.").
+pub async fn flush_on_shutdown(node: &Arc<Node>) {
+    if node.aof.active().is_some() {
         tracing::info!("Calling fsync() on the AOF file.");
         stop(node).await;
     }
