@@ -141,6 +141,8 @@ pub struct Node {
     pub pubsub: crate::pubsub::Registry,
     /// The append-only file: the running one, if on, and INFO's counters.
     pub aof: crate::persist::aof::Aof,
+    /// The running SHUTDOWN, if any (and its pause of client writes).
+    pub shutdown: crate::cmd::shutdown::Shutdown,
 }
 
 impl Node {
@@ -183,6 +185,7 @@ impl Node {
             loaded_expired: AtomicU64::new(0),
             pubsub: crate::pubsub::Registry::default(),
             aof: crate::persist::aof::Aof::default(),
+            shutdown: crate::cmd::shutdown::Shutdown::default(),
         })
     }
 

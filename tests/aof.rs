@@ -1270,3 +1270,77 @@ fn debug_loadaof_with_appendonly_no() {
         assert_eq!(status.code(), Some(1));
     }
 }
+
+/// A replica's full sync stops its AOF and turns it on again while the
+/// rewrite that was turning it on still waits for the snapshot slot (a
+/// slow BGSAVE holds it). The stopped rewrite gives up without touching
+/// the new one: `aof_rewrite_in_progress` stays 1 until the new rewrite
+/// is done, which leaves the AOF on, with only listed files, holding the
+/// master's data.
+#[test]
+fn full_sync_while_the_aof_is_being_turned_on_leaves_one_live_rewrite() {
+    let master = Server::start(&[
+        "--shards",
+        "2",
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let mut m = master.conn();
+    set_keys(&mut m, 20);
+    // 3000 keys at 3 ms each on one shard: a BGSAVE of about 9 s.
+    let s = Server::start(&[
+        "--shards",
+        "1",
+        "--enable-debug-command",
+        "yes",
+        "--rdb-key-save-delay",
+        "3000",
+    ]);
+    let mut c = s.conn();
+    let field = |c: &mut Conn, name: &str| common::info_field(c, "persistence", name);
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "3000", "old", "10"]),
+        Value::ok()
+    );
+    c.cmd(&["BGSAVE"]);
+    assert_eq!(field(&mut c, "rdb_bgsave_in_progress"), "1");
+    assert_eq!(c.cmd(&["CONFIG", "SET", "appendonly", "yes"]), Value::ok());
+    assert_eq!(field(&mut c, "aof_rewrite_in_progress"), "1");
+    assert_eq!(
+        c.cmd(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        Value::ok()
+    );
+    wait_until(Duration::from_secs(30), "full sync done", || {
+        common::info_field(&mut c, "replication", "master_link_status") == "up"
+            && c.cmd(&["DBSIZE"]).int() == 20
+    });
+    // The scenario held: the sync came while the save still ran.
+    assert_eq!(field(&mut c, "rdb_bgsave_in_progress"), "1");
+    assert_eq!(field(&mut c, "aof_rewrite_in_progress"), "1");
+    wait_until(Duration::from_secs(60), "save and rewrite done", || {
+        field(&mut c, "rdb_bgsave_in_progress") == "0"
+            && field(&mut c, "aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    // The AOF is on (INFO shows its sizes only then) from a new base.
+    let info = c.cmd(&["INFO", "persistence"]).text();
+    assert!(info.contains("aof_current_size:"), "{info}");
+    assert!(manifest(&s).contains(" type b"), "{}", manifest(&s));
+    assert_eq!(unlisted_files(&aof_dir(&s)), Vec::<String>::new());
+    assert!(s.log_text().contains("Background AOF rewrite aborted"));
+    // Writes streamed from now on reach it; its files alone hold the
+    // master's data.
+    m.cmd(&["SET", "after", "sync"]);
+    wait_until(Duration::from_secs(10), "write applied and written", || {
+        c.cmd(&["GET", "after"]) == Value::bulk("sync") && field(&mut c, "aof_buffer_length") == "0"
+    });
+    let want = digest(&mut m);
+    drop(c);
+    let dir = s.dir.path().to_path_buf();
+    let mut s = s;
+    s.kill();
+    let again = start_cascade_in(&dir, &[]);
+    assert_eq!(digest(&mut again.conn()), want);
+}

@@ -716,3 +716,130 @@ fn watch_ignores_writes_that_change_nothing_as_redis_does() {
     // The table has both kinds, so neither "always" nor "never" passes.
     assert!(theirs.iter().any(|&x| x) && theirs.iter().any(|&x| !x));
 }
+
+/// EXEC of a transaction that writes is refused like a write, since Redis
+/// keeps the union of the queued commands' flags: a deny-writes condition
+/// that arose after the commands were queued (`-NOREPLICAS`, `-MISCONF`,
+/// `-READONLY`; `-MASTERDOWN` for commands that need fresh data) answers
+/// `-EXECABORT Transaction discarded because of: <the refusal>`, and the
+/// client is out of MULTI with its watched keys forgotten. So does any
+/// other refusal of EXEC (a wrong arity, in or out of MULTI). The same
+/// replies, reply for reply, as redis-server.
+#[test]
+fn exec_of_queued_writes_is_refused_like_a_write() {
+    let servers = [
+        Server::start(&["--shards", "2", "--enable-protected-configs", "yes"]),
+        Server::start_redis(&["--enable-protected-configs", "yes"]),
+    ];
+    let mut transcripts = Vec::new();
+    for s in &servers {
+        let (mut a, mut b) = (s.conn(), s.conn());
+        let mut t = Vec::new();
+        let mut run = |c: &mut Conn, line: &str| {
+            let args: Vec<&str> = line.split(' ').collect();
+            let reply = c.cmd(&args);
+            t.push((line.to_string(), reply));
+        };
+        // min-replicas-to-write, with a watched key.
+        run(&mut a, "WATCH k");
+        run(&mut a, "MULTI");
+        run(&mut a, "SET k 1");
+        run(&mut a, "GET k");
+        run(&mut b, "CONFIG SET min-replicas-to-write 1");
+        run(&mut a, "EXEC");
+        run(&mut a, "SET k 2");
+        run(&mut a, "EXEC");
+        // A transaction that only reads still runs.
+        run(&mut a, "MULTI");
+        run(&mut a, "GET k");
+        run(&mut a, "EXEC");
+        run(&mut b, "CONFIG SET min-replicas-to-write 0");
+        // The watch went with the aborted transaction: this one runs.
+        run(&mut b, "SET k changed");
+        run(&mut a, "MULTI");
+        run(&mut a, "SET k 3");
+        run(&mut a, "EXEC");
+        // A failed save with save points set: -MISCONF.
+        let gone = s.dir.path().join("vanishing");
+        std::fs::create_dir_all(&gone).unwrap();
+        assert_eq!(b.cmd(&["CONFIG", "SET", "save", "3600 1"]), Value::ok());
+        let dir_set = b.cmd(&["CONFIG", "SET", "dir", gone.to_str().unwrap()]);
+        assert_eq!(dir_set, Value::ok());
+        std::fs::remove_dir_all(&gone).unwrap();
+        run(&mut a, "MULTI");
+        run(&mut a, "INCR n");
+        b.cmd(&["BGSAVE"]);
+        common::wait_until(DEADLINE, "failed BGSAVE", || {
+            info_field(&mut b, "persistence", "rdb_last_bgsave_status") == "err"
+        });
+        run(&mut a, "EXEC");
+        run(&mut a, "MULTI");
+        run(&mut a, "GET k");
+        run(&mut a, "EXEC");
+        assert_eq!(b.cmd(&["CONFIG", "SET", "save", ""]), Value::ok());
+        // A read-only replica; then one that refuses stale reads.
+        run(&mut a, "MULTI");
+        run(&mut a, "DEL k");
+        let nobody = common::free_port().to_string();
+        assert_eq!(b.cmd(&["REPLICAOF", "127.0.0.1", &nobody]), Value::ok());
+        run(&mut a, "EXEC");
+        run(&mut a, "MULTI");
+        run(&mut a, "GET k");
+        run(&mut b, "CONFIG SET replica-serve-stale-data no");
+        run(&mut a, "EXEC");
+        run(&mut a, "MULTI");
+        run(&mut a, "LASTSAVE");
+        run(&mut a, "EXEC");
+        run(&mut b, "CONFIG SET replica-serve-stale-data yes");
+        run(&mut b, "REPLICAOF NO ONE");
+        // A wrong arity, in and out of MULTI.
+        run(&mut a, "MULTI");
+        run(&mut a, "EXEC now");
+        run(&mut a, "EXEC");
+        run(&mut a, "EXEC now");
+        let stats = info_field(&mut a, "errorstats", "errorstat_EXECABORT");
+        t.push(("errorstat_EXECABORT".into(), Value::Simple(stats)));
+        // LASTSAVE's value differs between the servers.
+        for (line, reply) in t.iter_mut() {
+            if line == "EXEC" {
+                if let Value::Array(items) = reply {
+                    for item in items.iter_mut() {
+                        if matches!(item, Value::Int(_)) {
+                            *item = Value::Int(0);
+                        }
+                    }
+                }
+            }
+        }
+        transcripts.push(t);
+    }
+    assert_eq!(transcripts[0], transcripts[1]);
+    let replies: Vec<&Value> = transcripts[0]
+        .iter()
+        .filter(|(line, _)| line.starts_with("EXEC"))
+        .map(|(_, r)| r)
+        .collect();
+    let abort =
+        |why: &str| Value::Error(format!("EXECABORT Transaction discarded because of: {why}"));
+    let misconf = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+    let arity = "wrong number of arguments for 'exec' command";
+    assert_eq!(
+        replies,
+        vec![
+            &abort("NOREPLICAS Not enough good replicas to write."),
+            &Value::Error("ERR EXEC without MULTI".into()),
+            &Value::Array(vec![Value::Nil]),
+            &Value::Array(vec![Value::ok()]),
+            &abort(misconf),
+            &Value::Array(vec![Value::bulk("3")]),
+            &abort("READONLY You can't write against a read only replica."),
+            &abort(
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+            ),
+            &Value::Array(vec![Value::Int(0)]),
+            &abort(arity),
+            &Value::Error("ERR EXEC without MULTI".into()),
+            &abort(arity),
+        ]
+    );
+}

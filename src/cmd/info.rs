@@ -355,7 +355,8 @@ fn aof_fields(node: &crate::node::Node, out: &mut String) {
     let aof = &node.aof;
     let active = aof.active();
     let ok = |b: bool| if b { "ok" } else { "err" };
-    let rewriting = aof.rewrite_in_progress.load(Ordering::Relaxed);
+    let started = aof.rewrite_started_ms();
+    let rewriting = started.is_some();
     // As Redis's aof_state: on from CONFIG SET appendonly yes (or start-up
     // with it), while the first base is still being written.
     field!(out, "aof_enabled", "{}", node.config().appendonly() as u8);
@@ -372,12 +373,9 @@ fn aof_fields(node: &crate::node::Node, out: &mut String) {
         "{}",
         aof.last_rewrite_time_sec.load(Ordering::Relaxed)
     );
-    let current = if rewriting {
-        let started = aof.rewrite_started_ms.load(Ordering::Relaxed);
+    let current = started.map_or(-1, |started| {
         (unix_ms().saturating_sub(started) / 1000) as i64
-    } else {
-        -1
-    };
+    });
     field!(out, "aof_current_rewrite_time_sec", "{current}");
     field!(
         out,

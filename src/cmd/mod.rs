@@ -14,6 +14,7 @@
 //! [`zset`] (ranges in `zrange`, multi-key ones in `zsetops`),
 //! [`list`] (multi-key ones in `listops`, blocking ones in [`blocking`]),
 //! [`keys`] (generic key commands), [`server`] (INFO, CONFIG, DEBUG...),
+//! [`shutdown`] (SHUTDOWN and the signals' shutdown),
 //! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
 //! (MULTI/EXEC/WATCH), [`pubsub`].
 
@@ -33,6 +34,7 @@ pub mod repl;
 pub mod server;
 pub mod set;
 mod setops;
+pub mod shutdown;
 pub mod string;
 pub mod table;
 pub mod tx;
@@ -258,12 +260,16 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
             Ok(())
         }
     });
-    if let Err(reply) = checked {
+    if let Err(mut reply) = checked {
         client
             .shard
             .with_core(|core| core.stats.command(spec.id).rejected_calls += 1);
+        if matches!(spec.run, Run::Client(ClientCmd::Exec)) {
+            reply = tx::abort_refused_exec(client, &reply).await;
+        } else {
+            tx::flag_dirty(client);
+        }
         count_error(client, &reply);
-        tx::flag_dirty(client);
         return reply;
     }
     if queueing {
@@ -408,20 +414,24 @@ fn feed_monitors(client: &Client, args: &[Bytes]) {
 pub use crate::util::repr;
 
 /// CLIENT PAUSE: holds the command while a pause covers it (every command
-/// for `ALL`, writes for `WRITE`).
+/// for `ALL`, writes for `WRITE`), and writes while a shutdown runs. An
+/// EXEC counts as a write when a command it queued writes, and is held
+/// before its checks, so a node that became a replica meanwhile refuses
+/// it.
 async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
-    wait_if_paused_for(
-        client,
-        spec.has(flag::WRITE | flag::MAY_REPLICATE),
-        spec.name,
-    )
-    .await
+    let writes = checked_flags(client, spec).replicates;
+    wait_if_paused_for(client, writes, spec.name).await
 }
 
 /// [`wait_if_paused`] for a command that writes (`writes`) and is called
-/// `name` (EXEC asks for the commands it queued).
-pub(crate) async fn wait_if_paused_for(client: &Client, writes: bool, name: &str) {
+/// `name`.
+async fn wait_if_paused_for(client: &Client, writes: bool, name: &str) {
     use std::sync::atomic::Ordering;
+    // A shutdown's pause ends when the process exits or the shutdown is
+    // refused or aborted; CLIENT UNPAUSE does not lift it.
+    while writes && client.node.shutdown.writes_paused.load(Ordering::Relaxed) {
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+    }
     loop {
         let until = client.node.pause_until_ms.load(Ordering::Relaxed);
         if until == 0 {
@@ -507,6 +517,34 @@ fn count_error(client: &Client, reply: &Reply) {
     }
 }
 
+/// What the checks before a command treat it as. For EXEC this includes
+/// what the commands it queued are, as Redis keeps the union of their
+/// flags: a transaction that writes is refused like a write.
+struct CheckedFlags {
+    /// Writes: refused by `-MISCONF`, `-NOREPLICAS` and `-READONLY`.
+    write: bool,
+    /// Writes or may replicate: held by a pause of writes.
+    replicates: bool,
+    /// Lacks `stale`: refused by `-MASTERDOWN`.
+    deny_stale: bool,
+    /// Lacks `loading`: refused by `-LOADING`.
+    deny_loading: bool,
+}
+
+fn checked_flags(client: &Client, spec: &CommandSpec) -> CheckedFlags {
+    let (mut flags, mut missing) = (spec.flags, !spec.flags);
+    if let (Run::Client(ClientCmd::Exec), Some(multi)) = (spec.run, client.multi.as_ref()) {
+        flags |= multi.flags;
+        missing |= multi.missing_flags;
+    }
+    CheckedFlags {
+        write: flags & flag::WRITE != 0,
+        replicates: flags & (flag::WRITE | flag::MAY_REPLICATE) != 0,
+        deny_stale: missing & flag::STALE != 0,
+        deny_loading: missing & flag::LOADING != 0,
+    }
+}
+
 /// The checks Redis makes before running a command.
 fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
     if !client.authenticated && !spec.has(flag::NO_AUTH) {
@@ -515,9 +553,10 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
+    let flags = checked_flags(client, spec);
     // Our master's link never runs while we load; the AOF loader's client
     // (also `is_master`) runs exactly then.
-    if !spec.has(flag::LOADING)
+    if flags.deny_loading
         && !client.is_master
         && client
             .node
@@ -531,7 +570,7 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     // A failed background save (when configured) or a failing AOF stops
     // writes (and PING), so an operator notices before data is lost
     // (Redis's writeCommandsDeniedByDiskError; the RDB error comes first).
-    if !client.is_master && (spec.has(flag::WRITE) || spec.name == "ping") {
+    if !client.is_master && (flags.write || spec.name == "ping") {
         if !client
             .node
             .last_save_ok
@@ -558,7 +597,7 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     let repl = &client.node.repl;
     // min-replicas-to-write: a master without enough good replicas refuses
     // writes.
-    if spec.has(flag::WRITE) && !client.is_master {
+    if flags.write && !client.is_master {
         let min = repl
             .min_replicas_to_write
             .load(std::sync::atomic::Ordering::Relaxed);
@@ -575,12 +614,12 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
         }
     }
     if !client.is_master && repl.is_replica.load(std::sync::atomic::Ordering::Relaxed) {
-        if spec.has(flag::WRITE) && client.node.config().bool_value("replica-read-only") {
+        if flags.write && client.node.config().bool_value("replica-read-only") {
             return Err(Reply::Error(
                 "READONLY You can't write against a read only replica.".into(),
             ));
         }
-        if !spec.has(flag::STALE)
+        if flags.deny_stale
             && !repl.link().up
             && !client.node.config().bool_value("replica-serve-stale-data")
         {

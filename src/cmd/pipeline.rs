@@ -94,6 +94,7 @@ impl Batch {
             || client.monitor.is_some()
             || client.is_master
             || client.node.pause_until_ms.load(Ordering::Relaxed) != 0
+            || client.node.shutdown.writes_paused.load(Ordering::Relaxed)
         {
             return Err(args);
         }

@@ -1,5 +1,5 @@
 //! Server commands: CONFIG, INFO (built in `info`), COMMAND, TIME,
-//! SHUTDOWN, DEBUG, SLOWLOG, LASTSAVE.
+//! SHUTDOWN (run by `shutdown`), DEBUG, SLOWLOG, LASTSAVE.
 
 use super::args::{int_arg, is};
 use super::error::{CmdError, CmdResult};
@@ -152,7 +152,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
                 Reply::Bulk(Bytes::from((us % 1_000_000).to_string())),
             ]))
         }
-        ClientCmd::Shutdown => shutdown(client, args).await,
+        ClientCmd::Shutdown => super::shutdown::command(client, args).await,
         ClientCmd::Debug => debug(client, args).await,
         ClientCmd::Slowlog => slowlog(args).await,
         ClientCmd::Save => {
@@ -177,7 +177,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
                     while save_running(&node) {
                         glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                     }
-                    let _ = save_dataset(&node).await;
+                    let _ = bgsave_dataset(&node).await;
                 })
                 .detach();
                 return Ok(Reply::Simple(Bytes::from_static(
@@ -188,7 +188,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
             // the file holds exactly what was written before BGSAVE.
             let pending = start_save(&node).await.map_err(CmdError::Other)?;
             glommio::spawn_local(async move {
-                let _ = finish_save(&node, pending).await;
+                let _ = finish_save(&node, pending, true).await;
             })
             .detach();
             Ok(Reply::Simple(Bytes::from_static(
@@ -198,7 +198,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
         ClientCmd::Bgrewriteaof => {
             let node = &client.node;
             let aof = &node.aof;
-            if aof.rewrite_in_progress.load(Ordering::SeqCst) {
+            if aof.rewrite_in_progress() {
                 return Err(CmdError::other(
                     "ERR Background append only file rewriting already in progress",
                 ));
@@ -213,7 +213,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
                             glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                         }
                         node.aof.rewrite_scheduled.store(false, Ordering::SeqCst);
-                        if !node.aof.rewrite_in_progress.load(Ordering::SeqCst) {
+                        if !node.aof.rewrite_in_progress() {
                             crate::persist::aof::rewrite::start_background(&node);
                         }
                     })
@@ -247,15 +247,24 @@ fn save_running(node: &crate::node::Node) -> bool {
     node.bgsave_in_progress.load(Ordering::SeqCst) || node.snapshot_running.load(Ordering::SeqCst)
 }
 
-/// Saves the whole dataset to `dir/dbfilename` (SAVE, BGSAVE, SHUTDOWN,
-/// save points), waiting for a running snapshot to end first.
+/// Saves the whole dataset to `dir/dbfilename` (SAVE, SHUTDOWN, DEBUG
+/// RELOAD, FLUSHALL with save points), waiting for a running snapshot to
+/// end first. Like Redis's foreground `rdbSave`, a failure here does not
+/// make `rdb_last_bgsave_status` say `err` (which refuses writes with
+/// `-MISCONF`): only a background save's does ([`bgsave_dataset`]).
 ///
 /// Shards are held only for the cut; they then hand out their keys in short
 /// slices between clients, and encoding and file I/O run on a separate
 /// thread (see `persist::snapshot`).
 pub async fn save_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<(), String> {
     let pending = start_save(node).await?;
-    finish_save(node, pending).await
+    finish_save(node, pending, false).await
+}
+
+/// [`save_dataset`] as a background save (save points, BGSAVE SCHEDULE).
+pub async fn bgsave_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<(), String> {
+    let pending = start_save(node).await?;
+    finish_save(node, pending, true).await
 }
 
 /// A save whose cut is taken.
@@ -281,10 +290,12 @@ pub async fn start_save(node: &std::sync::Arc<crate::node::Node>) -> Result<Pend
     Ok(PendingSave { cut, opts, started })
 }
 
-/// Writes the file of a started save and records the outcome.
+/// Writes the file of a started save and records the outcome (a failure
+/// only for a `background` save).
 pub async fn finish_save(
     node: &std::sync::Arc<crate::node::Node>,
     save: PendingSave,
+    background: bool,
 ) -> Result<(), String> {
     let PendingSave { cut, opts, started } = save;
     let dirty = cut.dirty_per_shard.clone();
@@ -312,7 +323,9 @@ pub async fn finish_save(
             Ok(())
         }
         Err(e) => {
-            node.last_save_ok.store(false, Ordering::Relaxed);
+            if background {
+                node.last_save_ok.store(false, Ordering::Relaxed);
+            }
             tracing::warn!("Failed saving the DB: {e}");
             Err(format!("ERR {e}"))
         }
@@ -427,11 +440,13 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
 
 /// CONFIG SET appendonly: turning it on writes a first base in the
 /// background (the AOF counts as on from now: writes after the base's cut
-/// are appended), turning it off stops the writer after a last fsync.
+/// are appended), turning it off stops the writer after a last fsync. A
+/// rewrite of the AOF just turned off may still be cleaning up: the new
+/// one starts after it.
 async fn switch_aof(node: &std::sync::Arc<crate::node::Node>) {
     let on = node.config().appendonly();
     let running = node.aof.active().is_some();
-    if on && !running && !node.aof.rewrite_in_progress.load(Ordering::SeqCst) {
+    if on && !running {
         crate::persist::aof::rewrite::start_background(node);
     } else if !on && running {
         crate::persist::aof::stop(node).await;
@@ -665,47 +680,6 @@ fn command_docs(c: &CommandSpec) -> Reply {
         (bulk("since"), bulk(c.since)),
         (bulk("group"), bulk(c.group.name())),
     ])
-}
-
-async fn shutdown(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    let mut save: Option<bool> = None;
-    for a in &args[1..] {
-        if is(a, "nosave") && save.is_none() {
-            save = Some(false);
-        } else if is(a, "save") && save.is_none() {
-            save = Some(true);
-        } else if is(a, "now") || is(a, "force") {
-            // No fork to wait for and no replicas to wait for yet.
-        } else if is(a, "abort") && args.len() == 2 {
-            return Err(CmdError::other("ERR No shutdown in progress."));
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    tracing::warn!("User requested shutdown...");
-    finish_shutdown(&client.node, save).await
-}
-
-/// The end of SHUTDOWN and of SIGTERM/SIGINT: saves when asked to (or,
-/// when neither SAVE nor NOSAVE was given, when save points are set, as
-/// Redis does), then exits. Returns only if the save failed.
-pub async fn finish_shutdown(
-    node: &std::sync::Arc<crate::node::Node>,
-    save: Option<bool>,
-) -> CmdResult {
-    crate::persist::aof::flush_on_shutdown(node).await;
-    let should_save = save.unwrap_or_else(|| !node.config().save_points().is_empty());
-    if should_save {
-        tracing::info!("Saving the final RDB snapshot before exiting.");
-        if let Err(e) = save_dataset(node).await {
-            tracing::warn!("Error trying to save the DB, can't exit. ({e})");
-            return Err(CmdError::other(
-                "ERR Errors trying to SHUTDOWN. Check logs.",
-            ));
-        }
-    }
-    // The process exits here; like Redis, no reply is sent.
-    node.shutdown_now()
 }
 
 /// Feeds a value into a digest started for its type (see [`digest_type`]).

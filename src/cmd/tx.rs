@@ -36,7 +36,7 @@
 //! `propagate` (the capture); never on `net`.
 
 use super::error::{CmdError, CmdResult};
-use super::table::{flag, flag::*, spec, ClientCmd, CommandSpec, Group, Run};
+use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
 use crate::keyspace::watch::WatchStamp;
 use crate::node::unix_ms;
@@ -110,6 +110,12 @@ pub struct MultiState {
     pub queued: Vec<(&'static CommandSpec, Vec<Bytes>)>,
     /// A command was refused while queueing: EXEC answers EXECABORT.
     pub dirty: bool,
+    /// The union of the queued commands' flags, and of the flags they
+    /// lack (Redis's `cmd_flags` and `cmd_inv_flags`): the checks before
+    /// EXEC treat it as a write when one queued command writes, as denied
+    /// on stale data when one lacks `stale` (see `cmd::check`).
+    pub flags: u32,
+    pub missing_flags: u32,
 }
 
 /// One key a client watches.
@@ -141,6 +147,8 @@ pub fn queue(client: &mut Client, spec: &'static CommandSpec, args: Vec<Bytes>) 
     let Some(multi) = client.multi.as_mut() else {
         return Reply::Error("ERR internal error: queueing outside MULTI".into());
     };
+    multi.flags |= spec.flags;
+    multi.missing_flags |= !spec.flags;
     multi.queued.push((spec, args));
     client.info.borrow_mut().multi = multi.queued.len() as i64;
     Reply::Simple(Bytes::from_static(b"QUEUED"))
@@ -151,6 +159,26 @@ pub fn flag_dirty(client: &mut Client) {
     if let Some(multi) = client.multi.as_mut() {
         multi.dirty = true;
     }
+}
+
+/// EXEC itself was refused by the checks before it ran (a write denied by
+/// `-MISCONF`, `-READONLY`, `-NOREPLICAS`, a wrong arity...): as Redis's
+/// `execCommandAbort`, the transaction is discarded (the client leaves
+/// MULTI and forgets its watched keys) and the refusal is wrapped in an
+/// `EXECABORT`, whose message drops the `ERR` of errors that have no code
+/// of their own.
+pub async fn abort_refused_exec(client: &mut Client, refusal: &Reply) -> Reply {
+    end_multi(client);
+    unwatch_all(client).await;
+    let text: &[u8] = match refusal {
+        Reply::Error(e) => e,
+        _ => b"",
+    };
+    let text = text.strip_prefix(b"-").unwrap_or(text);
+    let text = text.strip_prefix(b"ERR ").unwrap_or(text);
+    let mut out = b"EXECABORT Transaction discarded because of: ".to_vec();
+    out.extend_from_slice(text);
+    Reply::Error(out.into())
 }
 
 pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
@@ -278,13 +306,6 @@ async fn exec(client: &mut Client) -> CmdResult {
     }
     if multi.queued.is_empty() && client.watched.is_empty() {
         return Ok(Reply::Array(Vec::new()));
-    }
-    if multi
-        .queued
-        .iter()
-        .any(|(s, _)| s.has(flag::WRITE | flag::MAY_REPLICATE))
-    {
-        super::wait_if_paused_for(client, true, "exec").await;
     }
     let shards = shards_to_hold(client, &multi);
     let watched: Arc<Vec<(usize, usize, Bytes, WatchStamp)>> = Arc::new(

@@ -30,7 +30,7 @@ use crate::keyspace::SnapVisitor;
 use crate::node::{unix_ms, Node};
 use crate::shard::{self, ShardCore};
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,17 +74,35 @@ struct Slot {
 
 impl Slot {
     async fn acquire(node: &Arc<Node>) -> Slot {
-        while node
-            .snapshot_running
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        loop {
+            if let Some(slot) = Slot::try_acquire(node) {
+                return slot;
+            }
             glommio::timer::sleep(Duration::from_millis(5)).await;
         }
-        Slot {
-            node: node.clone(),
-            shards: node.shards(),
+    }
+
+    /// Waits for the slot; gives up (`None`) once `cancel` is set.
+    async fn acquire_unless(node: &Arc<Node>, cancel: &AtomicBool) -> Option<Slot> {
+        loop {
+            if let Some(slot) = Slot::try_acquire(node) {
+                return Some(slot);
+            }
+            if cancel.load(Ordering::SeqCst) {
+                return None;
+            }
+            glommio::timer::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    fn try_acquire(node: &Arc<Node>) -> Option<Slot> {
+        node.snapshot_running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Slot {
+                node: node.clone(),
+                shards: node.shards(),
+            })
     }
 }
 
@@ -111,6 +129,23 @@ impl Drop for Slot {
 /// master's stream (the apply gate is closed around it).
 pub async fn take_cut<R>(node: &Arc<Node>, at_cut: impl FnOnce() -> R) -> (Cut, R) {
     let slot = Slot::acquire(node).await;
+    cut_holding(node, slot, at_cut).await
+}
+
+/// [`take_cut`] for work that may be cancelled while it waits for the
+/// snapshot slot (an AOF rewrite being stopped): `None` once `cancel` is
+/// set before the slot was free (`at_cut` then never runs).
+pub async fn take_cut_unless<R>(
+    node: &Arc<Node>,
+    cancel: &AtomicBool,
+    at_cut: impl FnOnce() -> R,
+) -> Option<(Cut, R)> {
+    let slot = Slot::acquire_unless(node, cancel).await?;
+    Some(cut_holding(node, slot, at_cut).await)
+}
+
+/// The cut itself, once the slot is ours.
+async fn cut_holding<R>(node: &Arc<Node>, slot: Slot, at_cut: impl FnOnce() -> R) -> (Cut, R) {
     node.repl.gate.pause().await;
     let guard = shard::hold_all().await;
     let parts = guard

@@ -72,7 +72,9 @@ const SAVE_RETRY_DELAY_SECS: i64 = 5;
 
 /// Starts a background save when a `save` point is reached.
 async fn check_save_points(node: &Arc<Node>) {
-    if node.bgsave_in_progress.load(Ordering::Relaxed) {
+    // A shutdown saves on its own; a background save now would only
+    // delay it.
+    if node.bgsave_in_progress.load(Ordering::Relaxed) || node.shutdown.running() {
         return;
     }
     let points = node.config().save_points();
@@ -97,7 +99,7 @@ async fn check_save_points(node: &Arc<Node>) {
         tracing::info!("{changes} changes in {secs} seconds. Saving...");
         let node = node.clone();
         glommio::spawn_local(async move {
-            let _ = crate::cmd::server::save_dataset(&node).await;
+            let _ = crate::cmd::server::bgsave_dataset(&node).await;
         })
         .detach();
     }

@@ -208,19 +208,7 @@ pub fn run(config: Config) -> i32 {
 
     loop {
         let signal = wait_for_shutdown_signal();
-        tracing::warn!("Received {signal} scheduling shutdown...");
-        tracing::warn!("User requested shutdown...");
-        // Saving needs the shards: run the shutdown on shard 0.
-        let node2 = node.clone();
-        node.mesh.call_on(
-            0,
-            Box::new(move || {
-                glommio::spawn_local(async move {
-                    let _ = crate::cmd::server::finish_shutdown(&node2, None).await;
-                })
-                .detach();
-            }),
-        );
+        crate::cmd::shutdown::on_signal(&node, signal);
     }
 }
 

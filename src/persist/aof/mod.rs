@@ -80,7 +80,7 @@ pub struct Active {
     /// `appendfilename`: the prefix of every file name.
     pub prefix: String,
     /// The manifest as on disk. Only the rewrite changes it (one at a
-    /// time: `Aof::rewrite_in_progress`).
+    /// time: see [`Rewrites`]).
     manifest: Mutex<Manifest>,
     /// `aof_base_size`: the base file's size at the last rewrite.
     pub base_size: AtomicU64,
@@ -92,13 +92,27 @@ pub struct Active {
     pub health: Arc<Health>,
     /// The writer thread has finished (after [`Feed::stop`]).
     pub stopped: AtomicBool,
-    /// A rewrite is writing a new base.
+    /// A rewrite is writing a new base (from [`Active::rewrite_begins`]
+    /// to [`Active::rewrite_ends`]).
     pub rewriting: AtomicBool,
-    /// This AOF is being stopped: a running rewrite gives up and leaves
-    /// no file behind (see [`rewrite::abort`]).
-    pub aborting: Arc<AtomicBool>,
+    /// Cancelling the running rewrite and stopping this AOF.
+    rewrite_ctl: Mutex<RewriteCtl>,
     /// `no-appendfsync-on-rewrite`: no fsync while `rewriting`.
     pub no_fsync_on_rewrite: AtomicBool,
+}
+
+/// What [`rewrite::cancel`] acts on. One lock for both fields, so a
+/// rewrite starting on one shard and a stop on another never miss each
+/// other.
+#[derive(Default)]
+struct RewriteCtl {
+    /// This AOF is being stopped: no rewrite starts on it any more.
+    stopping: bool,
+    /// The running rewrite's cancel flag: once set, its base output fails
+    /// its next write and it gives up, leaving no file behind (SHUTDOWN
+    /// cancels a rewrite of an AOF that keeps running when the shutdown is
+    /// refused).
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Active {
@@ -117,7 +131,7 @@ impl Active {
             incr_written: AtomicU64::new(0),
             health: node.aof.health.clone(),
             rewriting: AtomicBool::new(false),
-            aborting: Arc::default(),
+            rewrite_ctl: Mutex::default(),
             no_fsync_on_rewrite: AtomicBool::new(cfg.bool_value("no-appendfsync-on-rewrite")),
             stopped: AtomicBool::new(false),
         }
@@ -137,6 +151,41 @@ impl Active {
 
     pub fn always(&self) -> bool {
         self.durable.policy() == Fsync::Always
+    }
+
+    fn ctl(&self) -> MutexGuard<'_, RewriteCtl> {
+        self.rewrite_ctl.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A rewrite starts on this AOF: its cancel flag, or `None` when the
+    /// AOF is being stopped.
+    pub fn rewrite_begins(&self) -> Option<Arc<AtomicBool>> {
+        let mut ctl = self.ctl();
+        if ctl.stopping {
+            return None;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        ctl.cancel = Some(cancel.clone());
+        self.rewriting.store(true, Ordering::SeqCst);
+        Some(cancel)
+    }
+
+    /// The rewrite started by [`Active::rewrite_begins`] is over (its temp
+    /// files are gone).
+    pub fn rewrite_ends(&self) {
+        let mut ctl = self.ctl();
+        ctl.cancel = None;
+        self.rewriting.store(false, Ordering::SeqCst);
+    }
+
+    /// Cancels the running rewrite, if any; with `stop`, no rewrite starts
+    /// on this AOF any more.
+    fn cancel_rewrite(&self, stop: bool) {
+        let mut ctl = self.ctl();
+        ctl.stopping |= stop;
+        if let Some(c) = &ctl.cancel {
+            c.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -217,18 +266,47 @@ impl Health {
     }
 }
 
+/// The background rewrites (BGREWRITEAOF, automatic, turning the AOF
+/// on): which one INFO and the commands see as running, and which one
+/// works on the AOF directory.
+///
+/// A rewrite of an AOF that was just stopped may still be removing its
+/// temp files when the next one starts (a replica's full sync stops the
+/// AOF and turns it on again at once; CONFIG SET appendonly no then yes).
+/// So each rewrite gets an id and only the newest one is `current` (an
+/// older one ending never clears it), and a rewrite's task does its work
+/// only once the previous task has ended: the two never share the temp
+/// file names, the manifest or `aof_rewrite_in_progress`.
+#[derive(Default)]
+struct Rewrites {
+    /// The rewrite shown as running (`aof_rewrite_in_progress`).
+    current: Option<RewriteRun>,
+    /// The last id handed out.
+    last_id: u64,
+    /// A rewrite task is working (see [`Aof::enter_rewrite_task`]).
+    task_busy: bool,
+}
+
+#[derive(Clone, Copy)]
+struct RewriteRun {
+    id: u64,
+    /// Unix ms it started (`aof_current_rewrite_time_sec`).
+    started_ms: u64,
+    /// It writes the first base of an AOF being turned on (Redis's
+    /// `AOF_WAIT_REWRITE` while CONFIG says `appendonly yes`).
+    turning_on: bool,
+}
+
 /// Node-wide AOF state (INFO persistence's AOF fields).
 pub struct Aof {
     active: Mutex<Option<Arc<Active>>>,
     /// Mirror of `active.is_some()` for the per-command MISCONF check.
     on: AtomicBool,
     pub health: Arc<Health>,
-    /// A rewrite (or the first base when the AOF is turned on) runs.
-    pub rewrite_in_progress: AtomicBool,
+    /// See [`Rewrites`].
+    rewrites_state: Mutex<Rewrites>,
     /// BGREWRITEAOF arrived while a BGSAVE ran: it starts after it.
     pub rewrite_scheduled: AtomicBool,
-    /// Unix ms the running rewrite started.
-    pub rewrite_started_ms: AtomicU64,
     /// Seconds the last rewrite took, -1 before the first.
     pub last_rewrite_time_sec: AtomicI64,
     pub last_rewrite_ok: AtomicBool,
@@ -242,9 +320,8 @@ impl Default for Aof {
             active: Mutex::new(None),
             on: AtomicBool::new(false),
             health: Arc::default(),
-            rewrite_in_progress: AtomicBool::new(false),
+            rewrites_state: Mutex::default(),
             rewrite_scheduled: AtomicBool::new(false),
-            rewrite_started_ms: AtomicU64::new(0),
             last_rewrite_time_sec: AtomicI64::new(-1),
             last_rewrite_ok: AtomicBool::new(true),
             rewrites: AtomicU64::new(0),
@@ -297,6 +374,83 @@ impl Aof {
             a.feed.set_timestamps(on);
         }
     }
+
+    fn rewrite_state(&self) -> MutexGuard<'_, Rewrites> {
+        self.rewrites_state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `aof_rewrite_in_progress`.
+    pub fn rewrite_in_progress(&self) -> bool {
+        self.rewrite_state().current.is_some()
+    }
+
+    /// Unix ms the running rewrite started.
+    pub fn rewrite_started_ms(&self) -> Option<u64> {
+        self.rewrite_state().current.map(|r| r.started_ms)
+    }
+
+    /// The running rewrite writes the first base of the AOF being turned
+    /// on (SHUTDOWN refuses to exit then, unless FORCE).
+    pub fn writing_first_base(&self) -> bool {
+        self.rewrite_state().current.is_some_and(|r| r.turning_on)
+    }
+
+    /// A new rewrite becomes the running one; returns its id. Counted
+    /// now (`aof_rewrites`), as Redis counts a rewrite when it forks.
+    fn new_rewrite(&self, now_ms: u64) -> u64 {
+        let mut r = self.rewrite_state();
+        r.last_id += 1;
+        let id = r.last_id;
+        r.current = Some(RewriteRun {
+            id,
+            started_ms: now_ms,
+            turning_on: false,
+        });
+        self.rewrites.fetch_add(1, Ordering::Relaxed);
+        id
+    }
+
+    /// Whether rewrite `id` is still the running one.
+    fn is_current_rewrite(&self, id: u64) -> bool {
+        self.rewrite_state().current.is_some_and(|r| r.id == id)
+    }
+
+    /// Rewrite `id` turns the AOF on.
+    fn rewrite_turns_on(&self, id: u64) {
+        if let Some(r) = self.rewrite_state().current.as_mut().filter(|r| r.id == id) {
+            r.turning_on = true;
+        }
+    }
+
+    /// Rewrite `id` ended: it stops being the running one, unless a newer
+    /// one already is.
+    fn rewrite_done(&self, id: u64) {
+        let mut r = self.rewrite_state();
+        if r.current.is_some_and(|c| c.id == id) {
+            r.current = None;
+        }
+    }
+
+    /// Waits until no other rewrite task works, then marks this one as
+    /// working (until [`Aof::leave_rewrite_task`]).
+    async fn enter_rewrite_task(&self) {
+        loop {
+            {
+                let mut r = self.rewrite_state();
+                if !r.task_busy {
+                    r.task_busy = true;
+                    return;
+                }
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    fn leave_rewrite_task(&self) {
+        self.rewrite_state().task_busy = false;
+    }
 }
 
 /// Starts the AOF after a start-up load: continues the loaded manifest's
@@ -305,7 +459,10 @@ impl Aof {
 pub async fn start_after_load(node: &Arc<Node>, loaded: Option<Manifest>) -> Result<(), String> {
     let cfg_dir = aof_dir(&node.config());
     let Some(mut m) = loaded.filter(|m| m.base.is_some() || !m.incrs.is_empty()) else {
-        return rewrite::turn_on(node, "on server start").await;
+        return rewrite::turn_on(node, "on server start")
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string());
     };
     let dir = cfg_dir;
     let prefix = node.config().get("appendfilename").unwrap_or_default();
@@ -377,10 +534,21 @@ async fn install(node: &Arc<Node>, active: Option<Arc<Active>>) {
 /// shards stop feeding the AOF, the writer writes and fsyncs what is
 /// pending and exits.
 pub async fn stop(node: &Arc<Node>) {
-    let Some(active) = node.aof.active() else {
-        return;
-    };
-    rewrite::abort(&active).await;
+    if let Some(active) = node.aof.active() {
+        stop_active(node, &active).await;
+    }
+}
+
+/// [`stop`], if `active` is still the node's AOF (a rewrite that turned
+/// the AOF on stops only its own).
+async fn stop_if_current(node: &Arc<Node>, active: &Arc<Active>) {
+    if node.aof.active().is_some_and(|a| Arc::ptr_eq(&a, active)) {
+        stop_active(node, active).await;
+    }
+}
+
+async fn stop_active(node: &Arc<Node>, active: &Arc<Active>) {
+    rewrite::cancel(active, true).await;
     install(node, None).await;
     active.feed.stop();
     // The writer finishes with one write and one fsync.
@@ -389,12 +557,22 @@ pub async fn stop(node: &Arc<Node>) {
     }
 }
 
-/// SHUTDOWN: fsync the AOF (Redis logs "Calling fsync() on the AOF file.").
-pub async fn flush_on_shutdown(node: &Arc<Node>) {
+/// SHUTDOWN, before its save: cancels a running rewrite (Redis kills its
+/// rewrite child), leaving the AOF running should the shutdown be refused.
+pub async fn cancel_rewrite_for_shutdown(node: &Arc<Node>) {
+    if !node.aof.rewrite_in_progress() {
+        return;
+    }
+    tracing::warn!("There is a child rewriting the AOF. Killing it!");
     if let Some(active) = node.aof.active() {
-        if active.rewriting.load(Ordering::SeqCst) {
-            tracing::warn!("There is a child rewriting the AOF. Killing it!");
-        }
+        rewrite::cancel(&active, false).await;
+    }
+}
+
+/// SHUTDOWN, last: writes and fsyncs what is pending and stops the AOF
+/// (Redis: "Calling fsync() on the AOF file.").
+pub async fn flush_on_shutdown(node: &Arc<Node>) {
+    if node.aof.active().is_some() {
         tracing::info!("Calling fsync() on the AOF file.");
         stop(node).await;
     }

@@ -18,11 +18,14 @@
 //! whole dataset.
 //!
 //! A rewrite stopped before 4 (SHUTDOWN, CONFIG SET appendonly no, a
-//! replica's full sync: [`abort`]; or a failure) removes its temp base
+//! replica's full sync: [`cancel`]; or a failure) removes its temp base
 //! and, when it was turning the AOF on, its temp incr file, as Redis's
 //! `killAppendOnlyChild`/`aofRemoveTempFile`/`aofDelTempIncrAofFile` do:
 //! the directory then holds only files the manifest lists. The new incr
 //! file of step 1 is listed, so it stays (as in Redis).
+//!
+//! Background rewrites run one at a time, the newest one owning INFO's
+//! fields (see `Rewrites` in the parent module).
 //!
 //! Owns the manifest changes; may not write incr files (the writer does).
 
@@ -32,13 +35,38 @@ use super::{writer, Active};
 use crate::node::{unix_ms, Node};
 use crate::persist::dump::SaveOptions;
 use crate::persist::rdb::WriteSink;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// Why a rewrite did not install a new base.
+#[derive(Debug)]
+pub enum RewriteError {
+    /// It was cancelled (the AOF stopped, SHUTDOWN): like a rewrite child
+    /// killed by Redis, neither a success nor a failure.
+    Aborted,
+    /// It failed; the text is the log line's reason.
+    Failed(String),
+}
+
+impl std::fmt::Display for RewriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RewriteError::Aborted => f.write_str("the AOF rewrite was aborted"),
+            RewriteError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for RewriteError {
+    fn from(e: String) -> RewriteError {
+        RewriteError::Failed(e)
+    }
+}
+
 /// Turns the AOF on with a first base (server start without an AOF,
-/// CONFIG SET appendonly yes). `when` ends the log lines ("on server
-/// start", "on background rewrite").
-pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<(), String> {
+/// CONFIG SET appendonly yes); returns the AOF it started. `when` ends the
+/// log lines ("on server start", "on background rewrite").
+pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<Arc<Active>, RewriteError> {
     let dir = super::aof_dir(&node.config());
     std::fs::create_dir_all(&dir).map_err(|e| {
         format!(
@@ -62,11 +90,13 @@ pub async fn turn_on(node: &Arc<Node>, when: &str) -> Result<(), String> {
     writer::spawn(active.clone(), None)
         .map_err(|e| format!("Can't start the AOF writer thread: {e}"))?;
     super::install(node, Some(active.clone())).await;
-    let r = rewrite_with(node, &active, when, true).await;
-    if r.is_err() {
-        super::stop(node).await;
+    match rewrite_with(node, &active, when, true).await {
+        Ok(()) => Ok(active),
+        Err(e) => {
+            super::stop_if_current(node, &active).await;
+            Err(e)
+        }
     }
-    r
 }
 
 /// `auto-aof-rewrite-percentage` / `-min-size`: starts a rewrite when the
@@ -77,7 +107,7 @@ pub fn check_auto(node: &Arc<Node>) {
         return;
     };
     let aof = &node.aof;
-    if aof.rewrite_in_progress.load(Ordering::SeqCst)
+    if aof.rewrite_in_progress()
         || aof.rewrite_scheduled.load(Ordering::SeqCst)
         || node.bgsave_in_progress.load(Ordering::SeqCst)
         || node.snapshot_running.load(Ordering::SeqCst)
@@ -105,57 +135,65 @@ pub fn check_auto(node: &Arc<Node>) {
 }
 
 /// BGREWRITEAOF: runs a rewrite in the background, keeping INFO's
-/// counters. Returns at once.
+/// counters. Returns at once. The new rewrite is the running one from
+/// now on, even while the previous one (of an AOF just stopped) still
+/// cleans up; its work starts once that is done.
 pub fn start_background(node: &Arc<Node>) {
     let node = node.clone();
-    node.aof.rewrite_in_progress.store(true, Ordering::SeqCst);
-    node.aof
-        .rewrite_started_ms
-        .store(unix_ms(), Ordering::Relaxed);
+    let id = node.aof.new_rewrite(unix_ms());
     glommio::spawn_local(async move {
-        let started = std::time::Instant::now();
-        tracing::info!("Background append only file rewriting started");
-        let active_now = node.aof.active();
-        let result = match active_now.clone() {
-            Some(active) => rewrite_with(&node, &active, "on background rewrite", false).await,
-            None => {
-                // BGREWRITEAOF with the AOF off writes the files and leaves
-                // it off; CONFIG SET appendonly yes comes here too.
-                let r = turn_on(&node, "on background rewrite").await;
-                if r.is_ok() && !node.config().appendonly() {
-                    super::stop(&node).await;
-                }
-                r
-            }
-        };
-        let aof = &node.aof;
-        let aborted = result.is_err()
-            && active_now
-                .as_ref()
-                .is_some_and(|a| a.aborting.load(Ordering::SeqCst));
-        if !aborted {
-            aof.last_rewrite_time_sec
-                .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+        node.aof.enter_rewrite_task().await;
+        // Superseded while it waited: the newer one runs instead.
+        if node.aof.is_current_rewrite(id) {
+            run_background(&node, id).await;
         }
-        match result {
-            // Like a child killed with SIGUSR1: neither a success nor a
-            // failure.
-            Err(_) if aborted => tracing::warn!("Background AOF rewrite aborted"),
-            Ok(()) => {
-                aof.last_rewrite_ok.store(true, Ordering::Relaxed);
-                aof.consecutive_failures.store(0, Ordering::Relaxed);
-                tracing::info!("Background AOF rewrite finished successfully");
-            }
-            Err(e) => {
-                aof.last_rewrite_ok.store(false, Ordering::Relaxed);
-                aof.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("Background AOF rewrite failed: {e}");
-            }
-        }
-        aof.rewrites.fetch_add(1, Ordering::Relaxed);
-        aof.rewrite_in_progress.store(false, Ordering::SeqCst);
+        node.aof.leave_rewrite_task();
+        node.aof.rewrite_done(id);
     })
     .detach();
+}
+
+/// The work of one background rewrite and its log lines and counters.
+async fn run_background(node: &Arc<Node>, id: u64) {
+    let started = std::time::Instant::now();
+    tracing::info!("Background append only file rewriting started");
+    let result = match node.aof.active() {
+        Some(active) => rewrite_with(node, &active, "on background rewrite", false).await,
+        None => {
+            // BGREWRITEAOF with the AOF off writes the files and leaves
+            // it off; CONFIG SET appendonly yes comes here too.
+            node.aof.rewrite_turns_on(id);
+            match turn_on(node, "on background rewrite").await {
+                Ok(active) => {
+                    if !node.config().appendonly() {
+                        super::stop_if_current(node, &active).await;
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let aof = &node.aof;
+    match result {
+        // Like a child killed with SIGUSR1: neither a success nor a
+        // failure.
+        Err(RewriteError::Aborted) => tracing::warn!("Background AOF rewrite aborted"),
+        Ok(()) => {
+            aof.last_rewrite_time_sec
+                .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+            aof.last_rewrite_ok.store(true, Ordering::Relaxed);
+            aof.consecutive_failures.store(0, Ordering::Relaxed);
+            tracing::info!("Background AOF rewrite finished successfully");
+        }
+        Err(RewriteError::Failed(e)) => {
+            aof.last_rewrite_time_sec
+                .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+            aof.last_rewrite_ok.store(false, Ordering::Relaxed);
+            aof.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("Background AOF rewrite failed: {e}");
+        }
+    }
 }
 
 /// Steps 1–4 of the module doc for the running AOF `active`. `fresh`: the
@@ -168,11 +206,27 @@ pub async fn rewrite_with(
     active: &Arc<Active>,
     when: &str,
     fresh: bool,
-) -> Result<(), String> {
-    let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
-    if active.aborting.load(Ordering::SeqCst) {
-        return Err("the AOF is being turned off".into());
+) -> Result<(), RewriteError> {
+    let Some(cancel) = active.rewrite_begins() else {
+        return Err(RewriteError::Aborted);
+    };
+    let result = rewrite_steps(node, active, when, fresh, &cancel).await;
+    if result.is_err() {
+        remove_temp_files(active, fresh);
     }
+    active.rewrite_ends();
+    result
+}
+
+/// Steps 1–4 under `cancel` (see [`rewrite_with`]).
+async fn rewrite_steps(
+    node: &Arc<Node>,
+    active: &Arc<Active>,
+    when: &str,
+    fresh: bool,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(), RewriteError> {
+    let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
     // 1. The new incr file, listed before any byte goes into it.
     let mut m = active.manifest().clone();
     let incr = m.add_incr(&prefix);
@@ -195,13 +249,7 @@ pub async fn rewrite_with(
             .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
         tracing::info!("Creating AOF incr file {} {when}", incr.name);
     }
-    active.rewriting.store(true, Ordering::SeqCst);
-    let result = write_base_and_switch(node, active, when, fresh, incr, file).await;
-    if result.is_err() {
-        remove_temp_files(active, fresh);
-    }
-    active.rewriting.store(false, Ordering::SeqCst);
-    result
+    write_base_and_switch(node, active, when, fresh, incr, file, cancel).await
 }
 
 /// The temp base of a rewrite (in the AOF directory, named after the
@@ -220,12 +268,12 @@ fn remove_temp_files(active: &Active, fresh: bool) {
     }
 }
 
-/// Aborts `active`'s running rewrite, if any (it is being stopped): the
-/// rewrite's next write fails, and this waits (up to a few seconds: a
-/// rewrite still waiting for the snapshot slot gives up on its own once
-/// it has it) until it has removed its temp files.
-pub async fn abort(active: &Active) {
-    active.aborting.store(true, Ordering::SeqCst);
+/// Cancels `active`'s running rewrite, if any (with `stop`, the AOF is
+/// being stopped and no rewrite starts on it any more): the rewrite gives
+/// up at its next step or write, and this waits (up to a few seconds)
+/// until it has removed its temp files.
+pub async fn cancel(active: &Active, stop: bool) {
+    active.cancel_rewrite(stop);
     if !active.rewriting.load(Ordering::SeqCst) {
         return;
     }
@@ -244,18 +292,22 @@ async fn write_base_and_switch(
     fresh: bool,
     incr: Entry,
     file: std::fs::File,
-) -> Result<(), String> {
+    cancel: &Arc<AtomicBool>,
+) -> Result<(), RewriteError> {
     let (dir, prefix) = (active.dir.clone(), active.prefix.clone());
     let temp_incr = format!("temp-{prefix}.incr");
     // 2. The cut: the feed switches files while no write runs.
     let feed_active = active.clone();
     let name = incr.name.clone();
-    let (cut, ()) = crate::persist::snapshot::take_cut(node, move || {
+    let Some((cut, ())) = crate::persist::snapshot::take_cut_unless(node, cancel, move || {
         feed_active.feed.switch_to(file, name);
     })
-    .await;
-    if active.aborting.load(Ordering::SeqCst) {
-        return Err("the AOF is being turned off".into());
+    .await
+    else {
+        return Err(RewriteError::Aborted);
+    };
+    if cancel.load(Ordering::SeqCst) {
+        return Err(RewriteError::Aborted);
     }
     // 3. The base.
     let base_seq = active.manifest().base_seq() + 1;
@@ -277,7 +329,7 @@ async fn write_base_and_switch(
         .config()
         .bool_value("aof-rewrite-incremental-fsync")
         .then_some(AUTOSYNC_BYTES);
-    let out = BaseOut::new(f, autosync, active.aborting.clone());
+    let out = BaseOut::new(f, autosync, cancel.clone());
     let done = |out: BaseOut<std::fs::File>| {
         let f = out.finish()?;
         f.sync_all()?;
@@ -294,9 +346,10 @@ async fn write_base_and_switch(
         .await
     };
     let len = match written {
-        Ok(len) if !active.aborting.load(Ordering::SeqCst) => len,
-        Ok(_) => return Err("the AOF is being turned off".into()),
-        Err(e) => return Err(e),
+        Ok(len) if !cancel.load(Ordering::SeqCst) => len,
+        Err(_) if cancel.load(Ordering::SeqCst) => return Err(RewriteError::Aborted),
+        Ok(_) => return Err(RewriteError::Aborted),
+        Err(e) => return Err(e.into()),
     };
     if when == "on server start" {
         tracing::info!("Creating AOF base file {} {when}", base.name);
