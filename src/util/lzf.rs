@@ -150,7 +150,11 @@ fn run(input: &[u8], max_out: usize, out: &mut Vec<u8>, table: &mut [u32], base:
                     return false;
                 }
                 let end = i + len;
-                let mut j = i + 1;
+                // Only the match's last two positions go into the table
+                // (as liblzf's default "very fast" mode does): a long run
+                // (values padded with zeros) would otherwise cost a hash
+                // per byte, for a few percent of size at best.
+                let mut j = (i + 1).max(end.saturating_sub(2));
                 while j < end && j + MIN_MATCH <= n {
                     table[hash3(&input[j..], bits)] = stamp(j);
                     j += 1;
