@@ -146,6 +146,17 @@ fn interop_redis_master_fails_over_to_a_cascade_replica() {
     let port = redis.port.to_string();
     let cascade = start(&["--replicaof", "127.0.0.1", &port]);
     wait_in_sync(&redis, &cascade, None);
+    // FAILOVER TO wants the target online on the master's side: Redis puts
+    // a replica online when its first ACK arrives, which may still be on
+    // its way when the replica already reports the link up.
+    let online = format!("port={},state=online", cascade.port);
+    common::wait_until(DEADLINE, "Redis to list the replica online", || {
+        redis
+            .conn()
+            .cmd(&["INFO", "replication"])
+            .text()
+            .contains(&online)
+    });
     assert_eq!(
         redis
             .conn()
