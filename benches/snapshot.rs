@@ -8,7 +8,10 @@
 //!   `rdb_bgsave_in_progress:0`, and the peak extra memory of the whole
 //!   process tree (PSS of the server and its fork children, sampled every
 //!   10 ms) over the memory before the save, also as a share of that
-//!   memory (the dataset).
+//!   memory (the dataset);
+//! - restart: a new server started on that dump, timed from its spawn until
+//!   it has loaded every key (`loading:0` and `DBSIZE` equal to N), and its
+//!   own "DB loaded from disk" figure.
 //!
 //! `cargo bench --bench snapshot [-- --quick] [--keys N] [--repeat R]`
 
@@ -16,7 +19,7 @@ mod common;
 
 use common::{
     bench_args, cascade_binary, format_table, info_value, median, memory_kb, need_tool, ratio,
-    repeat_arg, Conn, Launch, Result, Server, ServerProc,
+    repeat_arg, Conn, Launch, Reply, Result, Server, ServerProc,
 };
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +35,8 @@ struct Run {
     extra_mb: f64,
     extra_pct: f64,
     writes: f64,
+    restart_s: f64,
+    load_log_s: f64,
 }
 
 fn main() {
@@ -73,14 +78,15 @@ fn run() -> Result<()> {
             let bin = server.pick(&cascade, &redis);
             let run = measure(server, bin, keys)?;
             eprintln!(
-                "[repeat {}/{repeat}] {}: SAVE {:.2}s ({:.1} MB/s), BGSAVE under writes {:.2}s, extra {:.1} MB ({:.1}%)",
+                "[repeat {}/{repeat}] {}: SAVE {:.2}s ({:.1} MB/s), BGSAVE under writes {:.2}s, extra {:.1} MB ({:.1}%), restart {:.2}s",
                 r + 1,
                 server.name(),
                 run.save_s,
                 run.save_mb_s,
                 run.bgsave_s,
                 run.extra_mb,
-                run.extra_pct
+                run.extra_pct,
+                run.restart_s
             );
             results.push((server, run));
         }
@@ -102,6 +108,8 @@ fn run() -> Result<()> {
         ("BGSAVE peak extra memory (MB)", |r| r.extra_mb),
         ("  as % of the dataset", |r| r.extra_pct),
         ("writes during BGSAVE", |r| r.writes),
+        ("restart: spawn to all keys loaded (s)", |r| r.restart_s),
+        ("  \"DB loaded from disk\" (s)", |r| r.load_log_s),
     ];
     let table: Vec<Vec<String>> = rows
         .iter()
@@ -194,6 +202,60 @@ fn measure(server: Server, bin: &std::path::Path, keys: u64) -> Result<Run> {
     run.writes = writes.load(Ordering::Relaxed) as f64;
     run.extra_mb = peak.saturating_sub(before) as f64 / 1024.0;
     run.extra_pct = 100.0 * peak.saturating_sub(before) as f64 / before.max(1) as f64;
-    proc.stop()?;
+    drop(c);
+    let dump_dir = proc.dir.clone();
+    proc.stop_keeping_files()?;
+    let (restart_s, load_log_s) = measure_restart(server, bin, &dump_dir, keys)?;
+    run.restart_s = restart_s;
+    run.load_log_s = load_log_s;
+    let _ = std::fs::remove_dir_all(&dump_dir);
     Ok(run)
+}
+
+/// Starts `bin` on the dump in `dump_dir` and times it until every key is
+/// loaded; also returns the load time the server logged.
+fn measure_restart(
+    server: Server,
+    bin: &std::path::Path,
+    dump_dir: &std::path::Path,
+    keys: u64,
+) -> Result<(f64, f64)> {
+    let t = Instant::now();
+    // The later --dir wins: the new server loads the first one's dump.
+    let proc = ServerProc::spawn(Launch {
+        server,
+        bin,
+        pin: None,
+        args: vec!["--dir".into(), dump_dir.display().to_string()],
+        label: format!("{} restart", server.name()),
+    })?;
+    let want = i64::try_from(keys).map_err(|_| "--keys too large")?;
+    loop {
+        let loaded = Conn::open(proc.port, Duration::from_secs(2))
+            .ok()
+            .and_then(|mut c| {
+                let info = c.info("persistence").ok()?;
+                let n = c.call(&["DBSIZE"]).ok()?;
+                Some(info_value(&info, "loading") == Some("0") && matches!(n, Reply::Int(k) if k == want))
+            })
+            .unwrap_or(false);
+        if loaded {
+            break;
+        }
+        if t.elapsed() > CALL_TIMEOUT {
+            return Err(format!("{} did not load its dump", server.name()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let restart_s = t.elapsed().as_secs_f64();
+    let logged = proc
+        .log_text()
+        .lines()
+        .find_map(|l| {
+            let (_, rest) = l.split_once("DB loaded from disk: ")?;
+            rest.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .ok_or_else(|| format!("{} logged no load time", server.name()))?;
+    proc.stop()?;
+    Ok((restart_s, logged))
 }

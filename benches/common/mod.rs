@@ -453,6 +453,8 @@ pub struct ServerProc {
     pub dir: PathBuf,
     /// The command line, for messages.
     pub desc: String,
+    /// Leave `dir` in place on drop (see `stop_keeping_files`).
+    keep_dir: bool,
 }
 
 impl ServerProc {
@@ -510,6 +512,7 @@ impl ServerProc {
                 port,
                 dir,
                 desc,
+                keep_dir: false,
             }),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -624,6 +627,19 @@ impl ServerProc {
 
     /// SHUTDOWN NOSAVE, then kill if the server does not exit in time.
     pub fn stop(mut self) -> Result<()> {
+        self.shut_down()
+        // Drop kills (if needed) and removes the directory.
+    }
+
+    /// [`ServerProc::stop`], leaving the directory (and the dump in it) for
+    /// the caller to use and then remove.
+    pub fn stop_keeping_files(mut self) -> Result<()> {
+        let stopped = self.shut_down();
+        self.keep_dir = true;
+        stopped
+    }
+
+    fn shut_down(&mut self) -> Result<()> {
         let _ = command(self.port, &["SHUTDOWN", "NOSAVE"], Duration::from_secs(2));
         match wait_timeout(&mut self.child, STOP_DEADLINE)? {
             Some(_) => Ok(()),
@@ -633,7 +649,6 @@ impl ServerProc {
                 STOP_DEADLINE.as_secs()
             )),
         }
-        // Drop kills (if needed) and removes the directory.
     }
 }
 
@@ -643,7 +658,9 @@ impl Drop for ServerProc {
             let _ = self.child.kill();
             let _ = wait_timeout(&mut self.child, STOP_DEADLINE);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
