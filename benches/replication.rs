@@ -105,6 +105,10 @@ Options:
                    psync, chain)
   --timeout SECS   limit for one redis-benchmark run (default 600, 120 with
                    --quick)
+  --check          exit with an error unless every scenario ran without a
+                   problem and every row has values for both servers (and
+                   the --json and --plot files were written): the smoke
+                   test of the bench itself, timing nothing
   --help           this text
 ";
 
@@ -155,6 +159,7 @@ struct Options {
     pin: bool,
     only: Vec<Scenario>,
     timeout: Duration,
+    check: bool,
 }
 
 impl Options {
@@ -166,11 +171,13 @@ impl Options {
         let mut pin = false;
         let mut only = SCENARIOS.to_vec();
         let mut timeout = None;
+        let mut check = false;
         let mut args = common::bench_args();
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--quick" => quick = true,
                 "--pin" => pin = true,
+                "--check" => check = true,
                 "--repeat" => repeat = Some(common::repeat_arg(&mut args)?),
                 "--json" => json = Some(common::path_arg("--json", "a file", &mut args)?),
                 "--plot" => plot = Some(common::path_arg("--plot", "a directory", &mut args)?),
@@ -208,6 +215,7 @@ impl Options {
             pin,
             only,
             timeout: timeout.unwrap_or(Duration::from_secs(if quick { 120 } else { 600 })),
+            check,
         })
     }
 
@@ -2586,11 +2594,88 @@ fn run() -> Result<()> {
         write_json(path, &machine, &opts, &res)?;
         println!("raw values written to {}", path.display());
     }
+    let mut plot_written = None;
     if let Some(dir) = &opts.plot {
         match write_plot(dir, &res) {
-            Ok(path) => println!("byte-lag plot written to {}", path.display()),
+            Ok(path) => {
+                println!("byte-lag plot written to {}", path.display());
+                plot_written = Some(path);
+            }
             Err(e) => println!("no plot: {e}"),
         }
     }
+    if opts.check {
+        let missing = check_complete(&res, &opts, plot_written.as_deref());
+        if !missing.is_empty() {
+            return Err(format!(
+                "--check: the run is incomplete:\n  {}",
+                missing.join("\n  ")
+            ));
+        }
+        println!("check: every scenario ran on both servers and every row has both values");
+    }
     Ok(())
+}
+
+/// What `--check` finds missing: problems, scenarios a server recorded
+/// nothing for, rows with a value for only one server, output files not
+/// written.
+fn check_complete(res: &Results, opts: &Options, plot: Option<&Path>) -> Vec<String> {
+    let mut missing: Vec<String> = res
+        .problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} [{}]: {}",
+                p.server.name(),
+                p.scenario.key(),
+                p.case,
+                kind_text(p.kind)
+            )
+        })
+        .collect();
+    for &scenario in &opts.only {
+        for server in [Server::Cascade, Server::Redis] {
+            if !res
+                .records
+                .iter()
+                .any(|r| r.scenario == scenario && r.server == server)
+            {
+                missing.push(format!("{}: no {} values", server.name(), scenario.key()));
+            }
+        }
+    }
+    let mut rows: Vec<(Scenario, &str, &str)> = res
+        .records
+        .iter()
+        .map(|r| (r.scenario, r.case.as_str(), r.metric))
+        .collect();
+    rows.sort_by_key(|&(s, c, m)| (SCENARIOS.iter().position(|x| *x == s), c, m));
+    rows.dedup();
+    for (scenario, case, metric) in rows {
+        for server in [Server::Cascade, Server::Redis] {
+            let has = res.records.iter().any(|r| {
+                r.scenario == scenario && r.case == case && r.metric == metric && r.server == server
+            });
+            if !has {
+                missing.push(format!(
+                    "{}: no value for {} [{case}] {metric}",
+                    server.name(),
+                    scenario.key()
+                ));
+            }
+        }
+    }
+    if let Some(path) = &opts.json {
+        if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+            missing.push(format!("--json: {} was not written", path.display()));
+        }
+    }
+    if opts.plot.is_some() && opts.only.contains(&Scenario::Load) {
+        match plot {
+            Some(p) if std::fs::metadata(p).is_ok_and(|m| m.len() > 0) => {}
+            _ => missing.push("--plot: no SVG was written".into()),
+        }
+    }
+    missing
 }

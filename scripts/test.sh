@@ -31,3 +31,9 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test -- --test-threads="${TEST_THREADS:-4}"
+# The replication bench must keep producing every row for both servers:
+# a --quick run of it (timing nothing; the check fails on a missing value).
+echo "== replication bench smoke run"
+mkdir -p target/bench-smoke
+cargo bench --bench replication -- --quick --check \
+  --json target/bench-smoke/replication.json --plot target/bench-smoke
