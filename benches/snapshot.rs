@@ -236,7 +236,10 @@ fn measure_restart(
             .and_then(|mut c| {
                 let info = c.info("persistence").ok()?;
                 let n = c.call(&["DBSIZE"]).ok()?;
-                Some(info_value(&info, "loading") == Some("0") && matches!(n, Reply::Int(k) if k == want))
+                Some(
+                    info_value(&info, "loading") == Some("0")
+                        && matches!(n, Reply::Int(k) if k == want),
+                )
             })
             .unwrap_or(false);
         if loaded {

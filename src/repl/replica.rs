@@ -210,8 +210,17 @@ pub async fn promote(node: &Arc<Node>, who: &str) {
     tracing::info!("MASTER MODE enabled (user request from '{who}')");
 }
 
-/// The link task: connect, sync, stream; on failure wait a second and try
-/// again, until the generation moves on.
+/// First wait before trying again after a failed attempt; it doubles with
+/// each further failure up to [`RETRY_MAX`]. A master that restarts or a
+/// network that heals is found within a tenth of a second at first, where
+/// a fixed one-second period (Redis's cron) costs up to a second of lag.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// Longest wait between attempts: Redis's period, so a master that stays
+/// away is tried (and logged about) no more often than by Redis.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// The link task: connect, sync, stream; on failure wait (see
+/// [`RETRY_FIRST`]) and try again, until the generation moves on.
 async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
     let mut link = Link {
         node: node.clone(),
@@ -219,6 +228,7 @@ async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
         cancel,
     };
     let mut reconnect = false;
+    let mut retry = RETRY_FIRST;
     loop {
         if link.stale() {
             return;
@@ -252,6 +262,7 @@ async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
                     tracing::warn!("Connection with master lost.");
                     tracing::info!("Caching the disconnected master state.");
                     reconnect = true;
+                    retry = RETRY_FIRST;
                     // Reconnect at once after losing an established link,
                     // as Redis does; back off after failed attempts.
                     if !msg.is_empty() {
@@ -264,9 +275,10 @@ async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
             }
             Ok(()) => {}
         }
-        if link.sleep(Duration::from_secs(1)).await.is_err() {
+        if link.sleep(retry).await.is_err() {
             return;
         }
+        retry = (retry * 2).min(RETRY_MAX);
     }
 }
 
