@@ -6,6 +6,7 @@
 
 mod crash;
 mod cron;
+mod limits;
 
 use crate::config::Config;
 use crate::log::{self, LogLevel};
@@ -65,6 +66,18 @@ pub fn run(config: Config) -> i32 {
     } else {
         b'M'
     });
+
+    let mut config = config;
+    match limits::adjust(config.maxclients()) {
+        limits::OpenFiles::Enough => {}
+        limits::OpenFiles::ReduceMaxclients(n) => {
+            let n = n.to_string();
+            if let Err(e) = config.set_many(&[(b"maxclients", n.as_bytes())]) {
+                log::write_line(LogLevel::Warning, &format!("maxclients {n}: {e}"));
+            }
+        }
+        limits::OpenFiles::TooLow { .. } => return 1,
+    }
 
     let shards = match config.shards() {
         0 => shard::runtime::usable_cores(),

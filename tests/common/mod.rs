@@ -298,6 +298,12 @@ impl Server {
         Server::start_bin_when(&cascade_bin(), extra, "cascade", false)
     }
 
+    /// Starts another program (a wrapper script around a server) the way
+    /// [`Server::start`] starts cascade.
+    pub fn start_program(bin: &std::path::Path, extra: &[&str], tag: &str) -> Server {
+        Server::start_bin(bin, extra, tag)
+    }
+
     fn start_bin(bin: &std::path::Path, extra: &[&str], tag: &str) -> Server {
         Server::start_bin_when(bin, extra, tag, true)
     }
