@@ -103,6 +103,37 @@ pub struct Started {
     pub pinned: bool,
 }
 
+/// The CPUs this process may run on (`taskset`, a container's cpuset), as
+/// (a subset of) the online CPUs glommio places executors on. Without it
+/// glommio picks among all online CPUs: under `taskset -c 1` a shard ran
+/// on CPU 0, and in a cpuset lacking the CPU it picked, start-up failed.
+/// `None` (glommio's own choice) if the mask cannot be read.
+fn allowed_cpu_set() -> Option<glommio::CpuSet> {
+    let allowed = allowed_cpus()?;
+    let set = glommio::CpuSet::online()
+        .ok()?
+        .filter(|l| allowed.contains(&l.cpu));
+    (!set.is_empty()).then_some(set)
+}
+
+/// The calling thread's CPU affinity mask (inherited from the process).
+pub fn allowed_cpus() -> Option<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data; an all-zero value is a valid empty set.
+    let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sched_getaffinity writes at most `size_of::<cpu_set_t>()`
+    // bytes into the set we own; failure is reported by the return value.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut mask) };
+    if rc != 0 {
+        return None;
+    }
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: CPU_ISSET reads the set in bounds (i < CPU_SETSIZE).
+        .filter(|&i| unsafe { libc::CPU_ISSET(i, &mask) })
+        .collect();
+    (!cpus.is_empty()).then_some(cpus)
+}
+
 /// Starts `shards` executors; each runs `make(shard_id)`.
 pub fn start<G, F>(shards: usize, make: G) -> Result<Started, StartError>
 where
@@ -116,7 +147,7 @@ where
     let io_memory = io_memory_per_shard(memlock, shards);
     let pinned = shards <= usable_cores();
     let placement = if pinned {
-        PoolPlacement::MaxSpread(shards, None)
+        PoolPlacement::MaxSpread(shards, allowed_cpu_set())
     } else {
         PoolPlacement::Unbound(shards)
     };
@@ -139,6 +170,15 @@ where
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn allowed_cpus_are_the_ones_we_run_on() {
+        let cpus = allowed_cpus().expect("readable affinity mask");
+        assert!(!cpus.is_empty());
+        assert!(cpus.len() >= usable_cores().min(cpus.len()));
+        assert!(allowed_cpu_set().is_some_and(|s| s.len() == cpus.len()));
+    }
+
     use super::*;
 
     #[test]
