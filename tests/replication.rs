@@ -1210,6 +1210,43 @@ fn stopped_replica_costs_the_master_bounded_memory() {
     assert_eq!(full_after, full_before + 1);
 }
 
+/// Replication traffic is counted apart from client traffic, on both
+/// sides, as Redis 7.0 does (`total_net_repl_*_bytes`), with per-second
+/// rates next to it.
+#[test]
+fn replication_bytes_are_counted_on_both_sides() {
+    let master = start(&[]);
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    wait_in_sync(&master, &replica, None);
+    let mut c = master.conn();
+    let value = "v".repeat(1000);
+    for i in 0..100 {
+        assert_eq!(c.cmd(&["SET", &format!("big:{i}"), &value]), Value::ok());
+    }
+    wait_in_sync(&master, &replica, None);
+    let num = |s: &Server, name: &str| -> u64 { field(s, None, "stats", name).parse().unwrap() };
+    let sent = num(&master, "total_net_repl_output_bytes");
+    assert!(sent >= 100_000, "master counted {sent} bytes sent");
+    common::wait_until(
+        DEADLINE,
+        "the replica to count what the master sent",
+        || num(&replica, "total_net_repl_input_bytes") >= sent,
+    );
+    // Client traffic is not replication traffic.
+    assert_eq!(num(&master, "total_net_repl_input_bytes"), 0);
+    assert_eq!(num(&replica, "total_net_repl_output_bytes"), 0);
+    for name in [
+        "instantaneous_input_kbps",
+        "instantaneous_output_kbps",
+        "instantaneous_input_repl_kbps",
+        "instantaneous_output_repl_kbps",
+    ] {
+        let v: f64 = field(&master, None, "stats", name).parse().unwrap();
+        assert!(v >= 0.0, "{name} = {v}");
+    }
+}
+
 /// The ring costs memory as the stream fills it, not when it is created:
 /// a master's first replica does not add the ring's 32 MB to its RSS.
 #[test]

@@ -562,12 +562,44 @@ fn stats_section(client: &Client, s: &ShardStats, out: &mut String) {
     field!(out, "instantaneous_ops_per_sec", "{}", s.instantaneous_ops);
     field!(out, "total_net_input_bytes", "{}", s.net_input_bytes);
     field!(out, "total_net_output_bytes", "{}", s.net_output_bytes);
-    field!(out, "total_net_repl_input_bytes", "0");
-    field!(out, "total_net_repl_output_bytes", "0");
-    field!(out, "instantaneous_input_kbps", "0.00");
-    field!(out, "instantaneous_output_kbps", "0.00");
-    field!(out, "instantaneous_input_repl_kbps", "0.00");
-    field!(out, "instantaneous_output_repl_kbps", "0.00");
+    let repl = &client.node.repl;
+    let kbps = |bytes_per_sec: u64| format!("{:.2}", bytes_per_sec as f64 / 1024.0);
+    field!(
+        out,
+        "total_net_repl_input_bytes",
+        "{}",
+        repl.net_input_bytes.load(Ordering::Relaxed)
+    );
+    field!(
+        out,
+        "total_net_repl_output_bytes",
+        "{}",
+        repl.net_output_bytes.load(Ordering::Relaxed)
+    );
+    field!(
+        out,
+        "instantaneous_input_kbps",
+        "{}",
+        kbps(s.instantaneous_input)
+    );
+    field!(
+        out,
+        "instantaneous_output_kbps",
+        "{}",
+        kbps(s.instantaneous_output)
+    );
+    field!(
+        out,
+        "instantaneous_input_repl_kbps",
+        "{}",
+        kbps(repl.input_rate.load(Ordering::Relaxed))
+    );
+    field!(
+        out,
+        "instantaneous_output_repl_kbps",
+        "{}",
+        kbps(repl.output_rate.load(Ordering::Relaxed))
+    );
     field!(out, "rejected_connections", "{}", s.rejected_connections);
     {
         use std::sync::atomic::Ordering::Relaxed;

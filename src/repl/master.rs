@@ -31,7 +31,7 @@ use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -335,8 +335,12 @@ async fn full_sync(
     // other member) for ever.
     let _ = stream.set_write_timeout(Some(node.config().repl_timeout()));
     let sent = match (&payload.file, reader.as_mut()) {
-        (Some((file, len)), _) => send_file(stream, &head, file, *len).await,
-        (None, Some(reader)) => send_stream(stream, &head, reader, &mark).await,
+        (Some((file, len)), _) => {
+            send_file(stream, &head, file, *len, &node.repl.net_output_bytes).await
+        }
+        (None, Some(reader)) => {
+            send_stream(stream, &head, reader, &mark, &node.repl.net_output_bytes).await
+        }
         (None, None) => Err("the snapshot stream had already started".into()),
     };
     drop(reader);
@@ -368,17 +372,23 @@ async fn send_stream(
     head: &[u8],
     reader: &mut ChunkReader,
     mark: &str,
+    sent: &AtomicU64,
 ) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
     stream.write_all(head).await.map_err(io)?;
     loop {
         match reader.next_chunk().await {
-            Next::Chunk(c) => stream.write_all(&c).await.map_err(io)?,
+            Next::Chunk(c) => {
+                stream.write_all(&c).await.map_err(io)?;
+                sent.fetch_add(c.len() as u64, Ordering::Relaxed);
+            }
             Next::End(_) => break,
             Next::Failed(e) => return Err(format!("the snapshot failed: {e}")),
         }
     }
-    stream.write_all(mark.as_bytes()).await.map_err(io)
+    stream.write_all(mark.as_bytes()).await.map_err(io)?;
+    sent.fetch_add((head.len() + mark.len()) as u64, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Disk-based: the file as a `$<len>` bulk, read in slices.
@@ -387,6 +397,7 @@ async fn send_file(
     head: &[u8],
     file: &std::fs::File,
     len: u64,
+    sent: &AtomicU64,
 ) -> Result<(), String> {
     use std::os::unix::fs::FileExt;
     let io = |e: std::io::Error| e.to_string();
@@ -402,8 +413,10 @@ async fn send_file(
             return Err("the RDB file is shorter than announced".into());
         }
         stream.write_all(&buf[..n]).await.map_err(io)?;
+        sent.fetch_add(n as u64, Ordering::Relaxed);
         at += n as u64;
     }
+    sent.fetch_add(head.len() as u64, Ordering::Relaxed);
     Ok(())
 }
 
@@ -566,7 +579,11 @@ async fn feed(
                 if backlog.can_resume(cursor) && backlog.head().saturating_sub(cursor) < cap / 8 {
                     spill = None;
                 } else if sp.covers(cursor) {
-                    if let Err(reason) = send_spilled(stream, sp, &mut cursor, &mut slow).await {
+                    let sent = send_spilled(stream, sp, &mut cursor, &mut slow).await;
+                    node.repl
+                        .net_output_bytes
+                        .fetch_add(cursor - before, Ordering::Relaxed);
+                    if let Err(reason) = sent {
                         return reason;
                     }
                     handle.note_sent(cursor, unix_ms());
@@ -575,6 +592,9 @@ async fn feed(
             }
             let sent = send_available(stream, &backlog, &mut cursor, &name, &mut slow).await;
             if cursor != before {
+                node.repl
+                    .net_output_bytes
+                    .fetch_add(cursor - before, Ordering::Relaxed);
                 handle.note_sent(cursor, unix_ms());
             }
             if let Err(reason) = sent {

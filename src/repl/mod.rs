@@ -274,6 +274,15 @@ pub struct ReplState {
     pub sync_partial_err: AtomicU64,
     /// Unix seconds of the last full sync transfer from our master, -1.
     pub last_sync_unix: AtomicI64,
+    /// Bytes of replication traffic: read from our master (snapshot and
+    /// stream) and written to our replicas (`total_net_repl_*_bytes`, kept
+    /// apart from client traffic as Redis 7.0 does).
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    /// The same per second over the cron's last sampling period
+    /// (`instantaneous_*_repl_kbps`).
+    pub input_rate: AtomicU64,
+    pub output_rate: AtomicU64,
 }
 
 impl Default for ReplState {
@@ -298,6 +307,10 @@ impl Default for ReplState {
             stream_db: AtomicUsize::new(0),
             sync_full: AtomicU64::new(0),
             protect_refusals: AtomicU64::new(0),
+            net_input_bytes: AtomicU64::new(0),
+            net_output_bytes: AtomicU64::new(0),
+            input_rate: AtomicU64::new(0),
+            output_rate: AtomicU64::new(0),
             min_replicas_to_write: AtomicUsize::new(0),
             good_replicas: AtomicUsize::new(0),
             sync_partial_ok: AtomicU64::new(0),

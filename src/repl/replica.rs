@@ -359,6 +359,10 @@ impl Link {
             Ev::Read(Ok(0)) => failed("Master closed the connection"),
             Ev::Read(Err(e)) => failed(format!("Error reading from MASTER: {e}")),
             Ev::Read(Ok(n)) => {
+                self.node
+                    .repl
+                    .net_input_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
                 input.buf.extend_from_slice(&input.chunk[..n]);
                 if let Some(m) = input.mirror.as_mut() {
                     m.extend_from_slice(&input.chunk[..n]);

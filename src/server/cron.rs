@@ -16,7 +16,9 @@ const EXPIRE_CPU_SHARE: f64 = 0.25;
 pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
     let mut expire = ActiveExpire::new();
     let mut last_sample = Instant::now();
-    let mut last_ops = 0u64;
+    // Counters at the last sample, for the per-second rates.
+    let (mut last_ops, mut last_input, mut last_output) = (0u64, 0u64, 0u64);
+    let (mut last_repl_in, mut last_repl_out) = (0u64, 0u64);
     let mut last_save_check = Instant::now();
     let mut last_ping = Instant::now();
     let mut no_replicas_since = None;
@@ -54,12 +56,27 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
         }
         let elapsed = last_sample.elapsed();
         if elapsed >= Duration::from_millis(100) {
+            let per_sec = |now: u64, last: &mut u64| {
+                let rate = (now.saturating_sub(*last) as f64 / elapsed.as_secs_f64()) as u64;
+                *last = now;
+                rate
+            };
             shard.with_core(|core| {
-                let ops = core.stats.commands_processed;
-                core.stats.instantaneous_ops =
-                    ((ops.saturating_sub(last_ops)) as f64 / elapsed.as_secs_f64()) as u64;
-                last_ops = ops;
+                let s = &mut core.stats;
+                s.instantaneous_ops = per_sec(s.commands_processed, &mut last_ops);
+                s.instantaneous_input = per_sec(s.net_input_bytes, &mut last_input);
+                s.instantaneous_output = per_sec(s.net_output_bytes, &mut last_output);
             });
+            if shard.id == 0 {
+                let r = &node.repl;
+                let input = per_sec(r.net_input_bytes.load(Ordering::Relaxed), &mut last_repl_in);
+                let output = per_sec(
+                    r.net_output_bytes.load(Ordering::Relaxed),
+                    &mut last_repl_out,
+                );
+                r.input_rate.store(input, Ordering::Relaxed);
+                r.output_rate.store(output, Ordering::Relaxed);
+            }
             last_sample = Instant::now();
             crate::alloc::allocated_bytes();
         }

@@ -161,6 +161,9 @@ pub struct ShardStats {
     /// Commands per second over the last sampling period (per shard,
     /// summed for INFO).
     pub instantaneous_ops: u64,
+    /// Client bytes read and written per second over the same period.
+    pub instantaneous_input: u64,
+    pub instantaneous_output: u64,
     /// Indexed by the command table's ids (`cmd::table`).
     pub command_stats: Vec<CommandStat>,
     pub error_stats: HashMap<String, u64>,
@@ -183,6 +186,8 @@ impl ShardStats {
         self.writes_processed += other.writes_processed;
         self.expire_cycle_us += other.expire_cycle_us;
         self.instantaneous_ops += other.instantaneous_ops;
+        self.instantaneous_input += other.instantaneous_input;
+        self.instantaneous_output += other.instantaneous_output;
         if self.command_stats.len() < other.command_stats.len() {
             self.command_stats
                 .resize(other.command_stats.len(), CommandStat::default());
