@@ -24,6 +24,8 @@
 #                   repository's target/release or target/debug build, else
 #                   it is built with `cargo build --release`
 #   DEMO_TIMEOUT    seconds to wait for each condition (default 30)
+#   DEMO_PAUSE      seconds to pause once the replicas are linked (default
+#                   0), so a test can interrupt the demo at a known point
 #   TMPDIR          where the temporary directory is made (default /tmp)
 #
 # Needs bash and redis-cli (Debian/Ubuntu: apt-get install redis-tools).
@@ -32,6 +34,7 @@ set -Eeuo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 base_port="${DEMO_BASE_PORT:-6379}"
 timeout_s="${DEMO_TIMEOUT:-30}"
+pause_s="${DEMO_PAUSE:-0}"
 password="demo-secret"
 
 say() { printf '\n== %s\n' "$*"; }
@@ -54,6 +57,10 @@ fi
 if ! [[ "$timeout_s" =~ ^[0-9]{1,6}$ ]] || ((10#$timeout_s == 0)); then
   die "DEMO_TIMEOUT must be a whole number of seconds, not '$timeout_s'"
 fi
+if ! [[ "$pause_s" =~ ^[0-9]{1,6}$ ]]; then
+  die "DEMO_PAUSE must be a whole number of seconds, not '$pause_s'"
+fi
+pause_s=$((10#$pause_s))
 base_port=$((10#$base_port))
 timeout_s=$((10#$timeout_s))
 
@@ -305,6 +312,12 @@ wait_for "the replica on $replica1 to link to the master" linked_to "$replica1" 
 wait_for "the replica on $replica2 to link to the master" linked_to "$replica2" "$master"
 wait_for "the master to list two replicas" has_replicas "$master" 2
 ok "both replicas report master_link_status:up"
+if ((pause_s > 0)); then
+  echo "Pausing ${pause_s} s (DEMO_PAUSE)."
+  # In the background and waited for, so a signal is handled at once.
+  sleep "$pause_s" &
+  wait $! || true
+fi
 
 say "INFO replication on each node"
 for port in "${ports[@]}"; do

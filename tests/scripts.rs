@@ -45,6 +45,10 @@ struct Demo {
 
 impl Demo {
     fn start(base: u16) -> Demo {
+        Demo::start_with(base, &[])
+    }
+
+    fn start_with(base: u16, env: &[(&str, &str)]) -> Demo {
         require_tool("redis-cli");
         let dir = TempDir::new("demo-script");
         let tmp = dir.path().join("tmp");
@@ -55,6 +59,7 @@ impl Demo {
             .env("CASCADE_BIN", env!("CARGO_BIN_EXE_cascade"))
             .env("DEMO_BASE_PORT", base.to_string())
             .env("TMPDIR", &tmp)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
             .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
@@ -235,10 +240,14 @@ fn demo_replication_runs_end_to_end() {
 #[test]
 fn demo_replication_cleans_up_when_interrupted() {
     let base = free_port_triple();
-    let mut demo = Demo::start(base);
-    wait_until(RUN_DEADLINE, "the replicas to link", || {
-        demo.stdout().contains("both replicas report") || demo.child.try_wait().unwrap().is_some()
-    });
+    // The demo pauses once the replicas are linked, so the signal lands
+    // there however slow or fast the machine is.
+    let mut demo = Demo::start_with(base, &[("DEMO_PAUSE", "120")]);
+    wait_until(
+        RUN_DEADLINE,
+        "the demo to pause with its replicas linked",
+        || demo.stdout().contains("Pausing 120 s") || demo.child.try_wait().unwrap().is_some(),
+    );
     // As Ctrl-C in a terminal: SIGINT to the whole foreground group.
     demo.signal_group("INT");
     let status = demo.wait();
