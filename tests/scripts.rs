@@ -54,7 +54,12 @@ impl Demo {
         let tmp = dir.path().join("tmp");
         std::fs::create_dir(&tmp).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo-replication.sh");
-        let child = Command::new("bash")
+        // SIGINT back to its default first: a test run started in the
+        // background inherits it ignored, and a shell cannot trap a signal
+        // ignored on entry (the Ctrl-C test then saw the demo carry on).
+        let child = Command::new("env")
+            .arg("--default-signal=INT")
+            .arg("bash")
             .arg(script)
             .env("CASCADE_BIN", env!("CARGO_BIN_EXE_cascade"))
             .env("DEMO_BASE_PORT", base.to_string())
