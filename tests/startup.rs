@@ -6,19 +6,18 @@ mod common;
 use common::{cascade_bin, require_tool, Server, Value};
 use std::os::unix::fs::PermissionsExt;
 
-/// A script that starts `bin` with a soft open-files limit of 512.
-fn with_low_nofile(dir: &std::path::Path, bin: &std::path::Path, name: &str) -> std::path::PathBuf {
+/// An executable shell script `dir/name` with `body` after the shebang.
+fn script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
     let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nulimit -Sn 512\nexec '{}' \"$@\"\n",
-            bin.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
+}
+
+/// A script that starts `bin` with a soft open-files limit of 512.
+fn with_low_nofile(dir: &std::path::Path, bin: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let exec = format!("ulimit -Sn 512\nexec '{}' \"$@\"", bin.display());
+    script(dir, name, &exec)
 }
 
 /// The log's lines about open files and maxclients, without the
@@ -85,17 +84,12 @@ fn shards_are_pinned_inside_the_allowed_cpus() {
         .max()
         .unwrap();
     let scripts = common::tempdir::TempDir::new("taskset");
-    let path = scripts.path().join("pinned.sh");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nexec '{}' -c {last} '{}' \"$@\"\n",
-            taskset.display(),
-            cascade_bin().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exec = format!(
+        "exec '{}' -c {last} '{}' \"$@\"",
+        taskset.display(),
+        cascade_bin().display()
+    );
+    let path = script(scripts.path(), "pinned.sh", &exec);
     let server = Server::start_program(&path, &["--shards", "1"], "cascade");
     let pid = server.child.id();
     let shard_threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))

@@ -347,17 +347,27 @@ fn report_replicas(node: &Node) {
     );
 }
 
+/// A reason to refuse the shutdown: logged, and fatal to it unless FORCE.
+fn unless_forced(flags: Flags, exit_anyway: &str, refused: &str) -> Result<(), ()> {
+    if flags.force {
+        tracing::warn!("{exit_anyway}");
+        Ok(())
+    } else {
+        tracing::warn!("{refused}");
+        Err(())
+    }
+}
+
 /// Step 4 of the module documentation. Exits the process on success;
 /// `Err` when the shutdown is refused (logged).
 async fn finish(node: &Arc<Node>, flags: Flags) -> Result<(), ()> {
     report_replicas(node);
     if node.aof.writing_first_base() && node.config().appendonly() {
-        if flags.force {
-            tracing::warn!("Writing initial AOF. Exit anyway.");
-        } else {
-            tracing::warn!("Writing initial AOF, can't exit.");
-            return Err(());
-        }
+        unless_forced(
+            flags,
+            "Writing initial AOF. Exit anyway.",
+            "Writing initial AOF, can't exit.",
+        )?;
     }
     crate::persist::aof::cancel_rewrite_for_shutdown(node).await;
     let save = flags
@@ -371,12 +381,11 @@ async fn finish(node: &Arc<Node>, flags: Flags) -> Result<(), ()> {
             glommio::timer::sleep(POLL).await;
         }
         if super::server::save_dataset(node).await.is_err() {
-            if flags.force {
-                tracing::warn!("Error trying to save the DB. Exit anyway.");
-            } else {
-                tracing::warn!("Error trying to save the DB, can't exit.");
-                return Err(());
-            }
+            unless_forced(
+                flags,
+                "Error trying to save the DB. Exit anyway.",
+                "Error trying to save the DB, can't exit.",
+            )?;
         }
     }
     // Last, so that a refused shutdown leaves the AOF running; writes are

@@ -365,15 +365,8 @@ impl Db {
         std::mem::swap(&mut a.watch, &mut b.watch);
         std::mem::swap(&mut a.blocked, &mut b.blocked);
         std::mem::swap(&mut a.ready, &mut b.ready);
-        for d in [&mut *a, &mut *b] {
-            let lists: Vec<Bytes> = d
-                .blocked
-                .iter()
-                .filter(|k| d.dict.get(k).is_some_and(may_wake))
-                .cloned()
-                .collect();
-            d.ready.extend(lists);
-        }
+        a.ready_where_data_came();
+        b.ready_where_data_came();
         let (da, db) = (&a.dict, &b.dict);
         let stored = |k: &[u8]| da.get(k).is_some() || db.get(k).is_some();
         if !a.watch.is_empty() {
@@ -382,6 +375,19 @@ impl Db {
         if !b.watch.is_empty() {
             b.watch.touch_where(stored);
         }
+    }
+
+    /// After this database's data was replaced wholesale (SWAPDB, a load):
+    /// keys clients block on that now hold a list or sorted set are ready.
+    fn ready_where_data_came(&mut self) {
+        let dict = &self.dict;
+        let lists: Vec<Bytes> = self
+            .blocked
+            .iter()
+            .filter(|k| dict.get(k).is_some_and(may_wake))
+            .cloned()
+            .collect();
+        self.ready.extend(lists);
     }
 
     /// Keys stored, including logically expired ones not yet reclaimed
@@ -568,16 +574,7 @@ impl Db {
             let dict = &self.dict;
             self.watch.touch_where(|k| dict.get(k).is_some());
         }
-        if !self.blocked.is_empty() {
-            let dict = &self.dict;
-            let lists: Vec<Bytes> = self
-                .blocked
-                .iter()
-                .filter(|k| dict.get(k).is_some_and(may_wake))
-                .cloned()
-                .collect();
-            self.ready.extend(lists);
-        }
+        self.ready_where_data_came();
         removed
     }
 

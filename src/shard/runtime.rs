@@ -117,7 +117,7 @@ fn allowed_cpu_set() -> Option<glommio::CpuSet> {
 }
 
 /// The calling thread's CPU affinity mask (inherited from the process).
-pub fn allowed_cpus() -> Option<Vec<usize>> {
+fn allowed_cpus() -> Option<Vec<usize>> {
     // SAFETY: cpu_set_t is plain data; an all-zero value is a valid empty set.
     let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: sched_getaffinity writes at most `size_of::<cpu_set_t>()`
