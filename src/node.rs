@@ -109,6 +109,9 @@ pub struct Node {
     pub next_slowlog_id: AtomicU64,
     /// Where to remove the pidfile at exit.
     pub pidfile: RwLock<Option<String>>,
+    /// The listening sockets of every shard (raw fds, owned by `net`),
+    /// taken out of LISTEN state by [`Node::shutdown_now`].
+    pub listening: Mutex<Vec<std::os::fd::RawFd>>,
     /// A BGSAVE is running (`rdb_bgsave_in_progress`).
     pub bgsave_in_progress: AtomicBool,
     /// A keyspace snapshot (save or full sync) is being produced: shards
@@ -171,6 +174,7 @@ impl Node {
             slowlog_max_len: AtomicUsize::new(128),
             next_slowlog_id: AtomicU64::new(0),
             pidfile: RwLock::new(None),
+            listening: Mutex::new(Vec::new()),
             bgsave_in_progress: AtomicBool::new(false),
             snapshot_running: AtomicBool::new(false),
             snapshot_progress: SnapshotProgress::default(),
@@ -249,6 +253,7 @@ impl Node {
     /// removes the pidfile, says goodbye in the log, exits with 0.
     pub fn shutdown_now(&self) -> ! {
         self.shutting_down.store(true, Ordering::SeqCst);
+        self.stop_listening();
         if let Some(pidfile) = self
             .pidfile
             .read()
@@ -260,6 +265,25 @@ impl Node {
         }
         tracing::warn!("Redis is now ready to exit, bye bye...");
         std::process::exit(0)
+    }
+
+    /// Frees the port at once, as Redis closes its listening sockets
+    /// before it exits. Closing the fds is not enough: each has an accept
+    /// pending in its shard's io_uring, which keeps the socket alive (and
+    /// listening) until the kernel tears the rings down after the exit, so
+    /// a server restarted right away failed with "Address already in use".
+    /// shutdown(2) takes a socket out of LISTEN state whoever holds it.
+    fn stop_listening(&self) {
+        for &fd in self
+            .listening
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            // SAFETY: `fd` is a listening socket this process opened and
+            // never closes before exiting; shutdown(2) does not free it.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
     }
 }
 

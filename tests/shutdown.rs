@@ -389,3 +389,30 @@ fn signals_follow_shutdown_on_sig_directives() {
             .contains("Received SIGINT scheduling shutdown..."));
     }
 }
+
+/// A server restarted right after a shutdown (systemd's restart, an
+/// operator's) gets its port back at once, as with Redis: the exit frees
+/// the listening sockets even though the shards' io_uring still held them.
+#[test]
+fn the_port_is_free_as_soon_as_the_process_exits() {
+    for round in 0..5 {
+        let mut s = cascade(&[]);
+        // Clients on both shards, one in the middle of a blocking call.
+        let mut busy: Vec<Conn> = (0..4).map(|_| s.conn()).collect();
+        for (i, c) in busy.iter_mut().enumerate() {
+            assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Value::ok());
+        }
+        send(&mut busy[0], &["BLPOP", "nothing", "0"]);
+        let mut c = s.conn();
+        send(&mut c, &["SHUTDOWN", "NOSAVE"]);
+        assert!(wait_exit(&mut s, DEADLINE).0.success());
+        // What a restarted server does first: bind the port with
+        // SO_REUSEADDR (std sets it), on the address it listened on.
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", s.port)) {
+            panic!(
+                "round {round}: port {} still taken after the exit: {e}",
+                s.port
+            );
+        }
+    }
+}

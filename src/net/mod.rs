@@ -97,7 +97,8 @@ fn io_error_text(e: &std::io::Error) -> String {
 /// Creates a listening socket the way every shard needs it: SO_REUSEPORT
 /// so all shards share the port, IPV6_V6ONLY on IPv6 (so `* -::*` binds
 /// both families, as Redis does), and `tcp-backlog` as the listen backlog.
-fn bind_listener(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+/// Also returns the raw fd, for [`Node::listening`].
+fn bind_listener(addr: SocketAddr, backlog: i32) -> std::io::Result<(TcpListener, i32)> {
     use std::os::fd::FromRawFd;
     let family = if addr.is_ipv6() {
         libc::AF_INET6
@@ -179,7 +180,7 @@ fn bind_listener(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener>
     }
     // SAFETY: `fd` is a bound, listening socket that nothing else owns;
     // the TcpListener takes ownership and closes it.
-    Ok(unsafe { TcpListener::from_raw_fd(fd) })
+    Ok((unsafe { TcpListener::from_raw_fd(fd) }, fd))
 }
 
 /// Binds this shard's listeners and spawns their accept loops. Returns how
@@ -198,12 +199,16 @@ pub fn listen(
             Err(_) if b.optional => continue,
             Err(e) => return Err(format!("{}:{port}: {e}", b.host)),
         };
-        let listener = match bind_listener(addr, backlog) {
+        let (listener, fd) = match bind_listener(addr, backlog) {
             Ok(l) => l,
             Err(_) if b.optional => continue,
             Err(e) => return Err(format!("{}:{port}: bind: {e}", b.host)),
         };
         bound += 1;
+        node.listening
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(fd);
         let node = node.clone();
         let shard = shard.clone();
         glommio::spawn_local(async move {
@@ -216,6 +221,8 @@ pub fn listen(
                         glommio::spawn_local(conn::serve(stream, node.clone(), shard.clone()))
                             .detach();
                     }
+                    // The listener was shut down for the exit.
+                    Err(_) if node.shutting_down.load(Ordering::Relaxed) => return,
                     Err(e) => {
                         tracing::warn!("Accepting client connection: {e}");
                         // Out of descriptors and the like: back off briefly
