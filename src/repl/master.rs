@@ -457,7 +457,7 @@ async fn start_snapshot(node: &Arc<Node>, job: &Arc<SyncJob>) {
     opts.aux = position.aux();
     let spill = node.repl.backlog().and_then(|ring| {
         let max = node.config().repl_sync_spill_max();
-        Spill::start(ring, position.offset, max)
+        Spill::start(ring, position.offset, max, true)
     });
     match &job.stream {
         Some(stream) => {
@@ -561,7 +561,12 @@ async fn feed(
         // the output-buffer limit still decides when it is dropped.
         let cap = backlog.capacity() as u64;
         if spill.is_none() && limit_armed && behind > cap / 4 {
-            spill = Spill::start(backlog.clone(), cursor, node.config().repl_sync_spill_max());
+            spill = Spill::start(
+                backlog.clone(),
+                cursor,
+                node.config().repl_sync_spill_max(),
+                false,
+            );
             if spill.is_some() {
                 tracing::info!(
                     "Replica {name} is {behind} bytes behind: keeping its stream from offset {cursor} on disk until it catches up"
@@ -693,11 +698,19 @@ async fn send_available(
                     },
                 )
                 .await;
-                match written {
-                    Some(Ok(0)) | Some(Err(_)) => return Err("write error".into()),
-                    Some(Ok(w)) => *cursor += w as u64,
-                    None => return Ok(()),
-                }
+                // Either way, back to the caller: a replica that drains
+                // its socket steadily but slower than the writes arrive
+                // never lets this wait time out, and staying here would
+                // keep the caller from starting its spill until the ring
+                // overran it (a needless full sync).
+                return match written {
+                    Some(Ok(0)) | Some(Err(_)) => Err("write error".into()),
+                    Some(Ok(w)) => {
+                        *cursor += w as u64;
+                        Ok(())
+                    }
+                    None => Ok(()),
+                };
             }
             Err(SendError::Overrun) => return Err(overrun(name, *cursor)),
             Err(SendError::Io(e)) => return Err(format!("write error: {e}")),
@@ -731,7 +744,10 @@ async fn send_spilled(
     cursor: &mut u64,
     buf: &mut [u8],
 ) -> Result<(), String> {
-    loop {
+    let start = *cursor;
+    // Back to the caller now and then even while the replica keeps up
+    // with the file, for the same checks as in `send_available`.
+    while *cursor - start < SPILL_SEND_SLICE {
         let n = spill
             .read_at(*cursor, buf)
             .map_err(|e| format!("spill read error: {e}"))?;
@@ -753,7 +769,11 @@ async fn send_spilled(
             None => return Ok(()),
         }
     }
+    Ok(())
 }
+
+/// Most bytes [`send_spilled`] sends before it returns to its caller.
+const SPILL_SEND_SLICE: u64 = 4 << 20;
 
 fn overrun(name: &str, cursor: u64) -> String {
     tracing::warn!(

@@ -42,8 +42,15 @@ pub struct Spill {
 
 impl Spill {
     /// Starts following `ring` from `start` on this executor. `None` when
-    /// disabled (`max_bytes == 0`) or the file cannot be created.
-    pub fn start(ring: Arc<Backlog>, start: u64, max_bytes: u64) -> Option<Arc<Spill>> {
+    /// disabled (`max_bytes == 0`) or the file cannot be created. `for_sync`:
+    /// kept for a full sync (logged when copying starts), else for a replica
+    /// that fell behind (its feed logs that itself).
+    pub fn start(
+        ring: Arc<Backlog>,
+        start: u64,
+        max_bytes: u64,
+        for_sync: bool,
+    ) -> Option<Arc<Spill>> {
         if max_bytes == 0 {
             return None;
         }
@@ -73,7 +80,7 @@ impl Spill {
             failed: AtomicBool::new(false),
         });
         let task = spill.clone();
-        glommio::spawn_local(async move { task.follow(&ring, max_bytes).await }).detach();
+        glommio::spawn_local(async move { task.follow(&ring, max_bytes, for_sync).await }).detach();
         Some(spill)
     }
 
@@ -101,7 +108,7 @@ impl Spill {
 
     /// The task: copy what the ring is about to lose, until nobody needs
     /// the spill any more.
-    async fn follow(self: Arc<Self>, ring: &Backlog, max_bytes: u64) {
+    async fn follow(self: Arc<Self>, ring: &Backlog, max_bytes: u64, for_sync: bool) {
         let mut buf = vec![0u8; 256 * 1024];
         let lazy_distance = (ring.capacity() / 4) as u64;
         let mut copying = false;
@@ -113,11 +120,13 @@ impl Spill {
             let mut pos = self.saved.load(Ordering::Acquire);
             if !copying && ring.head().saturating_sub(pos) >= lazy_distance {
                 copying = true;
-                tracing::info!(
+                if for_sync {
+                    tracing::info!(
                     "Full sync is taking long under writes: keeping the stream since offset {} in {}",
                     self.start,
-                    self.path.display()
-                );
+                        self.path.display()
+                    );
+                }
             }
             if copying {
                 while pos < ring.head() {
