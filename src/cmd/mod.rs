@@ -18,6 +18,7 @@
 //! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
 //! (MULTI/EXEC/WATCH), [`pubsub`].
 
+pub mod apply;
 pub mod args;
 pub mod blocking;
 pub mod connection;
@@ -685,46 +686,6 @@ async fn run_keyed(
         return run_client(client, cmd, args).await;
     }
     run_split(client, spec, f, split, db, args, shards).await
-}
-
-/// Applies one command of our master's stream (replies are discarded).
-/// A keyed command whose keys are on one shard is posted to that shard
-/// without waiting (each shard's queue keeps the stream's order; `posted`
-/// collects the shards to wait for with [`crate::shard::barrier`] at the
-/// end of a batch); everything else goes through [`dispatch`], behind the
-/// posted jobs.
-///
-/// Inside a MULTI from the stream, commands are queued like a client's and
-/// the EXEC applies them atomically (see [`tx`]).
-pub async fn apply_from_master(client: &mut Client, args: Vec<Bytes>, posted: &mut [bool]) {
-    let spec = match client.multi {
-        None => table::table().lookup(&args[0]),
-        Some(_) => None,
-    };
-    if let Some(spec) = spec {
-        if let (Run::Keyed(f, _), true) = (spec.run, spec.arity_ok(args.len())) {
-            let shards = client.shard.shards();
-            let mut positions = spec.key_positions(args.len());
-            let target = match positions.next() {
-                Some(p) => shard::route::shard_of(&args[p], shards),
-                None => client.shard.id,
-            };
-            if positions.all(|p| shard::route::shard_of(&args[p], shards) == target) {
-                let db = client.db;
-                let id = spec.id;
-                posted[target] = true;
-                shard::post(target, move |core| {
-                    run_and_propagate(core, f, db, &args, false);
-                    core.stats.commands_processed += 1;
-                    core.stats.command(id).calls += 1;
-                });
-                return;
-            }
-        }
-    }
-    // Client-level and multi-shard commands queue behind what was posted.
-    shard::barrier_posted(posted).await;
-    dispatch(client, args).await;
 }
 
 /// Runs a keyed handler on the shard that owns its keys and, when it

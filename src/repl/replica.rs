@@ -1035,7 +1035,7 @@ impl Link {
         input.mirror = Some(BytesMut::from(&input.buf[..]));
         let mut consumed: usize = 0;
         let mut last_ack = std::time::Instant::now();
-        let mut posted = vec![false; node.shards()];
+        let mut applier = cmd::apply::StreamApply::new(node.shards());
         // The bytes of a transaction from MULTI on: forwarded (and counted
         // in our offset) only once its EXEC has applied it, as Redis does,
         // so a link lost inside a transaction resumes before its MULTI and
@@ -1086,11 +1086,11 @@ impl Link {
                 }
                 if getack {
                     // Acknowledge what came before this command, once it ran.
-                    shard::barrier_posted(&mut posted).await;
+                    applier.barrier().await;
                     self.send_ack(input, offset).await?;
                     acked = offset;
                 } else if !ping {
-                    cmd::apply_from_master(&mut master, args, &mut posted).await;
+                    applier.apply(&mut master, args).await;
                     node.repl.stream_db.store(master.db, Ordering::Relaxed);
                 }
                 let db_after = master.db as u32;
@@ -1112,7 +1112,7 @@ impl Link {
             }
             // The batch has run everywhere before the span ends (a cut or
             // an ACK after this point covers it).
-            shard::barrier_posted(&mut posted).await;
+            applier.barrier().await;
             node.repl.update_link(|l| l.processed_offset = offset);
             drop(span);
             // Acknowledge applied data within ACK_EVERY (so the master

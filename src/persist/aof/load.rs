@@ -436,7 +436,7 @@ async fn load_commands(
     })?;
     let mut client = crate::repl::replica::master_client(node, None, -1);
     client.info.borrow_mut().flags = "A".into();
-    let mut posted = vec![false; node.shards()];
+    let mut applier = crate::cmd::apply::StreamApply::new(node.shards());
     let mut buf = BytesMut::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 20];
     // File offset of buf[0].
@@ -465,10 +465,10 @@ async fn load_commands(
                     "exec" => before_multi = None,
                     _ => {}
                 }
-                crate::cmd::apply_from_master(&mut client, args, &mut posted).await;
+                applier.apply(&mut client, args).await;
                 since_barrier += 1;
                 if since_barrier >= 1024 {
-                    shard::barrier_posted(&mut posted).await;
+                    applier.barrier().await;
                     since_barrier = 0;
                     glommio::yield_if_needed().await;
                 }
@@ -478,7 +478,7 @@ async fn load_commands(
                 pos += used as u64;
             }
             Parsed::Bad => {
-                shard::barrier_posted(&mut posted).await;
+                applier.barrier().await;
                 bad_format(name);
                 return Err(());
             }
@@ -493,7 +493,7 @@ async fn load_commands(
                 }
             }
             Parsed::Incomplete => {
-                shard::barrier_posted(&mut posted).await;
+                applier.barrier().await;
                 if let Some(at) = before_multi {
                     // The transaction never ran (its commands were only
                     // queued); drop the client's queue with the tail.
