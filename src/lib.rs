@@ -23,6 +23,8 @@
 //! - [`persist`]: the RDB format and dump files (SAVE, load at start), the
 //!   append-only file (`persist::aof`).
 //! - [`log`]: Redis's log line format on top of `tracing`.
+//! - [`supervise`]: readiness and status for systemd (`sd_notify`) or
+//!   upstart (`supervised`).
 //! - [`alloc`]: allocation counters for `used_memory`.
 //! - [`util`]: small shared helpers (glob matching).
 
@@ -40,4 +42,5 @@ pub mod repl;
 pub mod resp;
 pub mod server;
 pub mod shard;
+pub mod supervise;
 pub mod util;

@@ -1,6 +1,8 @@
 //! The start-up environment: the open-files limit is raised for
-//! `maxclients`, with the same outcome and log lines as redis-server's, and
-//! shards are pinned only to CPUs the process may use.
+//! `maxclients`, with the same outcome and log lines as redis-server's,
+//! shards are pinned only to CPUs the process may use, and a server run by
+//! systemd (`supervised`, `NOTIFY_SOCKET`) reports readiness and status as
+//! redis-server does.
 
 mod common;
 use common::{cascade_bin, require_tool, Server, Value};
@@ -109,4 +111,130 @@ fn shards_are_pinned_inside_the_allowed_cpus() {
         );
     }
     assert_eq!(server.conn().cmd(&["PING"]), Value::Simple("PONG".into()));
+}
+
+/// A script that starts `bin` with `NOTIFY_SOCKET` set to `socket`.
+fn with_notify_socket(
+    dir: &std::path::Path,
+    bin: &std::path::Path,
+    name: &str,
+    socket: &std::path::Path,
+) -> std::path::PathBuf {
+    let exec = format!(
+        "NOTIFY_SOCKET='{}' exec '{}' \"$@\"",
+        socket.display(),
+        bin.display()
+    );
+    script(dir, name, &exec)
+}
+
+/// The datagrams a server sent to a systemd notification socket.
+struct NotifySocket {
+    socket: std::os::unix::net::UnixDatagram,
+    path: std::path::PathBuf,
+}
+
+impl NotifySocket {
+    fn bind(dir: &std::path::Path, name: &str) -> NotifySocket {
+        let path = dir.join(name);
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        NotifySocket { socket, path }
+    }
+
+    /// The next message (fails the test after 20 s without one).
+    fn next(&self) -> String {
+        let mut buf = [0u8; 4096];
+        let n = self
+            .socket
+            .recv(&mut buf)
+            .expect("a notification from the server");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Messages until (and with) the first one that contains `last`.
+    fn until(&self, last: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            let m = self.next();
+            let done = m.contains(last);
+            seen.push(m);
+            if done {
+                return seen;
+            }
+        }
+    }
+}
+
+/// Debian's unit runs redis-server with `Type=notify` and `--supervised
+/// systemd --daemonize no`: systemd waits for READY=1. Both servers, a
+/// master and a replica of it each, send the same messages in the same
+/// order, and `daemonize yes` does not make a supervised server leave the
+/// foreground.
+#[test]
+fn systemd_gets_the_same_readiness_and_status_as_from_redis() {
+    let dir = common::tempdir::TempDir::new("notify");
+    let mut sequences = Vec::new();
+    for (tag, bin) in [
+        ("cascade", cascade_bin()),
+        ("redis", require_tool("redis-server")),
+    ] {
+        let master_socket = NotifySocket::bind(dir.path(), &format!("{tag}-master.sock"));
+        let replica_socket = NotifySocket::bind(dir.path(), &format!("{tag}-replica.sock"));
+        let master_bin = with_notify_socket(
+            dir.path(),
+            &bin,
+            &format!("{tag}-master.sh"),
+            &master_socket.path,
+        );
+        let replica_bin = with_notify_socket(
+            dir.path(),
+            &bin,
+            &format!("{tag}-replica.sh"),
+            &replica_socket.path,
+        );
+        let mut master = Server::start_program(
+            &master_bin,
+            &["--supervised", "systemd", "--daemonize", "yes"],
+            tag,
+        );
+        let master_port = master.port.to_string();
+        let mut replica = Server::start_program(
+            &replica_bin,
+            &[
+                "--supervised",
+                "auto",
+                "--replicaof",
+                "127.0.0.1",
+                &master_port,
+            ],
+            tag,
+        );
+        let from_master = master_socket.until("READY=1");
+        let from_replica = replica_socket.until("Finished with success");
+        assert!(
+            master
+                .log_text()
+                .contains("Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit."),
+            "{tag}: {}",
+            master.log_text()
+        );
+        // Still the process we started: it did not daemonize.
+        assert!(master.child.try_wait().unwrap().is_none(), "{tag} left");
+        let mut c = replica.conn();
+        c.send(&[b"SHUTDOWN", b"NOSAVE"]);
+        let stopping = replica_socket.next();
+        let _ = replica.child.wait();
+        sequences.push((tag, from_master, from_replica, stopping));
+        master.terminate();
+    }
+    let (_, ours_m, ours_r, ours_stop) = &sequences[0];
+    let (_, theirs_m, theirs_r, theirs_stop) = &sequences[1];
+    assert_eq!(ours_m, theirs_m);
+    assert_eq!(ours_r, theirs_r);
+    assert_eq!(ours_stop, theirs_stop);
+    assert_eq!(ours_stop, "STOPPING=1\n");
+    assert_eq!(ours_m.last().map(String::as_str), Some("READY=1\n"));
 }

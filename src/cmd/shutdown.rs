@@ -239,6 +239,7 @@ pub async fn run(node: &Arc<Node>, mut flags: Flags) {
         }
     }
     tracing::warn!("User requested shutdown...");
+    crate::supervise::notify("STOPPING=1\n");
     // Half-loaded data must never overwrite the dump.
     if node.loading.load(Ordering::SeqCst) {
         flags.save = Some(false);

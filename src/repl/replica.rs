@@ -650,6 +650,7 @@ impl Link {
                 super::master::disconnect_replicas(&self.node).await;
             }
             tracing::info!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+            crate::supervise::notify("STATUS=MASTER <-> REPLICA sync: Partial Resynchronization accepted. Ready to accept connections in read-write mode.\n");
             // Keep appending to our ring from our offset.
             if repl.backlog().is_none() {
                 let size = self.node.config().repl_ring_size();
@@ -984,6 +985,7 @@ impl Link {
         }
         tracing::info!("Done loading RDB, keys loaded: {keys_loaded}, keys expired: 0.");
         tracing::info!("MASTER <-> REPLICA sync: Finished with success");
+        crate::supervise::notify("STATUS=MASTER <-> REPLICA sync: Finished with success. Ready to accept connections in read-write mode.\n");
         // Our AOF described the data just replaced: start it over from a
         // new base (Redis's restartAOFAfterSYNC). Until that base is in
         // place the manifest on disk still lists the old files.

@@ -20,14 +20,17 @@ use std::sync::Arc;
 /// start-up failures; a normal shutdown exits from within.
 pub fn run(config: Config) -> i32 {
     log::set_level(config.loglevel());
-    if config.daemonize() {
+    // Like Redis, a supervised server stays in the foreground.
+    let supervisor = crate::supervise::detect(&config.get("supervised").unwrap_or_default());
+    let background = config.daemonize() && !supervisor.keeps_foreground();
+    if background {
         if let Err(e) = daemonize() {
             eprintln!("Can't daemonize: {e}");
             return 1;
         }
     }
     let logfile = config.logfile();
-    if logfile.is_empty() && config.daemonize() {
+    if logfile.is_empty() && background {
         log::discard();
     } else if let Err(e) = log::set_destination(&logfile) {
         eprintln!("Can't open the log file: {e}");
@@ -59,6 +62,7 @@ pub fn run(config: Config) -> i32 {
     } else {
         log::write_line(LogLevel::Warning, "Configuration loaded");
     }
+    crate::supervise::announce(supervisor);
     // Redis marks its lines with S from the start when it is configured as
     // a replica.
     log::set_role(if config.replicaof().is_some() {
@@ -97,9 +101,8 @@ pub fn run(config: Config) -> i32 {
     }
     let pidfile = config
         .pidfile()
-        .or_else(|| config.daemonize().then(|| "/var/run/redis.pid".to_string()));
+        .or_else(|| background.then(|| "/var/run/redis.pid".to_string()));
     let databases = config.databases();
-    let config_daemonize = config.daemonize();
     // Loaded hashes and sets take their encodings from these.
     crate::node::set_encoding_limits(crate::node::limits_from_config(&config));
     crate::node::set_list_fill_from_config(&config);
@@ -116,11 +119,7 @@ pub fn run(config: Config) -> i32 {
             *node.pidfile.write().unwrap_or_else(|e| e.into_inner()) = Some(path.clone());
         }
     }
-    crash::install_panic_hook(if config_daemonize {
-        pidfile.clone()
-    } else {
-        None
-    });
+    crash::install_panic_hook(if background { pidfile.clone() } else { None });
     tracing::info!("Running mode=standalone, port={port}, shards={shards}.");
 
     // Signals are taken synchronously by the main thread: block them before
@@ -193,7 +192,14 @@ pub fn run(config: Config) -> i32 {
                         load_in_background(&node).await;
                     }
                     tracing::info!("Ready to accept connections tcp");
-                    if node.repl.is_replica.load(Ordering::SeqCst) {
+                    let replica = node.repl.is_replica.load(Ordering::SeqCst);
+                    crate::supervise::notify(if replica {
+                        "STATUS=Ready to accept connections in read-only mode. Waiting for MASTER <-> REPLICA sync\n"
+                    } else {
+                        "STATUS=Ready to accept connections\n"
+                    });
+                    crate::supervise::notify("READY=1\n");
+                    if replica {
                         let gen = node.repl.link_generation.load(Ordering::SeqCst);
                         crate::repl::replica::start_link(&node, gen);
                     }
