@@ -96,6 +96,9 @@ pub struct Node {
     pub pause_until_ms: AtomicU64,
     /// Whether CLIENT PAUSE pauses only writes.
     pub pause_writes_only: AtomicBool,
+    /// A FAILOVER in progress pauses client writes; apart from CLIENT
+    /// PAUSE, since CLIENT UNPAUSE does not lift it (as in Redis).
+    pub failover_writes_paused: AtomicBool,
     /// Unix seconds of the last successful save (LASTSAVE).
     pub last_save_unix: AtomicI64,
     /// DEBUG SET-ACTIVE-EXPIRE: whether shards expire keys in the background.
@@ -166,6 +169,7 @@ impl Node {
             port: AtomicUsize::new(0),
             pause_until_ms: AtomicU64::new(0),
             pause_writes_only: AtomicBool::new(false),
+            failover_writes_paused: AtomicBool::new(false),
             last_save_unix: AtomicI64::new((now_ms / 1000) as i64),
             config_epoch: AtomicU64::new(0),
             active_expire: AtomicBool::new(true),

@@ -172,3 +172,52 @@ fn interop_redis_master_fails_over_to_a_cascade_replica() {
     wait_in_sync(&cascade, &redis, None);
     assert_eq!(field(&redis, None, "stats", "sync_full"), "1");
 }
+
+/// CLIENT UNPAUSE ends a CLIENT PAUSE, not the write pause of a failover
+/// in progress; FAILOVER ABORT does. Same on a real redis-server.
+#[test]
+fn client_unpause_does_not_end_a_failovers_pause() {
+    for redis_server in [false, true] {
+        let begin = |extra: &[&str]| {
+            if redis_server {
+                start_redis(extra)
+            } else {
+                start(extra)
+            }
+        };
+        let master = begin(&[]);
+        let port = master.port.to_string();
+        let replica = begin(&["--replicaof", "127.0.0.1", &port]);
+        wait_in_sync(&master, &replica, None);
+        signal(&replica, "STOP");
+        write_keys(&master, None, "lag", 10);
+        let mut admin = master.conn();
+        assert_eq!(
+            admin.cmd(&[
+                "FAILOVER",
+                "TO",
+                "127.0.0.1",
+                &replica.port.to_string(),
+                "TIMEOUT",
+                "60000"
+            ]),
+            Value::ok()
+        );
+        assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), Value::ok());
+        let mut writer = master.conn();
+        writer.send(&[b"SET", b"during", b"1"]);
+        writer.set_read_timeout(std::time::Duration::from_millis(500));
+        let early = common::read_value(&mut writer.reader);
+        assert!(
+            early.is_err(),
+            "redis-server={redis_server}: the write went through: {early:?}"
+        );
+        // Reads are not paused.
+        assert!(!admin.cmd(&["GET", "lag:1"]).is_error());
+        assert_eq!(admin.cmd(&["FAILOVER", "ABORT"]), Value::ok());
+        writer.set_read_timeout(std::time::Duration::from_secs(20));
+        assert_eq!(writer.read(), Value::ok(), "redis-server={redis_server}");
+        signal(&replica, "CONT");
+        wait_in_sync(&master, &replica, None);
+    }
+}

@@ -429,8 +429,12 @@ async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
 async fn wait_if_paused_for(client: &Client, writes: bool, name: &str) {
     use std::sync::atomic::Ordering;
     // A shutdown's pause ends when the process exits or the shutdown is
-    // refused or aborted; CLIENT UNPAUSE does not lift it.
-    while writes && client.node.shutdown.writes_paused.load(Ordering::Relaxed) {
+    // refused or aborted, a failover's when it ends; CLIENT UNPAUSE lifts
+    // neither.
+    while writes
+        && (client.node.shutdown.writes_paused.load(Ordering::Relaxed)
+            || client.node.failover_writes_paused.load(Ordering::Relaxed))
+    {
         glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
     }
     loop {

@@ -95,6 +95,7 @@ impl Batch {
             || client.is_master
             || client.node.pause_until_ms.load(Ordering::Relaxed) != 0
             || client.node.shutdown.writes_paused.load(Ordering::Relaxed)
+            || client.node.failover_writes_paused.load(Ordering::Relaxed)
         {
             return Err(args);
         }

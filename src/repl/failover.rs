@@ -108,9 +108,9 @@ pub fn start(node: &Arc<Node>, req: Request) -> Result<(), String> {
         f.force = req.force;
         f.generation
     };
-    // Client writes wait until the failover ends (CLIENT PAUSE WRITE).
-    node.pause_writes_only.store(true, Ordering::Relaxed);
-    node.pause_until_ms.store(u64::MAX, Ordering::Relaxed);
+    // Client writes wait until the failover ends (like CLIENT PAUSE WRITE,
+    // but CLIENT UNPAUSE does not end it).
+    node.failover_writes_paused.store(true, Ordering::SeqCst);
     // Replicas acknowledge at once instead of at their next second.
     repl.request_acks(crate::shard::current().id);
     let node = node.clone();
@@ -210,6 +210,5 @@ fn clear(node: &Node) {
         f.deadline = None;
         f.force = false;
     }
-    node.pause_until_ms.store(0, Ordering::Relaxed);
-    node.pause_writes_only.store(false, Ordering::Relaxed);
+    node.failover_writes_paused.store(false, Ordering::SeqCst);
 }
