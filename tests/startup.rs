@@ -238,3 +238,59 @@ fn systemd_gets_the_same_readiness_and_status_as_from_redis() {
     assert_eq!(ours_stop, "STOPPING=1\n");
     assert_eq!(ours_m.last().map(String::as_str), Some("READY=1\n"));
 }
+
+/// An executor that cannot start (here: many shards under a locked-memory
+/// limit too low for their io_uring rings, as a non-root user) ends the
+/// process with a clear reason instead of leaving the other shards waiting
+/// for it forever.
+#[test]
+fn a_shard_that_cannot_start_ends_the_process() {
+    let dir = common::tempdir::TempDir::new("memlock");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = dir.path().join("server.log");
+    let port = common::free_port().to_string();
+    let prlimit = require_tool("prlimit");
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        // Root's locked memory is not accounted: run as nobody.
+        let mut c = std::process::Command::new(require_tool("setpriv"));
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&prlimit);
+        c
+    } else {
+        std::process::Command::new(&prlimit)
+    };
+    cmd.arg("--memlock=600000:600000")
+        .arg(cascade_bin())
+        .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+        .args(["--shards", "16", "--dir"])
+        .arg(dir.path())
+        .arg("--logfile")
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running after 30 s; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "log:\n{text}");
+    assert!(
+        text.contains("A shard stopped: its executor could not start or failed."),
+        "log:\n{text}"
+    );
+    assert!(!text.contains("Server initialized"), "log:\n{text}");
+}

@@ -224,6 +224,10 @@ pub fn run(config: Config) -> i32 {
         started.io_memory,
         started.memlock
     );
+    shard::runtime::watch(started, |why| {
+        tracing::warn!("{why}");
+        std::process::exit(1);
+    });
 
     loop {
         let signal = wait_for_shutdown_signal();

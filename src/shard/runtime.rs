@@ -168,6 +168,32 @@ where
     })
 }
 
+/// Ends the process if a shard's thread ends. Shards run until the
+/// process exits, so a thread that ends is an executor that could not be
+/// built (io_uring setup, typically over the locked-memory limit with many
+/// shards) or one that failed: the other shards would wait for it forever
+/// (no "Server initialized", SIGTERM unanswered). `fatal` logs and exits.
+pub fn watch(started: Started, fatal: impl FnOnce(String) + Send + 'static) {
+    let handles = started.handles;
+    let memlock = started.memlock;
+    let spawned = std::thread::Builder::new()
+        .name("cascade-watch".into())
+        .spawn(move || loop {
+            if handles.handles().iter().any(|h| h.is_finished()) {
+                fatal(format!(
+                    "A shard stopped: its executor could not start or failed. \
+                     With many shards under a low locked-memory limit (RLIMIT_MEMLOCK is {memlock} bytes), \
+                     raise it with 'ulimit -l' or LimitMEMLOCK=, or lower 'shards'."
+                ));
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("Can't start the shard watcher thread: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
