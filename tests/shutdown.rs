@@ -416,3 +416,44 @@ fn the_port_is_free_as_soon_as_the_process_exits() {
         }
     }
 }
+
+/// A shutdown during a BGSAVE leaves no temp file behind, on either server.
+#[test]
+fn a_shutdown_during_bgsave_removes_its_temp_file() {
+    for redis_server in [false, true] {
+        let extra = ["--rdb-key-save-delay", "10000"];
+        let mut s = if redis_server {
+            redis(&extra)
+        } else {
+            cascade(&extra)
+        };
+        let mut c = s.conn();
+        assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000"]), Value::ok());
+        assert_eq!(
+            c.cmd(&["BGSAVE"]),
+            Value::Simple("Background saving started".into())
+        );
+        let temp_files = |s: &Server| -> Vec<String> {
+            std::fs::read_dir(s.dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("temp-"))
+                .collect()
+        };
+        wait_until(DEADLINE, "the BGSAVE's temp file", || {
+            !temp_files(&s).is_empty()
+        });
+        send(&mut c, &["SHUTDOWN", "NOSAVE"]);
+        assert!(wait_exit(&mut s, DEADLINE).0.success());
+        assert_eq!(
+            temp_files(&s),
+            Vec::<String>::new(),
+            "redis-server={redis_server}"
+        );
+        assert!(!s.dir.path().join("dump.rdb").exists());
+        assert!(s
+            .log_text()
+            .contains("There is a child saving an .rdb. Killing it!"));
+    }
+}

@@ -374,6 +374,11 @@ async fn finish(node: &Arc<Node>, flags: Flags) -> Result<(), ()> {
     let save = flags
         .save
         .unwrap_or_else(|| !node.config().save_points().is_empty());
+    if !save && node.bgsave_in_progress.load(Ordering::SeqCst) {
+        // Ours is a task, not a child: it stops with the process, and its
+        // temp file is removed below.
+        tracing::warn!("There is a child saving an .rdb. Killing it!");
+    }
     if save {
         tracing::info!("Saving the final RDB snapshot before exiting.");
         // A running BGSAVE cannot be cancelled (there is no child to
@@ -392,6 +397,8 @@ async fn finish(node: &Arc<Node>, flags: Flags) -> Result<(), ()> {
     // Last, so that a refused shutdown leaves the AOF running; writes are
     // paused, so nothing reaches it after the save either way.
     crate::persist::aof::flush_on_shutdown(node).await;
+    // A BGSAVE, a sync transfer or a spill still writing leaves no file.
+    crate::persist::temp::remove_all();
     // The process exits here; like Redis, no reply is sent.
     node.shutdown_now()
 }

@@ -69,6 +69,7 @@ pub async fn save_file(cut: Cut, opts: &SaveOptions) -> Result<(std::fs::File, u
                 .unwrap_or_default()
         )
     })?;
+    let _tracked = super::temp::track(&tmp);
     let sink = WriteSink(std::io::BufWriter::with_capacity(1 << 20, file));
     let tmp_done = tmp.clone();
     let result = write_rdb(cut, opts, sink, move |sink| {

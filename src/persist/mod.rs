@@ -2,7 +2,8 @@
 //! ([`values`]), the fork-less snapshot of the node as an RDB stream
 //! ([`snapshot`]), the fan-out of that stream to several readers
 //! ([`fanout`]), writing/loading dump files ([`dump`]), parsing an RDB
-//! while it arrives ([`chunks`]) and the append-only file ([`aof`]).
+//! while it arrives ([`chunks`]), the append-only file ([`aof`]) and the
+//! temp files an exit must not leave behind ([`temp`]).
 //!
 //! The codec takes sinks and sources and never opens files itself; `dump`
 //! and `aof` are the only code here that touches the filesystem. Depends on
@@ -15,4 +16,5 @@ pub mod dump;
 pub mod fanout;
 pub mod rdb;
 pub mod snapshot;
+pub mod temp;
 pub mod values;

@@ -729,6 +729,7 @@ impl Link {
                 std::process::id()
             ))
         });
+        let _tracked = tmp.as_deref().map(crate::persist::temp::track);
         let (feed, reader) = chunks::channel(LOADER_CHUNKS);
         let databases = self.node.config().databases();
         let (loaded_tx, loaded_rx) = shard::oneshot::channel();

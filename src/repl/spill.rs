@@ -32,6 +32,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(5);
 pub struct Spill {
     file: std::fs::File,
     path: PathBuf,
+    /// Removed at exit if still there (see `persist::temp`).
+    _tracked: crate::persist::temp::Tracked,
     /// Stream offset of the file's first byte (the cut).
     start: u64,
     /// The file holds the stream over `[start, saved)`.
@@ -74,6 +76,7 @@ impl Spill {
         };
         let spill = Arc::new(Spill {
             file,
+            _tracked: crate::persist::temp::track(&path),
             path,
             start,
             saved: AtomicU64::new(start),
