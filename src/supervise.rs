@@ -96,9 +96,6 @@ pub fn announce(which: Supervisor) -> bool {
 /// Sends `message` (`KEY=value` lines) to systemd; nothing unless the
 /// server is supervised by systemd.
 pub fn notify(message: &str) {
-    if NOTIFY.get().is_none() {
-        return;
-    }
     if let Err(e) = send(message) {
         tracing::warn!("systemd supervision error: sd_notify: {e}");
     }

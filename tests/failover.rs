@@ -94,14 +94,21 @@ fn failover_hands_over_without_a_full_sync() {
     assert_eq!(full_after, full_before, "the failover needed a full sync");
 }
 
-#[test]
-fn failover_times_out_and_resumes_writes_when_the_target_lags() {
+/// A master with one replica that was in sync, then stopped (SIGSTOP)
+/// and left 10 writes behind: a failover to it waits for it.
+fn master_and_stopped_replica(start: fn(&[&str]) -> Server) -> (Server, Server) {
     let master = start(&[]);
     let port = master.port.to_string();
     let replica = start(&["--replicaof", "127.0.0.1", &port]);
     wait_in_sync(&master, &replica, None);
     signal(&replica, "STOP");
     write_keys(&master, None, "lag", 10);
+    (master, replica)
+}
+
+#[test]
+fn failover_times_out_and_resumes_writes_when_the_target_lags() {
+    let (master, replica) = master_and_stopped_replica(start);
     let mut c = master.conn();
     assert_eq!(
         c.cmd(&[
@@ -178,19 +185,8 @@ fn interop_redis_master_fails_over_to_a_cascade_replica() {
 #[test]
 fn client_unpause_does_not_end_a_failovers_pause() {
     for redis_server in [false, true] {
-        let begin = |extra: &[&str]| {
-            if redis_server {
-                start_redis(extra)
-            } else {
-                start(extra)
-            }
-        };
-        let master = begin(&[]);
-        let port = master.port.to_string();
-        let replica = begin(&["--replicaof", "127.0.0.1", &port]);
-        wait_in_sync(&master, &replica, None);
-        signal(&replica, "STOP");
-        write_keys(&master, None, "lag", 10);
+        let (master, replica) =
+            master_and_stopped_replica(if redis_server { start_redis } else { start });
         let mut admin = master.conn();
         assert_eq!(
             admin.cmd(&[

@@ -756,11 +756,7 @@ fn replica_keeps_or_deletes_the_sync_file() {
     wait_in_sync(&master, &delete, None);
     assert!(keep.dir.path().join("dump.rdb").exists());
     assert!(!delete.dir.path().join("dump.rdb").exists());
-    let leftovers: Vec<_> = std::fs::read_dir(delete.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".rdb"))
-        .collect();
+    let leftovers = rdb_files(&delete);
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -1059,12 +1055,7 @@ fn slow_full_sync_under_heavy_writes_completes_in_one_attempt() {
     );
     // The spill file is gone once the replica switched to the ring.
     common::wait_until(DEADLINE, "the spill file to be removed", || {
-        !std::fs::read_dir(master.dir.path()).unwrap().any(|e| {
-            e.unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("temp-spill-")
-        })
+        master.files(|n| n.starts_with("temp-spill-")).is_empty()
     });
 }
 
@@ -1298,12 +1289,7 @@ fn replicas_arriving_during_a_snapshot_share_the_next_one() {
 
 /// The `.rdb` files in a node's directory.
 fn rdb_files(s: &Server) -> Vec<String> {
-    std::fs::read_dir(s.dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".rdb"))
-        .collect()
+    s.files(|n| n.ends_with(".rdb"))
 }
 
 #[test]

@@ -433,14 +433,7 @@ fn a_shutdown_during_bgsave_removes_its_temp_file() {
             c.cmd(&["BGSAVE"]),
             Value::Simple("Background saving started".into())
         );
-        let temp_files = |s: &Server| -> Vec<String> {
-            std::fs::read_dir(s.dir.path())
-                .unwrap()
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("temp-"))
-                .collect()
-        };
+        let temp_files = |s: &Server| s.files(|n| n.starts_with("temp-"));
         wait_until(DEADLINE, "the BGSAVE's temp file", || {
             !temp_files(&s).is_empty()
         });

@@ -122,7 +122,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_batch_leaves_the_queue() {
+    fn commands_wait_in_their_shards_queue_below_a_batch() {
         // Posting needs a running shard; here only the queue bookkeeping
         // below the batch size is checked.
         let mut apply = StreamApply::new(2);
