@@ -101,6 +101,11 @@ fn master_and_stopped_replica(start: fn(&[&str]) -> Server) -> (Server, Server) 
     let port = master.port.to_string();
     let replica = start(&["--replicaof", "127.0.0.1", &port]);
     wait_in_sync(&master, &replica, None);
+    // FAILOVER refuses a target the master does not list as online yet.
+    let online = format!("port={},state=online", replica.port);
+    common::wait_until(DEADLINE, "the replica to be online", || {
+        field(&master, None, "replication", "slave0").contains(&online)
+    });
     signal(&replica, "STOP");
     write_keys(&master, None, "lag", 10);
     (master, replica)
