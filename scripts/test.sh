@@ -31,6 +31,16 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test -- --test-threads="${TEST_THREADS:-4}"
+# The backlog ring's unsafe core: Miri where a nightly toolchain with Miri
+# is installed, else the same flow-controlled stress tests under
+# ThreadSanitizer on the stable toolchain. One of the two always runs.
+if cargo +nightly miri --version >/dev/null 2>&1; then
+  echo "== backlog ring under Miri"
+  ./scripts/miri-backlog.sh
+else
+  echo "== backlog ring under ThreadSanitizer (no nightly Miri on this machine)"
+  ./scripts/tsan-backlog.sh 2
+fi
 # The replication bench must keep producing every row for both servers:
 # a --quick run of it (timing nothing; the check fails on a missing value).
 echo "== replication bench smoke run"

@@ -93,10 +93,11 @@
 //! per-byte-atomic memcpy (proposed in RFC 3301) to express it. The Miri variants of the stress test
 //! therefore use test-level flow control (readers publish their cursor, producers stay within the
 //! ring behind the slowest one), which adds the missing edge, and leave out the deliberately overrun
-//! readers and the sockets. Run `cargo +nightly miri test` (needs `rustup +nightly component add
-//! miri`): publication, lapping, the in-flight window, SELECT decisions and waiters are then checked
-//! for data races under Miri's weak-memory emulation; `MIRIFLAGS=-Zmiri-many-seeds=0..8` explores
-//! more schedules.
+//! readers and the sockets. `scripts/miri-backlog.sh` runs this module's tests under Miri (needs
+//! `rustup +nightly component add miri rust-src`; `./scripts/test.sh` runs it when it can):
+//! publication, lapping, the in-flight window, SELECT decisions and waiters are then checked for
+//! undefined behaviour and data races under Miri's weak-memory emulation; `scripts/miri-backlog.sh 8`
+//! explores eight schedules per test (`-Zmiri-many-seeds`).
 //!
 //! Where no nightly toolchain can be installed, `scripts/tsan-backlog.sh` runs the same two
 //! flow-controlled tests under ThreadSanitizer on the stable toolchain and fails on any race report
