@@ -80,10 +80,17 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
 /// Bytes currently allocated by the process (through Rust's allocator).
 pub fn allocated_bytes() -> u64 {
-    let total: isize = COUNTS.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-    let total = total.max(0) as u64;
+    let total = used_bytes();
     PEAK.fetch_max(total, Ordering::Relaxed);
     total
+}
+
+/// [`allocated_bytes`] without sampling the peak: only loads, for the
+/// `maxmemory` check before commands.
+#[inline]
+pub fn used_bytes() -> u64 {
+    let total: isize = COUNTS.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    total.max(0) as u64
 }
 
 /// Highest value of [`allocated_bytes`] seen so far.

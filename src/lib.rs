@@ -26,11 +26,13 @@
 //! - [`supervise`]: readiness and status for systemd (`sd_notify`) or
 //!   upstart (`supervised`).
 //! - [`alloc`]: allocation counters for `used_memory`.
+//! - [`evict`]: `maxmemory`: evicting keys by `maxmemory-policy`, `-OOM`.
 //! - [`util`]: small shared helpers (glob matching).
 
 pub mod alloc;
 pub mod cmd;
 pub mod config;
+pub mod evict;
 pub mod keyspace;
 pub mod log;
 pub mod net;

@@ -31,6 +31,11 @@ pub struct SnapshotProgress {
     pub cow_peak: AtomicUsize,
     /// The peak of the last finished snapshot (`rdb_last_cow_size`).
     pub last_cow: AtomicUsize,
+    /// The sum of the shards' last reports, while a snapshot runs.
+    pub cow_now: AtomicUsize,
+    /// Bytes of slices the shards handed out that the writer has not taken
+    /// yet (encoded entries, or keys and values for an AOF rewrite).
+    pub in_flight: AtomicUsize,
 }
 
 impl SnapshotProgress {
@@ -60,12 +65,46 @@ impl SnapshotProgress {
         per[shard] = cow;
         let sum = per.iter().sum();
         self.cow_peak.fetch_max(sum, Ordering::Relaxed);
+        self.cow_now.store(sum, Ordering::Relaxed);
+    }
+
+    /// A slice of `bytes` was queued for the writer.
+    pub fn enter_queue(&self, bytes: usize) {
+        self.in_flight.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The writer took a slice of `bytes` off the queue.
+    pub fn leave_queue(&self, bytes: usize) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_sub(bytes))
+            });
+    }
+
+    /// All the snapshot holds now: the shards' reports and the queue.
+    pub fn held_now(&self) -> usize {
+        self.cow_now.load(Ordering::Relaxed) + self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// What the other shards last reported holding for the snapshot, and
+    /// the queue.
+    pub fn cow_of_others(&self, shard: usize) -> usize {
+        let per = self.cow_per_shard.lock().unwrap_or_else(|e| e.into_inner());
+        per.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != shard)
+            .map(|(_, b)| *b)
+            .sum::<usize>()
+            + self.in_flight.load(Ordering::Relaxed)
     }
 
     /// The snapshot ended: its peak becomes the last one.
     pub fn end(&self) {
         self.last_cow
             .store(self.cow_peak.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.cow_now.store(0, Ordering::Relaxed);
+        self.in_flight.store(0, Ordering::Relaxed);
         self.keys_total.store(0, Ordering::Relaxed);
         self.keys_processed.store(0, Ordering::Relaxed);
         self.started_unix_ms.store(0, Ordering::Relaxed);
@@ -149,11 +188,15 @@ pub struct Node {
     pub aof: crate::persist::aof::Aof,
     /// The running SHUTDOWN, if any (and its pause of client writes).
     pub shutdown: crate::cmd::shutdown::Shutdown,
+    /// `maxmemory` and eviction (see `crate::evict`).
+    pub memory: crate::evict::MemoryLimit,
 }
 
 impl Node {
     pub fn new(config: Config, mesh: Arc<Mesh>) -> Arc<Node> {
         let now_ms = unix_ms();
+        let mesh_shards = mesh.shards();
+        crate::keyspace::access::set_clock(now_ms);
         Arc::new(Node {
             config: RwLock::new(config),
             mesh,
@@ -194,6 +237,7 @@ impl Node {
             pubsub: crate::pubsub::Registry::default(),
             aof: crate::persist::aof::Aof::default(),
             shutdown: crate::cmd::shutdown::Shutdown::default(),
+            memory: crate::evict::MemoryLimit::new(mesh_shards),
         })
     }
 
@@ -250,6 +294,7 @@ impl Node {
         self.latency_tracking
             .store(cfg.bool_value("latency-tracking"), Ordering::Relaxed);
         set_encoding_limits(limits_from_config(&cfg));
+        self.memory.refresh(&cfg);
         set_list_fill_from_config(&cfg);
     }
 

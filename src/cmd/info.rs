@@ -344,11 +344,6 @@ fn memory(client: &Client, out: &mut String) {
     );
 }
 
-/// `snapshot_extra`: bytes the shards hold for a running snapshot (pre-cut
-/// versions of changed keys, flushed tables not walked yet), shown as
-/// `current_cow_size`, the place Redis reports what its fork costs. Slices
-/// already handed to the encoder (at most a few thousand keys) are not
-/// counted.
 /// The AOF part of `INFO persistence`, in Redis 7.0's order; the sizes
 /// only while the AOF is on.
 fn aof_fields(node: &crate::node::Node, out: &mut String) {
@@ -436,6 +431,10 @@ fn aof_fields(node: &crate::node::Node, out: &mut String) {
     }
 }
 
+/// `snapshot_extra`: bytes the shards hold for a running snapshot (pre-cut
+/// versions of changed keys, flushed tables not walked yet); with the
+/// slices queued for the writer it is shown as `current_cow_size`, the
+/// place Redis reports what its fork costs.
 fn persistence(client: &Client, stats: &ShardStats, snapshot_extra: usize, out: &mut String) {
     out.push_str("# Persistence\r\n");
     let loading = client.node.loading.load(Ordering::Relaxed);
@@ -444,6 +443,7 @@ fn persistence(client: &Client, stats: &ShardStats, snapshot_extra: usize, out: 
     // A snapshot plays the part of Redis's fork child: its copy-on-write
     // cost and its progress in keys.
     let progress = &client.node.snapshot_progress;
+    let snapshot_extra = snapshot_extra + progress.in_flight.load(Ordering::Relaxed);
     let (processed, total) = (
         progress.keys_processed.load(Ordering::Relaxed),
         progress.keys_total.load(Ordering::Relaxed),
@@ -627,10 +627,12 @@ fn stats_section(client: &Client, s: &ShardStats, out: &mut String) {
         "{}",
         s.expire_cycle_us / 1000
     );
-    field!(out, "evicted_keys", "0");
+    let memory = &client.node.memory;
+    let (exceeded_now, exceeded_total) = memory.exceeded_times(crate::node::unix_ms());
+    field!(out, "evicted_keys", "{}", memory.evicted_keys());
     field!(out, "evicted_clients", "0");
-    field!(out, "total_eviction_exceeded_time", "0");
-    field!(out, "current_eviction_exceeded_time", "0");
+    field!(out, "total_eviction_exceeded_time", "{exceeded_total}");
+    field!(out, "current_eviction_exceeded_time", "{exceeded_now}");
     field!(out, "keyspace_hits", "{}", s.keyspace_hits);
     field!(out, "keyspace_misses", "{}", s.keyspace_misses);
     field!(

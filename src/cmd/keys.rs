@@ -8,7 +8,7 @@ use super::args::{int_arg, is};
 use super::error::{CmdError, CmdResult};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
-use crate::keyspace::{Lookup, StrValue, Value};
+use crate::keyspace::{access, Lookup, StrEncoding, StrValue, Value};
 use crate::node::unix_ms;
 use crate::resp::Reply;
 use crate::shard;
@@ -58,7 +58,7 @@ pub fn commands() -> Vec<CommandSpec> {
             G,
             "3.2.1",
             "Alters the last access time of a key(s)",
-            Run::Keyed(exists, Split::SumInts),
+            Run::Keyed(touch, Split::SumInts),
         ),
         spec(
             "type",
@@ -307,11 +307,22 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(n))
 }
 
+/// EXISTS: not an access for eviction (Redis's LOOKUP_NOTOUCH).
 fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    count_present(ctx, &args[1..], Lookup::Peek)
+}
+
+/// TOUCH: EXISTS that counts as an access (renews the keys' LRU/LFU
+/// stamps), as Redis's touchCommand.
+fn touch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    count_present(ctx, &args[1..], Lookup::Read)
+}
+
+fn count_present(ctx: &mut Ctx, keys: &[Bytes], mode: Lookup) -> CmdResult {
     let now = ctx.now_ms;
-    let n = args[1..]
+    let n = keys
         .iter()
-        .filter(|k| ctx.db().get(k, now, Lookup::Read).is_some())
+        .filter(|k| ctx.db().get(k, now, mode).is_some())
         .count();
     Ok(Reply::Int(n as i64))
 }
@@ -320,7 +331,7 @@ fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let name = ctx
         .db()
-        .get(&args[1], now, Lookup::Read)
+        .get(&args[1], now, Lookup::Peek)
         .map_or("none", |v| v.type_name());
     Ok(Reply::Simple(Bytes::from_static(name.as_bytes())))
 }
@@ -426,14 +437,34 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(changed as i64))
 }
 
+/// Redis's OBJ_SHARED_REFCOUNT: the refcount its shared objects report.
+const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+/// Redis shares the integer objects 0..OBJ_SHARED_INTEGERS.
+const SHARED_INTEGERS: i64 = 10_000;
+const POLICY_SWITCH_NOTE: &str = "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
 fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let sub = &args[1];
-    if is(sub, "help") && args.len() == 2 {
+    let sub = args[1].to_ascii_lowercase();
+    if sub == b"help" {
+        if args.len() != 2 {
+            return Err(CmdError::other(
+                "ERR wrong number of arguments for 'object|help' command",
+            ));
+        }
         let lines = [
             "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "ENCODING <key>",
             "    Return the kind of internal representation used in order to store the value",
             "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
             "HELP",
             "    Prints this help.",
         ];
@@ -444,21 +475,54 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 .collect(),
         ));
     }
-    if !is(sub, "encoding") {
+    let name = match sub.as_slice() {
+        b"encoding" => "encoding",
+        b"freq" => "freq",
+        b"idletime" => "idletime",
+        b"refcount" => "refcount",
+        _ => {
+            return Err(CmdError::other(format!(
+                "ERR unknown subcommand '{}'. Try OBJECT HELP.",
+                String::from_utf8_lossy(&args[1])
+            )))
+        }
+    };
+    if args.len() != 3 {
         return Err(CmdError::other(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-            String::from_utf8_lossy(sub)
+            "ERR wrong number of arguments for 'object|{name}' command"
         )));
     }
-    if args.len() != 3 {
-        return Err(CmdError::other(
-            "ERR wrong number of arguments for 'object|encoding' command",
-        ));
-    }
-    let now = ctx.now_ms;
-    Ok(match ctx.db().get(&args[2], now, Lookup::Read) {
-        None => Reply::Nil,
-        Some(v) => Reply::Bulk(Bytes::from_static(v.encoding_name().as_bytes())),
+    // OBJECT does not count as an access (Redis's LOOKUP_NOTOUCH).
+    let (now, key) = (ctx.now_ms, &args[2]);
+    let db = ctx.db();
+    let Some(v) = db.get(key, now, Lookup::Peek) else {
+        return Ok(Reply::Nil);
+    };
+    Ok(match name {
+        "encoding" => Reply::Bulk(Bytes::from_static(v.encoding_name().as_bytes())),
+        "refcount" => {
+            let shared = access::integers_shared()
+                && v.as_str().is_some_and(|s| {
+                    s.encoding() == StrEncoding::Int
+                        && super::args::parse_i64_strict(s.bytes())
+                            .is_some_and(|n| (0..SHARED_INTEGERS).contains(&n))
+                });
+            Reply::Int(if shared { SHARED_REFCOUNT } else { 1 })
+        }
+        _ => {
+            let stamp = db.access_of(key).unwrap_or_else(access::fresh);
+            if name == "freq" {
+                if !access::is_lfu() {
+                    return Err(CmdError::other(format!("ERR An LFU maxmemory policy is not selected, access frequency not tracked. {POLICY_SWITCH_NOTE}")));
+                }
+                Reply::Int(i64::from(access::frequency(stamp)))
+            } else {
+                if access::is_lfu() {
+                    return Err(CmdError::other(format!("ERR An LFU maxmemory policy is selected, idle time not tracked. {POLICY_SWITCH_NOTE}")));
+                }
+                Reply::Int((access::idle_ms(stamp) / 1000) as i64)
+            }
+        }
     })
 }
 

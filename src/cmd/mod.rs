@@ -534,6 +534,8 @@ struct CheckedFlags {
     deny_stale: bool,
     /// Lacks `loading`: refused by `-LOADING`.
     deny_loading: bool,
+    /// May grow memory: refused by `-OOM` over `maxmemory`.
+    deny_oom: bool,
 }
 
 fn checked_flags(client: &Client, spec: &CommandSpec) -> CheckedFlags {
@@ -547,6 +549,7 @@ fn checked_flags(client: &Client, spec: &CommandSpec) -> CheckedFlags {
         replicates: flags & (flag::WRITE | flag::MAY_REPLICATE) != 0,
         deny_stale: missing & flag::STALE != 0,
         deny_loading: missing & flag::LOADING != 0,
+        deny_oom: flags & flag::DENYOOM != 0,
     }
 }
 
@@ -571,6 +574,16 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
         return Err(Reply::Error(
             "LOADING Redis is loading the dataset in memory".into(),
         ));
+    }
+    // Over `maxmemory`: evict first (Redis does it before every command);
+    // if nothing can go, refuse what may grow memory, and anything but
+    // EXEC/DISCARD/QUIT/RESET inside MULTI (queueing takes memory too).
+    if !client.is_master && crate::evict::over_limit(&client.node) {
+        let outcome = crate::evict::before_command(&client.node, &client.shard);
+        let queueing = client.multi.is_some() && !tx::runs_in_multi(spec);
+        if outcome == crate::evict::Outcome::Fail && (flags.deny_oom || queueing) {
+            return Err(Reply::Error(crate::evict::OOM_ERROR.into()));
+        }
     }
     // A failed background save (when configured) or a failing AOF stops
     // writes (and PING), so an operator notices before data is lost

@@ -411,6 +411,7 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
             })
             .await;
             crate::keyspace::lazyfree::reset_stats();
+            client.node.memory.reset_stats();
             // Redis's resetServerStats clears aof_delayed_fsync too.
             client
                 .node
@@ -461,6 +462,14 @@ fn apply_config_changes(client: &Client, changed: &[&'static str]) {
     // Values hot paths read from atomics (slowlog thresholds, collection
     // encoding limits).
     client.node.refresh_cached_config();
+    if changed.contains(&"maxmemory") {
+        let max = client.node.memory.maxmemory();
+        let used = crate::alloc::used_bytes();
+        if max != 0 && max < used {
+            tracing::warn!("WARNING: the new maxmemory value set via CONFIG SET ({max}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.");
+        }
+        crate::evict::request_everywhere(&client.node);
+    }
     let cfg = client.node.config();
     for name in changed {
         if *name == "no-appendfsync-on-rewrite" {

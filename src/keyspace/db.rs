@@ -21,13 +21,15 @@ use crate::keyspace::value::Value;
 use crate::keyspace::watch::{KeyState, WatchStamp, WatchTable};
 use bytes::Bytes;
 
-/// How a command will use the key it looks up. Only matters on replicas,
-/// where logically expired keys are hidden from reads but stay writable by
-/// the replication stream (see [`Db::get`]).
+/// How a command will use the key it looks up. On replicas, logically
+/// expired keys are hidden from reads but stay writable by the replication
+/// stream (see [`Db::get`]). `Peek` is a read that does not count as an
+/// access for eviction (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, OBJECT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
     Read,
     Write,
+    Peek,
 }
 
 /// Bounded retries before RANDOMKEY on a replica gives up finding a live
@@ -39,7 +41,7 @@ const MIN_FILL_PERC: usize = 1;
 
 #[derive(Debug)]
 pub struct Db {
-    dict: Dict<Value>,
+    dict: Dict<Value, u32>,
     expires: Dict<u64>,
     expire_allowed: bool,
     expired_log: Vec<Bytes>,
@@ -137,7 +139,7 @@ impl Db {
                 self.delete_expired(key);
                 return None;
             }
-            if mode == Lookup::Read {
+            if mode != Lookup::Write {
                 return None;
             }
         }
@@ -157,7 +159,15 @@ impl Db {
                 self.pending.push(Bytes::copy_from_slice(key));
             }
         }
-        self.dict.get_mut(key)
+        if mode == Lookup::Peek {
+            return self.dict.get_mut(key);
+        }
+        self.dict.get_mut_touched(key)
+    }
+
+    /// The key's access stamp (see `access.rs`), if it is stored.
+    pub fn access_of(&self, key: &[u8]) -> Option<u32> {
+        self.dict.access_of(key)
     }
 
     /// Read-only peek that hides expired keys but never deletes them; for
@@ -595,6 +605,27 @@ impl Db {
         duplicates
     }
 
+    /// One random key for eviction sampling, with its access stamp and
+    /// expire time: any key, or (`volatile`) only keys with a TTL.
+    pub fn sample_for_eviction(
+        &self,
+        volatile: bool,
+        rng: &mut u64,
+    ) -> Option<(&Bytes, u32, Option<u64>)> {
+        if volatile {
+            let (k, &at) = self.expires.random_entry(rng)?;
+            Some((k, self.dict.access_of(k).unwrap_or(0), Some(at)))
+        } else {
+            let (k, _, access) = self.dict.random_entry_with_access(rng)?;
+            let at = if self.expires.is_empty() {
+                None
+            } else {
+                self.expires.get(k).copied()
+            };
+            Some((k, access, at))
+        }
+    }
+
     /// Keys deleted by expiry (lazy or active) since the last call, oldest
     /// first. The server propagates each as a DEL in this db's index.
     /// Whether keys expired since the last drain.
@@ -659,7 +690,7 @@ impl Db {
     /// One step of the walk; drops the state once `step` says it is done.
     fn snap_step(
         &mut self,
-        step: impl FnOnce(&mut DbSnap, &Dict<Value>, &Dict<u64>) -> bool,
+        step: impl FnOnce(&mut DbSnap, &Dict<Value, u32>, &Dict<u64>) -> bool,
     ) -> bool {
         let Some(s) = self.snap.as_deref_mut() else {
             return true;

@@ -18,7 +18,7 @@
 //!   `calloc`/fresh pages instead of an O(n) fill when a resize starts.
 //!
 //! Bytes per entry (measured by the `memory_per_entry` test, 64-bit):
-//! `size_of::<Slot<V>>()` = 32 (key handle) + `size_of::<V>()` rounded up to
+//! `size_of::<Slot<V, S>>()` = 32 (key handle) + `size_of::<V>()` rounded up to
 //! 8 + 8 (hash + link), i.e. 80 for `Value` and 48 for `u64`, plus 4..8 bytes
 //! of bucket array at load factor 1..0.5 (4 more while a resize runs):
 //! 84.5 B for `Dict<Value>` and 52.4 B for `Dict<u64>` at 1M keys. Key and
@@ -118,11 +118,14 @@ pub fn random_seed() -> u64 {
 
 /// One entry. `kv` is `None` for a free slot (the `Bytes` vtable pointer is
 /// the niche, so the `Option` costs nothing); `next` is the chain link, or
-/// the free-list link while the slot is free.
-struct Slot<V> {
+/// the free-list link while the slot is free. `access` is the entry's
+/// access stamp (see `access.rs`): set when the entry is created, renewed
+/// by [`Dict::get_mut_touched`], kept when a value is replaced or moved.
+struct Slot<V, S> {
     kv: Option<(Bytes, V)>,
     hash: u32,
     next: u32,
+    access: S,
 }
 
 /// Chunk sizes grow 8, 16, ... 4096 slots, then stay at 4096: small dicts
@@ -161,15 +164,15 @@ fn chunk_capacity(c: usize) -> usize {
     }
 }
 
-struct Slab<V> {
-    chunks: Vec<Vec<Slot<V>>>,
+struct Slab<V, S> {
+    chunks: Vec<Vec<Slot<V, S>>>,
     /// Slots ever handed out; the next fresh id is `fresh + 1`.
     fresh: u64,
     /// Head of the free list (ids of removed entries, reused LIFO).
     free: u32,
 }
 
-impl<V> Slab<V> {
+impl<V, S: Stamp> Slab<V, S> {
     const fn new() -> Self {
         Slab {
             chunks: Vec::new(),
@@ -180,24 +183,25 @@ impl<V> Slab<V> {
 
     /// `None` for `NIL`, so chain walks are `while let Some(s) = slab.slot(i)`.
     #[inline]
-    fn slot(&self, id: u32) -> Option<&Slot<V>> {
+    fn slot(&self, id: u32) -> Option<&Slot<V, S>> {
         let p = u64::from(id.checked_sub(1)?);
         let (c, o) = locate(p);
         self.chunks.get(c)?.get(o)
     }
 
     #[inline]
-    fn slot_mut(&mut self, id: u32) -> Option<&mut Slot<V>> {
+    fn slot_mut(&mut self, id: u32) -> Option<&mut Slot<V, S>> {
         let p = u64::from(id.checked_sub(1)?);
         let (c, o) = locate(p);
         self.chunks.get_mut(c)?.get_mut(o)
     }
 
-    fn alloc(&mut self, hash: u32, key: Bytes, val: V, next: u32) -> u32 {
+    fn alloc(&mut self, hash: u32, key: Bytes, val: V, next: u32, access: S) -> u32 {
         let new = Slot {
             kv: Some((key, val)),
             hash,
             next,
+            access,
         };
         let id = self.free;
         if let Some(s) = self.slot_mut(id) {
@@ -208,7 +212,7 @@ impl<V> Slab<V> {
         }
         if self.fresh >= SLOT_LIMIT {
             // Out of slot ids: the same situation as an exhausted allocator.
-            std::alloc::handle_alloc_error(Layout::new::<Slot<V>>());
+            std::alloc::handle_alloc_error(Layout::new::<Slot<V, S>>());
         }
         let (c, _) = locate(self.fresh);
         if c >= self.chunks.len() {
@@ -307,7 +311,7 @@ struct Found {
 /// moved into a fresh `slab` as their buckets migrate, so the memory of
 /// removed entries is returned. The emptied chunks then wait in `graveyard`
 /// and are freed one per mutating call, keeping every pause short.
-pub struct Dict<V> {
+pub struct Dict<V, S = ()> {
     k0: u64,
     k1: u64,
     tables: [Table; 2],
@@ -315,19 +319,19 @@ pub struct Dict<V> {
     /// Next bucket of `tables[0]` to migrate; all below it are empty.
     rehash_idx: usize,
     /// Holds the entries of `tables[1]`, and of `tables[0]` unless `old` is set.
-    slab: Slab<V>,
+    slab: Slab<V, S>,
     /// During a compacting (shrink) resize: the entries of `tables[0]`.
-    old: Option<Slab<V>>,
-    graveyard: Vec<Vec<Slot<V>>>,
+    old: Option<Slab<V, S>>,
+    graveyard: Vec<Vec<Slot<V, S>>>,
 }
 
-impl<V> Default for Dict<V> {
+impl<V, S: Stamp> Default for Dict<V, S> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<V> fmt::Debug for Dict<V> {
+impl<V, S: Stamp> fmt::Debug for Dict<V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dict")
             .field("len", &self.len())
@@ -337,7 +341,7 @@ impl<V> fmt::Debug for Dict<V> {
     }
 }
 
-impl<V> Dict<V> {
+impl<V, S: Stamp> Dict<V, S> {
     /// Empty dict with a random hash seed. Allocates nothing until used.
     pub fn new() -> Self {
         Self::with_seed(random_seed())
@@ -381,7 +385,7 @@ impl<V> Dict<V> {
     /// Heap bytes held by the table structure itself (bucket arrays, slots,
     /// chunk headers), excluding the `Bytes` payloads and anything `V` owns.
     pub fn allocated_bytes(&self) -> usize {
-        let slot = mem::size_of::<Slot<V>>();
+        let slot = mem::size_of::<Slot<V, S>>();
         let buckets = self
             .tables
             .iter()
@@ -393,7 +397,7 @@ impl<V> Dict<V> {
         let headers = (self.slab.chunks.capacity()
             + self.old.as_ref().map_or(0, |o| o.chunks.capacity())
             + self.graveyard.capacity())
-            * mem::size_of::<Vec<Slot<V>>>();
+            * mem::size_of::<Vec<Slot<V, S>>>();
         buckets * mem::size_of::<u32>() + slabs * slot + headers
     }
 
@@ -411,7 +415,7 @@ impl<V> Dict<V> {
     }
 
     #[inline]
-    fn slab_of(&self, t: usize) -> &Slab<V> {
+    fn slab_of(&self, t: usize) -> &Slab<V, S> {
         match (&self.old, t) {
             (Some(old), 0) => old,
             _ => &self.slab,
@@ -419,7 +423,7 @@ impl<V> Dict<V> {
     }
 
     #[inline]
-    fn slab_of_mut(&mut self, t: usize) -> &mut Slab<V> {
+    fn slab_of_mut(&mut self, t: usize) -> &mut Slab<V, S> {
         match (&mut self.old, t) {
             (Some(old), 0) => old,
             _ => &mut self.slab,
@@ -516,7 +520,7 @@ impl<V> Dict<V> {
         let t = if self.rehashing { 1 } else { 0 };
         let bucket = self.tables[t].index(hash);
         let head = self.tables[t].head(bucket);
-        let id = self.slab_of_mut(t).alloc(hash, key, val, head);
+        let id = self.slab_of_mut(t).alloc(hash, key, val, head, S::fresh());
         self.tables[t].set_head(bucket, id);
         self.tables[t].used += 1;
         None
@@ -673,10 +677,10 @@ impl<V> Dict<V> {
         match self.old.as_mut() {
             Some(old) => {
                 while let Some(s) = old.slot_mut(id) {
-                    let (hash, next) = (s.hash, s.next);
+                    let (hash, next, access) = (s.hash, s.next, s.access);
                     if let Some((k, v)) = s.kv.take() {
                         let b = t1.index(hash);
-                        let new_id = self.slab.alloc(hash, k, v, t1.head(b));
+                        let new_id = self.slab.alloc(hash, k, v, t1.head(b), access);
                         t1.set_head(b, new_id);
                         t0.used = t0.used.saturating_sub(1);
                         t1.used += 1;
@@ -830,6 +834,11 @@ impl<V> Dict<V> {
     /// little less likely; fine for RANDOMKEY and sampling. `rng` is any
     /// caller-owned state for [`rand_next`].
     pub fn random_entry(&self, rng: &mut u64) -> Option<(&Bytes, &V)> {
+        self.random_slot(rng)
+            .and_then(|s| s.kv.as_ref().map(|(k, v)| (k, v)))
+    }
+
+    fn random_slot(&self, rng: &mut u64) -> Option<&Slot<V, S>> {
         if self.is_empty() {
             return None;
         }
@@ -870,7 +879,7 @@ impl<V> Dict<V> {
         None
     }
 
-    fn random_in_chain(&self, t: usize, head: u32, rng: &mut u64) -> Option<(&Bytes, &V)> {
+    fn random_in_chain(&self, t: usize, head: u32, rng: &mut u64) -> Option<&Slot<V, S>> {
         let slab = self.slab_of(t);
         let mut len = 0usize;
         let mut id = head;
@@ -882,12 +891,79 @@ impl<V> Dict<V> {
         let mut id = head;
         while let Some(s) = slab.slot(id) {
             if pick == 0 {
-                return s.kv.as_ref().map(|(k, v)| (k, v));
+                return Some(s);
             }
             pick -= 1;
             id = s.next;
         }
         None
+    }
+}
+
+/// Per-entry extra data: `()` for most dicts (it takes no space), `u32` for
+/// a database's main table (the access stamp, see `access.rs`).
+pub trait Stamp: Copy {
+    /// The stamp of an entry inserted now.
+    fn fresh() -> Self;
+}
+
+impl Stamp for () {
+    fn fresh() {}
+}
+
+impl Stamp for u32 {
+    #[inline]
+    fn fresh() -> u32 {
+        super::access::fresh()
+    }
+}
+
+/// The access stamps of a database's main table.
+impl<V> Dict<V, u32> {
+    /// [`Dict::get_mut`] that also records an access to the entry (its
+    /// stamp, see `access.rs`): what a command's lookup does.
+    pub fn get_mut_touched(&mut self, key: &[u8]) -> Option<&mut V> {
+        if self.is_empty() {
+            return None;
+        }
+        self.housekeeping();
+        let f = self.find(self.hash(key), key)?;
+        let slot = self.slab_of_mut(f.t).slot_mut(f.id)?;
+        super::access::touch(&mut slot.access);
+        slot.kv.as_mut().map(|(_, v)| v)
+    }
+
+    /// The entry's access stamp (see `access.rs`), without touching it.
+    pub fn access_of(&self, key: &[u8]) -> Option<u32> {
+        if self.is_empty() {
+            return None;
+        }
+        let f = self.find(self.hash(key), key)?;
+        self.slab_of(f.t).slot(f.id).map(|s| s.access)
+    }
+
+    /// Sets the entry's access stamp (a load restoring it); false if absent.
+    pub fn set_access(&mut self, key: &[u8], access: u32) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let Some(f) = self.find(self.hash(key), key) else {
+            return false;
+        };
+        match self.slab_of_mut(f.t).slot_mut(f.id) {
+            Some(s) => {
+                s.access = access;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`Dict::random_entry`] with the entry's access stamp (eviction
+    /// sampling).
+    pub fn random_entry_with_access(&self, rng: &mut u64) -> Option<(&Bytes, &V, u32)> {
+        self.random_slot(rng)
+            .and_then(|s| s.kv.as_ref().map(|(k, v)| (k, v, s.access)))
     }
 }
 
@@ -952,7 +1028,7 @@ mod tests {
 
     #[test]
     fn chains_stay_short_for_sequential_keys() {
-        let mut d = Dict::with_seed(7);
+        let mut d: Dict<_> = Dict::with_seed(7);
         for i in 0..100_000 {
             d.insert(key(i), i);
         }
@@ -1033,7 +1109,7 @@ mod tests {
 
     #[test]
     fn compaction_returns_slab_memory() {
-        let mut d = Dict::with_seed(3);
+        let mut d: Dict<_> = Dict::with_seed(3);
         for i in 0..200_000 {
             d.insert(key(i), i);
         }
@@ -1072,7 +1148,7 @@ mod tests {
 
     #[test]
     fn scan_plain_visits_everything() {
-        let mut d = Dict::with_seed(9);
+        let mut d: Dict<_> = Dict::with_seed(9);
         for i in 0..5_000 {
             d.insert(key(i), ());
         }
@@ -1085,7 +1161,7 @@ mod tests {
 
     #[test]
     fn scan_survives_growth_between_calls() {
-        let mut d = Dict::with_seed(11);
+        let mut d: Dict<_> = Dict::with_seed(11);
         for i in 0..1_000 {
             d.insert(key(i), ());
         }
@@ -1109,7 +1185,7 @@ mod tests {
 
     #[test]
     fn scan_survives_shrink_between_calls() {
-        let mut d = Dict::with_seed(13);
+        let mut d: Dict<_> = Dict::with_seed(13);
         for i in 0..50_000 {
             d.insert(key(i), ());
         }
@@ -1140,7 +1216,7 @@ mod tests {
 
     #[test]
     fn scan_during_rehash_and_mixed_resizes() {
-        let mut d = Dict::with_seed(17);
+        let mut d: Dict<_> = Dict::with_seed(17);
         let mut rng = 99u64;
         for round in 0..20u64 {
             let base = round * 1_000_000;
@@ -1188,7 +1264,7 @@ mod tests {
         // rehash between calls.
         let mut repeats_removed = 0;
         for seed in 0..6u64 {
-            let mut d = Dict::with_seed(100 + seed);
+            let mut d: Dict<_> = Dict::with_seed(100 + seed);
             let mut rng = seed;
             let base = seed * 10_000_000;
             let stable: Vec<Bytes> = (0..300).map(|i| key(base + i)).collect();
@@ -1244,7 +1320,7 @@ mod tests {
 
     #[test]
     fn random_entry_is_present_and_covers_everything() {
-        let mut d = Dict::with_seed(21);
+        let mut d: Dict<_> = Dict::with_seed(21);
         let mut rng = 1u64;
         assert!(d.random_entry(&mut rng).is_none());
         for i in 0..2_000 {
@@ -1264,7 +1340,7 @@ mod tests {
         }
         assert_eq!(seen, live);
         // Also while a grow is in progress.
-        let mut d = Dict::with_seed(22);
+        let mut d: Dict<_> = Dict::with_seed(22);
         let mut i = 0;
         while !(d.len() > 1000 && d.is_rehashing()) {
             d.insert(key(i), i);
@@ -1280,7 +1356,7 @@ mod tests {
 
     #[test]
     fn insert_keeps_stored_key_and_replaces_value() {
-        let mut d = Dict::new();
+        let mut d: Dict<_> = Dict::new();
         let k1 = Bytes::from_static(b"k");
         assert_eq!(d.insert(k1.clone(), 1), None);
         let k2 = Bytes::from(b"k".to_vec());
@@ -1296,7 +1372,7 @@ mod tests {
 
     #[test]
     fn reserve_sizes_once_and_loads_without_rehashing() {
-        let mut d = Dict::with_seed(7);
+        let mut d: Dict<_> = Dict::with_seed(7);
         d.reserve(1000);
         assert_eq!(d.buckets(), 1024);
         for i in 0..1000 {
@@ -1323,7 +1399,7 @@ mod tests {
     fn memory_per_entry() {
         use crate::keyspace::value::{StrValue, Value};
         let n = 1_000_000u64;
-        let mut d: Dict<Value> = Dict::with_seed(5);
+        let mut d: Dict<Value, u32> = Dict::with_seed(5);
         let mut e: Dict<u64> = Dict::with_seed(6);
         for i in 0..n {
             let k = key(i);
@@ -1335,10 +1411,11 @@ mod tests {
         let per_u64 = e.allocated_bytes() as f64 / n as f64;
         println!(
             "slot<Value>={} slot<u64>={} per entry: Dict<Value> {per_value:.1} B, Dict<u64> {per_u64:.1} B",
-            mem::size_of::<Slot<Value>>(),
-            mem::size_of::<Slot<u64>>()
+            mem::size_of::<Slot<Value, u32>>(),
+            mem::size_of::<Slot<u64, ()>>()
         );
-        assert_eq!(mem::size_of::<Slot<u64>>(), 48);
+        assert_eq!(mem::size_of::<Slot<u64, ()>>(), 48);
+        assert_eq!(mem::size_of::<Slot<(), ()>>(), 40);
         assert!(per_value < 96.0 && per_u64 < 64.0);
     }
 }

@@ -12,11 +12,14 @@
 //! (one database: TTLs, lazy expiry, expired log), `expire.rs` (active
 //! expiry cycle), `snapshot.rs` (incremental copy-on-write snapshot),
 //! `watch.rs` (WATCH versions of watched keys), `staging.rs` (a load's
-//! databases until they replace the live ones).
+//! databases until they replace the live ones), `access.rs` (per-key LRU/LFU
+//! access stamps), `evict.rs` (choosing `maxmemory` eviction victims).
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod db;
 pub mod dict;
+pub mod evict;
 pub mod expire;
 pub mod hash;
 pub mod lazyfree;

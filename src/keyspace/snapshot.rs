@@ -290,7 +290,7 @@ impl fmt::Debug for DbSnap {
 
 impl DbSnap {
     /// State for a database whose dict is `dict` at the cut.
-    pub(crate) fn new(dict: &Dict<Value>) -> Self {
+    pub(crate) fn new(dict: &Dict<Value, u32>) -> Self {
         DbSnap {
             source: if dict.is_empty() {
                 Source::Done
@@ -316,7 +316,12 @@ impl DbSnap {
     /// Hook: `key` of the live dicts is about to change or go away. Saves its
     /// cut version if the walk has not reported it yet. Allocates only when
     /// it saves (at most once per key and snapshot).
-    pub(crate) fn before_change(&mut self, dict: &Dict<Value>, expires: &Dict<u64>, key: &[u8]) {
+    pub(crate) fn before_change(
+        &mut self,
+        dict: &Dict<Value, u32>,
+        expires: &Dict<u64>,
+        key: &[u8],
+    ) {
         if !self.watches_live() || self.last_handled.as_deref() == Some(key) {
             return;
         }
@@ -344,7 +349,7 @@ impl DbSnap {
 
     /// Hook: `key` (the handle about to be stored) is being inserted as a new
     /// key of the live dict; it must never be reported.
-    pub(crate) fn note_new(&mut self, dict: &Dict<Value>, key: &Bytes) {
+    pub(crate) fn note_new(&mut self, dict: &Dict<Value, u32>, key: &Bytes) {
         if !self.watches_live() || scan_order(dict.hash_of(key)) < self.reached {
             return;
         }
@@ -358,7 +363,11 @@ impl DbSnap {
     /// Hook for `Db::clear`: the database is flushing `dict` and `expires`.
     /// Takes them over (a move, not a copy) and returns true if the walk
     /// still needs them; false if the caller should free them itself.
-    pub(crate) fn take_flushed(&mut self, dict: &mut Dict<Value>, expires: &mut Dict<u64>) -> bool {
+    pub(crate) fn take_flushed(
+        &mut self,
+        dict: &mut Dict<Value, u32>,
+        expires: &mut Dict<u64>,
+    ) -> bool {
         if !self.watches_live() {
             return false;
         }
@@ -379,7 +388,7 @@ impl DbSnap {
     /// handed out (the state can then be dropped).
     pub(crate) fn next(
         &mut self,
-        dict: &Dict<Value>,
+        dict: &Dict<Value, u32>,
         expires: &Dict<u64>,
         max: usize,
         out: &mut Vec<SnapItem>,
@@ -407,7 +416,7 @@ impl DbSnap {
     /// true once everything has been handed out.
     pub(crate) fn visit<V: SnapVisitor>(
         &mut self,
-        dict: &Dict<Value>,
+        dict: &Dict<Value, u32>,
         expires: &Dict<u64>,
         max: usize,
         visitor: &mut V,
@@ -435,7 +444,7 @@ impl DbSnap {
 
     fn visit_source<V: SnapVisitor>(
         &mut self,
-        dict: &Dict<Value>,
+        dict: &Dict<Value, u32>,
         expires: &Dict<u64>,
         room: usize,
         visitor: &mut V,
@@ -461,7 +470,7 @@ impl DbSnap {
 
     fn walk_live<V: SnapVisitor>(
         &mut self,
-        dict: &Dict<Value>,
+        dict: &Dict<Value, u32>,
         expires: &Dict<u64>,
         room: usize,
         budget: usize,

@@ -45,6 +45,9 @@ impl SaveOptions {
     }
 }
 
+/// The dump file's write buffer.
+const FILE_BUFFER: usize = 1 << 20;
+
 /// Writes the snapshot of `cut` to `opts.path` atomically: a temp file in
 /// the same directory (unique per call), fsync, rename, fsync of the
 /// directory. A failure at any point leaves the previous file intact.
@@ -70,7 +73,11 @@ pub async fn save_file(cut: Cut, opts: &SaveOptions) -> Result<(std::fs::File, u
         )
     })?;
     let _tracked = super::temp::track(&tmp);
-    let sink = WriteSink(std::io::BufWriter::with_capacity(1 << 20, file));
+    let sink = WriteSink(std::io::BufWriter::with_capacity(FILE_BUFFER, file));
+    // The buffer is the snapshot's memory, as the queued slices are
+    // (`maxmemory` does not count it; the snapshot's end clears it).
+    let node = cut.node().clone();
+    node.snapshot_progress.enter_queue(FILE_BUFFER);
     let tmp_done = tmp.clone();
     let result = write_rdb(cut, opts, sink, move |sink| {
         let file = sink.0.into_inner().map_err(|e| e.into_error())?;
@@ -81,6 +88,7 @@ pub async fn save_file(cut: Cut, opts: &SaveOptions) -> Result<(std::fs::File, u
         Ok((std::fs::File::open(&path)?, len))
     })
     .await;
+    node.snapshot_progress.leave_queue(FILE_BUFFER);
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

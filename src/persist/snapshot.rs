@@ -106,6 +106,13 @@ impl Slot {
     }
 }
 
+impl Cut {
+    /// The node whose keys the cut holds.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.slot.node
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         // The slot is free only once every shard has dropped its snapshot
@@ -199,6 +206,21 @@ pub(crate) enum Msg {
     End,
 }
 
+impl Msg {
+    /// Heap bytes the message holds while it waits in the queue (counted
+    /// as the snapshot's memory: `SnapshotProgress::in_flight`).
+    fn held_bytes(&self) -> usize {
+        match self {
+            Msg::Slice { items, .. } => items
+                .iter()
+                .map(|i| i.key.len() + i.value.payload_bytes())
+                .sum(),
+            Msg::Encoded { entries, .. } => entries.capacity(),
+            Msg::Failed(_) | Msg::End => 0,
+        }
+    }
+}
+
 /// What a shard hands the encoder thread: its keys, or RDB entries.
 #[derive(Clone, Copy)]
 enum Deliver {
@@ -238,14 +260,18 @@ where
 
 /// The keys of a snapshot as an encoder thread receives them, database by
 /// database (see [`write_with`]).
-pub struct Slices(Receiver<Msg>);
+pub struct Slices(Receiver<Msg>, Arc<Node>);
 
 impl Slices {
     /// The next slice: its database and keys, as they were at the cut.
     /// `Ok(None)` once every key was handed out; an error when the
     /// snapshot was abandoned.
     pub fn next_slice(&mut self) -> std::io::Result<Option<(usize, Vec<SnapItem>)>> {
-        match self.0.recv() {
+        let msg = self.0.recv();
+        if let Ok(m) = &msg {
+            self.1.snapshot_progress.leave_queue(m.held_bytes());
+        }
+        match msg {
             Ok(Msg::Slice { db, items }) => Ok(Some((db, items))),
             Ok(Msg::End) => Ok(None),
             Ok(Msg::Failed(e)) => Err(std::io::Error::other(e)),
@@ -274,10 +300,11 @@ where
 {
     let (tx, rx) = channel::bounded::<Msg>(QUEUED_SLICES);
     let (done_tx, done_rx) = shard::oneshot::channel();
+    let node = cut.slot.node.clone();
     std::thread::Builder::new()
         .name("cascade-snapshot".into())
         .spawn(move || {
-            let r = encoder(Slices(rx));
+            let r = encoder(Slices(rx, node));
             done_tx.send(r.map_err(|e| e.to_string()));
         })
         .map_err(|e| format!("could not start the snapshot thread: {e}"))?;
@@ -303,7 +330,7 @@ where
         }
     }
     if sent_all {
-        let _ = send(&tx, Msg::End).await;
+        let _ = send(&cut.slot.node, &tx, Msg::End).await;
     }
     drop(tx);
     let result = match done_rx.await {
@@ -343,7 +370,7 @@ async fn hand_out(
         node.snapshot_progress.note_cow(shard, cow);
         let failed = matches!(msg, Some(Msg::Failed(_)));
         if let Some(msg) = msg {
-            if !send(&tx, msg).await || failed {
+            if !send(&node, &tx, msg).await || failed {
                 return false;
             }
         }
@@ -450,10 +477,14 @@ impl SnapVisitor for EncodedSlice {
 
 /// Queues `msg` for the encoder, waiting (without blocking the shard)
 /// while its queue is full. False when the encoder has gone.
-async fn send(tx: &Sender<Msg>, mut msg: Msg) -> bool {
+async fn send(node: &Node, tx: &Sender<Msg>, mut msg: Msg) -> bool {
+    let bytes = msg.held_bytes();
     loop {
         match tx.try_send(msg) {
-            Ok(()) => return true,
+            Ok(()) => {
+                node.snapshot_progress.enter_queue(bytes);
+                return true;
+            }
             Err(TrySendError::Full(m)) => {
                 msg = m;
                 glommio::timer::sleep(Duration::from_micros(500)).await;
@@ -502,6 +533,7 @@ fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
         let msg =
             rx.0.recv()
                 .map_err(|_| std::io::Error::other("snapshot aborted"))?;
+        h.node.snapshot_progress.leave_queue(msg.held_bytes());
         let (db, entries, keys) = match msg {
             Msg::Encoded { db, entries, keys } => (db, entries, keys),
             Msg::Failed(e) => return Err(std::io::Error::other(e)),

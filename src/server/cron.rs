@@ -1,5 +1,6 @@
 //! Each shard's periodic work, Redis's `serverCron` split per shard: the
-//! active expiry cycle at `hz`, the ops/sec sample, the memory peak.
+//! active expiry cycle at `hz`, `maxmemory` eviction, the ops/sec sample,
+//! the memory peak.
 //! Runs as a low-priority task on the shard's executor.
 
 use crate::keyspace::ActiveExpire;
@@ -26,6 +27,10 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
         let hz = node.config().hz().clamp(1, 500) as u64;
         let period = Duration::from_millis(1000 / hz);
         glommio::timer::sleep(period).await;
+        crate::keyspace::access::set_clock(crate::node::unix_ms());
+        if !shard.is_held_against(None) && node.memory.maxmemory() != 0 {
+            shard.with_core(|core| crate::evict::cron(core, &node));
+        }
         if !shard.is_held_against(None) && node.active_expire.load(Ordering::Relaxed) {
             let started = Instant::now();
             let budget = period.mul_f64(EXPIRE_CPU_SHARE);

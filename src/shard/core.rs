@@ -53,6 +53,8 @@ pub struct ShardCore {
     /// `Db::settle_touches`); commands run through a `Ctx` settle earlier,
     /// per command.
     pub job_dirty: u64,
+    /// `maxmemory` eviction's candidate pool for this shard's keys.
+    pub evictor: crate::keyspace::evict::Evictor,
 }
 
 /// One SLOWLOG entry.
@@ -126,6 +128,7 @@ impl ShardCore {
             blocked: Default::default(),
             on_ready: |_| {},
             job_dirty: 0,
+            evictor: Default::default(),
         }
     }
 }
