@@ -1046,8 +1046,13 @@ fn slow_full_sync_under_heavy_writes_completes_in_one_attempt() {
         }
     }
     wait_in_sync(&master, &replica, None);
-    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
     let log = master.log_text();
+    assert_eq!(
+        field(&master, None, "stats", "sync_full"),
+        "1",
+        "master log:\n{log}\nreplica log:\n{}",
+        replica.log_text()
+    );
     assert!(!log.contains("fell behind"), "{log}");
     assert!(
         log.contains("Full sync is taking long under writes"),

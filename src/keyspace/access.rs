@@ -158,12 +158,19 @@ fn log_incr(counter: u8) -> u8 {
     }
 }
 
+thread_local! {
+    static RNG: Cell<u64> = Cell::new(crate::keyspace::dict::random_seed());
+}
+
+/// Makes this thread's counter increments repeatable (tests).
+#[cfg(test)]
+pub fn seed_rng(seed: u64) {
+    RNG.with(|s| s.set(seed));
+}
+
 /// A uniform draw in [0, 1) from a per-thread generator.
 fn unit_random() -> f64 {
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(crate::keyspace::dict::random_seed());
-    }
-    STATE.with(|s| {
+    RNG.with(|s| {
         let mut v = s.get();
         let r = crate::keyspace::dict::rand_next(&mut v);
         s.set(v);
@@ -215,6 +222,7 @@ pub(crate) mod tests {
         set_mode(true, 10, 1);
         let t0 = 2_000_000_000_000u64;
         set_clock_exact(t0);
+        seed_rng(42);
         let mut s = fresh();
         assert_eq!(frequency(s), LFU_INIT_VAL);
         for _ in 0..100 {
@@ -251,6 +259,7 @@ pub(crate) mod tests {
         let new = fresh();
         assert!(eviction_score(old) > eviction_score(new));
         set_mode(true, 0, 1);
+        seed_rng(7);
         let mut rare = fresh();
         let mut hot = fresh();
         touch(&mut rare);

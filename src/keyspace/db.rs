@@ -626,6 +626,22 @@ impl Db {
         }
     }
 
+    /// Every key eviction may take (all, or only those with a TTL), with
+    /// its access stamp and expire time: for a database no bigger than the
+    /// sample, where sampling would see some keys twice and miss others.
+    pub fn eviction_candidates(&self, volatile: bool, mut f: impl FnMut(&Bytes, u32, Option<u64>)) {
+        if volatile {
+            for (k, &at) in self.expires.iter() {
+                f(k, self.dict.access_of(k).unwrap_or(0), Some(at));
+            }
+        } else {
+            for (k, _) in self.dict.iter() {
+                let at = self.expires.get(k).copied();
+                f(k, self.dict.access_of(k).unwrap_or(0), at);
+            }
+        }
+    }
+
     /// Keys deleted by expiry (lazy or active) since the last call, oldest
     /// first. The server propagates each as a DEL in this db's index.
     /// Whether keys expired since the last drain.
