@@ -362,3 +362,57 @@ fn a_running_snapshot_does_not_make_eviction_empty_the_dataset() {
         "only {left} of 3500 keys left after the snapshot"
     );
 }
+
+#[test]
+fn memory_command_answers_like_redis_and_serves_redis_cli_memkeys() {
+    let cascade = repl::start(&[]);
+    let redis = repl::start_redis(&[]);
+    let (mut a, mut b) = (cascade.conn(), redis.conn());
+    assert_same_replies(
+        &mut a,
+        &mut b,
+        &[
+            "SET k v",
+            "MEMORY HELP",
+            "MEMORY",
+            "MEMORY NOSUCH",
+            "MEMORY USAGE",
+            "MEMORY USAGE nokey",
+            "MEMORY USAGE k SAMPLES",
+            "MEMORY USAGE k SAMPLES -1",
+            "MEMORY USAGE k SAMPLES x",
+            "MEMORY USAGE k FOO 1",
+            "MEMORY STATS extra",
+            "MEMORY DOCTOR extra",
+            "MEMORY PURGE",
+        ],
+    );
+    // The sizes are Cascade's own, but they follow the data.
+    let big = "x".repeat(100_000);
+    a.cmd(&["SET", "big", &big]);
+    let small = int(a.cmd(&["MEMORY", "USAGE", "k"]));
+    let large = int(a.cmd(&["MEMORY", "USAGE", "big", "SAMPLES", "0"]));
+    assert!((3..1_000).contains(&small), "{small}");
+    assert!((100_000..101_000).contains(&large), "{large}");
+    // MEMORY STATS has Redis's fields in Redis's order.
+    fn names(v: Value) -> Vec<String> {
+        let items = v.array().to_vec();
+        let mut out = Vec::new();
+        for pair in items.chunks(2) {
+            out.push(pair[0].text());
+            if let Value::Array(inner) = &pair[1] {
+                out.extend(inner.chunks(2).map(|p| format!("  {}", p[0].text())));
+            }
+        }
+        out
+    }
+    b.cmd(&["SET", "big", &big]);
+    assert_eq!(
+        names(a.cmd(&["MEMORY", "STATS"])),
+        names(b.cmd(&["MEMORY", "STATS"]))
+    );
+    assert!(matches!(a.cmd(&["MEMORY", "DOCTOR"]), Value::Bulk(_)));
+    // redis-cli --memkeys samples every key with MEMORY USAGE.
+    let out = common::redis_cli(cascade.port, &["--memkeys"]);
+    assert!(out.contains("Biggest string found '\"big\"'"), "{out}");
+}

@@ -29,6 +29,7 @@ pub mod keys;
 pub mod list;
 mod listops;
 mod lookup;
+mod memory;
 pub mod pipeline;
 pub mod pubsub;
 pub mod repl;
@@ -819,8 +820,8 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         }
         Dbsize | Flushdb | Flushall | Swapdb | Keys | Scan | Randomkey | Rename | Renamenx
         | Copy | Move | Msetnx => keys::run_client(client, cmd, args).await,
-        Config | Info | Command | Time | Shutdown | Debug | Monitor | Slowlog | Lastsave | Save
-        | Bgsave | Bgrewriteaof => server::run(client, cmd, args).await,
+        Config | Info | Command | Time | Shutdown | Debug | Memory | Monitor | Slowlog
+        | Lastsave | Save | Bgsave | Bgrewriteaof => server::run(client, cmd, args).await,
         Replicaof | Replconf | Psync | Role | Wait | Failover => repl::run(client, cmd, args).await,
         Multi | Exec | Discard | Watch | Unwatch => tx::run(client, cmd, args).await,
         Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub => {

@@ -18,6 +18,16 @@ pub fn commands() -> Vec<CommandSpec> {
     let c = |cmd| Run::Client(cmd);
     vec![
         spec(
+            "memory",
+            -2,
+            READONLY,
+            none,
+            S,
+            "4.0.0",
+            "A container for memory diagnostics commands",
+            c(ClientCmd::Memory),
+        ),
+        spec(
             "config",
             -2,
             ADMIN | NOSCRIPT | LOADING | STALE,
@@ -154,6 +164,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
         }
         ClientCmd::Shutdown => super::shutdown::command(client, args).await,
         ClientCmd::Debug => debug(client, args).await,
+        ClientCmd::Memory => super::memory::run(client, args).await,
         ClientCmd::Slowlog => slowlog(args).await,
         ClientCmd::Save => {
             if save_running(&client.node) {
@@ -332,13 +343,13 @@ pub async fn finish_save(
     }
 }
 
-fn sub_arity(cmd: &str, sub: &str) -> CmdError {
+pub(crate) fn sub_arity(cmd: &str, sub: &str) -> CmdError {
     CmdError::other(format!(
         "ERR wrong number of arguments for '{cmd}|{sub}' command"
     ))
 }
 
-fn unknown_sub(cmd: &str, sub: &[u8]) -> CmdError {
+pub(crate) fn unknown_sub(cmd: &str, sub: &[u8]) -> CmdError {
     CmdError::other(format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
         String::from_utf8_lossy(sub),
@@ -346,7 +357,7 @@ fn unknown_sub(cmd: &str, sub: &[u8]) -> CmdError {
     ))
 }
 
-fn help(lines: &[&'static str]) -> CmdResult {
+pub(crate) fn help(lines: &[&'static str]) -> CmdResult {
     Ok(Reply::Array(
         lines
             .iter()

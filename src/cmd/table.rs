@@ -136,6 +136,7 @@ pub enum ClientCmd {
     Time,
     Shutdown,
     Debug,
+    Memory,
     Monitor,
     Slowlog,
     Dbsize,

@@ -165,6 +165,25 @@ impl Db {
         self.dict.get_mut_touched(key)
     }
 
+    /// Heap bytes of the two tables' structure (buckets and entries, not
+    /// what keys and values own): `MEMORY STATS` overheads.
+    pub fn table_bytes(&self) -> (usize, usize) {
+        (self.dict.allocated_bytes(), self.expires.allocated_bytes())
+    }
+
+    /// Estimated bytes `key` costs in this database: its table entries
+    /// (slot and bucket, in the TTL table too if it has one), the key, and
+    /// what its value owns; `None` if it is not stored or has expired
+    /// (`MEMORY USAGE`).
+    pub fn memory_usage(&self, key: &[u8], now_ms: u64) -> Option<usize> {
+        let value = self.get_ref(key, now_ms)?;
+        let mut total = self.dict.bytes_per_entry() + key.len() + value.payload_bytes();
+        if self.expires.contains_key(key) {
+            total += self.expires.bytes_per_entry();
+        }
+        Some(total)
+    }
+
     /// The key's access stamp (see `access.rs`), if it is stored.
     pub fn access_of(&self, key: &[u8]) -> Option<u32> {
         self.dict.access_of(key)

@@ -382,6 +382,11 @@ impl<V, S: Stamp> Dict<V, S> {
         self.rehashing
     }
 
+    /// What one entry costs the table: its slot and a bucket.
+    pub fn bytes_per_entry(&self) -> usize {
+        mem::size_of::<Slot<V, S>>() + mem::size_of::<u32>()
+    }
+
     /// Heap bytes held by the table structure itself (bucket arrays, slots,
     /// chunk headers), excluding the `Bytes` payloads and anything `V` owns.
     pub fn allocated_bytes(&self) -> usize {
