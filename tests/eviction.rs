@@ -416,3 +416,56 @@ fn memory_command_answers_like_redis_and_serves_redis_cli_memkeys() {
     let out = common::redis_cli(cascade.port, &["--memkeys"]);
     assert!(out.contains("Biggest string found '\"big\"'"), "{out}");
 }
+
+/// Waits until `key` has been idle for 2 s (LRU idle time is in seconds).
+fn wait_idle(c: &mut Conn, key: &str) {
+    wait_until(DEADLINE, "the key idle for 2 s", || {
+        int(c.cmd(&["OBJECT", "IDLETIME", key])) >= 2
+    });
+}
+
+#[test]
+fn idle_times_and_frequencies_survive_a_reload_and_reach_redis() {
+    // Under an LRU policy a dump keeps each key's idle time (IDLE opcode),
+    // under an LFU one its counter (FREQ), as Redis's do.
+    for s in both(&["--maxmemory-policy", "allkeys-lru"]) {
+        let mut c = s.conn();
+        c.cmd(&["SET", "k", "v"]);
+        wait_idle(&mut c, "k");
+        assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Value::ok());
+        assert!(int(c.cmd(&["OBJECT", "IDLETIME", "k"])) >= 2);
+    }
+    for s in both(&["--maxmemory-policy", "allkeys-lfu"]) {
+        let mut c = s.conn();
+        c.cmd(&["SET", "hot", "v"]);
+        for _ in 0..300 {
+            c.send(&[b"GET", b"hot"]);
+        }
+        for _ in 0..300 {
+            c.read();
+        }
+        let before = int(c.cmd(&["OBJECT", "FREQ", "hot"]));
+        assert!(before > 5);
+        assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Value::ok());
+        let after = int(c.cmd(&["OBJECT", "FREQ", "hot"]));
+        // One less if a minute boundary passed in between (decay).
+        assert!(
+            after == before || after == before - 1,
+            "{before} -> {after}"
+        );
+    }
+    // Cascade's dump with IDLE opcodes: redis-check-rdb accepts it, and
+    // redis-server loads the idle times.
+    let ours = repl::start(&["--maxmemory-policy", "allkeys-lru"]);
+    let mut c = ours.conn();
+    c.cmd(&["SET", "k", "v"]);
+    wait_idle(&mut c, "k");
+    assert_eq!(c.cmd(&["SAVE"]), Value::ok());
+    let dump = ours.dir.path().join("dump.rdb");
+    common::family::assert_rdb_ok(&dump);
+    let dir = ours.dir.path().to_str().unwrap().to_string();
+    let theirs = repl::start_redis(&["--maxmemory-policy", "allkeys-lru", "--dir", &dir]);
+    let mut r = theirs.conn();
+    assert!(int(r.cmd(&["OBJECT", "IDLETIME", "k"])) >= 2);
+    assert_eq!(r.cmd(&["GET", "k"]), Value::bulk("v"));
+}

@@ -108,6 +108,28 @@ pub fn touch(stamp: &mut u32) {
     }
 }
 
+/// The stamp of a key last accessed `secs` ago, from a dump's IDLE opcode;
+/// `None` under an LFU policy (the stamp stays fresh), as Redis's
+/// objectSetLRUOrLFU.
+pub fn stamp_for_idle(secs: u64) -> Option<u32> {
+    if is_lfu() {
+        return None;
+    }
+    let clock = lru_clock(clock_ms());
+    let idle = (secs.min(u64::from(LRU_CLOCK_MAX))) as u32;
+    Some(if clock >= idle {
+        clock - idle
+    } else {
+        clock + LRU_CLOCK_MAX - idle
+    })
+}
+
+/// The stamp of a key with LFU counter `counter`, from a dump's FREQ
+/// opcode; `None` under an LRU policy.
+pub fn stamp_for_freq(counter: u8) -> Option<u32> {
+    is_lfu().then(|| (lfu_minutes(clock_ms()) << 8) | u32::from(counter))
+}
+
 /// Milliseconds since the key's last access, read as an LRU stamp (Redis's
 /// estimateObjectIdleTime, wrap-around included).
 pub fn idle_ms(stamp: u32) -> u64 {

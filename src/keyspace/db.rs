@@ -566,8 +566,21 @@ impl Db {
     /// snapshot hooks apply, and the key is kept as given rather than
     /// copied, since the RDB decoder hands out each key in its own exact
     /// allocation. A key loaded twice keeps the last value, as SET would.
-    pub fn insert_loaded(&mut self, key: Bytes, v: Value, expire_at_ms: Option<u64>) {
+    /// `stamp`: the access stamp the file gave the key (else it is fresh).
+    pub fn insert_loaded(
+        &mut self,
+        key: Bytes,
+        v: Value,
+        expire_at_ms: Option<u64>,
+        stamp: Option<u32>,
+    ) {
         debug_assert!(self.snap.is_none() && self.watch.is_empty() && self.blocked.is_empty());
+        if let Some(stamp) = stamp {
+            let probe = key.clone();
+            self.insert_loaded(key, v, expire_at_ms, None);
+            self.dict.set_access(&probe, stamp);
+            return;
+        }
         match expire_at_ms {
             None => {
                 if !self.expires.is_empty() {

@@ -765,12 +765,12 @@ impl<V, S: Stamp> Dict<V, S> {
 
     // -------------------------------------------------------------- scan --
 
-    fn emit_bucket(&self, t: usize, idx: usize, f: &mut impl FnMut(u32, &Bytes, &V)) {
+    fn emit_bucket(&self, t: usize, idx: usize, f: &mut impl FnMut(u32, &Bytes, &V, S)) {
         let slab = self.slab_of(t);
         let mut id = self.tables[t].head(idx);
         while let Some(s) = slab.slot(id) {
             if let Some((k, v)) = &s.kv {
-                f(s.hash, k, v);
+                f(s.hash, k, v, s.access);
             }
             id = s.next;
         }
@@ -800,6 +800,11 @@ impl<V, S: Stamp> Dict<V, S> {
     /// in therefore sees every entry present for the whole scan exactly
     /// once, across any growth, shrink or rehash between calls.
     pub fn scan_hashed(&self, cursor: u64, mut f: impl FnMut(u32, &Bytes, &V)) -> u64 {
+        self.scan_stamped(cursor, |h, k, v, _| f(h, k, v))
+    }
+
+    /// [`Dict::scan_hashed`] that also reports each entry's stamp.
+    pub fn scan_stamped(&self, cursor: u64, mut f: impl FnMut(u32, &Bytes, &V, S)) -> u64 {
         if self.is_empty() {
             return 0;
         }

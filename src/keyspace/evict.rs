@@ -44,6 +44,20 @@ impl Policy {
         }
     }
 
+    /// From its `maxmemory-policy` name (`noeviction` for anything else).
+    pub fn from_name(name: &str) -> Policy {
+        match name {
+            "volatile-lru" => Policy::VolatileLru,
+            "volatile-lfu" => Policy::VolatileLfu,
+            "volatile-random" => Policy::VolatileRandom,
+            "volatile-ttl" => Policy::VolatileTtl,
+            "allkeys-lru" => Policy::AllkeysLru,
+            "allkeys-lfu" => Policy::AllkeysLfu,
+            "allkeys-random" => Policy::AllkeysRandom,
+            _ => Policy::NoEviction,
+        }
+    }
+
     /// Only keys with a TTL may be evicted.
     pub fn volatile(self) -> bool {
         matches!(

@@ -108,6 +108,8 @@ pub struct SnapItem {
     pub key: Bytes,
     pub value: Value,
     pub expire_at_ms: Option<u64>,
+    /// Its access stamp (see `access.rs`) when it was saved.
+    pub access: u32,
 }
 
 /// Receives the keys of a snapshot as they were at the cut, without the
@@ -115,17 +117,18 @@ pub struct SnapItem {
 /// dict (the reference is valid only during the call), [`SnapVisitor::owned`]
 /// for a saved or flushed version the walk hands over.
 pub trait SnapVisitor {
-    fn borrowed(&mut self, key: &Bytes, value: &Value, expire_at_ms: Option<u64>);
+    fn borrowed(&mut self, key: &Bytes, value: &Value, expire_at_ms: Option<u64>, access: u32);
     fn owned(&mut self, item: SnapItem);
 }
 
 /// Collects clones, for callers that move the keys elsewhere.
 impl SnapVisitor for Vec<SnapItem> {
-    fn borrowed(&mut self, key: &Bytes, value: &Value, expire_at_ms: Option<u64>) {
+    fn borrowed(&mut self, key: &Bytes, value: &Value, expire_at_ms: Option<u64>, access: u32) {
         self.push(SnapItem {
             key: key.clone(),
             value: value.clone(),
             expire_at_ms,
+            access,
         });
     }
 
@@ -341,6 +344,7 @@ impl DbSnap {
             key: k.clone(),
             value: v.clone(),
             expire_at_ms: expires.get(key).copied(),
+            access: dict.access_of(key).unwrap_or_else(super::access::fresh),
         });
         self.handled_key_bytes += k.len();
         self.handled.insert(k.clone(), ());
@@ -483,7 +487,7 @@ impl DbSnap {
             let handled = &mut self.handled;
             let handled_key_bytes = &mut self.handled_key_bytes;
             work += 1;
-            let next = dict.scan_hashed(self.cursor, |hash, k, v| {
+            let next = dict.scan_stamped(self.cursor, |hash, k, v, access| {
                 work += 1;
                 if scan_order(hash) < reached {
                     return; // a shrunk bucket's already walked part
@@ -493,7 +497,7 @@ impl DbSnap {
                     return;
                 }
                 reported += 1;
-                visitor.borrowed(k, v, expires.get(k).copied());
+                visitor.borrowed(k, v, expires.get(k).copied(), access);
             });
             self.cursor = next;
             if next == 0 {
@@ -537,6 +541,9 @@ impl DbSnap {
                 key: k,
                 value: v,
                 expire_at_ms,
+                // Flushed tables lose their stamps: the keys count as
+                // accessed at the flush.
+                access: super::access::fresh(),
             });
         }
     }

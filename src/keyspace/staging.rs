@@ -16,8 +16,9 @@
 use super::{lazyfree, Db, Keyspace, Value};
 use bytes::Bytes;
 
-/// One loaded key: database index, key, value, expiry (unix ms).
-pub type LoadedKey = (usize, Bytes, Value, Option<u64>);
+/// One loaded key: database index, key, value, expiry (unix ms), and the
+/// access stamp the file gave it (see `access.rs`; else it is fresh).
+pub type LoadedKey = (usize, Bytes, Value, Option<u64>, Option<u32>);
 
 /// The staging databases of one load on this shard.
 #[derive(Debug)]
@@ -104,9 +105,9 @@ impl Keyspace {
     pub fn stage_keys(&mut self, id: u64, keys: Vec<LoadedKey>) {
         let staged = self.staged_for(id);
         staged.batches += 1;
-        for (db, key, value, expire) in keys {
+        for (db, key, value, expire, stamp) in keys {
             if let Some(d) = staged.dbs.get_mut(db) {
-                d.insert_loaded(key, value, expire);
+                d.insert_loaded(key, value, expire, stamp);
             }
         }
     }
@@ -166,7 +167,7 @@ mod tests {
     }
 
     fn key(db: usize, k: &str, v: &str, ttl: Option<u64>) -> LoadedKey {
-        (db, Bytes::copy_from_slice(k.as_bytes()), s(v), ttl)
+        (db, Bytes::copy_from_slice(k.as_bytes()), s(v), ttl, None)
     }
 
     fn set(ks: &mut Keyspace, k: Bytes, v: Value) {

@@ -3,8 +3,9 @@
 //!
 //! The only module of `persist` that touches the filesystem.
 
-use super::rdb::{RdbDecoder, RdbError, RdbItem, ReadSource, WriteSink};
+use super::rdb::{KeyStamp, RdbDecoder, RdbError, RdbItem, ReadSource, StampKind, WriteSink};
 use super::snapshot::{write_rdb, Cut};
+use crate::keyspace::access;
 use crate::node::unix_ms;
 use crate::shard;
 use bytes::Bytes;
@@ -24,6 +25,8 @@ pub struct SaveOptions {
     /// The RDB is an AOF base (its `aof-base` aux field is 1, as Redis
     /// writes for an AOF's RDB preamble).
     pub aof_base: bool,
+    /// IDLE or FREQ before every key, from `maxmemory-policy`.
+    pub key_stamps: Option<StampKind>,
 }
 
 impl SaveOptions {
@@ -41,6 +44,11 @@ impl SaveOptions {
                 .unwrap_or(0)
                 .max(0) as u64,
             aof_base: false,
+            key_stamps: match crate::keyspace::evict::Policy::from_name(&cfg.maxmemory_policy()) {
+                p if p.is_lfu() => Some(StampKind::Freq),
+                p if p.by_access() => Some(StampKind::Idle),
+                _ => None,
+            },
         }
     }
 }
@@ -405,7 +413,11 @@ pub fn load_from<S: super::rdb::RdbSource>(
                 let Some(value) = super::values::from_rdb(e.value, &limits) else {
                     continue;
                 };
-                stager.push((e.db as usize, e.key, value, e.expire_at_ms));
+                let stamp = e.stamp.and_then(|s| match s {
+                    KeyStamp::IdleSecs(secs) => access::stamp_for_idle(secs),
+                    KeyStamp::Freq(counter) => access::stamp_for_freq(counter),
+                });
+                stager.push((e.db as usize, e.key, value, e.expire_at_ms, stamp));
                 out.keys_loaded += 1;
             }
         }

@@ -24,7 +24,8 @@
 //! nothing of replicas or sockets.
 
 use super::dump::SaveOptions;
-use super::rdb::{EncodeOptions, RdbEncoder, RdbSink};
+use super::rdb::{EncodeOptions, KeyStamp, RdbEncoder, RdbSink, StampKind};
+use crate::keyspace::access;
 use crate::keyspace::SnapItem;
 use crate::keyspace::SnapVisitor;
 use crate::node::{unix_ms, Node};
@@ -225,7 +226,11 @@ impl Msg {
 #[derive(Clone, Copy)]
 enum Deliver {
     Items,
-    Rdb { compress: bool, taken_unix_ms: u64 },
+    Rdb {
+        compress: bool,
+        taken_unix_ms: u64,
+        stamps: Option<StampKind>,
+    },
 }
 
 /// Writes the snapshot of `cut` as an RDB into `sink` on an encoder
@@ -251,6 +256,7 @@ where
     let deliver = Deliver::Rdb {
         compress: opts.compress,
         taken_unix_ms: cut.taken_unix_ms,
+        stamps: opts.key_stamps,
     };
     walk(cut, deliver, move |rx| {
         encode(rx, &header, sink).and_then(finish)
@@ -362,7 +368,8 @@ async fn hand_out(
                 Deliver::Rdb {
                     compress,
                     taken_unix_ms,
-                } => encode_slice(core, db, compress, taken_unix_ms),
+                    stamps,
+                } => encode_slice(core, db, compress, taken_unix_ms, stamps),
             };
             (msg, done, core.ks.snapshot_extra_bytes())
         })
@@ -410,6 +417,7 @@ fn encode_slice(
     db: usize,
     compress: bool,
     taken_unix_ms: u64,
+    stamps: Option<StampKind>,
 ) -> (Option<Msg>, bool) {
     let started = Instant::now();
     let mut slice = EncodedSlice {
@@ -422,6 +430,7 @@ fn encode_slice(
             },
         ),
         taken_unix_ms,
+        stamps,
         keys: 0,
         error: None,
     };
@@ -452,15 +461,31 @@ fn encode_slice(
 struct EncodedSlice {
     enc: RdbEncoder<Vec<u8>>,
     taken_unix_ms: u64,
+    stamps: Option<StampKind>,
     keys: u64,
     error: Option<String>,
 }
 
 impl SnapVisitor for EncodedSlice {
-    fn borrowed(&mut self, key: &bytes::Bytes, value: &crate::keyspace::Value, at: Option<u64>) {
+    fn borrowed(
+        &mut self,
+        key: &bytes::Bytes,
+        value: &crate::keyspace::Value,
+        at: Option<u64>,
+        access: u32,
+    ) {
         self.keys += 1;
         if self.error.is_some() || at.is_some_and(|at| at <= self.taken_unix_ms) {
             return;
+        }
+        match self.stamps {
+            Some(StampKind::Idle) => self
+                .enc
+                .stamp_next(KeyStamp::IdleSecs(access::idle_ms(access) / 1000)),
+            Some(StampKind::Freq) => self
+                .enc
+                .stamp_next(KeyStamp::Freq(access::frequency(access))),
+            None => {}
         }
         if let Err(e) = super::values::write_entry(&mut self.enc, key, value, at) {
             self.error = Some(format!(
@@ -471,7 +496,7 @@ impl SnapVisitor for EncodedSlice {
     }
 
     fn owned(&mut self, item: SnapItem) {
-        self.borrowed(&item.key, &item.value, item.expire_at_ms);
+        self.borrowed(&item.key, &item.value, item.expire_at_ms, item.access);
     }
 }
 

@@ -14,7 +14,7 @@ use super::blobs;
 use super::crc64::Crc64;
 use super::format;
 use super::lzf;
-use super::{RdbEntry, RdbError, RdbItem, RdbSource, RdbValue};
+use super::{KeyStamp, RdbEntry, RdbError, RdbItem, RdbSource, RdbValue};
 
 /// Strings are read in pieces of at most this size, so a forged length
 /// costs memory only as fast as real data arrives.
@@ -231,6 +231,7 @@ impl<S: RdbSource> RdbDecoder<S> {
             return Ok(RdbItem::Eof);
         }
         let mut expire_at_ms: Option<u64> = None;
+        let mut stamp = None;
         loop {
             let at = self.offset;
             let op = self.u8()?;
@@ -244,10 +245,10 @@ impl<S: RdbSource> RdbDecoder<S> {
                     expire_at_ms = Some(i64::from(secs).max(0) as u64 * 1000);
                 }
                 format::OP_IDLE => {
-                    self.len("IDLE")?;
+                    stamp = Some(KeyStamp::IdleSecs(self.len("IDLE")?));
                 }
                 format::OP_FREQ => {
-                    self.u8()?;
+                    stamp = Some(KeyStamp::Freq(self.u8()?));
                 }
                 format::OP_SLOT_INFO => {
                     self.len("SLOT_INFO slot")?;
@@ -305,6 +306,7 @@ impl<S: RdbSource> RdbDecoder<S> {
                         key,
                         value,
                         expire_at_ms,
+                        stamp,
                     }));
                 }
                 other => {

@@ -10,7 +10,7 @@ use super::blobs;
 use super::crc64::Crc64;
 use super::format;
 use super::lzf;
-use super::{EncodeOptions, RdbAux, RdbSink, RdbValue};
+use super::{EncodeOptions, KeyStamp, RdbAux, RdbSink, RdbValue};
 
 /// Writes one snapshot to a sink, item by item.
 pub struct RdbEncoder<S: RdbSink> {
@@ -20,6 +20,8 @@ pub struct RdbEncoder<S: RdbSink> {
     scratch: Vec<u8>,
     /// LZF output, reused from string to string.
     packed: Vec<u8>,
+    /// IDLE/FREQ for the next entry (see [`RdbEncoder::stamp_next`]).
+    next_stamp: Option<KeyStamp>,
 }
 
 impl<S: RdbSink> RdbEncoder<S> {
@@ -41,6 +43,7 @@ impl<S: RdbSink> RdbEncoder<S> {
             crc: Crc64::new(),
             scratch: Vec::with_capacity(64),
             packed: Vec::new(),
+            next_stamp: None,
         };
         enc.put(&header)?;
         Ok(enc)
@@ -59,6 +62,7 @@ impl<S: RdbSink> RdbEncoder<S> {
             crc: Crc64::new(),
             scratch: Vec::with_capacity(64),
             packed: Vec::new(),
+            next_stamp: None,
         }
     }
 
@@ -150,14 +154,29 @@ impl<S: RdbSink> RdbEncoder<S> {
         self.len(expires_size)
     }
 
-    /// EXPIRETIME_MS (0xFC, 8 bytes little-endian) when set, the type byte
-    /// and the key: how every entry starts.
+    /// Gives the next entry an IDLE or FREQ opcode (Redis writes one per
+    /// key under an LRU or LFU `maxmemory-policy`).
+    pub fn stamp_next(&mut self, stamp: KeyStamp) {
+        self.next_stamp = Some(stamp);
+    }
+
+    /// EXPIRETIME_MS (0xFC, 8 bytes little-endian) when set, IDLE (0xF8)
+    /// or FREQ (0xF9) when [`RdbEncoder::stamp_next`] gave one, the type
+    /// byte and the key: how every entry starts.
     fn entry_head(&mut self, ty: u8, key: &[u8], expire_at_ms: Option<u64>) -> std::io::Result<()> {
         if let Some(ms) = expire_at_ms {
             let mut b = [0u8; 9];
             b[0] = format::OP_EXPIRETIME_MS;
             b[1..].copy_from_slice(&ms.to_le_bytes());
             self.put(&b)?;
+        }
+        match self.next_stamp.take() {
+            Some(KeyStamp::IdleSecs(secs)) => {
+                self.put(&[format::OP_IDLE])?;
+                self.len(secs)?;
+            }
+            Some(KeyStamp::Freq(counter)) => self.put(&[format::OP_FREQ, counter])?,
+            None => {}
         }
         self.put(&[ty])?;
         self.string(key)

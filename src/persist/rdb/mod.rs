@@ -33,6 +33,27 @@ pub struct RdbEntry {
     pub value: RdbValue,
     /// Absolute expire time, Unix milliseconds.
     pub expire_at_ms: Option<u64>,
+    /// The key's LRU idle time or LFU counter, when the file has one
+    /// (IDLE/FREQ opcodes: Redis writes them under an LRU or LFU
+    /// `maxmemory-policy`).
+    pub stamp: Option<KeyStamp>,
+}
+
+/// Which access information a dump writes for every key (Redis writes IDLE
+/// under an LRU `maxmemory-policy`, FREQ under an LFU one, nothing else).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StampKind {
+    Idle,
+    Freq,
+}
+
+/// What an RDB says of a key's accesses, for eviction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStamp {
+    /// IDLE (0xF8): seconds since the last access.
+    IdleSecs(u64),
+    /// FREQ (0xF9): the LFU counter.
+    Freq(u8),
 }
 
 /// A value as read from a snapshot, whatever its encoding in the file.

@@ -14,7 +14,9 @@ use bytes::Bytes;
 
 use super::crc64::crc64;
 use super::format;
-use super::{EncodeOptions, RdbDecoder, RdbEncoder, RdbEntry, RdbError, RdbItem, RdbValue};
+use super::{
+    EncodeOptions, KeyStamp, RdbDecoder, RdbEncoder, RdbEntry, RdbError, RdbItem, RdbValue,
+};
 
 // ---------------------------------------------------------------- helpers
 
@@ -657,9 +659,37 @@ fn skips_idle_freq_slot_info_and_reads_second_expires() {
             rec(2, b"c", b"-1", Some(0)),
         ]
     );
+    // The last of IDLE and FREQ before a key is its stamp; the next key
+    // starts without one.
+    assert_eq!(d.entries[0].stamp, Some(KeyStamp::Freq(5)));
+    assert_eq!(d.entries[1].stamp, None);
     // Old version without a trailer.
     let d = decode(&file(3, &[0, 1, b'x', 1, b'y'])).unwrap();
     assert_eq!(to_recs(&d.entries), vec![rec(0, b"x", b"y", None)]);
+}
+
+#[test]
+fn stamps_are_written_between_the_expire_time_and_the_type() {
+    let mut enc = RdbEncoder::fragment(Vec::new(), opts(false, false));
+    enc.stamp_next(KeyStamp::IdleSecs(300));
+    enc.string_entry(b"a", b"b", Some(7)).unwrap();
+    enc.stamp_next(KeyStamp::Freq(9));
+    enc.string_entry(b"c", b"d", None).unwrap();
+    enc.string_entry(b"e", b"f", None).unwrap();
+    let body = enc.into_sink();
+    let mut want = vec![format::OP_EXPIRETIME_MS];
+    want.extend(7u64.to_le_bytes());
+    // 300 as an RDB length: 14-bit form 0x41 0x2C.
+    want.extend([format::OP_IDLE, 0x41, 0x2C, 0, 1, b'a', 1, b'b']);
+    want.extend([format::OP_FREQ, 9, 0, 1, b'c', 1, b'd']);
+    want.extend([0, 1, b'e', 1, b'f']);
+    assert_eq!(body, want);
+    let d = decode(&file(10, &body)).unwrap();
+    let stamps: Vec<_> = d.entries.iter().map(|e| e.stamp).collect();
+    assert_eq!(
+        stamps,
+        vec![Some(KeyStamp::IdleSecs(300)), Some(KeyStamp::Freq(9)), None]
+    );
 }
 
 #[test]
