@@ -36,6 +36,8 @@ use std::time::Instant;
 /// The `maxmemory*` settings hot paths read, and the eviction counters.
 pub struct MemoryLimit {
     maxmemory: AtomicU64,
+    /// `repl-backlog-size`: the part of the ring that counts.
+    backlog_size: AtomicU64,
     policy: AtomicU32,
     samples: AtomicU32,
     tenacity: AtomicU32,
@@ -76,6 +78,7 @@ impl MemoryLimit {
     pub fn new(shards: usize) -> Self {
         MemoryLimit {
             maxmemory: AtomicU64::new(0),
+            backlog_size: AtomicU64::new(1 << 20),
             policy: AtomicU32::new(7),
             samples: AtomicU32::new(5),
             tenacity: AtomicU32::new(10),
@@ -102,6 +105,7 @@ impl MemoryLimit {
         let policy = Policy::from_id(policy_id);
         let maxmemory = cfg.maxmemory();
         self.maxmemory.store(maxmemory, Relaxed);
+        self.backlog_size.store(cfg.repl_backlog_size(), Relaxed);
         self.policy.store(policy_id, Relaxed);
         self.samples.store(
             num("maxmemory-samples", 5).clamp(1, 1 << 16) as u32,
@@ -203,21 +207,34 @@ impl MemoryLimit {
 }
 
 /// Over the limit right now (cheap: a few relaxed loads). False without a
-/// limit. What a running snapshot holds is not counted, as Redis does not
-/// count its fork's copy-on-write: evicting a key the snapshot still needs
-/// frees nothing.
+/// limit. Not counted, as Redis does not count them: what a running
+/// snapshot holds (Redis's fork's copy-on-write; evicting a key the
+/// snapshot still needs frees nothing), and the replication ring beyond
+/// `repl-backlog-size` (the ring has a minimum size of its own, and
+/// Redis leaves replication buffers beyond the backlog out).
 #[inline]
 pub fn over_limit(node: &Node) -> bool {
     let max = node.memory.maxmemory();
     max != 0
-        && crate::alloc::used_bytes().saturating_sub(node.snapshot_progress.held_now() as u64) > max
+        && crate::alloc::used_bytes()
+            .saturating_sub(node.snapshot_progress.held_now() as u64)
+            .saturating_sub(ring_excess(node))
+            > max
 }
 
-/// Used memory as eviction counts it, from `core`'s shard: without what
-/// the snapshot holds (this shard's measured now, the others' as they
-/// last reported).
+/// The ring's bytes beyond `repl-backlog-size`.
+fn ring_excess(node: &Node) -> u64 {
+    node.repl
+        .ring_capacity
+        .load(Relaxed)
+        .saturating_sub(node.memory.backlog_size.load(Relaxed))
+}
+
+/// Used memory as eviction counts it, from `core`'s shard: without the
+/// ring beyond `repl-backlog-size` and what the snapshot holds (this
+/// shard's measured now, the others' as they last reported).
 fn counted_bytes(core: &ShardCore, node: &Node) -> u64 {
-    let used = crate::alloc::used_bytes();
+    let used = crate::alloc::used_bytes().saturating_sub(ring_excess(node));
     if !node.snapshot_running.load(Relaxed) {
         return used;
     }

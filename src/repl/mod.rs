@@ -236,6 +236,9 @@ pub struct ReplState {
     /// asks; a replica when it synchronised). Shards keep their own handle
     /// to it (see `install_backlog`).
     backlog: Mutex<Option<Arc<Backlog>>>,
+    /// The ring's capacity in bytes (0 without one), for the `maxmemory`
+    /// check, which may not take the lock above on every command.
+    pub ring_capacity: AtomicU64,
     /// `master_repl_offset` while there is no ring.
     offset_without_backlog: AtomicU64,
     /// Attached replicas, in attach order.
@@ -296,6 +299,7 @@ impl Default for ReplState {
                 second_offset: -1,
             }),
             backlog: Mutex::new(None),
+            ring_capacity: AtomicU64::new(0),
             offset_without_backlog: AtomicU64::new(0),
             replicas: Mutex::new(Vec::new()),
             link: Mutex::new(LinkInfo::default()),
@@ -350,6 +354,10 @@ impl ReplState {
 
     /// Replaces the ring (the old one is closed so its readers stop).
     pub fn set_backlog(&self, b: Option<Arc<Backlog>>) {
+        self.ring_capacity.store(
+            b.as_ref().map_or(0, |r| r.capacity() as u64),
+            Ordering::Relaxed,
+        );
         let old = std::mem::replace(&mut *lock(&self.backlog), b);
         if let Some(old) = old {
             self.offset_without_backlog
