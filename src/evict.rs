@@ -222,6 +222,12 @@ pub fn over_limit(node: &Node) -> bool {
             > max
 }
 
+/// What [`over_limit`] leaves out of `used_memory` now (INFO's
+/// `mem_not_counted_for_evict`).
+pub fn not_counted(node: &Node) -> u64 {
+    node.snapshot_progress.held_now() as u64 + ring_excess(node)
+}
+
 /// The ring's bytes beyond `repl-backlog-size`.
 fn ring_excess(node: &Node) -> u64 {
     node.repl

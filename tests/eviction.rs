@@ -476,3 +476,37 @@ fn idle_times_and_frequencies_survive_a_reload_and_reach_redis() {
     assert!(int(r.cmd(&["OBJECT", "IDLETIME", "k"])) >= 2);
     assert_eq!(r.cmd(&["GET", "k"]), Value::bulk("v"));
 }
+
+#[test]
+fn info_memory_has_redis_fields_in_redis_order() {
+    let names = |s: &Server| -> Vec<String> {
+        s.conn()
+            .cmd(&["INFO", "memory"])
+            .text()
+            .lines()
+            .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+            .collect()
+    };
+    let cascade = repl::start(&["--maxmemory-policy", "allkeys-lru"]);
+    let redis = repl::start_redis(&[]);
+    assert_eq!(names(&cascade), names(&redis));
+    // A master's ring beyond repl-backlog-size is reported as not counted.
+    let port = cascade.port.to_string();
+    let _replica = repl::start(&["--replicaof", "127.0.0.1", &port]);
+    let mut c = cascade.conn();
+    wait_until(DEADLINE, "the replica online", || {
+        info_field(&mut c, "replication", "connected_slaves") == "1"
+    });
+    let ring: u64 = info_field(&mut c, "memory", "mem_replication_backlog")
+        .parse()
+        .unwrap();
+    let backlog: u64 = c.cmd(&["CONFIG", "GET", "repl-backlog-size"]).array()[1]
+        .text()
+        .parse()
+        .unwrap();
+    let not_counted: u64 = info_field(&mut c, "memory", "mem_not_counted_for_evict")
+        .parse()
+        .unwrap();
+    assert!(ring >= backlog);
+    assert_eq!(not_counted, ring - backlog);
+}

@@ -78,6 +78,8 @@ struct ShardReport {
     /// Bytes this shard holds for a running snapshot (saved pre-cut
     /// versions, flushed tables not walked yet).
     snapshot_extra: usize,
+    /// Heap bytes of the databases' tables (`used_memory_overhead`).
+    tables: usize,
 }
 
 pub async fn info(client: &mut Client, args: &[Bytes]) -> CmdResult {
@@ -98,6 +100,15 @@ pub async fn render(client: &Client, sections: &[&str]) -> String {
         expired_keys: core.ks.expired_keys(),
         clients: core.clients.len(),
         snapshot_extra: core.ks.snapshot_extra_bytes(),
+        tables: core
+            .ks
+            .dbs()
+            .iter()
+            .map(|d| {
+                let (main, expires) = d.table_bytes();
+                main + expires
+            })
+            .sum(),
         blocked: core
             .clients
             .values()
@@ -118,7 +129,7 @@ pub async fn render(client: &Client, sections: &[&str]) -> String {
         match *section {
             "server" => server(client, &mut out),
             "clients" => clients(client, &reports, &mut out),
-            "memory" => memory(client, &mut out),
+            "memory" => memory(client, reports.iter().map(|r| r.tables).sum(), &mut out),
             "persistence" => {
                 let snapshot_extra = reports.iter().map(|r| r.snapshot_extra).sum();
                 persistence(client, &stats, snapshot_extra, &mut out)
@@ -276,7 +287,11 @@ fn total_system_memory() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn memory(client: &Client, out: &mut String) {
+/// `tables`: the databases' table overhead over all shards. Fields of
+/// Redis's that Cascade has no counterpart for (Lua, functions, client
+/// buffers, jemalloc's own figures) are there with what is true here:
+/// zero, or the allocation counters' value.
+fn memory(client: &Client, tables: usize, out: &mut String) {
     let used = crate::alloc::allocated_bytes();
     let rss = rss_bytes();
     let peak = crate::alloc::peak_bytes();
@@ -303,14 +318,47 @@ fn memory(client: &Client, out: &mut String) {
             100.0
         }
     );
+    let startup = crate::alloc::startup_bytes();
+    let ring = client.node.repl.ring_capacity.load(Ordering::Relaxed);
+    let overhead = startup + ring + tables as u64;
+    let dataset = used.saturating_sub(overhead);
+    let net = used.saturating_sub(startup);
+    field!(out, "used_memory_overhead", "{overhead}");
+    field!(out, "used_memory_startup", "{startup}");
+    field!(out, "used_memory_dataset", "{dataset}");
     field!(
         out,
-        "used_memory_startup",
-        "{}",
-        crate::alloc::startup_bytes()
+        "used_memory_dataset_perc",
+        "{:.2}%",
+        if net > 0 {
+            dataset as f64 * 100.0 / net as f64
+        } else {
+            0.0
+        }
     );
+    field!(out, "allocator_allocated", "{used}");
+    field!(out, "allocator_active", "{used}");
+    field!(out, "allocator_resident", "{rss}");
     field!(out, "total_system_memory", "{total}");
     field!(out, "total_system_memory_human", "{}", human_bytes(total));
+    for name in [
+        "used_memory_lua",
+        "used_memory_vm_eval",
+        "used_memory_lua_human",
+        "used_memory_scripts_eval",
+        "number_of_cached_scripts",
+        "number_of_functions",
+        "number_of_libraries",
+        "used_memory_vm_functions",
+        "used_memory_vm_total",
+        "used_memory_vm_total_human",
+        "used_memory_functions",
+        "used_memory_scripts",
+        "used_memory_scripts_human",
+    ] {
+        let zero = if name.ends_with("_human") { "0B" } else { "0" };
+        field!(out, name, "{zero}");
+    }
     field!(out, "maxmemory", "{maxmemory}");
     field!(out, "maxmemory_human", "{}", human_bytes(maxmemory));
     field!(
@@ -319,17 +367,39 @@ fn memory(client: &Client, out: &mut String) {
         "{}",
         cfg.get("maxmemory-policy").unwrap_or_default()
     );
+    let rss_ratio = if used > 0 {
+        rss as f64 / used as f64
+    } else {
+        0.0
+    };
+    let rss_extra = rss.saturating_sub(used);
+    field!(out, "allocator_frag_ratio", "1.00");
+    field!(out, "allocator_frag_bytes", "0");
+    field!(out, "allocator_rss_ratio", "{rss_ratio:.2}");
+    field!(out, "allocator_rss_bytes", "{rss_extra}");
+    field!(out, "rss_overhead_ratio", "1.00");
+    field!(out, "rss_overhead_bytes", "0");
+    field!(out, "mem_fragmentation_ratio", "{rss_ratio:.2}");
+    field!(out, "mem_fragmentation_bytes", "{rss_extra}");
     field!(
         out,
-        "mem_fragmentation_ratio",
-        "{:.2}",
-        if used > 0 {
-            rss as f64 / used as f64
-        } else {
-            0.0
-        }
+        "mem_not_counted_for_evict",
+        "{}",
+        crate::evict::not_counted(&client.node)
     );
+    // The ring is the backlog and every replica's buffer at once.
+    field!(out, "mem_replication_backlog", "{ring}");
+    field!(out, "mem_total_replication_buffers", "{ring}");
+    for name in [
+        "mem_clients_slaves",
+        "mem_clients_normal",
+        "mem_cluster_links",
+        "mem_aof_buffer",
+    ] {
+        field!(out, name, "0");
+    }
     field!(out, "mem_allocator", "libc");
+    field!(out, "active_defrag_running", "0");
     field!(
         out,
         "lazyfree_pending_objects",
