@@ -97,16 +97,11 @@ impl MemoryLimit {
     /// SET), and tells the keyspace how to stamp accesses.
     pub fn refresh(&self, cfg: &Config) {
         let num = |name: &str, default: i64| cfg.int_value(name).unwrap_or(default);
-        let policy_name = cfg.maxmemory_policy();
-        let policy_id = crate::config::table::MAXMEMORY_POLICY
-            .iter()
-            .find(|(name, _)| *name == policy_name)
-            .map_or(7, |(_, id)| *id);
-        let policy = Policy::from_id(policy_id);
+        let policy = Policy::from_name(&cfg.maxmemory_policy());
         let maxmemory = cfg.maxmemory();
         self.maxmemory.store(maxmemory, Relaxed);
         self.backlog_size.store(cfg.repl_backlog_size(), Relaxed);
-        self.policy.store(policy_id, Relaxed);
+        self.policy.store(policy.id(), Relaxed);
         self.samples.store(
             num("maxmemory-samples", 5).clamp(1, 1 << 16) as u32,
             Relaxed,
@@ -190,7 +185,12 @@ impl MemoryLimit {
             .any(|(i, s)| i != me && !s.load(Relaxed))
     }
 
+    /// Starts or ends an over-the-limit episode (the clock is read only
+    /// when one starts or ends).
     fn note_over(&self, over: bool) {
+        if over == (self.over_since_ms.load(Relaxed) != 0) {
+            return;
+        }
         let now = crate::node::unix_ms().max(1);
         if over {
             let _ = self
@@ -204,6 +204,12 @@ impl MemoryLimit {
             }
         }
     }
+
+    /// Publishes this shard's chosen victim's rank (or that it has none).
+    fn publish_rank(&self, me: usize, rank: Option<u64>) {
+        self.starved[me].store(rank.is_none(), Relaxed);
+        self.rank[me].store(rank.map_or(0, |r| r.saturating_add(1)), Relaxed);
+    }
 }
 
 /// Over the limit right now (cheap: a few relaxed loads). False without a
@@ -215,11 +221,7 @@ impl MemoryLimit {
 #[inline]
 pub fn over_limit(node: &Node) -> bool {
     let max = node.memory.maxmemory();
-    max != 0
-        && crate::alloc::used_bytes()
-            .saturating_sub(node.snapshot_progress.held_now() as u64)
-            .saturating_sub(ring_excess(node))
-            > max
+    max != 0 && crate::alloc::used_bytes().saturating_sub(not_counted(node)) > max
 }
 
 /// What [`over_limit`] leaves out of `used_memory` now (INFO's
@@ -287,27 +289,25 @@ pub fn perform(core: &mut ShardCore, node: &Arc<Node>) -> Outcome {
     let started = Instant::now();
     let mut freed = 0u64;
     let me = core.id;
+    // A shard that never ranked its victims is asked to (it may have
+    // better ones); this shard goes on meanwhile.
+    for other in 0..limit.rank.len() {
+        if other != me
+            && limit.rank[other].load(Relaxed) == 0
+            && !limit.starved[other].load(Relaxed)
+        {
+            request(node, other);
+        }
+    }
     loop {
-        let Some(rank) = core.evictor.choose(&core.ks, policy, samples) else {
-            limit.rank[me].store(0, Relaxed);
-            limit.starved[me].store(true, Relaxed);
+        let rank = core.evictor.choose(&core.ks, policy, samples);
+        limit.publish_rank(me, rank);
+        let Some(rank) = rank else {
             return Outcome::Fail;
         };
-        limit.starved[me].store(false, Relaxed);
-        limit.rank[me].store(rank.saturating_add(1), Relaxed);
         if let Some(better) = limit.better_shard(me, rank.saturating_add(1)) {
             request(node, better);
             return Outcome::Running;
-        }
-        // A shard that never ranked its victims is asked to (it may have
-        // better ones); this shard goes on meanwhile.
-        for other in 0..limit.rank.len() {
-            if other != me
-                && limit.rank[other].load(Relaxed) == 0
-                && !limit.starved[other].load(Relaxed)
-            {
-                request(node, other);
-            }
         }
         let Some(victim) = core.evictor.evict_chosen(&mut core.ks) else {
             continue;
@@ -375,18 +375,12 @@ pub fn cron(core: &mut ShardCore, node: &Arc<Node>) {
     if perform(core, node) != Outcome::Ok || counted_bytes(core, node) < max - max / 10 {
         return;
     }
-    let policy = limit.policy();
-    let samples = limit.samples.load(Relaxed) as usize;
-    match core.evictor.choose(&core.ks, policy, samples) {
-        Some(rank) => {
-            limit.starved[core.id].store(false, Relaxed);
-            limit.rank[core.id].store(rank.saturating_add(1), Relaxed);
-        }
-        None => {
-            limit.starved[core.id].store(true, Relaxed);
-            limit.rank[core.id].store(0, Relaxed);
-        }
-    }
+    let rank = core.evictor.choose(
+        &core.ks,
+        limit.policy(),
+        limit.samples.load(Relaxed) as usize,
+    );
+    limit.publish_rank(core.id, rank);
 }
 
 /// Asks every shard to evict now if the process is over the limit (a
@@ -413,4 +407,17 @@ fn request(node: &Arc<Node>, target: usize) {
         node.memory.requested[target].store(false, Relaxed);
         perform(core, &node);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_and_ids_follow_the_config_table() {
+        for &(name, id) in crate::config::table::MAXMEMORY_POLICY {
+            assert_eq!(Policy::from_name(name).id(), id, "{name}");
+            assert_eq!(Policy::from_id(id).id(), id, "{name}");
+        }
+    }
 }

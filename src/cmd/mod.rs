@@ -579,10 +579,11 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     // Over `maxmemory`: evict first (Redis does it before every command);
     // if nothing can go, refuse what may grow memory, and anything but
     // EXEC/DISCARD/QUIT/RESET inside MULTI (queueing takes memory too).
-    if !client.is_master && crate::evict::over_limit(&client.node) {
-        let outcome = crate::evict::before_command(&client.node, &client.shard);
+    if !client.is_master
+        && crate::evict::before_command(&client.node, &client.shard) == crate::evict::Outcome::Fail
+    {
         let queueing = client.multi.is_some() && !tx::runs_in_multi(spec);
-        if outcome == crate::evict::Outcome::Fail && (flags.deny_oom || queueing) {
+        if flags.deny_oom || queueing {
             return Err(Reply::Error(crate::evict::OOM_ERROR.into()));
         }
     }

@@ -58,6 +58,11 @@ impl Policy {
         }
     }
 
+    /// The config table's id (the inverse of [`Policy::from_id`]).
+    pub fn id(self) -> u32 {
+        self as u32
+    }
+
     /// Only keys with a TTL may be evicted.
     pub fn volatile(self) -> bool {
         matches!(
