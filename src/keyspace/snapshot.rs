@@ -96,7 +96,7 @@
 //! database whose walk is complete drops its state at once, so its writes
 //! go back to the no-snapshot path.
 
-use crate::keyspace::dict::{cursor_order, scan_order, Dict};
+use crate::keyspace::dict::{cursor_order, scan_order, Dict, ScanPrefetch};
 use crate::keyspace::value::Value;
 use bytes::Bytes;
 use std::fmt;
@@ -278,6 +278,8 @@ pub(crate) struct DbSnap {
     /// and its store hit the hook with the same key back to back, and a key
     /// once handled stays so for the rest of the snapshot.
     last_handled: Option<Bytes>,
+    /// Prefetches ahead of the live walk (see [`Dict::prefetch_scan`]).
+    prefetch: ScanPrefetch,
 }
 
 impl fmt::Debug for DbSnap {
@@ -306,6 +308,7 @@ impl DbSnap {
             handled_key_bytes: 0,
             pending: Pending::default(),
             last_handled: None,
+            prefetch: ScanPrefetch::default(),
         }
     }
 
@@ -487,6 +490,7 @@ impl DbSnap {
             let handled = &mut self.handled;
             let handled_key_bytes = &mut self.handled_key_bytes;
             work += 1;
+            dict.prefetch_scan(&mut self.prefetch, self.cursor, Value::body);
             let next = dict.scan_stamped(self.cursor, |hash, k, v, access| {
                 work += 1;
                 if scan_order(hash) < reached {

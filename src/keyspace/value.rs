@@ -86,6 +86,15 @@ impl Value {
         }
     }
 
+    /// The bytes a string's encoding reads first (empty for other types):
+    /// what a walk prefetches ahead of encoding.
+    pub fn body(&self) -> &[u8] {
+        match self {
+            Value::Str(s) => s.bytes(),
+            _ => &[],
+        }
+    }
+
     /// The string, or `None` for other types (WRONGTYPE in the caller).
     pub fn as_str(&self) -> Option<&StrValue> {
         match self {
