@@ -567,6 +567,20 @@ impl Db {
     /// copied, since the RDB decoder hands out each key in its own exact
     /// allocation. A key loaded twice keeps the last value, as SET would.
     /// `stamp`: the access stamp the file gave the key (else it is fresh).
+    /// The main dict's stored hash of `key`, for [`Db::prefetch_insert`].
+    pub(crate) fn key_hash(&self, key: &[u8]) -> u32 {
+        self.dict.hash_of(key)
+    }
+
+    /// Stage `stage` (0, then 1 a few keys later) of prefetching what
+    /// storing a key with hash `hash` will read.
+    pub(crate) fn prefetch_insert(&self, hash: u32, stage: u8) {
+        match stage {
+            0 => self.dict.prefetch_bucket(hash),
+            _ => self.dict.prefetch_chain(hash),
+        }
+    }
+
     pub fn insert_loaded(
         &mut self,
         key: Bytes,

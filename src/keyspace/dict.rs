@@ -883,6 +883,32 @@ impl<V, S: Stamp> Dict<V, S> {
         pf.at = next(cursor);
     }
 
+    /// First stage of a prefetched lookup of a key with stored hash `hash`
+    /// (see [`Dict::hash_of`]): its bucket heads. Used by batch inserts
+    /// (a load's keys), which otherwise wait for one cache miss after the
+    /// other; the second stage is [`Dict::prefetch_chain`], a few keys
+    /// later.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u32) {
+        for t in 0..self.tables_in_use() {
+            let table = &self.tables[t];
+            if let Some(h) = table.buckets.get(table.index(hash)) {
+                crate::util::prefetch::read(h);
+            }
+        }
+    }
+
+    /// Second stage: the first entry of each chain the key may be in.
+    #[inline]
+    pub fn prefetch_chain(&self, hash: u32) {
+        for t in 0..self.tables_in_use() {
+            let table = &self.tables[t];
+            if let Some(s) = self.slab_of(t).slot(table.head(table.index(hash))) {
+                crate::util::prefetch::read(s);
+            }
+        }
+    }
+
     #[inline]
     fn prefetch_head(&self, idx: u64) {
         if let Some(h) = self.tables[0].buckets.get(idx as usize) {

@@ -16,6 +16,11 @@
 use super::{lazyfree, Db, Keyspace, Value};
 use bytes::Bytes;
 
+/// Keys ahead of the one being stored whose bucket heads are fetched...
+const LOAD_AHEAD: usize = 16;
+/// ...and whose first chain entries are (their heads have landed by then).
+const CHAIN_AHEAD: usize = 8;
+
 /// One loaded key: database index, key, value, expiry (unix ms), and the
 /// access stamp the file gave it (see `access.rs`; else it is fresh).
 pub type LoadedKey = (usize, Bytes, Value, Option<u64>, Option<u32>);
@@ -105,7 +110,29 @@ impl Keyspace {
     pub fn stage_keys(&mut self, id: u64, keys: Vec<LoadedKey>) {
         let staged = self.staged_for(id);
         staged.batches += 1;
-        for (db, key, value, expire, stamp) in keys {
+        // Each insert reads a random bucket head and chain entry of a big
+        // table: fetch them a few keys ahead so those misses overlap
+        // instead of following one another.
+        let hashes: Vec<(usize, u32)> = keys
+            .iter()
+            .map(|(db, key, ..)| (*db, staged.dbs.get(*db).map_or(0, |d| d.key_hash(key))))
+            .collect();
+        let prefetch = |dbs: &[Db], i: usize, stage: u8| {
+            if let Some(&(db, hash)) = hashes.get(i) {
+                if let Some(d) = dbs.get(db) {
+                    d.prefetch_insert(hash, stage);
+                }
+            }
+        };
+        for i in 0..LOAD_AHEAD.min(hashes.len()) {
+            prefetch(&staged.dbs, i, 0);
+        }
+        for i in 0..CHAIN_AHEAD.min(hashes.len()) {
+            prefetch(&staged.dbs, i, 1);
+        }
+        for (i, (db, key, value, expire, stamp)) in keys.into_iter().enumerate() {
+            prefetch(&staged.dbs, i + LOAD_AHEAD, 0);
+            prefetch(&staged.dbs, i + CHAIN_AHEAD, 1);
             if let Some(d) = staged.dbs.get_mut(db) {
                 d.insert_loaded(key, value, expire, stamp);
             }
