@@ -311,9 +311,18 @@ fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
             b"x",
         ]));
     }
+    // Counters that INCRBY changes in place during the snapshot.
+    batch.extend(common::encode(&[b"SELECT", b"2"]));
+    for i in 0..100 {
+        batch.extend(common::encode(&[
+            b"SET",
+            format!("n{i}").as_bytes(),
+            i.to_string().as_bytes(),
+        ]));
+    }
     batch.extend(common::encode(&[b"SELECT", b"0"]));
     c.send_raw(&batch);
-    for _ in 0..KEYS + 102 {
+    for _ in 0..KEYS + 203 {
         assert!(!c.read().is_error());
     }
     assert_eq!(
@@ -338,9 +347,17 @@ fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
     }
     batch.extend(common::encode(&[b"SELECT", b"1"]));
     batch.extend(common::encode(&[b"FLUSHDB"]));
+    batch.extend(common::encode(&[b"SELECT", b"2"]));
+    for i in 0..100 {
+        batch.extend(common::encode(&[
+            b"INCRBY",
+            format!("n{i}").as_bytes(),
+            b"1000",
+        ]));
+    }
     batch.extend(common::encode(&[b"SELECT", b"0"]));
     c.send_raw(&batch);
-    for _ in 0..2 * KEYS + 3 {
+    for _ in 0..2 * KEYS + 104 {
         assert!(!c.read().is_error());
     }
     assert!(
@@ -350,12 +367,15 @@ fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
         "the writes must land while the snapshot is still running"
     );
     assert_eq!(c.cmd(&["GET", "k1"]), Value::bulk("new"));
+    c.cmd(&["SELECT", "2"]);
+    assert_eq!(c.cmd(&["GET", "n7"]), Value::bulk("1007"));
+    c.cmd(&["SELECT", "0"]);
     // The snapshot's cost and progress, where Redis reports its fork's.
     let num = |name: &str| -> i64 { s.info_field("persistence", name).parse().unwrap() };
     assert!(num("current_cow_peak") >= num("current_cow_size"));
-    assert_eq!(num("current_save_keys_total"), KEYS as i64 + 100);
+    assert_eq!(num("current_save_keys_total"), KEYS as i64 + 200);
     let processed = num("current_save_keys_processed");
-    assert!((0..=KEYS as i64 + 100).contains(&processed), "{processed}");
+    assert!((0..=KEYS as i64 + 200).contains(&processed), "{processed}");
     assert!(num("rdb_current_bgsave_time_sec") >= 0);
     let perc: f64 = s
         .info_field("persistence", "current_fork_perc")
@@ -387,6 +407,14 @@ fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
     }
     c.cmd(&["SELECT", "1"]);
     assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(100));
+    c.cmd(&["SELECT", "2"]);
+    for i in 0..100 {
+        assert_eq!(
+            c.cmd(&["GET", &format!("n{i}")]),
+            Value::bulk(&i.to_string()),
+            "n{i} as it was at the cut"
+        );
+    }
 }
 
 /// The cut is one instant on every shard: writers keep updating pairs of

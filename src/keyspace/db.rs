@@ -572,12 +572,14 @@ impl Db {
         self.dict.hash_of(key)
     }
 
-    /// Stage `stage` (0, then 1 a few keys later) of prefetching what
-    /// storing a key with hash `hash` will read.
-    pub(crate) fn prefetch_insert(&self, hash: u32, stage: u8) {
+    /// Stage `stage` (0, then 1, then 2, each a little later so the one
+    /// before has landed) of prefetching what looking up or storing a key
+    /// with hash `hash` will read: bucket head, chain entry, key and value.
+    pub(crate) fn prefetch_key(&self, hash: u32, stage: u8) {
         match stage {
             0 => self.dict.prefetch_bucket(hash),
-            _ => self.dict.prefetch_chain(hash),
+            1 => self.dict.prefetch_chain(hash),
+            _ => self.dict.prefetch_entry(hash, Value::body),
         }
     }
 

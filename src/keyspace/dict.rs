@@ -909,6 +909,23 @@ impl<V, S: Stamp> Dict<V, S> {
         }
     }
 
+    /// Third stage (once the chain's first entry has landed): that entry's
+    /// key bytes and, through `body`, its value's, when the entry is the
+    /// key's (same stored hash).
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u32, body: impl Fn(&V) -> &[u8]) {
+        for t in 0..self.tables_in_use() {
+            let table = &self.tables[t];
+            let Some(s) = self.slab_of(t).slot(table.head(table.index(hash))) else {
+                continue;
+            };
+            if let (true, Some((k, v))) = (s.hash == hash, &s.kv) {
+                crate::util::prefetch::read(k.as_ptr());
+                crate::util::prefetch::read_bytes(body(v));
+            }
+        }
+    }
+
     #[inline]
     fn prefetch_head(&self, idx: u64) {
         if let Some(h) = self.tables[0].buckets.get(idx as usize) {

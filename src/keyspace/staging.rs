@@ -120,7 +120,7 @@ impl Keyspace {
         let prefetch = |dbs: &[Db], i: usize, stage: u8| {
             if let Some(&(db, hash)) = hashes.get(i) {
                 if let Some(d) = dbs.get(db) {
-                    d.prefetch_insert(hash, stage);
+                    d.prefetch_key(hash, stage);
                 }
             }
         };
