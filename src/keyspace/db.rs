@@ -572,14 +572,16 @@ impl Db {
         self.dict.hash_of(key)
     }
 
-    /// Stage `stage` (0, then 1, then 2, each a little later so the one
-    /// before has landed) of prefetching what looking up or storing a key
-    /// with hash `hash` will read: bucket head, chain entry, key and value.
+    /// Stage `stage` (0 to 3, each a little later so the one before has
+    /// landed) of prefetching what looking up or storing a key with hash
+    /// `hash` will read: bucket head, first chain entry, then key and
+    /// value (or the second chain entry, and its key and value).
     pub(crate) fn prefetch_key(&self, hash: u32, stage: u8) {
         match stage {
             0 => self.dict.prefetch_bucket(hash),
             1 => self.dict.prefetch_chain(hash),
-            _ => self.dict.prefetch_entry(hash, Value::body),
+            2 => self.dict.prefetch_entry(hash, 0, Value::body),
+            _ => self.dict.prefetch_entry(hash, 1, Value::body),
         }
     }
 

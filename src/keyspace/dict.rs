@@ -904,24 +904,42 @@ impl<V, S: Stamp> Dict<V, S> {
         for t in 0..self.tables_in_use() {
             let table = &self.tables[t];
             if let Some(s) = self.slab_of(t).slot(table.head(table.index(hash))) {
-                crate::util::prefetch::read(s);
+                crate::util::prefetch::read_value(s);
             }
         }
     }
 
-    /// Third stage (once the chain's first entry has landed): that entry's
-    /// key bytes and, through `body`, its value's, when the entry is the
-    /// key's (same stored hash).
+    /// Third stage (once the chain's first entry has landed), for the
+    /// chain entry `depth` (0 or 1) of the key's chain: if that entry has
+    /// the key's stored hash, its key bytes and, through `body`, its
+    /// value's; otherwise the next entry of the chain (for the same call
+    /// with `depth` + 1, a little later). A chain's second entry is common
+    /// at load factors near 1.
     #[inline]
-    pub fn prefetch_entry(&self, hash: u32, body: impl Fn(&V) -> &[u8]) {
+    pub fn prefetch_entry(&self, hash: u32, depth: usize, body: impl Fn(&V) -> &[u8]) {
         for t in 0..self.tables_in_use() {
             let table = &self.tables[t];
-            let Some(s) = self.slab_of(t).slot(table.head(table.index(hash))) else {
+            let slab = self.slab_of(t);
+            let mut slot = slab.slot(table.head(table.index(hash)));
+            for _ in 0..depth {
+                match slot {
+                    Some(s) if s.hash != hash => slot = slab.slot(s.next),
+                    _ => break,
+                }
+            }
+            let Some(s) = slot else {
                 continue;
             };
-            if let (true, Some((k, v))) = (s.hash == hash, &s.kv) {
-                crate::util::prefetch::read(k.as_ptr());
-                crate::util::prefetch::read_bytes(body(v));
+            match &s.kv {
+                Some((k, v)) if s.hash == hash => {
+                    crate::util::prefetch::read(k.as_ptr());
+                    crate::util::prefetch::read_bytes(body(v));
+                }
+                _ => {
+                    if let Some(next) = slab.slot(s.next) {
+                        crate::util::prefetch::read_value(next);
+                    }
+                }
             }
         }
     }
@@ -937,7 +955,7 @@ impl<V, S: Stamp> Dict<V, S> {
     fn prefetch_slot(&self, idx: u64) {
         let id = self.tables[0].head(idx as usize);
         if let Some(s) = self.slab_of(0).slot(id) {
-            crate::util::prefetch::read(s);
+            crate::util::prefetch::read_value(s);
         }
     }
 

@@ -100,7 +100,7 @@ impl Keyspace {
             *h = d.key_hash(k);
             d.prefetch_key(*h, 0);
         }
-        for stage in 1..=2 {
+        for stage in 1..=3 {
             for &h in &hashes[..n] {
                 d.prefetch_key(h, stage);
             }

@@ -20,6 +20,19 @@ pub fn read<T>(p: *const T) {
     let _ = p;
 }
 
+/// [`read`] for every cache line `value` spans: a hash-table slot of 88
+/// bytes always spans two, and the fields a lookup reads first (stored
+/// hash, chain link) may sit in either.
+#[inline(always)]
+pub fn read_value<T>(value: &T) {
+    let p = (value as *const T).cast::<u8>();
+    read(p);
+    let last = p.wrapping_add(std::mem::size_of::<T>().saturating_sub(1));
+    if (last as usize) / 64 != (p as usize) / 64 {
+        read(last);
+    }
+}
+
 /// [`read`] for the first two cache lines of `bytes` (a small value's
 /// whole body).
 #[inline(always)]
@@ -42,6 +55,8 @@ mod tests {
         read_bytes(&[]);
         read(std::ptr::null::<u8>());
         read(usize::MAX as *const u8);
+        read_value(&[0u64; 11]);
+        read_value(&());
         assert_eq!(v.iter().map(|&b| u32::from(b)).sum::<u32>(), 1400);
     }
 }
