@@ -67,7 +67,15 @@ fn no_reply_yet(c: &mut Conn) -> bool {
 }
 
 fn wait_log(s: &Server, line: &str) {
-    wait_until(DEADLINE, line, || s.log_text().contains(line));
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !s.log_text().contains(line) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {line:?}; the log:\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]

@@ -118,4 +118,21 @@ pub fn signal(s: &Server, sig: &str) {
         .unwrap()
         .success();
     assert!(ok, "kill -{sig}");
+    if sig == "STOP" {
+        // kill returns once the signal is sent, not once every thread has
+        // stopped: a replica still running could acknowledge what the test
+        // writes next.
+        let tasks = format!("/proc/{}/task", s.child.id());
+        let stopped = |entry: std::fs::DirEntry| {
+            std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|t| t.rsplit(") ").next().map(|r| r.starts_with('T')))
+                .unwrap_or(true) // a thread that ended meanwhile
+        };
+        super::wait_until(Duration::from_secs(10), "every thread to stop", || {
+            std::fs::read_dir(&tasks)
+                .map(|dir| dir.flatten().all(stopped))
+                .unwrap_or(false)
+        });
+    }
 }
