@@ -18,7 +18,7 @@
 //! command table; knows nothing of sockets or files.
 
 use super::table::{self, KeyedFn, Run};
-use super::{dispatch, run_and_propagate, Client};
+use super::{dispatch, prefetch_keys, run_and_propagate, Client, PREFETCH_CHUNK};
 use crate::shard::{self, route};
 use bytes::Bytes;
 
@@ -100,10 +100,13 @@ impl StreamApply {
         }
         self.posted[target] = true;
         shard::post(target, move |core| {
-            for cmd in batch {
-                run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false);
-                core.stats.commands_processed += 1;
-                core.stats.command(cmd.id).calls += 1;
+            for chunk in batch.chunks(PREFETCH_CHUNK) {
+                prefetch_keys(core, chunk.iter().map(|c| (c.db, &c.args[..])));
+                for cmd in chunk {
+                    run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false);
+                    core.stats.commands_processed += 1;
+                    core.stats.command(cmd.id).calls += 1;
+                }
             }
         });
     }

@@ -27,7 +27,8 @@
 
 use super::table::{self, flag, CommandSpec, Run, Split};
 use super::{
-    check, count_call, count_error, feed_monitors, record_slow, run_and_propagate, Client, InFlight,
+    check, count_call, count_error, feed_monitors, prefetch_keys, record_slow, run_and_propagate,
+    Client, InFlight, PREFETCH_CHUNK,
 };
 use crate::resp::Reply;
 use crate::shard::{self, ShardCore};
@@ -173,13 +174,18 @@ impl Batch {
             let cmds = std::mem::take(cmds);
             let slots: Vec<usize> = cmds.iter().map(|c| c.slot).collect();
             let answer = shard::start_on(target, move |core: &mut ShardCore| {
-                cmds.into_iter()
-                    .map(|c| {
+                let mut cmds = cmds;
+                let mut answers = Vec::with_capacity(cmds.len());
+                for chunk in cmds.chunks_mut(PREFETCH_CHUNK) {
+                    prefetch_keys(core, chunk.iter().map(|c| (db, &c.args[..])));
+                    for c in chunk {
+                        let args = std::mem::take(&mut c.args);
                         let started = std::time::Instant::now();
-                        let reply = run_and_propagate(core, c.f, db, &c.args, c.write);
-                        (reply, started.elapsed(), c.args)
-                    })
-                    .collect::<Vec<_>>()
+                        let reply = run_and_propagate(core, c.f, db, &args, c.write);
+                        answers.push((reply, started.elapsed(), args));
+                    }
+                }
+                answers
             });
             pending.push((slots, answer));
         }
