@@ -258,6 +258,49 @@ fn in_sync_replicas_now_and_a_second_sigint() {
     signal(&replica, "CONT");
 }
 
+/// SHUTDOWN SAVE during a long BGSAVE stops that save and writes its own
+/// at once, as Redis kills its saving child: without that, the final save
+/// waited for the BGSAVE (here 100 s) and a service manager's stop timeout
+/// could kill the server before anything was saved. The stopped BGSAVE
+/// leaves no temp file and no error status.
+#[test]
+fn shutdown_save_stops_a_running_bgsave_and_saves_at_once() {
+    for redis_server in [false, true] {
+        // 1000 keys at 100 ms each: the BGSAVE alone would take 100 s.
+        let extra = ["--save", "", "--rdb-key-save-delay", "100000"];
+        let mut s = if redis_server {
+            redis(&extra)
+        } else {
+            cascade(&extra)
+        };
+        let mut c = s.conn();
+        assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000"]), Value::ok());
+        assert_eq!(
+            c.cmd(&["BGSAVE"]),
+            Value::Simple("Background saving started".into())
+        );
+        wait_until(DEADLINE, "the BGSAVE's temp file", || {
+            !s.files(|n| n.starts_with("temp-")).is_empty()
+        });
+        // The final save itself runs at full speed.
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]),
+            Value::ok()
+        );
+        send(&mut c, &["SHUTDOWN", "SAVE"]);
+        let (status, took) = wait_exit(&mut s, DEADLINE);
+        assert!(status.success(), "redis-server={redis_server}");
+        assert!(took < Duration::from_secs(20), "took {took:?}");
+        let log = s.log_text();
+        assert!(log.contains("There is a child saving an .rdb. Killing it!"));
+        assert!(log.contains("DB saved on disk"), "{log}");
+        assert_eq!(s.files(|n| n.starts_with("temp-")), Vec::<String>::new());
+        s.restart();
+        assert_eq!(s.conn().cmd(&["DBSIZE"]), Value::Int(1000));
+        assert_eq!(s.info_field("persistence", "rdb_last_bgsave_status"), "ok");
+    }
+}
+
 /// While the AOF is being turned on (CONFIG SET appendonly yes, its first
 /// base still being written), SHUTDOWN refuses unless FORCE, as Redis
 /// does; the server keeps serving meanwhile.

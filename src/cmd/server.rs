@@ -278,6 +278,18 @@ pub async fn bgsave_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<
     finish_save(node, pending, true).await
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Stops the running save, if any (a shutdown about to save): it fails at
+/// its next slice, which frees the snapshot slot for the caller's save.
+pub fn cancel_running_save(node: &crate::node::Node) {
+    if let Some(c) = lock(&node.save_cancel).as_ref() {
+        c.store(true, Ordering::SeqCst);
+    }
+}
+
 /// A save whose cut is taken.
 pub struct PendingSave {
     cut: crate::persist::snapshot::Cut,
@@ -298,6 +310,9 @@ pub async fn start_save(node: &std::sync::Arc<crate::node::Node>) -> Result<Pend
     let (cut, repl_aux) =
         crate::persist::snapshot::take_cut(node, move || crate::repl::save_info(&repl_node)).await;
     opts.aux = repl_aux;
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    *lock(&node.save_cancel) = Some(cancel.clone());
+    opts.cancel = Some(cancel);
     Ok(PendingSave { cut, opts, started })
 }
 
@@ -309,6 +324,7 @@ pub async fn finish_save(
     background: bool,
 ) -> Result<(), String> {
     let PendingSave { cut, opts, started } = save;
+    let cancel = opts.cancel.clone();
     let dirty = cut.dirty_per_shard.clone();
     let outcome = match crate::persist::dump::save_file(cut, &opts).await {
         Ok(_) => {
@@ -321,6 +337,7 @@ pub async fn finish_save(
         }
         Err(e) => Err(e),
     };
+    *lock(&node.save_cancel) = None;
     node.bgsave_in_progress.store(false, Ordering::SeqCst);
     node.last_save_duration_sec
         .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
@@ -332,6 +349,12 @@ pub async fn finish_save(
                 .store((unix_ms() / 1000) as i64, Ordering::Relaxed);
             tracing::info!("DB saved on disk");
             Ok(())
+        }
+        Err(e) if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) => {
+            // Stopped for a shutdown's own save, as Redis kills its child
+            // (with SIGUSR1): not a failure that refuses writes.
+            tracing::info!("Background saving terminated: {e}");
+            Err(format!("ERR {e}"))
         }
         Err(e) => {
             if background {

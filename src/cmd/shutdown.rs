@@ -374,15 +374,15 @@ async fn finish(node: &Arc<Node>, flags: Flags) -> Result<(), ()> {
     let save = flags
         .save
         .unwrap_or_else(|| !node.config().save_points().is_empty());
-    if !save && node.bgsave_in_progress.load(Ordering::SeqCst) {
-        // Ours is a task, not a child: it stops with the process, and its
-        // temp file is removed below.
+    if node.bgsave_in_progress.load(Ordering::SeqCst) {
+        // Ours is a task, not a child: cancelled, it fails at its next
+        // slice and frees the snapshot for the final save; its temp file
+        // is removed below.
         tracing::warn!("There is a child saving an .rdb. Killing it!");
+        super::server::cancel_running_save(node);
     }
     if save {
         tracing::info!("Saving the final RDB snapshot before exiting.");
-        // A running BGSAVE cannot be cancelled (there is no child to
-        // kill): the final save comes after it.
         while node.bgsave_in_progress.load(Ordering::SeqCst) {
             glommio::timer::sleep(POLL).await;
         }

@@ -27,6 +27,10 @@ pub struct SaveOptions {
     pub aof_base: bool,
     /// IDLE or FREQ before every key, from `maxmemory-policy`.
     pub key_stamps: Option<StampKind>,
+    /// Set by a shutdown that wants the snapshot slot for its own save:
+    /// the save then stops at its next slice (or mid `key_delay_us`
+    /// sleep) and fails, as Redis kills a saving child.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl SaveOptions {
@@ -49,6 +53,7 @@ impl SaveOptions {
                 p if p.by_access() => Some(StampKind::Idle),
                 _ => None,
             },
+            cancel: None,
         }
     }
 }

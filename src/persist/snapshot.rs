@@ -574,8 +574,40 @@ fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
         enc.splice(&entries)?;
         h.node.snapshot_progress.add_processed(keys);
         if opts.key_delay_us > 0 {
-            std::thread::sleep(Duration::from_micros(opts.key_delay_us * keys));
+            delay(
+                opts,
+                Duration::from_micros(opts.key_delay_us.saturating_mul(keys)),
+            )?;
+        }
+        if cancelled(opts) {
+            return Err(std::io::Error::other(CANCELLED));
         }
     }
     enc.finish()
+}
+
+/// Why a save stopped when a shutdown cancelled it.
+const CANCELLED: &str = "cancelled by a shutdown";
+
+fn cancelled(opts: &SaveOptions) -> bool {
+    opts.cancel
+        .as_ref()
+        .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// `rdb-key-save-delay`'s sleep, in pieces short enough that a cancel is
+/// seen at once.
+fn delay(opts: &SaveOptions, total: Duration) -> std::io::Result<()> {
+    const STEP: Duration = Duration::from_millis(10);
+    let deadline = Instant::now() + total;
+    loop {
+        if cancelled(opts) {
+            return Err(std::io::Error::other(CANCELLED));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(STEP));
+    }
 }
