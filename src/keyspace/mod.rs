@@ -34,9 +34,6 @@ pub mod watch;
 pub mod zset;
 
 pub use db::{Db, Lookup};
-
-/// Most keys [`Keyspace::prefetch_keys`] takes at once.
-pub const PREFETCH_KEYS: usize = 32;
 pub use dict::Dict;
 pub use expire::{ActiveExpire, CycleStats};
 pub use hash::HashValue;
@@ -46,6 +43,9 @@ pub use snapshot::{SnapItem, SnapVisitor, SnapshotActive};
 pub use staging::{Install, LoadedKey, StageError};
 pub use value::{Limits, StrEncoding, StrValue, Value};
 pub use zset::ZsetValue;
+
+/// Most keys [`Keyspace::prefetch_keys`] takes at once.
+pub const PREFETCH_KEYS: usize = 32;
 
 use bytes::Bytes;
 
