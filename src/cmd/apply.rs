@@ -18,7 +18,7 @@
 //! command table; knows nothing of sockets or files.
 
 use super::table::{self, KeyedFn, Run};
-use super::{dispatch, prefetch_keys, run_and_propagate, Client, PREFETCH_CHUNK};
+use super::{dispatch, run_and_propagate, Client, PREFETCH_CHUNK};
 use crate::shard::{self, route};
 use bytes::Bytes;
 
@@ -101,7 +101,12 @@ impl StreamApply {
         self.posted[target] = true;
         shard::post(target, move |core| {
             for chunk in batch.chunks(PREFETCH_CHUNK) {
-                prefetch_keys(core, chunk.iter().map(|c| (c.db, &c.args[..])));
+                // Commands of another database than the first's (after a
+                // SELECT in the stream) go without.
+                let db = chunk[0].db;
+                let keys = chunk.iter().filter(|c| c.db == db);
+                core.ks
+                    .prefetch_keys(db, keys.filter_map(|c| c.args.get(1)).map(|k| &k[..]));
                 for cmd in chunk {
                     run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false);
                     core.stats.commands_processed += 1;

@@ -707,43 +707,13 @@ async fn run_keyed(
     run_split(client, spec, f, split, db, args, shards).await
 }
 
+/// Commands of a batch whose keys are prefetched together
+/// (`Keyspace::prefetch_keys`) before they run.
+pub(crate) const PREFETCH_CHUNK: usize = 16;
+
 /// Runs a keyed handler on the shard that owns its keys and, when it
 /// changed something, hands the write to [`crate::propagate`] in the same
 /// step, so the stream's order is the execution order.
-/// Commands of a batch whose keys are prefetched together (see
-/// [`prefetch_keys`]) before they run.
-pub(crate) const PREFETCH_CHUNK: usize = 16;
-
-/// Prefetches the keys of commands about to run one after the other on
-/// this shard (`Keyspace::prefetch_keys`), so their cache misses overlap.
-/// Takes each command's second argument, where nearly every command keeps
-/// its key; commands of another database than the first one's are left
-/// out. Only a hint.
-pub(crate) fn prefetch_keys<'a>(
-    core: &ShardCore,
-    commands: impl Iterator<Item = (usize, &'a [Bytes])>,
-) {
-    let mut keys: [&[u8]; crate::keyspace::PREFETCH_KEYS] = [&[]; crate::keyspace::PREFETCH_KEYS];
-    let mut n = 0;
-    let mut first_db = None;
-    for (db, args) in commands {
-        let Some(key) = args.get(1) else {
-            continue;
-        };
-        if *first_db.get_or_insert(db) != db {
-            continue;
-        }
-        if n == keys.len() {
-            break;
-        }
-        keys[n] = key;
-        n += 1;
-    }
-    if let (Some(db), true) = (first_db, n >= 2) {
-        core.ks.prefetch_keys(db, &keys[..n]);
-    }
-}
-
 pub(crate) fn run_and_propagate(
     core: &mut ShardCore,
     f: table::KeyedFn,

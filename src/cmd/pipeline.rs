@@ -27,8 +27,8 @@
 
 use super::table::{self, flag, CommandSpec, Run, Split};
 use super::{
-    check, count_call, count_error, feed_monitors, prefetch_keys, record_slow, run_and_propagate,
-    Client, InFlight, PREFETCH_CHUNK,
+    check, count_call, count_error, feed_monitors, record_slow, run_and_propagate, Client,
+    InFlight, PREFETCH_CHUNK,
 };
 use crate::resp::Reply;
 use crate::shard::{self, ShardCore};
@@ -177,7 +177,8 @@ impl Batch {
                 let mut cmds = cmds;
                 let mut answers = Vec::with_capacity(cmds.len());
                 for chunk in cmds.chunks_mut(PREFETCH_CHUNK) {
-                    prefetch_keys(core, chunk.iter().map(|c| (db, &c.args[..])));
+                    let keys = chunk.iter().filter_map(|c| c.args.get(1));
+                    core.ks.prefetch_keys(db, keys.map(|k| &k[..]));
                     for c in chunk {
                         let args = std::mem::take(&mut c.args);
                         let started = std::time::Instant::now();

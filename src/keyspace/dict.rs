@@ -862,21 +862,21 @@ impl<V, S: Stamp> Dict<V, S> {
                 data: cursor,
             };
             for _ in 0..ScanPrefetch::HEADS_AHEAD {
-                self.prefetch_head(pf.heads & mask);
+                self.prefetch_head(0, (pf.heads & mask) as usize);
                 pf.heads = next(pf.heads);
             }
             for _ in 0..ScanPrefetch::SLOTS_AHEAD {
-                self.prefetch_slot(pf.slots & mask);
+                self.prefetch_first_slot(0, (pf.slots & mask) as usize);
                 pf.slots = next(pf.slots);
             }
             for _ in 0..ScanPrefetch::DATA_AHEAD {
-                self.prefetch_data(pf.data & mask, &body);
+                self.prefetch_first_entry(0, (pf.data & mask) as usize, &body);
                 pf.data = next(pf.data);
             }
         }
-        self.prefetch_head(pf.heads & mask);
-        self.prefetch_slot(pf.slots & mask);
-        self.prefetch_data(pf.data & mask, &body);
+        self.prefetch_head(0, (pf.heads & mask) as usize);
+        self.prefetch_first_slot(0, (pf.slots & mask) as usize);
+        self.prefetch_first_entry(0, (pf.data & mask) as usize, &body);
         pf.heads = next(pf.heads);
         pf.slots = next(pf.slots);
         pf.data = next(pf.data);
@@ -891,10 +891,7 @@ impl<V, S: Stamp> Dict<V, S> {
     #[inline]
     pub fn prefetch_bucket(&self, hash: u32) {
         for t in 0..self.tables_in_use() {
-            let table = &self.tables[t];
-            if let Some(h) = table.buckets.get(table.index(hash)) {
-                crate::util::prefetch::read(h);
-            }
+            self.prefetch_head(t, self.tables[t].index(hash));
         }
     }
 
@@ -902,10 +899,7 @@ impl<V, S: Stamp> Dict<V, S> {
     #[inline]
     pub fn prefetch_chain(&self, hash: u32) {
         for t in 0..self.tables_in_use() {
-            let table = &self.tables[t];
-            if let Some(s) = self.slab_of(t).slot(table.head(table.index(hash))) {
-                crate::util::prefetch::read_value(s);
-            }
+            self.prefetch_first_slot(t, self.tables[t].index(hash));
         }
     }
 
@@ -931,10 +925,7 @@ impl<V, S: Stamp> Dict<V, S> {
                 continue;
             };
             match &s.kv {
-                Some((k, v)) if s.hash == hash => {
-                    crate::util::prefetch::read(k.as_ptr());
-                    crate::util::prefetch::read_bytes(body(v));
-                }
+                Some((k, v)) if s.hash == hash => prefetch_key_value(k, v, &body),
                 _ => {
                     if let Some(next) = slab.slot(s.next) {
                         crate::util::prefetch::read_value(next);
@@ -944,27 +935,29 @@ impl<V, S: Stamp> Dict<V, S> {
         }
     }
 
+    /// Bucket `idx`'s head in table `t`.
     #[inline]
-    fn prefetch_head(&self, idx: u64) {
-        if let Some(h) = self.tables[0].buckets.get(idx as usize) {
+    fn prefetch_head(&self, t: usize, idx: usize) {
+        if let Some(h) = self.tables[t].buckets.get(idx) {
             crate::util::prefetch::read(h);
         }
     }
 
+    /// The first entry chained from bucket `idx` of table `t` (its head
+    /// must have landed).
     #[inline]
-    fn prefetch_slot(&self, idx: u64) {
-        let id = self.tables[0].head(idx as usize);
-        if let Some(s) = self.slab_of(0).slot(id) {
+    fn prefetch_first_slot(&self, t: usize, idx: usize) {
+        if let Some(s) = self.slab_of(t).slot(self.tables[t].head(idx)) {
             crate::util::prefetch::read_value(s);
         }
     }
 
+    /// The key and value bytes of that first entry (it must have landed).
     #[inline]
-    fn prefetch_data(&self, idx: u64, body: &impl Fn(&V) -> &[u8]) {
-        let id = self.tables[0].head(idx as usize);
-        if let Some(Some((k, v))) = self.slab_of(0).slot(id).map(|s| &s.kv) {
-            crate::util::prefetch::read(k.as_ptr());
-            crate::util::prefetch::read_bytes(body(v));
+    fn prefetch_first_entry(&self, t: usize, idx: usize, body: &impl Fn(&V) -> &[u8]) {
+        let slot = self.slab_of(t).slot(self.tables[t].head(idx));
+        if let Some(Some((k, v))) = slot.map(|s| &s.kv) {
+            prefetch_key_value(k, v, body);
         }
     }
 
@@ -1106,6 +1099,13 @@ impl<V> Dict<V, u32> {
         self.random_slot(rng)
             .and_then(|s| s.kv.as_ref().map(|(k, v)| (k, v, s.access)))
     }
+}
+
+/// Prefetches an entry's key bytes and, through `body`, its value's.
+#[inline]
+fn prefetch_key_value<V>(key: &Bytes, value: &V, body: &impl Fn(&V) -> &[u8]) {
+    crate::util::prefetch::read(key.as_ptr());
+    crate::util::prefetch::read_bytes(body(value));
 }
 
 /// Where [`Dict::prefetch_scan`]'s pipeline stands: three cursors ahead of

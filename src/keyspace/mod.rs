@@ -89,18 +89,22 @@ impl Keyspace {
     /// pipeline's keys, before its commands run): all their bucket heads,
     /// then all chain entries, then keys and values, so the cache misses
     /// of the whole batch overlap instead of following one another. Only
-    /// a hint; at most [`PREFETCH_KEYS`] keys.
-    pub fn prefetch_keys(&self, db: usize, keys: &[&[u8]]) {
+    /// a hint: at most [`PREFETCH_KEYS`] keys, and nothing for fewer than
+    /// two (one lookup has nothing to overlap with).
+    pub fn prefetch_keys<'a>(&self, db: usize, keys: impl IntoIterator<Item = &'a [u8]>) {
         let Some(d) = self.dbs.get(db) else {
             return;
         };
         let mut hashes = [0u32; PREFETCH_KEYS];
-        let n = keys.len().min(PREFETCH_KEYS);
-        for (h, k) in hashes.iter_mut().zip(&keys[..n]) {
-            *h = d.key_hash(k);
-            d.prefetch_key(*h, 0);
+        let mut n = 0;
+        for k in keys.into_iter().take(PREFETCH_KEYS) {
+            hashes[n] = d.key_hash(k);
+            n += 1;
         }
-        for stage in 1..=3 {
+        if n < 2 {
+            return;
+        }
+        for stage in 0..=3 {
             for &h in &hashes[..n] {
                 d.prefetch_key(h, stage);
             }

@@ -331,17 +331,17 @@ fn prefetch_pipeline(client: &Client, rbuf: &[u8]) {
     let mut keys: [&[u8]; PREFETCH_KEYS] = [&[]; PREFETCH_KEYS];
     let mut n = 0;
     let (me, shards) = (client.shard.id, client.shard.shards());
-    let seen = peek_second_args(rbuf, PREFETCH_KEYS, |key| {
-        if n < PREFETCH_KEYS && shard::route::shard_of(key, shards) == me {
+    peek_second_args(rbuf, PREFETCH_KEYS, |key| {
+        if shard::route::shard_of(key, shards) == me {
             keys[n] = key;
             n += 1;
         }
     });
-    if seen >= 2 && n > 0 {
+    if n >= 2 {
         let db = client.db;
         client
             .shard
-            .with_core(|core| core.ks.prefetch_keys(db, &keys[..n]));
+            .with_core(|core| core.ks.prefetch_keys(db, keys[..n].iter().copied()));
     }
 }
 
