@@ -156,8 +156,9 @@ pub struct Node {
     pub listening: Mutex<Vec<std::os::fd::RawFd>>,
     /// A BGSAVE is running (`rdb_bgsave_in_progress`).
     pub bgsave_in_progress: AtomicBool,
-    /// The running save's cancel flag (see `SaveOptions::cancel`).
-    pub save_cancel: Mutex<Option<Arc<AtomicBool>>>,
+    /// Set by a shutdown to stop the running save (see
+    /// `SaveOptions::cancel`); each save clears it when it starts.
+    pub save_cancel: Arc<AtomicBool>,
     /// A keyspace snapshot (save or full sync) is being produced: shards
     /// hold one copy-on-write snapshot at a time (see `persist::snapshot`).
     pub snapshot_running: AtomicBool,
@@ -225,7 +226,7 @@ impl Node {
             pidfile: RwLock::new(None),
             listening: Mutex::new(Vec::new()),
             bgsave_in_progress: AtomicBool::new(false),
-            save_cancel: Mutex::new(None),
+            save_cancel: Arc::new(AtomicBool::new(false)),
             snapshot_running: AtomicBool::new(false),
             snapshot_progress: SnapshotProgress::default(),
             loading: AtomicBool::new(false),

@@ -278,16 +278,10 @@ pub async fn bgsave_dataset(node: &std::sync::Arc<crate::node::Node>) -> Result<
     finish_save(node, pending, true).await
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Stops the running save, if any (a shutdown about to save): it fails at
-/// its next slice, which frees the snapshot slot for the caller's save.
+/// Stops the running save (a shutdown about to save): it fails at its
+/// next slice, which frees the snapshot slot for the caller's save.
 pub fn cancel_running_save(node: &crate::node::Node) {
-    if let Some(c) = lock(&node.save_cancel).as_ref() {
-        c.store(true, Ordering::SeqCst);
-    }
+    node.save_cancel.store(true, Ordering::SeqCst);
 }
 
 /// A save whose cut is taken.
@@ -310,9 +304,10 @@ pub async fn start_save(node: &std::sync::Arc<crate::node::Node>) -> Result<Pend
     let (cut, repl_aux) =
         crate::persist::snapshot::take_cut(node, move || crate::repl::save_info(&repl_node)).await;
     opts.aux = repl_aux;
-    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    *lock(&node.save_cancel) = Some(cancel.clone());
-    opts.cancel = Some(cancel);
+    // Cleared here, not when a save ends: a shutdown that cancels the
+    // save ending now must not cancel the save it runs next.
+    node.save_cancel.store(false, Ordering::SeqCst);
+    opts.cancel = Some(node.save_cancel.clone());
     Ok(PendingSave { cut, opts, started })
 }
 
@@ -337,7 +332,6 @@ pub async fn finish_save(
         }
         Err(e) => Err(e),
     };
-    *lock(&node.save_cancel) = None;
     node.bgsave_in_progress.store(false, Ordering::SeqCst);
     node.last_save_duration_sec
         .store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
