@@ -23,6 +23,12 @@ fn fill(c: &mut Conn) {
     c.cmd(&["SELECT", "0"]);
 }
 
+/// Appends a command to a pipeline being built.
+fn push(batch: &mut Vec<u8>, args: &[&str]) {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    batch.extend(common::encode(&args));
+}
+
 fn check(c: &mut Conn) {
     assert_eq!(c.cmd(&["GET", "int"]), Value::bulk("-12345"));
     assert_eq!(c.cmd(&["GET", "big"]), Value::bulk("9223372036854775807"));
@@ -297,30 +303,18 @@ fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
     let mut c = s.conn();
     let mut batch = Vec::new();
     for i in 0..KEYS {
-        batch.extend(common::encode(&[
-            b"SET",
-            format!("k{i}").as_bytes(),
-            format!("old-{i}").as_bytes(),
-        ]));
+        push(&mut batch, &["SET", &format!("k{i}"), &format!("old-{i}")]);
     }
-    batch.extend(common::encode(&[b"SELECT", b"1"]));
+    push(&mut batch, &["SELECT", "1"]);
     for i in 0..100 {
-        batch.extend(common::encode(&[
-            b"SET",
-            format!("one{i}").as_bytes(),
-            b"x",
-        ]));
+        push(&mut batch, &["SET", &format!("one{i}"), "x"]);
     }
     // Counters that INCRBY changes in place during the snapshot.
-    batch.extend(common::encode(&[b"SELECT", b"2"]));
+    push(&mut batch, &["SELECT", "2"]);
     for i in 0..100 {
-        batch.extend(common::encode(&[
-            b"SET",
-            format!("n{i}").as_bytes(),
-            i.to_string().as_bytes(),
-        ]));
+        push(&mut batch, &["SET", &format!("n{i}"), &i.to_string()]);
     }
-    batch.extend(common::encode(&[b"SELECT", b"0"]));
+    push(&mut batch, &["SELECT", "0"]);
     c.send_raw(&batch);
     for _ in 0..KEYS + 203 {
         assert!(!c.read().is_error());
@@ -334,28 +328,20 @@ fn bgsave_writes_the_dataset_as_it_was_at_the_cut() {
     for i in 0..KEYS {
         let k = format!("k{i}");
         match i % 4 {
-            0 => batch.extend(common::encode(&[b"DEL", k.as_bytes()])),
-            1 => batch.extend(common::encode(&[b"SET", k.as_bytes(), b"new"])),
-            2 => batch.extend(common::encode(&[b"APPEND", k.as_bytes(), b"+"])),
-            _ => batch.extend(common::encode(&[b"EXPIRE", k.as_bytes(), b"1000"])),
+            0 => push(&mut batch, &["DEL", &k]),
+            1 => push(&mut batch, &["SET", &k, "new"]),
+            2 => push(&mut batch, &["APPEND", &k, "+"]),
+            _ => push(&mut batch, &["EXPIRE", &k, "1000"]),
         }
-        batch.extend(common::encode(&[
-            b"SET",
-            format!("born{i}").as_bytes(),
-            b"y",
-        ]));
+        push(&mut batch, &["SET", &format!("born{i}"), "y"]);
     }
-    batch.extend(common::encode(&[b"SELECT", b"1"]));
-    batch.extend(common::encode(&[b"FLUSHDB"]));
-    batch.extend(common::encode(&[b"SELECT", b"2"]));
+    push(&mut batch, &["SELECT", "1"]);
+    push(&mut batch, &["FLUSHDB"]);
+    push(&mut batch, &["SELECT", "2"]);
     for i in 0..100 {
-        batch.extend(common::encode(&[
-            b"INCRBY",
-            format!("n{i}").as_bytes(),
-            b"1000",
-        ]));
+        push(&mut batch, &["INCRBY", &format!("n{i}"), "1000"]);
     }
-    batch.extend(common::encode(&[b"SELECT", b"0"]));
+    push(&mut batch, &["SELECT", "0"]);
     c.send_raw(&batch);
     for _ in 0..2 * KEYS + 104 {
         assert!(!c.read().is_error());

@@ -35,6 +35,31 @@ fn both(extra: &[&str]) -> [Server; 2] {
     [cascade(extra), redis(extra)]
 }
 
+/// The temp files of saves in progress in the server's directory.
+fn temp_files(s: &Server) -> Vec<String> {
+    s.files(|n| n.starts_with("temp-"))
+}
+
+/// A server (redis-server if asked) with 1000 keys, whose BGSAVE has
+/// started and created its temp file; `extra` slows it down.
+fn saving_1000_keys(redis_server: bool, extra: &[&str]) -> (Server, Conn) {
+    let s = if redis_server {
+        redis(extra)
+    } else {
+        cascade(extra)
+    };
+    let mut c = s.conn();
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000"]), Value::ok());
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        Value::Simple("Background saving started".into())
+    );
+    wait_until(DEADLINE, "the BGSAVE's temp file", || {
+        !temp_files(&s).is_empty()
+    });
+    (s, c)
+}
+
 /// Waits for the process to exit and returns how long that took.
 fn wait_exit(s: &mut Server, within: Duration) -> (std::process::ExitStatus, Duration) {
     let start = Instant::now();
@@ -267,21 +292,10 @@ fn in_sync_replicas_now_and_a_second_sigint() {
 fn shutdown_save_stops_a_running_bgsave_and_saves_at_once() {
     for redis_server in [false, true] {
         // 1000 keys at 100 ms each: the BGSAVE alone would take 100 s.
-        let extra = ["--save", "", "--rdb-key-save-delay", "100000"];
-        let mut s = if redis_server {
-            redis(&extra)
-        } else {
-            cascade(&extra)
-        };
-        let mut c = s.conn();
-        assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000"]), Value::ok());
-        assert_eq!(
-            c.cmd(&["BGSAVE"]),
-            Value::Simple("Background saving started".into())
+        let (mut s, mut c) = saving_1000_keys(
+            redis_server,
+            &["--save", "", "--rdb-key-save-delay", "100000"],
         );
-        wait_until(DEADLINE, "the BGSAVE's temp file", || {
-            !s.files(|n| n.starts_with("temp-")).is_empty()
-        });
         // The final save itself runs at full speed.
         assert_eq!(
             c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "0"]),
@@ -294,7 +308,7 @@ fn shutdown_save_stops_a_running_bgsave_and_saves_at_once() {
         let log = s.log_text();
         assert!(log.contains("There is a child saving an .rdb. Killing it!"));
         assert!(log.contains("DB saved on disk"), "{log}");
-        assert_eq!(s.files(|n| n.starts_with("temp-")), Vec::<String>::new());
+        assert_eq!(temp_files(&s), Vec::<String>::new());
         s.restart();
         assert_eq!(s.conn().cmd(&["DBSIZE"]), Value::Int(1000));
         assert_eq!(s.info_field("persistence", "rdb_last_bgsave_status"), "ok");
@@ -472,22 +486,7 @@ fn the_port_is_free_as_soon_as_the_process_exits() {
 #[test]
 fn a_shutdown_during_bgsave_removes_its_temp_file() {
     for redis_server in [false, true] {
-        let extra = ["--rdb-key-save-delay", "10000"];
-        let mut s = if redis_server {
-            redis(&extra)
-        } else {
-            cascade(&extra)
-        };
-        let mut c = s.conn();
-        assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000"]), Value::ok());
-        assert_eq!(
-            c.cmd(&["BGSAVE"]),
-            Value::Simple("Background saving started".into())
-        );
-        let temp_files = |s: &Server| s.files(|n| n.starts_with("temp-"));
-        wait_until(DEADLINE, "the BGSAVE's temp file", || {
-            !temp_files(&s).is_empty()
-        });
+        let (mut s, mut c) = saving_1000_keys(redis_server, &["--rdb-key-save-delay", "10000"]);
         send(&mut c, &["SHUTDOWN", "NOSAVE"]);
         assert!(wait_exit(&mut s, DEADLINE).0.success());
         assert_eq!(
