@@ -19,6 +19,7 @@
 
 use super::table::{self, KeyedFn, Run};
 use super::{dispatch, run_and_propagate, Client, PREFETCH_CHUNK};
+use crate::node::unix_ms;
 use crate::shard::{self, route};
 use bytes::Bytes;
 
@@ -100,6 +101,8 @@ impl StreamApply {
         }
         self.posted[target] = true;
         shard::post(target, move |core| {
+            // One clock reading for the job, as a client's pipeline job.
+            let now_ms = unix_ms();
             for chunk in batch.chunks(PREFETCH_CHUNK) {
                 // Commands of another database than the first's (after a
                 // SELECT in the stream) go without.
@@ -108,7 +111,7 @@ impl StreamApply {
                 core.ks
                     .prefetch_keys(db, keys.filter_map(|c| c.args.get(1)).map(|k| &k[..]));
                 for cmd in chunk {
-                    run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false);
+                    run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false, now_ms);
                     core.stats.commands_processed += 1;
                     core.stats.command(cmd.id).calls += 1;
                 }

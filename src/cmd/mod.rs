@@ -71,10 +71,16 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(core: &'a mut ShardCore, db: usize) -> Self {
+        Self::at(core, db, unix_ms())
+    }
+
+    /// A context whose clock reads `now_ms`: the commands of one job share
+    /// one reading.
+    pub fn at(core: &'a mut ShardCore, db: usize, now_ms: u64) -> Self {
         Ctx {
             core,
             db,
-            now_ms: unix_ms(),
+            now_ms,
             changes: 0,
             rewrite: None,
         }
@@ -693,11 +699,11 @@ async fn run_keyed(
         if target == client.shard.id && !client.shard.is_busy() {
             return client
                 .shard
-                .with_core(|core| run_and_propagate(core, f, db, args, write));
+                .with_core(|core| run_and_propagate(core, f, db, args, write, unix_ms()));
         }
         let args = args.to_vec();
         return shard::run_on(target, move |core| {
-            run_and_propagate(core, f, db, &args, write)
+            run_and_propagate(core, f, db, &args, write, unix_ms())
         })
         .await;
     }
@@ -720,8 +726,9 @@ pub(crate) fn run_and_propagate(
     db: usize,
     args: &[Bytes],
     write: bool,
+    now_ms: u64,
 ) -> Reply {
-    let mut ctx = Ctx::new(core, db);
+    let mut ctx = Ctx::at(core, db, now_ms);
     let reply = f(&mut ctx, args).unwrap_or_else(Reply::from);
     // Per command, not per job: a pipeline batch runs several commands in
     // one job, and one's change must not commit another's lookups.

@@ -4,14 +4,13 @@
 //! A connection decodes every complete command of a read and offers each
 //! one to a [`Batch`]. A plain keyed command (all its keys on one shard,
 //! not blocking, the client not in MULTI, subscribed or monitoring) is
-//! checked at once; if its shard is this one it runs at once, otherwise it
-//! is queued for that shard. Anything else is refused: the connection then
+//! checked at once and queued for its shard. Anything else is refused: the connection then
 //! [`Batch::finish`]es the batch and runs the command alone through
 //! [`super::dispatch`], so client-level commands (SELECT, AUTH, CLIENT
 //! REPLY, WAIT, MULTI...) see every earlier command done.
 //!
-//! `finish` sends each shard its queued commands in one job (all shards at
-//! once), then does what [`super::call`] does after a command (statistics,
+//! `finish` sends each other shard its queued commands in one job (all
+//! shards at once), runs this shard's own while they work, then does what [`super::call`] does after a command (statistics,
 //! slow log, MONITOR, error counts, the offset WAIT waits for), in request
 //! order, and hands back the replies in request order.
 //!
@@ -19,8 +18,8 @@
 //! one shard runs keep request order, so every key sees this client's
 //! commands in the order they were sent; commands of one read that run on
 //! different shards may run in any order relative to each other (they
-//! touch different keys). Each remote command's time is measured where it
-//! runs, for the slow log and `INFO commandstats`.
+//! touch different keys). Each command's time is measured where it runs,
+//! for the slow log and `INFO commandstats`.
 //!
 //! Owns only the batch; depends on the command table, `shard` and the
 //! helpers of its parent module.
@@ -30,18 +29,19 @@ use super::{
     check, count_call, count_error, feed_monitors, record_slow, run_and_propagate, Client,
     InFlight, PREFETCH_CHUNK,
 };
+use crate::node::unix_ms;
 use crate::resp::Reply;
 use crate::shard::{self, ShardCore};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Commands held per batch before it is finished anyway: bounds the time a
 /// remote shard spends on one job and the replies held here.
 pub const MAX_HELD: usize = 512;
 
-/// One command sent to another shard.
-struct Remote {
+/// One command queued for its shard's job.
+struct Queued {
     f: table::KeyedFn,
     args: Vec<Bytes>,
     write: bool,
@@ -52,7 +52,7 @@ struct Remote {
 /// One offered command, in request order.
 struct Entry {
     spec: &'static CommandSpec,
-    /// Empty while a remote command's job holds them.
+    /// Empty while its shard's job holds them.
     args: Vec<Bytes>,
     /// `None` while its shard has not answered.
     reply: Option<Reply>,
@@ -65,7 +65,7 @@ struct Entry {
 pub struct Batch {
     entries: Vec<Entry>,
     /// Per shard: the commands queued for it, in request order.
-    remote: Vec<Vec<Remote>>,
+    queued: Vec<Vec<Queued>>,
     /// Held while a queued write may still run (see [`InFlight`]).
     in_flight: Option<InFlight>,
 }
@@ -118,34 +118,19 @@ impl Batch {
         let Some(target) = single_target(client, spec, split, &args) else {
             return Err(args);
         };
+        if target == client.shard.id && client.shard.is_busy() {
+            return Err(args);
+        }
         if write && self.in_flight.is_none() {
             self.in_flight = Some(InFlight::enter(&client.shard));
         }
         let slot = self.entries.len();
-        if target == client.shard.id {
-            if client.shard.is_busy() {
-                return Err(args);
-            }
-            let started = std::time::Instant::now();
-            let db = client.db;
-            let reply = client
-                .shard
-                .with_core(|core| run_and_propagate(core, f, db, &args, write));
-            self.entries.push(Entry {
-                spec,
-                args,
-                reply: Some(reply),
-                took: started.elapsed(),
-                rejected: false,
-            });
-            return Ok(());
-        }
-        if self.remote.len() <= target {
-            self.remote.resize_with(target + 1, Vec::new);
+        if self.queued.len() <= target {
+            self.queued.resize_with(target + 1, Vec::new);
         }
         // The arguments travel with the job and come back with its reply
         // (for the slow log and MONITOR), without a copy.
-        self.remote[target].push(Remote {
+        self.queued[target].push(Queued {
             f,
             args,
             write,
@@ -161,42 +146,42 @@ impl Batch {
         Ok(())
     }
 
+    /// Files a job's answers into the entries they belong to.
+    fn settle(&mut self, slots: Vec<usize>, answers: Answers) {
+        for (slot, (reply, took, args)) in slots.into_iter().zip(answers) {
+            let e = &mut self.entries[slot];
+            e.reply = Some(reply);
+            e.took = took;
+            e.args = args;
+        }
+    }
+
     /// Runs what is queued (one job per shard, all shards at once), does
     /// each command's bookkeeping in request order and returns the replies
     /// in request order. The batch is empty afterwards.
     pub async fn finish(&mut self, client: &mut Client) -> Vec<Reply> {
         let db = client.db;
+        let me = client.shard.id;
         let mut pending = Vec::new();
-        for (target, cmds) in self.remote.iter_mut().enumerate() {
-            if cmds.is_empty() {
+        for (target, cmds) in self.queued.iter_mut().enumerate() {
+            if cmds.is_empty() || target == me {
                 continue;
             }
             let cmds = std::mem::take(cmds);
             let slots: Vec<usize> = cmds.iter().map(|c| c.slot).collect();
-            let answer = shard::start_on(target, move |core: &mut ShardCore| {
-                let mut cmds = cmds;
-                let mut answers = Vec::with_capacity(cmds.len());
-                for chunk in cmds.chunks_mut(PREFETCH_CHUNK) {
-                    let keys = chunk.iter().filter_map(|c| c.args.get(1));
-                    core.ks.prefetch_keys(db, keys.map(|k| &k[..]));
-                    for c in chunk {
-                        let args = std::mem::take(&mut c.args);
-                        let started = std::time::Instant::now();
-                        let reply = run_and_propagate(core, c.f, db, &args, c.write);
-                        answers.push((reply, started.elapsed(), args));
-                    }
-                }
-                answers
-            });
+            let answer =
+                shard::start_on(target, move |core: &mut ShardCore| run_job(core, db, cmds));
             pending.push((slots, answer));
         }
+        // This shard's commands run while the other shards run theirs.
+        if let Some(cmds) = self.queued.get_mut(me).filter(|c| !c.is_empty()) {
+            let cmds = std::mem::take(cmds);
+            let slots: Vec<usize> = cmds.iter().map(|c| c.slot).collect();
+            let answers = client.shard.with_core(|core| run_job(core, db, cmds));
+            self.settle(slots, answers);
+        }
         for (slots, answer) in pending {
-            for (slot, (reply, took, args)) in slots.into_iter().zip(answer.await) {
-                let e = &mut self.entries[slot];
-                e.reply = Some(reply);
-                e.took = took;
-                e.args = args;
-            }
+            self.settle(slots, answer.await);
         }
         let wrote = self.in_flight.take().is_some();
         if wrote {
@@ -228,6 +213,32 @@ impl Batch {
         }
         replies
     }
+}
+
+/// A job's answers: each command's reply, time and arguments.
+type Answers = Vec<(Reply, Duration, Vec<Bytes>)>;
+
+/// Runs one shard's queued commands back to back, in request order, their
+/// keys prefetched a chunk at a time. The clock is read once per command:
+/// one command's end is the next one's start, and the whole job shares one
+/// wall-clock millisecond (as every command's `now`), so a deep pipeline
+/// does not pay three clock reads per command.
+fn run_job(core: &mut ShardCore, db: usize, mut cmds: Vec<Queued>) -> Answers {
+    let mut answers = Vec::with_capacity(cmds.len());
+    let now_ms = unix_ms();
+    let mut started = Instant::now();
+    for chunk in cmds.chunks_mut(PREFETCH_CHUNK) {
+        let keys = chunk.iter().filter_map(|c| c.args.get(1));
+        core.ks.prefetch_keys(db, keys.map(|k| &k[..]));
+        for c in chunk {
+            let args = std::mem::take(&mut c.args);
+            let reply = run_and_propagate(core, c.f, db, &args, c.write, now_ms);
+            let ended = Instant::now();
+            answers.push((reply, ended - started, args));
+            started = ended;
+        }
+    }
+    answers
 }
 
 /// The shard that runs `args` whole, when every key is on one shard (or the

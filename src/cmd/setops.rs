@@ -17,6 +17,7 @@ use super::set::{limits, members_reply};
 use super::table::ClientCmd;
 use super::{Client, Ctx};
 use crate::keyspace::{Limits, SetValue, Value};
+use crate::node::unix_ms;
 use crate::resp::Reply;
 use crate::shard::{self, route::shard_of};
 use bytes::Bytes;
@@ -469,7 +470,7 @@ async fn sintercard_client(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if let [only] = involved[..] {
         let args = args.to_vec();
         return Ok(shard::run_on(only, move |core| {
-            super::run_and_propagate(core, sintercard, db, &args, false)
+            super::run_and_propagate(core, sintercard, db, &args, false, unix_ms())
         })
         .await);
     }

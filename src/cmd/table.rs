@@ -5,7 +5,6 @@
 use super::error::CmdResult;
 use super::Ctx;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Command flags (Redis's names in `COMMAND INFO`).
@@ -357,7 +356,60 @@ pub const fn spec(
 
 pub struct Table {
     pub commands: Vec<CommandSpec>,
-    by_name: HashMap<&'static str, usize>,
+    by_name: NameIndex,
+}
+
+/// Command names to table indexes: an open-addressed array probed
+/// linearly, hashed with FNV-1a. Every command looks itself up here, so it
+/// is kept cheaper than a general map with a DoS-resistant hasher; the set
+/// of names is fixed, so no client input can make its chains longer.
+struct NameIndex {
+    /// `commands` index + 1 per slot; 0 is empty.
+    slots: Vec<u16>,
+}
+
+impl NameIndex {
+    fn hash(name: &[u8]) -> usize {
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in name {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        h as usize
+    }
+
+    fn build(commands: &[CommandSpec]) -> NameIndex {
+        let size = (commands.len() * 4).next_power_of_two();
+        assert!(commands.len() < usize::from(u16::MAX), "too many commands");
+        let mut index = NameIndex {
+            slots: vec![0; size],
+        };
+        for (i, c) in commands.iter().enumerate() {
+            assert!(
+                index.find(commands, c.name.as_bytes()).is_none(),
+                "duplicate command {}",
+                c.name
+            );
+            let mut at = Self::hash(c.name.as_bytes()) & (size - 1);
+            while index.slots[at] != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            index.slots[at] = (i + 1) as u16;
+        }
+        index
+    }
+
+    /// The index of the command named `lower` (already lowercase).
+    fn find(&self, commands: &[CommandSpec], lower: &[u8]) -> Option<usize> {
+        let mask = self.slots.len() - 1;
+        let mut at = Self::hash(lower) & mask;
+        loop {
+            let i = usize::from(self.slots[at]).checked_sub(1)?;
+            if commands[i].name.as_bytes() == lower {
+                return Some(i);
+            }
+            at = (at + 1) & mask;
+        }
+    }
 }
 
 impl Table {
@@ -378,12 +430,10 @@ impl Table {
         ] {
             commands.extend(family);
         }
-        let mut by_name = HashMap::new();
         for (i, c) in commands.iter_mut().enumerate() {
             c.id = i;
-            let prev = by_name.insert(c.name, i);
-            assert!(prev.is_none(), "duplicate command {}", c.name);
         }
+        let by_name = NameIndex::build(&commands);
         Table { commands, by_name }
     }
 
@@ -397,8 +447,8 @@ impl Table {
         for (d, s) in buf.iter_mut().zip(name) {
             *d = s.to_ascii_lowercase();
         }
-        let lower = std::str::from_utf8(&buf[..name.len()]).ok()?;
-        self.by_name.get(lower).map(|&i| &self.commands[i])
+        let i = self.by_name.find(&self.commands, &buf[..name.len()])?;
+        Some(&self.commands[i])
     }
 }
 
@@ -406,4 +456,54 @@ impl Table {
 pub fn table() -> &'static Table {
     static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(Table::build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn every_command_is_found_by_its_name_in_any_case() {
+        let t = table();
+        assert!(t.commands.len() > 150, "{}", t.commands.len());
+        for (i, c) in t.commands.iter().enumerate() {
+            assert_eq!(c.id, i);
+            let upper = c.name.to_ascii_uppercase();
+            let mixed: String = c
+                .name
+                .chars()
+                .enumerate()
+                .map(|(n, ch)| {
+                    if n % 2 == 0 {
+                        ch.to_ascii_uppercase()
+                    } else {
+                        ch
+                    }
+                })
+                .collect();
+            for name in [c.name.to_string(), upper, mixed] {
+                let found = t.lookup(name.as_bytes()).map(|s| s.id);
+                assert_eq!(found, Some(i), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_not_found() {
+        let t = table();
+        for name in [
+            &b""[..],
+            b"gett",
+            b"ge",
+            b"get\0",
+            b"\xff\xfe",
+            b"sett",
+            &[b'a'; 32],
+            &[b'a'; 33],
+            &[b'g'; 1000],
+        ] {
+            assert!(t.lookup(name).is_none(), "{name:?}");
+        }
+        assert_eq!(t.lookup(b"GET").map(|c| c.name), Some("get"));
+    }
 }

@@ -45,7 +45,7 @@ pub use value::{Limits, StrEncoding, StrValue, Value};
 pub use zset::ZsetValue;
 
 /// Most keys [`Keyspace::prefetch_keys`] takes at once.
-pub const PREFETCH_KEYS: usize = 32;
+const PREFETCH_KEYS: usize = 32;
 
 use bytes::Bytes;
 

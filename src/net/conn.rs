@@ -12,13 +12,11 @@
 
 use crate::cmd::pipeline::Batch;
 use crate::cmd::{self, Client, ReplyMode};
-use crate::keyspace::PREFETCH_KEYS;
 use crate::node::{unix_ms, Node};
 use crate::pubsub::Subscriber;
-use crate::resp::decode::peek_second_args;
 use crate::resp::{encode, DecodeLimits, Decoder, Reply};
 use crate::shard::inbox::Inbox;
-use crate::shard::{self, ClientInfo, Shard};
+use crate::shard::{ClientInfo, Shard};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -229,9 +227,6 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             core.stats.net_input_bytes += n as u64;
             core.stats.reads_processed += 1;
         });
-        if decoder.is_idle() {
-            prefetch_pipeline(client, &rbuf);
-        }
         if node.config_epoch.load(Ordering::Relaxed) != limits.epoch
             || limits.decode.authenticated != client.authenticated
         {
@@ -320,28 +315,6 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
         if !wbuf.is_empty() && !flush(stream, client, &mut wbuf, &mut pushed).await {
             return;
         }
-    }
-}
-
-/// Prefetches the keys of a pipelined read that live on this shard before
-/// its commands run one by one (see `Keyspace::prefetch_keys`): each
-/// command of a deep pipeline would otherwise wait for its own cache
-/// misses. A single command gains nothing from it and is left alone.
-fn prefetch_pipeline(client: &Client, rbuf: &[u8]) {
-    let mut keys: [&[u8]; PREFETCH_KEYS] = [&[]; PREFETCH_KEYS];
-    let mut n = 0;
-    let (me, shards) = (client.shard.id, client.shard.shards());
-    peek_second_args(rbuf, PREFETCH_KEYS, |key| {
-        if shard::route::shard_of(key, shards) == me {
-            keys[n] = key;
-            n += 1;
-        }
-    });
-    if n >= 2 {
-        let db = client.db;
-        client
-            .shard
-            .with_core(|core| core.ks.prefetch_keys(db, keys[..n].iter().copied()));
     }
 }
 

@@ -134,12 +134,6 @@ impl Decoder {
         Self::default()
     }
 
-    /// True between commands: `buf`'s front is the start of a command, so
-    /// [`peek_second_args`] may look at it.
-    pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::Idle)
-    }
-
     /// Decodes the next complete command from the front of `buf`, removing
     /// its bytes. `Ok(None)` means more bytes are needed: `buf` keeps the
     /// unparsed tail and the decoder keeps any arguments already split off,
@@ -559,72 +553,11 @@ pub(crate) fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
     }
 }
 
-/// Looks ahead without consuming: calls `f` with the second argument (the
-/// key of most commands) of each complete multibulk command at the front of
-/// `buf`, at most `max` commands. Stops silently at an inline command, an
-/// incomplete command or anything malformed: the caller uses what it gets
-/// only as a hint (prefetching the keys a pipeline is about to touch), and
-/// [`Decoder::decode`] still parses and validates every byte. Returns how
-/// many commands it looked at.
-pub fn peek_second_args<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a [u8])) -> usize {
-    let mut at = 0;
-    let mut seen = 0;
-    while seen < max {
-        let Some((count, next)) = peek_header(buf, at, b'*') else {
-            return seen;
-        };
-        at = next;
-        let mut second = None;
-        for i in 0..count {
-            let Some((len, next)) = peek_header(buf, at, b'$') else {
-                return seen;
-            };
-            let end = next.saturating_add(len).saturating_add(2);
-            if end > buf.len() {
-                return seen;
-            }
-            if i == 1 {
-                second = Some(&buf[next..next + len]);
-            }
-            at = end;
-        }
-        if let Some(arg) = second {
-            f(arg);
-        }
-        seen += 1;
-    }
-    seen
-}
-
-/// A `<prefix><digits>\r\n` line at `at`: its number and where the next
-/// line starts. Counts above 1024 (not a small command) end the look-ahead.
-fn peek_header(buf: &[u8], at: usize, prefix: u8) -> Option<(usize, usize)> {
-    if *buf.get(at)? != prefix {
-        return None;
-    }
-    let mut n: usize = 0;
-    let mut p = at + 1;
-    loop {
-        match *buf.get(p)? {
-            d @ b'0'..=b'9' if p - at <= 10 => n = n * 10 + usize::from(d - b'0'),
-            b'\r' if p > at + 1 && buf.get(p + 1) == Some(&b'\n') => break,
-            _ => return None,
-        }
-        p += 1;
-    }
-    let limit = if prefix == b'*' {
-        1024
-    } else {
-        PROTO_MBULK_BIG_ARG
-    };
-    (n <= limit).then_some((n, p + 2))
-}
-
 #[cfg(test)]
 mod tests {
     use crate::resp::decode::{
-        parse_ll, peek_second_args, split_args, DecodeLimits, Decoder, ProtocolError, State,
-        BIG_ARG_GROWTH_STEP, PROTO_INLINE_MAX_SIZE,
+        parse_ll, split_args, DecodeLimits, Decoder, ProtocolError, State, BIG_ARG_GROWTH_STEP,
+        PROTO_INLINE_MAX_SIZE,
     };
     use bytes::{Bytes, BytesMut};
 
@@ -1220,43 +1153,5 @@ mod tests {
             buf.extend_from_slice(b"\r\n\r\nxyz\r\n");
             let _ = dec.decode(&mut buf, &l);
         }
-    }
-
-    fn peeked(buf: &[u8], max: usize) -> (usize, Vec<Vec<u8>>) {
-        let mut keys = Vec::new();
-        let n = peek_second_args(buf, max, |k| keys.push(k.to_vec()));
-        (n, keys)
-    }
-
-    #[test]
-    fn peek_finds_the_keys_of_complete_commands_only() {
-        let pipeline = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$0\r\n\r\n$2\r\nxy\r\n*2\r\n$3\r\nGET\r\n$5\r\nbc";
-        let (n, keys) = peeked(pipeline, 16);
-        assert_eq!(n, 3, "the incomplete last command is not counted");
-        assert_eq!(keys, vec![b"a".to_vec(), b"".to_vec()]);
-        assert_eq!(peeked(pipeline, 1), (1, vec![b"a".to_vec()]));
-        // Every split point: never more than the complete commands, never
-        // a panic, and the decoder still agrees on what is complete.
-        for cut in 0..pipeline.len() {
-            let (n, _) = peeked(&pipeline[..cut], 16);
-            let mut d = Decoder::new();
-            let mut buf = BytesMut::from(&pipeline[..cut]);
-            let mut complete = 0;
-            while let Ok(Some(_)) = d.decode(&mut buf, &DecodeLimits::default()) {
-                complete += 1;
-            }
-            assert_eq!(n, complete, "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn peek_stops_at_inline_and_malformed_input() {
-        assert_eq!(peeked(b"GET a\r\n", 16), (0, vec![]));
-        assert_eq!(peeked(b"*2\r\n$3\r\nGET\r\n$-1\r\n", 16), (0, vec![]));
-        assert_eq!(peeked(b"*x\r\n", 16), (0, vec![]));
-        assert_eq!(peeked(b"*99999999999999999999\r\n", 16), (0, vec![]));
-        assert_eq!(peeked(b"*2\r\n$3\r\nGET\r\n$99999999\r\n", 16), (0, vec![]));
-        assert_eq!(peeked(b"*\r\n", 16), (0, vec![]));
-        assert_eq!(peeked(b"", 16), (0, vec![]));
     }
 }
