@@ -77,6 +77,14 @@
 //! the ring raises a resume floor past the torn range, so [`Backlog::can_resume`] refuses a partial
 //! resync from inside it. The margin makes 1/8 of the ring unusable for live feeders and resyncs.
 //!
+//! # Retainers
+//! A [`Retainer`] (a full sync's spill file) needs the stream from some position on for longer than
+//! the ring may hold it. Its own task copies the stream out lazily; should a burst of appends bring
+//! the head half a ring past what a retainer still needs (one deep pipeline can append more than a
+//! ring before that task runs again), the producer whose append crossed that line makes every
+//! retainer save what it needs at once, on its own thread, before appending more. The cost on the
+//! write path is one load of `retain_floor` per append.
+//!
 //! # Waiting
 //! Waiters register a waker under a mutex and store the list length into `sleepers` (SeqCst), then
 //! re-check `published` (SeqCst). A producer that raised `published` (SeqCst `fetch_max`) loads
@@ -113,7 +121,7 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::{fmt, io};
 
@@ -189,6 +197,16 @@ struct WaitList {
     entries: Vec<Waiter>,
 }
 
+/// Something that keeps a part of the stream outside the ring (a full sync's spill file) and so
+/// must copy it out before producers overwrite it. The ring knows nothing else of it.
+pub trait Retainer: Send + Sync {
+    /// The first position it still needs from the ring; `None` once it needs nothing more.
+    fn needs_from(&self) -> Option<u64>;
+    /// Copies what it needs from the ring, up to the head, now, on the calling (appending)
+    /// thread.
+    fn save_now(&self, ring: &Backlog);
+}
+
 /// The shared replication backlog ring; see the module documentation.
 pub struct Backlog {
     /// Reserved end relative to `start` << DB_BITS | current db.
@@ -203,6 +221,10 @@ pub struct Backlog {
     closed: AtomicBool,
     /// Partial resync is refused below this position (raised by a torn send).
     resume_floor: AtomicU64,
+    /// Lowest position a [`Retainer`] still needed when last asked; `u64::MAX` with none. Read on
+    /// every append (one load), written only when retainers are added or made to save.
+    retain_floor: AtomicU64,
+    retainers: Mutex<Vec<Weak<dyn Retainer>>>,
     buf: NonNull<u8>,
     cap: usize,
     start: u64,
@@ -310,6 +332,8 @@ impl Backlog {
             sleepers: Padded(AtomicUsize::new(0)),
             closed: AtomicBool::new(false),
             resume_floor: AtomicU64::new(0),
+            retain_floor: AtomicU64::new(u64::MAX),
+            retainers: Mutex::new(Vec::new()),
             buf,
             cap,
             start,
@@ -469,7 +493,55 @@ impl Backlog {
             pos = piece_end;
         }
         self.publish(slot);
+        self.protect_retained();
         end
+    }
+
+    /// Registers a retainer (see [`Retainer`]); it stays registered while `r` can be upgraded.
+    pub fn add_retainer(&self, r: Weak<dyn Retainer>) {
+        let mut list = self
+            .retainers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(from) = r.upgrade().and_then(|r| r.needs_from()) {
+            self.retain_floor.fetch_min(from, AcqRel);
+        }
+        list.push(r);
+    }
+
+    /// After an append: once the head is half a ring past what a retainer still needs, the
+    /// appending thread makes every retainer save what it needs now, before later appends
+    /// overwrite it. A retainer's own task normally keeps up; this is for a burst (one pipeline
+    /// can append more than a ring between two runs of that task).
+    #[inline]
+    fn protect_retained(&self) {
+        let floor = self.retain_floor.load(Acquire);
+        if floor != u64::MAX && self.head().saturating_sub(floor) >= (self.cap / 2) as u64 {
+            self.save_retained();
+        }
+    }
+
+    #[cold]
+    fn save_retained(&self) {
+        let mut list = self
+            .retainers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut floor = u64::MAX;
+        list.retain(|w| {
+            let Some(r) = w.upgrade() else {
+                return false;
+            };
+            r.save_now(self);
+            match r.needs_from() {
+                Some(from) => {
+                    floor = floor.min(from);
+                    true
+                }
+                None => false,
+            }
+        });
+        self.retain_floor.store(floor, Release);
     }
 
     fn publish(&self, slot: &AtomicU64) {

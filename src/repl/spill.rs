@@ -9,24 +9,30 @@
 //! still far from being overwritten it does nothing; once the ring has
 //! moved a quarter of its size past it, it copies the stream into a file
 //! beside the dump (`temp-spill-<pid>-<n>.repl` in `dir`) and keeps
-//! following the head. Feeds of the job read from the file what the ring no
+//! following the head. The spill is also the ring's [`Retainer`]: a burst
+//! of writes that brings the head half a ring past what is saved makes the
+//! writing shard copy the rest at once, so the ring never overwrites what
+//! the spill still needs however fast the writes come. Feeds of the job read from the file what the ring no
 //! longer holds, then switch to the ring and drop their handle; when the
 //! last handle is gone the task stops and the file is removed. Memory stays
 //! at the ring's size; the file is bounded by `repl-sync-spill-max-size`
 //! (beyond it the spill gives up and a replica still relying on it needs a
 //! new full sync, as without a spill).
 //!
-//! Depends on the ring only; knows nothing of sockets.
+//! Depends on the ring only; knows nothing of sockets. The spill is read
+//! and written from any shard's thread.
 
-use super::backlog::Backlog;
+use super::backlog::{Backlog, Retainer};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 /// How often the spill task looks at the ring.
 const CHECK_EVERY: Duration = Duration::from_millis(5);
+/// Bytes copied per step (the task yields between steps).
+const COPY_SLICE: usize = 256 * 1024;
 
 /// The stream from a cut on, on disk where the ring no longer holds it.
 pub struct Spill {
@@ -40,6 +46,13 @@ pub struct Spill {
     saved: AtomicU64,
     /// Set when the spill gave up (size limit, I/O error, overrun).
     failed: AtomicBool,
+    /// Set once copying started (it is logged once).
+    copying: AtomicBool,
+    for_sync: bool,
+    max_bytes: u64,
+    /// The copy buffer; whoever copies (the task, or a shard whose append
+    /// found the ring about to overwrite what is not saved yet) holds it.
+    copy_buf: Mutex<Vec<u8>>,
 }
 
 impl Spill {
@@ -81,9 +94,15 @@ impl Spill {
             start,
             saved: AtomicU64::new(start),
             failed: AtomicBool::new(false),
+            copying: AtomicBool::new(false),
+            for_sync,
+            max_bytes,
+            copy_buf: Mutex::new(vec![0u8; COPY_SLICE]),
         });
+        let weak: Weak<dyn Retainer> = Arc::downgrade(&spill) as Weak<dyn Retainer>;
+        ring.add_retainer(weak);
         let task = spill.clone();
-        glommio::spawn_local(async move { task.follow(&ring, max_bytes, for_sync).await }).detach();
+        glommio::spawn_local(async move { task.follow(&ring).await }).detach();
         Some(spill)
     }
 
@@ -110,43 +129,27 @@ impl Spill {
     }
 
     /// The task: copy what the ring is about to lose, until nobody needs
-    /// the spill any more.
-    async fn follow(self: Arc<Self>, ring: &Backlog, max_bytes: u64, for_sync: bool) {
-        let mut buf = vec![0u8; 256 * 1024];
+    /// the spill any more. Lazy: while the oldest byte to keep is still far
+    /// from being overwritten it does nothing.
+    async fn follow(self: Arc<Self>, ring: &Backlog) {
         let lazy_distance = (ring.capacity() / 4) as u64;
-        let mut copying = false;
         loop {
             // Only this task holds it: every feed has switched to the ring.
-            if Arc::strong_count(&self) == 1 || ring.is_closed() {
+            if Arc::strong_count(&self) == 1
+                || ring.is_closed()
+                || self.failed.load(Ordering::Acquire)
+            {
                 return;
             }
-            let mut pos = self.saved.load(Ordering::Acquire);
-            if !copying && ring.head().saturating_sub(pos) >= lazy_distance {
-                copying = true;
-                if for_sync {
-                    tracing::info!(
-                    "Full sync is taking long under writes: keeping the stream since offset {} in {}",
-                    self.start,
-                        self.path.display()
-                    );
-                }
-            }
-            if copying {
-                while pos < ring.head() {
-                    let n = match ring.copy_out(pos, &mut buf) {
-                        Ok(n) => n,
-                        Err(_) => return self.give_up("the replication ring overran it"),
-                    };
-                    if let Err(e) = self.file.write_all_at(&buf[..n], pos - self.start) {
-                        return self.give_up(&format!("write error: {e}"));
-                    }
-                    pos += n as u64;
-                    self.saved.store(pos, Ordering::Release);
-                    if pos - self.start > max_bytes {
-                        return self.give_up("it reached repl-sync-spill-max-size");
-                    }
-                    if n == buf.len() {
-                        glommio::yield_if_needed().await;
+            let behind = ring
+                .head()
+                .saturating_sub(self.saved.load(Ordering::Acquire));
+            if self.copying.load(Ordering::Relaxed) || behind >= lazy_distance {
+                loop {
+                    match self.copy_slice(ring) {
+                        Ok(true) => glommio::yield_if_needed().await,
+                        Ok(false) => break,
+                        Err(why) => return self.give_up(&why),
                     }
                 }
             }
@@ -154,12 +157,60 @@ impl Spill {
         }
     }
 
+    /// Copies the next slice of what the ring holds past `saved` into the
+    /// file. `Ok(true)` when more is there to copy.
+    fn copy_slice(&self, ring: &Backlog) -> Result<bool, String> {
+        let mut buf = self.copy_buf.lock().unwrap_or_else(PoisonError::into_inner);
+        let pos = self.saved.load(Ordering::Acquire);
+        let head = ring.head();
+        if pos >= head || self.failed.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        if !self.copying.swap(true, Ordering::Relaxed) && self.for_sync {
+            tracing::info!(
+                "Full sync is taking long under writes: keeping the stream since offset {} in {}",
+                self.start,
+                self.path.display()
+            );
+        }
+        let n = ring
+            .copy_out(pos, &mut buf)
+            .map_err(|_| "the replication ring overran it".to_string())?;
+        self.file
+            .write_all_at(&buf[..n], pos - self.start)
+            .map_err(|e| format!("write error: {e}"))?;
+        let pos = pos + n as u64;
+        self.saved.store(pos, Ordering::Release);
+        if pos - self.start > self.max_bytes {
+            return Err("it reached repl-sync-spill-max-size".into());
+        }
+        Ok(pos < head)
+    }
+
     fn give_up(&self, why: &str) {
-        self.failed.store(true, Ordering::Release);
+        if self.failed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         tracing::warn!(
             "Stopped keeping the stream for a full sync in {} ({why}); replicas still behind it will need a new full sync",
             self.path.display()
         );
+    }
+}
+
+impl Retainer for Spill {
+    fn needs_from(&self) -> Option<u64> {
+        (!self.failed.load(Ordering::Acquire)).then(|| self.saved.load(Ordering::Acquire))
+    }
+
+    fn save_now(&self, ring: &Backlog) {
+        loop {
+            match self.copy_slice(ring) {
+                Ok(true) => continue,
+                Ok(false) => return,
+                Err(why) => return self.give_up(&why),
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@ use futures_lite::future::{block_on, poll_once};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::pin::pin;
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
@@ -193,6 +193,68 @@ fn append_larger_than_capacity() {
     let before = b.head();
     b.append_command(0, 3, SET); // the db is known now
     assert_eq!(read_all(&b, before, 64), SET);
+}
+
+/// Keeps everything from `from` on in memory, copying only when asked.
+struct Keeper {
+    saved: Mutex<(u64, Vec<u8>)>,
+    done: AtomicBool,
+}
+
+impl Retainer for Keeper {
+    fn needs_from(&self) -> Option<u64> {
+        let saved = self.saved.lock().unwrap();
+        (!self.done.load(SeqCst)).then_some(saved.0)
+    }
+
+    fn save_now(&self, ring: &Backlog) {
+        let mut saved = self.saved.lock().unwrap();
+        let mut buf = [0u8; 777];
+        loop {
+            let n = ring
+                .copy_out(saved.0, &mut buf)
+                .expect("the retained range was overrun");
+            if n == 0 {
+                return;
+            }
+            saved.1.extend_from_slice(&buf[..n]);
+            saved.0 += n as u64;
+        }
+    }
+}
+
+#[test]
+fn a_retainer_is_made_to_save_before_its_range_is_overwritten() {
+    let b = Backlog::new(0, 100, 2);
+    let cap = b.capacity();
+    b.append_raw(0, &noise(1, 1000));
+    let keeper = Arc::new(Keeper {
+        saved: Mutex::new((b.head(), Vec::new())),
+        done: AtomicBool::new(false),
+    });
+    let weak: Weak<dyn Retainer> = Arc::downgrade(&keeper) as Weak<dyn Retainer>;
+    b.add_retainer(weak);
+    // Ten rings of appends from two producers and nobody else copying: the
+    // appends themselves make the keeper save in time.
+    let mut expected = Vec::new();
+    for i in 0..(10 * cap / 300) as u64 {
+        let piece = noise(i + 7, 100 + (i as usize * 37) % 400);
+        b.append_raw((i % 2) as usize, &piece);
+        expected.extend_from_slice(&piece);
+        let saved = keeper.saved.lock().unwrap().0;
+        assert!(
+            b.head() - saved < cap as u64,
+            "the ring got ahead of the keeper"
+        );
+    }
+    keeper.save_now(&b);
+    assert_eq!(keeper.saved.lock().unwrap().1, expected);
+    // Done or gone, a retainer no longer costs appends anything.
+    keeper.done.store(true, SeqCst);
+    b.append_raw(0, &noise(9, cap));
+    assert_eq!(b.retain_floor.load(SeqCst), u64::MAX);
+    drop(keeper);
+    assert!(b.retainers.lock().unwrap().is_empty());
 }
 
 type Hook = Box<dyn FnOnce(&Backlog)>;
