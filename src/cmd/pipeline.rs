@@ -220,18 +220,21 @@ type Answers = Vec<(Reply, Duration, Vec<Bytes>)>;
 
 /// Runs one shard's queued commands back to back, in request order, their
 /// keys prefetched a chunk at a time. The clock is read once per command:
-/// one command's end is the next one's start, and the whole job shares one
-/// wall-clock millisecond (as every command's `now`), so a deep pipeline
-/// does not pay three clock reads per command.
+/// one command's end is the next one's start, and each command's wall-clock
+/// `now` (fixed while it runs, as in Redis) is the job's first wall-clock
+/// reading advanced by the monotonic time since, so a deep pipeline does
+/// not pay three clock reads per command.
 fn run_job(core: &mut ShardCore, db: usize, mut cmds: Vec<Queued>) -> Answers {
     let mut answers = Vec::with_capacity(cmds.len());
-    let now_ms = unix_ms();
-    let mut started = Instant::now();
+    let job_ms = unix_ms();
+    let job_start = Instant::now();
+    let mut started = job_start;
     for chunk in cmds.chunks_mut(PREFETCH_CHUNK) {
         let keys = chunk.iter().filter_map(|c| c.args.get(1));
         core.ks.prefetch_keys(db, keys.map(|k| &k[..]));
         for c in chunk {
             let args = std::mem::take(&mut c.args);
+            let now_ms = job_ms + (started - job_start).as_millis() as u64;
             let reply = run_and_propagate(core, c.f, db, &args, c.write, now_ms);
             let ended = Instant::now();
             answers.push((reply, ended - started, args));
