@@ -4,15 +4,16 @@
 //! A connection decodes every complete command of a read and offers each
 //! one to a [`Batch`]. A plain keyed command (all its keys on one shard,
 //! not blocking, the client not in MULTI, subscribed or monitoring) is
-//! checked at once and queued for its shard. Anything else is refused: the connection then
-//! [`Batch::finish`]es the batch and runs the command alone through
-//! [`super::dispatch`], so client-level commands (SELECT, AUTH, CLIENT
-//! REPLY, WAIT, MULTI...) see every earlier command done.
+//! checked at once and queued for its shard. Anything else is refused: the
+//! connection then [`Batch::finish`]es the batch and runs the command alone
+//! through [`super::dispatch`], so client-level commands (SELECT, AUTH,
+//! CLIENT REPLY, WAIT, MULTI...) see every earlier command done.
 //!
 //! `finish` sends each other shard its queued commands in one job (all
-//! shards at once), runs this shard's own while they work, then does what [`super::call`] does after a command (statistics,
-//! slow log, MONITOR, error counts, the offset WAIT waits for), in request
-//! order, and hands back the replies in request order.
+//! shards at once), runs this shard's own while they work, then does what
+//! [`super::call`] does after a command (statistics, slow log, MONITOR,
+//! error counts, the offset WAIT waits for), in request order, and hands
+//! back the replies in request order.
 //!
 //! Ordering, as DESIGN §1 asks: replies keep request order; the commands
 //! one shard runs keep request order, so every key sees this client's
