@@ -8,7 +8,7 @@ use super::args::{int_arg, is};
 use super::error::{CmdError, CmdResult};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
-use crate::keyspace::{access, Lookup, StrEncoding, StrValue, Value};
+use crate::keyspace::{access, Lookup, StrEncoding, StrValue, Value, SHARED_INTEGERS};
 use crate::node::unix_ms;
 use crate::resp::Reply;
 use crate::shard;
@@ -439,8 +439,6 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// Redis's OBJ_SHARED_REFCOUNT: the refcount its shared objects report.
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
-/// Redis shares the integer objects 0..OBJ_SHARED_INTEGERS.
-const SHARED_INTEGERS: i64 = 10_000;
 const POLICY_SWITCH_NOTE: &str = "Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {

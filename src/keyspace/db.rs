@@ -353,11 +353,17 @@ impl Db {
     /// something (`changed`: its `dirty` grew) the watched keys it looked
     /// up for writing count as changed, otherwise they are forgotten (SADD
     /// of a present member, SETNX on an existing key... abort no EXEC).
-    #[inline]
+    #[inline(always)]
     pub fn settle_touches(&mut self, changed: bool) {
-        if self.pending.is_empty() {
-            return;
+        // Every command ends here; only a lookup of a watched key leaves
+        // anything pending.
+        if !self.pending.is_empty() {
+            self.settle_pending(changed);
         }
+    }
+
+    #[cold]
+    fn settle_pending(&mut self, changed: bool) {
         let Db { pending, watch, .. } = self;
         for k in pending.drain(..) {
             if changed {

@@ -41,7 +41,7 @@ pub use list::{End, Fill, ListValue};
 pub use set::{Member, SetValue};
 pub use snapshot::{SnapItem, SnapVisitor, SnapshotActive};
 pub use staging::{Install, LoadedKey, StageError};
-pub use value::{Limits, StrEncoding, StrValue, Value};
+pub use value::{Limits, StrEncoding, StrValue, Value, SHARED_INTEGERS};
 pub use zset::ZsetValue;
 
 /// Most keys [`Keyspace::prefetch_keys`] takes at once.

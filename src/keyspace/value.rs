@@ -12,6 +12,7 @@
 //! (`Bytes::copy_from_slice`) of keys and values, not slices.
 
 use bytes::Bytes;
+use std::sync::OnceLock;
 
 use crate::keyspace::hash::HashValue;
 use crate::keyspace::list::ListValue;
@@ -129,6 +130,55 @@ impl From<StrValue> for Value {
     }
 }
 
+/// Redis shares the integer objects `0..OBJ_SHARED_INTEGERS`; their text
+/// is built once here, so storing one (SET, INCR) allocates nothing.
+pub const SHARED_INTEGERS: i64 = 10_000;
+
+/// The text of `i` when it is a shared integer: a slice of one static
+/// buffer, which clones and drops without touching a reference count.
+fn shared_integer(i: i64) -> Option<Bytes> {
+    static TEXT: OnceLock<(&'static [u8], Vec<u32>)> = OnceLock::new();
+    if !(0..SHARED_INTEGERS).contains(&i) {
+        return None;
+    }
+    let (text, ends) = TEXT.get_or_init(|| {
+        let mut text = Vec::new();
+        let mut ends = Vec::with_capacity(SHARED_INTEGERS as usize);
+        for n in 0..SHARED_INTEGERS {
+            text.extend_from_slice(n.to_string().as_bytes());
+            ends.push(text.len() as u32);
+        }
+        (Box::leak(text.into_boxed_slice()), ends)
+    });
+    let i = i as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    Some(Bytes::from_static(&text[start..ends[i] as usize]))
+}
+
+/// Decimal text of `i`: shared below [`SHARED_INTEGERS`], else formatted on
+/// the stack and copied once.
+pub fn int_text(i: i64) -> Bytes {
+    if let Some(shared) = shared_integer(i) {
+        return shared;
+    }
+    let mut buf = [0u8; MAX_INT_STR_LEN];
+    let mut at = buf.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    Bytes::copy_from_slice(&buf[at..])
+}
+
 /// How Redis would encode a string object (OBJECT ENCODING).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StrEncoding {
@@ -166,6 +216,17 @@ impl StrValue {
     /// connection's read buffer, and keeping a slice would keep that whole
     /// buffer alive for as long as the value lives.
     pub fn from_set(b: Bytes) -> Self {
+        if b.len() <= 4 {
+            let shared = parse_i64_strict(&b).and_then(shared_integer);
+            // Only when the text is exactly the shared one: the value's bytes
+            // are what GET returns.
+            if let Some(shared) = shared.filter(|t| *t == b) {
+                return StrValue {
+                    bytes: shared,
+                    enc: StrEncoding::Int,
+                };
+            }
+        }
         let b = Bytes::copy_from_slice(&b);
         let enc = if b.len() <= MAX_INT_STR_LEN && parse_i64_strict(&b).is_some() {
             StrEncoding::Int
@@ -186,10 +247,12 @@ impl StrValue {
         }
     }
 
-    /// The result of INCR and friends: "int".
+    /// The result of INCR and friends: "int". A counter's new value costs
+    /// no allocation below [`SHARED_INTEGERS`] and no formatting machinery
+    /// above.
     pub fn from_int(i: i64) -> Self {
         StrValue {
-            bytes: Bytes::from(i.to_string()),
+            bytes: int_text(i),
             enc: StrEncoding::Int,
         }
     }
@@ -225,6 +288,41 @@ impl StrValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_text_matches_the_decimal_text() {
+        let edge = [0, 1, 9, 10, 9_999, 10_000, 10_001, -1, -9_999, -10_000];
+        let extremes = [i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1];
+        let sweep = (-20_050..20_050).step_by(7);
+        for i in edge.into_iter().chain(extremes).chain(sweep) {
+            assert_eq!(int_text(i), i.to_string().as_bytes(), "{i}");
+            let v = StrValue::from_int(i);
+            assert_eq!(v.encoding(), StrEncoding::Int);
+            assert_eq!(v.as_int(), Some(i));
+        }
+    }
+
+    #[test]
+    fn set_shares_small_integers_and_keeps_every_other_text_exactly() {
+        for text in ["0", "7", "42", "9999"] {
+            let v = StrValue::from_set(Bytes::from(text));
+            assert_eq!(v.bytes(), text.as_bytes());
+            assert_eq!(v.encoding(), StrEncoding::Int);
+        }
+        for (text, enc) in [
+            ("-0", StrEncoding::Embstr),
+            ("05", StrEncoding::Embstr),
+            ("+5", StrEncoding::Embstr),
+            (" 5", StrEncoding::Embstr),
+            ("10000", StrEncoding::Int),
+            ("-5", StrEncoding::Int),
+            ("", StrEncoding::Embstr),
+        ] {
+            let v = StrValue::from_set(Bytes::from(text));
+            assert_eq!(v.bytes(), text.as_bytes(), "{text:?}");
+            assert_eq!(v.encoding(), enc, "{text:?}");
+        }
+    }
 
     #[test]
     fn strict_integer_parse() {
