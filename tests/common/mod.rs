@@ -57,10 +57,10 @@ impl Value {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released).
+/// A free TCP port on 127.0.0.1 (bound then released). Another process can
+/// take it before the server binds it; `Server::start` retries on "Address
+/// already in use".
 pub fn free_port() -> u16 {
-    // Ports are handed out from a range per test process so parallel tests
-    // in one binary never race for the same one.
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
