@@ -57,15 +57,24 @@ impl Value {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released). Another process can
-/// take it before the server binds it; `Server::start` retries on "Address
-/// already in use".
+/// A free TCP port on 127.0.0.1 for a server. Parallel tests of one binary
+/// take turns through one counter over a window of ports below the kernel's
+/// ephemeral range, chosen by process id, and a port is only handed out if
+/// it can be bound right now. Asking the kernel for port 0 instead could
+/// hand two tests the same port between its release and the servers' bind;
+/// both servers would then listen on it (SO_REUSEPORT) and share its
+/// connections. `Server::start` still retries on "Address already in use".
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const WINDOW: u32 = 1000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 10_000 + (std::process::id() % 20) * WINDOW;
+    loop {
+        let port = (base + NEXT.fetch_add(1, Ordering::Relaxed) % WINDOW) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn wait_until(deadline: Duration, what: &str, mut cond: impl FnMut() -> bool) {
