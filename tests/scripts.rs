@@ -6,7 +6,7 @@
 
 mod common;
 use common::tempdir::TempDir;
-use common::{free_port, require_tool, wait_until};
+use common::{free_ports, require_tool, wait_until};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -19,19 +19,7 @@ const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Three consecutive ports on 127.0.0.1 that are free right now.
 fn free_port_triple() -> u16 {
-    for _ in 0..100 {
-        let base = free_port();
-        if base > 65533 {
-            continue;
-        }
-        let held: Vec<_> = (base..base + 3)
-            .map_while(|p| TcpListener::bind(("127.0.0.1", p)).ok())
-            .collect();
-        if held.len() == 3 {
-            return base;
-        }
-    }
-    panic!("found no three consecutive free ports on 127.0.0.1");
+    free_ports(3)
 }
 
 /// One run of `scripts/demo-replication.sh` in its own process group (so

@@ -65,13 +65,25 @@ impl Value {
 /// both servers would then listen on it (SO_REUSEPORT) and share its
 /// connections. `Server::start` still retries on "Address already in use".
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const WINDOW: u32 = 1000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 10_000 + (std::process::id() % 20) * WINDOW;
+    free_ports(1)
+}
+
+/// The first of `n` consecutive ports that are free right now, reserved
+/// from the same counter as [`free_port`] (so a parallel test never gets
+/// one of them).
+pub fn free_ports(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const WINDOW: u16 = 1000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    assert!(n > 0 && n < WINDOW);
+    let base = 10_000 + (std::process::id() % 20) as u16 * WINDOW;
     loop {
-        let port = (base + NEXT.fetch_add(1, Ordering::Relaxed) % WINDOW) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let first = NEXT.fetch_add(n, Ordering::Relaxed) % WINDOW;
+        if first + n > WINDOW {
+            continue;
+        }
+        let port = base + first;
+        if (port..port + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
             return port;
         }
     }
