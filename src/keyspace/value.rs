@@ -11,6 +11,7 @@
 //! read buffer keeps that whole buffer alive. Store owned copies
 //! (`Bytes::copy_from_slice`) of keys and values, not slices.
 
+use crate::util::num::Decimal;
 use bytes::Bytes;
 use std::sync::OnceLock;
 
@@ -158,25 +159,7 @@ fn shared_integer(i: i64) -> Option<Bytes> {
 /// Decimal text of `i`: shared below [`SHARED_INTEGERS`], else formatted on
 /// the stack and copied once.
 pub fn int_text(i: i64) -> Bytes {
-    if let Some(shared) = shared_integer(i) {
-        return shared;
-    }
-    let mut buf = [0u8; MAX_INT_STR_LEN];
-    let mut at = buf.len();
-    let mut n = i.unsigned_abs();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    Bytes::copy_from_slice(&buf[at..])
+    shared_integer(i).unwrap_or_else(|| Bytes::copy_from_slice(Decimal::i64(i).as_bytes()))
 }
 
 /// How Redis would encode a string object (OBJECT ENCODING).

@@ -24,6 +24,7 @@ pub mod master;
 pub mod replica;
 pub mod spill;
 
+use crate::util::num::Decimal;
 use backlog::Backlog;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -522,12 +523,12 @@ pub fn restore_info(node: &crate::node::Node, id: &str, offset: u64, stream_db: 
 /// Formats one command as a RESP array, the form the stream carries.
 pub fn encode_command(args: &[impl AsRef<[u8]>], out: &mut Vec<u8>) {
     out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
+    out.extend_from_slice(Decimal::u64(args.len() as u64).as_bytes());
     out.extend_from_slice(b"\r\n");
     for a in args {
         let a = a.as_ref();
         out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(Decimal::u64(a.len() as u64).as_bytes());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");

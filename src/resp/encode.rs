@@ -5,6 +5,7 @@
 //! straight into the caller's output buffer and allocates nothing else:
 //! integers and doubles are formatted on the stack.
 
+use crate::util::num::Decimal;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt::Write as _;
 
@@ -83,14 +84,7 @@ impl Reply {
     /// Bulk reply holding the decimal text of `n` (e.g. INCRBY results
     /// stored as strings, or `CONFIG GET` values).
     pub fn bulk_int(n: i64) -> Reply {
-        let mut tmp = [0u8; 20];
-        let start = u64_digits(n.unsigned_abs(), &mut tmp);
-        let mut v = Vec::with_capacity(21);
-        if n < 0 {
-            v.push(b'-');
-        }
-        v.extend_from_slice(&tmp[start..]);
-        Reply::Bulk(Bytes::from(v))
+        Reply::Bulk(Bytes::copy_from_slice(Decimal::i64(n).as_bytes()))
     }
 
     /// For an error reply, its code (the first word, e.g. `ERR`,
@@ -221,56 +215,20 @@ fn put_line(out: &mut BytesMut, text: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Two-digit lookup table "00".."99" for the integer writer.
-const DIGIT_PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-/// Writes the decimal digits of `v` at the end of `buf`; returns the index
-/// of the first digit. Two digits per division halves the divisions.
-fn u64_digits(mut v: u64, buf: &mut [u8; 20]) -> usize {
-    let mut pos = buf.len();
-    while v >= 100 {
-        let pair = (v % 100) as usize * 2;
-        v /= 100;
-        pos -= 2;
-        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    }
-    if v >= 10 {
-        let pair = v as usize * 2;
-        pos -= 2;
-        buf[pos..pos + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        pos -= 1;
-        buf[pos] = b'0' + v as u8;
-    }
-    pos
-}
-
 /// Writes `<prefix><n>\r\n` (e.g. `:42\r\n`, `*3\r\n`) without allocating.
 pub fn write_int(out: &mut BytesMut, prefix: u8, n: i64) {
-    let mut tmp = [0u8; 20];
-    let start = u64_digits(n.unsigned_abs(), &mut tmp);
     out.reserve(24);
     out.put_u8(prefix);
-    if n < 0 {
-        out.put_u8(b'-');
-    }
-    out.extend_from_slice(&tmp[start..]);
+    out.extend_from_slice(Decimal::i64(n).as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
 /// `write_int` for lengths, which are never negative.
 fn write_len(out: &mut BytesMut, prefix: u8, n: usize) {
-    let mut tmp = [0u8; 20];
-    // usize is at most 64 bits on every target Rust supports here.
-    let start = u64_digits(n as u64, &mut tmp);
     out.reserve(23);
     out.put_u8(prefix);
-    out.extend_from_slice(&tmp[start..]);
+    // usize is at most 64 bits on every target Rust supports here.
+    out.extend_from_slice(Decimal::u64(n as u64).as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -408,9 +366,7 @@ fn fmt_g17(v: f64, out: &mut StackStr) {
         if exp < 10 {
             out.push(b'0');
         }
-        let mut tmp = [0u8; 20];
-        let start = u64_digits(u64::from(exp), &mut tmp);
-        out.push_slice(&tmp[start..]);
+        out.push_slice(Decimal::u64(u64::from(exp)).as_bytes());
     }
 }
 
