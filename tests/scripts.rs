@@ -17,11 +17,6 @@ use std::time::{Duration, Instant};
 /// loaded one, after which the run is stopped and reported as hung.
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 
-/// Three consecutive ports on 127.0.0.1 that are free right now.
-fn free_port_triple() -> u16 {
-    free_ports(3)
-}
-
 /// One run of `scripts/demo-replication.sh` in its own process group (so
 /// a signal reaches it as a Ctrl-C from a terminal would), with its output
 /// in files and TMPDIR under a directory of its own.
@@ -187,7 +182,7 @@ fn assert_in_order(haystack: &str, needles: &[&str], output: &str) {
 
 #[test]
 fn demo_replication_runs_end_to_end() {
-    let base = free_port_triple();
+    let base = free_ports(3);
     let (m, r1, r2) = (base, base + 1, base + 2);
     let started = Instant::now();
     let mut demo = Demo::start(base);
@@ -232,7 +227,7 @@ fn demo_replication_runs_end_to_end() {
 
 #[test]
 fn demo_replication_cleans_up_when_interrupted() {
-    let base = free_port_triple();
+    let base = free_ports(3);
     // The demo pauses once the replicas are linked, so the signal lands
     // there however slow or fast the machine is.
     let mut demo = Demo::start_with(base, &[("DEMO_PAUSE", "120")]);
@@ -253,7 +248,7 @@ fn demo_replication_cleans_up_when_interrupted() {
 
 #[test]
 fn demo_replication_refuses_a_busy_port() {
-    let base = free_port_triple();
+    let base = free_ports(3);
     let busy = TcpListener::bind(("127.0.0.1", base + 1)).unwrap();
     let mut demo = Demo::start(base);
     let status = demo.wait();

@@ -148,8 +148,8 @@ impl Batch {
     }
 
     /// Files a job's answers into the entries they belong to.
-    fn settle(&mut self, slots: Vec<usize>, answers: Answers) {
-        for (slot, (reply, took, args)) in slots.into_iter().zip(answers) {
+    fn settle(&mut self, answers: Answers) {
+        for (slot, reply, took, args) in answers {
             let e = &mut self.entries[slot];
             e.reply = Some(reply);
             e.took = took;
@@ -169,20 +169,18 @@ impl Batch {
                 continue;
             }
             let cmds = std::mem::take(cmds);
-            let slots: Vec<usize> = cmds.iter().map(|c| c.slot).collect();
             let answer =
                 shard::start_on(target, move |core: &mut ShardCore| run_job(core, db, cmds));
-            pending.push((slots, answer));
+            pending.push(answer);
         }
         // This shard's commands run while the other shards run theirs.
         if let Some(cmds) = self.queued.get_mut(me).filter(|c| !c.is_empty()) {
             let cmds = std::mem::take(cmds);
-            let slots: Vec<usize> = cmds.iter().map(|c| c.slot).collect();
             let answers = client.shard.with_core(|core| run_job(core, db, cmds));
-            self.settle(slots, answers);
+            self.settle(answers);
         }
-        for (slots, answer) in pending {
-            self.settle(slots, answer.await);
+        for answer in pending {
+            self.settle(answer.await);
         }
         let wrote = self.in_flight.take().is_some();
         if wrote {
@@ -216,8 +214,9 @@ impl Batch {
     }
 }
 
-/// A job's answers: each command's reply, time and arguments.
-type Answers = Vec<(Reply, Duration, Vec<Bytes>)>;
+/// A job's answers: each command's place in the batch, reply, time and
+/// arguments.
+type Answers = Vec<(usize, Reply, Duration, Vec<Bytes>)>;
 
 /// Runs one shard's queued commands back to back, in request order, their
 /// keys prefetched a chunk at a time. The clock is read once per command:
@@ -238,7 +237,7 @@ fn run_job(core: &mut ShardCore, db: usize, mut cmds: Vec<Queued>) -> Answers {
             let now_ms = job_ms + (started - job_start).as_millis() as u64;
             let reply = run_and_propagate(core, c.f, db, &args, c.write, now_ms);
             let ended = Instant::now();
-            answers.push((reply, ended - started, args));
+            answers.push((c.slot, reply, ended - started, args));
             started = ended;
         }
     }

@@ -200,10 +200,9 @@ impl StrValue {
     /// buffer alive for as long as the value lives.
     pub fn from_set(b: Bytes) -> Self {
         if b.len() <= 4 {
-            let shared = parse_i64_strict(&b).and_then(shared_integer);
-            // Only when the text is exactly the shared one: the value's bytes
-            // are what GET returns.
-            if let Some(shared) = shared.filter(|t| *t == b) {
+            // Strict parsing accepts only the canonical text ("05" and "-0"
+            // are refused), so the shared text is these very bytes.
+            if let Some(shared) = parse_i64_strict(&b).and_then(shared_integer) {
                 return StrValue {
                     bytes: shared,
                     enc: StrEncoding::Int,

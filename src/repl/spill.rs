@@ -12,12 +12,13 @@
 //! following the head. The spill is also the ring's [`Retainer`]: a burst
 //! of writes that brings the head half a ring past what is saved makes the
 //! writing shard copy the rest at once, so the ring never overwrites what
-//! the spill still needs however fast the writes come. Feeds of the job read from the file what the ring no
-//! longer holds, then switch to the ring and drop their handle; when the
-//! last handle is gone the task stops and the file is removed. Memory stays
-//! at the ring's size; the file is bounded by `repl-sync-spill-max-size`
-//! (beyond it the spill gives up and a replica still relying on it needs a
-//! new full sync, as without a spill).
+//! the spill still needs however fast the writes come. Feeds of the job
+//! read from the file what the ring no longer holds, then switch to the
+//! ring and drop their handle; when the last handle is gone the task stops
+//! and the file is removed. Memory stays at the ring's size; the file is
+//! bounded by `repl-sync-spill-max-size` (beyond it the spill gives up and
+//! a replica still relying on it needs a new full sync, as without a
+//! spill).
 //!
 //! Depends on the ring only; knows nothing of sockets. The spill is read
 //! and written from any shard's thread.
@@ -99,8 +100,7 @@ impl Spill {
             max_bytes,
             copy_buf: Mutex::new(vec![0u8; COPY_SLICE]),
         });
-        let weak: Weak<dyn Retainer> = Arc::downgrade(&spill) as Weak<dyn Retainer>;
-        ring.add_retainer(weak);
+        ring.add_retainer(Arc::downgrade(&spill) as Weak<dyn Retainer>);
         let task = spill.clone();
         glommio::spawn_local(async move { task.follow(&ring).await }).detach();
         Some(spill)

@@ -232,8 +232,7 @@ fn a_retainer_is_made_to_save_before_its_range_is_overwritten() {
         saved: Mutex::new((b.head(), Vec::new())),
         done: AtomicBool::new(false),
     });
-    let weak: Weak<dyn Retainer> = Arc::downgrade(&keeper) as Weak<dyn Retainer>;
-    b.add_retainer(weak);
+    b.add_retainer(Arc::downgrade(&keeper) as Weak<dyn Retainer>);
     // Rings of appends from two producers and nobody else copying: the
     // appends themselves make the keeper save in time.
     let rings = if cfg!(miri) { 3 } else { 10 };
