@@ -480,6 +480,64 @@ fn second_server_on_same_port_fails() {
 }
 
 #[test]
+fn two_servers_started_at_once_on_one_port_leave_exactly_one_running() {
+    // Both servers probe a free port; without a claim on the address both
+    // would join the same SO_REUSEPORT group and share the port.
+    for round in 0..4 {
+        let port = common::free_port();
+        let dirs = [
+            common::tempdir::TempDir::new("race-a"),
+            common::tempdir::TempDir::new("race-b"),
+        ];
+        let mut children: Vec<_> = dirs
+            .iter()
+            .map(|d| {
+                std::process::Command::new(common::cascade_bin())
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--shards", "2"])
+                    .arg("--dir")
+                    .arg(d.path())
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut exited = None;
+        common::wait_until(Duration::from_secs(20), "one of two servers to exit", || {
+            for (i, c) in children.iter_mut().enumerate() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    exited = Some((i, status));
+                    return true;
+                }
+            }
+            false
+        });
+        let (loser, status) = exited.unwrap();
+        let winner = 1 - loser;
+        assert_eq!(status.code(), Some(1), "round {round}");
+        let mut out = String::new();
+        use std::io::Read;
+        children[loser]
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(out.contains("Address already in use"), "round {round}: {out}");
+        // The other one serves, alone, every connection made to the port.
+        for _ in 0..20 {
+            let mut c = common::Conn::connect(port);
+            assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+        }
+        assert!(children[winner].try_wait().unwrap().is_none(), "round {round}");
+        let _ = children[winner].kill();
+        let _ = children[winner].wait();
+    }
+}
+
+#[test]
 fn monitor_streams_commands_from_every_shard() {
     let s = Server::start(&["--shards", "2"]);
     let mut m = s.conn();

@@ -54,10 +54,25 @@ pub fn socket_addr(host: &str, port: u16) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address"))
 }
 
+/// Proof that this process owns its listening addresses: one abstract Unix
+/// socket per address, named after it, bound for the process's lifetime.
+/// The kernel releases the names when the process exits, however it exits.
+pub struct PortClaim {
+    _names: Vec<std::os::fd::OwnedFd>,
+}
+
 /// Checks before the shards start that the port is free, so a second
 /// server on the same port fails like Redis instead of silently sharing it
 /// through SO_REUSEPORT. Returns the Redis-style error text on failure.
-pub fn probe_port(binds: &[BindAddr], port: u16) -> Result<(), String> {
+///
+/// A TCP probe alone leaves a window: two servers started at the same
+/// moment can both probe a free port and then both join the same
+/// SO_REUSEPORT group. So each address is first claimed by name (see
+/// [`PortClaim`]); of two Cascade servers racing for the same address,
+/// exactly one gets the name. Servers of other kinds bind without
+/// SO_REUSEPORT and conflict with ours in the kernel as usual.
+pub fn claim_port(binds: &[BindAddr], port: u16) -> Result<PortClaim, String> {
+    let mut names = Vec::new();
     for b in binds {
         let addr = match socket_addr(&b.host, port) {
             Ok(a) => a,
@@ -72,18 +87,57 @@ pub fn probe_port(binds: &[BindAddr], port: u16) -> Result<(), String> {
                 ))
             }
         };
-        if let Err(e) = std::net::TcpListener::bind(addr) {
-            if b.optional {
-                continue;
+        let claimed = claim_name(&format!("cascade/tcp/{addr}"))
+            .and_then(|name| std::net::TcpListener::bind(addr).map(|_| name));
+        match claimed {
+            Ok(name) => names.push(name),
+            Err(_) if b.optional => continue,
+            Err(e) => {
+                return Err(format!(
+                    "Warning: Could not create server TCP listening socket {}:{port}: bind: {}",
+                    b.host,
+                    io_error_text(&e)
+                ))
             }
-            return Err(format!(
-                "Warning: Could not create server TCP listening socket {}:{port}: bind: {}",
-                b.host,
-                io_error_text(&e)
-            ));
         }
     }
-    Ok(())
+    Ok(PortClaim { _names: names })
+}
+
+/// Binds an abstract Unix socket called `name`: fails with `AddrInUse`
+/// while another process holds the name.
+fn claim_name(name: &str) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: sockaddr_un is plain old data; all zeroes is a valid value.
+    let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // The leading NUL of sun_path (already zero) makes the name abstract.
+    let bytes = name.as_bytes();
+    let len = bytes.len().min(sun.sun_path.len() - 1);
+    for (dst, &src) in sun.sun_path[1..=len].iter_mut().zip(bytes) {
+        *dst = src as libc::c_char;
+    }
+    // SAFETY: socket(2) with constant arguments; the fd is checked below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket owned by nothing else; OwnedFd closes
+    // it, on every path below.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let addr_len = std::mem::size_of::<libc::sa_family_t>() + 1 + len;
+    // SAFETY: `sun` is a valid sockaddr_un and `addr_len` stays within it.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            &sun as *const libc::sockaddr_un as *const libc::sockaddr,
+            addr_len as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(owned)
 }
 
 fn io_error_text(e: &std::io::Error) -> String {

@@ -89,16 +89,21 @@ pub fn run(config: Config) -> i32 {
     };
     let port = config.port();
     let binds = net::parse_bind(&config.bind());
-    if port != 0 {
-        if let Err(e) = net::probe_port(&binds, port) {
-            log::write_line(LogLevel::Warning, &e);
-            log::write_line(
-                LogLevel::Warning,
-                &format!("Failed listening on port {port} (tcp), aborting."),
-            );
-            return 1;
-        }
-    }
+    // Held until the process exits; see `net::claim_port`.
+    let _port_claim = match port {
+        0 => None,
+        port => match net::claim_port(&binds, port) {
+            Ok(claim) => Some(claim),
+            Err(e) => {
+                log::write_line(LogLevel::Warning, &e);
+                log::write_line(
+                    LogLevel::Warning,
+                    &format!("Failed listening on port {port} (tcp), aborting."),
+                );
+                return 1;
+            }
+        },
+    };
     let pidfile = config
         .pidfile()
         .or_else(|| background.then(|| "/var/run/redis.pid".to_string()));
