@@ -1583,3 +1583,113 @@ fn a_lagging_replica_continues_from_disk_instead_of_a_full_sync() {
         .log_text()
         .contains("fell behind the replication backlog"));
 }
+
+/// INFO replication as name → value.
+fn replication_fields(s: &Server) -> std::collections::HashMap<String, String> {
+    let text = s.conn().cmd(&["INFO", "replication"]).text();
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn config_set_repl_backlog_size_resizes_the_ring_without_dropping_replicas() {
+    let small = ["--repl-backlog-size", "16kb", "--repl-ring-min-size", "0"];
+    let quiet = ["--repl-ping-replica-period", "1000"];
+    let master = start(&[&small[..], &quiet[..]].concat());
+    let proxy = Proxy::start(master.port);
+    let pport = proxy.port.to_string();
+    let replica = start(&[&small[..], &["--replicaof", "127.0.0.1", &pport]].concat());
+    let rport = replica.port.to_string();
+    let chained = start(&["--replicaof", "127.0.0.1", &rport]);
+    // Lap the 16 KB ring.
+    let mut c = master.conn();
+    let big = "v".repeat(1000);
+    for i in 0..50 {
+        assert_eq!(c.cmd(&["SET", &format!("lap:{i}"), &big]), Value::ok());
+    }
+    wait_in_sync(&master, &replica, None);
+    wait_in_sync(&replica, &chained, None);
+
+    // Growing keeps every byte of history the small ring held.
+    let before = replication_fields(&master);
+    assert_eq!(before["repl_backlog_histlen"], "16384");
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "repl-backlog-size", "256kb"]),
+        Value::ok()
+    );
+    let after = replication_fields(&master);
+    assert_eq!(after["repl_backlog_size"], "262144");
+    for f in [
+        "master_repl_offset",
+        "repl_backlog_first_byte_offset",
+        "repl_backlog_histlen",
+        "master_replid",
+        "connected_slaves",
+    ] {
+        assert_eq!(before[f], after[f], "{f}");
+    }
+    assert!(master
+        .log_text()
+        .contains("Replication backlog resized to 262144 bytes (16384 bytes of history kept)"));
+
+    // Resizes while writes stream, on the master and on the middle of the
+    // chain, never cost a replica its connection.
+    with_writer(master.port, || {
+        for size in ["1mb", "64kb", "512kb", "256kb"] {
+            for node in [&master, &replica] {
+                let mut c = node.conn();
+                assert_eq!(
+                    c.cmd(&["CONFIG", "SET", "repl-backlog-size", size]),
+                    Value::ok()
+                );
+                write_keys(&master, None, "between", 20);
+            }
+        }
+    });
+    wait_in_sync(&master, &replica, None);
+    wait_in_sync(&replica, &chained, None);
+    assert!(replica
+        .log_text()
+        .contains("Replication backlog resized to 1048576 bytes"));
+    for node in [&master, &replica] {
+        let logs = || format!("{}\n----\n{}", node.log_text(), chained.log_text());
+        assert_eq!(field(node, None, "stats", "sync_full"), "1", "{}", logs());
+        assert_eq!(
+            field(node, None, "stats", "sync_partial_ok"),
+            "0",
+            "{}",
+            logs()
+        );
+    }
+
+    // The grown ring serves a partial resync the small one could not
+    // (the same gap as in overrun_replica_gets_exactly_one_full_sync).
+    proxy.set_down(true);
+    common::wait_until(DEADLINE, "link down", || {
+        field(&replica, None, "replication", "master_link_status") == "down"
+    });
+    for i in 0..200 {
+        assert_eq!(c.cmd(&["SET", &format!("big:{i}"), &big]), Value::ok());
+    }
+    proxy.set_down(false);
+    wait_in_sync(&master, &replica, None);
+    wait_in_sync(&replica, &chained, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
+    assert_eq!(field(&master, None, "stats", "sync_partial_ok"), "1");
+
+    // Shrinking keeps the newest history that fits.
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "repl-backlog-size", "16kb"]),
+        Value::ok()
+    );
+    let shrunk = replication_fields(&master);
+    assert_eq!(shrunk["repl_backlog_size"], "16384");
+    assert_eq!(shrunk["repl_backlog_histlen"], "16384");
+    write_keys(&master, None, "after", 20);
+    wait_in_sync(&master, &replica, None);
+    wait_in_sync(&replica, &chained, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
+    assert_eq!(field(&replica, None, "stats", "sync_full"), "1");
+}

@@ -505,15 +505,19 @@ fn two_servers_started_at_once_on_one_port_leave_exactly_one_running() {
             })
             .collect();
         let mut exited = None;
-        common::wait_until(Duration::from_secs(20), "one of two servers to exit", || {
-            for (i, c) in children.iter_mut().enumerate() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    exited = Some((i, status));
-                    return true;
+        common::wait_until(
+            Duration::from_secs(20),
+            "one of two servers to exit",
+            || {
+                for (i, c) in children.iter_mut().enumerate() {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        exited = Some((i, status));
+                        return true;
+                    }
                 }
-            }
-            false
-        });
+                false
+            },
+        );
         let (loser, status) = exited.unwrap();
         let winner = 1 - loser;
         assert_eq!(status.code(), Some(1), "round {round}");
@@ -525,13 +529,19 @@ fn two_servers_started_at_once_on_one_port_leave_exactly_one_running() {
             .unwrap()
             .read_to_string(&mut out)
             .unwrap();
-        assert!(out.contains("Address already in use"), "round {round}: {out}");
+        assert!(
+            out.contains("Address already in use"),
+            "round {round}: {out}"
+        );
         // The other one serves, alone, every connection made to the port.
         for _ in 0..20 {
             let mut c = common::Conn::connect(port);
             assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
         }
-        assert!(children[winner].try_wait().unwrap().is_none(), "round {round}");
+        assert!(
+            children[winner].try_wait().unwrap().is_none(),
+            "round {round}"
+        );
         let _ = children[winner].kill();
         let _ = children[winner].wait();
     }

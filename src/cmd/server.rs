@@ -424,6 +424,9 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
             if changed.contains(&"appendonly") {
                 switch_aof(&client.node).await;
             }
+            if changed.contains(&"repl-backlog-size") || changed.contains(&"repl-ring-min-size") {
+                crate::repl::master::resize_backlog(&client.node, true).await;
+            }
             Ok(Reply::Ok)
         }
         "rewrite" if n == 2 => {

@@ -16,8 +16,8 @@
 //!
 //! # The write path
 //! `word` packs the reserved end (relative to `start`, high 54 bits) with the stream's current db (low
-//! 10 bits; 1023 = unknown, so always `SELECT`; dbs >= 1023 store 1023 and therefore always get a
-//! `SELECT`). A producer reserves with one CAS on that word and decides from the very word it replaces
+//! 9 bits; 511 = unknown, so always `SELECT`; dbs >= 511 store 511 and therefore always get a
+//! `SELECT`) and the sealed flag (bit 9, see "Resizing"). A producer reserves with one CAS on that word and decides from the very word it replaces
 //! whether to prepend `SELECT`, so the decision and the db update are atomic with the reservation.
 //! Positions are limited to `start + 2^54` (16 PiB: five years at 100 MB/s); passing it panics.
 //!
@@ -85,6 +85,17 @@
 //! retainer save what it needs at once, on its own thread, before appending more. The cost on the
 //! write path is one load of `retain_floor` per append.
 //!
+//! # Resizing
+//! A ring's capacity is fixed, so [`Backlog::resize`] makes a successor instead: it sets the sealed
+//! bit of `word` with one RMW, after which no reservation can succeed (every reservation is a CAS
+//! from an observed word, and a producer that observes the bit reserves nothing). Producers that
+//! see it withdraw their bound and wait for the successor, then append there. The resizer waits
+//! until `published` reaches the sealed end (every reservation taken before the seal is written),
+//! has the retainers save up to there, copies the history the successor can hold to the same
+//! positions in it, hands it the retainers and the stream's db, publishes it and closes this ring.
+//! Positions continue unchanged: a reader switches to the successor at its cursor and sees the
+//! same bytes. Producers wait only while the history is copied (a memcpy of at most one ring).
+//!
 //! # Waiting
 //! Waiters register a waker under a mutex and store the list length into `sleepers` (SeqCst), then
 //! re-check `published` (SeqCst). A producer that raised `published` (SeqCst `fetch_max`) loads
@@ -121,7 +132,7 @@ use std::pin::Pin;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::{fmt, io};
 
@@ -142,8 +153,12 @@ fn raise_to(a: &AtomicU64, v: u64) {
     }
 }
 
+/// Low bits of `word` below the reserved end: the db and the sealed flag.
 const DB_BITS: u32 = 10;
-const DB_UNKNOWN: u64 = (1 << DB_BITS) - 1;
+/// The db field's mask, and its "unknown" value.
+const DB_UNKNOWN: u64 = (1 << (DB_BITS - 1)) - 1;
+/// Set once the ring is sealed for a resize: nothing more is reserved in it.
+const SEALED: u64 = 1 << (DB_BITS - 1);
 /// Largest relative position the packed word can hold.
 pub const MAX_STREAM_LEN: u64 = 1 << 54;
 const MIN_CAPACITY: usize = 16 * 1024;
@@ -225,6 +240,8 @@ pub struct Backlog {
     /// every append (one load), written only when retainers are added or made to save.
     retain_floor: AtomicU64,
     retainers: Mutex<Vec<Weak<dyn Retainer>>>,
+    /// The ring that continues this one after a resize (set once, before `closed`).
+    successor: OnceLock<Arc<Backlog>>,
     buf: NonNull<u8>,
     cap: usize,
     start: u64,
@@ -310,10 +327,7 @@ impl Backlog {
     /// `producers` slots with ids `0..producers`. One id must never be used by two threads at once.
     pub fn new(capacity: usize, start: u64, producers: usize) -> Backlog {
         assert!(producers > 0, "a backlog needs at least one producer slot");
-        let cap = capacity
-            .max(MIN_CAPACITY)
-            .checked_next_power_of_two()
-            .expect("capacity too large");
+        let cap = Backlog::rounded_capacity(capacity);
         assert!(
             start.checked_add(MAX_STREAM_LEN + cap as u64).is_some(),
             "start position too large"
@@ -334,6 +348,7 @@ impl Backlog {
             resume_floor: AtomicU64::new(0),
             retain_floor: AtomicU64::new(u64::MAX),
             retainers: Mutex::new(Vec::new()),
+            successor: OnceLock::new(),
             buf,
             cap,
             start,
@@ -342,6 +357,14 @@ impl Backlog {
 
     pub fn capacity(&self) -> usize {
         self.cap
+    }
+
+    /// The capacity a ring asked for `capacity` bytes gets.
+    pub fn rounded_capacity(capacity: usize) -> usize {
+        capacity
+            .max(MIN_CAPACITY)
+            .checked_next_power_of_two()
+            .expect("capacity too large")
     }
 
     /// Published end position: every byte below it is written and readable (master_repl_offset).
@@ -413,7 +436,9 @@ impl Backlog {
 
     /// The next `append_command` emits `SELECT` whatever its db.
     pub fn forget_db(&self) {
-        self.word.0.fetch_or(DB_UNKNOWN, AcqRel);
+        if self.word.0.fetch_or(DB_UNKNOWN, AcqRel) & SEALED != 0 {
+            self.wait_successor().forget_db();
+        }
     }
 
     /// `db`: the database the bytes start in and the one they leave the stream in.
@@ -433,6 +458,14 @@ impl Backlog {
         let big = len + select_len > cap / 2;
         let (mut cur, mut spins) = (self.word.0.load(Relaxed), 0);
         let (start, emit_select, end) = loop {
+            if cur & SEALED != 0 {
+                // Resized (see "Resizing"): withdraw any bound so the resizer sees every
+                // reservation finished, then append to the successor.
+                if slot.load(Relaxed) != IDLE {
+                    self.publish(slot);
+                }
+                return self.wait_successor().append(producer, db, parts);
+            }
             let from = self.start + rel_end(cur);
             let (emit, new_db) = match want_db {
                 Some((d, last)) => (d == DB_UNKNOWN || cur & DB_UNKNOWN != d, last),
@@ -495,6 +528,89 @@ impl Backlog {
         self.publish(slot);
         self.protect_retained();
         end
+    }
+
+    /// The ring that continues this one after [`Backlog::resize`], once it exists.
+    pub fn successor(&self) -> Option<Arc<Backlog>> {
+        self.successor.get().cloned()
+    }
+
+    /// The newest ring in this one's chain of successors (this one if never resized).
+    pub fn latest(self: &Arc<Self>) -> Arc<Backlog> {
+        let mut ring = self.clone();
+        while let Some(next) = ring.successor() {
+            ring = next;
+        }
+        ring
+    }
+
+    /// Waits (spinning, then yielding) for the successor of a sealed ring: the resizer is
+    /// copying the history, which takes at most a memcpy of one ring.
+    fn wait_successor(&self) -> &Arc<Backlog> {
+        let mut spins = 0;
+        loop {
+            if let Some(next) = self.successor.get() {
+                return next;
+            }
+            backoff(&mut spins);
+        }
+    }
+
+    /// Continues the stream in a new ring of `capacity` bytes (see "Resizing"): same positions,
+    /// as much of the history as the new ring holds, the same db, the retainers. This ring is
+    /// closed and every later append to it goes to the successor. A second call returns the
+    /// successor the first one made.
+    pub fn resize(&self, capacity: usize) -> Arc<Backlog> {
+        let sealed = self.word.0.fetch_or(SEALED, AcqRel);
+        if sealed & SEALED != 0 {
+            return self.wait_successor().clone();
+        }
+        let end = self.start + rel_end(sealed);
+        let mut spins = 0;
+        while self.published.0.load(Acquire) < end {
+            backoff(&mut spins);
+        }
+        // Retainers keep what the successor may not hold.
+        self.save_retained();
+        let cap = Backlog::rounded_capacity(capacity);
+        let from = end.saturating_sub(cap as u64).max(self.tail());
+        let next = Backlog::new(cap, from, self.pending.len());
+        let step = (64 * 1024).min(self.cap).min(cap) as u64;
+        let mut chunk = vec![0u8; (end - from).min(step) as usize];
+        let mut pos = from;
+        while pos < end {
+            let n = chunk.len().min((end - pos) as usize);
+            // SAFETY: n <= both capacities. [pos, pos + n) lies in [tail, end): published
+            // (waited for above) and never written again, since no reservation succeeds once
+            // sealed. `next` is not shared yet, and [pos, pos + n) is within its first `cap`
+            // positions from its start `from`.
+            unsafe {
+                self.read_at(pos, &mut chunk[..n]);
+                next.write_at(pos, &chunk[..n]);
+            }
+            pos += n as u64;
+        }
+        next.word
+            .0
+            .store(((end - from) << DB_BITS) | (sealed & DB_UNKNOWN), Relaxed);
+        next.published.0.store(end, Relaxed);
+        next.resume_floor
+            .store(self.resume_floor.load(SeqCst), Relaxed);
+        let retainers = std::mem::take(
+            &mut *self
+                .retainers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let next = Arc::new(next);
+        for r in retainers {
+            next.add_retainer(r);
+        }
+        // Published (Release) before `closed`: whoever sees the ring closed finds its successor.
+        let _ = self.successor.set(next.clone());
+        self.retain_floor.store(u64::MAX, Release);
+        self.close();
+        next
     }
 
     /// Registers a retainer (see [`Retainer`]); it stays registered while `r` can be upgraded.

@@ -142,6 +142,80 @@ pub async fn ensure_backlog(node: &Arc<Node>) -> Arc<Backlog> {
     b
 }
 
+/// CONFIG SET repl-backlog-size (or repl-ring-min-size): moves the stream to
+/// a ring of the new size at once, as Redis resizes its backlog, keeping
+/// the history that fits, so replicas stay connected and a later partial
+/// resync can reach as far back as the new size allows. All shards are
+/// held meanwhile, so each one's handle moves with no write in between.
+///
+/// The ring is every replica's only buffer, so it does not shrink below
+/// twice what a connected replica still has to read from it (Redis keeps
+/// such bytes in the replica's output buffer): until that replica catches
+/// up the ring stays larger than configured, and shard 0's cron calls this
+/// again (`requested` false) until it has the configured size.
+pub async fn resize_backlog(node: &Arc<Node>, requested: bool) {
+    let size = node.config().repl_ring_size();
+    let wanted = Backlog::rounded_capacity(size);
+    if node.repl.backlog().is_none_or(|b| b.capacity() == wanted) {
+        return;
+    }
+    let guard = shard::hold_all().await;
+    let Some(old) = node.repl.backlog() else {
+        return;
+    };
+    let cursors: Vec<u64> = node
+        .repl
+        .replicas()
+        .iter()
+        .map(|r| r.cursor.load(Ordering::Relaxed))
+        .collect();
+    let (capacity, unread) = resized_capacity(&old, wanted, &cursors);
+    if capacity == old.capacity() {
+        if requested {
+            tracing::info!(
+                "Replication backlog stays at {} bytes for now: a replica has {unread} bytes of it still to read; it shrinks to {wanted} bytes once replicas catch up",
+                old.capacity()
+            );
+        }
+        return;
+    }
+    let next = old.resize(capacity);
+    node.repl.install_resized(next.clone());
+    let installed = next.clone();
+    guard
+        .run_each(move |core| {
+            if core.backlog.as_ref().is_some_and(|b| Arc::ptr_eq(b, &old)) {
+                core.backlog = Some(installed.clone());
+            }
+        })
+        .await;
+    drop(guard);
+    tracing::info!(
+        "Replication backlog resized to {} bytes ({} bytes of history kept)",
+        next.capacity(),
+        next.histlen()
+    );
+}
+
+/// The capacity [`resize_backlog`] gives the ring that replaces `old`:
+/// `wanted`, but no less than twice what a replica reading from the ring
+/// has still to read (and never more than `old` for that reason). Cursors
+/// below the ring's tail read from a spill, and `u64::MAX` ones do not
+/// stream yet: neither counts. Also returns the most any replica has
+/// still to read.
+fn resized_capacity(old: &Backlog, wanted: usize, cursors: &[u64]) -> (usize, u64) {
+    let (tail, end) = (old.tail(), old.reserved_end());
+    let unread = cursors
+        .iter()
+        .filter(|&&c| c >= tail && c <= end)
+        .map(|&c| end - c)
+        .max()
+        .unwrap_or(0);
+    let keep =
+        Backlog::rounded_capacity(usize::try_from(unread.saturating_mul(2)).unwrap_or(usize::MAX));
+    (wanted.max(keep.min(old.capacity())), unread)
+}
+
 /// Serves a replica on `stream` until it disconnects.
 pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncRequest) {
     let node = client.node.clone();
@@ -510,9 +584,10 @@ async fn feed(
     mut wait_first_ack: bool,
     mut spill: Option<Arc<Spill>>,
 ) -> String {
-    let Some(backlog) = node.repl.backlog() else {
+    let Some(mut backlog) = node.repl.backlog() else {
         return "no replication backlog".into();
     };
+    handle.cursor.store(cursor, Ordering::Relaxed);
     let name = handle.name();
     let mut decoder = Decoder::new();
     let limits = DecodeLimits {
@@ -534,7 +609,15 @@ async fn feed(
     let mut limit_armed = false;
     loop {
         if backlog.is_closed() {
-            return "replication backlog replaced".into();
+            // A resized ring continues in its successor at the same
+            // positions; any other replacement starts a new history.
+            match backlog.successor() {
+                Some(next) => {
+                    backlog = next;
+                    continue;
+                }
+                None => return "replication backlog replaced".into(),
+            }
         }
         // client-output-buffer-limit replica, measured as the distance
         // between the ring's head and this replica's cursor (what Redis's
@@ -879,4 +962,32 @@ pub async fn expire_backlog(node: &Arc<Node>, idle_since: &mut Option<Instant>) 
     });
     drop(guard);
     tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_shrinks_only_as_far_as_lagging_replicas_allow() {
+        let ring = Backlog::new(1 << 20, 1000, 1);
+        ring.append_raw(0, &vec![b'x'; 3 << 20]);
+        let (tail, end) = (ring.tail(), ring.reserved_end());
+        assert_eq!(end - tail, 1 << 20);
+        let small = 64 << 10;
+        // Nobody reading, or everyone caught up: the wanted size.
+        assert_eq!(resized_capacity(&ring, small, &[]), (small, 0));
+        assert_eq!(resized_capacity(&ring, small, &[end, u64::MAX]), (small, 0));
+        // 100 KB unread: 200 KB rounded up.
+        assert_eq!(
+            resized_capacity(&ring, small, &[end, end - 100_000]),
+            (256 << 10, 100_000)
+        );
+        // Never more than the old ring for a lagging replica; growing is
+        // always allowed.
+        assert_eq!(resized_capacity(&ring, small, &[tail]).0, 1 << 20);
+        assert_eq!(resized_capacity(&ring, 4 << 20, &[tail]).0, 4 << 20);
+        // A replica behind the tail reads from its spill.
+        assert_eq!(resized_capacity(&ring, small, &[tail - 1]), (small, 0));
+    }
 }

@@ -89,6 +89,8 @@ pub struct ReplicaHandle {
     /// Time lag: (end offset, unix ms) of each send to the replica not yet
     /// acknowledged, oldest first (see [`ReplicaHandle::lag_ms`]).
     pub sent: Mutex<std::collections::VecDeque<(u64, u64)>>,
+    /// Where its feed reads the stream next; `u64::MAX` before it streams.
+    pub cursor: AtomicU64,
 }
 
 /// Unacknowledged sends remembered per replica; beyond it the newest mark
@@ -106,11 +108,13 @@ impl ReplicaHandle {
             ack_offset: AtomicU64::new(0),
             last_ack_ms: AtomicU64::new(0),
             sent: Mutex::new(std::collections::VecDeque::new()),
+            cursor: AtomicU64::new(u64::MAX),
         }
     }
 
     /// The stream up to `end` was handed to the replica's socket at `now_ms`.
     pub fn note_sent(&self, end: u64, now_ms: u64) {
+        self.cursor.store(end, Ordering::Relaxed);
         let mut sent = lock(&self.sent);
         if sent.len() >= SENT_MARKS {
             if let Some(last) = sent.back_mut() {
@@ -365,6 +369,14 @@ impl ReplState {
                 .store(old.head(), Ordering::SeqCst);
             old.close();
         }
+    }
+
+    /// Installs the successor of a resized ring (see `Backlog::resize`):
+    /// the old ring closed itself, and its readers move on to the new one.
+    pub fn install_resized(&self, next: Arc<Backlog>) {
+        self.ring_capacity
+            .store(next.capacity() as u64, Ordering::Relaxed);
+        *lock(&self.backlog) = Some(next);
     }
 
     /// `master_repl_offset`.

@@ -1001,7 +1001,7 @@ impl Link {
     async fn consume_stream(&self, input: &mut Input) -> LinkResult<()> {
         self.set_phase(Phase::Connected);
         let node = &self.node;
-        let Some(ring) = node.repl.backlog() else {
+        let Some(mut ring) = node.repl.backlog() else {
             return failed("no replication backlog");
         };
         let mut offset = ring.head();
@@ -1057,6 +1057,11 @@ impl Link {
             // and GETACKs), with the stream's own SELECTs; fetched once a
             // batch (a rewrite's cut falls between batches).
             let aof = node.aof.active();
+            // After a resize the ring's appends go to its successor anyway;
+            // moving to it saves them the detour.
+            if ring.is_closed() {
+                ring = ring.latest();
+            }
             while !input.buf.is_empty() {
                 let before = input.buf.len();
                 // The decoder may consume part of a command and keep state;

@@ -102,7 +102,7 @@ impl Spill {
         });
         ring.add_retainer(Arc::downgrade(&spill) as Weak<dyn Retainer>);
         let task = spill.clone();
-        glommio::spawn_local(async move { task.follow(&ring).await }).detach();
+        glommio::spawn_local(async move { task.follow(ring).await }).detach();
         Some(spill)
     }
 
@@ -131,22 +131,27 @@ impl Spill {
     /// The task: copy what the ring is about to lose, until nobody needs
     /// the spill any more. Lazy: while the oldest byte to keep is still far
     /// from being overwritten it does nothing.
-    async fn follow(self: Arc<Self>, ring: &Backlog) {
-        let lazy_distance = (ring.capacity() / 4) as u64;
+    async fn follow(self: Arc<Self>, mut ring: Arc<Backlog>) {
         loop {
+            // A resized ring hands its retainers to its successor, which
+            // holds the same positions from there on.
+            if ring.is_closed() {
+                match ring.successor() {
+                    Some(next) => ring = next,
+                    None => return,
+                }
+            }
             // Only this task holds it: every feed has switched to the ring.
-            if Arc::strong_count(&self) == 1
-                || ring.is_closed()
-                || self.failed.load(Ordering::Acquire)
-            {
+            if Arc::strong_count(&self) == 1 || self.failed.load(Ordering::Acquire) {
                 return;
             }
+            let lazy_distance = (ring.capacity() / 4) as u64;
             let behind = ring
                 .head()
                 .saturating_sub(self.saved.load(Ordering::Acquire));
             if self.copying.load(Ordering::Relaxed) || behind >= lazy_distance {
                 loop {
-                    match self.copy_slice(ring) {
+                    match self.copy_slice(&ring) {
                         Ok(true) => glommio::yield_if_needed().await,
                         Ok(false) => break,
                         Err(why) => return self.give_up(&why),

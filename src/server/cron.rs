@@ -51,6 +51,8 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
             }
             crate::repl::master::refresh_good_replicas(&node);
             crate::repl::master::expire_backlog(&node, &mut no_replicas_since).await;
+            // A shrink put off while replicas lagged (see resize_backlog).
+            crate::repl::master::resize_backlog(&node, false).await;
         }
         // Save points are checked once a second by shard 0, like Redis's
         // serverCron: `save <seconds> <changes>`.

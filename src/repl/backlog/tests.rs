@@ -55,9 +55,11 @@ fn select_insertion_rules() {
         (Some(12), SET, true),
         (None, b"RAW\r\n", false),
         (Some(12), SET, false), // append_raw kept the db
-        (Some(1022), SET, true),
-        (Some(1022), SET, false),
-        (Some(5000), SET, true), // dbs >= 1023 always get a SELECT
+        (Some(510), SET, true),
+        (Some(510), SET, false),
+        (Some(511), SET, true), // dbs >= 511 always get a SELECT
+        (Some(511), SET, true),
+        (Some(5000), SET, true),
         (Some(5000), SET, true),
         (Some(u32::MAX), b"", true),
     ];
@@ -255,6 +257,78 @@ fn a_retainer_is_made_to_save_before_its_range_is_overwritten() {
     assert_eq!(b.retain_floor.load(SeqCst), u64::MAX);
     drop(keeper);
     assert!(b.retainers.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_resized_ring_continues_the_stream_at_the_same_positions() {
+    let old = Arc::new(Backlog::new(0, 500, 2));
+    let cap = old.capacity();
+    let mut stream = Vec::new();
+    for i in 0..40u64 {
+        let piece = noise(i, 300 + (i as usize * 53) % 700);
+        old.append_raw((i % 2) as usize, &piece);
+        stream.extend_from_slice(&piece);
+    }
+    old.append_command(0, 3, SET);
+    stream.extend_from_slice(&select(3));
+    stream.extend_from_slice(SET);
+    let keeper = Arc::new(Keeper {
+        saved: Mutex::new((old.head() - 100, Vec::new())),
+        done: AtomicBool::new(false),
+    });
+    old.add_retainer(Arc::downgrade(&keeper) as Weak<dyn Retainer>);
+    let head = old.head();
+    let total = stream.len() as u64;
+    assert!(total > cap as u64, "the test wants a lapped ring");
+
+    // Growing keeps the whole history the old ring held.
+    let big = old.resize(4 * cap);
+    assert_eq!(big.capacity(), 4 * cap);
+    assert!(old.is_closed());
+    assert!(Arc::ptr_eq(&old.successor().unwrap(), &big));
+    assert!(Arc::ptr_eq(&old.latest(), &big));
+    assert!(
+        Arc::ptr_eq(&old.resize(cap), &big),
+        "a second resize returns the successor"
+    );
+    assert_eq!(big.head(), head);
+    assert_eq!(big.tail(), old.tail());
+    assert_eq!(big.histlen(), cap as u64);
+    let held = read_all(&big, big.tail(), 999);
+    assert_eq!(held[..], stream[(total - cap as u64) as usize..]);
+    // The retainer was made to save up to the seal, and moved along.
+    assert_eq!(keeper.saved.lock().unwrap().0, head);
+    assert_eq!(big.retainers.lock().unwrap().len(), 1);
+    assert!(old.retainers.lock().unwrap().is_empty());
+
+    // The stream's db carries over: no SELECT for db 3, one for db 4. Appends through the old
+    // ring land in the successor.
+    let at = old.append_command(1, 3, SET);
+    assert_eq!(at, head + SET.len() as u64);
+    assert_eq!(big.head(), at);
+    big.append_command(0, 4, SET);
+    let mut expected = SET.to_vec();
+    expected.extend_from_slice(&select(4));
+    expected.extend_from_slice(SET);
+    assert_eq!(read_all(&big, head, 64), expected);
+    old.forget_db();
+    let before = big.head();
+    big.append_command(0, 4, SET);
+    assert_eq!(read_all(&big, before, 64)[..select(4).len()], select(4)[..]);
+
+    // Shrinking keeps the newest bytes that fit.
+    let small = big.latest().resize(0);
+    assert!(Arc::ptr_eq(&old.latest(), &small));
+    assert_eq!(small.head(), big.head());
+    assert_eq!(small.histlen(), small.capacity() as u64);
+    let end = big.head();
+    assert_eq!(
+        read_all(&small, small.tail(), 500),
+        read_all(&big, end - small.capacity() as u64, 500)
+    );
+    assert!(!small.can_resume(big.tail()));
+    assert!(small.can_resume(end));
+    keeper.done.store(true, SeqCst);
 }
 
 type Hook = Box<dyn FnOnce(&Backlog)>;
@@ -648,6 +722,10 @@ struct Stress {
     start: u64,
     readers: usize,
     lossy_readers: bool,
+    /// Capacities the ring is resized to while producers run, one each time the stream grows by
+    /// `resize_every` bytes. Never below `capacity` (the flow control assumes the first ring's).
+    resizes: &'static [usize],
+    resize_every: u64,
 }
 
 fn stress(cfg: Stress) {
@@ -662,12 +740,38 @@ fn stress(cfg: Stress) {
             .map(|_| AtomicU64::new(cfg.start))
             .collect(),
     );
+    let producing = Arc::new(AtomicBool::new(true));
+    let resizer = {
+        let (b, producing) = (b.clone(), producing.clone());
+        thread::spawn(move || {
+            let mut done = 0;
+            for (i, &capacity) in cfg.resizes.iter().enumerate() {
+                let at = cfg.start + (i as u64 + 1) * cfg.resize_every;
+                while b.latest().head() < at {
+                    if !producing.load(Acquire) {
+                        return done;
+                    }
+                    thread::yield_now();
+                }
+                let next = b.latest().resize(capacity);
+                assert_eq!(next.capacity(), Backlog::rounded_capacity(capacity));
+                done += 1;
+            }
+            done
+        })
+    };
     let producers: Vec<_> = (0..cfg.producers)
         .map(|p| {
-            let (b, progress) = (b.clone(), progress.clone());
+            let (mut b, progress) = (b.clone(), progress.clone());
             thread::spawn(move || {
                 for seq in 0..cfg.records {
+                    // Odd producers keep appending through the first ring (redirected along its
+                    // successors), even ones move to the newest.
+                    if p % 2 == 0 && b.is_closed() {
+                        b = b.latest();
+                    }
                     while b
+                        .latest()
                         .reserved_end()
                         .saturating_sub(progress.iter().map(|c| c.load(Acquire)).min().unwrap())
                         > slack
@@ -687,7 +791,7 @@ fn stress(cfg: Stress) {
         .collect();
     let readers: Vec<_> = (0..cfg.readers)
         .map(|r| {
-            let (b, progress) = (b.clone(), progress.clone());
+            let (mut b, progress) = (b.clone(), progress.clone());
             thread::spawn(move || {
                 // Stops throttling the producers when this reader ends, even by a panic.
                 struct Done<'a>(&'a AtomicU64);
@@ -703,7 +807,11 @@ fn stress(cfg: Stress) {
                 let mut cursor = cfg.start;
                 loop {
                     match b.copy_out(cursor, &mut buf) {
-                        Ok(0) if b.is_closed() && b.head() == cursor => break,
+                        Ok(0) if b.is_closed() && b.head() == cursor => match b.successor() {
+                            // Resized: the same positions continue in the successor.
+                            Some(next) => b = next,
+                            None => break,
+                        },
                         Ok(0) => block_on(b.wait_beyond(cursor)),
                         Ok(n) => {
                             checker.feed(&buf[..n]);
@@ -727,12 +835,18 @@ fn stress(cfg: Stress) {
     // Not flow-controlled: a slow reader that must be overrun, and one racing the writers at the tail.
     let lossy: Vec<_> = (0..if cfg.lossy_readers { 2 } else { 0 })
         .map(|kind| {
-            let b = b.clone();
+            let mut b = b.clone();
             thread::spawn(move || {
                 let (mut checker, mut cursor, mut buf) =
                     (Checker::new(cfg.producers), cfg.start, [0u8; 4096]);
                 let (mut samples, mut overruns) = (Vec::new(), 0u64);
-                while !b.is_closed() {
+                loop {
+                    if b.is_closed() {
+                        match b.successor() {
+                            Some(next) => b = next,
+                            None => break,
+                        }
+                    }
                     if kind == 0 {
                         match b.copy_out(cursor, &mut buf[..256]) {
                             Ok(n) => {
@@ -758,6 +872,14 @@ fn stress(cfg: Stress) {
         })
         .collect();
     producers.into_iter().for_each(|t| t.join().unwrap());
+    producing.store(false, Release);
+    let resized = resizer.join().unwrap();
+    assert_eq!(
+        resized,
+        cfg.resizes.len(),
+        "the stream ended before every resize"
+    );
+    let b = b.latest();
     b.close();
     let streams: Vec<Vec<u8>> = readers.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(b.head(), cfg.start + streams[0].len() as u64);
@@ -786,9 +908,8 @@ fn stress(cfg: Stress) {
     }
 }
 
-#[test]
-#[cfg_attr(miri, ignore = "see stress_miri_*")]
-fn stress_producers_and_readers() {
+/// The native stress run: four producers, three checked readers and the two lossy ones.
+fn stress_natively(resizes: &'static [usize], resize_every: u64) {
     stress(Stress {
         producers: 4,
         records: if cfg!(debug_assertions) {
@@ -800,12 +921,26 @@ fn stress_producers_and_readers() {
         start: 1 << 40,
         readers: 3,
         lossy_readers: true,
+        resizes,
+        resize_every,
     });
 }
 
-/// Small enough for Miri. Wraps and laps a 16 KiB ring, readers flow-controlled.
 #[test]
-fn stress_miri_lapping() {
+#[cfg_attr(miri, ignore = "see stress_miri_*")]
+fn stress_producers_and_readers() {
+    stress_natively(&[], 0);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "see stress_miri_*")]
+fn stress_producers_and_readers_across_resizes() {
+    const K: usize = 1024;
+    stress_natively(&[64 * K, 32 * K, 256 * K, 32 * K, 32 * K, 128 * K], 200_000);
+}
+
+/// Small enough for Miri: three producers lap a 16 KiB ring, two readers flow-controlled.
+fn stress_small_ring(resizes: &'static [usize], resize_every: u64) {
     stress(Stress {
         producers: 3,
         records: 40,
@@ -813,7 +948,22 @@ fn stress_miri_lapping() {
         start: 16 * 1024 - 100,
         readers: 2,
         lossy_readers: false,
+        resizes,
+        resize_every,
     });
+}
+
+#[test]
+fn stress_miri_lapping() {
+    stress_small_ring(&[], 0);
+}
+
+/// Producers, readers and a resizer race: the ring is grown, shrunk back and grown again while
+/// records keep coming.
+#[test]
+fn stress_miri_resizing() {
+    const K: usize = 1024;
+    stress_small_ring(&[32 * K, 16 * K, 64 * K], 4000);
 }
 
 /// Small enough for Miri. The ring holds everything (one wrap, never lapped), so flow control never
@@ -827,5 +977,7 @@ fn stress_miri_free_running() {
         start: (1 << 18) - 1000,
         readers: 2,
         lossy_readers: false,
+        resizes: &[],
+        resize_every: 0,
     });
 }
