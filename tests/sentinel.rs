@@ -3,7 +3,9 @@
 //! see the master die, promote a replica (`MULTI`, `REPLICAOF NO ONE`,
 //! `CONFIG REWRITE`, `CLIENT KILL`, `EXEC`) and point the other replica at
 //! it, which then continues by partial resync (PSYNC2), as with Redis
-//! nodes. The new topology is in the nodes' config files afterwards.
+//! nodes. The new topology is in the nodes' config files afterwards. The
+//! Sentinels find each other through hello messages published on the
+//! Cascade nodes.
 
 mod common;
 use common::repl::*;
@@ -53,33 +55,44 @@ fn sentinel_fails_over_a_cascade_master() {
         wait_in_sync(&master, r, None);
     }
 
-    let sentinel_conf = files.path().join("sentinel.conf");
-    std::fs::write(
-        &sentinel_conf,
-        format!(
-            "sentinel monitor mymaster 127.0.0.1 {} 1\n\
-             sentinel down-after-milliseconds mymaster 1000\n\
-             sentinel failover-timeout mymaster 30000\n",
-            master.port
-        ),
-    )
-    .unwrap();
-    let sentinel = Server::start_program(
-        &redis,
-        &[sentinel_conf.to_str().unwrap(), "--sentinel"],
-        "sentinel",
-    );
-    wait_until(DEADLINE, "Sentinel to find both replicas", || {
-        monitored(&sentinel).get("num-slaves").map(String::as_str) == Some("2")
-    });
-    assert_eq!(master_port(&sentinel), master.port);
+    // Three Sentinels, a quorum of two: they find each other through
+    // hello messages published on the Cascade nodes (`__sentinel__:hello`).
+    let sentinels: Vec<Server> = (0..3)
+        .map(|i| {
+            let conf = files.path().join(format!("sentinel{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "sentinel monitor mymaster 127.0.0.1 {} 2\n\
+                     sentinel down-after-milliseconds mymaster 1000\n\
+                     sentinel failover-timeout mymaster 30000\n",
+                    master.port
+                ),
+            )
+            .unwrap();
+            Server::start_program(&redis, &[conf.to_str().unwrap(), "--sentinel"], "sentinel")
+        })
+        .collect();
+    for sentinel in &sentinels {
+        wait_until(
+            DEADLINE,
+            "each Sentinel to find the replicas and the others",
+            || {
+                let m = monitored(sentinel);
+                m.get("num-slaves").map(String::as_str) == Some("2")
+                    && m.get("num-other-sentinels").map(String::as_str) == Some("2")
+            },
+        );
+        assert_eq!(master_port(sentinel), master.port);
+    }
+    let sentinel = &sentinels[0];
 
     let old_port = master.port;
     master.kill();
     wait_until(DEADLINE, "Sentinel to switch masters", || {
-        master_port(&sentinel) != old_port
+        master_port(sentinel) != old_port
     });
-    let new_port = master_port(&sentinel);
+    let new_port = master_port(sentinel);
     let promoted = replicas.iter().position(|r| r.port == new_port).unwrap();
     let (promoted, other) = (&replicas[promoted], &replicas[1 - promoted]);
     wait_until(
@@ -105,8 +118,8 @@ fn sentinel_fails_over_a_cascade_master() {
 
     // The failover ends once Sentinel saw the other replica reconfigured.
     let switched = format!("+switch-master mymaster 127.0.0.1 {old_port} 127.0.0.1 {new_port}");
-    wait_until(DEADLINE, "Sentinel to end the failover", || {
-        sentinel.log_text().contains(&switched)
+    wait_until(DEADLINE, "every Sentinel to end the failover", || {
+        sentinels.iter().all(|s| s.log_text().contains(&switched))
     });
     // Sentinel's CONFIG REWRITE kept the topology for restarts.
     let text = |i: usize| std::fs::read_to_string(&confs[i]).unwrap();
