@@ -87,3 +87,119 @@ fn redis_benchmark_runs_clean() {
         .unwrap();
     assert_eq!(incr, 20000);
 }
+
+/// The text `redis-check-rdb` prints for `file`, which must look OK.
+fn checked_rdb(file: &std::path::Path) -> String {
+    let out = Command::new(require_tool("redis-check-rdb"))
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("RDB looks OK"), "{text}");
+    text
+}
+
+#[test]
+fn redis_cli_rdb_functions_rdb_and_replica_modes() {
+    use std::io::BufRead;
+    let cli = require_tool("redis-cli");
+    let s = Server::start(&["--shards", "2"]);
+    let mut c = s.conn();
+    for i in 0..100 {
+        c.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    let dir = common::tempdir::TempDir::new("cli-rdb");
+    let port = s.port.to_string();
+    let run = |args: &[&str]| {
+        let out = Command::new(&cli)
+            .args(["-p", &port])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{text}");
+        text
+    };
+
+    // --rdb: the whole dataset (REPLCONF rdb-only 1, then no stream).
+    let all = dir.path().join("all.rdb");
+    let text = run(&["--rdb", all.to_str().unwrap()]);
+    assert!(text.contains("Transfer finished with success."), "{text}");
+    assert!(checked_rdb(&all).contains("[info] 100 keys read"));
+    // --functions-rdb (REPLCONF rdb-filter-only functions): no keys.
+    let functions = dir.path().join("functions.rdb");
+    let text = run(&["--functions-rdb", functions.to_str().unwrap()]);
+    assert!(text.contains("Transfer finished with success."), "{text}");
+    assert!(checked_rdb(&functions).contains("[info] 0 keys read"));
+    common::wait_until(common::repl::DEADLINE, "rdb-only clients gone", || {
+        s.info_field("replication", "connected_slaves") == "0"
+    });
+    let log = s.log_text();
+    assert!(
+        log.contains("RDB transfer completed, rdb only replica (127.0.0.1:"),
+        "{log}"
+    );
+
+    // --replica (REPLCONF rdb-filter-only ""): a keyless sync, then the
+    // stream as the master writes it.
+    let mut child = Command::new(&cli)
+        .args(["-p", &port, "--replica"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("SYNC done. Logging commands from master.") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "redis-cli ended");
+    }
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["SET", "x", "y"]);
+    c.cmd(&["SELECT", "0"]);
+    c.cmd(&["SET", "z", "w"]);
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    while lines.last().map(String::as_str) != Some("\"SET\",\"z\",\"w\"") {
+        let mut l = String::new();
+        assert!(out.read_line(&mut l).unwrap() > 0, "{lines:?}");
+        lines.push(l.trim_end().to_string());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        lines,
+        [
+            "\"SELECT\",\"3\"",
+            "\"SET\",\"x\",\"y\"",
+            "\"SELECT\",\"0\"",
+            "\"SET\",\"z\",\"w\""
+        ]
+    );
+
+    // REPLCONF's checks of these options, with Redis's errors.
+    for (args, reply) in [
+        (
+            &["rdb-filter-only", "functions nope"][..],
+            "ERR Unsupported rdb-filter-only option: nope",
+        ),
+        (
+            &["rdb-filter-only", "\"open"][..],
+            "ERR Missing rdb-filter-only values",
+        ),
+        (
+            &["rdb-only", "2"][..],
+            "ERR value is out of range, value must between 0 and 1",
+        ),
+        (
+            &["rdb-only", "x"][..],
+            "ERR value is not an integer or out of range",
+        ),
+    ] {
+        let cmd = [&["REPLCONF"][..], args].concat();
+        assert_eq!(c.cmd(&cmd), Value::Error(reply.into()), "{args:?}");
+    }
+    for ok in [["rdb-only", "0"], ["rdb-filter-only", ""]] {
+        assert_eq!(c.cmd(&[&["REPLCONF"][..], &ok[..]].concat()), Value::ok());
+    }
+}

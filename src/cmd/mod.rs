@@ -179,6 +179,12 @@ pub struct ReplHandshake {
     pub capa_eof: bool,
     /// `capa psync2`: understands `+CONTINUE <new replid>`.
     pub capa_psync2: bool,
+    /// `rdb-only 1`: wants the snapshot only, no stream after it
+    /// (`redis-cli --rdb`).
+    pub rdb_only: bool,
+    /// `rdb-filter-only`: wants a snapshot without keys (`redis-cli
+    /// --replica` and `--functions-rdb`).
+    pub rdb_keyless: bool,
 }
 
 impl Client {

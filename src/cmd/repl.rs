@@ -183,12 +183,33 @@ fn replconf(client: &mut Client, args: &[Bytes]) -> CmdResult {
             } else if is(val, "psync2") {
                 client.repl.capa_psync2 = true;
             }
-        } else if is(opt, "ack") || is(opt, "getack") || is(opt, "rdb-only") {
+        } else if is(opt, "ack") || is(opt, "getack") {
             // ACKs from a replica are read by its feeder, not here; a
             // GETACK sent to a normal client is ignored, as in Redis.
-            if is(opt, "ack") || is(opt, "getack") {
-                return Ok(Reply::Raw(Bytes::new()));
+            return Ok(Reply::Raw(Bytes::new()));
+        } else if is(opt, "rdb-only") {
+            client.repl.rdb_only = match super::args::parse_i64_strict(val) {
+                Some(0) => false,
+                Some(1) => true,
+                Some(_) => {
+                    return Err(CmdError::other(
+                        "ERR value is out of range, value must between 0 and 1",
+                    ))
+                }
+                None => return Err(CmdError::NotInteger),
+            };
+        } else if is(opt, "rdb-filter-only") {
+            // Include filters, space separated: only `functions` exists,
+            // and Cascade has no functions, so any filter means no keys.
+            let filters = crate::config::split_args(val)
+                .ok_or_else(|| CmdError::other("ERR Missing rdb-filter-only values"))?;
+            if let Some(bad) = filters.iter().find(|f| !is(f, "functions")) {
+                return Err(CmdError::other(format!(
+                    "ERR Unsupported rdb-filter-only option: {}",
+                    String::from_utf8_lossy(bad)
+                )));
             }
+            client.repl.rdb_keyless = true;
         } else {
             return Err(CmdError::other(format!(
                 "ERR Unrecognized REPLCONF option: {}",

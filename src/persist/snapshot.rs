@@ -528,9 +528,12 @@ struct Header {
     opts: SaveOptions,
 }
 
-/// The encoder thread: RDB header, then the slices database by database.
-fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
-    let opts = &h.opts;
+/// The RDB header and the AUX fields Redis 7.0 writes before any key.
+fn start_rdb<S: RdbSink>(
+    sink: S,
+    opts: &SaveOptions,
+    taken_unix_ms: u64,
+) -> std::io::Result<RdbEncoder<S>> {
     let mut enc = RdbEncoder::new(
         sink,
         EncodeOptions {
@@ -544,7 +547,7 @@ fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
         crate::cmd::connection::REDIS_VERSION.as_bytes(),
     )?;
     enc.aux(b"redis-bits", usize::BITS.to_string().as_bytes())?;
-    enc.aux(b"ctime", (h.taken_unix_ms / 1000).to_string().as_bytes())?;
+    enc.aux(b"ctime", (taken_unix_ms / 1000).to_string().as_bytes())?;
     enc.aux(
         b"used-mem",
         crate::alloc::allocated_bytes().to_string().as_bytes(),
@@ -553,6 +556,25 @@ fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
         enc.aux(k, v)?;
     }
     enc.aux(b"aof-base", if opts.aof_base { b"1" } else { b"0" })?;
+    Ok(enc)
+}
+
+/// An RDB with the header and AUX fields but no keys: what a replica that
+/// filtered the data out (`REPLCONF rdb-filter-only`) gets. Cascade has no
+/// functions, so the `functions` filter leaves nothing either.
+pub fn keyless_rdb(opts: &SaveOptions) -> Vec<u8> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    start_rdb(Vec::new(), opts, now_ms)
+        .and_then(RdbEncoder::finish)
+        .expect("writing to memory cannot fail")
+}
+
+/// The encoder thread: RDB header, then the slices database by database.
+fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
+    let opts = &h.opts;
+    let mut enc = start_rdb(sink, opts, h.taken_unix_ms)?;
     let mut current_db = None;
     loop {
         let msg =

@@ -242,7 +242,13 @@ pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncReques
     if !req.old_sync && req.replid != "?" && node.repl.backlog().is_none() {
         ensure_backlog(&node).await;
     }
-    let cursor = match try_partial(&node, &req, &name) {
+    // An rdb-only client (`redis-cli --rdb`) always gets a snapshot.
+    let partial = if client.repl.rdb_only {
+        None
+    } else {
+        try_partial(&node, &req, &name)
+    };
+    let cursor = match partial {
         Some((cursor, backlog)) => {
             let ids = node.repl.ids();
             let reply = if client.repl.capa_psync2 {
@@ -270,7 +276,11 @@ pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncReques
             full_sync(stream, client, &node, &handle, &req).await
         }
     };
-    if let Some((cursor, wait_ack, spill)) = cursor {
+    if cursor.is_some() && client.repl.rdb_only {
+        tracing::info!(
+            "RDB transfer completed, rdb only replica ({name}) should be disconnected asap"
+        );
+    } else if let Some((cursor, wait_ack, spill)) = cursor {
         let reason = feed(stream, &node, &handle, cursor, wait_ack, spill).await;
         tracing::warn!("Connection with replica {name} lost. ({reason})");
     }
@@ -334,6 +344,9 @@ async fn full_sync(
 ) -> Option<(u64, bool, Option<Arc<Spill>>)> {
     let name = handle.name();
     ensure_backlog(node).await;
+    if client.repl.rdb_keyless {
+        return keyless_sync(stream, node, handle, req).await;
+    }
     let (diskless_cfg, delay, max_replicas) = {
         let cfg = node.config();
         let num = |n: &str| cfg.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
@@ -433,6 +446,54 @@ async fn full_sync(
     }
     handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
     Some((payload.offset, diskless, payload.spill.clone()))
+}
+
+/// Full sync for a replica that filtered the keys out (`REPLCONF
+/// rdb-filter-only`): an RDB of the AUX fields alone, taken at a quiet
+/// point of the stream (every shard held and the link between batches, as
+/// at a cut), sent as a `$<len>` bulk; the stream follows from there.
+async fn keyless_sync(
+    stream: &mut TcpStream,
+    node: &Arc<Node>,
+    handle: &Arc<ReplicaHandle>,
+    req: &PsyncRequest,
+) -> Option<(u64, bool, Option<Arc<Spill>>)> {
+    node.repl.gate.pause().await;
+    let guard = shard::hold_all().await;
+    if let Some(ring) = node.repl.backlog() {
+        // As after a cut: the next write says which db it is for.
+        ring.forget_db();
+    }
+    let position = super::StreamPosition::now(node);
+    drop(guard);
+    node.repl.gate.resume();
+    let mut opts = dump::SaveOptions::from_config(&node.config());
+    opts.aux = position.aux();
+    let rdb = snapshot::keyless_rdb(&opts);
+    handle.set_state("send_bulk");
+    let mut out = Vec::with_capacity(rdb.len() + 80);
+    if !req.old_sync {
+        out.extend_from_slice(
+            format!("+FULLRESYNC {} {}\r\n", position.replid, position.offset).as_bytes(),
+        );
+    }
+    out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
+    out.extend_from_slice(&rdb);
+    let _ = stream.set_write_timeout(Some(node.config().repl_timeout()));
+    let sent = stream.write_all(&out).await;
+    let _ = stream.set_write_timeout(None);
+    let name = handle.name();
+    if let Err(e) = sent {
+        tracing::warn!("Connection with replica {name} lost during the full sync: {e}");
+        return None;
+    }
+    node.repl
+        .net_output_bytes
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    tracing::info!("Synchronization with replica {name} succeeded");
+    handle.set_state("online");
+    handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed);
+    Some((position.offset, false, None))
 }
 
 /// Bytes a diskless snapshot may run ahead of its slowest replica: the
