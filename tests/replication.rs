@@ -7,7 +7,7 @@
 
 mod common;
 use common::repl::*;
-use common::{info_field, require_tool, Proxy, Server, Value};
+use common::{info_field, require_tool, Conn, Proxy, Server, Value};
 use std::time::Duration;
 
 #[test]
@@ -1011,6 +1011,35 @@ fn protected_replica_is_not_wiped_by_an_empty_restarted_master() {
 /// in one attempt instead of being dropped and starting over.
 #[test]
 fn slow_full_sync_under_heavy_writes_completes_in_one_attempt() {
+    slow_full_sync_under_heavy_writes(|_, _| {});
+}
+
+/// Resizing the ring while a full sync's spill follows it: the spill moves
+/// to each new ring with the history, and the sync still converges at once.
+#[test]
+fn a_full_sync_survives_resizes_of_the_ring_under_heavy_writes() {
+    let master = slow_full_sync_under_heavy_writes(|c, round| {
+        let size = ["2mb", "512kb", "4mb"][round];
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "repl-backlog-size", size]),
+            Value::ok()
+        );
+    });
+    let log = master.log_text();
+    for size in [2 << 20, 512 << 10, 4 << 20] {
+        assert!(
+            log.contains(&format!("Replication backlog resized to {size} bytes")),
+            "{log}"
+        );
+    }
+}
+
+/// A master with a 1 MB ring and a snapshot slowed to about a second, a
+/// replica attaching, then three rounds of 4 MB of writes during its full
+/// sync, `between_rounds` running after each; checks that the replica
+/// converges with that one sync, helped by the spill file, which is gone
+/// at the end.
+fn slow_full_sync_under_heavy_writes(mut between_rounds: impl FnMut(&mut Conn, usize)) -> Server {
     let master = start(&[
         "--repl-backlog-size",
         "1mb",
@@ -1044,6 +1073,7 @@ fn slow_full_sync_under_heavy_writes_completes_in_one_attempt() {
         for _ in 0..1000 {
             assert_eq!(c.read(), Value::ok());
         }
+        between_rounds(&mut c, round);
     }
     wait_in_sync(&master, &replica, None);
     let log = master.log_text();
@@ -1062,6 +1092,7 @@ fn slow_full_sync_under_heavy_writes_completes_in_one_attempt() {
     common::wait_until(DEADLINE, "the spill file to be removed", || {
         master.files(|n| n.starts_with("temp-spill-")).is_empty()
     });
+    master
 }
 
 /// `repl-backlog-ttl`: a master left without replicas frees its ring after
