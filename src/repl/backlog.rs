@@ -17,8 +17,9 @@
 //! # The write path
 //! `word` packs the reserved end (relative to `start`, high 54 bits) with the stream's current db (low
 //! 9 bits; 511 = unknown, so always `SELECT`; dbs >= 511 store 511 and therefore always get a
-//! `SELECT`) and the sealed flag (bit 9, see "Resizing"). A producer reserves with one CAS on that word and decides from the very word it replaces
-//! whether to prepend `SELECT`, so the decision and the db update are atomic with the reservation.
+//! `SELECT`) and the sealed flag (bit 9, see "Resizing"). A producer reserves with one CAS on that
+//! word and decides from the very word it replaces whether to prepend `SELECT`, so the decision and
+//! the db update are atomic with the reservation.
 //! Positions are limited to `start + 2^54` (16 PiB: five years at 100 MB/s); passing it panics.
 //!
 //! Each producer slot `p` has `pending[p]`: a lower bound of the start of its in-flight reservation, or
@@ -614,6 +615,7 @@ impl Backlog {
     }
 
     /// Registers a retainer (see [`Retainer`]); it stays registered while `r` can be upgraded.
+    /// Registering one twice is harmless: it is kept once.
     pub fn add_retainer(&self, r: Weak<dyn Retainer>) {
         let mut list = self
             .retainers
@@ -622,7 +624,9 @@ impl Backlog {
         if let Some(from) = r.upgrade().and_then(|r| r.needs_from()) {
             self.retain_floor.fetch_min(from, AcqRel);
         }
-        list.push(r);
+        if !list.iter().any(|w| w.ptr_eq(&r)) {
+            list.push(r);
+        }
     }
 
     /// After an append: once the head is half a ring past what a retainer still needs, the

@@ -134,10 +134,14 @@ impl Spill {
     async fn follow(self: Arc<Self>, mut ring: Arc<Backlog>) {
         loop {
             // A resized ring hands its retainers to its successor, which
-            // holds the same positions from there on.
+            // holds the same positions from there on. (A spill started on
+            // a ring just being resized was not handed over: register.)
             if ring.is_closed() {
                 match ring.successor() {
-                    Some(next) => ring = next,
+                    Some(next) => {
+                        next.add_retainer(Arc::downgrade(&self) as Weak<dyn Retainer>);
+                        ring = next;
+                    }
                     None => return,
                 }
             }

@@ -300,6 +300,9 @@ fn a_resized_ring_continues_the_stream_at_the_same_positions() {
     assert_eq!(keeper.saved.lock().unwrap().0, head);
     assert_eq!(big.retainers.lock().unwrap().len(), 1);
     assert!(old.retainers.lock().unwrap().is_empty());
+    // Registering it again (a spill task moving on to the successor) keeps it once.
+    big.add_retainer(Arc::downgrade(&keeper) as Weak<dyn Retainer>);
+    assert_eq!(big.retainers.lock().unwrap().len(), 1);
 
     // The stream's db carries over: no SELECT for db 3, one for db 4. Appends through the old
     // ring land in the successor.
