@@ -3,6 +3,7 @@
 
 mod common;
 use common::{Server, Value};
+use std::time::Duration;
 
 fn b(s: &str) -> Value {
     Value::bulk(s)
@@ -230,6 +231,93 @@ fn append_strlen_ranges() {
         err(&c.cmd(&["GETRANGE", "a", "x", "1"])),
         "ERR value is not an integer or out of range"
     );
+}
+
+#[test]
+fn a_string_built_by_many_appends_and_setranges_keeps_every_byte() {
+    // The string grows in place; replies and a running snapshot that hold
+    // earlier versions must keep seeing those versions.
+    let s = Server::start(&[
+        "--shards",
+        "2",
+        "--rdb-key-save-delay",
+        "100",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let mut c = s.conn();
+    // A snapshot of about half a second, so appends continue under it.
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "5000"]), Value::ok());
+    let mut expected = Vec::new();
+    let mut at_cut = 0;
+    let mut pipe = Vec::new();
+    for i in 0..3000u32 {
+        let piece = format!("<{i}>").repeat(1 + (i % 7) as usize);
+        pipe.extend(common::encode(&[b"APPEND", b"log", piece.as_bytes()]));
+        expected.extend_from_slice(piece.as_bytes());
+        if i % 500 == 0 {
+            pipe.extend(common::encode(&[b"GET", b"log"]));
+        }
+        if i == 1500 {
+            pipe.extend(common::encode(&[b"BGSAVE"]));
+            at_cut = expected.len();
+        }
+    }
+    c.send_raw(&pipe);
+    let mut seen = 0;
+    for i in 0..3000u32 {
+        let len = match c.read() {
+            Value::Int(n) => n as usize,
+            other => panic!("append {i}: {other:?}"),
+        };
+        seen += format!("<{i}>").len() * (1 + (i % 7) as usize);
+        assert_eq!(len, seen);
+        if i % 500 == 0 {
+            assert_eq!(
+                c.read(),
+                Value::Bulk(expected[..seen].to_vec()),
+                "after {i}"
+            );
+        }
+        if i == 1500 {
+            assert!(c.read().text().starts_with("Background saving started"));
+        }
+    }
+    assert_eq!(c.cmd(&["GET", "log"]), Value::Bulk(expected.clone()));
+    // SETRANGE in place, inside and past the end.
+    let at = expected.len() + 10;
+    assert_eq!(
+        c.cmd(&["SETRANGE", "log", "0", "HEAD"]),
+        Value::Int(expected.len() as i64)
+    );
+    expected[..4].copy_from_slice(b"HEAD");
+    assert_eq!(
+        c.cmd(&["SETRANGE", "log", &at.to_string(), "TAIL"]),
+        Value::Int(at as i64 + 4)
+    );
+    expected.resize(at, 0);
+    expected.extend_from_slice(b"TAIL");
+    assert_eq!(c.cmd(&["GET", "log"]), Value::Bulk(expected.clone()));
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "log"]), b("raw"));
+    // The snapshot holds the string as it was at its cut, after append
+    // 1500, however the string changed in place while it was written.
+    common::wait_until(Duration::from_secs(30), "BGSAVE to finish", || {
+        s.info_field("persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(s.info_field("persistence", "rdb_last_bgsave_status"), "ok");
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD", "NOSAVE"]), Value::ok());
+    let got = c.cmd(&["GET", "log"]);
+    assert_eq!(got.text().len(), at_cut);
+    assert_eq!(got, Value::Bulk(expected_at_cut(&expected, at_cut)));
+}
+
+/// What the key held right after the append that preceded BGSAVE.
+fn expected_at_cut(final_bytes: &[u8], at_cut: usize) -> Vec<u8> {
+    let mut v = final_bytes[..at_cut].to_vec();
+    // The final text starts with "HEAD" (a SETRANGE after the cut); the
+    // string at the cut started with the first appended piece.
+    v[..4].copy_from_slice(b"<0><");
+    v
 }
 
 #[test]

@@ -628,21 +628,25 @@ fn check_size(len: u64) -> Result<(), CmdError> {
 }
 
 fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let key = &args[1];
-    let new = match write_str(ctx, key)? {
-        None => StrValue::from_set(args[2].clone()),
-        Some(old) => {
-            check_size(old.len() as u64 + args[2].len() as u64)?;
-            let mut v = Vec::with_capacity(old.len() + args[2].len());
-            v.extend_from_slice(&old);
-            v.extend_from_slice(&args[2]);
-            StrValue::raw(Bytes::from(v))
+    let (key, tail) = (&args[1], &args[2]);
+    let now = ctx.now_ms;
+    // An existing string grows in place (a write lookup allows it):
+    // appending to a long string costs only the appended bytes.
+    let len = match ctx.db().get(key, now, Lookup::Write) {
+        Some(Value::Str(s)) => {
+            check_size(s.len() as u64 + tail.len() as u64)?;
+            let end = s.len();
+            s.write_at(end, tail)
+        }
+        Some(_) => return Err(CmdError::WrongType),
+        None => {
+            let v = StrValue::from_set(tail.clone());
+            ctx.db().set_keep_ttl(key.clone(), Value::Str(v));
+            tail.len()
         }
     };
-    let len = new.bytes().len() as i64;
-    ctx.db().set_keep_ttl(key.clone(), Value::Str(new));
     ctx.dirty(1);
-    Ok(Reply::Int(len))
+    Ok(Reply::Int(len as i64))
 }
 
 fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -688,24 +692,27 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if offset < 0 {
         return Err(CmdError::other("ERR offset is out of range"));
     }
-    let value = &args[3];
-    let old = write_str(ctx, &args[1])?;
-    if value.is_empty() {
+    let (key, value) = (&args[1], &args[3]);
+    let now = ctx.now_ms;
+    let len = match ctx.db().get(key, now, Lookup::Write) {
         // Nothing to write: report the current length, create nothing.
-        return Ok(Reply::Int(old.map_or(0, |o| o.len() as i64)));
-    }
-    check_size(offset as u64 + value.len() as u64)?;
-    let offset = offset as usize;
-    let mut buf = old.map(|o| o.to_vec()).unwrap_or_default();
-    if buf.len() < offset + value.len() {
-        buf.resize(offset + value.len(), 0);
-    }
-    buf[offset..offset + value.len()].copy_from_slice(value);
-    let len = buf.len() as i64;
-    ctx.db()
-        .set_keep_ttl(args[1].clone(), Value::Str(StrValue::raw(Bytes::from(buf))));
+        Some(Value::Str(s)) if value.is_empty() => return Ok(Reply::Int(s.len() as i64)),
+        None if value.is_empty() => return Ok(Reply::Int(0)),
+        Some(Value::Str(s)) => {
+            check_size(offset as u64 + value.len() as u64)?;
+            s.write_at(offset as usize, value)
+        }
+        Some(_) => return Err(CmdError::WrongType),
+        None => {
+            check_size(offset as u64 + value.len() as u64)?;
+            let mut v = StrValue::raw(Bytes::new());
+            let len = v.write_at(offset as usize, value);
+            ctx.db().set_keep_ttl(key.clone(), Value::Str(v));
+            len
+        }
+    };
     ctx.dirty(1);
-    Ok(Reply::Int(len))
+    Ok(Reply::Int(len as i64))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! (`Bytes::copy_from_slice`) of keys and values, not slices.
 
 use crate::util::num::Decimal;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::sync::OnceLock;
 
 use crate::keyspace::hash::HashValue;
@@ -229,6 +229,43 @@ impl StrValue {
         }
     }
 
+    /// Writes `data` at `offset`, growing the string with zero bytes as
+    /// needed (APPEND writes at the end, SETRANGE anywhere): in place when
+    /// nothing else holds the bytes (a reply being written or a snapshot
+    /// may), so a long string built piece by piece costs each append only
+    /// its own bytes, as with Redis's preallocated strings. Growth follows
+    /// Redis's `sdsMakeRoomFor`: double while under 1 MB, then 1 MB more.
+    /// The result is "raw", as Redis makes it. Returns the new length.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+        const MAX_PREALLOC: usize = 1 << 20;
+        let end = offset + data.len();
+        let len = self.bytes.len().max(end);
+        let mut buf = match std::mem::take(&mut self.bytes).try_into_mut() {
+            Ok(buf) if buf.capacity() >= len => buf,
+            unique_or_shared => {
+                let old: &[u8] = match &unique_or_shared {
+                    Ok(buf) => buf,
+                    Err(shared) => shared,
+                };
+                let room = if len < MAX_PREALLOC {
+                    len * 2
+                } else {
+                    len + MAX_PREALLOC
+                };
+                let mut grown = BytesMut::with_capacity(room);
+                grown.extend_from_slice(old);
+                grown
+            }
+        };
+        if buf.len() < end {
+            buf.resize(end, 0);
+        }
+        buf[offset..end].copy_from_slice(data);
+        self.bytes = buf.freeze();
+        self.enc = StrEncoding::Raw;
+        self.bytes.len()
+    }
+
     /// The result of INCR and friends: "int". A counter's new value costs
     /// no allocation below [`SHARED_INTEGERS`] and no formatting machinery
     /// above.
@@ -270,6 +307,39 @@ impl StrValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_at_grows_in_place_and_never_changes_shared_bytes() {
+        let mut v = StrValue::from_set(Bytes::from_static(b"12"));
+        assert_eq!(v.write_at(2, b"3"), 3);
+        assert_eq!(v.bytes(), &b"123"[..]);
+        assert_eq!(v.encoding(), StrEncoding::Raw);
+        // Room for twice the length: the next appends write in place.
+        v.write_at(3, &[b'x'; 997]);
+        let at = v.bytes().as_ptr();
+        for i in 0..500 {
+            let end = v.len();
+            assert_eq!(v.write_at(end, b"y"), 1000 + i + 1);
+            assert_eq!(v.bytes().as_ptr(), at, "append {i} moved the string");
+        }
+        // A holder of the old bytes (a reply, a snapshot) keeps them as they were.
+        let held = v.bytes().clone();
+        v.write_at(0, b"Z");
+        assert_eq!(held[0], b'1');
+        assert_eq!(v.bytes()[0], b'Z');
+        assert_eq!(&v.bytes()[1..], &held[1..]);
+        // Past the end: zero bytes in between; inside: overwritten, same length.
+        let mut w = StrValue::raw(Bytes::new());
+        assert_eq!(w.write_at(3, b"ab"), 5);
+        assert_eq!(w.bytes(), &b"\0\0\0ab"[..]);
+        assert_eq!(w.write_at(1, b"c"), 5);
+        assert_eq!(w.bytes(), &b"\0c\0ab"[..]);
+        // Over 1 MB the string grows by 1 MB at a time, not by doubling.
+        let mut big = StrValue::raw(Bytes::from(vec![0u8; 3 << 20]));
+        big.write_at(3 << 20, b"!");
+        let buf = std::mem::take(&mut big.bytes).try_into_mut().unwrap();
+        assert_eq!(buf.capacity(), (3 << 20) + 1 + (1 << 20));
+    }
 
     #[test]
     fn integer_text_matches_the_decimal_text() {
