@@ -20,6 +20,7 @@
 
 pub mod apply;
 pub mod args;
+mod bitmap;
 pub mod blocking;
 pub mod connection;
 pub mod error;

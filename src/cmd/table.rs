@@ -54,6 +54,7 @@ pub mod flag {
 pub enum Group {
     Generic,
     String,
+    Bitmap,
     Hash,
     Set,
     SortedSet,
@@ -69,6 +70,7 @@ impl Group {
         match self {
             Group::Generic => "generic",
             Group::String => "string",
+            Group::Bitmap => "bitmap",
             Group::Hash => "hash",
             Group::Set => "set",
             Group::SortedSet => "sorted-set",
@@ -84,6 +86,7 @@ impl Group {
         match self {
             Group::Generic => "@keyspace",
             Group::String => "@string",
+            Group::Bitmap => "@bitmap",
             Group::Hash => "@hash",
             Group::Set => "@set",
             Group::SortedSet => "@sortedset",
@@ -417,6 +420,7 @@ impl Table {
         let mut commands = Vec::new();
         for family in [
             super::string::commands(),
+            super::bitmap::commands(),
             super::hash::commands(),
             super::set::commands(),
             super::zset::commands(),
