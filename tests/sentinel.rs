@@ -93,6 +93,13 @@ fn sentinel_fails_over_a_cascade_master() {
         master_port(sentinel) != old_port
     });
     let new_port = master_port(sentinel);
+    // The failover ends once Sentinel saw the other replica reconfigured.
+    // Until then the nodes are left alone: Sentinel's reconfiguration ends
+    // with CLIENT KILL TYPE normal, which would cut the test's connections.
+    let switched = format!("+switch-master mymaster 127.0.0.1 {old_port} 127.0.0.1 {new_port}");
+    wait_until(DEADLINE, "every Sentinel to end the failover", || {
+        sentinels.iter().all(|s| s.log_text().contains(&switched))
+    });
     let promoted = replicas.iter().position(|r| r.port == new_port).unwrap();
     let (promoted, other) = (&replicas[promoted], &replicas[1 - promoted]);
     wait_until(
@@ -116,11 +123,6 @@ fn sentinel_fails_over_a_cascade_master() {
     write_keys(promoted, None, "after", 100);
     wait_in_sync(promoted, other, None);
 
-    // The failover ends once Sentinel saw the other replica reconfigured.
-    let switched = format!("+switch-master mymaster 127.0.0.1 {old_port} 127.0.0.1 {new_port}");
-    wait_until(DEADLINE, "every Sentinel to end the failover", || {
-        sentinels.iter().all(|s| s.log_text().contains(&switched))
-    });
     // Sentinel's CONFIG REWRITE kept the topology for restarts.
     let text = |i: usize| std::fs::read_to_string(&confs[i]).unwrap();
     let (p, o) = if promoted.port == replicas[0].port {
