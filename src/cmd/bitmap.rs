@@ -8,14 +8,12 @@
 
 use super::args::{int_arg, is};
 use super::error::{CmdError, CmdResult};
+use super::string::{read_str, MAX_STRING};
 use super::table::{flag::*, spec, CommandSpec, Group, Run, Split};
 use super::Ctx;
 use crate::keyspace::{Lookup, StrValue, Value};
 use crate::resp::Reply;
 use bytes::Bytes;
-
-/// Bitmaps are strings, limited like them to 512 MB.
-const MAX_BYTES: u64 = 512 * 1024 * 1024;
 
 pub fn commands() -> Vec<CommandSpec> {
     use Group::Bitmap as B;
@@ -64,22 +62,18 @@ pub fn commands() -> Vec<CommandSpec> {
     ]
 }
 
-/// A bit offset: a non-negative integer addressing a byte under 512 MB.
+/// A bit offset: a non-negative integer addressing a byte within the
+/// largest string.
 fn bit_offset(arg: &[u8]) -> Result<u64, CmdError> {
     super::args::parse_i64_strict(arg)
         .and_then(|o| u64::try_from(o).ok())
-        .filter(|o| o >> 3 < MAX_BYTES)
+        .filter(|o| o >> 3 < MAX_STRING)
         .ok_or_else(|| CmdError::other("ERR bit offset is not an integer or out of range"))
-}
-
-/// The string at `key` for reading: `Ok(None)` when missing.
-fn read(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
-    super::string::read_str(ctx, key)
 }
 
 fn getbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let offset = bit_offset(&args[2])?;
-    let Some(v) = read(ctx, &args[1])? else {
+    let Some(v) = read_str(ctx, &args[1])? else {
         return Ok(Reply::Int(0));
     };
     Ok(Reply::Int(bit_at(&v, offset) as i64))
@@ -175,7 +169,7 @@ fn span(start: i64, end: i64, bits: bool, len: usize) -> Option<Span> {
 
 fn bitcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // As Redis 7.0: a missing key counts 0 before the arguments are looked at.
-    let Some(v) = read(ctx, &args[1])? else {
+    let Some(v) = read_str(ctx, &args[1])? else {
         return Ok(Reply::Int(0));
     };
     let span = match args.len() {
@@ -202,7 +196,7 @@ fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::other("ERR The bit argument must be 1 or 0."));
     }
     let want = bit == 1;
-    let Some(v) = read(ctx, &args[1])? else {
+    let Some(v) = read_str(ctx, &args[1])? else {
         return Ok(Reply::Int(if want { -1 } else { 0 }));
     };
     let (start, end, end_given, bits) = match args.len() {

@@ -14,8 +14,8 @@ use crate::keyspace::{Lookup, StrValue, Value};
 use crate::resp::Reply;
 use bytes::Bytes;
 
-/// Redis's hard limit on a string built by APPEND/SETRANGE.
-const MAX_STRING: u64 = 512 * 1024 * 1024;
+/// Redis's hard limit on a string built by APPEND, SETRANGE or SETBIT.
+pub(super) const MAX_STRING: u64 = 512 * 1024 * 1024;
 
 pub fn commands() -> Vec<CommandSpec> {
     use Group::String as S;

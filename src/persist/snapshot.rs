@@ -563,10 +563,7 @@ fn start_rdb<S: RdbSink>(
 /// filtered the data out (`REPLCONF rdb-filter-only`) gets. Cascade has no
 /// functions, so the `functions` filter leaves nothing either.
 pub fn keyless_rdb(opts: &SaveOptions) -> Vec<u8> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    start_rdb(Vec::new(), opts, now_ms)
+    start_rdb(Vec::new(), opts, unix_ms())
         .and_then(RdbEncoder::finish)
         .expect("writing to memory cannot fail")
 }

@@ -460,11 +460,7 @@ async fn keyless_sync(
 ) -> Option<(u64, bool, Option<Arc<Spill>>)> {
     node.repl.gate.pause().await;
     let guard = shard::hold_all().await;
-    if let Some(ring) = node.repl.backlog() {
-        // As after a cut: the next write says which db it is for.
-        ring.forget_db();
-    }
-    let position = super::StreamPosition::now(node);
+    let position = super::StreamPosition::at_cut(node);
     drop(guard);
     node.repl.gate.resume();
     let mut opts = dump::SaveOptions::from_config(&node.config());
@@ -570,19 +566,14 @@ async fn start_snapshot(node: &Arc<Node>, job: &Arc<SyncJob>) {
             *pending = None;
         }
     };
-    let Some(backlog) = node.repl.backlog() else {
+    if node.repl.backlog().is_none() {
         close(job);
         job.finish(Err("no replication backlog".into()));
         return;
-    };
+    }
     let repl = node.clone();
-    let (cut, position) = snapshot::take_cut(node, move || {
-        // The next write after the cut starts with SELECT on a master (see
-        // `StreamPosition::stream_db` for a replica's stream).
-        backlog.forget_db();
-        super::StreamPosition::now(&repl)
-    })
-    .await;
+    let (cut, position) =
+        snapshot::take_cut(node, move || super::StreamPosition::at_cut(&repl)).await;
     // The job stayed open to newcomers while it waited for the snapshot
     // slot (another snapshot may have been running): replicas that arrived
     // meanwhile share this one. Nothing is produced before it closes, so

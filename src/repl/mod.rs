@@ -468,6 +468,15 @@ impl StreamPosition {
         }
     }
 
+    /// The position at a cut (every shard held): on a master the next write
+    /// after it starts with SELECT (see `stream_db` for a replica's stream).
+    pub fn at_cut(node: &crate::node::Node) -> StreamPosition {
+        if let Some(ring) = node.repl.backlog() {
+            ring.forget_db();
+        }
+        StreamPosition::now(node)
+    }
+
     /// The RDB aux fields `repl-stream-db`, `repl-id`, `repl-offset`.
     pub fn aux(&self) -> Vec<(bytes::Bytes, bytes::Bytes)> {
         use bytes::Bytes;
