@@ -465,6 +465,57 @@ fn broken_snapshot_from_master_keeps_our_data() {
     assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(20));
 }
 
+/// RESP for one command.
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+#[test]
+fn a_failing_command_from_the_master_is_logged_and_the_stream_goes_on() {
+    let node = start(&[]);
+    // An empty RDB (a zero checksum means "not computed"), then a stream
+    // with a command we do not know and one that fails on our data.
+    let rdb = b"REDIS0010\xff\0\0\0\0\0\0\0\0".to_vec();
+    let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
+    payload.extend_from_slice(&rdb);
+    for cmd in [
+        &["NOSUCHCMD", "x"][..],
+        &["SET", "k", "text"],
+        &["INCR", "k"],
+        &["SET", "last", "1"],
+    ] {
+        payload.extend_from_slice(&resp(cmd));
+    }
+    let port = fake_master(payload).to_string();
+    let mut c = node.conn();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    common::wait_until(DEADLINE, "the stream applied", || {
+        c.cmd(&["GET", "last"]) == Value::Bulk(b"1".to_vec())
+    });
+    assert_eq!(c.cmd(&["GET", "k"]).text(), "text");
+    let log = node.log_text();
+    assert!(
+        log.contains(
+            "== CRITICAL == This replica is sending an error to its master: \
+             'ERR unknown command 'NOSUCHCMD', with args beginning with: 'x' ' \
+             after processing the command 'nosuchcmd'"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "== CRITICAL == This replica is sending an error to its master: \
+             'ERR value is not an integer or out of range' after processing the command 'incr'"
+        ),
+        "{log}"
+    );
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+}
+
 #[test]
 fn replicaof_by_command_survives_config_rewrite_and_restart() {
     let master = start(&[]);

@@ -14,12 +14,17 @@
 //! then goes through [`super::dispatch`].
 //!
 //! Callers call [`StreamApply::barrier`] before they report an offset as
-//! applied (an ACK, a cut, the end of a load). Depends on `shard` and the
-//! command table; knows nothing of sockets or files.
+//! applied (an ACK, a cut, the end of a load). A command of the stream
+//! that fails (one we do not know, a wrong type: the stream and our data
+//! disagree) is logged as Redis logs it, `== CRITICAL == This replica is
+//! sending an error to its master: ...`, since nobody reads its reply.
+//! Depends on `shard` and the command table; knows nothing of sockets or
+//! files.
 
 use super::table::{self, KeyedFn, Run};
 use super::{dispatch, run_and_propagate, Client, PREFETCH_CHUNK};
 use crate::node::unix_ms;
+use crate::resp::Reply;
 use crate::shard::{self, route};
 use bytes::Bytes;
 
@@ -34,8 +39,43 @@ struct Queued {
     args: Vec<Bytes>,
 }
 
+/// Where the stream comes from, for the log line of a failed command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Our master's replication stream.
+    Master,
+    /// An append-only file being loaded.
+    Aof,
+}
+
+impl Source {
+    /// Redis's words for who answers whom: (this, its peer).
+    fn parties(self) -> (&'static str, &'static str) {
+        match self {
+            Source::Master => ("replica", "master"),
+            Source::Aof => ("server", "AOF-loading-client"),
+        }
+    }
+}
+
+/// Logs a failed command of the stream, as Redis does for errors sent
+/// to a master or an AOF-loading client (the text cut at 4096 bytes).
+fn report_error(source: Source, reply: &Reply, command: &[u8]) {
+    let Reply::Error(text) = reply else {
+        return;
+    };
+    let (this, peer) = source.parties();
+    let text = &text[..text.len().min(4096)];
+    tracing::warn!(
+        "== CRITICAL == This {this} is sending an error to its {peer}: '{}' after processing the command '{}'",
+        String::from_utf8_lossy(text),
+        String::from_utf8_lossy(command).to_ascii_lowercase(),
+    );
+}
+
 /// See the module doc.
 pub struct StreamApply {
+    source: Source,
     /// Per shard: commands not posted yet, in stream order.
     queued: Vec<Vec<Queued>>,
     /// Per shard: jobs posted since the last barrier.
@@ -43,8 +83,9 @@ pub struct StreamApply {
 }
 
 impl StreamApply {
-    pub fn new(shards: usize) -> StreamApply {
+    pub fn new(shards: usize, source: Source) -> StreamApply {
         StreamApply {
+            source,
             queued: (0..shards).map(|_| Vec::new()).collect(),
             posted: vec![false; shards],
         }
@@ -82,7 +123,9 @@ impl StreamApply {
         }
         // Client-level and multi-shard commands run behind what came before.
         self.barrier().await;
-        dispatch(client, args).await;
+        let name = args[0].clone();
+        let reply = dispatch(client, args).await;
+        report_error(self.source, &reply, &name);
     }
 
     fn queue(&mut self, target: usize, cmd: Queued) {
@@ -100,6 +143,7 @@ impl StreamApply {
             return;
         }
         self.posted[target] = true;
+        let source = self.source;
         shard::post(target, move |core| {
             // One clock reading for the job, as a client's pipeline job.
             let now_ms = unix_ms();
@@ -111,7 +155,8 @@ impl StreamApply {
                 core.ks
                     .prefetch_keys(db, keys.filter_map(|c| c.args.get(1)).map(|k| &k[..]));
                 for cmd in chunk {
-                    run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false, now_ms);
+                    let reply = run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false, now_ms);
+                    report_error(source, &reply, &cmd.args[0]);
                     core.stats.commands_processed += 1;
                     core.stats.command(cmd.id).calls += 1;
                 }
@@ -136,7 +181,7 @@ mod tests {
     fn commands_wait_in_their_shards_queue_below_a_batch() {
         // Posting needs a running shard; here only the queue bookkeeping
         // below the batch size is checked.
-        let mut apply = StreamApply::new(2);
+        let mut apply = StreamApply::new(2, Source::Master);
         let set = match table::table().lookup(b"set").map(|s| s.run) {
             Some(Run::Keyed(f, _)) => f,
             _ => panic!("SET is a keyed command"),

@@ -1038,7 +1038,7 @@ impl Link {
         input.mirror = Some(BytesMut::from(&input.buf[..]));
         let mut consumed: usize = 0;
         let mut last_ack = std::time::Instant::now();
-        let mut applier = cmd::apply::StreamApply::new(node.shards());
+        let mut applier = cmd::apply::StreamApply::new(node.shards(), cmd::apply::Source::Master);
         // The bytes of a transaction from MULTI on: forwarded (and counted
         // in our offset) only once its EXEC has applied it, as Redis does,
         // so a link lost inside a transaction resumes before its MULTI and

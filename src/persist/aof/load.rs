@@ -436,7 +436,8 @@ async fn load_commands(
     })?;
     let mut client = crate::repl::replica::master_client(node, None, -1);
     client.info.borrow_mut().flags = "A".into();
-    let mut applier = crate::cmd::apply::StreamApply::new(node.shards());
+    let mut applier =
+        crate::cmd::apply::StreamApply::new(node.shards(), crate::cmd::apply::Source::Aof);
     let mut buf = BytesMut::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 20];
     // File offset of buf[0].
