@@ -369,6 +369,14 @@ pub fn set_encoding_limits(l: Limits) {
     ZSET_MAX_LISTPACK_VALUE.store(l.zset_max_listpack_value, Ordering::Relaxed);
 }
 
+/// `hll-sparse-max-bytes`, cached like the limits above.
+static HLL_SPARSE_MAX_BYTES: AtomicUsize = AtomicUsize::new(3000);
+
+/// The size past which a sparse HyperLogLog turns dense.
+pub fn hll_sparse_max_bytes() -> usize {
+    HLL_SPARSE_MAX_BYTES.load(Ordering::Relaxed)
+}
+
 /// `list-max-listpack-size`, cached like the limits above.
 static LIST_FILL: AtomicI64 = AtomicI64::new(-2);
 /// `list-compress-depth`, likewise.
@@ -382,11 +390,13 @@ pub fn list_fill() -> crate::keyspace::Fill {
     )
 }
 
-/// Caches `list-max-listpack-size` and `list-compress-depth` (at start and
-/// on CONFIG SET).
+/// Caches `list-max-listpack-size`, `list-compress-depth` and
+/// `hll-sparse-max-bytes` (at start and on CONFIG SET).
 pub fn set_list_fill_from_config(cfg: &Config) {
     let fill = cfg.int_value("list-max-listpack-size").unwrap_or(-2);
     LIST_FILL.store(fill, Ordering::Relaxed);
+    let hll = cfg.int_value("hll-sparse-max-bytes").unwrap_or(3000);
+    HLL_SPARSE_MAX_BYTES.store(usize::try_from(hll).unwrap_or(0), Ordering::Relaxed);
     let depth = cfg.int_value("list-compress-depth").unwrap_or(0);
     LIST_DEPTH.store(
         depth.clamp(0, i64::from(u32::MAX)) as u32,

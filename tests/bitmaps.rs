@@ -1,5 +1,5 @@
-//! Bitmap commands (SETBIT GETBIT BITCOUNT BITPOS) checked against Debian's
-//! redis-server: the same commands go to both servers and every reply,
+//! Bitmap commands (SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD
+//! BITFIELD_RO) checked against Debian's redis-server: the same commands go to both servers and every reply,
 //! errors included, must be the same; then the datasets' digests must be.
 //! A fixed list covers the documented edge cases, and a seeded random walk
 //! covers ranges in both units with negative indexes.
@@ -194,6 +194,221 @@ fn bitmap_commands_answer_like_redis() {
 }
 
 #[test]
+fn bitop_and_bitfield_answer_like_redis() {
+    // Two shards: BITOP's keys spread over both.
+    let ours_server = Server::start(&["--shards", "2", "--enable-debug-command", "yes"]);
+    let redis_server = Server::start_redis(&["--enable-debug-command", "yes"]);
+    let (mut o, mut r) = (ours_server.conn(), redis_server.conn());
+    let fixed: &[&[&str]] = &[
+        &["SET", "a", "foobar"],
+        &["SET", "b", "abcdef\u{1}\u{2}"],
+        &["SET", "e", ""],
+        &["RPUSH", "list", "x"],
+        &["BITOP", "AND", "d", "a", "b"],
+        &["GET", "d"],
+        &["BITOP", "or", "d", "a", "b", "missing"],
+        &["GET", "d"],
+        &["BITOP", "XOR", "d", "a", "b"],
+        &["GET", "d"],
+        &["BITOP", "NOT", "d", "a"],
+        &["GET", "d"],
+        &["BITOP", "NOT", "d", "a", "b"],
+        &["BITOP", "NAND", "d", "a"],
+        &["BITOP", "AND", "d"],
+        &["BITOP", "AND", "d", "a", "list"],
+        &["BITOP", "AND", "list", "a"],
+        &["TYPE", "list"],
+        &["SET", "withttl", "x", "EX", "100"],
+        &["BITOP", "OR", "withttl", "a"],
+        &["TTL", "withttl"],
+        &["OBJECT", "ENCODING", "withttl"],
+        &["BITOP", "AND", "d", "missing", "e"],
+        &["EXISTS", "d"],
+        &["BITOP", "AND", "a", "a", "b"],
+        &["GET", "a"],
+        &[
+            "BITFIELD", "bf", "SET", "i8", "0", "100", "GET", "u4", "0", "INCRBY", "i5", "100", "1",
+        ],
+        &["GET", "bf"],
+        &[
+            "BITFIELD", "bf", "GET", "i8", "#1", "GET", "u8", "#0", "GET", "i64", "0",
+        ],
+        &[
+            "BITFIELD", "bf", "OVERFLOW", "SAT", "INCRBY", "u8", "0", "200", "INCRBY", "i8", "8",
+            "-300",
+        ],
+        &[
+            "BITFIELD", "bf", "OVERFLOW", "FAIL", "INCRBY", "u2", "100", "5", "GET", "u2", "100",
+        ],
+        &["GET", "bf"],
+        &[
+            "BITFIELD", "bf", "OVERFLOW", "WRAP", "INCRBY", "u2", "100", "5", "INCRBY", "i3", "0",
+            "-9",
+        ],
+        &[
+            "BITFIELD",
+            "bf",
+            "SET",
+            "u63",
+            "#1",
+            "-1",
+            "SET",
+            "i64",
+            "200",
+            "-9223372036854775808",
+        ],
+        &[
+            "BITFIELD", "bf", "INCRBY", "i64", "200", "-1", "OVERFLOW", "SAT", "INCRBY", "i64",
+            "200", "-1",
+        ],
+        &[
+            "BITFIELD", "bf", "SET", "u8", "0", "256", "OVERFLOW", "SAT", "SET", "u8", "8", "-1",
+            "SET", "i4", "16", "9",
+        ],
+        &[
+            "BITFIELD", "bf", "OVERFLOW", "FAIL", "SET", "u8", "0", "256", "SET", "i8", "8", "127",
+        ],
+        &["GET", "bf"],
+        &["BITFIELD", "bf", "GET", "u64", "0"],
+        &["BITFIELD", "bf", "GET", "i65", "0"],
+        &["BITFIELD", "bf", "GET", "i0", "0"],
+        &["BITFIELD", "bf", "GET", "I8", "0"],
+        &["BITFIELD", "bf", "GET", "u8", "-1"],
+        &["BITFIELD", "bf", "GET", "u8", "#-1"],
+        &["BITFIELD", "bf", "GET", "u8", "4294967296"],
+        &["BITFIELD", "bf", "GET", "u8", "x"],
+        &["BITFIELD", "bf", "SET", "u8", "0", "x"],
+        &["BITFIELD", "bf", "SET", "u8", "0"],
+        &["BITFIELD", "bf", "GET", "u8"],
+        &["BITFIELD", "bf", "OVERFLOW", "NOPE", "GET", "u8", "0"],
+        &["BITFIELD", "bf", "OVERFLOW"],
+        &["BITFIELD", "bf", "DANCE"],
+        &["BITFIELD", "bf"],
+        &["BITFIELD", "missing", "GET", "u8", "0"],
+        &["EXISTS", "missing"],
+        &["BITFIELD", "grow", "SET", "u8", "#10", "1"],
+        &["STRLEN", "grow"],
+        &[
+            "BITFIELD", "failgrow", "OVERFLOW", "FAIL", "INCRBY", "u1", "100", "2",
+        ],
+        &["GET", "failgrow"],
+        &["BITFIELD", "list", "GET", "u8", "0"],
+        &["BITFIELD", "list", "SET", "u8", "0", "1"],
+        &["BITFIELD_RO", "bf", "GET", "u8", "0", "GET", "i4", "#3"],
+        &["BITFIELD_RO", "bf", "SET", "u8", "0", "1"],
+        &[
+            "BITFIELD_RO",
+            "bf",
+            "GET",
+            "u8",
+            "0",
+            "INCRBY",
+            "u8",
+            "0",
+            "1",
+        ],
+        &[
+            "BITFIELD_RO",
+            "bf",
+            "INCRBY",
+            "u8",
+            "0",
+            "1",
+            "GET",
+            "u99",
+            "0",
+        ],
+        &["BITFIELD_RO", "missing", "GET", "u8", "0"],
+        &["BITFIELD_RO", "list", "GET", "u8", "0"],
+        &["BITFIELD_RO", "bf"],
+        &["GET", "bf"],
+    ];
+    for cmd in fixed {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        same(&mut o, &mut r, &args);
+    }
+    // A seeded walk over fields of every width, signedness and mode, and
+    // BITOPs over keys of either shard.
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let keys = [&b"f0"[..], b"f1", b"f2", b"f3"];
+    let modes: [&[u8]; 3] = [b"WRAP", b"SAT", b"FAIL"];
+    for _ in 0..3000 {
+        let key = keys[(rng.next() % keys.len() as u64) as usize];
+        let signed = rng.next().is_multiple_of(2);
+        let bits = 1 + rng.next() % if signed { 64 } else { 63 };
+        let ty = format!("{}{bits}", if signed { "i" } else { "u" });
+        let offset = if rng.next().is_multiple_of(4) {
+            format!("#{}", rng.range(0, 20))
+        } else {
+            rng.range(0, 300).to_string()
+        };
+        let value = match rng.next() % 4 {
+            0 => rng.range(-5, 5),
+            1 => rng.range(-300, 300),
+            2 => rng.next() as i64,
+            _ => [i64::MIN, i64::MAX, -1, 1 << 62][(rng.next() % 4) as usize],
+        }
+        .to_string();
+        let mode = modes[(rng.next() % 3) as usize];
+        match rng.next() % 8 {
+            0..=2 => same(
+                &mut o,
+                &mut r,
+                &[
+                    b"BITFIELD",
+                    key,
+                    b"OVERFLOW",
+                    mode,
+                    b"INCRBY",
+                    ty.as_bytes(),
+                    offset.as_bytes(),
+                    value.as_bytes(),
+                ],
+            ),
+            3 | 4 => same(
+                &mut o,
+                &mut r,
+                &[
+                    b"BITFIELD",
+                    key,
+                    b"OVERFLOW",
+                    mode,
+                    b"SET",
+                    ty.as_bytes(),
+                    offset.as_bytes(),
+                    value.as_bytes(),
+                ],
+            ),
+            5 => same(
+                &mut o,
+                &mut r,
+                &[
+                    b"BITFIELD_RO",
+                    key,
+                    b"GET",
+                    ty.as_bytes(),
+                    offset.as_bytes(),
+                ],
+            ),
+            _ => {
+                let op: &[u8] = [&b"AND"[..], b"OR", b"XOR", b"NOT"][(rng.next() % 4) as usize];
+                let dest = keys[(rng.next() % keys.len() as u64) as usize];
+                let src = keys[(rng.next() % keys.len() as u64) as usize];
+                if op == b"NOT" {
+                    same(&mut o, &mut r, &[b"BITOP", op, dest, src])
+                } else {
+                    same(&mut o, &mut r, &[b"BITOP", op, dest, src, key, b"nokey"])
+                }
+            }
+        };
+    }
+    for key in keys {
+        same(&mut o, &mut r, &[b"GET", key]);
+    }
+    assert_eq!(o.cmd(&["DEBUG", "DIGEST"]), r.cmd(&["DEBUG", "DIGEST"]));
+}
+
+#[test]
 fn setbit_reaches_replicas_and_survives_a_restart() {
     let master = common::repl::start(&["--shards", "2"]);
     let port = master.port.to_string();
@@ -203,7 +418,40 @@ fn setbit_reaches_replicas_and_survives_a_restart() {
         assert_eq!(c.cmd(&["SETBIT", "bm", &i.to_string(), "1"]), Value::Int(0));
     }
     assert_eq!(c.cmd(&["SETBIT", "bm", "14", "0"]), Value::Int(1));
+    // BITOP over keys on both shards, and BITFIELD writes (one refused
+    // by FAIL still grows the string), reach the replica too.
+    for i in 0..20 {
+        let k = format!("src{i}");
+        c.cmd(&[
+            "BITFIELD",
+            &k,
+            "OVERFLOW",
+            "FAIL",
+            "INCRBY",
+            "u4",
+            "#3",
+            "20",
+            "SET",
+            "i8",
+            "8",
+            &i.to_string(),
+        ]);
+    }
+    let mut bitop = vec!["BITOP", "OR", "ored"];
+    let srcs: Vec<String> = (0..20).map(|i| format!("src{i}")).collect();
+    bitop.extend(srcs.iter().map(String::as_str));
+    assert_eq!(c.cmd(&bitop), Value::Int(2));
     common::repl::wait_in_sync(&master, &replica, None);
+    assert_eq!(
+        replica.conn().cmd(&["GET", "ored"]),
+        c.cmd(&["GET", "ored"])
+    );
+    assert_eq!(
+        replica
+            .conn()
+            .cmd(&["BITFIELD_RO", "src7", "GET", "i8", "8"]),
+        Value::Array(vec![Value::Int(7)])
+    );
     let count = c.cmd(&["BITCOUNT", "bm"]);
     assert_eq!(count, Value::Int(714));
     assert_eq!(replica.conn().cmd(&["BITCOUNT", "bm"]), count);

@@ -1,18 +1,22 @@
-//! Bitmap commands on string values: SETBIT GETBIT BITCOUNT BITPOS, with
-//! Redis 7.0's arguments, errors and range rules (BYTE and BIT units,
+//! Bitmap commands on string values: SETBIT GETBIT BITCOUNT BITPOS BITOP,
+//! with Redis 7.0's arguments, errors and range rules (BYTE and BIT units,
 //! negative indexes). Bit 0 is the most significant bit of the first byte.
+//! BITFIELD has its own file (`bitfield.rs`).
 //!
 //! Every handler runs on the shard owning its key. SETBIT changes the
 //! string in place (`StrValue::write_at`), so setting bits of a big bitmap
-//! costs no copy of it.
+//! costs no copy of it. BITOP over keys on several shards
+//! (`Split::Coordinate`) holds them all, reads the sources, and writes the
+//! destination on its shard before releasing them, so it stays atomic.
 
 use super::args::{int_arg, is};
 use super::error::{CmdError, CmdResult};
 use super::string::{read_str, MAX_STRING};
-use super::table::{flag::*, spec, CommandSpec, Group, Run, Split};
-use super::Ctx;
+use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
+use super::{Client, Ctx};
 use crate::keyspace::{Lookup, StrValue, Value};
 use crate::resp::Reply;
+use crate::shard::{self, route::shard_of};
 use bytes::Bytes;
 
 pub fn commands() -> Vec<CommandSpec> {
@@ -58,6 +62,16 @@ pub fn commands() -> Vec<CommandSpec> {
             "2.8.7",
             "Find first bit set or clear in a string",
             Run::Keyed(bitpos, Split::None),
+        ),
+        spec(
+            "bitop",
+            -4,
+            WRITE | DENYOOM,
+            (2, -1, 1),
+            B,
+            "2.6.0",
+            "Perform bitwise operations between strings",
+            Run::Keyed(bitop, Split::Coordinate(ClientCmd::Bitop)),
         ),
     ]
 }
@@ -241,9 +255,123 @@ fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }))
 }
 
+// ------------------------------------------------------------- BITOP --
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BitOp {
+    And,
+    Or,
+    Xor,
+    Not,
+}
+
+/// The operation, and NOT's single source, checked before any key is.
+fn bit_op(args: &[Bytes]) -> Result<BitOp, CmdError> {
+    let op = match &args[1] {
+        a if is(a, "and") => BitOp::And,
+        a if is(a, "or") => BitOp::Or,
+        a if is(a, "xor") => BitOp::Xor,
+        a if is(a, "not") => BitOp::Not,
+        _ => return Err(CmdError::Syntax),
+    };
+    if op == BitOp::Not && args.len() != 4 {
+        return Err(CmdError::other(
+            "ERR BITOP NOT must be called with a single source key.",
+        ));
+    }
+    Ok(op)
+}
+
+/// The result over `sources` (a missing key is an empty string; shorter
+/// strings are padded with zero bytes), as long as the longest.
+fn combine(op: BitOp, sources: &[Option<Bytes>]) -> Vec<u8> {
+    let len = sources.iter().flatten().map(|s| s.len()).max().unwrap_or(0);
+    let byte =
+        |s: &Option<Bytes>, i: usize| s.as_ref().and_then(|s| s.get(i)).copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(len);
+    for i in 0..len {
+        let mut b = byte(&sources[0], i);
+        if op == BitOp::Not {
+            b = !b;
+        }
+        for s in &sources[1..] {
+            let x = byte(s, i);
+            match op {
+                BitOp::And => b &= x,
+                BitOp::Or => b |= x,
+                BitOp::Xor => b ^= x,
+                BitOp::Not => {}
+            }
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Stores BITOP's result: an empty one deletes the destination; any
+/// other replaces it (its TTL goes). Always a change, as in Redis.
+fn store_bitop(ctx: &mut Ctx, dest: &Bytes, result: Vec<u8>) -> CmdResult {
+    let now = ctx.now_ms;
+    let len = result.len();
+    ctx.db().get(dest, now, Lookup::Write);
+    if result.is_empty() {
+        ctx.db().remove(dest);
+    } else {
+        let value = StrValue::raw(Bytes::from(result));
+        ctx.db().set(dest.clone(), Value::Str(value), None);
+    }
+    ctx.dirty(1);
+    Ok(Reply::Int(len as i64))
+}
+
+/// BITOP AND|OR|XOR|NOT destkey srckey [srckey ...], every key on this
+/// shard.
+fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let op = bit_op(args)?;
+    let mut sources = Vec::with_capacity(args.len() - 3);
+    for k in &args[3..] {
+        sources.push(read_str(ctx, k)?);
+    }
+    store_bitop(ctx, &args[2], combine(op, &sources))
+}
+
+/// BITOP whose keys span shards.
+pub async fn run_client(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let op = bit_op(args)?;
+    let db = client.db;
+    let n = client.shard.shards();
+    let involved: Vec<usize> = args[2..].iter().map(|k| shard_of(k, n)).collect();
+    let guard = shard::hold(&involved).await;
+    let found = super::across::read_keys(&guard, db, &args[3..], |ctx, k| read_str(ctx, k)).await;
+    // The first key that is not a string answers, as in Redis.
+    let sources = found.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let result = combine(op, &sources);
+    let dest = args[2].clone();
+    let reply = guard
+        .run(shard_of(&dest, n), move |core| {
+            let mut ctx = Ctx::new(core, db);
+            store_bitop(&mut ctx, &dest, result)
+        })
+        .await?;
+    super::propagate(client, db, args);
+    drop(guard);
+    Ok(reply)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bitop_pads_shorter_sources_with_zeros() {
+        let s = |b: &'static [u8]| Some(Bytes::from_static(b));
+        let srcs = [s(b"\xff\x0f"), s(b"\x0f"), None];
+        assert_eq!(combine(BitOp::And, &srcs), vec![0, 0]);
+        assert_eq!(combine(BitOp::Or, &srcs[..2]), vec![0xff, 0x0f]);
+        assert_eq!(combine(BitOp::Xor, &srcs[..2]), vec![0xf0, 0x0f]);
+        assert_eq!(combine(BitOp::Not, &srcs[1..2]), vec![0xf0]);
+        assert_eq!(combine(BitOp::Or, &[None, None]), Vec::<u8>::new());
+    }
 
     #[test]
     fn spans_follow_redis_range_rules() {

@@ -18,13 +18,16 @@
 //! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
 //! (MULTI/EXEC/WATCH), [`pubsub`].
 
+mod across;
 pub mod apply;
 pub mod args;
+mod bitfield;
 mod bitmap;
 pub mod blocking;
 pub mod connection;
 pub mod error;
 pub mod hash;
+mod hll;
 pub mod info;
 pub mod keys;
 pub mod list;
@@ -317,10 +320,10 @@ impl Drop for InFlight {
 pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     let started = std::time::Instant::now();
     let reply = execute(client, spec, args).await;
-    if spec.has(flag::WRITE) || spec.name == "exec" {
+    if spec.propagates_changes() || spec.name == "exec" {
         note_aof_write(client);
     }
-    if spec.has(flag::WRITE) {
+    if spec.propagates_changes() {
         if let Some(head) = client
             .shard
             .with_core(|core| core.backlog.as_ref().map(|b| b.head()))
@@ -700,7 +703,7 @@ async fn run_keyed(
 ) -> Reply {
     let db = client.db;
     let shards = client.shard.shards();
-    let write = spec.has(flag::WRITE);
+    let write = spec.propagates_changes();
     if let Some(target) = pipeline::single_target(client, spec, split, args) {
         // Fast path: the owning shard is this one and nobody holds it.
         if target == client.shard.id && !client.shard.is_busy() {
@@ -800,7 +803,7 @@ async fn run_split(
     .await;
     // The whole command enters the stream once, while every involved shard
     // is still held, so no later write to its keys can precede it.
-    if spec.has(flag::WRITE) && results.iter().any(|(_, changes)| *changes > 0) {
+    if spec.propagates_changes() && results.iter().any(|(_, changes)| *changes > 0) {
         propagate(client, db, args);
     }
     drop(guard);
@@ -853,6 +856,8 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
             zsetops::run_client(client, cmd, args).await
         }
         Lmove | Lmpop => listops::run_client(client, cmd, args).await,
+        Pfcount | Pfmerge => hll::run_client(client, cmd, args).await,
+        Bitop => bitmap::run_client(client, args).await,
         Blocking => blocking::run(client, args).await,
     };
     result.unwrap_or_else(Reply::from)

@@ -101,7 +101,7 @@ impl Batch {
         {
             return Err(args);
         }
-        let write = spec.has(flag::WRITE);
+        let write = spec.propagates_changes();
         if let Err(reply) = check(client, spec, &args) {
             client
                 .shard

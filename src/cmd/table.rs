@@ -63,6 +63,7 @@ pub enum Group {
     Connection,
     Transactions,
     Pubsub,
+    Hyperloglog,
 }
 
 impl Group {
@@ -79,6 +80,7 @@ impl Group {
             Group::Connection => "connection",
             Group::Transactions => "transactions",
             Group::Pubsub => "pubsub",
+            Group::Hyperloglog => "hyperloglog",
         }
     }
 
@@ -95,6 +97,7 @@ impl Group {
             Group::Connection => "@connection",
             Group::Transactions => "@transaction",
             Group::Pubsub => "@pubsub",
+            Group::Hyperloglog => "@hyperloglog",
         }
     }
 }
@@ -195,6 +198,12 @@ pub enum ClientCmd {
     Lmpop,
     /// BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP.
     Blocking,
+    /// PFCOUNT of several keys across shards.
+    Pfcount,
+    /// PFMERGE across shards.
+    Pfmerge,
+    /// BITOP across shards.
+    Bitop,
 }
 
 #[derive(Clone, Copy)]
@@ -228,6 +237,13 @@ impl CommandSpec {
 
     pub fn has(&self, f: u32) -> bool {
         self.flags & f != 0
+    }
+
+    /// Whether a change this command reports goes to replicas and the
+    /// AOF: writes, and the read-only commands flagged `may_replicate`
+    /// (PFCOUNT stores the count it computed).
+    pub fn propagates_changes(&self) -> bool {
+        self.has(flag::WRITE | flag::MAY_REPLICATE)
     }
 
     pub fn arity_ok(&self, argc: usize) -> bool {
@@ -421,6 +437,8 @@ impl Table {
         for family in [
             super::string::commands(),
             super::bitmap::commands(),
+            super::bitfield::commands(),
+            super::hll::commands(),
             super::hash::commands(),
             super::set::commands(),
             super::zset::commands(),

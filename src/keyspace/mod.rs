@@ -22,6 +22,7 @@ pub mod dict;
 pub mod evict;
 pub mod expire;
 pub mod hash;
+pub mod hll;
 pub mod lazyfree;
 pub mod list;
 pub mod listpack;

@@ -266,6 +266,21 @@ impl StrValue {
         self.bytes.len()
     }
 
+    /// Changes the bytes in place through `f` (a HyperLogLog's registers):
+    /// the buffer is this value's own unless something else holds it (a
+    /// reply being written, a snapshot), in which case `f` gets a copy and
+    /// they keep what they saw. The result is "raw", as Redis makes it.
+    pub fn edit<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        let mut buf = match std::mem::take(&mut self.bytes).try_into_mut() {
+            Ok(buf) => buf,
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        let out = f(&mut buf);
+        self.bytes = buf.freeze();
+        self.enc = StrEncoding::Raw;
+        out
+    }
+
     /// The result of INCR and friends: "int". A counter's new value costs
     /// no allocation below [`SHARED_INTEGERS`] and no formatting machinery
     /// above.
