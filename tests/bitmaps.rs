@@ -9,14 +9,7 @@ use common::{Server, Value};
 
 /// Sends `args` to both servers and asserts the replies are equal.
 fn same(ours: &mut common::Conn, redis: &mut common::Conn, args: &[&[u8]]) -> Value {
-    let a = ours.cmdb(args);
-    let b = redis.cmdb(args);
-    let shown: Vec<String> = args
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    assert_eq!(a, b, "{shown:?}");
-    a
+    common::assert_same_reply(ours, redis, args)
 }
 
 /// A small deterministic generator (xorshift).
@@ -406,6 +399,19 @@ fn bitop_and_bitfield_answer_like_redis() {
         same(&mut o, &mut r, &[b"GET", key]);
     }
     assert_eq!(o.cmd(&["DEBUG", "DIGEST"]), r.cmd(&["DEBUG", "DIGEST"]));
+}
+
+#[test]
+fn bitmap_commands_are_described_like_redis() {
+    common::family::assert_command_info_matches_redis(&[
+        "setbit",
+        "getbit",
+        "bitcount",
+        "bitpos",
+        "bitop",
+        "bitfield",
+        "bitfield_ro",
+    ]);
 }
 
 #[test]

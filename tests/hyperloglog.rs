@@ -10,14 +10,7 @@ use common::{Server, Value};
 
 /// Sends `args` to both servers and asserts the replies are equal.
 fn same(ours: &mut common::Conn, redis: &mut common::Conn, args: &[&[u8]]) -> Value {
-    let a = ours.cmdb(args);
-    let b = redis.cmdb(args);
-    let shown: Vec<String> = args
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    assert_eq!(a, b, "{shown:?}");
-    a
+    common::assert_same_reply(ours, redis, args)
 }
 
 fn same_str(ours: &mut common::Conn, redis: &mut common::Conn, args: &[&str]) -> Value {
@@ -142,6 +135,17 @@ fn hll_commands_answer_like_redis() {
         same_str(&mut o, &mut r, &["GET", key]);
     }
     assert_eq!(o.cmd(&["DEBUG", "DIGEST"]), r.cmd(&["DEBUG", "DIGEST"]));
+}
+
+#[test]
+fn hll_commands_are_described_like_redis() {
+    common::family::assert_command_info_matches_redis(&[
+        "pfadd",
+        "pfcount",
+        "pfmerge",
+        "pfdebug",
+        "pfselftest",
+    ]);
 }
 
 #[test]

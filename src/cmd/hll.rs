@@ -10,7 +10,7 @@
 //! the destination's shard before releasing them, so both stay atomic.
 //!
 //! PFCOUNT of one key stores the count it computed in the value's header
-//! and is then propagated, as Redis does (it is `may_replicate`), so a
+//! and is then propagated, as Redis does (flag `PROPAGATES`), so a
 //! replica's bytes stay the master's.
 
 use super::error::{CmdError, CmdResult};
@@ -39,7 +39,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "pfcount",
             -2,
-            READONLY | MAY_REPLICATE,
+            READONLY | PROPAGATES,
             (1, -1, 1),
             H,
             "2.8.9",

@@ -388,44 +388,14 @@ async fn fetch(
     keys: &[Bytes],
     store: bool,
 ) -> Result<Vec<Option<SetValue>>, CmdError> {
-    let n = shard::current().shards();
-    let mut out: Vec<Option<SetValue>> = vec![None; keys.len()];
-    let mut wrong = false;
-    for &s in guard.shards() {
-        let mine: Vec<(usize, Bytes)> = keys
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| shard_of(k, n) == s)
-            .map(|(i, k)| (i, k.clone()))
-            .collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let got = on(guard, s, db, move |ctx| {
-            let ks: Vec<Bytes> = mine.iter().map(|(_, k)| k.clone()).collect();
-            check_sources(ctx, &ks, store)?;
-            let sets = sources(ctx, &ks, store);
-            Ok::<_, CmdError>(
-                mine.iter()
-                    .zip(sets)
-                    .map(|((i, _), s)| (*i, s.cloned()))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .await;
-        match got {
-            Ok(sets) => {
-                for (i, s) in sets {
-                    out[i] = s;
-                }
-            }
-            Err(_) => wrong = true,
-        }
-    }
-    if wrong {
-        return Err(CmdError::WrongType);
-    }
-    Ok(out)
+    super::across::read_keys(guard, db, keys, move |ctx, k| {
+        let one = std::slice::from_ref(k);
+        check_sources(ctx, one, store)?;
+        Ok(sources(ctx, one, store)[0].cloned())
+    })
+    .await
+    .into_iter()
+    .collect()
 }
 
 async fn setop_across(client: &mut Client, args: &[Bytes]) -> CmdResult {

@@ -27,6 +27,10 @@ pub mod flag {
     pub const ALLOW_BUSY: u32 = 1 << 15;
     /// Key positions depend on the arguments (SINTERCARD's numkeys).
     pub const MOVABLE_KEYS: u32 = 1 << 16;
+    /// Ours, not shown by COMMAND: a read-only command whose changes are
+    /// propagated all the same (PFCOUNT caches the count it computed in
+    /// the value), as Redis propagates any command that counted one.
+    pub const PROPAGATES: u32 = 1 << 17;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -240,10 +244,9 @@ impl CommandSpec {
     }
 
     /// Whether a change this command reports goes to replicas and the
-    /// AOF: writes, and the read-only commands flagged `may_replicate`
-    /// (PFCOUNT stores the count it computed).
+    /// AOF: writes, and the read-only commands flagged `PROPAGATES`.
     pub fn propagates_changes(&self) -> bool {
-        self.has(flag::WRITE | flag::MAY_REPLICATE)
+        self.has(flag::WRITE | flag::PROPAGATES)
     }
 
     pub fn arity_ok(&self, argc: usize) -> bool {
@@ -321,6 +324,9 @@ impl CommandSpec {
             cats.push("@read");
         }
         if self.has(flag::ADMIN) {
+            if !cats.contains(&"@admin") {
+                cats.push("@admin");
+            }
             cats.push("@dangerous");
         }
         if self.has(flag::BLOCKING) {

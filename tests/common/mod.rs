@@ -709,6 +709,22 @@ pub fn sorted_reply(v: Value) -> Value {
 /// Runs every line on both connections (Cascade first, then Redis) and
 /// asserts the replies are equal. A line starting with `~` compares its
 /// replies with aggregates sorted ([`sorted_reply`]).
+/// Sends one command (binary arguments) to Cascade and to redis-server,
+/// requires the same reply and returns it.
+pub fn assert_same_reply(cascade: &mut Conn, redis: &mut Conn, args: &[&[u8]]) -> Value {
+    let ours = cascade.cmdb(args);
+    let theirs = redis.cmdb(args);
+    let shown: Vec<String> = args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    assert_eq!(
+        ours, theirs,
+        "reply to {shown:?} (Cascade left, Redis right)"
+    );
+    ours
+}
+
 pub fn assert_same_replies(cascade: &mut Conn, redis: &mut Conn, lines: &[&str]) {
     for line in lines {
         let (unordered, line) = match line.strip_prefix('~') {
