@@ -25,6 +25,7 @@ mod bitfield;
 mod bitmap;
 pub mod blocking;
 pub mod connection;
+mod dump;
 pub mod error;
 pub mod hash;
 mod hll;

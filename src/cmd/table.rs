@@ -450,6 +450,7 @@ impl Table {
             super::zset::commands(),
             super::list::commands(),
             super::keys::commands(),
+            super::dump::commands(),
             super::server::commands(),
             super::connection::commands(),
             super::repl::commands(),

@@ -189,6 +189,11 @@ impl Db {
         self.dict.access_of(key)
     }
 
+    /// Gives a stored key an access stamp (RESTORE's IDLETIME and FREQ).
+    pub fn set_access_stamp(&mut self, key: &[u8], stamp: u32) {
+        self.dict.set_access(key, stamp);
+    }
+
     /// Read-only peek that hides expired keys but never deletes them; for
     /// callers holding only `&Db`.
     pub fn get_ref(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
@@ -567,12 +572,6 @@ impl Db {
         self.expires.reserve(ttls);
     }
 
-    /// Stores a key loaded from a dump into a database no client sees yet
-    /// (a load's staging database, see `staging.rs`): no watch, blocking or
-    /// snapshot hooks apply, and the key is kept as given rather than
-    /// copied, since the RDB decoder hands out each key in its own exact
-    /// allocation. A key loaded twice keeps the last value, as SET would.
-    /// `stamp`: the access stamp the file gave the key (else it is fresh).
     /// The main dict's stored hash of `key`, for [`Db::prefetch_insert`].
     pub(crate) fn key_hash(&self, key: &[u8]) -> u32 {
         self.dict.hash_of(key)
@@ -591,6 +590,12 @@ impl Db {
         }
     }
 
+    /// Stores a key loaded from a dump into a database no client sees yet
+    /// (a load's staging database, see `staging.rs`): no watch, blocking or
+    /// snapshot hooks apply, and the key is kept as given rather than
+    /// copied, since the RDB decoder hands out each key in its own exact
+    /// allocation. A key loaded twice keeps the last value, as SET would.
+    /// `stamp`: the access stamp the file gave the key (else it is fresh).
     pub fn insert_loaded(
         &mut self,
         key: Bytes,

@@ -3,10 +3,11 @@
 //! and how a stored value is written ([`write_entry`]: strings as strings,
 //! hashes as RDB_TYPE_HASH, intsets as SET_INTSET, other sets as
 //! RDB_TYPE_SET, lists as LIST_QUICKLIST_2 one listpack per node, sorted
-//! sets as ZSET_2; every one a type Redis 7.0 loads). No I/O here: bytes go
-//! through the encoder's sink.
+//! sets as ZSET_2; every one a type Redis 7.0 loads), and the DUMP payload
+//! of one value ([`dump_payload`], [`restore_payload`]). No I/O here: bytes
+//! go through the encoder's sink.
 
-use super::rdb::{RdbEncoder, RdbSink, RdbValue};
+use super::rdb::{crc64, format, EncodeOptions, RdbDecoder, RdbEncoder, RdbSink, RdbValue};
 use crate::keyspace::{HashValue, Limits, ListValue, SetValue, StrValue, Value, ZsetValue};
 
 /// The value to store for a loaded one, or `None` for an empty collection
@@ -64,4 +65,57 @@ pub fn write_entry<S: RdbSink>(
         ),
         Value::List(l) => enc.list_entry(key, l.nodes().map(|(_, n)| n), expire_at_ms),
     }
+}
+
+/// DUMP's serialization of `value`: the value as an RDB writes it (type
+/// byte and body, LZF-compressed like a dump), then the RDB version (2
+/// bytes) and a CRC64 of all that (8 bytes), little-endian, as Redis 7.0
+/// writes it, so its RESTORE takes ours.
+pub fn dump_payload(value: &Value) -> Vec<u8> {
+    let opts = EncodeOptions::default();
+    let mut enc = RdbEncoder::bare(Vec::new(), opts);
+    // Writing into a Vec cannot fail.
+    let _ = write_entry(&mut enc, b"", value, None);
+    let mut out = enc.into_sink();
+    out.extend_from_slice(&(opts.version as u16).to_le_bytes());
+    let crc = crc64::crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Why a DUMP payload was refused, with Redis's error text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadError {
+    VersionOrChecksum,
+    BadFormat,
+}
+
+impl PayloadError {
+    pub fn message(self) -> &'static str {
+        match self {
+            PayloadError::VersionOrChecksum => "ERR DUMP payload version or checksum are wrong",
+            PayloadError::BadFormat => "ERR Bad data format",
+        }
+    }
+}
+
+/// The value a DUMP payload holds (RESTORE): its footer checked first
+/// (an RDB version we read, the CRC64), then the value decoded and given
+/// the encoding a load would give it. An empty collection is bad data,
+/// as in Redis.
+pub fn restore_payload(payload: &[u8], lim: &Limits) -> Result<Value, PayloadError> {
+    if payload.len() < 10 {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u32::from(u16::from_le_bytes([footer[0], footer[1]]));
+    if version > format::MAX_VERSION {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let crc = crc64::crc64(&payload[..payload.len() - 8]);
+    if footer[2..] != crc.to_le_bytes() {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let value = RdbDecoder::bare_value(body, version).map_err(|_| PayloadError::BadFormat)?;
+    from_rdb(value, lim).ok_or(PayloadError::BadFormat)
 }

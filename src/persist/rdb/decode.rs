@@ -67,6 +67,23 @@ impl<S: RdbSource> RdbDecoder<S> {
         Ok(dec)
     }
 
+    /// Decodes a value serialized on its own, as DUMP writes it: the type
+    /// byte and the value, nothing before or after (the caller has checked
+    /// and removed DUMP's version and checksum footer). `version` is the
+    /// footer's RDB version.
+    pub fn bare_value(src: S, version: u32) -> Result<RdbValue, RdbError> {
+        let mut dec = RdbDecoder {
+            src,
+            version,
+            offset: 0,
+            crc: Crc64::new(),
+            db: 0,
+            done: false,
+        };
+        let ty = dec.u8()?;
+        dec.value(ty, b"")
+    }
+
     /// The RDB version from the header.
     pub fn version(&self) -> u32 {
         self.version

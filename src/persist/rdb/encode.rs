@@ -22,6 +22,9 @@ pub struct RdbEncoder<S: RdbSink> {
     packed: Vec<u8>,
     /// IDLE/FREQ for the next entry (see [`RdbEncoder::stamp_next`]).
     next_stamp: Option<KeyStamp>,
+    /// Entries are written as values alone (type byte and value), as DUMP
+    /// serializes them: see [`RdbEncoder::bare`].
+    bare: bool,
 }
 
 impl<S: RdbSink> RdbEncoder<S> {
@@ -44,6 +47,7 @@ impl<S: RdbSink> RdbEncoder<S> {
             scratch: Vec::with_capacity(64),
             packed: Vec::new(),
             next_stamp: None,
+            bare: false,
         };
         enc.put(&header)?;
         Ok(enc)
@@ -63,6 +67,16 @@ impl<S: RdbSink> RdbEncoder<S> {
             scratch: Vec::with_capacity(64),
             packed: Vec::new(),
             next_stamp: None,
+            bare: false,
+        }
+    }
+
+    /// An encoder whose entries are values alone, without expire time,
+    /// access stamp or key: the body of a DUMP payload.
+    pub fn bare(sink: S, opts: EncodeOptions) -> Self {
+        RdbEncoder {
+            bare: true,
+            ..Self::fragment(sink, opts)
         }
     }
 
@@ -164,6 +178,9 @@ impl<S: RdbSink> RdbEncoder<S> {
     /// or FREQ (0xF9) when [`RdbEncoder::stamp_next`] gave one, the type
     /// byte and the key: how every entry starts.
     fn entry_head(&mut self, ty: u8, key: &[u8], expire_at_ms: Option<u64>) -> std::io::Result<()> {
+        if self.bare {
+            return self.put(&[ty]);
+        }
         if let Some(ms) = expire_at_ms {
             let mut b = [0u8; 9];
             b[0] = format::OP_EXPIRETIME_MS;
