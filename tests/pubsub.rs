@@ -307,3 +307,34 @@ fn publish_reaches_subscribers_of_replicas() {
     );
     assert_eq!(subs[0].read().array()[3], b("local"));
 }
+
+#[test]
+fn a_subscribe_confirmation_precedes_the_channel_s_messages() {
+    // A publisher floods the channel while clients subscribe: each one's
+    // first reply is still its confirmation, then only messages.
+    let s = start(&[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = {
+        let (stop, port) = (stop.clone(), s.port);
+        std::thread::spawn(move || {
+            let mut p = common::Conn::connect(port);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                p.cmd(&["PUBLISH", "flood", "m"]);
+            }
+        })
+    };
+    for _ in 0..40 {
+        let mut c = s.conn();
+        let first = c.cmd(&["SUBSCRIBE", "flood"]);
+        assert_eq!(
+            first,
+            Value::Array(vec![
+                Value::Bulk(b"subscribe".to_vec()),
+                Value::Bulk(b"flood".to_vec()),
+                Value::Int(1)
+            ])
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    publisher.join().unwrap();
+}

@@ -272,6 +272,13 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             };
             // This command runs alone, after everything before it.
             finish_batch(client, &mut batch, &mut wbuf).await;
+            if client.subs.is_some() {
+                // Messages that arrived before this command go out before
+                // its reply; those published while it runs come after it,
+                // so a SUBSCRIBE's confirmation precedes the channel's
+                // first message, as Redis orders them.
+                take_pushes(client, &mut wbuf, &mut pushed);
+            }
             let mut reply = cmd::dispatch(client, args).await;
             if client.blocked.is_some() {
                 match wait_blocked(stream, client, &mut rbuf, &mut chunk).await {
@@ -282,10 +289,6 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
                     }
                     None => return,
                 }
-            }
-            if client.subs.is_some() {
-                // Messages that arrived before this reply go out first.
-                take_pushes(client, &mut wbuf, &mut pushed);
             }
             emit(client, &reply, &mut wbuf);
             if client.close_after_reply {
