@@ -377,6 +377,18 @@ pub fn hll_sparse_max_bytes() -> usize {
     HLL_SPARSE_MAX_BYTES.load(Ordering::Relaxed)
 }
 
+/// `stream-node-max-bytes` and `stream-node-max-entries`, cached likewise.
+static STREAM_NODE_MAX_BYTES: AtomicUsize = AtomicUsize::new(4096);
+static STREAM_NODE_MAX_ENTRIES: AtomicUsize = AtomicUsize::new(100);
+
+/// When a stream starts a new node.
+pub fn stream_node_limits() -> crate::keyspace::stream::NodeLimits {
+    crate::keyspace::stream::NodeLimits {
+        max_bytes: STREAM_NODE_MAX_BYTES.load(Ordering::Relaxed),
+        max_entries: STREAM_NODE_MAX_ENTRIES.load(Ordering::Relaxed) as u64,
+    }
+}
+
 /// `list-max-listpack-size`, cached like the limits above.
 static LIST_FILL: AtomicI64 = AtomicI64::new(-2);
 /// `list-compress-depth`, likewise.
@@ -390,13 +402,18 @@ pub fn list_fill() -> crate::keyspace::Fill {
     )
 }
 
-/// Caches `list-max-listpack-size`, `list-compress-depth` and
-/// `hll-sparse-max-bytes` (at start and on CONFIG SET).
+/// Caches `list-max-listpack-size`, `list-compress-depth`,
+/// `hll-sparse-max-bytes` and `stream-node-max-*` (at start and on CONFIG
+/// SET).
 pub fn set_list_fill_from_config(cfg: &Config) {
     let fill = cfg.int_value("list-max-listpack-size").unwrap_or(-2);
     LIST_FILL.store(fill, Ordering::Relaxed);
     let hll = cfg.int_value("hll-sparse-max-bytes").unwrap_or(3000);
     HLL_SPARSE_MAX_BYTES.store(usize::try_from(hll).unwrap_or(0), Ordering::Relaxed);
+    let bytes = cfg.int_value("stream-node-max-bytes").unwrap_or(4096);
+    STREAM_NODE_MAX_BYTES.store(usize::try_from(bytes).unwrap_or(0), Ordering::Relaxed);
+    let entries = cfg.int_value("stream-node-max-entries").unwrap_or(100);
+    STREAM_NODE_MAX_ENTRIES.store(usize::try_from(entries).unwrap_or(0), Ordering::Relaxed);
     let depth = cfg.int_value("list-compress-depth").unwrap_or(0);
     LIST_DEPTH.store(
         depth.clamp(0, i64::from(u32::MAX)) as u32,

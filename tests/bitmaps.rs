@@ -12,22 +12,7 @@ fn same(ours: &mut common::Conn, redis: &mut common::Conn, args: &[&[u8]]) -> Va
     common::assert_same_reply(ours, redis, args)
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// In `lo..hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo) as u64) as i64
-    }
-}
+use common::Rng;
 
 #[test]
 fn bitmap_commands_answer_like_redis() {

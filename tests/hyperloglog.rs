@@ -18,17 +18,7 @@ fn same_str(ours: &mut common::Conn, redis: &mut common::Conn, args: &[&str]) ->
     same(ours, redis, &args)
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use common::Rng;
 
 /// Servers for a comparison: ours with two shards, so commands over
 /// several keys coordinate across shards.

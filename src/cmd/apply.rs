@@ -155,7 +155,8 @@ impl StreamApply {
                 core.ks
                     .prefetch_keys(db, keys.filter_map(|c| c.args.get(1)).map(|k| &k[..]));
                 for cmd in chunk {
-                    let reply = run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false, now_ms);
+                    let reply =
+                        run_and_propagate(core, cmd.run, cmd.db, &cmd.args, false, true, now_ms);
                     report_error(source, &reply, &cmd.args[0]);
                     core.stats.commands_processed += 1;
                     core.stats.command(cmd.id).calls += 1;

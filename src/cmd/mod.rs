@@ -42,6 +42,7 @@ pub mod server;
 pub mod set;
 mod setops;
 pub mod shutdown;
+mod stream;
 pub mod string;
 pub mod table;
 pub mod tx;
@@ -72,6 +73,10 @@ pub struct Ctx<'a> {
     /// What to propagate instead of the command as sent (see
     /// [`Ctx::propagate_as`]).
     pub rewrite: Option<Vec<Vec<Bytes>>>,
+    /// The command comes from our master or the AOF being loaded: it is
+    /// applied as given, without the limits a client gets (Redis's
+    /// `mustObeyClient`; XADD's trim LIMIT).
+    pub obey: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -88,6 +93,7 @@ impl<'a> Ctx<'a> {
             now_ms,
             changes: 0,
             rewrite: None,
+            obey: false,
         }
     }
 
@@ -705,16 +711,17 @@ async fn run_keyed(
     let db = client.db;
     let shards = client.shard.shards();
     let write = spec.propagates_changes();
+    let obey = client.is_master;
     if let Some(target) = pipeline::single_target(client, spec, split, args) {
         // Fast path: the owning shard is this one and nobody holds it.
         if target == client.shard.id && !client.shard.is_busy() {
             return client
                 .shard
-                .with_core(|core| run_and_propagate(core, f, db, args, write, unix_ms()));
+                .with_core(|core| run_and_propagate(core, f, db, args, write, obey, unix_ms()));
         }
         let args = args.to_vec();
         return shard::run_on(target, move |core| {
-            run_and_propagate(core, f, db, &args, write, unix_ms())
+            run_and_propagate(core, f, db, &args, write, obey, unix_ms())
         })
         .await;
     }
@@ -737,9 +744,11 @@ pub(crate) fn run_and_propagate(
     db: usize,
     args: &[Bytes],
     write: bool,
+    obey: bool,
     now_ms: u64,
 ) -> Reply {
     let mut ctx = Ctx::at(core, db, now_ms);
+    ctx.obey = obey;
     let reply = f(&mut ctx, args).unwrap_or_else(Reply::from);
     // Per command, not per job: a pipeline batch runs several commands in
     // one job, and one's change must not commit another's lookups.

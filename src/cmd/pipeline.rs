@@ -235,7 +235,7 @@ fn run_job(core: &mut ShardCore, db: usize, mut cmds: Vec<Queued>) -> Answers {
         for c in chunk {
             let args = std::mem::take(&mut c.args);
             let now_ms = job_ms + (started - job_start).as_millis() as u64;
-            let reply = run_and_propagate(core, c.f, db, &args, c.write, now_ms);
+            let reply = run_and_propagate(core, c.f, db, &args, c.write, false, now_ms);
             let ended = Instant::now();
             answers.push((c.slot, reply, ended - started, args));
             started = ended;

@@ -733,6 +733,12 @@ fn digest_feed(d: &mut crate::util::digest::ValueDigester, v: &Value) {
         }),
         Value::Zset(z) => z.iter().for_each(|(m, s)| d.zset_member(m, s)),
         Value::List(l) => l.iter().for_each(|e| d.list_element(e)),
+        Value::Stream(st) => {
+            use crate::keyspace::StreamId;
+            for (id, pairs) in st.range(StreamId::MIN, StreamId::MAX, false, 0) {
+                d.stream_entry(id.ms, id.seq, pairs.iter().map(|(f, v)| (&f[..], &v[..])));
+            }
+        }
     }
 }
 
@@ -744,6 +750,7 @@ fn digest_type(v: &Value) -> crate::util::digest::ValueType {
         Value::Set(_) => ValueType::Set,
         Value::Zset(_) => ValueType::ZSet,
         Value::List(_) => ValueType::List,
+        Value::Stream(_) => ValueType::Stream,
     }
 }
 

@@ -440,7 +440,7 @@ async fn sintercard_client(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if let [only] = involved[..] {
         let args = args.to_vec();
         return Ok(shard::run_on(only, move |core| {
-            super::run_and_propagate(core, sintercard, db, &args, false, unix_ms())
+            super::run_and_propagate(core, sintercard, db, &args, false, false, unix_ms())
         })
         .await);
     }

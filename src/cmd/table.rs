@@ -68,6 +68,7 @@ pub enum Group {
     Transactions,
     Pubsub,
     Hyperloglog,
+    Stream,
 }
 
 impl Group {
@@ -85,6 +86,7 @@ impl Group {
             Group::Transactions => "transactions",
             Group::Pubsub => "pubsub",
             Group::Hyperloglog => "hyperloglog",
+            Group::Stream => "stream",
         }
     }
 
@@ -102,6 +104,7 @@ impl Group {
             Group::Transactions => "@transaction",
             Group::Pubsub => "@pubsub",
             Group::Hyperloglog => "@hyperloglog",
+            Group::Stream => "@stream",
         }
     }
 }
@@ -445,6 +448,7 @@ impl Table {
             super::bitmap::commands(),
             super::bitfield::commands(),
             super::hll::commands(),
+            super::stream::commands(),
             super::hash::commands(),
             super::set::commands(),
             super::zset::commands(),

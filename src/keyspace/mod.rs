@@ -30,6 +30,7 @@ pub mod set;
 pub mod skiplist;
 pub mod snapshot;
 pub mod staging;
+pub mod stream;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -42,6 +43,7 @@ pub use list::{End, Fill, ListValue};
 pub use set::{Member, SetValue};
 pub use snapshot::{SnapItem, SnapVisitor, SnapshotActive};
 pub use staging::{Install, LoadedKey, StageError};
+pub use stream::{StreamId, StreamValue};
 pub use value::{Limits, StrEncoding, StrValue, Value, SHARED_INTEGERS};
 pub use zset::ZsetValue;
 

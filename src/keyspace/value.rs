@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use crate::keyspace::hash::HashValue;
 use crate::keyspace::list::ListValue;
 use crate::keyspace::set::SetValue;
+use crate::keyspace::stream::StreamValue;
 use crate::keyspace::zset::ZsetValue;
 pub use crate::util::num::parse_i64_strict;
 
@@ -63,6 +64,8 @@ pub enum Value {
     Zset(ZsetValue),
     /// Boxed: a list's node deque would make every value bigger.
     List(Box<ListValue>),
+    /// Boxed, for the same reason.
+    Stream(Box<StreamValue>),
 }
 
 impl Value {
@@ -74,6 +77,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::Zset(_) => "zset",
             Value::List(_) => "list",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -85,6 +89,7 @@ impl Value {
             Value::Set(s) => s.encoding_name(),
             Value::Zset(z) => z.encoding_name(),
             Value::List(l) => l.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -121,6 +126,7 @@ impl Value {
             Value::Set(s) => s.payload_bytes(),
             Value::Zset(z) => z.payload_bytes(),
             Value::List(l) => l.payload_bytes(),
+            Value::Stream(s) => s.payload_bytes(),
         }
     }
 }

@@ -34,6 +34,8 @@ pub fn from_rdb(v: RdbValue, lim: &Limits) -> Option<Value> {
             items.iter().map(|i| i.as_ref()),
             crate::node::list_fill(),
         )))),
+        // An empty stream is a value (XDEL and XTRIM leave the key).
+        RdbValue::Stream(st) => Some(Value::Stream(st)),
     }
 }
 
@@ -64,6 +66,7 @@ pub fn write_entry<S: RdbSink>(
             expire_at_ms,
         ),
         Value::List(l) => enc.list_entry(key, l.nodes().map(|(_, n)| n), expire_at_ms),
+        Value::Stream(st) => enc.stream_entry(key, st, expire_at_ms),
     }
 }
 

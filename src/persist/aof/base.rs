@@ -84,10 +84,49 @@ pub fn key_commands(item: &SnapItem, out: &mut Vec<u8>) {
                 .flat_map(|(f, v)| [Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)]),
             2,
         ),
+        Value::Stream(st) => stream_commands(key, st, out),
     }
     if let Some(at) = item.expire_at_ms {
         encode_command(&[&b"PEXPIREAT"[..], key, at.to_string().as_bytes()], out);
     }
+}
+
+/// A stream as Redis rewrites one: an XADD per entry (an empty stream by
+/// the `XADD key MAXLEN 0 0-1 x y` trick), then XSETID with the last ID,
+/// the entries added and the greatest deleted ID.
+fn stream_commands(key: &Bytes, st: &crate::keyspace::StreamValue, out: &mut Vec<u8>) {
+    use crate::keyspace::StreamId;
+    if st.is_empty() {
+        let id = StreamId::new(0, 1).to_bytes();
+        encode_command(&[&b"XADD"[..], key, b"MAXLEN", b"0", &id, b"x", b"y"], out);
+    } else {
+        for (id, pairs) in st.range(StreamId::MIN, StreamId::MAX, false, 0) {
+            let id = id.to_bytes();
+            let mut cmd: Vec<&[u8]> = vec![b"XADD", key, &id];
+            for (f, v) in &pairs {
+                cmd.push(f);
+                cmd.push(v);
+            }
+            encode_command(&cmd, out);
+        }
+    }
+    let (last, added, deleted) = (
+        st.last_id.to_bytes(),
+        st.entries_added.to_string(),
+        st.max_deleted_id.to_bytes(),
+    );
+    encode_command(
+        &[
+            &b"XSETID"[..],
+            key,
+            &last,
+            b"ENTRIESADDED",
+            added.as_bytes(),
+            b"MAXDELETEDID",
+            &deleted,
+        ],
+        out,
+    );
 }
 
 /// `cmd key a b c ...` in commands of at most [`ITEMS_PER_CMD`] items of

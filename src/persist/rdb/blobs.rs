@@ -139,47 +139,67 @@ pub fn listpack_entries(lp: &[u8]) -> Res<Vec<Bytes>> {
     Ok(out)
 }
 
+/// One element to write into a listpack.
+#[derive(Clone, Copy, Debug)]
+pub enum LpItem<'a> {
+    /// An integer, as `lpAppendInteger` writes it.
+    Int(i64),
+    /// A string, as `lpAppend` writes it: canonical integers become
+    /// integers.
+    Str(&'a [u8]),
+}
+
 /// A listpack of `items` as Redis's `lpAppend` builds it: canonical
 /// integers (Redis's string2ll) in the smallest integer encoding, other
 /// strings as 6-bit, 12-bit or 32-bit length strings.
 pub fn write_listpack<'a>(items: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    write_listpack_items(items.map(LpItem::Str))
+}
+
+/// A listpack of integers and strings (stream nodes mix both).
+pub fn write_listpack_items<'a>(items: impl Iterator<Item = LpItem<'a>>) -> Vec<u8> {
     let mut out = vec![0u8; LP_HEADER];
     let mut count = 0usize;
     for item in items {
         let start = out.len();
-        match crate::util::num::parse_i64_strict(item) {
-            Some(v) if (0..=127).contains(&v) => out.push(v as u8),
-            Some(v) if (-4096..=4095).contains(&v) => {
+        // Canonical integer text is stored as the integer.
+        let item = match item {
+            LpItem::Str(s) => crate::util::num::parse_i64_strict(s).map_or(item, LpItem::Int),
+            int => int,
+        };
+        match item {
+            LpItem::Int(v) if (0..=127).contains(&v) => out.push(v as u8),
+            LpItem::Int(v) if (-4096..=4095).contains(&v) => {
                 let u = (v as u16) & 0x1FFF;
                 out.push(0xC0 | (u >> 8) as u8);
                 out.push(u as u8);
             }
-            Some(v) if i16::try_from(v).is_ok() => {
+            LpItem::Int(v) if i16::try_from(v).is_ok() => {
                 out.push(0xF1);
                 out.extend_from_slice(&(v as i16).to_le_bytes());
             }
-            Some(v) if (-(1 << 23)..(1 << 23)).contains(&v) => {
+            LpItem::Int(v) if (-(1 << 23)..(1 << 23)).contains(&v) => {
                 out.push(0xF2);
                 out.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
             }
-            Some(v) if i32::try_from(v).is_ok() => {
+            LpItem::Int(v) if i32::try_from(v).is_ok() => {
                 out.push(0xF3);
                 out.extend_from_slice(&(v as i32).to_le_bytes());
             }
-            Some(v) => {
+            LpItem::Int(v) => {
                 out.push(0xF4);
                 out.extend_from_slice(&v.to_le_bytes());
             }
-            None if item.len() < 64 => {
+            LpItem::Str(item) if item.len() < 64 => {
                 out.push(0x80 | item.len() as u8);
                 out.extend_from_slice(item);
             }
-            None if item.len() < 4096 => {
+            LpItem::Str(item) if item.len() < 4096 => {
                 out.push(0xE0 | (item.len() >> 8) as u8);
                 out.push(item.len() as u8);
                 out.extend_from_slice(item);
             }
-            None => {
+            LpItem::Str(item) => {
                 out.push(0xF0);
                 out.extend_from_slice(&(item.len() as u32).to_le_bytes());
                 out.extend_from_slice(item);

@@ -315,7 +315,10 @@ impl<S: RdbSource> RdbDecoder<S> {
                 | format::TYPE_LIST
                 | format::TYPE_LIST_ZIPLIST
                 | format::TYPE_LIST_QUICKLIST
-                | format::TYPE_LIST_QUICKLIST_2 => {
+                | format::TYPE_LIST_QUICKLIST_2
+                | format::TYPE_STREAM_LISTPACKS
+                | format::TYPE_STREAM_LISTPACKS_2
+                | format::TYPE_STREAM_LISTPACKS_3 => {
                     let key = self.string("key")?;
                     let value = self.value(op, &key)?;
                     return Ok(RdbItem::Entry(RdbEntry {
@@ -347,6 +350,72 @@ impl<S: RdbSource> RdbDecoder<S> {
         }
     }
 
+    /// A stream value: its nodes (each checked), then the IDs and counters
+    /// its type has. Consumer groups are not supported yet: a stream with
+    /// any is refused by name.
+    fn stream(&mut self, ty: u8, key: &[u8], at: u64) -> Result<RdbValue, RdbError> {
+        use crate::keyspace::{stream::StreamValue, StreamId};
+        let bad = |what: String| RdbError::Corrupt {
+            offset: at,
+            what: format!(
+                "stream value of key {:?}: {what}",
+                String::from_utf8_lossy(key)
+            ),
+        };
+        let count = self.len("stream node count")?;
+        let mut nodes: Vec<(StreamId, crate::keyspace::stream::Node)> = Vec::new();
+        for _ in 0..count {
+            let nkey = self.string("stream node key")?;
+            let master = super::stream::parse_node_key(&nkey)
+                .ok_or_else(|| bad(format!("node key of {} bytes, not 16", nkey.len())))?;
+            if nodes.last().is_some_and(|(m, _)| *m >= master) {
+                return Err(bad("nodes out of order".into()));
+            }
+            let lp = self.string("stream listpack")?;
+            let node = super::stream::parse_node(master, &lp).map_err(bad)?;
+            if let (Some((_, prev)), Some(first)) = (nodes.last(), node.entries.first()) {
+                if prev.entries.last().is_some_and(|e| e.id >= first.id) {
+                    return Err(bad("nodes overlap".into()));
+                }
+            }
+            nodes.push((master, node));
+        }
+        let length = self.len("stream length")?;
+        let id = |this: &mut Self, what: &str| -> Result<StreamId, RdbError> {
+            Ok(StreamId::new(this.len(what)?, this.len(what)?))
+        };
+        let last_id = id(self, "stream last ID")?;
+        let (first_id, max_deleted_id, entries_added) = if ty == format::TYPE_STREAM_LISTPACKS {
+            (None, StreamId::MIN, length)
+        } else {
+            let first = id(self, "stream first ID")?;
+            let deleted = id(self, "stream max deleted ID")?;
+            (Some(first), deleted, self.len("stream entries added")?)
+        };
+        let groups = self.len("stream consumer group count")?;
+        if groups > 0 {
+            return Err(RdbError::UnsupportedType {
+                type_byte: ty,
+                type_name: "stream with consumer groups",
+                key: Bytes::copy_from_slice(key),
+                offset: at,
+            });
+        }
+        let mut st =
+            StreamValue::from_parts(nodes, last_id, StreamId::MIN, max_deleted_id, entries_added);
+        if st.len() != length {
+            return Err(bad(format!(
+                "length {length} but {} live entries",
+                st.len()
+            )));
+        }
+        st.first_id = match first_id {
+            Some(first) => first,
+            None => st.edge_id(true).unwrap_or(StreamId::MIN),
+        };
+        Ok(RdbValue::Stream(Box::new(st)))
+    }
+
     /// The value of an entry of type `ty` (one the caller matched).
     fn value(&mut self, ty: u8, key: &[u8]) -> Result<RdbValue, RdbError> {
         let at = self.offset;
@@ -360,6 +429,11 @@ impl<S: RdbSource> RdbDecoder<S> {
         };
         Ok(match ty {
             format::TYPE_STRING => RdbValue::String(self.string("string value")?),
+            format::TYPE_STREAM_LISTPACKS
+            | format::TYPE_STREAM_LISTPACKS_2
+            | format::TYPE_STREAM_LISTPACKS_3 => {
+                return self.stream(ty, key, at);
+            }
             format::TYPE_SET => {
                 let n = self.len("set length")?;
                 let mut members = Vec::with_capacity((n as usize).min(PREALLOC_ELEMENTS));

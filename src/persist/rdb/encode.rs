@@ -241,7 +241,32 @@ impl<S: RdbSink> RdbEncoder<S> {
                 let node: Vec<&[u8]> = items.iter().map(|i| i.as_ref()).collect();
                 self.list_entry(key, std::iter::once(node.into_iter()), expire_at_ms)
             }
+            RdbValue::Stream(st) => self.stream_entry(key, st, expire_at_ms),
         }
+    }
+
+    /// A stream as STREAM_LISTPACKS_2, what Redis 7.0 writes: each node as
+    /// its 16-byte master ID and its listpack, then the length, last ID,
+    /// first ID, greatest deleted ID, entries added, and no consumer group.
+    pub fn stream_entry(
+        &mut self,
+        key: &[u8],
+        st: &crate::keyspace::StreamValue,
+        expire_at_ms: Option<u64>,
+    ) -> std::io::Result<()> {
+        self.entry_head(format::TYPE_STREAM_LISTPACKS_2, key, expire_at_ms)?;
+        self.len(st.node_count() as u64)?;
+        for (master, node) in st.nodes() {
+            self.string(&super::stream::node_key(*master))?;
+            self.string(&super::stream::node_listpack(*master, node))?;
+        }
+        self.len(st.len())?;
+        for id in [st.last_id, st.first_id, st.max_deleted_id] {
+            self.len(id.ms)?;
+            self.len(id.seq)?;
+        }
+        self.len(st.entries_added)?;
+        self.len(0)
     }
 
     /// A list as LIST_QUICKLIST_2: one packed (listpack) node per item of

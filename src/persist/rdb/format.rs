@@ -81,6 +81,13 @@ pub const QUICKLIST_NODE_PLAIN: u64 = 1;
 pub const QUICKLIST_NODE_PACKED: u64 = 2;
 /// A set as a listpack blob (Redis 7.2).
 pub const TYPE_SET_LISTPACK: u8 = 20;
+/// A stream: nodes as listpacks, last ID, consumer groups (Redis 5).
+pub const TYPE_STREAM_LISTPACKS: u8 = 15;
+/// A stream with its first ID, greatest deleted ID, entries added, and
+/// the groups' entries read (Redis 7.0).
+pub const TYPE_STREAM_LISTPACKS_2: u8 = 19;
+/// As 19, with each consumer's active time (Redis 7.2).
+pub const TYPE_STREAM_LISTPACKS_3: u8 = 21;
 
 // Length encodings: the two top bits of the first byte.
 /// `00xxxxxx`: 6-bit length in the first byte.

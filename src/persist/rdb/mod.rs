@@ -1,4 +1,4 @@
-//! RDB snapshot encoding and decoding (strings, hashes, sets, lists, sorted sets): the data model
+//! RDB snapshot encoding and decoding (strings, hashes, sets, lists, sorted sets, streams): the data model
 //! the rest of the server sees (`RdbEntry`, `RdbValue`, `RdbAux`,
 //! `RdbItem`), the byte sink and source traits, options and errors. This
 //! module does no I/O of its own: bytes go out through an `RdbSink` and come
@@ -9,6 +9,7 @@ pub mod crc64;
 mod decode;
 mod encode;
 pub mod format;
+mod stream;
 pub use crate::util::lzf;
 
 #[cfg(test)]
@@ -69,6 +70,8 @@ pub enum RdbValue {
     Zset(Vec<(Bytes, f64)>),
     /// Elements head to tail.
     List(Vec<Bytes>),
+    /// A stream, nodes and all (never with consumer groups for now).
+    Stream(Box<crate::keyspace::StreamValue>),
 }
 
 /// Auxiliary fields (`redis-ver`, `redis-bits`, `ctime`, `used-mem`,
@@ -220,7 +223,7 @@ impl std::fmt::Display for RdbError {
                 offset,
             } => write!(
                 f,
-                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes, sets, lists and sorted sets are supported",
+                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes, sets, lists, sorted sets and streams without consumer groups are supported",
                 String::from_utf8_lossy(key)
             ),
             RdbError::UnsupportedOpcode {

@@ -695,9 +695,9 @@ fn stamps_are_written_between_the_expire_time_and_the_type() {
 #[test]
 fn refuses_other_types_naming_type_and_key() {
     for (byte, name) in [
-        (19u8, "stream_listpacks_2"),
-        (15, "stream_listpacks"),
-        (21, "stream_listpacks_3"),
+        (7u8, "module_2"),
+        (24, "hash_metadata"),
+        (25, "hash_listpack_ex"),
     ] {
         let mut body = vec![0, 1, b'k', 1, b'v'];
         body.extend([byte, 6]);
@@ -726,6 +726,18 @@ fn refuses_other_types_naming_type_and_key() {
     }
     let err = decode(&file(10, &[8, 1, b'k'])).err().unwrap();
     assert!(matches!(err, RdbError::Corrupt { offset: 9, .. }), "{err}");
+    // A stream (no nodes, all IDs 0-0) with one consumer group: groups are
+    // not supported yet, and say so.
+    let body = [19, 1, b's', 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let err = decode(&file(10, &body)).err().unwrap();
+    assert!(
+        matches!(&err, RdbError::UnsupportedType { type_name, .. } if *type_name == "stream with consumer groups"),
+        "{err}"
+    );
+    // Without groups the same stream loads, empty.
+    let mut body = body.to_vec();
+    *body.last_mut().unwrap() = 0;
+    assert!(decode(&file(10, &body)).is_ok());
     for op in [
         format::OP_MODULE_AUX,
         format::OP_FUNCTION2,
