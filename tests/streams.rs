@@ -334,5 +334,141 @@ fn stream_commands_are_described_like_redis() {
         "xdel",
         "xtrim",
         "xsetid",
+        "xread",
     ]);
+}
+
+#[test]
+fn xread_answers_like_redis() {
+    let (ours, theirs) = (cascade(SMALL_NODES), redis(SMALL_NODES));
+    let (mut o, mut r) = (ours.conn(), theirs.conn());
+    let script = [
+        "XADD a 1-0 f 1",
+        "XADD a 2-0 f 2",
+        "XADD a 3-0 f 3",
+        "XADD b 5-0 g 5",
+        "SET str x",
+        "XREAD STREAMS a 0",
+        "XREAD COUNT 2 STREAMS a 0",
+        "XREAD COUNT 0 STREAMS a 1-0",
+        "XREAD COUNT -5 STREAMS a 1-0",
+        "XREAD STREAMS a b 1 0",
+        "XREAD STREAMS a b $ $",
+        "XREAD STREAMS a b missing 2 4 0",
+        "XREAD STREAMS missing 0",
+        "XREAD STREAMS a 3",
+        "XREAD STREAMS a",
+        "XREAD STREAMS a b 0",
+        "XREAD a 0",
+        "XREAD COUNT x STREAMS a 0",
+        "XREAD BLOCK x STREAMS a 0",
+        "XREAD BLOCK -1 STREAMS a 0",
+        "XREAD GROUP g c STREAMS a 0",
+        "XREAD NOACK STREAMS a 0",
+        "XREAD STREAMS a >",
+        "XREAD STREAMS a x",
+        "XREAD STREAMS str 0",
+        "XREAD STREAMS a str x 0",
+        "XREAD STREAMS str a 0 x",
+        "XREAD BLOCK 0 STREAMS a 0",
+        "XREAD BLOCK 1 STREAMS a 3",
+        "XREAD BLOCK 1 STREAMS missing $",
+        "XDEL a 3-0",
+        "XREAD STREAMS a 2",
+        "MULTI",
+        "XREAD BLOCK 0 STREAMS a $",
+        "EXEC",
+    ];
+    assert_same_replies(&mut o, &mut r, &script);
+    // RESP3: a map of streams.
+    for c in [&mut o, &mut r] {
+        assert!(!c.cmd(&["HELLO", "3"]).is_error());
+    }
+    assert_same_replies(&mut o, &mut r, &["XREAD STREAMS a b 0 0", "XREAD STREAMS a 2"]);
+}
+
+/// Sends an XREAD BLOCK from a client of its own, to be read later.
+fn blocked_read(port: u16, args: &[&str]) -> Conn {
+    let mut c = Conn::connect(port);
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.send(&args);
+    c
+}
+
+/// Waits until `n` clients are blocked.
+fn wait_blocked(s: &common::Server, n: usize) {
+    common::wait_until(
+        std::time::Duration::from_secs(10),
+        "clients blocked",
+        || common::info_field(&mut s.conn(), "clients", "blocked_clients") == n.to_string(),
+    );
+}
+
+#[test]
+fn xread_block_is_served_by_new_entries_on_any_shard() {
+    let s = cascade(&[]);
+    let mut c = s.conn();
+    // Keys on both shards.
+    let k0 = &common::family::keys_on(0, "q", 1)[0];
+    let k1 = &common::family::keys_on(1, "q", 1)[0];
+    c.cmd(&["XADD", k0, "1-0", "f", "old"]);
+    // Two readers of k0 after $, one of both keys after explicit IDs.
+    let mut r1 = blocked_read(s.port, &["XREAD", "BLOCK", "0", "STREAMS", k0, "$"]);
+    let mut r2 = blocked_read(
+        s.port,
+        &["XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", k0, "$"],
+    );
+    let mut r3 = blocked_read(
+        s.port,
+        &["XREAD", "BLOCK", "0", "STREAMS", k0, k1, "5-0", "0"],
+    );
+    wait_blocked(&s, 3);
+    // A write to the other key serves only the reader waiting on it.
+    c.cmd(&["XADD", k1, "7-0", "g", "new"]);
+    let entry = |id: &str, f: &str, v: &str| {
+        Value::Array(vec![
+            Value::bulk(id),
+            Value::Array(vec![Value::bulk(f), Value::bulk(v)]),
+        ])
+    };
+    let one = |k: &str, entries: Vec<Value>| {
+        Value::Array(vec![Value::Array(vec![
+            Value::bulk(k),
+            Value::Array(entries),
+        ])])
+    };
+    assert_eq!(r3.read(), one(k1, vec![entry("7-0", "g", "new")]));
+    wait_blocked(&s, 2);
+    // Entries not after a reader's ID do not serve it.
+    c.cmd(&["XADD", k0, "2-0", "f", "a"]);
+    c.cmd(&["XADD", k0, "3-0", "f", "b"]);
+    let got1 = r1.read();
+    let got2 = r2.read();
+    assert!(
+        got1 == one(k0, vec![entry("2-0", "f", "a")])
+            || got1 == one(k0, vec![entry("2-0", "f", "a"), entry("3-0", "f", "b")]),
+        "{got1:?}"
+    );
+    assert_eq!(got2, one(k0, vec![entry("2-0", "f", "a")]));
+    wait_blocked(&s, 0);
+    // A timeout answers a null array; CLIENT UNBLOCK likewise.
+    let mut t = Conn::connect(s.port);
+    assert_eq!(
+        t.cmd(&["XREAD", "BLOCK", "50", "STREAMS", k0, "$"]),
+        Value::Nil
+    );
+    let mut u = blocked_read(s.port, &["XREAD", "BLOCK", "0", "STREAMS", k1, "$"]);
+    wait_blocked(&s, 1);
+    let id = common::info_field(&mut s.conn(), "clients", "blocked_clients");
+    assert_eq!(id, "1");
+    let list = c.cmd(&["CLIENT", "LIST"]).text();
+    let blocked_id = list
+        .lines()
+        .find(|l| l.contains("flags=b"))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|f| f.strip_prefix("id="))
+        .unwrap()
+        .to_string();
+    assert_eq!(c.cmd(&["CLIENT", "UNBLOCK", &blocked_id]), Value::Int(1));
+    assert_eq!(u.read(), Value::Nil);
 }

@@ -1,5 +1,8 @@
 //! The blocking commands: BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP on lists,
-//! BZPOPMIN BZPOPMAX BZMPOP on sorted sets.
+//! BZPOPMIN BZPOPMAX BZMPOP on sorted sets, and XREAD BLOCK on streams
+//! (which `stream` parses and tries first; see [`block_stream_read`]). A
+//! read takes nothing, so every XREAD waiter a new entry is for is served,
+//! each with the entries after its own ID.
 //!
 //! # How a client blocks
 //! [`run`] first tries the command like its non-blocking form (the keys'
@@ -224,6 +227,13 @@ fn try_key(
             let got = zpop_and_propagate(ctx, key, *max, *count)?;
             Ok(got.map(|p| zpop_reply(key, p, count.is_some())))
         }
+        BlockOp::XRead { after, count } => {
+            let Some((_, id)) = after.iter().find(|(k, _)| k == key) else {
+                return Ok(None);
+            };
+            let entries = super::stream::entries_after(ctx, key, *id, *count);
+            Ok(entries.map(|e| Reply::KeyedMap(vec![(Reply::Bulk(key.clone()), e)])))
+        }
         BlockOp::Move {
             dest,
             from,
@@ -253,13 +263,24 @@ fn has_data(core: &ShardCore, db: usize, key: &[u8]) -> Option<Awaits> {
         .and_then(served_by)
 }
 
+/// The last ID of the stream at `key`, if it holds one (what an XREAD
+/// waiter is served by).
+fn stream_last_id(core: &ShardCore, db: usize, key: &[u8]) -> Option<crate::keyspace::StreamId> {
+    match core.db(db).get_ref(key, crate::node::unix_ms()) {
+        Some(crate::keyspace::Value::Stream(s)) => Some(s.last_id),
+        _ => None,
+    }
+}
+
 /// Registers `w` on `keys` of this shard; a key that has data for it
 /// already (it got some between the attempt and now) is marked ready, so
 /// the shard serves it after this job.
 fn register(core: &mut ShardCore, db: usize, keys: &[Bytes], w: &Arc<Waiter>) {
     for key in keys {
         core.blocked.register(&mut core.ks, db, key, w.clone());
-        if has_data(core, db, key) == Some(w.op.awaits()) {
+        if has_data(core, db, key) == Some(w.op.awaits())
+            && w.op.ready_for(key, stream_last_id(core, db, key))
+        {
             core.db_mut(db).mark_ready(key);
         }
     }
@@ -312,7 +333,9 @@ async fn attempt(client: &Client, req: &Request, waiter: Option<&Arc<Waiter>>) -
                 src.clone(),
                 match &req.op {
                     BlockOp::Move { dest, .. } => dest.clone(),
-                    BlockOp::Pop { .. } | BlockOp::ZPop { .. } => src.clone(),
+                    BlockOp::Pop { .. } | BlockOp::ZPop { .. } | BlockOp::XRead { .. } => {
+                        src.clone()
+                    }
                 },
                 (*from, *to),
                 prop,
@@ -382,7 +405,7 @@ async fn attempt(client: &Client, req: &Request, waiter: Option<&Arc<Waiter>>) -
 fn empty_reply(req: &Request) -> Reply {
     match req.op {
         BlockOp::Move { .. } => Reply::Nil,
-        BlockOp::Pop { .. } | BlockOp::ZPop { .. } => Reply::NilArray,
+        BlockOp::Pop { .. } | BlockOp::ZPop { .. } | BlockOp::XRead { .. } => Reply::NilArray,
     }
 }
 
@@ -403,6 +426,13 @@ pub async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if !matches!(reply, Reply::Nil) {
         return Ok(reply);
     }
+    enter_blocked(client, waiter, req);
+    Ok(Reply::Nil)
+}
+
+/// Leaves the client blocked on `waiter` (registered on its keys' shards
+/// already); the connection then calls [`wait`].
+fn enter_blocked(client: &mut Client, waiter: Arc<Waiter>, req: Request) {
     let deadline =
         (req.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(req.timeout_ms));
     let flags = {
@@ -416,7 +446,35 @@ pub async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
         deadline,
         flags,
     });
-    Ok(Reply::Nil)
+}
+
+/// XREAD BLOCK that found nothing to read: registers a waiter for the
+/// entries after each key's ID on the shards the caller holds (so no entry
+/// lands in between) and leaves the client blocked, `timeout_ms` (0:
+/// forever). The reply is a placeholder, as from [`run`].
+pub async fn block_stream_read(
+    client: &mut Client,
+    guard: &shard::HoldGuard,
+    after: Vec<(Bytes, crate::keyspace::StreamId)>,
+    count: usize,
+    timeout_ms: u64,
+) -> Reply {
+    let db = client.db;
+    let keys: Vec<Bytes> = after.iter().map(|(k, _)| k.clone()).collect();
+    let op = BlockOp::XRead { after, count };
+    let waiter = Waiter::new(client.id, db, op.clone());
+    for (s, ks) in by_shard(&keys, client.shard.shards()) {
+        let w = waiter.clone();
+        guard.run(s, move |core| register(core, db, &ks, &w)).await;
+    }
+    let req = Request {
+        keys,
+        op,
+        move_prop: None,
+        timeout_ms,
+    };
+    enter_blocked(client, waiter, req);
+    Reply::Nil
 }
 
 /// How one wait step ended.
@@ -589,10 +647,10 @@ fn serve_key(core: &mut ShardCore, db: usize, key: &Bytes) {
         let Some(kind) = has_data(core, db, key) else {
             return;
         };
-        let Some(w) = core
-            .blocked
-            .first_where(&mut core.ks, db, key, |w| w.op.awaits() == kind)
-        else {
+        let last_id = stream_last_id(core, db, key);
+        let Some(w) = core.blocked.first_where(&mut core.ks, db, key, |w| {
+            w.op.awaits() == kind && w.op.ready_for(key, last_id)
+        }) else {
             return;
         };
         if let BlockOp::Move { dest_shard, .. } = &w.op {

@@ -868,6 +868,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Lmove | Lmpop => listops::run_client(client, cmd, args).await,
         Pfcount | Pfmerge => hll::run_client(client, cmd, args).await,
         Bitop => bitmap::run_client(client, args).await,
+        Xread => stream::xread(client, args).await,
         Blocking => blocking::run(client, args).await,
     };
     result.unwrap_or_else(Reply::from)

@@ -1,4 +1,4 @@
-//! Stream commands: XADD XLEN XRANGE XREVRANGE XDEL XTRIM XSETID, with
+//! Stream commands: XADD XLEN XRANGE XREVRANGE XDEL XTRIM XSETID XREAD, with
 //! Redis 7.0's arguments, ID rules, errors and propagation. The type
 //! itself is `keyspace::stream`.
 //!
@@ -7,14 +7,18 @@
 //! be (`=` and the length or first ID it left), so replicas and the AOF
 //! end with the same entries whatever their node layout.
 //!
-//! Consumer groups (XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XINFO) and
-//! XREAD are not implemented yet.
+//! XREAD holds the shards of its keys while it resolves `$`, reads, and
+//! (BLOCK, nothing to read) registers its waiter, so no entry can land in
+//! between; `blocking` serves it when one does.
+//!
+//! Consumer groups (XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XINFO) are
+//! not implemented yet.
 
 use super::args::{is, parse_i64_strict};
 use super::error::{CmdError, CmdResult};
 use super::lookup::{read, write};
-use super::table::{flag::*, spec, CommandSpec, Group, Run, Split};
-use super::Ctx;
+use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
+use super::{Client, Ctx};
 use crate::keyspace::stream::{StreamValue, Trim};
 use crate::keyspace::{StreamId, Value};
 use crate::resp::Reply;
@@ -31,6 +35,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec("xdel", -3, WRITE | FAST, k1, S, "5.0.0", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.", Run::Keyed(xdel, Split::None)),
         spec("xtrim", -4, WRITE, k1, S, "5.0.0", "Trims the stream to (approximately if '~' is passed) a certain size", Run::Keyed(xtrim, Split::None)),
         spec("xsetid", -3, WRITE | DENYOOM | FAST, k1, S, "5.0.0", "An internal command for replicating stream values", Run::Keyed(xsetid, Split::None)),
+        spec("xread", -4, READONLY | BLOCKING | MOVABLE_KEYS, (0, 0, 0), S, "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", Run::Client(ClientCmd::Xread)),
     ]
 }
 
@@ -388,6 +393,8 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     s.append(id, &args[fields_at..], crate::node::stream_node_limits());
     let mut propagated = args.to_vec();
     apply_trim(s, &t, &mut propagated);
+    // Readers blocked on the key (XREAD BLOCK) look at it after this job.
+    ctx.db().mark_ready(key);
     if !matches!(t.id, Some((_, true))) {
         propagated[id_at] = id.to_bytes();
     }
@@ -492,6 +499,143 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.dirty(1);
     Ok(Reply::Ok)
+}
+
+/// The entries of `key` after `after` (at most `count`, 0: all) once the
+/// stream's last ID passed it; what a blocked XREAD is served.
+pub(super) fn entries_after(
+    ctx: &mut Ctx,
+    key: &[u8],
+    after: StreamId,
+    count: usize,
+) -> Option<Reply> {
+    let Ok(Some(s)) = read_stream(ctx, key) else {
+        return None;
+    };
+    if s.last_id <= after {
+        return None;
+    }
+    let start = after.next()?;
+    let entries = s.range(start, StreamId::MAX, false, count);
+    Some(Reply::Array(
+        entries
+            .into_iter()
+            .map(|(id, pairs)| entry_reply(id, pairs))
+            .collect(),
+    ))
+}
+
+/// XREAD's BLOCK: milliseconds, as Redis's getTimeoutFromObjectOrReply
+/// takes them.
+fn block_ms(arg: &[u8]) -> Result<u64, CmdError> {
+    let ms = parse_i64_strict(arg)
+        .ok_or_else(|| CmdError::other("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::other("ERR timeout is negative"));
+    }
+    if ms as u64 > (i64::MAX as u64).saturating_sub(crate::node::unix_ms()) {
+        return Err(CmdError::other("ERR timeout is out of range"));
+    }
+    Ok(ms as u64)
+}
+
+/// XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
+pub async fn xread(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let (mut count, mut block, mut streams_at) = (0usize, None, 0usize);
+    let mut i = 1;
+    while i < args.len() {
+        let more = args.len() - 1 - i;
+        let a = &args[i];
+        if is(a, "block") && more > 0 {
+            block = Some(block_ms(&args[i + 1])?);
+            i += 1;
+        } else if is(a, "count") && more > 0 {
+            let n = parse_i64_strict(&args[i + 1]).ok_or(CmdError::NotInteger)?;
+            count = n.max(0) as usize;
+            i += 1;
+        } else if is(a, "streams") && more > 0 {
+            streams_at = i + 1;
+            if !(args.len() - streams_at).is_multiple_of(2) {
+                return Err(CmdError::other(
+                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+                ));
+            }
+            break;
+        } else if is(a, "group") && more >= 2 {
+            return Err(CmdError::other(
+                "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+            ));
+        } else if is(a, "noack") {
+            return Err(CmdError::other(
+                "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+            ));
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 1;
+    }
+    if streams_at == 0 {
+        return Err(CmdError::Syntax);
+    }
+    let nkeys = (args.len() - streams_at) / 2;
+    let keys = &args[streams_at..streams_at + nkeys];
+    let id_args = &args[streams_at + nkeys..];
+    let db = client.db;
+    let n = client.shard.shards();
+    let involved: Vec<usize> = keys
+        .iter()
+        .map(|k| crate::shard::route::shard_of(k, n))
+        .collect();
+    let guard = crate::shard::hold(&involved).await;
+    // Each key's last ID and last live ID, or WRONGTYPE.
+    let looks = super::across::read_keys(&guard, db, keys, |ctx, k| match read(ctx, k) {
+        None => Ok(None),
+        Some(Value::Stream(s)) => Ok(Some((s.last_id, s.edge_id(false)))),
+        Some(_) => Err(CmdError::WrongType),
+    })
+    .await;
+    // In key order: the type, then the ID (`$`: the last ID now).
+    let mut after = Vec::with_capacity(nkeys);
+    let mut serve = Vec::new();
+    for ((key, look), id_arg) in keys.iter().zip(looks).zip(id_args) {
+        let look = look?;
+        let id = match &id_arg[..] {
+            b"$" => look.map_or(StreamId::MIN, |(last, _)| last),
+            b">" => {
+                return Err(CmdError::other(
+                    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
+                ))
+            }
+            _ => strict_id(id_arg)?,
+        };
+        if look.is_some_and(|(_, live)| live.is_some_and(|live| live > id)) {
+            serve.push((key.clone(), id));
+        }
+        after.push((key.clone(), id));
+    }
+    let mut served = Vec::with_capacity(serve.len());
+    for (key, id) in serve {
+        let k = key.clone();
+        let entries = guard
+            .run(crate::shard::route::shard_of(&key, n), move |core| {
+                let mut ctx = Ctx::new(core, db);
+                entries_after(&mut ctx, &k, id, count)
+            })
+            .await;
+        if let Some(e) = entries {
+            served.push((Reply::Bulk(key), e));
+        }
+    }
+    if !served.is_empty() {
+        return Ok(Reply::KeyedMap(served));
+    }
+    let may_block = !client.in_exec && !client.is_master;
+    match block {
+        Some(ms) if may_block => {
+            Ok(super::blocking::block_stream_read(client, &guard, after, count, ms).await)
+        }
+        _ => Ok(Reply::NilArray),
+    }
 }
 
 #[cfg(test)]

@@ -211,6 +211,7 @@ pub enum ClientCmd {
     Pfmerge,
     /// BITOP across shards.
     Bitop,
+    Xread,
 }
 
 #[derive(Clone, Copy)]
@@ -306,6 +307,19 @@ impl CommandSpec {
             "lmpop" => numkeys_positions(args, 1),
             // BLMPOP / BZMPOP timeout numkeys key...
             "blmpop" | "bzmpop" => numkeys_positions(args, 2),
+            // XREAD ... STREAMS key [key ...] id [id ...]
+            "xread" => {
+                let at = args
+                    .iter()
+                    .position(|a| a.eq_ignore_ascii_case(b"streams"))
+                    .map_or(args.len(), |p| p + 1);
+                let rest = args.len() - at.min(args.len());
+                if rest.is_multiple_of(2) {
+                    (at..at + rest / 2).collect()
+                } else {
+                    Vec::new()
+                }
+            }
             _ => Vec::new(),
         }
     }

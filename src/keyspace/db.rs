@@ -73,7 +73,7 @@ pub struct Db {
 /// Whether storing `v` may serve a client blocked on its key: lists
 /// (BLPOP...) and sorted sets (BZPOPMIN...), the types Redis 7.0 signals.
 fn may_wake(v: &Value) -> bool {
-    matches!(v, Value::List(_) | Value::Zset(_))
+    matches!(v, Value::List(_) | Value::Zset(_) | Value::Stream(_))
 }
 
 impl Default for Db {

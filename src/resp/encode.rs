@@ -37,6 +37,9 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// RESP3 `%N`; RESP2 a flat array of 2N items.
     Map(Vec<(Reply, Reply)>),
+    /// RESP3 `%N`; RESP2 an array of N `[key, value]` arrays (XREAD's
+    /// streams and their entries).
+    KeyedMap(Vec<(Reply, Reply)>),
     /// RESP3 `~N`; RESP2 an array.
     Set(Vec<Reply>),
     /// Pairs as Redis 7 replies them from HRANDFIELD WITHVALUES: RESP3 an
@@ -138,6 +141,16 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 write_len(out, b'*', pairs.len().saturating_mul(2));
             }
             for (k, v) in pairs {
+                encode(k, proto, out);
+                encode(v, proto, out);
+            }
+        }
+        Reply::KeyedMap(pairs) => {
+            write_len(out, if resp3 { b'%' } else { b'*' }, pairs.len());
+            for (k, v) in pairs {
+                if !resp3 {
+                    out.extend_from_slice(b"*2\r\n");
+                }
                 encode(k, proto, out);
                 encode(v, proto, out);
             }
@@ -484,6 +497,11 @@ mod tests {
             b"%2\r\n$1\r\nk\r\n,2\r\n+b\r\n#t\r\n",
         );
         check(Reply::Map(vec![]), b"*0\r\n", b"%0\r\n");
+        check(
+            Reply::KeyedMap(vec![(Reply::Bulk("k".into()), Reply::Int(1))]),
+            b"*1\r\n*2\r\n$1\r\nk\r\n:1\r\n",
+            b"%1\r\n$1\r\nk\r\n:1\r\n",
+        );
         check(
             Reply::Pairs(vec![(Reply::Bulk("f".into()), Reply::Int(1))]),
             b"*2\r\n$1\r\nf\r\n:1\r\n",

@@ -1,4 +1,4 @@
-//! Clients blocked on keys (BLPOP, BZPOPMIN and friends): the shared
+//! Clients blocked on keys (BLPOP, BZPOPMIN, XREAD and friends): the shared
 //! [`Waiter`] and each shard's [`Registry`] of who waits on which of its
 //! keys.
 //!
@@ -26,7 +26,7 @@
 //! slot); popping and replying is the command layer's (`cmd::blocking`).
 //! It must not import `cmd` or `net`.
 
-use crate::keyspace::{End, Keyspace, Value};
+use crate::keyspace::{End, Keyspace, StreamId, Value};
 use crate::resp::Reply;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -51,6 +51,13 @@ pub enum BlockOp {
     /// BZPOPMIN / BZPOPMAX (`count: None`) and BZMPOP (`Some(count)`):
     /// pop the lowest (`max` false) or highest scores of a sorted set.
     ZPop { max: bool, count: Option<usize> },
+    /// XREAD BLOCK: the entries after each key's ID (at most `count`, 0:
+    /// all). Reads take nothing, so every waiter a new entry is for gets
+    /// served, not only the first.
+    XRead {
+        after: Vec<(Bytes, StreamId)>,
+        count: usize,
+    },
 }
 
 /// The type of value a blocked command waits for.
@@ -58,6 +65,7 @@ pub enum BlockOp {
 pub enum Awaits {
     List,
     Zset,
+    Stream,
 }
 
 impl BlockOp {
@@ -65,6 +73,21 @@ impl BlockOp {
         match self {
             BlockOp::Pop { .. } | BlockOp::Move { .. } => Awaits::List,
             BlockOp::ZPop { .. } => Awaits::Zset,
+            BlockOp::XRead { .. } => Awaits::Stream,
+        }
+    }
+
+    /// Whether this command can be served from `key` whose stream's last
+    /// ID is `last_id` (always, for the pops: the value is checked by
+    /// [`served_by`]). An XREAD is served once the stream's last ID passed
+    /// the one it waits after, as in Redis.
+    pub fn ready_for(&self, key: &[u8], last_id: Option<StreamId>) -> bool {
+        match self {
+            BlockOp::XRead { after, .. } => after
+                .iter()
+                .find(|(k, _)| &k[..] == key)
+                .is_some_and(|(_, id)| last_id.is_some_and(|last| last > *id)),
+            _ => true,
         }
     }
 }
@@ -76,6 +99,8 @@ pub fn served_by(v: &Value) -> Option<Awaits> {
     match v {
         Value::List(l) if !l.is_empty() => Some(Awaits::List),
         Value::Zset(z) if !z.is_empty() => Some(Awaits::Zset),
+        // Whether it has entries for a reader depends on its ID.
+        Value::Stream(_) => Some(Awaits::Stream),
         _ => None,
     }
 }
