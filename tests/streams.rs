@@ -384,7 +384,11 @@ fn xread_answers_like_redis() {
     for c in [&mut o, &mut r] {
         assert!(!c.cmd(&["HELLO", "3"]).is_error());
     }
-    assert_same_replies(&mut o, &mut r, &["XREAD STREAMS a b 0 0", "XREAD STREAMS a 2"]);
+    assert_same_replies(
+        &mut o,
+        &mut r,
+        &["XREAD STREAMS a b 0 0", "XREAD STREAMS a 2"],
+    );
 }
 
 /// Sends an XREAD BLOCK from a client of its own, to be read later.

@@ -401,6 +401,14 @@ impl<S: RdbSource> RdbDecoder<S> {
                 offset: at,
             });
         }
+        // New entries must go after every entry held, tombstones included.
+        let top = nodes
+            .last()
+            .and_then(|(_, n)| n.entries.last())
+            .map(|e| e.id);
+        if top.is_some_and(|top| top > last_id) {
+            return Err(bad(format!("last ID {last_id} below an entry's ID")));
+        }
         let mut st =
             StreamValue::from_parts(nodes, last_id, StreamId::MIN, max_deleted_id, entries_added);
         if st.len() != length {
