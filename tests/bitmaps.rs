@@ -1,5 +1,5 @@
 //! Bitmap commands (SETBIT GETBIT BITCOUNT BITPOS BITOP BITFIELD
-//! BITFIELD_RO) checked against Debian's redis-server: the same commands go to both servers and every reply,
+//! BITFIELD_RO), and LCS, checked against Debian's redis-server: the same commands go to both servers and every reply,
 //! errors included, must be the same; then the datasets' digests must be.
 //! A fixed list covers the documented edge cases, and a seeded random walk
 //! covers ranges in both units with negative indexes.
@@ -396,6 +396,7 @@ fn bitmap_commands_are_described_like_redis() {
         "bitop",
         "bitfield",
         "bitfield_ro",
+        "lcs",
     ]);
 }
 
@@ -451,4 +452,82 @@ fn setbit_reaches_replicas_and_survives_a_restart() {
     assert_eq!(replica.conn().cmd(&["BITCOUNT", "bm"]), count);
     assert_eq!(replica.conn().cmd(&["GETBIT", "bm", "4999"]), Value::Int(0));
     assert_eq!(replica.conn().cmd(&["GETBIT", "bm", "4991"]), Value::Int(1));
+}
+
+#[test]
+fn lcs_answers_like_redis() {
+    let ours_server = Server::start(&["--shards", "2"]);
+    let redis_server = Server::start_redis(&[]);
+    let (mut o, mut r) = (ours_server.conn(), redis_server.conn());
+    // Keys on both shards, so some pairs coordinate across them.
+    let keys: Vec<String> = (0..6).map(|i| format!("lcs{i}")).collect();
+    let fixed: &[&[&str]] = &[
+        &["SET", "key1", "ohmytext"],
+        &["SET", "key2", "mynewtext"],
+        &["LCS", "key1", "key2"],
+        &["LCS", "key1", "key2", "LEN"],
+        &["LCS", "key1", "key2", "IDX"],
+        &["LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4"],
+        &[
+            "LCS",
+            "key1",
+            "key2",
+            "IDX",
+            "MINMATCHLEN",
+            "4",
+            "WITHMATCHLEN",
+        ],
+        &[
+            "LCS",
+            "key1",
+            "key2",
+            "IDX",
+            "WITHMATCHLEN",
+            "MINMATCHLEN",
+            "-3",
+        ],
+        &["LCS", "key1", "key2", "IDX", "LEN"],
+        &["LCS", "key1", "key2", "MINMATCHLEN"],
+        &["LCS", "key1", "key2", "MINMATCHLEN", "x"],
+        &["LCS", "key1", "key2", "BOGUS"],
+        &["LCS", "key1", "missing"],
+        &["LCS", "missing", "missing2", "IDX"],
+        &["RPUSH", "list", "a"],
+        &["LCS", "key1", "list"],
+        &["LCS", "list", "missing"],
+        &["LCS", "key1"],
+    ];
+    for cmd in fixed {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        same(&mut o, &mut r, &args);
+    }
+    let mut rng = Rng(0xdead_beef_1234_5678);
+    for _ in 0..300 {
+        for k in &keys[..2] {
+            let len = rng.below(40) as usize;
+            let text: String = (0..len)
+                .map(|_| (b'a' + rng.below(4) as u8) as char)
+                .collect();
+            same(&mut o, &mut r, &[b"SET", k.as_bytes(), text.as_bytes()]);
+        }
+        let (a, b) = (
+            keys[0].as_bytes(),
+            keys[(1 + rng.below(5)) as usize].as_bytes(),
+        );
+        let min = rng.below(4).to_string();
+        same(&mut o, &mut r, &[b"LCS", a, b]);
+        same(
+            &mut o,
+            &mut r,
+            &[
+                b"LCS",
+                a,
+                b,
+                b"IDX",
+                b"WITHMATCHLEN",
+                b"MINMATCHLEN",
+                min.as_bytes(),
+            ],
+        );
+    }
 }

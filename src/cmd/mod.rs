@@ -31,6 +31,7 @@ pub mod hash;
 mod hll;
 pub mod info;
 pub mod keys;
+mod lcs;
 pub mod list;
 mod listops;
 mod lookup;
@@ -869,6 +870,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Pfcount | Pfmerge => hll::run_client(client, cmd, args).await,
         Bitop => bitmap::run_client(client, args).await,
         Xread => stream::xread(client, args).await,
+        Lcs => lcs::run_client(client, args).await,
         Blocking => blocking::run(client, args).await,
     };
     result.unwrap_or_else(Reply::from)

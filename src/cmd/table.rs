@@ -212,6 +212,8 @@ pub enum ClientCmd {
     /// BITOP across shards.
     Bitop,
     Xread,
+    /// LCS with its keys on two shards.
+    Lcs,
 }
 
 #[derive(Clone, Copy)]
@@ -461,6 +463,7 @@ impl Table {
             super::string::commands(),
             super::bitmap::commands(),
             super::bitfield::commands(),
+            super::lcs::commands(),
             super::hll::commands(),
             super::stream::commands(),
             super::hash::commands(),
