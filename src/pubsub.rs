@@ -121,12 +121,23 @@ pub struct Published {
     pub over_limit: Vec<(usize, u64)>,
 }
 
-/// Channel and pattern subscriptions of the whole node.
+/// Channel, pattern and shard channel subscriptions of the whole node.
 #[derive(Default)]
 pub struct Registry {
     channels: RwLock<HashMap<Bytes, Vec<Arc<Subscriber>>>>,
     /// Patterns in subscription order, each with its subscribers.
     patterns: RwLock<Vec<(Bytes, Vec<Arc<Subscriber>>)>>,
+    /// Shard channels (SSUBSCRIBE): a namespace of their own, no patterns.
+    shard_channels: RwLock<HashMap<Bytes, Vec<Arc<Subscriber>>>>,
+}
+
+/// Which channel namespace an operation is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    /// SUBSCRIBE and PUBLISH.
+    Global,
+    /// SSUBSCRIBE and SPUBLISH.
+    Shard,
 }
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -138,16 +149,23 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl Registry {
+    fn space(&self, space: Space) -> &RwLock<HashMap<Bytes, Vec<Arc<Subscriber>>>> {
+        match space {
+            Space::Global => &self.channels,
+            Space::Shard => &self.shard_channels,
+        }
+    }
+
     /// Adds `sub` to `channel` (the caller knows it is not there yet).
-    pub fn subscribe(&self, channel: &Bytes, sub: &Arc<Subscriber>) {
-        write(&self.channels)
+    pub fn subscribe(&self, space: Space, channel: &Bytes, sub: &Arc<Subscriber>) {
+        write(self.space(space))
             .entry(channel.clone())
             .or_default()
             .push(sub.clone());
     }
 
-    pub fn unsubscribe(&self, channel: &[u8], client_id: u64) {
-        let mut channels = write(&self.channels);
+    pub fn unsubscribe(&self, space: Space, channel: &[u8], client_id: u64) {
+        let mut channels = write(self.space(space));
         if let Some(subs) = channels.get_mut(channel) {
             subs.retain(|s| s.client_id != client_id);
             if subs.is_empty() {
@@ -206,9 +224,29 @@ impl Registry {
         out
     }
 
+    /// SPUBLISH: delivers `payload` as an `smessage` to the subscribers
+    /// of shard channel `channel`.
+    pub fn spublish(&self, channel: &[u8], payload: &[u8], limit: Limit, now_ms: u64) -> Published {
+        let mut out = Published::default();
+        if let Some(subs) = read(&self.shard_channels).get(channel) {
+            let mut cache: [Option<Bytes>; 2] = [None, None];
+            for sub in subs {
+                let resp3 = sub.resp3.load(Ordering::Relaxed);
+                let msg = cache[resp3 as usize]
+                    .get_or_insert_with(|| encode_push(resp3, &[b"smessage", channel, payload]))
+                    .clone();
+                out.receivers += 1;
+                if sub.deliver(msg, limit, now_ms) {
+                    out.over_limit.push((sub.shard, sub.client_id));
+                }
+            }
+        }
+        out
+    }
+
     /// Channels with at least one subscriber, matching `pattern` if given.
-    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
-        read(&self.channels)
+    pub fn channels(&self, space: Space, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        read(self.space(space))
             .keys()
             .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
             .cloned()
@@ -216,8 +254,8 @@ impl Registry {
     }
 
     /// Subscribers of `channel` (patterns not counted).
-    pub fn numsub(&self, channel: &[u8]) -> usize {
-        read(&self.channels).get(channel).map_or(0, Vec::len)
+    pub fn numsub(&self, space: Space, channel: &[u8]) -> usize {
+        read(self.space(space)).get(channel).map_or(0, Vec::len)
     }
 
     /// Distinct patterns subscribed to.
@@ -263,12 +301,17 @@ pub fn encode_message(
     channel: &[u8],
     payload: &[u8],
 ) -> Bytes {
-    let mut out = Vec::with_capacity(48 + channel.len() + payload.len());
+    match pattern {
+        Some(p) => encode_push(resp3, &[b"pmessage", p, channel, payload]),
+        None => encode_push(resp3, &[b"message", channel, payload]),
+    }
+}
+
+/// A push of bulk strings: a RESP2 array or a RESP3 push.
+fn encode_push(resp3: bool, parts: &[&[u8]]) -> Bytes {
+    let len: usize = parts.iter().map(|p| p.len() + 16).sum();
+    let mut out = Vec::with_capacity(8 + len);
     let head = if resp3 { b'>' } else { b'*' };
-    let parts: &[&[u8]] = match pattern {
-        Some(p) => &[b"pmessage", p, channel, payload],
-        None => &[b"message", channel, payload],
-    };
     out.push(head);
     out.extend_from_slice(parts.len().to_string().as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -307,20 +350,23 @@ mod tests {
         let r = Registry::default();
         let a = Subscriber::new(1, 0, false);
         let b = Subscriber::new(2, 1, true);
-        r.subscribe(&Bytes::from_static(b"news"), &a);
-        r.subscribe(&Bytes::from_static(b"news"), &b);
+        r.subscribe(Space::Global, &Bytes::from_static(b"news"), &a);
+        r.subscribe(Space::Global, &Bytes::from_static(b"news"), &b);
         r.psubscribe(&Bytes::from_static(b"n*"), &a);
         r.psubscribe(&Bytes::from_static(b"x*"), &b);
         let p = r.publish(b"news", b"1", Limit::default(), 0);
         assert_eq!(p.receivers, 3);
         assert_eq!(drain(&a).len(), 2);
         assert_eq!(drain(&b), vec![encode_message(true, None, b"news", b"1")]);
-        assert_eq!(r.numsub(b"news"), 2);
+        assert_eq!(r.numsub(Space::Global, b"news"), 2);
         assert_eq!(r.numpat(), 2);
-        assert_eq!(r.channels(Some(b"n?ws")), vec![Bytes::from_static(b"news")]);
-        assert!(r.channels(Some(b"z*")).is_empty());
-        r.unsubscribe(b"news", 1);
-        r.unsubscribe(b"news", 2);
+        assert_eq!(
+            r.channels(Space::Global, Some(b"n?ws")),
+            vec![Bytes::from_static(b"news")]
+        );
+        assert!(r.channels(Space::Global, Some(b"z*")).is_empty());
+        r.unsubscribe(Space::Global, b"news", 1);
+        r.unsubscribe(Space::Global, b"news", 2);
         r.punsubscribe(b"x*", 2);
         assert_eq!(r.numchannels(), 0);
         assert_eq!(r.numpat(), 1);
@@ -331,7 +377,7 @@ mod tests {
     fn limits_flag_a_subscriber_once() {
         let r = Registry::default();
         let s = Subscriber::new(7, 1, false);
-        r.subscribe(&Bytes::from_static(b"c"), &s);
+        r.subscribe(Space::Global, &Bytes::from_static(b"c"), &s);
         let hard = Limit {
             hard_bytes: 100,
             ..Limit::default()
@@ -345,7 +391,7 @@ mod tests {
         assert_eq!(drain(&s).len(), 2);
 
         let t = Subscriber::new(8, 0, false);
-        r.subscribe(&Bytes::from_static(b"d"), &t);
+        r.subscribe(Space::Global, &Bytes::from_static(b"d"), &t);
         let soft = Limit {
             hard_bytes: 0,
             soft_bytes: 50,
@@ -361,6 +407,33 @@ mod tests {
         assert_eq!(
             r.publish(b"d", &payload, soft, 4_700).over_limit,
             vec![(0, 8)]
+        );
+    }
+
+    #[test]
+    fn shard_channels_are_their_own_namespace() {
+        let r = Registry::default();
+        let s = Subscriber::new(1, 0, false);
+        r.subscribe(Space::Shard, &Bytes::from_static(b"orders"), &s);
+        r.psubscribe(&Bytes::from_static(b"*"), &s);
+        // A pattern never matches a shard channel, nor PUBLISH a shard one.
+        assert_eq!(
+            r.spublish(b"orders", b"o1", Limit::default(), 0).receivers,
+            1
+        );
+        assert_eq!(
+            drain(&s),
+            vec![Bytes::from_static(
+                b"*3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$2\r\no1\r\n"
+            )]
+        );
+        assert_eq!(r.numsub(Space::Shard, b"orders"), 1);
+        assert_eq!(r.numsub(Space::Global, b"orders"), 0);
+        assert!(r.channels(Space::Global, None).is_empty());
+        r.unsubscribe(Space::Shard, b"orders", 1);
+        assert_eq!(
+            r.spublish(b"orders", b"o2", Limit::default(), 0).receivers,
+            0
         );
     }
 }

@@ -338,3 +338,106 @@ fn a_subscribe_confirmation_precedes_the_channel_s_messages() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     publisher.join().unwrap();
 }
+
+/// Runs the same subscriber session on Cascade and on redis-server: each
+/// step sends a command on the subscriber or on a publisher connection,
+/// then reads what the subscriber got, and both servers must agree.
+fn same_session(proto: &str) {
+    let ours = start(&[]);
+    let redis = Server::start_redis(&[]);
+    let mut sides: Vec<(Conn, Conn)> = [&ours, &redis]
+        .iter()
+        .map(|s| (s.conn(), s.conn()))
+        .collect();
+    for (sub, _) in sides.iter_mut() {
+        assert!(!sub.cmd(&["HELLO", proto]).is_error());
+    }
+    // (on the subscriber?, command, replies the subscriber then reads)
+    let steps: &[(bool, &[&str], usize)] = &[
+        (true, &["SSUBSCRIBE", "a", "b"], 1),
+        (true, &["SUBSCRIBE", "c"], 0),
+        (true, &["SSUBSCRIBE", "a"], 0),
+        (false, &["SPUBLISH", "a", "hello"], 1),
+        (false, &["PUBLISH", "a", "not shard"], 0),
+        (false, &["SPUBLISH", "c", "not global"], 0),
+        (false, &["PUBLISH", "c", "global"], 1),
+        (false, &["PUBSUB", "SHARDCHANNELS"], 0),
+        (false, &["PUBSUB", "SHARDCHANNELS", "a*"], 0),
+        (false, &["PUBSUB", "SHARDNUMSUB", "a", "b", "z"], 0),
+        (false, &["PUBSUB", "NUMSUB", "a", "c"], 0),
+        (false, &["PUBSUB", "CHANNELS"], 0),
+        (false, &["SPUBLISH", "a"], 0),
+        (false, &["SSUBSCRIBE"], 0),
+        (true, &["SUNSUBSCRIBE", "a", "zz"], 1),
+        (true, &["SUNSUBSCRIBE"], 0),
+        (true, &["SUNSUBSCRIBE"], 0),
+        (true, &["UNSUBSCRIBE"], 0),
+        (true, &["SUNSUBSCRIBE", "q"], 0),
+    ];
+    for (on_sub, cmd, extra) in steps {
+        let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+        let mut got = Vec::new();
+        for (sub, publisher) in sides.iter_mut() {
+            let mut replies = Vec::new();
+            if *on_sub {
+                sub.send(&args);
+                replies.push(sub.read());
+            } else {
+                let mut r = publisher.cmdb(&args);
+                if let Value::Array(items) = &mut r {
+                    // Channel lists come in any order.
+                    items.sort_by_key(|v| format!("{v:?}"));
+                }
+                replies.push(r);
+            }
+            for _ in 0..*extra {
+                replies.push(sub.read());
+            }
+            got.push(replies);
+        }
+        assert_eq!(got[0], got[1], "{cmd:?} (Cascade left, Redis right)");
+    }
+    // RESP2: only the pub/sub commands, PING, QUIT and RESET while subscribed.
+    let (sub, _) = &mut sides[0];
+    sub.send(&[b"SSUBSCRIBE", b"x"]);
+    sub.read();
+    if proto == "2" {
+        assert!(sub.cmd(&["GET", "k"]).is_error());
+    }
+    let line = sides[0].1.cmd(&["CLIENT", "LIST"]).text();
+    assert!(line.contains("ssub=1"), "{line}");
+}
+
+#[test]
+fn sharded_pubsub_behaves_like_redis_in_resp2_and_resp3() {
+    same_session("2");
+    same_session("3");
+}
+
+#[test]
+fn spublish_reaches_shard_subscribers_of_replicas() {
+    require_tool("redis-server");
+    let master = start(&[]);
+    let port = master.port.to_string();
+    let ours = start(&["--replicaof", "127.0.0.1", &port]);
+    let redis = Server::start_redis(&["--replicaof", "127.0.0.1", &port]);
+    let mut subs = Vec::new();
+    for r in [&ours, &redis] {
+        common::wait_until(DEADLINE, "link up", || {
+            info_field(&mut r.conn(), "replication", "master_link_status") == "up"
+        });
+        let mut c = r.conn();
+        c.send(&[b"SSUBSCRIBE", b"orders"]);
+        assert_eq!(c.read(), confirm("ssubscribe", "orders", 1));
+        subs.push(c);
+    }
+    assert_eq!(master.conn().cmd(&["SPUBLISH", "orders", "o1"]).int(), 0);
+    for c in subs.iter_mut() {
+        assert_eq!(c.read(), arr(vec![b("smessage"), b("orders"), b("o1")]));
+    }
+}
+
+#[test]
+fn sharded_pubsub_commands_are_described_like_redis() {
+    common::family::assert_command_info_matches_redis(&["ssubscribe", "sunsubscribe", "spublish"]);
+}

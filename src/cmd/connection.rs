@@ -290,7 +290,7 @@ fn validate_name(name: &[u8]) -> Result<(), CmdError> {
 /// One CLIENT LIST line, in Redis 7.0's field order.
 pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -302,6 +302,7 @@ pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
         c.db,
         c.sub,
         c.psub,
+        c.ssub,
         c.multi,
         c.query_buf,
         c.output_buf,

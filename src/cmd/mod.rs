@@ -857,9 +857,8 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         | Lastsave | Save | Bgsave | Bgrewriteaof => server::run(client, cmd, args).await,
         Replicaof | Replconf | Psync | Role | Wait | Failover => repl::run(client, cmd, args).await,
         Multi | Exec | Discard | Watch | Unwatch => tx::run(client, cmd, args).await,
-        Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub => {
-            pubsub::run(client, cmd, args).await
-        }
+        Subscribe | Unsubscribe | Psubscribe | Punsubscribe | Publish | Pubsub | Ssubscribe
+        | Sunsubscribe | Spublish => pubsub::run(client, cmd, args).await,
         Smove | Sinter | Sinterstore | Sunion | Sunionstore | Sdiff | Sdiffstore | Sintercard => {
             setops::run_client(client, cmd, args).await
         }

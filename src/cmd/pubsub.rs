@@ -1,5 +1,7 @@
 //! Pub/sub commands: SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE PUBLISH
-//! PUBSUB.
+//! PUBSUB, and sharded pub/sub: SSUBSCRIBE SUNSUBSCRIBE SPUBLISH (shard
+//! channels are a namespace of their own, without patterns; on a single
+//! node, as on a Redis without cluster, every shard channel is here).
 //!
 //! A client's subscriptions ([`Subscriptions`]) live with its connection;
 //! the node-wide [`crate::pubsub::Registry`] maps channels and patterns to
@@ -8,8 +10,9 @@
 //! messages pass `client-output-buffer-limit pubsub` is closed on its own
 //! shard, as CLIENT KILL does.
 //!
-//! PUBLISH is propagated to replicas like Redis does (forced propagation),
-//! so a replica's subscribers receive what was published on its master.
+//! PUBLISH and SPUBLISH are propagated to replicas like Redis does (forced
+//! propagation), so a replica's subscribers receive what was published on
+//! its master.
 //!
 //! Depends on `pubsub` (registry), `shard` (to close a connection on its
 //! shard) and the connection commands' CLIENT LIST line; never on `net`.
@@ -19,7 +22,7 @@ use super::error::{CmdError, CmdResult};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
 use crate::node::unix_ms;
-use crate::pubsub::{Limit, Subscriber};
+use crate::pubsub::{Limit, Space, Subscriber};
 use crate::resp::{encode, Protocol, Reply};
 use crate::shard::{self, ShardCore};
 use bytes::{Bytes, BytesMut};
@@ -82,6 +85,36 @@ pub fn commands() -> Vec<CommandSpec> {
             c(ClientCmd::Publish),
         ),
         spec(
+            "ssubscribe",
+            -2,
+            PUBSUB | NOSCRIPT | LOADING | STALE,
+            (1, -1, 1),
+            P,
+            "7.0.0",
+            "Listen for messages published to the given shard channels",
+            c(ClientCmd::Ssubscribe),
+        ),
+        spec(
+            "sunsubscribe",
+            -1,
+            PUBSUB | NOSCRIPT | LOADING | STALE,
+            (1, -1, 1),
+            P,
+            "7.0.0",
+            "Stop listening for messages posted to the given shard channels",
+            c(ClientCmd::Sunsubscribe),
+        ),
+        spec(
+            "spublish",
+            3,
+            PUBSUB | LOADING | STALE | FAST,
+            (1, 1, 1),
+            P,
+            "7.0.0",
+            "Post a message to a shard channel",
+            c(ClientCmd::Spublish),
+        ),
+        spec(
             "pubsub",
             -2,
             PUBSUB | LOADING | STALE,
@@ -105,6 +138,9 @@ pub fn touches_no_shard(cmd: ClientCmd) -> bool {
             | ClientCmd::Punsubscribe
             | ClientCmd::Publish
             | ClientCmd::Pubsub
+            | ClientCmd::Ssubscribe
+            | ClientCmd::Sunsubscribe
+            | ClientCmd::Spublish
     )
 }
 
@@ -117,6 +153,8 @@ pub fn allowed_while_subscribed(spec: &CommandSpec) -> bool {
                 | ClientCmd::Unsubscribe
                 | ClientCmd::Psubscribe
                 | ClientCmd::Punsubscribe
+                | ClientCmd::Ssubscribe
+                | ClientCmd::Sunsubscribe
                 | ClientCmd::Ping
                 | ClientCmd::Quit
                 | ClientCmd::Reset
@@ -131,27 +169,66 @@ pub struct Subscriptions {
     pub mailbox: Arc<Subscriber>,
     channels: HashSet<Bytes>,
     patterns: HashSet<Bytes>,
+    shard_channels: HashSet<Bytes>,
+}
+
+/// What a (un)subscription is to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Channel => ("subscribe", "unsubscribe"),
+            Kind::Pattern => ("psubscribe", "punsubscribe"),
+            Kind::Shard => ("ssubscribe", "sunsubscribe"),
+        }
+    }
 }
 
 impl Subscriptions {
-    /// Channels plus patterns (the count in (un)subscribe replies).
-    pub fn count(&self) -> usize {
-        self.channels.len() + self.patterns.len()
+    /// The count a (un)subscribe reply of `kind` carries: channels plus
+    /// patterns, or shard channels alone, as Redis counts them.
+    fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Shard => self.shard_channels.len(),
+            _ => self.channels.len() + self.patterns.len(),
+        }
+    }
+
+    fn set(&mut self, kind: Kind) -> &mut HashSet<Bytes> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
+        }
+    }
+
+    /// Every subscription: the connection is in pub/sub mode while any.
+    pub fn total(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
     }
 }
 
 /// Whether the client has any subscription (RESP2 subscribed mode).
 pub fn subscribed(client: &Client) -> bool {
-    client.subs.as_ref().is_some_and(|s| s.count() > 0)
+    client.subs.as_ref().is_some_and(|s| s.total() > 0)
 }
 
 pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
     match cmd {
-        ClientCmd::Subscribe => Ok(subscribe(client, &args[1..], false)),
-        ClientCmd::Psubscribe => Ok(subscribe(client, &args[1..], true)),
-        ClientCmd::Unsubscribe => Ok(unsubscribe(client, &args[1..], false)),
-        ClientCmd::Punsubscribe => Ok(unsubscribe(client, &args[1..], true)),
-        ClientCmd::Publish => Ok(publish(client, args)),
+        ClientCmd::Subscribe => Ok(subscribe(client, &args[1..], Kind::Channel)),
+        ClientCmd::Psubscribe => Ok(subscribe(client, &args[1..], Kind::Pattern)),
+        ClientCmd::Ssubscribe => Ok(subscribe(client, &args[1..], Kind::Shard)),
+        ClientCmd::Unsubscribe => Ok(unsubscribe(client, &args[1..], Kind::Channel)),
+        ClientCmd::Punsubscribe => Ok(unsubscribe(client, &args[1..], Kind::Pattern)),
+        ClientCmd::Sunsubscribe => Ok(unsubscribe(client, &args[1..], Kind::Shard)),
+        ClientCmd::Publish => Ok(publish(client, args, Space::Global)),
+        ClientCmd::Spublish => Ok(publish(client, args, Space::Shard)),
         ClientCmd::Pubsub => pubsub(client, args),
         _ => Err(CmdError::Syntax),
     }
@@ -173,17 +250,17 @@ fn confirmations(proto: Protocol, items: Vec<(&'static str, Option<Bytes>, usize
 }
 
 fn update_info(client: &Client) {
-    let (sub, psub) = client
-        .subs
-        .as_ref()
-        .map_or((0, 0), |s| (s.channels.len(), s.patterns.len()));
+    let (sub, psub, ssub) = client.subs.as_ref().map_or((0, 0, 0), |s| {
+        (s.channels.len(), s.patterns.len(), s.shard_channels.len())
+    });
     let mut info = client.info.borrow_mut();
     info.sub = sub;
     info.psub = psub;
+    info.ssub = ssub;
     let flagged = info.flags.contains('P');
-    if sub + psub > 0 && !flagged {
+    if sub + psub + ssub > 0 && !flagged {
         info.flags = info.flags.replace('N', "") + "P";
-    } else if sub + psub == 0 && flagged {
+    } else if sub + psub + ssub == 0 && flagged {
         info.flags = info.flags.replace('P', "");
         if info.flags.is_empty() {
             info.flags = "N".into();
@@ -191,84 +268,65 @@ fn update_info(client: &Client) {
     }
 }
 
-fn subscribe(client: &mut Client, names: &[Bytes], pattern: bool) -> Reply {
+fn subscribe(client: &mut Client, names: &[Bytes], kind: Kind) -> Reply {
     let proto = client.proto;
     let registry = &client.node.pubsub;
     let subs = client.subs.get_or_insert_with(|| Subscriptions {
         mailbox: Subscriber::new(client.id, client.shard.id, proto == Protocol::Resp3),
         channels: HashSet::new(),
         patterns: HashSet::new(),
+        shard_channels: HashSet::new(),
     });
     let mut items = Vec::with_capacity(names.len());
     for name in names {
         // Our own copy: the argument may share a large network buffer.
         let name = Bytes::copy_from_slice(name);
-        let set = if pattern {
-            &mut subs.patterns
-        } else {
-            &mut subs.channels
-        };
-        if set.insert(name.clone()) {
-            if pattern {
-                registry.psubscribe(&name, &subs.mailbox);
-            } else {
-                registry.subscribe(&name, &subs.mailbox);
+        if subs.set(kind).insert(name.clone()) {
+            match kind {
+                Kind::Pattern => registry.psubscribe(&name, &subs.mailbox),
+                Kind::Channel => registry.subscribe(Space::Global, &name, &subs.mailbox),
+                Kind::Shard => registry.subscribe(Space::Shard, &name, &subs.mailbox),
             }
         }
-        let kind = if pattern { "psubscribe" } else { "subscribe" };
-        items.push((kind, Some(name), subs.count()));
+        items.push((kind.names().0, Some(name), subs.count(kind)));
     }
     update_info(client);
     confirmations(proto, items)
 }
 
-fn unsubscribe(client: &mut Client, names: &[Bytes], pattern: bool) -> Reply {
+fn unsubscribe(client: &mut Client, names: &[Bytes], kind: Kind) -> Reply {
     let proto = client.proto;
-    let kind = if pattern {
-        "punsubscribe"
-    } else {
-        "unsubscribe"
-    };
+    let name_of = kind.names().1;
     let (id, registry) = (client.id, &client.node.pubsub);
     let mut items = Vec::new();
     match client.subs.as_mut() {
         None => {
             for name in names {
-                items.push((kind, Some(name.clone()), 0));
+                items.push((name_of, Some(name.clone()), 0));
             }
         }
         Some(subs) => {
             let targets: Vec<Bytes> = if names.is_empty() {
-                let set = if pattern {
-                    &subs.patterns
-                } else {
-                    &subs.channels
-                };
-                set.iter().cloned().collect()
+                subs.set(kind).iter().cloned().collect()
             } else {
                 names.to_vec()
             };
             for name in targets {
-                let set = if pattern {
-                    &mut subs.patterns
-                } else {
-                    &mut subs.channels
-                };
-                if set.remove(&name) {
-                    if pattern {
-                        registry.punsubscribe(&name, id);
-                    } else {
-                        registry.unsubscribe(&name, id);
+                if subs.set(kind).remove(&name) {
+                    match kind {
+                        Kind::Pattern => registry.punsubscribe(&name, id),
+                        Kind::Channel => registry.unsubscribe(Space::Global, &name, id),
+                        Kind::Shard => registry.unsubscribe(Space::Shard, &name, id),
                     }
                 }
-                items.push((kind, Some(name), subs.count()));
+                items.push((name_of, Some(name), subs.count(kind)));
             }
         }
     }
     if items.is_empty() {
         // Nothing to unsubscribe from: one reply with a null name.
-        let count = client.subs.as_ref().map_or(0, Subscriptions::count);
-        items.push((kind, None, count));
+        let count = client.subs.as_ref().map_or(0, |s| s.count(kind));
+        items.push((name_of, None, count));
     }
     update_info(client);
     confirmations(proto, items)
@@ -279,10 +337,13 @@ pub fn on_close(client: &mut Client) {
     if let Some(subs) = client.subs.as_mut() {
         let registry = &client.node.pubsub;
         for ch in subs.channels.drain() {
-            registry.unsubscribe(&ch, client.id);
+            registry.unsubscribe(Space::Global, &ch, client.id);
         }
         for p in subs.patterns.drain() {
             registry.punsubscribe(&p, client.id);
+        }
+        for ch in subs.shard_channels.drain() {
+            registry.unsubscribe(Space::Shard, &ch, client.id);
         }
         update_info(client);
     }
@@ -295,7 +356,7 @@ pub fn protocol_changed(client: &Client) {
     }
 }
 
-fn publish(client: &mut Client, args: &[Bytes]) -> Reply {
+fn publish(client: &mut Client, args: &[Bytes], space: Space) -> Reply {
     let limit = {
         let l = client.node.config().client_output_buffer_limits()[2];
         Limit {
@@ -304,10 +365,11 @@ fn publish(client: &mut Client, args: &[Bytes]) -> Reply {
             soft_seconds: l.soft_seconds.max(0) as u64,
         }
     };
-    let published = client
-        .node
-        .pubsub
-        .publish(&args[1], &args[2], limit, unix_ms());
+    let registry = &client.node.pubsub;
+    let published = match space {
+        Space::Global => registry.publish(&args[1], &args[2], limit, unix_ms()),
+        Space::Shard => registry.spublish(&args[1], &args[2], limit, unix_ms()),
+    };
     for (target, id) in published.over_limit {
         shard::post(target, move |core| close_over_limit(core, id));
     }
@@ -367,28 +429,31 @@ fn pubsub(client: &Client, args: &[Bytes]) -> CmdResult {
         ));
     }
     if is(sub, "channels") && n <= 3 {
-        return Ok(bulks(registry.channels(args.get(2).map(|p| &p[..]))));
+        return Ok(bulks(
+            registry.channels(Space::Global, args.get(2).map(|p| &p[..])),
+        ));
     }
     if is(sub, "numsub") {
         let mut out = Vec::with_capacity((n - 2) * 2);
         for ch in &args[2..] {
             out.push(Reply::Bulk(ch.clone()));
-            out.push(Reply::Int(registry.numsub(ch) as i64));
+            out.push(Reply::Int(registry.numsub(Space::Global, ch) as i64));
         }
         return Ok(Reply::Array(out));
     }
     if is(sub, "numpat") && n == 2 {
         return Ok(Reply::Int(registry.numpat() as i64));
     }
-    // Sharded pub/sub (SSUBSCRIBE) does not exist here: no shard channels.
     if is(sub, "shardchannels") && n <= 3 {
-        return Ok(Reply::Array(Vec::new()));
+        return Ok(bulks(
+            registry.channels(Space::Shard, args.get(2).map(|p| &p[..])),
+        ));
     }
     if is(sub, "shardnumsub") {
         let mut out = Vec::with_capacity((n - 2) * 2);
         for ch in &args[2..] {
             out.push(Reply::Bulk(ch.clone()));
-            out.push(Reply::Int(0));
+            out.push(Reply::Int(registry.numsub(Space::Shard, ch) as i64));
         }
         return Ok(Reply::Array(out));
     }

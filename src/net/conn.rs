@@ -128,6 +128,7 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
         lib_ver: Default::default(),
         sub: 0,
         psub: 0,
+        ssub: 0,
         multi: -1,
         blocked: None,
     }));

@@ -1209,6 +1209,7 @@ pub(crate) fn master_client(
         lib_ver: Bytes::new(),
         sub: 0,
         psub: 0,
+        ssub: 0,
         multi: -1,
         blocked: None,
     }));

@@ -257,6 +257,8 @@ pub struct ClientInfo {
     pub sub: usize,
     /// Patterns subscribed to (`psub=`).
     pub psub: usize,
+    /// Shard channels subscribed to (`ssub=`).
+    pub ssub: usize,
     /// Commands queued in MULTI, -1 outside a transaction (`multi=`).
     pub multi: i64,
     /// The command this client is blocked in (CLIENT LIST `flags=b`,
