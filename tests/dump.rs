@@ -1,12 +1,13 @@
 //! DUMP and RESTORE against Debian's redis-server: values of every type
 //! and encoding move both ways (our DUMP into Redis's RESTORE and back),
 //! errors are Redis's, TTLs and access stamps are kept, and a RESTORE
-//! reaches replicas (ours and a real Redis) with an absolute TTL.
+//! reaches replicas (ours and a real Redis) with an absolute TTL. SORT and
+//! SORT_RO (whose STORE replicas apply) are checked here too.
 
 mod common;
 use common::family::{cascade, digest, redis};
 use common::repl::{start, start_redis, wait_in_sync};
-use common::{Conn, Value};
+use common::{assert_same_replies, Conn, Value};
 
 /// Keys of every type and encoding, written the same way on `c`.
 fn fill(c: &mut Conn) {
@@ -213,4 +214,115 @@ fn restore_reaches_replicas_with_an_absolute_ttl() {
     assert!(matches!(at, Value::Int(t) if t > 0));
     assert_eq!(ours.conn().cmd(&["PEXPIRETIME", "copy:h:big"]), at);
     assert_eq!(theirs.conn().cmd(&["PEXPIRETIME", "copy:h:big"]), at);
+}
+
+#[test]
+fn sort_answers_like_redis() {
+    let (ours, theirs) = (cascade(&[]), redis(&[]));
+    let (mut o, mut r) = (ours.conn(), theirs.conn());
+    let mut setup: Vec<String> = vec![
+        "RPUSH nums 3 10 -2.5 7 1e2 0".into(),
+        "RPUSH words banana apple cherry date".into(),
+        "RPUSH bad 1 two 3".into(),
+        "SADD ints 5 3 9 1".into(),
+        "SADD strs pear fig kiwi".into(),
+        "ZADD z 3 c 1 a 2 b 4 d".into(),
+        "SET str x".into(),
+    ];
+    // Weights and objects for BY and GET patterns, on keys of every shard.
+    for (i, w) in ["banana", "apple", "cherry", "date"].iter().enumerate() {
+        setup.push(format!("SET w_{w} {}", (i * 7) % 5));
+        setup.push(format!("SET name_{w} N{i}"));
+        setup.push(format!("HSET obj_{w} price {} tag t{i}", 10 - i));
+    }
+    let setup: Vec<&str> = setup.iter().map(String::as_str).collect();
+    assert_same_replies(&mut o, &mut r, &setup);
+    assert_same_replies(
+        &mut o,
+        &mut r,
+        &[
+            "SORT nums",
+            "SORT nums DESC",
+            "SORT nums LIMIT 1 3",
+            "SORT nums LIMIT -5 2",
+            "SORT nums LIMIT 2 -1",
+            "SORT nums LIMIT 10 2",
+            "SORT nums LIMIT x 2",
+            "SORT nums LIMIT 1",
+            "SORT words",
+            "SORT words ALPHA",
+            "SORT words ALPHA DESC LIMIT 0 2",
+            "SORT bad",
+            "SORT bad ALPHA",
+            "SORT ints",
+            "SORT ints DESC",
+            "SORT strs ALPHA",
+            "SORT z",
+            "SORT z BY nosort",
+            "SORT z BY nosort DESC",
+            "SORT z BY nosort LIMIT 1 2",
+            "SORT z BY nosort DESC LIMIT 1 2",
+            "SORT words BY nosort",
+            "SORT words BY nosort DESC LIMIT 1 2",
+            "SORT words BY w_*",
+            "SORT words BY w_* DESC",
+            "SORT words BY w_* ALPHA",
+            "SORT words BY missing_* ALPHA",
+            "SORT words BY obj_*->price",
+            "SORT words BY obj_*->price GET # GET name_* GET obj_*->tag GET nokey GET obj_*->",
+            "SORT words ALPHA GET name_* GET #",
+            "SORT words BY w_* LIMIT 1 2 GET name_*",
+            "SORT missing",
+            "SORT missing GET #",
+            "SORT str",
+            "SORT words BOGUS",
+            "SORT words ALPHA STORE dest",
+            "LRANGE dest 0 -1",
+            "SORT words BY obj_*->price GET name_* GET nokey STORE dest",
+            "LRANGE dest 0 -1",
+            "SORT strs STORE sdest",
+            "LRANGE sdest 0 -1",
+            "SORT strs BY nosort STORE sdest",
+            "LRANGE sdest 0 -1",
+            "SET keep 1",
+            "EXPIRE dest 100",
+            "SORT nums STORE dest",
+            "TTL dest",
+            "SORT missing STORE dest",
+            "EXISTS dest",
+            "SORT_RO words ALPHA",
+            "SORT_RO words ALPHA STORE dest",
+            "SORT_RO words BY w_* GET name_*",
+        ],
+    );
+    assert_eq!(digest(&mut o), digest(&mut r));
+}
+
+#[test]
+fn sort_store_reaches_replicas() {
+    let master = start(&["--shards", "2"]);
+    let port = master.port.to_string();
+    let ours = start(&["--replicaof", "127.0.0.1", &port]);
+    let theirs = start_redis(&["--replicaof", "127.0.0.1", &port]);
+    let mut c = master.conn();
+    for i in 0..50 {
+        c.cmd(&["SADD", "s", &format!("m{i}")]);
+        c.cmd(&["SET", &format!("w_m{i}"), &((i * 37) % 11).to_string()]);
+    }
+    assert_eq!(c.cmd(&["SORT", "s", "ALPHA", "STORE", "a"]), Value::Int(50));
+    assert_eq!(
+        c.cmd(&["SORT", "s", "BY", "nosort", "STORE", "n"]),
+        Value::Int(50)
+    );
+    assert_eq!(
+        c.cmd(&["SORT", "s", "BY", "w_*", "GET", "#", "GET", "w_*", "STORE", "b"]),
+        Value::Int(100)
+    );
+    wait_in_sync(&master, &ours, None);
+    wait_in_sync(&master, &theirs, None);
+}
+
+#[test]
+fn sort_is_described_like_redis() {
+    common::family::assert_command_info_matches_redis(&["sort", "sort_ro", "dump", "restore"]);
 }

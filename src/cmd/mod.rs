@@ -43,6 +43,7 @@ pub mod server;
 pub mod set;
 mod setops;
 pub mod shutdown;
+mod sort;
 mod stream;
 pub mod string;
 pub mod table;
@@ -870,6 +871,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Bitop => bitmap::run_client(client, args).await,
         Xread => stream::xread(client, args).await,
         Lcs => lcs::run_client(client, args).await,
+        Sort => sort::run(client, args).await,
         Blocking => blocking::run(client, args).await,
     };
     result.unwrap_or_else(Reply::from)

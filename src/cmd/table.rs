@@ -217,6 +217,8 @@ pub enum ClientCmd {
     Xread,
     /// LCS with its keys on two shards.
     Lcs,
+    /// SORT and SORT_RO.
+    Sort,
 }
 
 #[derive(Clone, Copy)]
@@ -312,6 +314,28 @@ impl CommandSpec {
             "lmpop" => numkeys_positions(args, 1),
             // BLMPOP / BZMPOP timeout numkeys key...
             "blmpop" | "bzmpop" => numkeys_positions(args, 2),
+            // SORT key [BY p] [LIMIT o c] [GET p]... [STORE dest]
+            "sort" | "sort_ro" => {
+                let mut keys = vec![1];
+                let mut j = 2;
+                while j < args.len() {
+                    let a = &args[j];
+                    if a.eq_ignore_ascii_case(b"limit") {
+                        j += 2;
+                    } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+                        j += 1;
+                    } else if self.name == "sort"
+                        && a.eq_ignore_ascii_case(b"store")
+                        && j + 1 < args.len()
+                    {
+                        keys.truncate(1);
+                        keys.push(j + 1);
+                        j += 1;
+                    }
+                    j += 1;
+                }
+                keys
+            }
             // XREAD ... STREAMS key [key ...] id [id ...]
             "xread" => {
                 let at = args
@@ -338,7 +362,13 @@ impl CommandSpec {
     }
 
     pub fn acl_categories(&self) -> Vec<&'static str> {
-        let mut cats = vec![self.group.acl_category()];
+        // Redis files SORT under the types it reads rather than its group.
+        let mut cats = match self.name {
+            "sort" | "sort_ro" => vec!["@set", "@sortedset", "@list", "@dangerous"],
+            // Redis marks it dangerous without the admin flag.
+            "restore" => vec![self.group.acl_category(), "@dangerous"],
+            _ => vec![self.group.acl_category()],
+        };
         if self.is_write() {
             cats.push("@write");
         }
@@ -475,6 +505,7 @@ impl Table {
             super::list::commands(),
             super::keys::commands(),
             super::dump::commands(),
+            super::sort::commands(),
             super::server::commands(),
             super::connection::commands(),
             super::repl::commands(),
