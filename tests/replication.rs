@@ -455,6 +455,14 @@ fn broken_snapshot_from_master_keeps_our_data() {
     });
     assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(20));
     assert_eq!(c.cmd(&["GET", "mine:3"]).text(), "value-3");
+    // Each failed load doubles the wait before the next full sync, which
+    // costs the master a whole snapshot.
+    common::wait_until(DEADLINE, "backing off after failed loads", || {
+        let log = node.log_text();
+        let first = log.find("Retrying the full sync in 1 seconds");
+        let second = log.find("Retrying the full sync in 2 seconds");
+        matches!((first, second), (Some(a), Some(b)) if a < b)
+    });
     assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
     // A master that answers PSYNC with nonsense.
     let port = fake_master(b"this is not a bulk\r\n".to_vec()).to_string();

@@ -93,6 +93,11 @@ enum LinkError {
     Cancelled,
     /// Log this and retry.
     Failed(String),
+    /// The master's snapshot arrived but could not be loaded (a type or
+    /// encoding we do not read, a corrupt file): log this and retry, but
+    /// backing off to [`RETRY_UNLOADABLE_MAX`], since each attempt costs the
+    /// master a whole snapshot and the next one will likely fail alike.
+    Unloadable(String),
 }
 
 type LinkResult<T> = Result<T, LinkError>;
@@ -218,6 +223,9 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest wait between attempts: Redis's period, so a master that stays
 /// away is tried (and logged about) no more often than by Redis.
 const RETRY_MAX: Duration = Duration::from_secs(1);
+/// The longest wait between full syncs whose snapshot could not be
+/// loaded (see [`LinkError::Unloadable`]).
+const RETRY_UNLOADABLE_MAX: Duration = Duration::from_secs(60);
 
 /// The link task: connect, sync, stream; on failure wait (see
 /// [`RETRY_FIRST`]) and try again, until the generation moves on.
@@ -229,6 +237,7 @@ async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
     };
     let mut reconnect = false;
     let mut retry = RETRY_FIRST;
+    let mut unloadable_retry = RETRY_MAX;
     loop {
         if link.stale() {
             return;
@@ -263,6 +272,7 @@ async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
                     tracing::info!("Caching the disconnected master state.");
                     reconnect = true;
                     retry = RETRY_FIRST;
+                    unloadable_retry = RETRY_MAX;
                     // Reconnect at once after losing an established link,
                     // as Redis does; back off after failed attempts.
                     if !msg.is_empty() {
@@ -272,6 +282,19 @@ async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
                 }
                 tracing::warn!("{msg}");
                 reconnect = false;
+            }
+            Err(LinkError::Unloadable(msg)) => {
+                tracing::warn!("{msg}");
+                tracing::warn!(
+                    "Retrying the full sync in {} seconds: the last snapshot from the master could not be loaded.",
+                    unloadable_retry.as_secs()
+                );
+                reconnect = false;
+                if link.sleep(unloadable_retry).await.is_err() {
+                    return;
+                }
+                unloadable_retry = (unloadable_retry * 2).min(RETRY_UNLOADABLE_MAX);
+                continue;
             }
             Ok(()) => {}
         }
@@ -762,11 +785,14 @@ impl Link {
             Ok(Ok(l)) => Ok(l),
             Ok(Err(e)) => {
                 tracing::warn!("{e}");
-                failed(if to_disk {
-                    "Failed trying to load the MASTER synchronization DB from disk, check server logs."
-                } else {
-                    "Failed trying to load the MASTER synchronization DB from socket, check server logs."
-                })
+                Err(LinkError::Unloadable(
+                    if to_disk {
+                        "Failed trying to load the MASTER synchronization DB from disk, check server logs."
+                    } else {
+                        "Failed trying to load the MASTER synchronization DB from socket, check server logs."
+                    }
+                    .into(),
+                ))
             }
             Err(_) => failed("the load thread died"),
         };
