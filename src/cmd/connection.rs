@@ -23,7 +23,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "ping",
             -1,
-            FAST | STALE,
+            FAST,
             none,
             C,
             "1.0.0",
@@ -33,7 +33,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "echo",
             2,
-            FAST,
+            FAST | LOADING | STALE,
             none,
             C,
             "1.0.0",
@@ -43,7 +43,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "quit",
             -1,
-            ALLOW_BUSY | NO_AUTH | STALE | LOADING | FAST,
+            ALLOW_BUSY | NO_AUTH | NOSCRIPT | STALE | LOADING | FAST,
             none,
             C,
             "1.0.0",

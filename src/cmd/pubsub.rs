@@ -77,7 +77,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "publish",
             3,
-            PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+            PUBSUB | LOADING | STALE | FAST,
             none,
             P,
             "2.0.0",

@@ -22,7 +22,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "replicaof",
             3,
-            ADMIN | NOSCRIPT | STALE,
+            ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING,
             none,
             S,
             "5.0.0",
@@ -32,7 +32,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "slaveof",
             3,
-            ADMIN | NOSCRIPT | STALE,
+            ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING,
             none,
             S,
             "1.0.0",
@@ -52,7 +52,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "psync",
             -3,
-            ADMIN | NOSCRIPT | NO_MULTI,
+            ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING,
             none,
             S,
             "2.8.0",
@@ -62,7 +62,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "sync",
             1,
-            ADMIN | NOSCRIPT | NO_MULTI,
+            ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING,
             none,
             S,
             "1.0.0",

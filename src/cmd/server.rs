@@ -100,7 +100,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "save",
             1,
-            ADMIN | NOSCRIPT | NO_MULTI,
+            ADMIN | NOSCRIPT | NO_MULTI | NO_ASYNC_LOADING,
             none,
             S,
             "1.0.0",
@@ -110,7 +110,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "bgsave",
             -1,
-            ADMIN | NOSCRIPT,
+            ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
             none,
             S,
             "1.0.0",
@@ -120,7 +120,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "bgrewriteaof",
             1,
-            ADMIN | NOSCRIPT,
+            ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
             none,
             S,
             "1.0.0",

@@ -31,6 +31,9 @@ pub mod flag {
     /// propagated all the same (PFCOUNT caches the count it computed in
     /// the value), as Redis propagates any command that counted one.
     pub const PROPAGATES: u32 = 1 << 17;
+    /// Refused while a replica loads its master's snapshot asynchronously
+    /// (`repl-diskless-load swapdb`); shown as Redis shows it.
+    pub const NO_ASYNC_LOADING: u32 = 1 << 18;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -49,6 +52,7 @@ pub mod flag {
         (MAY_REPLICATE, "may_replicate"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (MOVABLE_KEYS, "movablekeys"),
     ];
 }
@@ -363,10 +367,18 @@ impl CommandSpec {
 
     pub fn acl_categories(&self) -> Vec<&'static str> {
         // Redis files SORT under the types it reads rather than its group.
+        // Where Redis's categories are not its group's (from its command
+        // table): the types a command reads, or dangerous without admin.
         let mut cats = match self.name {
             "sort" | "sort_ro" => vec!["@set", "@sortedset", "@list", "@dangerous"],
-            // Redis marks it dangerous without the admin flag.
-            "restore" => vec![self.group.acl_category(), "@dangerous"],
+            "restore" | "keys" | "flushdb" | "flushall" | "swapdb" => {
+                vec!["@keyspace", "@dangerous"]
+            }
+            "dbsize" => vec!["@keyspace"],
+            "info" => vec!["@dangerous"],
+            "command" | "wait" => vec!["@connection"],
+            "lastsave" | "role" => vec!["@admin", "@dangerous"],
+            "time" => vec![],
             _ => vec![self.group.acl_category()],
         };
         if self.is_write() {

@@ -410,8 +410,10 @@ impl Server {
                 c.set_read_timeout(Duration::from_secs(2));
                 c.send(&[b"PING"]);
                 if let Ok(v) = read_value(&mut c.reader) {
+                    // A stale replica with replica-serve-stale-data no
+                    // answers PING with MASTERDOWN, as Redis does.
                     if v == Value::Simple("PONG".into())
-                        || matches!(&v, Value::Error(e) if e.starts_with("NOAUTH"))
+                        || matches!(&v, Value::Error(e) if e.starts_with("NOAUTH") || e.starts_with("MASTERDOWN"))
                     {
                         return true;
                     }
