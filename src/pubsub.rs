@@ -121,6 +121,24 @@ pub struct Published {
     pub over_limit: Vec<(usize, u64)>,
 }
 
+impl Published {
+    /// Pushes the message `parts` into each of `subs`, encoded at most once
+    /// per protocol.
+    fn deliver_to(&mut self, subs: &[Arc<Subscriber>], parts: &[&[u8]], limit: Limit, now_ms: u64) {
+        let mut encoded: [Option<Bytes>; 2] = [None, None];
+        for sub in subs {
+            let resp3 = sub.resp3.load(Ordering::Relaxed);
+            let msg = encoded[usize::from(resp3)]
+                .get_or_insert_with(|| encode_push(resp3, parts))
+                .clone();
+            self.receivers += 1;
+            if sub.deliver(msg, limit, now_ms) {
+                self.over_limit.push((sub.shard, sub.client_id));
+            }
+        }
+    }
+}
+
 /// Channel, pattern and shard channel subscriptions of the whole node.
 #[derive(Default)]
 pub struct Registry {
@@ -196,29 +214,17 @@ impl Registry {
     /// matching pattern.
     pub fn publish(&self, channel: &[u8], payload: &[u8], limit: Limit, now_ms: u64) -> Published {
         let mut out = Published::default();
-        let mut deliver = |sub: &Subscriber, msg: &Bytes| {
-            out.receivers += 1;
-            if sub.deliver(msg.clone(), limit, now_ms) {
-                out.over_limit.push((sub.shard, sub.client_id));
-            }
-        };
         if let Some(subs) = read(&self.channels).get(channel) {
-            let mut cache = Encoded::default();
-            for sub in subs {
-                let resp3 = sub.resp3.load(Ordering::Relaxed);
-                let msg = cache.get(resp3, None, channel, payload);
-                deliver(sub, &msg);
-            }
+            out.deliver_to(subs, &[b"message", channel, payload], limit, now_ms);
         }
         for (pattern, subs) in read(&self.patterns).iter() {
-            if !glob_match(pattern, channel, false) {
-                continue;
-            }
-            let mut cache = Encoded::default();
-            for sub in subs {
-                let resp3 = sub.resp3.load(Ordering::Relaxed);
-                let msg = cache.get(resp3, Some(pattern), channel, payload);
-                deliver(sub, &msg);
+            if glob_match(pattern, channel, false) {
+                out.deliver_to(
+                    subs,
+                    &[b"pmessage", pattern, channel, payload],
+                    limit,
+                    now_ms,
+                );
             }
         }
         out
@@ -229,17 +235,7 @@ impl Registry {
     pub fn spublish(&self, channel: &[u8], payload: &[u8], limit: Limit, now_ms: u64) -> Published {
         let mut out = Published::default();
         if let Some(subs) = read(&self.shard_channels).get(channel) {
-            let mut cache: [Option<Bytes>; 2] = [None, None];
-            for sub in subs {
-                let resp3 = sub.resp3.load(Ordering::Relaxed);
-                let msg = cache[resp3 as usize]
-                    .get_or_insert_with(|| encode_push(resp3, &[b"smessage", channel, payload]))
-                    .clone();
-                out.receivers += 1;
-                if sub.deliver(msg, limit, now_ms) {
-                    out.over_limit.push((sub.shard, sub.client_id));
-                }
-            }
+            out.deliver_to(subs, &[b"smessage", channel, payload], limit, now_ms);
         }
         out
     }
@@ -266,31 +262,6 @@ impl Registry {
     /// Distinct channels subscribed to.
     pub fn numchannels(&self) -> usize {
         read(&self.channels).len()
-    }
-}
-
-/// A message encoded at most once per protocol for one delivery round.
-#[derive(Default)]
-struct Encoded {
-    resp2: Option<Bytes>,
-    resp3: Option<Bytes>,
-}
-
-impl Encoded {
-    fn get(
-        &mut self,
-        resp3: bool,
-        pattern: Option<&[u8]>,
-        channel: &[u8],
-        payload: &[u8],
-    ) -> Bytes {
-        let slot = if resp3 {
-            &mut self.resp3
-        } else {
-            &mut self.resp2
-        };
-        slot.get_or_insert_with(|| encode_message(resp3, pattern, channel, payload))
-            .clone()
     }
 }
 

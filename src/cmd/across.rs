@@ -1,4 +1,4 @@
-//! Reading keys that live on several held shards, for the commands that
+//! Holding and reading keys that live on several shards, for the commands that
 //! coordinate across shards (`Split::Coordinate`): each shard reads its own
 //! keys in one job, and the results come back in key order, so the first
 //! bad key still decides the error, as it would on one shard.
@@ -6,6 +6,13 @@
 use super::Ctx;
 use crate::shard::{self, route::shard_of};
 use bytes::Bytes;
+
+/// Holds the shards owning `keys` (see `shard::hold`).
+pub async fn hold_keys(keys: &[Bytes]) -> shard::HoldGuard {
+    let n = shard::current().shards();
+    let involved: Vec<usize> = keys.iter().map(|k| shard_of(k, n)).collect();
+    shard::hold(&involved).await
+}
 
 /// Runs `read` for every key of `keys` (database `db`) on the held shard
 /// owning it; the results in key order.

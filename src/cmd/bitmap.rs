@@ -16,7 +16,7 @@ use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
 use crate::keyspace::{Lookup, StrValue, Value};
 use crate::resp::Reply;
-use crate::shard::{self, route::shard_of};
+use crate::shard::route::shard_of;
 use bytes::Bytes;
 
 pub fn commands() -> Vec<CommandSpec> {
@@ -340,8 +340,7 @@ pub async fn run_client(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let op = bit_op(args)?;
     let db = client.db;
     let n = client.shard.shards();
-    let involved: Vec<usize> = args[2..].iter().map(|k| shard_of(k, n)).collect();
-    let guard = shard::hold(&involved).await;
+    let guard = super::across::hold_keys(&args[2..]).await;
     let found = super::across::read_keys(&guard, db, &args[3..], |ctx, k| read_str(ctx, k)).await;
     // The first key that is not a string answers, as in Redis.
     let sources = found.into_iter().collect::<Result<Vec<_>, _>>()?;

@@ -20,7 +20,7 @@ use crate::keyspace::hll::{self, Encoding, REGISTERS};
 use crate::keyspace::{Lookup, StrValue, Value};
 use crate::node::{hll_sparse_max_bytes, unix_ms};
 use crate::resp::Reply;
-use crate::shard::{self, route::shard_of};
+use crate::shard::route::shard_of;
 use bytes::Bytes;
 
 pub fn commands() -> Vec<CommandSpec> {
@@ -150,7 +150,8 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if args.len() > 2 {
         let sources: Vec<Source> = args[1..].iter().map(|k| read_source(ctx, k)).collect();
-        return Ok(Reply::Int(count_union(&sources)? as i64));
+        let (max, _) = merge_sources(&sources)?;
+        return Ok(Reply::Int(hll::count_registers(&max) as i64));
     }
     let key = &args[1];
     let now = ctx.now_ms;
@@ -182,7 +183,6 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 /// What PFCOUNT and PFMERGE read of each source key, in key order.
-#[derive(Clone)]
 enum Source {
     Missing,
     /// Not an HLL: the error to answer with.
@@ -225,11 +225,6 @@ fn merge_sources(sources: &[Source]) -> Result<(Box<[u8; REGISTERS]>, bool), Cmd
         }
     }
     Ok((max, any_dense))
-}
-
-fn count_union(sources: &[Source]) -> Result<u64, CmdError> {
-    let (max, _) = merge_sources(sources)?;
-    Ok(hll::count_registers(&max))
 }
 
 /// PFMERGE destkey [sourcekey ...], every key on this shard. The
@@ -319,13 +314,8 @@ fn pfselftest(_ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
     let failed = |what: String| Err(CmdError::other(format!("ERR TESTFAILED {what}")));
     // Every register holds every value it is given, whatever its
     // neighbours hold.
-    let mut seed: u64 = unix_ms() | 1;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut seed: u64 = unix_ms();
+    let mut next = move || crate::util::rand::rand_next(&mut seed);
     let mut dense = hll::new_sparse();
     if hll::to_dense(&mut dense).is_err() {
         return failed("Could not create a dense HLL".into());
@@ -379,8 +369,7 @@ fn pfselftest(_ctx: &mut Ctx, _args: &[Bytes]) -> CmdResult {
 pub async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult {
     let db = client.db;
     let n = client.shard.shards();
-    let involved: Vec<usize> = args[1..].iter().map(|k| shard_of(k, n)).collect();
-    let guard = shard::hold(&involved).await;
+    let guard = super::across::hold_keys(&args[1..]).await;
     let sources = super::across::read_keys(&guard, db, &args[1..], read_source).await;
     let (max, any_dense) = merge_sources(&sources)?;
     if cmd == ClientCmd::Pfcount {

@@ -12,7 +12,6 @@ use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
 use crate::keyspace::Value;
 use crate::resp::Reply;
-use crate::shard::{self, route::shard_of};
 use bytes::Bytes;
 
 pub fn commands() -> Vec<CommandSpec> {
@@ -51,9 +50,8 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// LCS whose two keys are on different shards.
 pub async fn run_client(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    let (db, n) = (client.db, client.shard.shards());
-    let involved = [shard_of(&args[1], n), shard_of(&args[2], n)];
-    let guard = shard::hold(&involved).await;
+    let db = client.db;
+    let guard = super::across::hold_keys(&args[1..3]).await;
     let got = super::across::read_keys(&guard, db, &args[1..3], string_of).await;
     drop(guard);
     let mut got = got.into_iter();

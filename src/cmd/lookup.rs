@@ -1,5 +1,5 @@
-//! Typed key lookups for the collection families: a key's hash, set, list or
-//! sorted set for
+//! Typed key lookups for the collection families: a key's hash, set, list,
+//! sorted set or stream for
 //! reading (counting keyspace hits and misses as Redis's lookupKeyRead
 //! does) or for changing in place (a `Lookup::Write` lookup, which runs the
 //! snapshot's copy-on-write hook before the caller touches the value, and
@@ -8,7 +8,7 @@
 
 use super::error::CmdError;
 use super::Ctx;
-use crate::keyspace::{HashValue, ListValue, Lookup, SetValue, Value, ZsetValue};
+use crate::keyspace::{HashValue, ListValue, Lookup, SetValue, StreamValue, Value, ZsetValue};
 
 /// The key's value for a read, with hit/miss statistics.
 pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
@@ -96,6 +96,25 @@ pub fn write_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Lis
             l.recompress();
             Ok(Some(l))
         }
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+pub fn read_stream<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a StreamValue>, CmdError> {
+    match read(ctx, key) {
+        None => Ok(None),
+        Some(Value::Stream(s)) => Ok(Some(s)),
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+pub fn write_stream<'a>(
+    ctx: &'a mut Ctx,
+    key: &[u8],
+) -> Result<Option<&'a mut StreamValue>, CmdError> {
+    match write(ctx, key) {
+        None => Ok(None),
+        Some(Value::Stream(s)) => Ok(Some(s)),
         Some(_) => Err(CmdError::WrongType),
     }
 }

@@ -16,7 +16,7 @@
 
 use super::args::{is, parse_i64_strict};
 use super::error::{CmdError, CmdResult};
-use super::lookup::{read, write};
+use super::lookup::{read, read_stream, write_stream};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
 use crate::keyspace::stream::{StreamValue, Trim};
@@ -118,22 +118,6 @@ fn entry_reply(id: StreamId, pairs: Vec<(Bytes, Bytes)>) -> Reply {
         flat.push(Reply::Bulk(v));
     }
     Reply::Array(vec![Reply::Bulk(id.to_bytes()), Reply::Array(flat)])
-}
-
-fn read_stream<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut StreamValue>, CmdError> {
-    match read(ctx, key) {
-        None => Ok(None),
-        Some(Value::Stream(s)) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
-    }
-}
-
-fn write_stream<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut StreamValue>, CmdError> {
-    match write(ctx, key) {
-        None => Ok(None),
-        Some(Value::Stream(s)) => Ok(Some(s)),
-        Some(_) => Err(CmdError::WrongType),
-    }
 }
 
 /// XLEN key
@@ -582,11 +566,7 @@ pub async fn xread(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let id_args = &args[streams_at + nkeys..];
     let db = client.db;
     let n = client.shard.shards();
-    let involved: Vec<usize> = keys
-        .iter()
-        .map(|k| crate::shard::route::shard_of(k, n))
-        .collect();
-    let guard = crate::shard::hold(&involved).await;
+    let guard = super::across::hold_keys(keys).await;
     // Each key's last ID and last live ID, or WRONGTYPE.
     let looks = super::across::read_keys(&guard, db, keys, |ctx, k| match read(ctx, k) {
         None => Ok(None),

@@ -134,7 +134,7 @@ impl Entry {
         }
     }
 
-    fn fields_count(&self) -> usize {
+    pub fn fields_count(&self) -> usize {
         if self.same_fields {
             self.items.len()
         } else {
@@ -142,8 +142,14 @@ impl Entry {
         }
     }
 
+    /// The flags element: deleted, same fields as the master entry.
+    pub fn flags(&self) -> i64 {
+        (if self.deleted { FLAG_DELETED } else { 0 })
+            | if self.same_fields { FLAG_SAMEFIELDS } else { 0 }
+    }
+
     /// Listpack elements this entry takes besides its `lp-count`.
-    fn lp_count(&self) -> i64 {
+    pub fn lp_count(&self) -> i64 {
         let n = self.fields_count() as i64;
         if self.same_fields {
             3 + n
@@ -152,17 +158,42 @@ impl Entry {
         }
     }
 
+    /// The entry's listpack elements under master ID `master`, as Redis
+    /// lays them out: flags, the ID as deltas, the field count (unless the
+    /// fields are the master's), fields and values (or values), lp-count.
+    pub fn elements(&self, master: StreamId) -> impl Iterator<Item = Element<'_>> {
+        let head = [
+            Element::Int(self.flags()),
+            Element::Int(self.id.ms.wrapping_sub(master.ms) as i64),
+            Element::Int(self.id.seq.wrapping_sub(master.seq) as i64),
+        ];
+        let count = (!self.same_fields).then(|| Element::Int(self.fields_count() as i64));
+        head.into_iter()
+            .chain(count)
+            .chain(self.items.iter().map(|i| Element::Str(i)))
+            .chain(std::iter::once(Element::Int(self.lp_count())))
+    }
+
     /// Bytes of its listpack elements, under master ID `master`.
     fn lp_size(&self, master: StreamId) -> usize {
-        let flags = (self.deleted as i64) | if self.same_fields { FLAG_SAMEFIELDS } else { 0 };
-        let mut size = lp_int_size(flags)
-            + lp_int_size(self.id.ms.wrapping_sub(master.ms) as i64)
-            + lp_int_size(self.id.seq.wrapping_sub(master.seq) as i64)
-            + lp_int_size(self.lp_count());
-        if !self.same_fields {
-            size += lp_int_size(self.fields_count() as i64);
+        self.elements(master).map(|e| e.size()).sum()
+    }
+}
+
+/// One element of a node's listpack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Element<'a> {
+    Int(i64),
+    /// Stored as an integer when it is canonical integer text.
+    Str(&'a [u8]),
+}
+
+impl Element<'_> {
+    fn size(&self) -> usize {
+        match self {
+            Element::Int(v) => lp_int_size(*v),
+            Element::Str(s) => lp_str_size(s),
         }
-        size + self.items.iter().map(|i| lp_str_size(i)).sum::<usize>()
     }
 }
 
@@ -196,16 +227,21 @@ impl Node {
         node
     }
 
+    /// The master entry's listpack elements: live and deleted counts,
+    /// the master fields, and the 0 that ends it.
+    pub fn master_elements(&self) -> impl Iterator<Item = Element<'_>> {
+        [
+            Element::Int(self.live as i64),
+            Element::Int(self.deleted as i64),
+            Element::Int(self.master_fields.len() as i64),
+        ]
+        .into_iter()
+        .chain(self.master_fields.iter().map(|f| Element::Str(f)))
+        .chain(std::iter::once(Element::Int(0)))
+    }
+
     fn master_size(&self) -> usize {
-        lp_int_size(self.live as i64)
-            + lp_int_size(self.deleted as i64)
-            + lp_int_size(self.master_fields.len() as i64)
-            + self
-                .master_fields
-                .iter()
-                .map(|f| lp_str_size(f))
-                .sum::<usize>()
-            + lp_int_size(0)
+        self.master_elements().map(|e| e.size()).sum()
     }
 
     fn computed_lp_bytes(&self, master: StreamId) -> usize {
@@ -333,7 +369,6 @@ impl StreamValue {
     /// the caller) and `pairs` (field, value, ...), starting a new node as
     /// Redis does when the tail one is full.
     pub fn append(&mut self, id: StreamId, pairs: &[Bytes], limits: NodeLimits) {
-        let fields: Vec<&Bytes> = pairs.iter().step_by(2).collect();
         let total: usize = pairs.iter().map(|p| p.len()).sum();
         let max_bytes = match limits.max_bytes {
             0 => LISTPACK_MAX_SIZE,
@@ -347,7 +382,7 @@ impl StreamValue {
             }
         };
         if tail_full {
-            let master_fields: Box<[Bytes]> = fields.iter().map(|f| (*f).clone()).collect();
+            let master_fields: Box<[Bytes]> = pairs.iter().step_by(2).cloned().collect();
             let mut node = Node {
                 master_fields,
                 entries: Vec::new(),
@@ -361,8 +396,12 @@ impl StreamValue {
         let Some((&master, node)) = self.nodes.iter_mut().next_back() else {
             return;
         };
-        let same_fields = node.master_fields.len() == fields.len()
-            && node.master_fields.iter().zip(&fields).all(|(m, f)| m == *f);
+        let same_fields = node.master_fields.len() * 2 == pairs.len()
+            && node
+                .master_fields
+                .iter()
+                .zip(pairs.iter().step_by(2))
+                .all(|(m, f)| m == f);
         let items: Box<[Bytes]> = if same_fields {
             pairs.iter().skip(1).step_by(2).cloned().collect()
         } else {

@@ -1,14 +1,11 @@
 use super::*;
 
-/// A small deterministic generator (xorshift64*), for repeatable inputs.
+/// The project's seeded generator, for repeatable inputs.
 struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        crate::util::rand::rand_next(&mut self.0)
     }
 }
 

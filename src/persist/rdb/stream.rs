@@ -6,7 +6,7 @@
 //! is read and written by the decoder and encoder around these.
 
 use super::blobs::{listpack_entries, write_listpack_items, LpItem};
-use crate::keyspace::stream::{Entry, Node, FLAG_DELETED, FLAG_SAMEFIELDS};
+use crate::keyspace::stream::{Element, Entry, Node, FLAG_DELETED, FLAG_SAMEFIELDS};
 use crate::keyspace::StreamId;
 use bytes::Bytes;
 
@@ -27,34 +27,14 @@ pub fn parse_node_key(k: &[u8]) -> Option<StreamId> {
 
 /// The listpack of a node whose master ID is `master`.
 pub fn node_listpack(master: StreamId, node: &Node) -> Vec<u8> {
-    let mut items: Vec<LpItem<'_>> = vec![
-        LpItem::Int(node.live as i64),
-        LpItem::Int(node.deleted as i64),
-        LpItem::Int(node.master_fields.len() as i64),
-    ];
-    items.extend(node.master_fields.iter().map(|f| LpItem::Str(f)));
-    items.push(LpItem::Int(0));
-    for e in &node.entries {
-        let flags = if e.deleted { FLAG_DELETED } else { 0 }
-            | if e.same_fields { FLAG_SAMEFIELDS } else { 0 };
-        items.push(LpItem::Int(flags));
-        items.push(LpItem::Int(e.id.ms.wrapping_sub(master.ms) as i64));
-        items.push(LpItem::Int(e.id.seq.wrapping_sub(master.seq) as i64));
-        let fields = if e.same_fields {
-            e.items.len()
-        } else {
-            items.push(LpItem::Int((e.items.len() / 2) as i64));
-            e.items.len() / 2
-        };
-        items.extend(e.items.iter().map(|i| LpItem::Str(i)));
-        let pieces = if e.same_fields {
-            3 + fields
-        } else {
-            4 + 2 * fields
-        };
-        items.push(LpItem::Int(pieces as i64));
+    fn as_item(e: Element<'_>) -> LpItem<'_> {
+        match e {
+            Element::Int(v) => LpItem::Int(v),
+            Element::Str(s) => LpItem::Str(s),
+        }
     }
-    write_listpack_items(items.into_iter())
+    let entries = node.entries.iter().flat_map(|e| e.elements(master));
+    write_listpack_items(node.master_elements().chain(entries).map(as_item))
 }
 
 /// Reads the elements of a node's listpack in order.
@@ -120,30 +100,25 @@ pub fn parse_node(master: StreamId, lp: &[u8]) -> Result<Node, String> {
             return Err(format!("stream entry ID {id} out of order"));
         }
         let same_fields = flags & FLAG_SAMEFIELDS != 0;
-        let (fields, count) = if same_fields {
-            (nfields, nfields)
+        let count = if same_fields {
+            nfields
         } else {
-            let n = c.count()?;
-            (n, n.checked_mul(2).ok_or("stream entry too large")?)
+            c.count()?.checked_mul(2).ok_or("stream entry too large")?
         };
         let mut item_vec = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
             item_vec.push(c.raw()?);
         }
-        let pieces = if same_fields {
-            3 + fields
-        } else {
-            4 + 2 * fields
-        };
-        if c.count()? != pieces {
-            return Err("stream entry lp-count does not match the entry".into());
-        }
-        entries.push(Entry {
+        let entry = Entry {
             id,
             deleted: flags & FLAG_DELETED != 0,
             same_fields,
             items: item_vec.into_boxed_slice(),
-        });
+        };
+        if c.int()? != entry.lp_count() {
+            return Err("stream entry lp-count does not match the entry".into());
+        }
+        entries.push(entry);
     }
     let node = Node::new(master, master_fields.into_boxed_slice(), entries);
     if node.live != live as u64 || node.deleted != deleted as u64 {
