@@ -127,6 +127,17 @@ pub fn write(core: &mut ShardCore, db: usize, args: &[Bytes], rewrite: Option<&[
     }
     expired(core);
     match rewrite {
+        // Several commands for one write enter the stream as one unit,
+        // `MULTI` ... `EXEC`, as Redis 7.0 wraps what a command propagates
+        // (SPOP with a count, XREADGROUP's XCLAIMs). Inside a transaction
+        // they join its capture.
+        Some(cmds) if cmds.len() > 1 && core.capture.is_none() => {
+            let mut capture = Capture::default();
+            for c in cmds {
+                capture.push(db, c);
+            }
+            append_capture(core, capture);
+        }
         Some(cmds) => {
             for c in cmds {
                 command(core, db, c);

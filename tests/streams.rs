@@ -5,7 +5,7 @@
 //! both ways with a real Redis.
 
 mod common;
-use common::family::{assert_rdb_ok, cascade, digest, redis};
+use common::family::{assert_rdb_ok, cascade, digest, redis, send_blocking, wait_blocked};
 use common::repl::{start, start_redis, wait_in_sync};
 use common::{assert_same_replies, Conn, Value};
 
@@ -392,22 +392,6 @@ fn xread_answers_like_redis() {
 }
 
 /// Sends an XREAD BLOCK from a client of its own, to be read later.
-fn blocked_read(port: u16, args: &[&str]) -> Conn {
-    let mut c = Conn::connect(port);
-    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-    c.send(&args);
-    c
-}
-
-/// Waits until `n` clients are blocked.
-fn wait_blocked(s: &common::Server, n: usize) {
-    common::wait_until(
-        std::time::Duration::from_secs(10),
-        "clients blocked",
-        || common::info_field(&mut s.conn(), "clients", "blocked_clients") == n.to_string(),
-    );
-}
-
 #[test]
 fn xread_block_is_served_by_new_entries_on_any_shard() {
     let s = cascade(&[]);
@@ -417,12 +401,12 @@ fn xread_block_is_served_by_new_entries_on_any_shard() {
     let k1 = &common::family::keys_on(1, "q", 1)[0];
     c.cmd(&["XADD", k0, "1-0", "f", "old"]);
     // Two readers of k0 after $, one of both keys after explicit IDs.
-    let mut r1 = blocked_read(s.port, &["XREAD", "BLOCK", "0", "STREAMS", k0, "$"]);
-    let mut r2 = blocked_read(
+    let mut r1 = send_blocking(s.port, &["XREAD", "BLOCK", "0", "STREAMS", k0, "$"]);
+    let mut r2 = send_blocking(
         s.port,
         &["XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", k0, "$"],
     );
-    let mut r3 = blocked_read(
+    let mut r3 = send_blocking(
         s.port,
         &["XREAD", "BLOCK", "0", "STREAMS", k0, k1, "5-0", "0"],
     );
@@ -461,7 +445,7 @@ fn xread_block_is_served_by_new_entries_on_any_shard() {
         t.cmd(&["XREAD", "BLOCK", "50", "STREAMS", k0, "$"]),
         Value::Nil
     );
-    let mut u = blocked_read(s.port, &["XREAD", "BLOCK", "0", "STREAMS", k1, "$"]);
+    let mut u = send_blocking(s.port, &["XREAD", "BLOCK", "0", "STREAMS", k1, "$"]);
     wait_blocked(&s, 1);
     let id = common::info_field(&mut s.conn(), "clients", "blocked_clients");
     assert_eq!(id, "1");

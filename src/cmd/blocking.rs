@@ -46,7 +46,7 @@ use super::zsetops::{zmpop_args, zpop_and_propagate, zpop_reply};
 use super::{Client, Ctx};
 use crate::keyspace::End;
 use crate::resp::Reply;
-use crate::shard::blocked::{served_by, Awaits, BlockOp, Waiter, Wake};
+use crate::shard::blocked::{served_by, Awaits, BlockOp, Holds, Waiter, Wake};
 use crate::shard::{self, route::shard_of, ShardCore};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -234,6 +234,21 @@ fn try_key(
             let entries = super::stream::entries_after(ctx, key, *id, *count);
             Ok(entries.map(|e| Reply::KeyedMap(vec![(Reply::Bulk(key.clone()), e)])))
         }
+        BlockOp::XReadGroup {
+            group,
+            consumer,
+            count,
+            noack,
+        } => {
+            let read = super::xreadgroup::GroupRead {
+                group: group.clone(),
+                consumer: consumer.clone(),
+                count: *count,
+                noack: *noack,
+            };
+            let entries = super::xreadgroup::serve_blocked(ctx, key, &read)?;
+            Ok(entries.map(|e| Reply::KeyedMap(vec![(Reply::Bulk(key.clone()), e)])))
+        }
         BlockOp::Move {
             dest,
             from,
@@ -263,13 +278,14 @@ fn has_data(core: &ShardCore, db: usize, key: &[u8]) -> Option<Awaits> {
         .and_then(served_by)
 }
 
-/// The last ID of the stream at `key`, if it holds one (what an XREAD
-/// waiter is served by).
-fn stream_last_id(core: &ShardCore, db: usize, key: &[u8]) -> Option<crate::keyspace::StreamId> {
-    match core.db(db).get_ref(key, crate::node::unix_ms()) {
-        Some(crate::keyspace::Value::Stream(s)) => Some(s.last_id),
-        _ => None,
-    }
+/// Whether waiter `w` can be served from `key` now (see
+/// `BlockOp::ready_for`).
+fn ready_for(core: &ShardCore, db: usize, key: &[u8], w: &Waiter) -> bool {
+    let holds = core
+        .db(db)
+        .get_ref(key, crate::node::unix_ms())
+        .map(Holds::of);
+    w.op.ready_for(key, holds.as_ref())
 }
 
 /// Registers `w` on `keys` of this shard; a key that has data for it
@@ -278,9 +294,7 @@ fn stream_last_id(core: &ShardCore, db: usize, key: &[u8]) -> Option<crate::keys
 fn register(core: &mut ShardCore, db: usize, keys: &[Bytes], w: &Arc<Waiter>) {
     for key in keys {
         core.blocked.register(&mut core.ks, db, key, w.clone());
-        if has_data(core, db, key) == Some(w.op.awaits())
-            && w.op.ready_for(key, stream_last_id(core, db, key))
-        {
+        if has_data(core, db, key) == Some(w.op.awaits()) && ready_for(core, db, key, w) {
             core.db_mut(db).mark_ready(key);
         }
     }
@@ -333,9 +347,7 @@ async fn attempt(client: &Client, req: &Request, waiter: Option<&Arc<Waiter>>) -
                 src.clone(),
                 match &req.op {
                     BlockOp::Move { dest, .. } => dest.clone(),
-                    BlockOp::Pop { .. } | BlockOp::ZPop { .. } | BlockOp::XRead { .. } => {
-                        src.clone()
-                    }
+                    _ => src.clone(),
                 },
                 (*from, *to),
                 prop,
@@ -405,7 +417,7 @@ async fn attempt(client: &Client, req: &Request, waiter: Option<&Arc<Waiter>>) -
 fn empty_reply(req: &Request) -> Reply {
     match req.op {
         BlockOp::Move { .. } => Reply::Nil,
-        BlockOp::Pop { .. } | BlockOp::ZPop { .. } | BlockOp::XRead { .. } => Reply::NilArray,
+        _ => Reply::NilArray,
     }
 }
 
@@ -448,20 +460,18 @@ fn enter_blocked(client: &mut Client, waiter: Arc<Waiter>, req: Request) {
     });
 }
 
-/// XREAD BLOCK that found nothing to read: registers a waiter for the
-/// entries after each key's ID on the shards the caller holds (so no entry
-/// lands in between) and leaves the client blocked, `timeout_ms` (0:
-/// forever). The reply is a placeholder, as from [`run`].
+/// XREAD or XREADGROUP BLOCK that found nothing to read: registers a
+/// waiter (`op`) for new entries of `keys` on the shards the caller holds
+/// (so no entry lands in between) and leaves the client blocked,
+/// `timeout_ms` (0: forever). The reply is a placeholder, as from [`run`].
 pub async fn block_stream_read(
     client: &mut Client,
     guard: &shard::HoldGuard,
-    after: Vec<(Bytes, crate::keyspace::StreamId)>,
-    count: usize,
+    keys: Vec<Bytes>,
+    op: BlockOp,
     timeout_ms: u64,
 ) -> Reply {
     let db = client.db;
-    let keys: Vec<Bytes> = after.iter().map(|(k, _)| k.clone()).collect();
-    let op = BlockOp::XRead { after, count };
     let waiter = Waiter::new(client.id, db, op.clone());
     for (s, ks) in by_shard(&keys, client.shard.shards()) {
         let w = waiter.clone();
@@ -642,14 +652,36 @@ pub fn serve_ready(core: &mut ShardCore) {
     }
 }
 
+/// `key` no longer holds a stream: its group readers stop waiting, with
+/// Redis's error (plain XREAD keeps waiting for a new stream).
+fn end_group_reads(core: &mut ShardCore, db: usize, key: &Bytes) {
+    while let Some(w) = core.blocked.first_where(&mut core.ks, db, key, |w| {
+        matches!(w.op, BlockOp::XReadGroup { .. })
+    }) {
+        core.blocked
+            .remove(&mut core.ks, db, std::slice::from_ref(key), &w);
+        if w.claim() {
+            w.finish(Wake::Served(Reply::error(
+                "UNBLOCKED the stream key no longer exists",
+            )));
+        }
+    }
+}
+
 fn serve_key(core: &mut ShardCore, db: usize, key: &Bytes) {
+    if has_data(core, db, key) != Some(Awaits::Stream) {
+        end_group_reads(core, db, key);
+    }
     loop {
         let Some(kind) = has_data(core, db, key) else {
             return;
         };
-        let last_id = stream_last_id(core, db, key);
+        let holds = core
+            .db(db)
+            .get_ref(key, crate::node::unix_ms())
+            .map(Holds::of);
         let Some(w) = core.blocked.first_where(&mut core.ks, db, key, |w| {
-            w.op.awaits() == kind && w.op.ready_for(key, last_id)
+            w.op.awaits() == kind && w.op.ready_for(key, holds.as_ref())
         }) else {
             return;
         };

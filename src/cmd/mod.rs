@@ -48,6 +48,8 @@ mod stream;
 pub mod string;
 pub mod table;
 pub mod tx;
+mod xgroup;
+mod xreadgroup;
 mod zrange;
 pub mod zset;
 mod zsetops;
@@ -870,6 +872,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Pfcount | Pfmerge => hll::run_client(client, cmd, args).await,
         Bitop => bitmap::run_client(client, args).await,
         Xread => stream::xread(client, args).await,
+        Xreadgroup => xreadgroup::xreadgroup(client, args).await,
         Lcs => lcs::run_client(client, args).await,
         Sort => sort::run(client, args).await,
         Blocking => blocking::run(client, args).await,

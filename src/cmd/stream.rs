@@ -11,8 +11,8 @@
 //! (BLOCK, nothing to read) registers its waiter, so no entry can land in
 //! between; `blocking` serves it when one does.
 //!
-//! Consumer groups (XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XINFO) are
-//! not implemented yet.
+//! Consumer groups: XREADGROUP is in `xreadgroup`, the other group
+//! commands and XINFO in `xgroup`.
 
 use super::args::{is, parse_i64_strict};
 use super::error::{CmdError, CmdResult};
@@ -35,6 +35,7 @@ pub fn commands() -> Vec<CommandSpec> {
         spec("xdel", -3, WRITE | FAST, k1, S, "5.0.0", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.", Run::Keyed(xdel, Split::None)),
         spec("xtrim", -4, WRITE, k1, S, "5.0.0", "Trims the stream to (approximately if '~' is passed) a certain size", Run::Keyed(xtrim, Split::None)),
         spec("xsetid", -3, WRITE | DENYOOM | FAST, k1, S, "5.0.0", "An internal command for replicating stream values", Run::Keyed(xsetid, Split::None)),
+        spec("xreadgroup", -7, WRITE | BLOCKING | MOVABLE_KEYS, (0, 0, 0), S, "5.0.0", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.", Run::Client(ClientCmd::Xreadgroup)),
         spec("xread", -4, READONLY | BLOCKING | MOVABLE_KEYS, (0, 0, 0), S, "5.0.0", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.", Run::Client(ClientCmd::Xread)),
     ]
 }
@@ -66,7 +67,7 @@ fn string2ull(s: &[u8]) -> Option<u64> {
 /// An ID argument: `ms-seq`, `ms` (sequence `missing_seq`), and unless
 /// `strict`, `-` and `+`. With `seq_auto`, `ms-*` is accepted and
 /// reported as `(id, false)`.
-fn parse_id(
+pub(super) fn parse_id(
     arg: &[u8],
     strict: bool,
     missing_seq: u64,
@@ -98,12 +99,12 @@ fn parse_id(
     }
 }
 
-fn strict_id(arg: &[u8]) -> Result<StreamId, CmdError> {
+pub(super) fn strict_id(arg: &[u8]) -> Result<StreamId, CmdError> {
     parse_id(arg, true, 0, false).map(|(id, _)| id)
 }
 
 /// A range bound: `(` makes it exclusive.
-fn interval_id(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdError> {
+pub(super) fn interval_id(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdError> {
     if arg.len() > 1 && arg[0] == b'(' {
         Ok((parse_id(&arg[1..], true, missing_seq, false)?.0, true))
     } else {
@@ -111,7 +112,7 @@ fn interval_id(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), CmdErro
     }
 }
 
-fn entry_reply(id: StreamId, pairs: Vec<(Bytes, Bytes)>) -> Reply {
+pub(super) fn entry_reply(id: StreamId, pairs: Vec<(Bytes, Bytes)>) -> Reply {
     let mut flat = Vec::with_capacity(pairs.len() * 2);
     for (f, v) in pairs {
         flat.push(Reply::Bulk(f));
@@ -311,6 +312,15 @@ fn apply_trim(s: &mut StreamValue, t: &TrimArgs, args: &mut [Bytes]) -> u64 {
     removed
 }
 
+/// Stores an empty stream at `key` (XADD, XGROUP CREATE ... MKSTREAM).
+pub(super) fn add_empty_stream(ctx: &mut Ctx, key: &Bytes) {
+    ctx.db().set(
+        key.clone(),
+        Value::Stream(Box::new(StreamValue::new())),
+        None,
+    );
+}
+
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]]
 /// *|id field value [field value ...]
 fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -335,11 +345,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         if t.no_mkstream {
             return Ok(Reply::Nil);
         }
-        ctx.db().set(
-            key.clone(),
-            Value::Stream(Box::new(StreamValue::new())),
-            None,
-        );
+        add_empty_stream(ctx, key);
     }
     let Some(s) = write_stream(ctx, key)? else {
         return Ok(Reply::Nil);
@@ -511,7 +517,7 @@ pub(super) fn entries_after(
 
 /// XREAD's BLOCK: milliseconds, as Redis's getTimeoutFromObjectOrReply
 /// takes them.
-fn block_ms(arg: &[u8]) -> Result<u64, CmdError> {
+pub(super) fn block_ms(arg: &[u8]) -> Result<u64, CmdError> {
     let ms = parse_i64_strict(arg)
         .ok_or_else(|| CmdError::other("ERR timeout is not an integer or out of range"))?;
     if ms < 0 {
@@ -523,47 +529,86 @@ fn block_ms(arg: &[u8]) -> Result<u64, CmdError> {
     Ok(ms as u64)
 }
 
-/// XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
-pub async fn xread(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    let (mut count, mut block, mut streams_at) = (0usize, None, 0usize);
+/// The options of XREAD and XREADGROUP, up to their keys and IDs.
+pub(super) struct ReadArgs {
+    /// At most this many entries per key (0: all).
+    pub count: usize,
+    pub block: Option<u64>,
+    pub noack: bool,
+    /// XREADGROUP's group and consumer.
+    pub group: Option<(Bytes, Bytes)>,
+    /// Where the keys start.
+    pub streams_at: usize,
+}
+
+impl ReadArgs {
+    /// The keys, then their IDs.
+    pub fn keys_and_ids<'a>(&self, args: &'a [Bytes]) -> (&'a [Bytes], &'a [Bytes]) {
+        let nkeys = (args.len() - self.streams_at) / 2;
+        args[self.streams_at..].split_at(nkeys)
+    }
+}
+
+/// Parses the options of XREAD (`grouped` false: GROUP and NOACK are
+/// refused, as Redis refuses them) or XREADGROUP, in Redis's order.
+pub(super) fn parse_read_args(args: &[Bytes], grouped: bool) -> Result<ReadArgs, CmdError> {
+    let mut out = ReadArgs {
+        count: 0,
+        block: None,
+        noack: false,
+        group: None,
+        streams_at: 0,
+    };
     let mut i = 1;
     while i < args.len() {
         let more = args.len() - 1 - i;
         let a = &args[i];
         if is(a, "block") && more > 0 {
-            block = Some(block_ms(&args[i + 1])?);
+            out.block = Some(block_ms(&args[i + 1])?);
             i += 1;
         } else if is(a, "count") && more > 0 {
             let n = parse_i64_strict(&args[i + 1]).ok_or(CmdError::NotInteger)?;
-            count = n.max(0) as usize;
+            out.count = n.max(0) as usize;
             i += 1;
         } else if is(a, "streams") && more > 0 {
-            streams_at = i + 1;
-            if !(args.len() - streams_at).is_multiple_of(2) {
+            out.streams_at = i + 1;
+            if !(args.len() - out.streams_at).is_multiple_of(2) {
                 return Err(CmdError::other(
                     "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
                 ));
             }
             break;
         } else if is(a, "group") && more >= 2 {
-            return Err(CmdError::other(
-                "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-            ));
+            if !grouped {
+                return Err(CmdError::other(
+                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            out.group = Some((args[i + 1].clone(), args[i + 2].clone()));
+            i += 2;
         } else if is(a, "noack") {
-            return Err(CmdError::other(
-                "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-            ));
+            if !grouped {
+                return Err(CmdError::other(
+                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                ));
+            }
+            out.noack = true;
         } else {
             return Err(CmdError::Syntax);
         }
         i += 1;
     }
-    if streams_at == 0 {
+    if out.streams_at == 0 {
         return Err(CmdError::Syntax);
     }
-    let nkeys = (args.len() - streams_at) / 2;
-    let keys = &args[streams_at..streams_at + nkeys];
-    let id_args = &args[streams_at + nkeys..];
+    Ok(out)
+}
+
+/// XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
+pub async fn xread(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let opts = parse_read_args(args, false)?;
+    let (keys, id_args) = opts.keys_and_ids(args);
+    let (count, block) = (opts.count, opts.block);
     let db = client.db;
     let n = client.shard.shards();
     let guard = super::across::hold_keys(keys).await;
@@ -575,7 +620,7 @@ pub async fn xread(client: &mut Client, args: &[Bytes]) -> CmdResult {
     })
     .await;
     // In key order: the type, then the ID (`$`: the last ID now).
-    let mut after = Vec::with_capacity(nkeys);
+    let mut after = Vec::with_capacity(keys.len());
     let mut serve = Vec::new();
     for ((key, look), id_arg) in keys.iter().zip(looks).zip(id_args) {
         let look = look?;
@@ -612,7 +657,9 @@ pub async fn xread(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let may_block = !client.in_exec && !client.is_master;
     match block {
         Some(ms) if may_block => {
-            Ok(super::blocking::block_stream_read(client, &guard, after, count, ms).await)
+            let keys = after.iter().map(|(k, _)| k.clone()).collect();
+            let op = crate::shard::blocked::BlockOp::XRead { after, count };
+            Ok(super::blocking::block_stream_read(client, &guard, keys, op, ms).await)
         }
         _ => Ok(Reply::NilArray),
     }

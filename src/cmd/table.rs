@@ -219,6 +219,7 @@ pub enum ClientCmd {
     /// BITOP across shards.
     Bitop,
     Xread,
+    Xreadgroup,
     /// LCS with its keys on two shards.
     Lcs,
     /// SORT and SORT_RO.
@@ -341,7 +342,7 @@ impl CommandSpec {
                 keys
             }
             // XREAD ... STREAMS key [key ...] id [id ...]
-            "xread" => {
+            "xread" | "xreadgroup" => {
                 let at = args
                     .iter()
                     .position(|a| a.eq_ignore_ascii_case(b"streams"))
@@ -511,6 +512,7 @@ impl Table {
             super::lcs::commands(),
             super::hll::commands(),
             super::stream::commands(),
+            super::xgroup::commands(),
             super::hash::commands(),
             super::set::commands(),
             super::zset::commands(),

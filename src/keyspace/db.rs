@@ -231,7 +231,9 @@ impl Db {
     /// Callers have run `before_change(key)`.
     fn store(&mut self, key: Bytes, v: Value) {
         self.watch.touch(&key);
-        if !self.blocked.is_empty() && may_wake(&v) {
+        if !self.blocked.is_empty() {
+            // A list or sorted set may serve its waiters; any value
+            // replacing a stream ends its group readers' wait.
             self.mark_ready(&key);
         }
         match self.dict.get_mut(&key) {
@@ -264,6 +266,8 @@ impl Db {
         let removed = self.dict.remove(key).map(|(_, v)| v);
         if removed.is_some() {
             self.watch.touch(key);
+            // A stream's group readers learn that it is gone.
+            self.mark_ready(key);
         }
         removed
     }
@@ -333,6 +337,15 @@ impl Db {
             if !self.ready.contains(k) {
                 self.ready.push(k.clone());
             }
+        }
+    }
+
+    /// Marks every blocked-on key ready (a flush: group readers of the
+    /// streams it drops learn they are gone).
+    fn ready_all_blocked(&mut self) {
+        let keys: Vec<Bytes> = self.blocked.iter().cloned().collect();
+        for k in keys {
+            self.mark_ready(&k);
         }
     }
 
@@ -526,6 +539,7 @@ impl Db {
     /// dicts move into the snapshot instead (no copy, no O(n) free now).
     pub fn clear(&mut self) -> usize {
         let n = self.dict.len();
+        self.ready_all_blocked();
         if !self.watch.is_empty() {
             let dict = &self.dict;
             self.watch.touch_where(|k| dict.get(k).is_some());
@@ -551,6 +565,7 @@ impl Db {
         if n == 0 || self.snap.is_some() {
             return self.clear();
         }
+        self.ready_all_blocked();
         if !self.watch.is_empty() {
             let dict = &self.dict;
             self.watch.touch_where(|k| dict.get(k).is_some());

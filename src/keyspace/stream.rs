@@ -9,13 +9,16 @@
 //!
 //! A node keeps its entries decoded (ID, tombstone flag, fields and values)
 //! rather than as listpack bytes, with the listpack's size tracked beside
-//! them. Consumer groups are not part of this type yet.
+//! them. Consumer groups live in [`groups`].
 //!
 //! Pure data structure: no commands, no I/O. Depends on `bytes` and std.
 #![forbid(unsafe_code)]
 
 use bytes::Bytes;
 use std::collections::BTreeMap;
+
+pub mod groups;
+pub use groups::{Consumer, Group, Pending, ENTRIES_READ_UNKNOWN};
 
 /// A stream entry ID.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -317,6 +320,8 @@ pub struct StreamValue {
     pub max_deleted_id: StreamId,
     /// Entries ever added.
     pub entries_added: u64,
+    /// Consumer groups by name.
+    pub groups: BTreeMap<Bytes, Group>,
 }
 
 impl StreamValue {
@@ -340,6 +345,7 @@ impl StreamValue {
             first_id,
             max_deleted_id,
             entries_added,
+            groups: BTreeMap::new(),
         }
     }
 
@@ -362,7 +368,18 @@ impl StreamValue {
 
     /// Heap bytes, roughly (MEMORY USAGE).
     pub fn payload_bytes(&self) -> usize {
-        self.nodes.values().map(|n| n.lp_bytes + 64).sum()
+        let nodes: usize = self.nodes.values().map(|n| n.lp_bytes + 64).sum();
+        let groups: usize = self
+            .groups
+            .iter()
+            .map(|(name, g)| {
+                name.len()
+                    + 64
+                    + g.pending.len() * 96
+                    + g.consumers.keys().map(|c| c.len() + 64).sum::<usize>()
+            })
+            .sum();
+        nodes + groups
     }
 
     /// Appends an entry with ID `id` (greater than `last_id`, checked by
@@ -582,6 +599,44 @@ impl StreamValue {
             self.edge_id(true).unwrap_or(StreamId::MIN)
         };
         removed
+    }
+
+    /// How many nodes Redis's radix tree of this stream's nodes has (XINFO
+    /// STREAM's `radix-tree-nodes`), counted for the compressed trie of
+    /// the 16-byte big-endian master IDs: a node per branching point, per
+    /// run of single-child bytes, and per key end; an empty tree is its
+    /// root alone.
+    pub fn radix_nodes(&self) -> usize {
+        fn key(id: &StreamId) -> [u8; 16] {
+            let mut k = [0u8; 16];
+            k[..8].copy_from_slice(&id.ms.to_be_bytes());
+            k[8..].copy_from_slice(&id.seq.to_be_bytes());
+            k
+        }
+        fn count(keys: &[[u8; 16]], depth: usize) -> usize {
+            if depth == 16 || keys.is_empty() {
+                return 1;
+            }
+            let shared = |d: usize| keys.iter().all(|k| k[d] == keys[0][d]);
+            if shared(depth) {
+                let mut end = depth + 1;
+                while end < 16 && shared(end) {
+                    end += 1;
+                }
+                return 1 + count(keys, end);
+            }
+            let mut total = 1;
+            let mut i = 0;
+            while i < keys.len() {
+                let b = keys[i][depth];
+                let run = keys[i..].iter().take_while(|k| k[depth] == b).count();
+                total += count(&keys[i..i + run], depth + 1);
+                i += run;
+            }
+            total
+        }
+        let keys: Vec<[u8; 16]> = self.nodes.keys().map(key).collect();
+        count(&keys, 0)
     }
 
     /// Checks the size bookkeeping against a full count (tests).

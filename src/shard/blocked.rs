@@ -58,6 +58,15 @@ pub enum BlockOp {
         after: Vec<(Bytes, StreamId)>,
         count: usize,
     },
+    /// XREADGROUP BLOCK with `>`: the group's new entries for `consumer`
+    /// (at most `count`, 0: all). Each entry goes to one reader of the
+    /// group; a reader whose group or stream goes away gets an error.
+    XReadGroup {
+        group: Bytes,
+        consumer: Bytes,
+        count: usize,
+        noack: bool,
+    },
 }
 
 /// The type of value a blocked command waits for.
@@ -73,21 +82,60 @@ impl BlockOp {
         match self {
             BlockOp::Pop { .. } | BlockOp::Move { .. } => Awaits::List,
             BlockOp::ZPop { .. } => Awaits::Zset,
-            BlockOp::XRead { .. } => Awaits::Stream,
+            BlockOp::XRead { .. } | BlockOp::XReadGroup { .. } => Awaits::Stream,
         }
     }
 
-    /// Whether this command can be served from `key` whose stream's last
-    /// ID is `last_id` (always, for the pops: the value is checked by
-    /// [`served_by`]). An XREAD is served once the stream's last ID passed
-    /// the one it waits after, as in Redis.
-    pub fn ready_for(&self, key: &[u8], last_id: Option<StreamId>) -> bool {
+    /// Whether this command can be served from `key` holding `holds`
+    /// (always, for the pops: the value is checked by [`served_by`]). An
+    /// XREAD is served once the stream's last ID passed the one it waits
+    /// after, an XREADGROUP once it passed its group's last delivered ID
+    /// or the group is gone (it then answers NOGROUP), as in Redis.
+    pub fn ready_for(&self, key: &[u8], holds: Option<&Holds>) -> bool {
+        let stream = match holds {
+            Some(Holds::Stream { last_id, groups }) => Some((*last_id, groups)),
+            _ => None,
+        };
         match self {
             BlockOp::XRead { after, .. } => after
                 .iter()
                 .find(|(k, _)| &k[..] == key)
-                .is_some_and(|(_, id)| last_id.is_some_and(|last| last > *id)),
+                .is_some_and(|(_, id)| stream.is_some_and(|(last, _)| last > *id)),
+            BlockOp::XReadGroup { group, .. } => stream.is_some_and(|(last, groups)| match groups
+                .iter()
+                .find(|(name, _)| name == group)
+            {
+                Some((_, delivered)) => last > *delivered,
+                None => true,
+            }),
             _ => true,
+        }
+    }
+}
+
+/// What a blocked-on key holds, as far as choosing whom it serves needs:
+/// a stream's last ID and its groups' last delivered IDs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holds {
+    Stream {
+        last_id: StreamId,
+        groups: Vec<(Bytes, StreamId)>,
+    },
+    Other,
+}
+
+impl Holds {
+    pub fn of(v: &Value) -> Holds {
+        match v {
+            Value::Stream(s) => Holds::Stream {
+                last_id: s.last_id,
+                groups: s
+                    .groups
+                    .iter()
+                    .map(|(name, g)| (name.clone(), g.last_id))
+                    .collect(),
+            },
+            _ => Holds::Other,
         }
     }
 }

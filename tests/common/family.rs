@@ -90,3 +90,19 @@ pub fn assert_command_info_matches_redis(names: &[&str]) {
         assert_eq!(info(&s), info(&r), "COMMAND INFO {name}");
     }
 }
+
+/// A connection that has sent `args` (a blocking command) and not read
+/// the reply yet.
+pub fn send_blocking(port: u16, args: &[&str]) -> Conn {
+    let mut c = Conn::connect(port);
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.send(&args);
+    c
+}
+
+/// Waits until `n` clients of `s` are blocked.
+pub fn wait_blocked(s: &Server, n: usize) {
+    wait_until(Duration::from_secs(10), "clients blocked", || {
+        info_field(&mut s.conn(), "clients", "blocked_clients") == n.to_string()
+    });
+}

@@ -93,7 +93,9 @@ pub fn key_commands(item: &SnapItem, out: &mut Vec<u8>) {
 
 /// A stream as Redis rewrites one: an XADD per entry (an empty stream by
 /// the `XADD key MAXLEN 0 0-1 x y` trick), then XSETID with the last ID,
-/// the entries added and the greatest deleted ID.
+/// the entries added and the greatest deleted ID; then per group XGROUP
+/// CREATE with its last ID and entries read, an XCLAIM per pending entry
+/// and XGROUP CREATECONSUMER for consumers with none.
 fn stream_commands(key: &Bytes, st: &crate::keyspace::StreamValue, out: &mut Vec<u8>) {
     use crate::keyspace::StreamId;
     if st.is_empty() {
@@ -127,6 +129,50 @@ fn stream_commands(key: &Bytes, st: &crate::keyspace::StreamValue, out: &mut Vec
         ],
         out,
     );
+    for (name, g) in &st.groups {
+        let (last, read) = (g.last_id.to_bytes(), g.entries_read.to_string());
+        encode_command(
+            &[
+                &b"XGROUP"[..],
+                b"CREATE",
+                key,
+                name,
+                &last,
+                b"ENTRIESREAD",
+                read.as_bytes(),
+            ],
+            out,
+        );
+        for (id, p) in &g.pending {
+            let (id, time, count) = (
+                id.to_bytes(),
+                p.delivery_ms.to_string(),
+                p.deliveries.to_string(),
+            );
+            encode_command(
+                &[
+                    &b"XCLAIM"[..],
+                    key,
+                    name,
+                    &p.consumer,
+                    b"0",
+                    &id,
+                    b"TIME",
+                    time.as_bytes(),
+                    b"RETRYCOUNT",
+                    count.as_bytes(),
+                    b"JUSTID",
+                    b"FORCE",
+                ],
+                out,
+            );
+        }
+        for (cname, c) in &g.consumers {
+            if c.pending.is_empty() {
+                encode_command(&[&b"XGROUP"[..], b"CREATECONSUMER", key, name, cname], out);
+            }
+        }
+    }
 }
 
 /// `cmd key a b c ...` in commands of at most [`ITEMS_PER_CMD`] items of

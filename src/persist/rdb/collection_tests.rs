@@ -352,3 +352,85 @@ fn truncations_and_mutations_never_panic() {
         let _ = entries(&d);
     }
 }
+
+/// A stream with two groups: pending entries shared between consumers, a
+/// consumer with none, an unknown read count.
+fn stream_with_groups() -> crate::keyspace::StreamValue {
+    use crate::keyspace::stream::{Group, NodeLimits, StreamValue, ENTRIES_READ_UNKNOWN};
+    use crate::keyspace::StreamId;
+    let mut s = StreamValue::new();
+    for i in 1..=12u64 {
+        s.append(
+            StreamId::new(i, 0),
+            &[b("f"), b(&i.to_string())],
+            NodeLimits::default(),
+        );
+    }
+    let mut g = Group::new(StreamId::new(9, 0), 9);
+    for c in ["alice", "bob", "idle"] {
+        g.add_consumer(&b(c), 1_700_000_000_000);
+    }
+    for i in 1..=9u64 {
+        let who = if i % 3 == 0 { "bob" } else { "alice" };
+        g.assign(
+            StreamId::new(i, 0),
+            &b(who),
+            1_700_000_000_000 + i as i64,
+            i,
+        );
+    }
+    s.groups.insert(b("workers"), g);
+    s.groups.insert(
+        b("late"),
+        Group::new(StreamId::new(3, 0), ENTRIES_READ_UNKNOWN),
+    );
+    s
+}
+
+#[test]
+fn stream_groups_round_trip_and_damage_never_panics() {
+    let value = RdbValue::Stream(Box::new(stream_with_groups()));
+    let mut enc = RdbEncoder::new(Vec::new(), EncodeOptions::default()).expect("encoder");
+    enc.select_db(0, 1, 0).expect("select");
+    enc.entry(b"s", &value, None).expect("entry");
+    let data = enc.finish().expect("finish");
+    let got = entries(&data).expect("decodes");
+    let RdbValue::Stream(st) = &got[0].value else {
+        panic!("a stream")
+    };
+    assert_eq!(**st, stream_with_groups());
+    for cut in 9..data.len() {
+        assert!(entries(&data[..cut]).is_err(), "cut at {cut}");
+    }
+    // Mutations with the checksum zeroed: whatever loads has consistent
+    // groups (every pending entry owned by exactly one consumer).
+    let mut nock = data.clone();
+    let n = nock.len();
+    nock[n - 8..].fill(0);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut refused = 0;
+    for _ in 0..5000 {
+        let mut d = nock.clone();
+        let pos = 9 + (next() as usize) % (d.len() - 17);
+        d[pos] = next() as u8;
+        match entries(&d) {
+            Ok(got) => {
+                for e in got {
+                    if let RdbValue::Stream(st) = &e.value {
+                        for g in st.groups.values() {
+                            g.check().expect("loaded groups are consistent");
+                        }
+                    }
+                }
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 1000, "only {refused} mutations refused");
+}

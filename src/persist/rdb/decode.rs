@@ -351,8 +351,7 @@ impl<S: RdbSource> RdbDecoder<S> {
     }
 
     /// A stream value: its nodes (each checked), then the IDs and counters
-    /// its type has. Consumer groups are not supported yet: a stream with
-    /// any is refused by name.
+    /// its type has, then its consumer groups.
     fn stream(&mut self, ty: u8, key: &[u8], at: u64) -> Result<RdbValue, RdbError> {
         use crate::keyspace::{stream::StreamValue, StreamId};
         let bad = |what: String| RdbError::Corrupt {
@@ -392,15 +391,7 @@ impl<S: RdbSource> RdbDecoder<S> {
             let deleted = id(self, "stream max deleted ID")?;
             (Some(first), deleted, self.len("stream entries added")?)
         };
-        let groups = self.len("stream consumer group count")?;
-        if groups > 0 {
-            return Err(RdbError::UnsupportedType {
-                type_byte: ty,
-                type_name: "stream with consumer groups",
-                key: Bytes::copy_from_slice(key),
-                offset: at,
-            });
-        }
+        let groups = self.stream_groups(ty, &bad)?;
         // New entries must go after every entry held, tombstones included.
         let top = nodes
             .last()
@@ -421,7 +412,100 @@ impl<S: RdbSource> RdbDecoder<S> {
             Some(first) => first,
             None => st.edge_id(true).unwrap_or(StreamId::MIN),
         };
+        for (name, mut group, entries_read) in groups {
+            // Files before Redis 7.0 do not say how far a group has read.
+            group.entries_read = match entries_read {
+                Some(n) => n,
+                None => st.estimate_entries_read(group.last_id),
+            };
+            st.groups.insert(name, group);
+        }
         Ok(RdbValue::Stream(Box::new(st)))
+    }
+
+    /// A stream's consumer groups: per group its name, last delivered ID,
+    /// entries read (types 19 and 21), pending entries (raw 16-byte ID,
+    /// delivery time, delivery count) and consumers (name, seen time, the
+    /// active time of type 21, and the IDs of their pending entries, each
+    /// one the group's). The entries read comes back unset for type 15.
+    #[allow(clippy::type_complexity)]
+    fn stream_groups(
+        &mut self,
+        ty: u8,
+        bad: &dyn Fn(String) -> RdbError,
+    ) -> Result<Vec<(Bytes, crate::keyspace::stream::Group, Option<i64>)>, RdbError> {
+        use crate::keyspace::stream::{Group, Pending};
+        use crate::keyspace::StreamId;
+        let count = self.len("stream consumer group count")?;
+        let mut groups: Vec<(Bytes, Group, Option<i64>)> = Vec::new();
+        for _ in 0..count {
+            let name = self.string("stream consumer group name")?;
+            let last_id = StreamId::new(
+                self.len("consumer group last ID")?,
+                self.len("consumer group last ID")?,
+            );
+            // -1 (unknown) is written as the 64-bit length 2^64 - 1.
+            let entries_read = (ty != format::TYPE_STREAM_LISTPACKS)
+                .then(|| self.len("consumer group entries read").map(|n| n as i64))
+                .transpose()?;
+            let mut group = Group::new(last_id, crate::keyspace::stream::ENTRIES_READ_UNKNOWN);
+            let pending = self.len("consumer group PEL size")?;
+            for _ in 0..pending {
+                let id = self.raw_stream_id()?;
+                let delivery_ms = i64::from_le_bytes(self.array()?);
+                let deliveries = self.len("PEL delivery count")?;
+                let entry = Pending {
+                    delivery_ms,
+                    deliveries,
+                    consumer: Bytes::new(),
+                };
+                if group.pending.insert(id, entry).is_some() {
+                    return Err(bad(format!("duplicated group PEL entry {id}")));
+                }
+            }
+            let consumers = self.len("consumer count")?;
+            for _ in 0..consumers {
+                let cname = self.string("consumer name")?;
+                let seen_ms = i64::from_le_bytes(self.array()?);
+                if ty == format::TYPE_STREAM_LISTPACKS_3 {
+                    // The active time of Redis 7.2; we keep the seen time.
+                    let _active: [u8; 8] = self.array()?;
+                }
+                if !group.add_consumer(&cname, seen_ms) {
+                    return Err(bad(format!("duplicated consumer {cname:?}")));
+                }
+                let owned = self.len("consumer PEL size")?;
+                for _ in 0..owned {
+                    let id = self.raw_stream_id()?;
+                    match group.pending.get_mut(&id) {
+                        Some(p) if p.consumer.is_empty() => p.consumer = cname.clone(),
+                        Some(_) => return Err(bad(format!("PEL entry {id} owned twice"))),
+                        None => {
+                            return Err(bad(format!(
+                                "consumer PEL entry {id} not in the group PEL"
+                            )))
+                        }
+                    }
+                    if let Some(c) = group.consumers.get_mut(&cname) {
+                        c.pending.insert(id);
+                    }
+                }
+            }
+            group.check().map_err(&bad)?;
+            if groups.iter().any(|(n, _, _)| *n == name) {
+                return Err(bad(format!("duplicated consumer group {name:?}")));
+            }
+            groups.push((name, group, entries_read));
+        }
+        Ok(groups)
+    }
+
+    /// A stream ID as 16 raw bytes (big-endian ms, then seq).
+    fn raw_stream_id(&mut self) -> Result<crate::keyspace::StreamId, RdbError> {
+        let raw: [u8; 16] = self.array()?;
+        let ms = u64::from_be_bytes(raw[..8].try_into().unwrap_or_default());
+        let seq = u64::from_be_bytes(raw[8..].try_into().unwrap_or_default());
+        Ok(crate::keyspace::StreamId::new(ms, seq))
     }
 
     /// The value of an entry of type `ty` (one the caller matched).

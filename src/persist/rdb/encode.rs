@@ -247,7 +247,8 @@ impl<S: RdbSink> RdbEncoder<S> {
 
     /// A stream as STREAM_LISTPACKS_2, what Redis 7.0 writes: each node as
     /// its 16-byte master ID and its listpack, then the length, last ID,
-    /// first ID, greatest deleted ID, entries added, and no consumer group.
+    /// first ID, greatest deleted ID, entries added, and the consumer
+    /// groups (see the decoder's `stream_groups`).
     pub fn stream_entry(
         &mut self,
         key: &[u8],
@@ -266,7 +267,30 @@ impl<S: RdbSink> RdbEncoder<S> {
             self.len(id.seq)?;
         }
         self.len(st.entries_added)?;
-        self.len(0)
+        self.len(st.groups.len() as u64)?;
+        for (name, g) in &st.groups {
+            self.string(name)?;
+            self.len(g.last_id.ms)?;
+            self.len(g.last_id.seq)?;
+            // Unknown (-1) goes as the 64-bit length 2^64 - 1, as in Redis.
+            self.len(g.entries_read as u64)?;
+            self.len(g.pending.len() as u64)?;
+            for (id, p) in &g.pending {
+                self.put(&super::stream::node_key(*id))?;
+                self.put(&p.delivery_ms.to_le_bytes())?;
+                self.len(p.deliveries)?;
+            }
+            self.len(g.consumers.len() as u64)?;
+            for (cname, c) in &g.consumers {
+                self.string(cname)?;
+                self.put(&c.seen_ms.to_le_bytes())?;
+                self.len(c.pending.len() as u64)?;
+                for id in &c.pending {
+                    self.put(&super::stream::node_key(*id))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A list as LIST_QUICKLIST_2: one packed (listpack) node per item of

@@ -70,7 +70,7 @@ pub enum RdbValue {
     Zset(Vec<(Bytes, f64)>),
     /// Elements head to tail.
     List(Vec<Bytes>),
-    /// A stream, nodes and all (never with consumer groups for now).
+    /// A stream, nodes, counters and consumer groups.
     Stream(Box<crate::keyspace::StreamValue>),
 }
 
@@ -223,7 +223,7 @@ impl std::fmt::Display for RdbError {
                 offset,
             } => write!(
                 f,
-                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes, sets, lists, sorted sets and streams without consumer groups are supported",
+                "unsupported RDB value type {type_name} ({type_byte}) for key {:?} at offset {offset}: only strings, hashes, sets, lists, sorted sets and streams are supported",
                 String::from_utf8_lossy(key)
             ),
             RdbError::UnsupportedOpcode {

@@ -726,18 +726,29 @@ fn refuses_other_types_naming_type_and_key() {
     }
     let err = decode(&file(10, &[8, 1, b'k'])).err().unwrap();
     assert!(matches!(err, RdbError::Corrupt { offset: 9, .. }), "{err}");
-    // A stream (no nodes, all IDs 0-0) with one consumer group: groups are
-    // not supported yet, and say so.
-    let body = [19, 1, b's', 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    // A stream (no nodes, all IDs 0-0) with one consumer group whose
+    // consumer claims a pending entry the group does not have: refused.
+    let mut body = vec![
+        19, 1, b's', 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, b'g', 0, 0, 0, 0,
+    ];
+    body.extend_from_slice(&[1, 1, b'c']);
+    body.extend_from_slice(&5i64.to_le_bytes());
+    body.push(1);
+    body.extend_from_slice(&[0; 15]);
+    body.push(7);
     let err = decode(&file(10, &body)).err().unwrap();
     assert!(
-        matches!(&err, RdbError::UnsupportedType { type_name, .. } if *type_name == "stream with consumer groups"),
+        matches!(&err, RdbError::Corrupt { what, .. } if what.contains("not in the group PEL")),
         "{err}"
     );
-    // Without groups the same stream loads, empty.
-    let mut body = body.to_vec();
-    *body.last_mut().unwrap() = 0;
-    assert!(decode(&file(10, &body)).is_ok());
+    // Without the consumer's entry it loads, with the group and consumer.
+    body.truncate(body.len() - 17);
+    body.push(0);
+    let entry = decode(&file(10, &body)).unwrap().entries.remove(0);
+    let RdbValue::Stream(st) = entry.value else {
+        panic!("a stream")
+    };
+    assert_eq!(st.groups[&b"g"[..]].consumers[&b"c"[..]].seen_ms, 5);
     for op in [
         format::OP_MODULE_AUX,
         format::OP_FUNCTION2,
