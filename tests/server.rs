@@ -533,7 +533,11 @@ fn two_servers_started_at_once_on_one_port_leave_exactly_one_running() {
             out.contains("Address already in use"),
             "round {round}: {out}"
         );
-        // The other one serves, alone, every connection made to the port.
+        // The other one serves, alone, every connection made to the port
+        // (once it listens: on a loaded machine the loser can exit first).
+        common::wait_until(Duration::from_secs(20), "the winner to listen", || {
+            common::Conn::try_connect(port).is_some()
+        });
         for _ in 0..20 {
             let mut c = common::Conn::connect(port);
             assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));

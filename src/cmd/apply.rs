@@ -102,12 +102,16 @@ impl StreamApply {
         if let Some(spec) = spec {
             if let (Run::Keyed(run, _), true) = (spec.run, spec.arity_ok(args.len())) {
                 let shards = client.shard.shards();
-                let mut positions = spec.key_positions(args.len());
-                let target = match positions.next() {
-                    Some(p) => route::shard_of(&args[p], shards),
-                    None => client.shard.id,
+                let (target, single) = {
+                    let mut positions = spec.routing_positions(&args);
+                    let target = match positions.next() {
+                        Some(p) => route::shard_of(&args[p], shards),
+                        None => client.shard.id,
+                    };
+                    let single = positions.all(|p| route::shard_of(&args[p], shards) == target);
+                    (target, single)
                 };
-                if positions.all(|p| route::shard_of(&args[p], shards) == target) {
+                if single {
                     self.queue(
                         target,
                         Queued {

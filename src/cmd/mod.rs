@@ -27,6 +27,8 @@ pub mod blocking;
 pub mod connection;
 mod dump;
 pub mod error;
+mod geo;
+mod geosearch;
 pub mod hash;
 mod hll;
 pub mod info;
@@ -873,6 +875,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Bitop => bitmap::run_client(client, args).await,
         Xread => stream::xread(client, args).await,
         Xreadgroup => xreadgroup::xreadgroup(client, args).await,
+        GeoStore => geosearch::run_across(client, args).await,
         Lcs => lcs::run_client(client, args).await,
         Sort => sort::run(client, args).await,
         Blocking => blocking::run(client, args).await,

@@ -253,7 +253,7 @@ pub(crate) fn single_target(
     args: &[Bytes],
 ) -> Option<usize> {
     let shards = client.shard.shards();
-    let mut positions = spec.key_positions(args.len());
+    let mut positions = spec.routing_positions(args);
     let target = match positions.next() {
         Some(p) => shard::route::shard_of(&args[p], shards),
         None => client.shard.id,

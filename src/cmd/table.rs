@@ -73,6 +73,7 @@ pub enum Group {
     Pubsub,
     Hyperloglog,
     Stream,
+    Geo,
 }
 
 impl Group {
@@ -91,6 +92,7 @@ impl Group {
             Group::Pubsub => "pubsub",
             Group::Hyperloglog => "hyperloglog",
             Group::Stream => "stream",
+            Group::Geo => "geo",
         }
     }
 
@@ -109,6 +111,7 @@ impl Group {
             Group::Pubsub => "@pubsub",
             Group::Hyperloglog => "@hyperloglog",
             Group::Stream => "@stream",
+            Group::Geo => "@geo",
         }
     }
 }
@@ -220,6 +223,8 @@ pub enum ClientCmd {
     Bitop,
     Xread,
     Xreadgroup,
+    /// GEORADIUS ... STORE and GEOSEARCHSTORE across shards.
+    GeoStore,
     /// LCS with its keys on two shards.
     Lcs,
     /// SORT and SORT_RO.
@@ -294,6 +299,19 @@ impl CommandSpec {
         range.step_by(step as usize).map(|p| p as usize)
     }
 
+    /// Positions of every key a call touches, where it must run: the
+    /// fixed ones, or for a keyed command with movable keys (GEORADIUS
+    /// with STORE) the ones its arguments name.
+    pub fn routing_positions<'a>(&'a self, args: &'a [Bytes]) -> impl Iterator<Item = usize> + 'a {
+        let movable = (self.flags & flag::MOVABLE_KEYS != 0 && matches!(self.run, Run::Keyed(..)))
+            .then(|| self.movable_key_positions(args));
+        let fixed = movable.is_none().then(|| self.key_positions(args.len()));
+        fixed
+            .into_iter()
+            .flatten()
+            .chain(movable.into_iter().flatten())
+    }
+
     /// Key positions of a MOVABLE_KEYS command for the call `args` (name
     /// included), read from its arguments: SINTERCARD's `numkeys` at 1 with
     /// the keys after it. Empty when the arguments do not say (a bad
@@ -317,6 +335,23 @@ impl CommandSpec {
                 keys
             }
             "lmpop" => numkeys_positions(args, 1),
+            // GEORADIUS[BYMEMBER] key ... [STORE|STOREDIST key]: the last
+            // store key given counts, as in Redis.
+            "georadius" | "georadiusbymember" => {
+                let mut keys = vec![1];
+                let mut j = 5;
+                while j + 1 < args.len() {
+                    if args[j].eq_ignore_ascii_case(b"store")
+                        || args[j].eq_ignore_ascii_case(b"storedist")
+                    {
+                        keys.truncate(1);
+                        keys.push(j + 1);
+                        j += 1;
+                    }
+                    j += 1;
+                }
+                keys
+            }
             // BLMPOP / BZMPOP timeout numkeys key...
             "blmpop" | "bzmpop" => numkeys_positions(args, 2),
             // SORT key [BY p] [LIMIT o c] [GET p]... [STORE dest]
@@ -513,6 +548,7 @@ impl Table {
             super::hll::commands(),
             super::stream::commands(),
             super::xgroup::commands(),
+            super::geo::commands(),
             super::hash::commands(),
             super::set::commands(),
             super::zset::commands(),

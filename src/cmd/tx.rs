@@ -283,7 +283,7 @@ fn shards_to_hold(client: &Client, multi: &MultiState) -> Vec<usize> {
     for (spec, args) in &multi.queued {
         match spec.run {
             Run::Keyed(..) => set.extend(
-                spec.key_positions(args.len())
+                spec.routing_positions(args)
                     .map(|p| client.shard.shard_of(&args[p])),
             ),
             Run::Client(cmd) if touches_no_shard(cmd) => {}

@@ -101,7 +101,7 @@ struct AddFlags {
 }
 
 /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]
-fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+pub(super) fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     add_generic(ctx, args, false)
 }
 

@@ -21,6 +21,7 @@ pub mod db;
 pub mod dict;
 pub mod evict;
 pub mod expire;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod lazyfree;

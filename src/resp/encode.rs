@@ -47,6 +47,9 @@ pub enum Reply {
     Pairs(Vec<(Reply, Reply)>),
     /// RESP3 `,<text>`; RESP2 a bulk string of the same text.
     Double(f64),
+    /// A double already formatted (GEO coordinates, `%.17Lf` trimmed):
+    /// RESP3 `,<text>`, RESP2 a bulk string.
+    DoubleText(Bytes),
     /// RESP3 `#t`/`#f`; RESP2 `:1`/`:0`.
     Bool(bool),
     /// RESP3 verbatim string with format `txt`; RESP2 a plain bulk string.
@@ -178,6 +181,15 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 out.extend_from_slice(b"\r\n");
             } else {
                 put_bulk(out, text.as_bytes());
+            }
+        }
+        Reply::DoubleText(text) => {
+            if resp3 {
+                out.put_u8(b',');
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                put_bulk(out, text);
             }
         }
         Reply::Bool(b) => out.extend_from_slice(match (resp3, b) {
@@ -445,6 +457,11 @@ mod tests {
         check(Reply::Nil, b"$-1\r\n", b"_\r\n");
         check(Reply::NilArray, b"*-1\r\n", b"_\r\n");
         check(Reply::Double(1.5), b"$3\r\n1.5\r\n", b",1.5\r\n");
+        check(
+            Reply::DoubleText(Bytes::from_static(b"13.36138933897018433")),
+            b"$20\r\n13.36138933897018433\r\n",
+            b",13.36138933897018433\r\n",
+        );
         check(Reply::Double(f64::INFINITY), b"$3\r\ninf\r\n", b",inf\r\n");
         check(
             Reply::Double(f64::NEG_INFINITY),

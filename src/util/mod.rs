@@ -9,6 +9,7 @@ pub mod glob;
 pub mod ldouble;
 pub mod lzf;
 pub mod num;
+pub mod pqsort;
 pub mod prefetch;
 pub mod rand;
 pub mod strtod;
