@@ -42,6 +42,7 @@ pub mod propagate;
 pub mod pubsub;
 pub mod repl;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod supervise;

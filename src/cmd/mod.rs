@@ -27,6 +27,7 @@ pub mod blocking;
 pub mod connection;
 mod dump;
 pub mod error;
+mod eval;
 mod geo;
 mod geosearch;
 pub mod hash;
@@ -876,6 +877,8 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Xread => stream::xread(client, args).await,
         Xreadgroup => xreadgroup::xreadgroup(client, args).await,
         GeoStore => geosearch::run_across(client, args).await,
+        Eval => eval::eval(client, args).await,
+        Script => eval::script(client, args).await,
         Lcs => lcs::run_client(client, args).await,
         Sort => sort::run(client, args).await,
         Blocking => blocking::run(client, args).await,

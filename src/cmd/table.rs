@@ -34,6 +34,8 @@ pub mod flag {
     /// Refused while a replica loads its master's snapshot asynchronously
     /// (`repl-diskless-load swapdb`); shown as Redis shows it.
     pub const NO_ASYNC_LOADING: u32 = 1 << 18;
+    /// May be called without keys (EVAL with 0 keys), as COMMAND shows.
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 19;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -50,6 +52,7 @@ pub mod flag {
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
         (NO_ASYNC_LOADING, "no_async_loading"),
@@ -74,6 +77,7 @@ pub enum Group {
     Hyperloglog,
     Stream,
     Geo,
+    Scripting,
 }
 
 impl Group {
@@ -93,6 +97,7 @@ impl Group {
             Group::Hyperloglog => "hyperloglog",
             Group::Stream => "stream",
             Group::Geo => "geo",
+            Group::Scripting => "scripting",
         }
     }
 
@@ -112,6 +117,7 @@ impl Group {
             Group::Hyperloglog => "@hyperloglog",
             Group::Stream => "@stream",
             Group::Geo => "@geo",
+            Group::Scripting => "@scripting",
         }
     }
 }
@@ -225,6 +231,9 @@ pub enum ClientCmd {
     Xreadgroup,
     /// GEORADIUS ... STORE and GEOSEARCHSTORE across shards.
     GeoStore,
+    /// EVAL EVALSHA EVAL_RO EVALSHA_RO.
+    Eval,
+    Script,
     /// LCS with its keys on two shards.
     Lcs,
     /// SORT and SORT_RO.
@@ -335,6 +344,7 @@ impl CommandSpec {
                 keys
             }
             "lmpop" => numkeys_positions(args, 1),
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => numkeys_positions(args, 2),
             // GEORADIUS[BYMEMBER] key ... [STORE|STOREDIST key]: the last
             // store key given counts, as in Redis.
             "georadius" | "georadiusbymember" => {
@@ -420,7 +430,8 @@ impl CommandSpec {
         if self.is_write() {
             cats.push("@write");
         }
-        if self.has(flag::READONLY) {
+        // EVAL_RO's flag says what its scripts may do, not what it reads.
+        if self.has(flag::READONLY) && self.group != Group::Scripting {
             cats.push("@read");
         }
         if self.has(flag::ADMIN) {
@@ -549,6 +560,7 @@ impl Table {
             super::stream::commands(),
             super::xgroup::commands(),
             super::geo::commands(),
+            super::eval::commands(),
             super::hash::commands(),
             super::set::commands(),
             super::zset::commands(),

@@ -294,6 +294,23 @@ fn shards_to_hold(client: &Client, multi: &MultiState) -> Vec<usize> {
     set
 }
 
+/// Appends what a transaction (or a script) captured to the stream as
+/// one unit, and makes it the client's last write (for WAIT). Called
+/// while every shard it wrote is still held.
+pub(super) fn append_captured(client: &mut Client, capture: &Mutex<Capture>) {
+    let captured = std::mem::take(&mut *capture.lock().unwrap_or_else(|e| e.into_inner()));
+    if captured.is_empty() {
+        return;
+    }
+    let head = client.shard.with_core(|core| {
+        crate::propagate::append_capture(core, captured);
+        core.backlog.as_ref().map(|b| b.head())
+    });
+    if let Some(head) = head {
+        client.last_write_offset = head;
+    }
+}
+
 async fn exec(client: &mut Client) -> CmdResult {
     let Some(multi) = end_multi(client) else {
         return Err(CmdError::other("ERR EXEC without MULTI"));
@@ -348,16 +365,7 @@ async fn exec(client: &mut Client) -> CmdResult {
         .await;
         client.in_exec = false;
         // Into the stream as one unit, before any held shard is released.
-        let captured = std::mem::take(&mut *capture.lock().unwrap_or_else(|e| e.into_inner()));
-        if !captured.is_empty() {
-            let head = client.shard.with_core(|core| {
-                crate::propagate::append_capture(core, captured);
-                core.backlog.as_ref().map(|b| b.head())
-            });
-            if let Some(head) = head {
-                client.last_write_offset = head;
-            }
-        }
+        append_captured(client, &capture);
         Reply::Array(replies)
     };
     guard.run_each(|core| core.capture = None).await;

@@ -1,0 +1,196 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (LOAD EXISTS FLUSH KILL
+//! HELP): Lua scripts (`crate::scripting`) run atomically, as in Redis.
+//!
+//! A script holds every shard for its whole run, like an EXEC whose
+//! commands are not known in advance, so its calls may touch any key and
+//! no other client sees a state between two of them. Each `redis.call`
+//! goes through the normal command path (`super::call`) under that hold,
+//! after the checks Redis makes for scripts (known command, arity, not
+//! `noscript`, no writes from EVAL_RO or on a read-only replica). What the
+//! calls write enters the replication stream and the AOF as one `MULTI`
+//! ... `EXEC` unit, the commands themselves (Redis 7.0 always replicates
+//! a script's effects, never the script). SELECT inside a script changes
+//! only the script's database.
+
+use super::args::int_arg;
+use super::error::{CmdError, CmdResult};
+use super::server::{help, sub_arity, unknown_sub};
+use super::table::{flag::*, spec, table, ClientCmd, CommandSpec, Group, Run};
+use super::Client;
+use crate::propagate::Capture;
+use crate::resp::{Protocol, Reply};
+use crate::scripting::{self, Resume, ScriptRun, Step};
+use crate::shard;
+use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+
+#[rustfmt::skip]
+pub fn commands() -> Vec<CommandSpec> {
+    use Group::Scripting as S;
+    let eval_flags = NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS | MOVABLE_KEYS;
+    let ro_flags = eval_flags | READONLY;
+    let run = Run::Client(ClientCmd::Eval);
+    vec![
+        spec("eval", -3, eval_flags, (0, 0, 0), S, "2.6.0", "Execute a Lua script server side", run),
+        spec("evalsha", -3, eval_flags, (0, 0, 0), S, "2.6.0", "Execute a Lua script server side", run),
+        spec("eval_ro", -3, ro_flags, (0, 0, 0), S, "7.0.0", "Execute a read-only Lua script server side", run),
+        spec("evalsha_ro", -3, ro_flags, (0, 0, 0), S, "7.0.0", "Execute a read-only Lua script server side", run),
+        spec("script", -2, 0, (0, 0, 0), S, "2.6.0", "A container for Lua scripts management commands", Run::Client(ClientCmd::Script)),
+    ]
+}
+
+/// The error a script's call raises, as Redis words the checks.
+fn refuse(msg: &str) -> Reply {
+    Reply::Error(Bytes::from(format!("ERR {msg}")))
+}
+
+/// EVAL script numkeys [key ...] [arg ...] (and EVALSHA, the _RO forms).
+pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let name = args[0].to_ascii_lowercase();
+    let by_sha = name.starts_with(b"evalsha");
+    let read_only = name.ends_with(b"_ro");
+    let numkeys = int_arg(&args[2])?;
+    if numkeys > (args.len() - 3) as i64 {
+        return Err(CmdError::other(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    if numkeys < 0 {
+        return Err(CmdError::other("ERR Number of keys can't be negative"));
+    }
+    let body = if by_sha {
+        scripting::cached(&args[1])
+            .ok_or_else(|| CmdError::other("NOSCRIPT No matching script. Please use EVAL."))?
+    } else {
+        args[1].clone()
+    };
+    let sha = scripting::load(&body).map_err(CmdError::other)?;
+    let split = 3 + numkeys as usize;
+    let (keys, argv) = (&args[3..split], &args[split..]);
+    let guard = shard::hold_all().await;
+    // Started under the hold: KEYS and ARGV are globals of this thread's
+    // VM, and no other script of this thread runs until the hold ends.
+    let run = match ScriptRun::start(&sha, &body, keys, argv) {
+        Ok(run) => run,
+        Err(e) => return Err(CmdError::other(e)),
+    };
+    // Inside EXEC the transaction's capture takes the script's writes.
+    let capture = (!client.in_exec).then(|| Arc::new(Mutex::new(Capture::default())));
+    if let Some(c) = &capture {
+        let c = c.clone();
+        guard
+            .run_each(move |core| core.capture = Some(c.clone()))
+            .await;
+    }
+    let saved = (client.db, client.proto, client.in_exec);
+    client.proto = Protocol::Resp2;
+    client.in_exec = true;
+    let reply = shard::scoped(&guard, async {
+        let mut input = Resume::Start;
+        loop {
+            match run.resume(input) {
+                Step::Done(reply) => return reply,
+                Step::Failed(text) => return Reply::Error(Bytes::from(text)),
+                Step::BadCall(msg) => {
+                    input = Resume::Reply(Reply::Error(Bytes::from_static(msg.as_bytes())))
+                }
+                Step::Call(call) => {
+                    input = Resume::Reply(Box::pin(script_call(client, &call, read_only)).await)
+                }
+            }
+        }
+    })
+    .await;
+    (client.db, client.proto, client.in_exec) = saved;
+    if let Some(capture) = capture {
+        super::tx::append_captured(client, &capture);
+        guard.run_each(|core| core.capture = None).await;
+    }
+    drop(guard);
+    Ok(reply)
+}
+
+/// One `redis.call` of a script: Redis's checks, then the command.
+async fn script_call(client: &mut Client, call: &[Bytes], read_only: bool) -> Reply {
+    let Some(spec) = table().lookup(&call[0]) else {
+        return refuse("Unknown Redis command called from script");
+    };
+    if !spec.arity_ok(call.len()) {
+        return refuse("Wrong number of args calling Redis command from script");
+    }
+    if spec.has(NOSCRIPT) {
+        return refuse("This Redis command is not allowed from script");
+    }
+    if spec.has(WRITE) {
+        if read_only {
+            return refuse("Write commands are not allowed from read-only scripts.");
+        }
+        let replica = matches!(client.node.repl.role(), crate::repl::Role::Replica { .. });
+        if replica && !client.is_master && client.node.config().replica_read_only() {
+            return Reply::Error(Bytes::from_static(
+                b"READONLY You can't write against a read only replica.",
+            ));
+        }
+    }
+    super::call(client, spec, call).await
+}
+
+const SCRIPT_HELP: &[&str] = &[
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP
+pub async fn script(_client: &mut Client, args: &[Bytes]) -> CmdResult {
+    let sub = args[1].to_ascii_lowercase();
+    match (&sub[..], args.len()) {
+        (b"help", 2) => help(SCRIPT_HELP),
+        (b"load", 3) => {
+            let sha = scripting::load(&args[2]).map_err(CmdError::other)?;
+            Ok(Reply::Bulk(Bytes::from(sha)))
+        }
+        (b"exists", n) if n >= 3 => Ok(Reply::Array(
+            args[2..]
+                .iter()
+                .map(|sha| Reply::Int(i64::from(scripting::cached(sha).is_some())))
+                .collect(),
+        )),
+        (b"flush", 2 | 3) => {
+            if args.len() == 3
+                && !args[2].eq_ignore_ascii_case(b"sync")
+                && !args[2].eq_ignore_ascii_case(b"async")
+            {
+                return Err(CmdError::other(
+                    "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+                ));
+            }
+            scripting::flush();
+            Ok(Reply::Ok)
+        }
+        // A script holds every shard while it runs, so no other client
+        // ever finds one running.
+        (b"kill", 2) => Err(CmdError::other(
+            "NOTBUSY No scripts in execution right now.",
+        )),
+        (b"help" | b"load" | b"exists" | b"flush" | b"kill", _) => Err(sub_arity(
+            "script",
+            std::str::from_utf8(&sub).unwrap_or("?"),
+        )),
+        _ => Err(unknown_sub("script", &args[1])),
+    }
+}

@@ -1,0 +1,457 @@
+//! Lua scripting for EVAL: one Lua 5.1 VM per shard thread (Redis embeds
+//! Lua 5.1), the process-wide script cache (SHA-1 → body, what EVALSHA
+//! and SCRIPT LOAD/EXISTS/FLUSH see from any shard), and the stepping of
+//! one script run.
+//!
+//! A script runs as a Lua coroutine in the environment `prelude.lua`
+//! builds. When it calls `redis.call`, the coroutine yields the command
+//! ([`Step::Call`]); the caller runs it through the normal command path,
+//! which may await other shards, and resumes the script with the reply.
+//! So no command needs a synchronous form for scripts, and the script
+//! itself never blocks an executor thread. Replies cross the boundary as
+//! RESP2 would carry them ([`convert`]).
+//!
+//! Knows nothing of shards or clients; `cmd::eval` drives it.
+
+mod convert;
+mod lib_bit;
+
+use crate::resp::Reply;
+use bytes::Bytes;
+use mlua::{Function, Lua, LuaOptions, MultiValue, RegistryKey, StdLib, Table, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Scripts by SHA-1 (lower-case hex), shared by every shard.
+fn cache() -> &'static Mutex<HashMap<String, Bytes>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Bytes>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Bumped by SCRIPT FLUSH: each VM drops its compiled functions.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The SHA-1 of `body` in lower-case hex (redis.sha1hex, script names).
+pub fn sha1_hex(body: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(body);
+    let mut out = String::with_capacity(40);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The body cached under `sha` (any case).
+pub fn cached(sha: &[u8]) -> Option<Bytes> {
+    let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned()
+}
+
+/// Empties the cache (SCRIPT FLUSH).
+pub fn flush() {
+    cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// One shard thread's Lua VM.
+struct Vm {
+    lua: Lua,
+    /// The scripts' global environment (see prelude.lua).
+    env: RegistryKey,
+    /// prelude.lua's `run(co, ...)`.
+    run: RegistryKey,
+    /// Compiled scripts of this VM by SHA-1, for [`GENERATION`] `.1`.
+    compiled: RefCell<(HashMap<String, RegistryKey>, u64)>,
+}
+
+thread_local! {
+    static VM: RefCell<Option<Rc<Vm>>> = const { RefCell::new(None) };
+}
+
+fn vm() -> Result<Rc<Vm>, String> {
+    VM.with(|slot| {
+        if let Some(vm) = slot.borrow().as_ref() {
+            return Ok(vm.clone());
+        }
+        let vm = Rc::new(new_vm().map_err(|e| format!("ERR could not start Lua: {e}"))?);
+        *slot.borrow_mut() = Some(vm.clone());
+        Ok(vm)
+    })
+}
+
+fn new_vm() -> mlua::Result<Vm> {
+    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
+    // SAFETY: the debug library is what makes `unsafe_new_with` unsafe in
+    // mlua (it can break Lua's invariants from Lua code). Redis loads it
+    // too, and the prelude needs it for the line numbers of errors; no C
+    // module loader (`package`, `io`, `os`) is loaded.
+    let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
+    lib_bit::register(&lua)?;
+    let sha1hex = lua.create_function(|_, s: mlua::String| Ok(sha1_hex(s.as_bytes())))?;
+    let log = lua.create_function(|_, args: MultiValue| {
+        let mut it = args.into_iter();
+        let level = match it.next() {
+            Some(Value::Number(n)) => n as i64,
+            Some(Value::Integer(n)) => n,
+            _ => {
+                return Err(mlua::Error::RuntimeError(
+                    "First argument must be a number (log level).".into(),
+                ))
+            }
+        };
+        let text: Vec<String> = it
+            .map(|v| match v {
+                Value::String(s) => s.to_string_lossy().into_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        let line = text.join(" ");
+        match level {
+            0 => tracing::debug!("{line}"),
+            1 => tracing::debug!("{line}"),
+            2 => tracing::info!("{line}"),
+            _ => tracing::warn!("{line}"),
+        }
+        Ok(())
+    })?;
+    // SAFETY: the trampolines only push a boolean below the arguments
+    // Lua passed (one stack slot, checked) and yield them all, which Lua
+    // 5.1 allows from a C function called inside a coroutine; called
+    // outside one, lua_yield raises a Lua error ("attempt to yield across
+    // metamethod/C-call boundary"), which Lua catches.
+    let (call, pcall) = unsafe {
+        (
+            lua.create_c_function(call_trampoline)?,
+            lua.create_c_function(pcall_trampoline)?,
+        )
+    };
+    let (env, run) = {
+        let (env, run): (Table, Function) = lua
+            .load(include_str!("prelude.lua"))
+            .set_name("=prelude")
+            .eval()?;
+        let redis: Table = lua.globals().raw_get("redis")?;
+        redis.raw_set("call", call)?;
+        redis.raw_set("pcall", pcall)?;
+        redis.raw_set("sha1hex", sha1hex)?;
+        redis.raw_set("log", log)?;
+        (
+            lua.create_registry_value(env)?,
+            lua.create_registry_value(run)?,
+        )
+    };
+    Ok(Vm {
+        env,
+        run,
+        compiled: RefCell::new((HashMap::new(), GENERATION.load(Ordering::SeqCst))),
+        lua,
+    })
+}
+
+/// redis.call: yields (false, command...) to the driver.
+unsafe extern "C-unwind" fn call_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    yield_call(state, false)
+}
+
+/// redis.pcall: yields (true, command...).
+unsafe extern "C-unwind" fn pcall_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    yield_call(state, true)
+}
+
+unsafe fn yield_call(state: *mut mlua::ffi::lua_State, protected: bool) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY (for the block): `state` is the running coroutine Lua called
+    // us in; one more slot is made sure of before pushing.
+    unsafe {
+        if ffi::lua_checkstack(state, 1) == 0 {
+            return ffi::lua_yield(state, ffi::lua_gettop(state));
+        }
+        ffi::lua_pushboolean(state, std::ffi::c_int::from(protected));
+        ffi::lua_insert(state, 1);
+        ffi::lua_yield(state, ffi::lua_gettop(state))
+    }
+}
+
+/// Compiles `body` (named by `sha`) in this thread's VM, caching it; the
+/// error reply Redis gives for a script that does not compile.
+fn compiled<'a>(vm: &'a Vm, sha: &str, body: &[u8]) -> Result<Function<'a>, String> {
+    let generation = GENERATION.load(Ordering::SeqCst);
+    let mut cache = vm.compiled.borrow_mut();
+    if cache.1 != generation {
+        cache.0.clear();
+        cache.1 = generation;
+    }
+    if let Some(key) = cache.0.get(sha) {
+        return vm.lua.registry_value(key).map_err(|e| e.to_string());
+    }
+    let env: Table = vm.lua.registry_value(&vm.env).map_err(|e| e.to_string())?;
+    let f = vm
+        .lua
+        .load(body)
+        .set_name("@user_script")
+        .set_environment(env)
+        .into_function()
+        .map_err(|e| {
+            let text = match &e {
+                mlua::Error::SyntaxError { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            format!("ERR Error compiling script (new function): {text}")
+        })?;
+    let key = vm
+        .lua
+        .create_registry_value(f.clone())
+        .map_err(|e| e.to_string())?;
+    cache.0.insert(sha.to_string(), key);
+    Ok(f)
+}
+
+/// Compiles `body` and adds it to the cache (EVAL, SCRIPT LOAD); its
+/// SHA-1, or the compile error.
+pub fn load(body: &Bytes) -> Result<String, String> {
+    let sha = sha1_hex(body);
+    let vm = vm()?;
+    compiled(&vm, &sha, body)?;
+    cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(sha.clone(), body.clone());
+    Ok(sha)
+}
+
+/// Where a script run stopped.
+#[derive(Debug)]
+pub enum Step {
+    /// It called this command (redis.call or redis.pcall).
+    Call(Vec<Bytes>),
+    /// It called a command with arguments that are not strings or numbers.
+    BadCall(&'static str),
+    /// It returned: the reply.
+    Done(Reply),
+    /// It failed: the error text, with Redis's "script: <sha>, on
+    /// @user_script:<line>." when the line is known.
+    Failed(String),
+}
+
+/// What a suspended script gets back from its call.
+pub enum Resume {
+    Start,
+    Reply(Reply),
+}
+
+/// One run of a script (its coroutine).
+pub struct ScriptRun {
+    vm: Rc<Vm>,
+    co: RegistryKey,
+    sha: String,
+    /// The call being answered: (made through a coroutine-based pcall,
+    /// made with redis.pcall).
+    pending: std::cell::Cell<(bool, bool)>,
+}
+
+impl ScriptRun {
+    /// Prepares a run of the cached-or-given script with KEYS and ARGV.
+    pub fn start(
+        sha: &str,
+        body: &Bytes,
+        keys: &[Bytes],
+        argv: &[Bytes],
+    ) -> Result<ScriptRun, String> {
+        let vm = vm()?;
+        let co = {
+            let f = compiled(&vm, sha, body)?;
+            let lua = &vm.lua;
+            let globals = lua.globals();
+            let to_table = |items: &[Bytes]| -> mlua::Result<Table<'_>> {
+                let t = lua.create_table_with_capacity(items.len(), 0)?;
+                for (i, item) in items.iter().enumerate() {
+                    t.raw_set(i + 1, lua.create_string(item)?)?;
+                }
+                Ok(t)
+            };
+            let setup = || -> mlua::Result<RegistryKey> {
+                globals.raw_set("KEYS", to_table(keys)?)?;
+                globals.raw_set("ARGV", to_table(argv)?)?;
+                let co = lua.create_thread(f)?;
+                lua.create_registry_value(co)
+            };
+            setup().map_err(|e| format!("ERR {e}"))?
+        };
+        Ok(ScriptRun {
+            vm,
+            co,
+            sha: sha.to_string(),
+            pending: std::cell::Cell::new((false, false)),
+        })
+    }
+
+    /// Runs the script until its next call, its end or its failure.
+    pub fn resume(&self, input: Resume) -> Step {
+        match self.step(input) {
+            Ok(step) => step,
+            Err(e) => Step::Failed(format!("ERR {e}")),
+        }
+    }
+
+    fn step(&self, input: Resume) -> mlua::Result<Step> {
+        let lua = &self.vm.lua;
+        let run: Function = lua.registry_value(&self.vm.run)?;
+        let co: mlua::Thread = lua.registry_value(&self.co)?;
+        let mut args = vec![Value::Thread(co)];
+        if let Resume::Reply(reply) = input {
+            let (nested, protected) = self.pending.get();
+            // redis.pcall gets an error as its value; redis.call raises it.
+            let ok = protected || !matches!(reply, Reply::Error(_));
+            args.push(Value::Boolean(true));
+            args.push(Value::Boolean(nested));
+            args.push(Value::Boolean(ok));
+            args.push(convert::reply_to_lua(lua, &reply)?);
+        }
+        let out: MultiValue = run.call(MultiValue::from_vec(args))?;
+        let mut out = out.into_vec().into_iter();
+        let what = match out.next() {
+            Some(Value::String(s)) => s.to_str().unwrap_or("").to_string(),
+            _ => String::new(),
+        };
+        Ok(match what.as_str() {
+            "done" => Step::Done(convert::lua_to_reply(out.next().unwrap_or(Value::Nil))),
+            "error" => {
+                let msg = match out.next() {
+                    Some(Value::String(s)) => s.to_string_lossy().into_owned(),
+                    _ => "ERR unknown error".into(),
+                };
+                // Newlines would break the error line, as Redis replaces them.
+                let msg = msg.replace(['\r', '\n'], " ");
+                match out.next() {
+                    Some(Value::Number(line)) => Step::Failed(format!(
+                        "{msg} script: {}, on @user_script:{}.",
+                        self.sha, line as i64
+                    )),
+                    Some(Value::Integer(line)) => Step::Failed(format!(
+                        "{msg} script: {}, on @user_script:{line}.",
+                        self.sha
+                    )),
+                    _ => Step::Failed(msg),
+                }
+            }
+            _ => {
+                // 'call', nested, protected, and the command's arguments.
+                let flag = |v: Option<Value>| matches!(v, Some(Value::Boolean(true)));
+                let nested = flag(out.next());
+                let protected = flag(out.next());
+                self.pending.set((nested, protected));
+                let mut call = Vec::new();
+                for v in out {
+                    match v {
+                        Value::String(s) => call.push(Bytes::copy_from_slice(s.as_bytes())),
+                        Value::Number(_) | Value::Integer(_) => match lua.coerce_string(v)? {
+                            Some(s) => call.push(Bytes::copy_from_slice(s.as_bytes())),
+                            None => return Ok(Step::BadCall(BAD_ARGS)),
+                        },
+                        _ => return Ok(Step::BadCall(BAD_ARGS)),
+                    }
+                }
+                if call.is_empty() {
+                    return Ok(Step::BadCall(
+                        "ERR Please specify at least one argument for this redis lib call",
+                    ));
+                }
+                Step::Call(call)
+            }
+        })
+    }
+}
+
+const BAD_ARGS: &str = "ERR Lua redis lib command arguments must be strings or integers";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_to_end(body: &str, replies: &[Reply]) -> Step {
+        let body = Bytes::from(body.to_string());
+        let sha = load(&body).unwrap();
+        let run = ScriptRun::start(&sha, &body, &[Bytes::from_static(b"k")], &[]).unwrap();
+        let mut input = Resume::Start;
+        let mut replies = replies.iter();
+        loop {
+            match run.resume(input) {
+                Step::Call(_) => {
+                    input = Resume::Reply(replies.next().cloned().unwrap_or(Reply::Nil))
+                }
+                other => return other,
+            }
+        }
+    }
+
+    #[test]
+    fn scripts_return_values_as_redis_converts_them() {
+        let done = |body: &str| match run_to_end(body, &[]) {
+            Step::Done(r) => r,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(done("return 3.99"), Reply::Int(3));
+        assert_eq!(done("return true"), Reply::Int(1));
+        assert_eq!(done("return false"), Reply::Nil);
+        assert_eq!(
+            done("return KEYS[1]"),
+            Reply::Bulk(Bytes::from_static(b"k"))
+        );
+        assert_eq!(
+            done("return {1, 'a', {2}, nil, 5}"),
+            Reply::Array(vec![
+                Reply::Int(1),
+                Reply::Bulk(Bytes::from_static(b"a")),
+                Reply::Array(vec![Reply::Int(2)]),
+            ])
+        );
+        assert_eq!(
+            done("return redis.status_reply('FINE')"),
+            Reply::Simple(Bytes::from_static(b"FINE"))
+        );
+        assert_eq!(done("return bit.band(7, 3)"), Reply::Int(3));
+    }
+
+    #[test]
+    fn calls_yield_and_errors_name_the_line() {
+        match run_to_end(
+            "local v = redis.call('get', KEYS[1])\nreturn v",
+            &[Reply::Int(5)],
+        ) {
+            Step::Done(r) => assert_eq!(r, Reply::Int(5)),
+            other => panic!("{other:?}"),
+        }
+        match run_to_end(
+            "\nlocal v = redis.call('incr', 'x')\nreturn v",
+            &[Reply::error("ERR not an integer")],
+        ) {
+            Step::Failed(text) => {
+                assert!(text.starts_with("ERR not an integer script: "), "{text}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match run_to_end(
+            "local ok, e = pcall(redis.call, 'x')\nreturn e",
+            &[Reply::error("ERR nope")],
+        ) {
+            Step::Done(r) => assert_eq!(r, Reply::error("ERR nope")),
+            other => panic!("{other:?}"),
+        }
+        match run_to_end("return x", &[]) {
+            Step::Failed(text) => assert!(
+                text.contains("Script attempted to access nonexistent global variable 'x'")
+                    && text.ends_with("on @user_script:1."),
+                "{text}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+-- The environment Cascade's Lua scripts run in (EVAL): the `redis` table
+-- (redis.call and redis.pcall are added by the server), protected
+-- globals, and pcall/xpcall that let redis.call suspend the script. A
+-- script runs as a coroutine; redis.call yields the command to the server,
+-- which runs it and resumes the script. Plain Lua 5.1 cannot yield across
+-- its C pcall, so pcall and xpcall are rebuilt here on coroutines,
+-- forwarding such yields outwards.
+local G = _G
+local co_create, co_resume, co_yield, co_status =
+  coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+local select, type, error, tostring, unpack, rawget, setmetatable =
+  select, type, error, tostring, unpack, rawget, setmetatable
+local getinfo = debug.getinfo
+
+local function pack(...)
+  return { n = select('#', ...), ... }
+end
+
+-- redis.call and redis.pcall are C functions that yield (protected,
+-- command...). A C function keeps its caller's frame even in a tail call
+-- (`return redis.call(...)`), so an error can name the script's line. A
+-- call's outcome comes back as the C function's return value; a failed
+-- redis.call raises its error from a count hook as soon as the script
+-- continues, on the line of the call.
+--
+-- Coroutine-based pcall yields (NESTED, ...) instead: it wants (ok, value)
+-- back and delivers them to the coroutine it runs.
+local NESTED = {}
+local sethook = debug.sethook
+
+local function deliver(co, nested, ok, value)
+  if nested then
+    return pack(co_resume(co, ok, value))
+  end
+  if ok then
+    return pack(co_resume(co, value))
+  end
+  sethook(co, function()
+    sethook()
+    error(value, 0)
+  end, '', 1)
+  return pack(co_resume(co))
+end
+
+-- Runs f(...) in a coroutine, passing redis.call yields through.
+-- Returns pack(true, results...) or pack(false, error).
+local function run_protected(f, ...)
+  local co = co_create(f)
+  local r = pack(co_resume(co, ...))
+  while true do
+    if not r[1] then
+      return pack(false, r[2])
+    end
+    if co_status(co) == 'dead' then
+      return r
+    end
+    local nested = r[2] == NESTED
+    local from = nested and 3 or 2
+    local ok, value = co_yield(NESTED, unpack(r, from, r.n))
+    r = deliver(co, nested, ok, value)
+  end
+end
+
+local real_pcall, real_xpcall = pcall, xpcall
+
+-- A coroutine needs a Lua function: C functions (redis.call) get a Lua
+-- wrapper; what is not a function fails as the built-in pcall fails.
+local function as_lua(f)
+  if getinfo(f, 'S').what == 'C' then
+    return function(...)
+      return f(...)
+    end
+  end
+  return f
+end
+
+function G.pcall(f, ...)
+  if type(f) ~= 'function' then
+    return real_pcall(f, ...)
+  end
+  local r = run_protected(as_lua(f), ...)
+  return unpack(r, 1, r.n)
+end
+
+function G.xpcall(f, handler)
+  if type(f) ~= 'function' then
+    return real_xpcall(f, handler)
+  end
+  local r = run_protected(as_lua(f))
+  if r[1] then
+    return unpack(r, 1, r.n)
+  end
+  return false, handler(r[2])
+end
+
+local redis = {}
+G.redis = redis
+
+function redis.error_reply(msg)
+  if type(msg) ~= 'string' then
+    error('wrong number or type of arguments', 2)
+  end
+  return { err = msg }
+end
+
+function redis.status_reply(msg)
+  if type(msg) ~= 'string' then
+    error('wrong number or type of arguments', 2)
+  end
+  return { ok = msg }
+end
+
+function redis.setresp(n)
+  if n ~= 2 and n ~= 3 then
+    error("RESP version must be 2 or 3.", 2)
+  end
+  if n == 3 then
+    error("RESP3 replies inside scripts are not supported by this server", 2)
+  end
+end
+
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL =
+  0, 1, 2, 2, 3
+function redis.set_repl(flags)
+  if type(flags) ~= 'number' or flags < 0 or flags > 3 then
+    error("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.", 2)
+  end
+end
+function redis.replicate_commands() return true end
+function redis.breakpoint() return false end
+function redis.debug() end
+
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+
+G.loadfile, G.dofile = nil, nil
+
+-- The globals scripts see: reads of unknown names and every write fail,
+-- as in Redis 7.0 (its global table is read-only).
+local env = {}
+setmetatable(env, {
+  __index = function(_, k)
+    if k == '_G' then
+      return env
+    end
+    local v = rawget(G, k)
+    if v == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+    end
+    return v
+  end,
+  __newindex = function()
+    error('Attempt to modify a readonly table', 2)
+  end,
+  __metatable = false,
+})
+
+-- What the server calls: run(co, ...) resumes a script's coroutine and
+-- tells how it stopped: 'call' (a command to run), 'done' (its result)
+-- or 'error' (the error value and the script line it was raised on).
+local function where(co)
+  for level = 0, 40 do
+    local i = getinfo(co, level, 'Sl')
+    if i and i.source == '@user_script' then
+      return i.currentline
+    end
+  end
+  return nil
+end
+
+local function run(co, started, nested, ok, value)
+  local r
+  if not started then
+    r = pack(co_resume(co))
+  else
+    r = deliver(co, nested, ok, value)
+  end
+  if not r[1] then
+    local err = r[2]
+    if type(err) == 'table' and type(rawget(err, 'err')) == 'string' then
+      return 'error', err.err, where(co)
+    end
+    return 'error', 'ERR ' .. tostring(err), where(co)
+  end
+  if co_status(co) == 'dead' then
+    return 'done', r[2]
+  end
+  if r[2] == NESTED then
+    return 'call', true, unpack(r, 3, r.n)
+  end
+  return 'call', false, unpack(r, 2, r.n)
+end
+
+return env, run

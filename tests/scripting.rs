@@ -1,0 +1,211 @@
+//! Lua scripting (EVAL EVALSHA EVAL_RO EVALSHA_RO SCRIPT) checked against
+//! Debian's redis-server: replies and error texts (with the script line
+//! they name), conversions both ways, pcall around redis.call, the bit
+//! library; then atomicity with keys on both shards, effects replication
+//! to a Cascade and a Redis replica (one MULTI/EXEC per script), and a
+//! Cascade replica of a Redis master running scripts.
+
+mod common;
+use common::family::{cascade, digest, keys_on, redis};
+use common::repl::{start, start_redis, wait_in_sync};
+use common::{assert_same_replies, Conn, Value};
+
+fn eval_lines() -> Vec<String> {
+    let mut lines: Vec<String> = [
+        "SET str x",
+        "SCRIPT FLUSH",
+        "EVAL 'return x' 0",
+        "EVAL 'x = 1' 0",
+        "EVAL 'redis = nil' 0",
+        "EVAL 'return redis.call(\"nosuch\")' 0",
+        "EVAL 'return redis.call(\"set\")' 0",
+        "EVAL 'return redis.call(\"incr\", \"str\")' 0",
+        "EVAL 'local v = redis.call(\"incr\", \"str\") return v' 0",
+        "EVAL 'return redis.pcall(\"incr\", \"str\")' 0",
+        "EVAL 'return {1,2,{3,\"x\"},nil,5}' 0",
+        "EVAL 'syntax error here' 0",
+        "EVAL 'return 1' x",
+        "EVAL 'return 1' -1",
+        "EVAL 'return 1' 3 a",
+        "EVALSHA 0000 0",
+        "EVAL 'return redis.call(\"subscribe\",\"x\")' 0",
+        "EVAL_RO 'return redis.call(\"set\",\"a\",\"b\")' 0",
+        "EVAL_RO 'return redis.call(\"get\",\"str\")' 0",
+        "EVAL 'error(\"boom\")' 0",
+        "EVAL 'error({err=\"MY custom\"})' 0",
+        "EVAL 'return redis.error_reply(\"OOPS x\")' 0",
+        "EVAL 'return redis.status_reply(\"FINE\")' 0",
+        "EVAL 'return 3.99' 0",
+        "EVAL 'return -3.99' 0",
+        "EVAL 'return true' 0",
+        "EVAL 'return false' 0",
+        "EVAL 'return nil' 0",
+        "EVAL 'return {ok=\"x\"}' 0",
+        "EVAL 'return redis.call(\"get\", KEYS[1], 1, {})' 1 k",
+        "EVAL 'return redis.call()' 0",
+        "EVAL 'return redis.call(nil)' 0",
+        "EVAL 'redis.call(\"set\", KEYS[1], ARGV[1]); redis.call(\"set\", KEYS[2], ARGV[2]); return redis.call(\"mget\", KEYS[1], KEYS[2])' 2 a b 1 2",
+        "EVAL 'return redis.call(\"incrby\", KEYS[1], 5)' 1 counter",
+        "EVAL 'return redis.call(\"incrby\", KEYS[1], 5.5)' 1 counter",
+        "EVAL 'return {redis.call(\"del\", \"a\", \"b\", \"c\"), redis.call(\"exists\", \"a\")}' 0",
+        "EVAL 'redis.call(\"hset\", \"h\", \"f\", \"v\", \"g\", \"w\"); return redis.call(\"hgetall\", \"h\")' 0",
+        "EVAL 'return redis.call(\"zadd\", \"z\", 1.5, \"a\")' 0",
+        "EVAL 'return redis.call(\"zscore\", \"z\", \"a\")' 0",
+        "EVAL 'return redis.call(\"zrange\", \"z\", 0, -1, \"withscores\")' 0",
+        "EVAL 'return redis.sha1hex(\"abc\")' 0",
+        "EVAL 'return {bit.tohex(65535), bit.band(0xff, 0x0f, 0x3), bit.bxor(5, 3), bit.lshift(1, 31), bit.tohex(-1, -4), bit.bnot(0)}' 0",
+        "EVAL 'return {tostring(10/3), string.format(\"%d-%s\", 5, \"x\"), math.floor(7.9), table.concat({\"a\",\"b\"}, \",\")}' 0",
+        "EVAL 'return #KEYS + #ARGV' 2 a b c",
+        "EVAL 'return ARGV[1]' 2 a b c",
+        "EVAL 'return redis.call(\"ping\")' 0",
+        "EVAL 'redis.call(\"select\", 3); redis.call(\"set\", \"in3\", \"v\"); return redis.call(\"get\", \"in3\")' 0",
+        "GET in3",
+        "EVAL 'local ok, e = pcall(redis.call, \"incr\", \"str\") return {tostring(ok), e}' 0",
+        "EVAL 'local ok, e = pcall(function() local x = redis.call(\"incr\", \"str\") return x end) return e' 0",
+        "EVAL 'local ok, e = pcall(function() error(\"inner\") end) return e' 0",
+        "EVAL 'local ok, e = xpcall(function() return redis.call(\"incr\",\"str\") end, function(m) return \"handled\" end) return {tostring(ok), e}' 0",
+        "EVAL 'local t = redis.pcall(\"incr\", \"str\") return t[\"err\"]' 0",
+        "EVAL 'return redis.call(\"lpush\", \"l\", 1, 2, 3)' 0",
+        "EVAL 'return redis.call(\"get\", \"missing\")' 0",
+        "EVAL 'return type(redis.call(\"get\", \"missing\"))' 0",
+        "EVAL 'return redis.call(\"hget\", \"str\", \"x\")' 0",
+        "EVAL 'return redis.call(\"blpop\", \"nolist\", 0)' 0",
+        "EVAL 'return redis.call(\"eval\", \"return 1\", 0)' 0",
+        "EVAL 'return unpack({1,2,3})' 0",
+        "EVAL 'return loadstring(\"return 1\")()' 0",
+        "EVAL 'return dofile' 0",
+        "SCRIPT LOAD 'return 1 +'",
+        "SCRIPT LOAD 'return \"loaded\"'",
+        "EVALSHA 5D3A4BEBE0C6E7A5D6A4EA7E4D8E62D6F6FBD8E6 0",
+        "SCRIPT EXISTS a 5d3a4bebe0c6e7a5d6a4ea7e4d8e62d6f6fbd8e6",
+        "SCRIPT KILL",
+        "SCRIPT FOO",
+        "SCRIPT FLUSH x",
+        "SCRIPT FLUSH ASYNC",
+        "SCRIPT EXISTS 5d3a4bebe0c6e7a5d6a4ea7e4d8e62d6f6fbd8e6",
+        "SCRIPT",
+        "SCRIPT LOAD",
+        "SCRIPT HELP",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // A failing call on a later line names that line.
+    lines.push(
+        "EVAL \"local r = redis.call('set', 'x', 'y')\nreturn redis.call('incr', 'x')\" 0".into(),
+    );
+    lines
+}
+
+#[test]
+fn scripts_answer_like_redis() {
+    let (ours, theirs) = (cascade(&[]), redis(&[]));
+    let (mut o, mut r) = (ours.conn(), theirs.conn());
+    let lines = eval_lines();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_same_replies(&mut o, &mut r, &refs);
+    assert_eq!(digest(&mut o), digest(&mut r));
+}
+
+#[test]
+fn scripts_are_atomic_across_shards_and_replicate_their_effects() {
+    let master = start(&["--shards", "2"]);
+    let port = master.port.to_string();
+    let ours = start(&["--replicaof", "127.0.0.1", &port]);
+    let theirs = start_redis(&["--replicaof", "127.0.0.1", &port]);
+    let a = keys_on(0, "acct", 1).remove(0);
+    let b = keys_on(1, "acct", 1).remove(0);
+    let mut c = master.conn();
+    c.cmd(&["MSET", &a, "1000", &b, "1000"]);
+    // Transfers between keys of both shards from several clients: every
+    // total read by a script is the full amount.
+    let transfer = "local n = tonumber(ARGV[1]) redis.call('decrby', KEYS[1], n) redis.call('incrby', KEYS[2], n) return redis.call('get', KEYS[1]) + redis.call('get', KEYS[2])";
+    let sha = c.cmd(&["SCRIPT", "LOAD", transfer]).text();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (a, b, sha, port) = (a.clone(), b.clone(), sha.clone(), master.port);
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(port);
+                for i in 0..300 {
+                    let (from, to) = if (i + w) % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                    let total = c.cmd(&["EVALSHA", &sha, "2", from, to, "7"]);
+                    assert_eq!(total, Value::Int(2000), "worker {w} step {i}");
+                }
+            })
+        })
+        .collect();
+    let mut reader = master.conn();
+    for _ in 0..300 {
+        let total = reader.cmd(&[
+            "EVAL",
+            "return redis.call('get', KEYS[1]) + redis.call('get', KEYS[2])",
+            "2",
+            &a,
+            &b,
+        ]);
+        assert_eq!(total, Value::Int(2000));
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    // A script inside MULTI, and a script whose call fails midway: what
+    // ran before the failure stays, as in Redis.
+    c.cmd(&["MULTI"]);
+    c.cmd(&["EVAL", "return redis.call('incr', KEYS[1])", "1", &a]);
+    c.cmd(&["SET", &b, "5"]);
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        Value::Array(vec![Value::Int(1001), Value::ok()])
+    );
+    let failed = c.cmd(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'partial') return redis.call('incr', KEYS[1])",
+        "1",
+        &b,
+    ]);
+    assert!(failed.is_error(), "{failed:?}");
+    assert_eq!(c.cmd(&["GET", &b]), Value::bulk("partial"));
+    wait_in_sync(&master, &ours, None);
+    wait_in_sync(&master, &theirs, None);
+    // Writes from scripts are refused on a read-only replica.
+    let on_replica = ours
+        .conn()
+        .cmd(&["EVAL", "return redis.call('set', 'x', 1)", "0"]);
+    assert!(on_replica.text().starts_with("READONLY"), "{on_replica:?}");
+    assert_eq!(
+        ours.conn()
+            .cmd(&["EVAL", "return redis.call('get', KEYS[1])", "1", &b]),
+        Value::bulk("partial")
+    );
+    // A Redis master running scripts, a Cascade replica.
+    let rmaster = start_redis(&[]);
+    let rport = rmaster.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &rport]);
+    let mut rc = rmaster.conn();
+    for i in 0..200 {
+        rc.cmd(&[
+            "EVAL",
+            "redis.call('hincrby', KEYS[1], 'n', 1) redis.call('zadd', KEYS[2], ARGV[1], ARGV[1]) return 1",
+            "2",
+            &format!("h{}", i % 7),
+            &format!("z{}", i % 5),
+            &i.to_string(),
+        ]);
+    }
+    wait_in_sync(&rmaster, &replica, None);
+    assert!(
+        !replica.log_text().contains("CRITICAL"),
+        "{}",
+        replica.log_text()
+    );
+}
+
+#[test]
+fn script_commands_are_described_like_redis() {
+    common::family::assert_command_info_matches_redis(&[
+        "eval",
+        "evalsha",
+        "eval_ro",
+        "evalsha_ro",
+    ]);
+}
