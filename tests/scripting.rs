@@ -90,6 +90,36 @@ fn eval_lines() -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // cjson: encoding (key order, sparse arrays, escapes, %.14g numbers),
+    // decoding, and their errors on the script's line.
+    for line in [
+        r#"EVAL "return cjson.encode({1,2,'a/b',{x=1}})" 0"#,
+        r#"EVAL "return cjson.encode({})" 0"#,
+        r#"EVAL "return cjson.encode({z=1, y=2, x=3, w={q=1, r={1,2}}, v='s', u=cjson.null})" 0"#,
+        r#"EVAL "return cjson.encode({0.1, 123456789012345678, 1e100, 2^53, 10/3})" 0"#,
+        r#"EVAL "return cjson.encode('
+	W"\')" 0"#,
+        r#"EVAL "return cjson.encode({[1]=1,[5]=2})" 0"#,
+        r#"EVAL "return cjson.encode({[1]=1,[20]=2})" 0"#,
+        r#"EVAL "return cjson.encode(1/0)" 0"#,
+        r#"EVAL "return cjson.encode({[true]=1})" 0"#,
+        r#"EVAL "local t = {} t.self = t return cjson.encode(t)" 0"#,
+        r#"EVAL "return cjson.decode('[1,2,{"a":null}]')[3].a == cjson.null" 0"#,
+        r#"EVAL "return cjson.encode(cjson.decode('{"k":"\u00e9\ud83d\ude00","n":1e3}'))" 0"#,
+        r#"EVAL "return cjson.decode('[true,false,null,-1.5e2,"x"]')" 0"#,
+        r#"EVAL "return cjson.decode('bad')" 0"#,
+        r#"EVAL "return cjson.decode('{"a":1')" 0"#,
+        r#"EVAL "return cjson.decode('[1,2')" 0"#,
+        r#"EVAL "return cjson.decode('')" 0"#,
+        r#"EVAL "return cjson.decode('[1,]')" 0"#,
+        r#"EVAL "return cjson.decode('[1] x')" 0"#,
+        r#"EVAL "return cjson.decode('{1:2}')" 0"#,
+        r#"EVAL "return cjson.decode('{"a" 2}')" 0"#,
+        r#"EVAL "return cjson.decode('"\q"')" 0"#,
+        r#"EVAL "local ok, e = pcall(cjson.decode, '[') return e" 0"#,
+    ] {
+        lines.push(line.to_string());
+    }
     // A failing call on a later line names that line.
     lines.push(
         "EVAL \"local r = redis.call('set', 'x', 'y')\nreturn redis.call('incr', 'x')\" 0".into(),

@@ -15,6 +15,7 @@
 
 mod convert;
 mod lib_bit;
+mod lib_cjson;
 
 use crate::resp::Reply;
 use bytes::Bytes;
@@ -95,6 +96,7 @@ fn new_vm() -> mlua::Result<Vm> {
     // module loader (`package`, `io`, `os`) is loaded.
     let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
     lib_bit::register(&lua)?;
+    lib_cjson::register(&lua)?;
     let sha1hex = lua.create_function(|_, s: mlua::String| Ok(sha1_hex(s.as_bytes())))?;
     let log = lua.create_function(|_, args: MultiValue| {
         let mut it = args.into_iter();
@@ -127,12 +129,19 @@ fn new_vm() -> mlua::Result<Vm> {
     // 5.1 allows from a C function called inside a coroutine; called
     // outside one, lua_yield raises a Lua error ("attempt to yield across
     // metamethod/C-call boundary"), which Lua catches.
-    let (call, pcall) = unsafe {
+    let (call, pcall, encode, decode) = unsafe {
         (
             lua.create_c_function(call_trampoline)?,
             lua.create_c_function(pcall_trampoline)?,
+            lua.create_c_function(cjson_encode_trampoline)?,
+            lua.create_c_function(cjson_decode_trampoline)?,
         )
     };
+    {
+        let cjson: Table = lua.globals().raw_get("cjson")?;
+        cjson.raw_set("encode", encode)?;
+        cjson.raw_set("decode", decode)?;
+    }
     let (env, run) = {
         let (env, run): (Table, Function) = lua
             .load(include_str!("prelude.lua"))
@@ -158,15 +167,33 @@ fn new_vm() -> mlua::Result<Vm> {
 
 /// redis.call: yields (false, command...) to the driver.
 unsafe extern "C-unwind" fn call_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    yield_call(state, false)
+    yield_call(state, false, false)
 }
 
 /// redis.pcall: yields (true, command...).
 unsafe extern "C-unwind" fn pcall_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    yield_call(state, true)
+    yield_call(state, false, true)
 }
 
-unsafe fn yield_call(state: *mut mlua::ffi::lua_State, protected: bool) -> std::ffi::c_int {
+/// cjson.encode: yields (1, value), answered by prelude.lua's `run`.
+unsafe extern "C-unwind" fn cjson_encode_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib(state, 1)
+}
+
+/// cjson.decode: yields (2, text).
+unsafe extern "C-unwind" fn cjson_decode_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib(state, 2)
+}
+
+unsafe fn yield_call(
+    state: *mut mlua::ffi::lua_State,
+    _lib: bool,
+    protected: bool,
+) -> std::ffi::c_int {
     use mlua::ffi;
     // SAFETY (for the block): `state` is the running coroutine Lua called
     // us in; one more slot is made sure of before pushing.
@@ -177,6 +204,22 @@ unsafe fn yield_call(state: *mut mlua::ffi::lua_State, protected: bool) -> std::
         ffi::lua_pushboolean(state, std::ffi::c_int::from(protected));
         ffi::lua_insert(state, 1);
         ffi::lua_yield(state, ffi::lua_gettop(state))
+    }
+}
+
+/// Yields (which, first argument) for a library function of prelude.lua.
+unsafe fn yield_lib(state: *mut mlua::ffi::lua_State, which: i32) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY (for the block): as in `yield_call`; the stack is cut to the
+    // first argument (nil if none) before the marker goes below it.
+    unsafe {
+        if ffi::lua_checkstack(state, 2) == 0 {
+            return ffi::lua_yield(state, 0);
+        }
+        ffi::lua_settop(state, 1);
+        ffi::lua_pushnumber(state, f64::from(which));
+        ffi::lua_insert(state, 1);
+        ffi::lua_yield(state, 2)
     }
 }
 

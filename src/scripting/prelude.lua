@@ -37,6 +37,13 @@ local function deliver(co, nested, ok, value)
   end
   sethook(co, function()
     sethook()
+    -- A library error carries its text alone: it gets the position of
+    -- the script line, as lua-cjson's luaL_error gives it.
+    if type(value) == 'table' and rawget(value, 'lib_error') then
+      local i = getinfo(2, 'Sl')
+      local where = i and i.currentline > 0 and (i.short_src .. ':' .. i.currentline .. ': ') or ''
+      error(where .. value.lib_error, 0)
+    end
     error(value, 0)
   end, '', 1)
   return pack(co_resume(co))
@@ -132,7 +139,13 @@ function redis.debug() end
 
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 
-G.loadfile, G.dofile = nil, nil
+G.loadfile, G.dofile, G.print = nil, nil, nil
+
+-- cjson.encode and cjson.decode are C functions (like redis.call) that
+-- yield a library call; `run` answers it here without leaving Lua.
+local cjson = G.cjson
+local libs = { cjson.raw_encode, cjson.raw_decode }
+cjson.raw_encode, cjson.raw_decode = nil, nil
 
 -- The globals scripts see: reads of unknown names and every write fail,
 -- as in Redis 7.0 (its global table is read-only).
@@ -173,6 +186,19 @@ local function run(co, started, nested, ok, value)
     r = pack(co_resume(co))
   else
     r = deliver(co, nested, ok, value)
+  end
+  -- Library calls (a number where a call's protected flag goes).
+  while r[1] and co_status(co) ~= 'dead' do
+    local from = r[2] == NESTED and 3 or 2
+    local lib = libs[r[from]]
+    if not lib then
+      break
+    end
+    local done, result = lib(r[from + 1])
+    if not done then
+      result = { lib_error = result }
+    end
+    r = deliver(co, r[2] == NESTED, done, result)
   end
   if not r[1] then
     local err = r[2]
