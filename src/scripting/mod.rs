@@ -167,12 +167,12 @@ fn new_vm() -> mlua::Result<Vm> {
 
 /// redis.call: yields (false, command...) to the driver.
 unsafe extern "C-unwind" fn call_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    yield_call(state, false, false)
+    yield_call(state, false)
 }
 
 /// redis.pcall: yields (true, command...).
 unsafe extern "C-unwind" fn pcall_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    yield_call(state, false, true)
+    yield_call(state, true)
 }
 
 /// cjson.encode: yields (1, value), answered by prelude.lua's `run`.
@@ -189,11 +189,8 @@ unsafe extern "C-unwind" fn cjson_decode_trampoline(
     yield_lib(state, 2)
 }
 
-unsafe fn yield_call(
-    state: *mut mlua::ffi::lua_State,
-    _lib: bool,
-    protected: bool,
-) -> std::ffi::c_int {
+/// Yields (protected, the call's arguments) for redis.call/redis.pcall.
+unsafe fn yield_call(state: *mut mlua::ffi::lua_State, protected: bool) -> std::ffi::c_int {
     use mlua::ffi;
     // SAFETY (for the block): `state` is the running coroutine Lua called
     // us in; one more slot is made sure of before pushing.

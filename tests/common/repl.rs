@@ -47,6 +47,15 @@ pub fn field(s: &Server, auth: Option<&str>, section: &str, name: &str) -> Strin
     info_field(&mut c, section, name)
 }
 
+/// [`wait_in_sync`] for a Cascade replica of a Redis master, which must
+/// also have applied every command of the stream (no `== CRITICAL ==`
+/// line: a command it could not run).
+pub fn wait_in_sync_applying_all(master: &Server, replica: &Server) {
+    wait_in_sync(master, replica, None);
+    let log = replica.log_text();
+    assert!(!log.contains("CRITICAL"), "{log}");
+}
+
 /// Waits until `replica` has the same digest and offset as `master`.
 pub fn wait_in_sync(master: &Server, replica: &Server, auth: Option<&str>) {
     let in_sync = || {
