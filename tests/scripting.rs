@@ -117,6 +117,16 @@ fn eval_lines() -> Vec<String> {
         r#"EVAL "return cjson.decode('{"a" 2}')" 0"#,
         r#"EVAL "return cjson.decode('"\q"')" 0"#,
         r#"EVAL "local ok, e = pcall(cjson.decode, '[') return e" 0"#,
+        r#"EVAL "return cmsgpack.pack(1, -1, 200, -200, 70000, 2^40, 1.5, 0.1, 'abc', true, false, nil, {1,2}, {a=1}, {})" 0"#,
+        r#"EVAL "return cmsgpack.pack(-33, -129, -40000, -3000000000, 2^53, 1e300, string.rep('x', 40), string.rep('y', 300), string.rep('z', 70000))" 0"#,
+        r#"EVAL "return cmsgpack.pack({z=1, y=2, x={1,{2,{3}}}, [1]=5}, {[1]=1,[3]=3})" 0"#,
+        r#"EVAL "local t = {} local c = t for i=1,20 do c[1] = {} c = c[1] end return cmsgpack.pack(t)" 0"#,
+        r#"EVAL "return {cmsgpack.unpack(cmsgpack.pack(1, 'x', {1,2,{3}}, -5, 2.5, true))}" 0"#,
+        r#"EVAL "local a, b = cmsgpack.unpack(cmsgpack.pack({k='v', n=1})) return {a.k, a.n, b}" 0"#,
+        r#"EVAL "local v = cmsgpack.unpack(string.char(0xcc)) return v" 0"#,
+        r#"EVAL "local v = cmsgpack.unpack(string.char(0xc1)) return v" 0"#,
+        r#"EVAL "local v = cmsgpack.pack() return v" 0"#,
+        r#"EVAL "return cmsgpack.unpack(cmsgpack.pack(-3000000000, string.rep('q', 300)))" 0"#,
     ] {
         lines.push(line.to_string());
     }

@@ -16,6 +16,7 @@
 mod convert;
 mod lib_bit;
 mod lib_cjson;
+mod lib_cmsgpack;
 
 use crate::resp::Reply;
 use bytes::Bytes;
@@ -97,6 +98,7 @@ fn new_vm() -> mlua::Result<Vm> {
     let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
     lib_bit::register(&lua)?;
     lib_cjson::register(&lua)?;
+    lib_cmsgpack::register(&lua)?;
     let sha1hex = lua.create_function(|_, s: mlua::String| Ok(sha1_hex(s.as_bytes())))?;
     let log = lua.create_function(|_, args: MultiValue| {
         let mut it = args.into_iter();

@@ -147,6 +147,24 @@ local cjson = G.cjson
 local libs = { cjson.raw_encode, cjson.raw_decode }
 cjson.raw_encode, cjson.raw_decode = nil, nil
 
+-- cmsgpack: the server's raw functions return (true, results...) or
+-- (false, error); errors are raised at the caller.
+local cmsgpack = G.cmsgpack
+local raw_pack, raw_unpack = cmsgpack.raw_pack, cmsgpack.raw_unpack
+cmsgpack.raw_pack, cmsgpack.raw_unpack = nil, nil
+local function checked(r)
+  if not r[1] then
+    error(r[2], 3)
+  end
+  return unpack(r, 2, r.n)
+end
+function cmsgpack.pack(...)
+  return checked(pack(raw_pack(...)))
+end
+function cmsgpack.unpack(s)
+  return checked(pack(raw_unpack(s)))
+end
+
 -- The globals scripts see: reads of unknown names and every write fail,
 -- as in Redis 7.0 (its global table is read-only).
 local env = {}

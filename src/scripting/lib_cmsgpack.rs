@@ -1,0 +1,266 @@
+//! The `cmsgpack` library Redis scripts use (lua-cmsgpack):
+//! `cmsgpack.pack(...)` encodes its arguments one after the other,
+//! `cmsgpack.unpack(s)` returns every object of `s`. Integral numbers take
+//! the smallest integer form, other numbers float32 when exact, else
+//! float64; strings are str8/16/32 (fixstr under 32 bytes); a table whose
+//! keys are exactly 1..n is an array (an empty one too), any other a map in
+//! Lua's key order; tables nested deeper than 16 and values msgpack cannot
+//! hold (functions...) are nil. Errors go back to `prelude.lua`'s wrappers.
+
+use mlua::{Lua, MultiValue, Table, Value};
+
+const MAX_NESTING: usize = 16;
+
+fn pack_int(n: i64, out: &mut Vec<u8>) {
+    if n >= 0 {
+        match n {
+            0..=127 => out.push(n as u8),
+            128..=0xff => out.extend_from_slice(&[0xcc, n as u8]),
+            0x100..=0xffff => {
+                out.push(0xcd);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            0x1_0000..=0xffff_ffff => {
+                out.push(0xce);
+                out.extend_from_slice(&(n as u32).to_be_bytes());
+            }
+            _ => {
+                out.push(0xcf);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+    } else if n >= -32 {
+        out.push(n as i8 as u8);
+    } else if n >= -128 {
+        out.extend_from_slice(&[0xd0, n as i8 as u8]);
+    } else if n >= -32768 {
+        out.push(0xd1);
+        out.extend_from_slice(&(n as i16).to_be_bytes());
+    } else if n >= -(1 << 31) {
+        out.push(0xd2);
+        out.extend_from_slice(&(n as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn pack_number(n: f64, out: &mut Vec<u8>) {
+    if n.is_finite() && n == (n as i64) as f64 {
+        pack_int(n as i64, out);
+    } else if (n as f32) as f64 == n || n.is_nan() {
+        out.push(0xca);
+        out.extend_from_slice(&(n as f32).to_be_bytes());
+    } else {
+        out.push(0xcb);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn pack_len(len: usize, small: (u8, usize), mid: u8, big: u8, out: &mut Vec<u8>) {
+    if len < small.1 {
+        out.push(small.0 | len as u8);
+    } else if len <= 0xffff {
+        out.push(mid);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(big);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+    }
+}
+
+fn pack_str(s: &[u8], out: &mut Vec<u8>) {
+    let len = s.len();
+    if len < 32 {
+        out.push(0xa0 | len as u8);
+    } else if len <= 0xff {
+        out.extend_from_slice(&[0xd9, len as u8]);
+    } else if len <= 0xffff {
+        out.push(0xda);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0xdb);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+    }
+    out.extend_from_slice(s);
+}
+
+/// The array length of `t` if its keys are exactly 1..n.
+fn array_len(t: &Table) -> Option<usize> {
+    let (mut max, mut count) = (0usize, 0usize);
+    for (k, _) in t.clone().pairs::<Value, Value>().flatten() {
+        let n = match k {
+            Value::Integer(n) => n as f64,
+            Value::Number(n) => n,
+            _ => return None,
+        };
+        if n <= 0.0 || n.fract() != 0.0 {
+            return None;
+        }
+        max = max.max(n as usize);
+        count += 1;
+    }
+    (max == count).then_some(max)
+}
+
+fn pack(v: &Value, level: usize, out: &mut Vec<u8>) {
+    match v {
+        Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Integer(n) => pack_int(*n, out),
+        Value::Number(n) => pack_number(*n, out),
+        Value::String(s) => pack_str(s.as_bytes(), out),
+        Value::Table(t) if level < MAX_NESTING => match array_len(t) {
+            Some(len) => {
+                pack_len(len, (0x90, 16), 0xdc, 0xdd, out);
+                for i in 1..=len {
+                    let item: Value = t.raw_get(i).unwrap_or(Value::Nil);
+                    pack(&item, level + 1, out);
+                }
+            }
+            None => {
+                let pairs: Vec<(Value, Value)> =
+                    t.clone().pairs::<Value, Value>().flatten().collect();
+                pack_len(pairs.len(), (0x80, 16), 0xde, 0xdf, out);
+                for (k, v) in &pairs {
+                    pack(k, level + 1, out);
+                    pack(v, level + 1, out);
+                }
+            }
+        },
+        _ => out.push(0xc0),
+    }
+}
+
+struct Reader<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.s.len());
+        let Some(end) = end else {
+            return Err("Missing bytes in input.".into());
+        };
+        let bytes = &self.s[self.at..end];
+        self.at = end;
+        Ok(bytes)
+    }
+
+    fn uint(&mut self, n: usize) -> Result<u64, String> {
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    }
+
+    fn value<'lua>(&mut self, lua: &'lua Lua) -> Result<Value<'lua>, String> {
+        let err = |e: mlua::Error| e.to_string();
+        let c = self.take(1)?[0];
+        let int = |v: i64| Value::Number(v as f64);
+        Ok(match c {
+            0x00..=0x7f => int(i64::from(c)),
+            0xe0..=0xff => int(i64::from(c as i8)),
+            0xc0 => Value::Nil,
+            0xc2 => Value::Boolean(false),
+            0xc3 => Value::Boolean(true),
+            0xcc => int(self.uint(1)? as i64),
+            0xcd => int(self.uint(2)? as i64),
+            0xce => int(self.uint(4)? as i64),
+            0xcf => Value::Number(self.uint(8)? as f64),
+            0xd0 => int(i64::from(self.uint(1)? as u8 as i8)),
+            0xd1 => int(i64::from(self.uint(2)? as u16 as i16)),
+            0xd2 => int(i64::from(self.uint(4)? as u32 as i32)),
+            0xd3 => int(self.uint(8)? as i64),
+            0xca => Value::Number(f64::from(f32::from_bits(self.uint(4)? as u32))),
+            0xcb => Value::Number(f64::from_bits(self.uint(8)?)),
+            0xa0..=0xbf | 0xd9 | 0xda | 0xdb | 0xc4 | 0xc5 | 0xc6 => {
+                let len = match c {
+                    0xa0..=0xbf => usize::from(c & 0x1f),
+                    0xd9 | 0xc4 => self.uint(1)? as usize,
+                    0xda | 0xc5 => self.uint(2)? as usize,
+                    _ => self.uint(4)? as usize,
+                };
+                Value::String(lua.create_string(self.take(len)?).map_err(err)?)
+            }
+            0x90..=0x9f | 0xdc | 0xdd => {
+                let len = match c {
+                    0x90..=0x9f => usize::from(c & 0x0f),
+                    0xdc => self.uint(2)? as usize,
+                    _ => self.uint(4)? as usize,
+                };
+                let t = lua.create_table().map_err(err)?;
+                for i in 1..=len {
+                    let v = self.value(lua)?;
+                    t.raw_set(i, v).map_err(err)?;
+                }
+                Value::Table(t)
+            }
+            0x80..=0x8f | 0xde | 0xdf => {
+                let len = match c {
+                    0x80..=0x8f => usize::from(c & 0x0f),
+                    0xde => self.uint(2)? as usize,
+                    _ => self.uint(4)? as usize,
+                };
+                let t = lua.create_table().map_err(err)?;
+                for _ in 0..len {
+                    let k = self.value(lua)?;
+                    let v = self.value(lua)?;
+                    if !matches!(k, Value::Nil) {
+                        t.raw_set(k, v).map_err(err)?;
+                    }
+                }
+                Value::Table(t)
+            }
+            _ => return Err("Bad data format in input.".into()),
+        })
+    }
+}
+
+/// Adds the raw functions the prelude wraps: each returns (true,
+/// results...) or (false, error text).
+pub fn register(lua: &Lua) -> mlua::Result<()> {
+    let cmsgpack = lua.create_table()?;
+    let pack_fn = lua.create_function(|lua, args: MultiValue| {
+        if args.is_empty() {
+            let msg =
+                lua.create_string("bad argument #0 to 'pack' (MessagePack pack needs input.)")?;
+            return Ok(MultiValue::from_vec(vec![
+                Value::Boolean(false),
+                Value::String(msg),
+            ]));
+        }
+        let mut out = Vec::new();
+        for v in args.iter() {
+            pack(v, 0, &mut out);
+        }
+        let s = lua.create_string(&out)?;
+        Ok(MultiValue::from_vec(vec![
+            Value::Boolean(true),
+            Value::String(s),
+        ]))
+    })?;
+    let unpack_fn = lua.create_function(|lua, s: mlua::String| {
+        let mut r = Reader {
+            s: s.as_bytes(),
+            at: 0,
+        };
+        let mut out = vec![Value::Boolean(true)];
+        while r.at < r.s.len() {
+            match r.value(lua) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    let msg = lua.create_string(&e)?;
+                    return Ok(MultiValue::from_vec(vec![
+                        Value::Boolean(false),
+                        Value::String(msg),
+                    ]));
+                }
+            }
+        }
+        Ok(MultiValue::from_vec(out))
+    })?;
+    cmsgpack.raw_set("raw_pack", pack_fn)?;
+    cmsgpack.raw_set("raw_unpack", unpack_fn)?;
+    lua.globals().raw_set("cmsgpack", cmsgpack)
+}
