@@ -244,3 +244,73 @@ fn script_commands_are_described_like_redis() {
         "evalsha_ro",
     ]);
 }
+
+/// A connection served by a thread the busy script does not occupy: the
+/// first of several new connections that answers a PING with BUSY.
+fn busy_answering_conn(port: u16) -> Conn {
+    let mut found = None;
+    common::wait_until(
+        std::time::Duration::from_secs(10),
+        "a connection answering BUSY",
+        || {
+            let c = Conn::connect(port);
+            c.set_read_timeout(std::time::Duration::from_millis(300));
+            let mut c = c;
+            c.send(&[b"PING"]);
+            let mut buf = [0u8; 128];
+            use std::io::Read;
+            match c.reader.get_mut().read(&mut buf) {
+                Ok(n) if buf[..n].starts_with(b"-BUSY Redis is busy running a script.") => {
+                    c.set_read_timeout(std::time::Duration::from_secs(10));
+                    found = Some(c);
+                    true
+                }
+                _ => false,
+            }
+        },
+    );
+    found.expect("found")
+}
+
+#[test]
+fn a_busy_script_answers_busy_and_is_killed_unless_it_wrote() {
+    let mut s = cascade(&["--lua-time-limit", "100"]);
+    let mut runner = common::family::send_blocking(s.port, &["EVAL", "while true do end", "0"]);
+    let mut other = busy_answering_conn(s.port);
+    assert_eq!(other.cmd(&["SCRIPT", "KILL"]), Value::ok());
+    let killed = runner.read();
+    assert!(
+        killed
+            .text()
+            .starts_with("ERR Script killed by user with SCRIPT KILL... script: "),
+        "{killed:?}"
+    );
+    assert_eq!(
+        other.cmd(&["SCRIPT", "KILL"]),
+        Value::Error("NOTBUSY No scripts in execution right now.".into())
+    );
+    assert!(s
+        .log_text()
+        .contains("Slow script detected: still in execution after"));
+    // A script that wrote cannot be killed.
+    let _writer = common::family::send_blocking(
+        s.port,
+        &["EVAL", "redis.call('set', 'w', 1) while true do end", "0"],
+    );
+    let mut other = busy_answering_conn(s.port);
+    let refused = other.cmd(&["SCRIPT", "KILL"]);
+    assert!(
+        refused
+            .text()
+            .starts_with("UNKILLABLE Sorry the script already executed write commands"),
+        "{refused:?}"
+    );
+    // SHUTDOWN NOSAVE still ends the server.
+    other.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    common::wait_until(
+        std::time::Duration::from_secs(10),
+        "the server to exit",
+        || Conn::try_connect(s.port).is_none(),
+    );
+    s.kill();
+}

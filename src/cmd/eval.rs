@@ -19,7 +19,7 @@ use super::table::{flag::*, spec, table, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
 use crate::propagate::Capture;
 use crate::resp::{Protocol, Reply};
-use crate::scripting::{self, Resume, ScriptRun, Step};
+use crate::scripting::{self, KillRefused, Resume, ScriptRun, Step};
 use crate::shard;
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
@@ -82,6 +82,13 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
             .run_each(move |core| core.capture = Some(c.clone()))
             .await;
     }
+    let limit = client
+        .node
+        .config()
+        .int_value("busy-reply-threshold")
+        .unwrap_or(5000)
+        .max(0) as u64;
+    scripting::script_started(limit);
     let saved = (client.db, client.proto, client.in_exec);
     client.proto = Protocol::Resp2;
     client.in_exec = true;
@@ -101,6 +108,7 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
         }
     })
     .await;
+    scripting::script_ended();
     (client.db, client.proto, client.in_exec) = saved;
     if let Some(capture) = capture {
         super::tx::append_captured(client, &capture);
@@ -131,6 +139,9 @@ async fn script_call(client: &mut Client, call: &[Bytes], read_only: bool) -> Re
                 b"READONLY You can't write against a read only replica.",
             ));
         }
+    }
+    if spec.has(WRITE) {
+        scripting::script_wrote();
     }
     super::call(client, spec, call).await
 }
@@ -182,11 +193,15 @@ pub async fn script(_client: &mut Client, args: &[Bytes]) -> CmdResult {
             scripting::flush();
             Ok(Reply::Ok)
         }
-        // A script holds every shard while it runs, so no other client
-        // ever finds one running.
-        (b"kill", 2) => Err(CmdError::other(
-            "NOTBUSY No scripts in execution right now.",
-        )),
+        (b"kill", 2) => match scripting::request_kill() {
+            Ok(()) => Ok(Reply::Ok),
+            Err(KillRefused::NotBusy) => Err(CmdError::other(
+                "NOTBUSY No scripts in execution right now.",
+            )),
+            Err(KillRefused::Unkillable) => Err(CmdError::other(
+                "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+            )),
+        },
         (b"help" | b"load" | b"exists" | b"flush" | b"kill", _) => Err(sub_arity(
             "script",
             std::str::from_utf8(&sub).unwrap_or("?"),

@@ -271,6 +271,19 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
         tx::flag_dirty(client);
         return reply;
     };
+    // A script past its time limit holds every shard: other clients get
+    // BUSY, except for what may stop or outlast it (SCRIPT KILL...).
+    if crate::scripting::busy()
+        && !client.is_master
+        && !spec.has(flag::ALLOW_BUSY)
+        && spec.name != "script"
+    {
+        let reply = Reply::Error(Bytes::from_static(
+            b"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        ));
+        count_error(client, &reply);
+        return reply;
+    }
     let queueing = client.multi.is_some() && !tx::runs_in_multi(spec);
     // A paused command is checked only once the pause is over, as Redis
     // re-processes it: a write paused by FAILOVER gets READONLY on the

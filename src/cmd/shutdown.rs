@@ -211,6 +211,10 @@ pub fn on_signal(node: &Arc<Node>, signal: &str) {
 /// only when the node keeps running: the shutdown was refused or aborted
 /// (both are logged).
 pub async fn run(node: &Arc<Node>, mut flags: Flags) {
+    // A busy script holds every shard: it is stopped, wrote or not (what
+    // Redis's SHUTDOWN NOSAVE does to it by exiting), so the shutdown can
+    // have the shards.
+    crate::scripting::abort_for_shutdown();
     let sh = &node.shutdown;
     // One shutdown at a time.
     loop {

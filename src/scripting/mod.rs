@@ -24,8 +24,92 @@ use mlua::{Function, Lua, LuaOptions, MultiValue, RegistryKey, StdLib, Table, Va
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+// ------------------------------------------------------ a busy script --
+//
+// A script holds every shard, so other clients wait for it. Past
+// `busy-reply-threshold` (`lua-time-limit`) it is "busy": commands from
+// other connections answer BUSY, and SCRIPT KILL (from a connection of
+// another thread) stops it unless it already wrote. The script's thread
+// checks every 100,000 Lua instructions, from a count hook.
+
+/// Unix ms the running script started at (0: none), its time limit, and
+/// whether it wrote, was reported busy, was asked to stop.
+static RUNNING_SINCE: AtomicU64 = AtomicU64::new(0);
+static LIMIT_MS: AtomicU64 = AtomicU64::new(5000);
+static WROTE: AtomicBool = AtomicBool::new(false);
+static BUSY: AtomicBool = AtomicBool::new(false);
+static KILL: AtomicBool = AtomicBool::new(false);
+
+/// A script starts running (under its hold: one at a time).
+pub fn script_started(limit_ms: u64) {
+    LIMIT_MS.store(limit_ms, Ordering::SeqCst);
+    WROTE.store(false, Ordering::SeqCst);
+    BUSY.store(false, Ordering::SeqCst);
+    KILL.store(false, Ordering::SeqCst);
+    RUNNING_SINCE.store(crate::node::unix_ms().max(1), Ordering::SeqCst);
+}
+
+/// The running script ended.
+pub fn script_ended() {
+    RUNNING_SINCE.store(0, Ordering::SeqCst);
+    BUSY.store(false, Ordering::SeqCst);
+    KILL.store(false, Ordering::SeqCst);
+}
+
+/// The running script ran a write command: SCRIPT KILL may not stop it.
+pub fn script_wrote() {
+    WROTE.store(true, Ordering::SeqCst);
+}
+
+/// Whether a script runs past its time limit (other commands get BUSY).
+pub fn busy() -> bool {
+    BUSY.load(Ordering::Relaxed)
+}
+
+/// Why SCRIPT KILL cannot stop the running script.
+pub enum KillRefused {
+    NotBusy,
+    Unkillable,
+}
+
+/// SCRIPT KILL: asks the busy script to stop.
+pub fn request_kill() -> Result<(), KillRefused> {
+    if !busy() {
+        return Err(KillRefused::NotBusy);
+    }
+    if WROTE.load(Ordering::SeqCst) {
+        return Err(KillRefused::Unkillable);
+    }
+    KILL.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// SHUTDOWN: a busy script stops even if it wrote.
+pub fn abort_for_shutdown() {
+    if busy() {
+        KILL.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The count hook's check, on the script's thread: true when the script
+/// must stop.
+fn check_running() -> bool {
+    let since = RUNNING_SINCE.load(Ordering::Relaxed);
+    if since == 0 {
+        return false;
+    }
+    let elapsed = crate::node::unix_ms().saturating_sub(since);
+    if !BUSY.load(Ordering::Relaxed) && elapsed >= LIMIT_MS.load(Ordering::Relaxed) {
+        BUSY.store(true, Ordering::SeqCst);
+        tracing::warn!(
+            "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the SCRIPT KILL command."
+        );
+    }
+    KILL.load(Ordering::SeqCst)
+}
 
 /// Scripts by SHA-1 (lower-case hex), shared by every shard.
 fn cache() -> &'static Mutex<HashMap<String, Bytes>> {
@@ -100,6 +184,10 @@ fn new_vm() -> mlua::Result<Vm> {
     lib_cjson::register(&lua)?;
     lib_cmsgpack::register(&lua)?;
     let sha1hex = lua.create_function(|_, s: mlua::String| Ok(sha1_hex(s.as_bytes())))?;
+    lua.globals().raw_set(
+        "__check_running",
+        lua.create_function(|_, ()| Ok(check_running()))?,
+    )?;
     let log = lua.create_function(|_, args: MultiValue| {
         let mut it = args.into_iter();
         let level = match it.next() {

@@ -28,6 +28,18 @@ end
 local NESTED = {}
 local sethook = debug.sethook
 
+-- Every 100,000 instructions: is the script to stop (SCRIPT KILL)?
+local check_running = G.__check_running
+G.__check_running = nil
+local function time_hook()
+  if check_running() then
+    error({ err = 'ERR Script killed by user with SCRIPT KILL...' }, 0)
+  end
+end
+local function watch(co)
+  sethook(co, time_hook, '', 100000)
+end
+
 local function deliver(co, nested, ok, value)
   if nested then
     return pack(co_resume(co, ok, value))
@@ -36,7 +48,7 @@ local function deliver(co, nested, ok, value)
     return pack(co_resume(co, value))
   end
   sethook(co, function()
-    sethook()
+    sethook(time_hook, '', 100000)
     -- A library error carries its text alone: it gets the position of
     -- the script line, as lua-cjson's luaL_error gives it.
     if type(value) == 'table' and rawget(value, 'lib_error') then
@@ -53,6 +65,7 @@ end
 -- Returns pack(true, results...) or pack(false, error).
 local function run_protected(f, ...)
   local co = co_create(f)
+  watch(co)
   local r = pack(co_resume(co, ...))
   while true do
     if not r[1] then
@@ -201,6 +214,7 @@ end
 local function run(co, started, nested, ok, value)
   local r
   if not started then
+    watch(co)
     r = pack(co_resume(co))
   else
     r = deliver(co, nested, ok, value)
