@@ -89,6 +89,14 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
         .unwrap_or(5000)
         .max(0) as u64;
     scripting::script_started(limit);
+    // Ends the busy state however this future ends.
+    struct Ended;
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            scripting::script_ended();
+        }
+    }
+    let ended = Ended;
     let saved = (client.db, client.proto, client.in_exec);
     client.proto = Protocol::Resp2;
     client.in_exec = true;
@@ -108,7 +116,7 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
         }
     })
     .await;
-    scripting::script_ended();
+    drop(ended);
     (client.db, client.proto, client.in_exec) = saved;
     if let Some(capture) = capture {
         super::tx::append_captured(client, &capture);
