@@ -74,12 +74,7 @@ const KEYS: &[&str] = &[
 /// DUMPs every key on `from` and RESTOREs it under a new name on `to`.
 fn copy_all(from: &mut Conn, to: &mut Conn, prefix: &str) {
     for k in KEYS {
-        let Value::Bulk(payload) = from.cmd(&["DUMP", k]) else {
-            panic!("DUMP {k}");
-        };
-        let name = format!("{prefix}{k}");
-        let got = to.cmdb(&[b"RESTORE", name.as_bytes(), b"0", &payload]);
-        assert_eq!(got, Value::ok(), "RESTORE {k}");
+        common::family::copy_by_dump(from, to, k, &format!("{prefix}{k}"));
     }
 }
 

@@ -361,6 +361,11 @@ fn random_group_work(o: &mut Conn, r: &mut Conn, steps: usize, seed: u64, histor
         let group = groups[rng.below(2) as usize];
         let consumer = format!("c{}", rng.below(4));
         let some_id = |rng: &mut Rng, top: u64| format!("{}-{}", 1 + rng.below(top), rng.below(2));
+        // Where reads and claims start: the beginning, or some ID.
+        let zero_or_id = |rng: &mut Rng, top: u64| match rng.below(2) {
+            0 => "0".to_string(),
+            _ => some_id(rng, top),
+        };
         match rng.below(16) {
             0..=3 => {
                 next_ms[k] += 1 + rng.below(2);
@@ -388,11 +393,7 @@ fn random_group_work(o: &mut Conn, r: &mut Conn, steps: usize, seed: u64, histor
                 same(o, r, &cmd);
             }
             6 if history => {
-                let from = if rng.below(2) == 0 {
-                    "0".to_string()
-                } else {
-                    some_id(&mut rng, next_ms[k])
-                };
+                let from = zero_or_id(&mut rng, next_ms[k]);
                 let n = rng.below(4).to_string();
                 same(
                     o,
@@ -430,11 +431,7 @@ fn random_group_work(o: &mut Conn, r: &mut Conn, steps: usize, seed: u64, histor
                 same(o, r, &cmd);
             }
             9 => {
-                let start = if rng.below(2) == 0 {
-                    "0".to_string()
-                } else {
-                    some_id(&mut rng, next_ms[k])
-                };
+                let start = zero_or_id(&mut rng, next_ms[k]);
                 let n = (1 + rng.below(3)).to_string();
                 let idle = if rng.below(4) == 0 { "100000000" } else { "0" };
                 let mut cmd = vec![
@@ -546,21 +543,9 @@ fn groups_travel_in_rdb_files_dumps_and_aof_rewrites_both_ways() {
     );
     // DUMP payloads each way keep the groups exactly.
     for k in ["g0", "g1"] {
-        let Value::Bulk(from_redis) = r.cmd(&["DUMP", k]) else {
-            panic!("DUMP {k}")
-        };
-        let Value::Bulk(from_us) = o.cmd(&["DUMP", k]) else {
-            panic!("DUMP {k}")
-        };
         let name = format!("copy:{k}");
-        assert_eq!(
-            o.cmdb(&[b"RESTORE", name.as_bytes(), b"0", &from_redis]),
-            Value::ok()
-        );
-        assert_eq!(
-            r.cmdb(&[b"RESTORE", name.as_bytes(), b"0", &from_us]),
-            Value::ok()
-        );
+        common::family::copy_by_dump(&mut r, &mut o, k, &name);
+        common::family::copy_by_dump(&mut o, &mut r, k, &name);
         assert_eq!(
             full_info(&mut o, &name, false),
             full_info(&mut r, k, false),

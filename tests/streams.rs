@@ -243,21 +243,9 @@ fn streams_travel_in_rdb_files_and_dumps_both_ways() {
     }
     // Values moved by DUMP and RESTORE, each way.
     for k in ["x0", "x1", "empty"] {
-        let Value::Bulk(from_redis) = r.cmd(&["DUMP", k]) else {
-            panic!("DUMP {k}")
-        };
-        let Value::Bulk(from_us) = o.cmd(&["DUMP", k]) else {
-            panic!("DUMP {k}")
-        };
         let name = format!("copy:{k}");
-        assert_eq!(
-            o.cmdb(&[b"RESTORE", name.as_bytes(), b"0", &from_redis]),
-            Value::ok()
-        );
-        assert_eq!(
-            r.cmdb(&[b"RESTORE", name.as_bytes(), b"0", &from_us]),
-            Value::ok()
-        );
+        common::family::copy_by_dump(&mut r, &mut o, k, &name);
+        common::family::copy_by_dump(&mut o, &mut r, k, &name);
     }
     assert_eq!(digest(&mut o), digest(&mut r));
     // Redis's dump, loaded by us.

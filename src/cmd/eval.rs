@@ -58,13 +58,15 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if numkeys < 0 {
         return Err(CmdError::other("ERR Number of keys can't be negative"));
     }
-    let body = if by_sha {
-        scripting::cached(&args[1])
-            .ok_or_else(|| CmdError::other("NOSCRIPT No matching script. Please use EVAL."))?
+    // EVAL caches its script; EVALSHA finds it there (compiled when run).
+    let (sha, body) = if by_sha {
+        let body = scripting::cached(&args[1])
+            .ok_or_else(|| CmdError::other("NOSCRIPT No matching script. Please use EVAL."))?;
+        (String::from_utf8_lossy(&args[1]).to_ascii_lowercase(), body)
     } else {
-        args[1].clone()
+        let sha = scripting::load(&args[1]).map_err(CmdError::other)?;
+        (sha, args[1].clone())
     };
-    let sha = scripting::load(&body).map_err(CmdError::other)?;
     let split = 3 + numkeys as usize;
     let (keys, argv) = (&args[3..split], &args[split..]);
     let guard = shard::hold_all().await;

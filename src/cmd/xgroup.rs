@@ -184,12 +184,14 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         entries_read = entries_read_arg(&args[6])?;
     }
-    let exists = write_stream(ctx, key)?.is_some();
+    // What the key holds: its last ID, and whether it has the group.
+    let found =
+        write_stream(ctx, key)?.map(|s| (s.last_id, s.groups.contains_key(&group_name[..])));
+    let exists = found.is_some();
+    let (last, has_group) = found.unwrap_or((StreamId::MIN, false));
     if !exists && !mkstream {
         return Err(CmdError::other("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."));
     }
-    let has_group =
-        exists && write_stream(ctx, key)?.is_some_and(|s| s.groups.contains_key(&group_name[..]));
     if !has_group && matches!(name, "setid" | "createconsumer" | "delconsumer") {
         return Err(no_group_for_key(group_name, key));
     }
@@ -199,9 +201,8 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if args.len() > 8 {
                 return Err(sub_syntax("XGROUP", &args[1]));
             }
-            let last = write_stream(ctx, key)?.map(|s| s.last_id);
             let id = match &args[4][..] {
-                b"$" => last.unwrap_or(StreamId::MIN),
+                b"$" => last,
                 arg => strict_id(arg)?,
             };
             if !exists {
@@ -224,7 +225,6 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if args.len() != 5 && args.len() != 7 {
                 return Err(sub_syntax("XGROUP", &args[1]));
             }
-            let last = write_stream(ctx, key)?.map_or(StreamId::MIN, |s| s.last_id);
             let id = match &args[4][..] {
                 b"$" => last,
                 arg => parse_id(arg, false, 0, false)?.0,

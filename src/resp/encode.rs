@@ -306,13 +306,19 @@ impl std::fmt::Write for StackStr {
 
 /// Formats `v` like C `printf("%.17g")` (what Redis 7.0 sends for doubles),
 /// with `inf`, `-inf` and `nan` spelled out as Redis does.
-///
-/// Digits come from Rust's `{:.16e}`, which rounds the exact binary value
-/// to 17 significant digits with ties to even, like glibc. The `%g` rules
-/// are then applied: with X the decimal exponent, fixed notation when
-/// -4 <= X < 17, otherwise `d.ddde+XX` with at least two exponent digits;
-/// trailing zeros and a trailing point are removed.
 fn fmt_g17(v: f64, out: &mut StackStr) {
+    fmt_g(v, 17, out)
+}
+
+/// Formats `v` like C `printf("%.<precision>g")`, 1 <= precision <= 17.
+///
+/// Digits come from Rust's `{:.Ne}`, which rounds the exact binary value
+/// to `precision` significant digits with ties to even, like glibc. The
+/// `%g` rules are then applied: with X the decimal exponent, fixed
+/// notation when -4 <= X < precision, otherwise `d.ddde+XX` with at least
+/// two exponent digits; trailing zeros and a trailing point are removed.
+fn fmt_g(v: f64, precision: usize, out: &mut StackStr) {
+    let precision = precision.clamp(1, 17);
     if v.is_nan() {
         out.push_slice(b"nan");
         return;
@@ -323,7 +329,7 @@ fn fmt_g17(v: f64, out: &mut StackStr) {
     }
     let mut sci = StackStr::new();
     // Longest output is like "-1.2345678901234567e-308" (24 bytes).
-    if write!(sci, "{v:.16e}").is_err() {
+    if write!(sci, "{v:.*e}", precision - 1).is_err() {
         out.push_slice(b"nan");
         return;
     }
@@ -362,7 +368,7 @@ fn fmt_g17(v: f64, out: &mut StackStr) {
     if negative {
         out.push(b'-');
     }
-    if (-4..17).contains(&exp) {
+    if (-4..precision as i32).contains(&exp) {
         if exp >= 0 {
             let int_len = exp as usize + 1;
             for i in 0..int_len {
@@ -393,6 +399,14 @@ fn fmt_g17(v: f64, out: &mut StackStr) {
         }
         out.push_slice(Decimal::u64(u64::from(exp)).as_bytes());
     }
+}
+
+/// C `printf("%.<precision>g")` of a finite `v` (Lua's and lua-cjson's
+/// number text is `%.14g`).
+pub fn format_g(v: f64, precision: usize) -> String {
+    let mut text = StackStr::new();
+    fmt_g(v, precision, &mut text);
+    String::from_utf8_lossy(text.as_bytes()).into_owned()
 }
 
 /// Text Redis 7.0 uses for a double reply: `inf`, `-inf`, `nan`, otherwise

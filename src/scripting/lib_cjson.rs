@@ -12,31 +12,7 @@ const MAX_DEPTH: usize = 1000;
 
 /// `%.14g`, as lua-cjson (and Lua's tostring) format numbers.
 pub fn fmt_g14(v: f64) -> String {
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    const P: i32 = 14;
-    let sci = format!("{:.*e}", (P - 1) as usize, v);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let x: i32 = exp.parse().unwrap_or(0);
-    let strip = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    if (-4..P).contains(&x) {
-        let decimals = (P - 1 - x).max(0) as usize;
-        strip(&format!("{v:.decimals$}"))
-    } else {
-        let sign = if x < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", strip(mantissa), x.abs())
-    }
+    crate::resp::format_g(v, 14)
 }
 
 fn type_name(v: &Value) -> &'static str {

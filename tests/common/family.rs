@@ -106,3 +106,12 @@ pub fn wait_blocked(s: &Server, n: usize) {
         info_field(&mut s.conn(), "clients", "blocked_clients") == n.to_string()
     });
 }
+
+/// DUMPs `key` on `from` and RESTOREs the payload as `name` on `to`.
+pub fn copy_by_dump(from: &mut Conn, to: &mut Conn, key: &str, name: &str) {
+    let super::Value::Bulk(payload) = from.cmd(&["DUMP", key]) else {
+        panic!("DUMP {key}");
+    };
+    let got = to.cmdb(&[b"RESTORE", name.as_bytes(), b"0", &payload]);
+    assert_eq!(got, super::Value::ok(), "RESTORE {key} as {name}");
+}
