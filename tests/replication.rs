@@ -1693,6 +1693,11 @@ fn config_set_repl_backlog_size_resizes_the_ring_without_dropping_replicas() {
     let replica = start(&[&small[..], &["--replicaof", "127.0.0.1", &pport]].concat());
     let rport = replica.port.to_string();
     let chained = start(&["--replicaof", "127.0.0.1", &rport]);
+    // Both links are up before the lap: a full sync of the chained replica
+    // still running during it could be overrun by the 16 KB ring (its spill
+    // is not what this test is about).
+    wait_in_sync(&master, &replica, None);
+    wait_in_sync(&replica, &chained, None);
     // Lap the 16 KB ring.
     let mut c = master.conn();
     let big = "v".repeat(1000);

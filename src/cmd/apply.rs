@@ -169,11 +169,17 @@ impl StreamApply {
         });
     }
 
-    /// Posts everything queued and waits until it has run on every shard.
-    pub async fn barrier(&mut self) {
+    /// Posts everything queued, without waiting for it to run: what was
+    /// decoded becomes visible on its shard as soon as that shard runs.
+    pub fn flush(&mut self) {
         for target in 0..self.queued.len() {
             self.post(target);
         }
+    }
+
+    /// Posts everything queued and waits until it has run on every shard.
+    pub async fn barrier(&mut self) {
+        self.flush();
         shard::barrier_posted(&mut self.posted).await;
     }
 }

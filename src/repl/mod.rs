@@ -217,6 +217,11 @@ impl ApplyGate {
         self.applying.store(false, Ordering::SeqCst);
     }
 
+    /// Link side: a cut waits for the current span to end.
+    pub fn cut_wanted(&self) -> bool {
+        self.wanted.load(Ordering::SeqCst) != 0
+    }
+
     /// Cut side: keeps the link out of its span until [`ApplyGate::resume`].
     pub async fn pause(&self) {
         self.wanted.fetch_add(1, Ordering::SeqCst);

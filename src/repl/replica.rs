@@ -1074,11 +1074,20 @@ impl Link {
         let mut tx_db = 0u32;
         self.send_ack(input, offset).await?;
         let mut acked = offset;
-        loop {
-            // Apply what we have as one span of the gate (a cut on this
-            // node waits for its end; see `ApplyGate`).
-            node.repl.gate.enter().await;
-            let span = GateSpan(node);
+        // Commands are applied inside a span of the gate (a cut on this
+        // node waits for its end; see `ApplyGate`). A span lasts until the
+        // work posted to the other shards is settled ([`StreamApply::barrier`]),
+        // which is only done when something needs it: an ACK is due, a cut
+        // waits, or [`SETTLE_BYTES`] are in flight. In between, the link
+        // reads the next bytes while the other shards apply the last ones,
+        // instead of waiting for a round trip to every shard per read.
+        let mut span: Option<GateSpan> = None;
+        let mut unsettled = 0usize;
+        let result = 'session: loop {
+            if span.is_none() {
+                node.repl.gate.enter().await;
+                span = Some(GateSpan(node));
+            }
             // Our AOF gets the commands the stream applies (not its PINGs
             // and GETACKs), with the stream's own SELECTs; fetched once a
             // batch (a rewrite's cut falls between batches).
@@ -1094,11 +1103,12 @@ impl Link {
                 // `consumed` counts every byte of the command so far.
                 let decoded = decoder.decode(&mut input.buf, &limits);
                 consumed += before - input.buf.len();
+                unsettled += before - input.buf.len();
                 let args = match decoded {
                     Ok(Some(args)) => args,
                     Ok(None) => break,
                     Err(e) => {
-                        return failed(format!("Protocol error from MASTER: {}", e.0));
+                        break 'session failed(format!("Protocol error from MASTER: {}", e.0));
                     }
                 };
                 let bytes = match input.mirror.as_mut() {
@@ -1121,7 +1131,9 @@ impl Link {
                 if getack {
                     // Acknowledge what came before this command, once it ran.
                     applier.barrier().await;
-                    self.send_ack(input, offset).await?;
+                    if let Err(e) = self.send_ack(input, offset).await {
+                        break 'session Err(e);
+                    }
                     acked = offset;
                 } else if !ping {
                     applier.apply(&mut master, args).await;
@@ -1144,21 +1156,31 @@ impl Link {
                     }
                 }
             }
-            // The batch has run everywhere before the span ends (a cut or
-            // an ACK after this point covers it).
-            applier.barrier().await;
-            node.repl.update_link(|l| l.processed_offset = offset);
-            drop(span);
             // Acknowledge applied data within ACK_EVERY (so the master
             // knows our lag in time and WAIT returns early), and once a
             // second anyway, as Redis replicas do.
             let since = last_ack.elapsed();
-            if (offset != acked && since >= ACK_EVERY) || since >= Duration::from_secs(1) {
-                self.send_ack(input, offset).await?;
+            let ack_due =
+                (offset != acked && since >= ACK_EVERY) || since >= Duration::from_secs(1);
+            applier.flush();
+            if ack_due || unsettled >= SETTLE_BYTES || node.repl.gate.cut_wanted() {
+                // Everything posted has run on every shard before the span
+                // ends (a cut or an ACK after this point covers it).
+                applier.barrier().await;
+                node.repl.update_link(|l| l.processed_offset = offset);
+                span = None;
+                unsettled = 0;
+            }
+            if ack_due {
+                if let Err(e) = self.send_ack(input, offset).await {
+                    break Err(e);
+                }
                 acked = offset;
                 last_ack = std::time::Instant::now();
             }
-            let wait = if offset != acked {
+            // Within a span (unsettled work) the wait is at most ACK_EVERY,
+            // which also bounds how long a cut waits for the span's end.
+            let wait = if offset != acked || span.is_some() {
                 ACK_EVERY.saturating_sub(last_ack.elapsed())
             } else {
                 Duration::from_secs(1)
@@ -1168,12 +1190,17 @@ impl Link {
                 Err(LinkError::Failed(msg)) if msg.starts_with("Timeout") => {
                     let silent = unix_ms().saturating_sub(node.repl.link().last_io_ms);
                     if silent > self.timeout().as_millis() as u64 {
-                        return failed("MASTER timeout: no data nor PING received...");
+                        break failed("MASTER timeout: no data nor PING received...");
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => break Err(e),
             }
-        }
+        };
+        // Whatever ends the session, what was posted runs before the span
+        // ends: the ring already holds it.
+        applier.barrier().await;
+        drop(span);
+        result
     }
 
     async fn send_ack(&self, input: &mut Input, offset: u64) -> LinkResult<()> {
@@ -1185,6 +1212,11 @@ impl Link {
 
 /// How soon applied data is acknowledged to the master.
 const ACK_EVERY: Duration = Duration::from_millis(10);
+
+/// Most stream bytes applied between two settlements of the work posted
+/// to other shards (bounds their inboxes when they apply slower than the
+/// link reads).
+const SETTLE_BYTES: usize = 8 << 20;
 
 /// Ends an [`super::ApplyGate`] span however the scope is left.
 struct GateSpan<'a>(&'a Node);
