@@ -124,6 +124,11 @@ pub struct Node {
     pub connected_clients: AtomicUsize,
     /// Set once a shutdown has begun; listeners stop accepting.
     pub shutting_down: AtomicBool,
+    /// Set once every shard listens and "Server initialized" is logged:
+    /// listeners accept only from then on (connections made earlier wait
+    /// in the kernel's backlog), so no client is served before that line,
+    /// as with Redis.
+    pub initialized: AtomicBool,
     /// Clients in MONITOR mode: each gets the formatted lines of every
     /// command through its own inbox. `monitor_count` lets the command path
     /// skip all of it with one relaxed load when nobody monitors.
@@ -210,6 +215,7 @@ impl Node {
             next_client_id: AtomicU64::new(1),
             connected_clients: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
+            initialized: AtomicBool::new(false),
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             port: AtomicUsize::new(0),

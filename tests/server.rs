@@ -606,13 +606,17 @@ fn a_low_soft_memlock_limit_is_raised_and_the_server_starts() {
     // is raised up to the hard one. A free port can be taken by another
     // test between probing and binding: retry on a new one then.
     let bin = common::cascade_bin();
+    // Its own directory: a dump.rdb in the working directory would make
+    // it answer -LOADING first.
+    let dir = common::tempdir::TempDir::new("memlock");
     for attempt in 0..5 {
         let port = common::free_port();
         let mut child = std::process::Command::new("bash")
             .arg("-c")
             .arg(format!(
-                "ulimit -S -l 400 && exec {} --port {port} --bind 127.0.0.1 --save ''",
-                bin.display()
+                "ulimit -S -l 400 && exec {} --port {port} --bind 127.0.0.1 --save '' --dir {}",
+                bin.display(),
+                dir.path().display()
             ))
             .stdout(std::process::Stdio::null())
             .spawn()

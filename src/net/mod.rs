@@ -266,6 +266,10 @@ pub fn listen(
         let node = node.clone();
         let shard = shard.clone();
         glommio::spawn_local(async move {
+            // Start-up only: the other shards are binding their listeners.
+            while !node.initialized.load(Ordering::SeqCst) {
+                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            }
             loop {
                 match listener.accept().await {
                     Ok(stream) => {

@@ -189,6 +189,7 @@ pub fn run(config: Config) -> i32 {
             if bound.fetch_add(1, Ordering::SeqCst) + 1 == node.shards() {
                 crate::alloc::mark_startup();
                 tracing::warn!("Server initialized");
+                node.initialized.store(true, Ordering::SeqCst);
                 let node = node.clone();
                 glommio::spawn_local(async move {
                     if aof_on {
