@@ -1,12 +1,14 @@
-//! Memory accounting for `INFO memory`'s `used_memory`: the system
-//! allocator wrapped with byte counters.
+//! The process allocator: mimalloc (per-thread heaps, so a shard's
+//! allocations never take a lock another shard holds), wrapped with byte
+//! counters for `INFO memory`'s `used_memory`.
 //!
 //! Counters are striped per thread (each thread adds to its own cache line)
 //! so shards never contend on one atomic; a reader sums the stripes. The peak
 //! is sampled by readers and by the shards' cron, not on every allocation.
 
 use crossbeam::utils::CachePadded;
-use std::alloc::{GlobalAlloc, Layout, System};
+use mimalloc::MiMalloc;
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 
@@ -41,12 +43,12 @@ fn add(delta: isize) {
     COUNTS[stripe].fetch_add(delta, Ordering::Relaxed);
 }
 
-// SAFETY: every method forwards to the system allocator unchanged and only
+// SAFETY: every method forwards to mimalloc unchanged and only
 // adds bookkeeping that neither allocates nor panics.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as our caller's.
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { MiMalloc.alloc(layout) };
         if !p.is_null() {
             add(layout.size() as isize);
         }
@@ -55,7 +57,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as our caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { MiMalloc.alloc_zeroed(layout) };
         if !p.is_null() {
             add(layout.size() as isize);
         }
@@ -64,13 +66,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { MiMalloc.dealloc(ptr, layout) };
         add(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: same contract as our caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { MiMalloc.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             add(new_size as isize - layout.size() as isize);
         }
@@ -106,4 +108,18 @@ pub fn mark_startup() {
 
 pub fn startup_bytes() -> u64 {
     STARTUP.load(Ordering::Relaxed)
+}
+
+/// `mem_allocator` in INFO: `mimalloc-<major>.<minor>.<patch>`.
+pub fn allocator_name() -> String {
+    // SAFETY: mi_version only returns a constant.
+    let v = unsafe { libmimalloc_sys::mi_version() };
+    format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
+}
+
+/// Returns the calling thread's free memory to the system where it can
+/// (MEMORY PURGE runs it on every shard).
+pub fn purge() {
+    // SAFETY: mi_collect only walks the calling thread's heap.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }

@@ -422,6 +422,15 @@ fn memory_command_answers_like_redis_and_serves_redis_cli_memkeys() {
     // redis-cli --memkeys samples every key with MEMORY USAGE.
     let out = common::redis_cli(cascade.port, &["--memkeys"]);
     assert!(out.contains("Biggest string found '\"big\"'"), "{out}");
+    // The allocator is named as Redis names jemalloc; PURGE runs on every
+    // shard after a large free and the data stays.
+    let allocator = info_field(&mut a, "memory", "mem_allocator");
+    assert!(allocator.starts_with("mimalloc-"), "{allocator}");
+    a.cmd(&["DEBUG", "POPULATE", "20000", "purge", "1000"]);
+    a.cmd(&["FLUSHDB"]);
+    a.cmd(&["SET", "k", "v"]);
+    assert_eq!(a.cmd(&["MEMORY", "PURGE"]), Value::ok());
+    assert_eq!(a.cmd(&["GET", "k"]), Value::Bulk(b"v".to_vec()));
 }
 
 /// Waits until `key` has been idle for 2 s (LRU idle time is in seconds).

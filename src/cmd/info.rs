@@ -403,7 +403,7 @@ fn memory(client: &Client, tables: usize, out: &mut String) {
     ] {
         field!(out, name, "0");
     }
-    field!(out, "mem_allocator", "libc");
+    field!(out, "mem_allocator", "{}", crate::alloc::allocator_name());
     field!(out, "active_defrag_running", "0");
     field!(
         out,

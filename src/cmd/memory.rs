@@ -23,7 +23,10 @@ pub async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
         "malloc-stats" if n == 2 => Ok(Reply::Verbatim(Bytes::from_static(
             b"Stats not supported for the current allocator",
         ))),
-        "purge" if n == 2 => Ok(Reply::Ok),
+        "purge" if n == 2 => {
+            crate::shard::gather(|_| crate::alloc::purge()).await;
+            Ok(Reply::Ok)
+        }
         "help" if n == 2 => help(&[
             "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "DOCTOR",
