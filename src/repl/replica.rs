@@ -19,7 +19,7 @@ use crate::keyspace::Install;
 use crate::node::{unix_ms, Node};
 use crate::persist::rdb::ReadSource;
 use crate::persist::{chunks, dump};
-use crate::resp::{DecodeLimits, Decoder};
+use crate::resp::{DecodeLimits, Scanned, Scanner};
 use crate::shard::inbox::Inbox;
 use crate::shard::{self, ClientInfo};
 use bytes::{Bytes, BytesMut};
@@ -316,9 +316,6 @@ struct Link {
 struct Input {
     stream: TcpStream,
     buf: BytesMut,
-    /// While streaming: a copy of every byte added to `buf`, so the exact
-    /// bytes of each command can be forwarded once it is decoded.
-    mirror: Option<BytesMut>,
     /// Read buffer: large, so one read (and one batch with one barrier per
     /// shard) carries many commands even with 4 KB values.
     chunk: Vec<u8>,
@@ -387,9 +384,6 @@ impl Link {
                     .net_input_bytes
                     .fetch_add(n as u64, Ordering::Relaxed);
                 input.buf.extend_from_slice(&input.chunk[..n]);
-                if let Some(m) = input.mirror.as_mut() {
-                    m.extend_from_slice(&input.chunk[..n]);
-                }
                 self.node.repl.update_link(|l| l.last_io_ms = unix_ms());
                 Ok(n)
             }
@@ -480,7 +474,6 @@ impl Link {
         Ok(Input {
             stream,
             buf: BytesMut::with_capacity(256 * 1024),
-            mirror: None,
             chunk: vec![0u8; 256 * 1024],
         })
     }
@@ -1055,14 +1048,13 @@ impl Link {
             }
         }
         let _listed = Unlist(master.shard.clone(), id);
-        let mut decoder = Decoder::new();
+        // Commands come off the buffer whole, so their exact bytes can be
+        // forwarded, with the arguments as slices of them.
+        let mut scanner = Scanner::new();
         let limits = DecodeLimits {
             proto_max_bulk_len: node.config().proto_max_bulk_len().max(512 << 20),
             authenticated: true,
         };
-        // The bytes of the command being decoded, to forward unchanged.
-        input.mirror = Some(BytesMut::from(&input.buf[..]));
-        let mut consumed: usize = 0;
         let mut last_ack = std::time::Instant::now();
         let mut applier = cmd::apply::StreamApply::new(node.shards(), cmd::apply::Source::Master);
         // The bytes of a transaction from MULTI on: forwarded (and counted
@@ -1098,24 +1090,14 @@ impl Link {
                 ring = ring.latest();
             }
             while !input.buf.is_empty() {
-                let before = input.buf.len();
-                // The decoder may consume part of a command and keep state;
-                // `consumed` counts every byte of the command so far.
-                let decoded = decoder.decode(&mut input.buf, &limits);
-                consumed += before - input.buf.len();
-                unsettled += before - input.buf.len();
-                let args = match decoded {
-                    Ok(Some(args)) => args,
+                let (bytes, args) = match scanner.next(&mut input.buf, &limits) {
+                    Ok(Some(Scanned { bytes, args })) => (bytes, args),
                     Ok(None) => break,
                     Err(e) => {
                         break 'session failed(format!("Protocol error from MASTER: {}", e.0));
                     }
                 };
-                let bytes = match input.mirror.as_mut() {
-                    Some(m) => m.split_to(consumed).freeze(),
-                    None => Bytes::new(),
-                };
-                consumed = 0;
+                unsettled += bytes.len();
                 if args.is_empty() {
                     offset = ring.append_raw(node.shards(), &bytes);
                     continue;

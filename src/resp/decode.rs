@@ -41,7 +41,7 @@ const UNAUTH_MAX_BULK: i64 = 16384;
 const MAX_MULTIBULK: i64 = i32::MAX as i64;
 /// The argument vector is preallocated for at most this many entries (as
 /// Redis does), so a declared count of 2^31-1 costs nothing up front.
-const MAX_PREALLOC_ARGS: usize = 1024;
+pub(crate) const MAX_PREALLOC_ARGS: usize = 1024;
 /// While a big bulk arrives the buffer grows geometrically, starting at this
 /// step; a declared length alone never makes us allocate more than this.
 const BIG_ARG_GROWTH_STEP: usize = 1024 * 1024;
@@ -73,7 +73,7 @@ impl Default for DecodeLimits {
 pub struct ProtocolError(pub String);
 
 impl ProtocolError {
-    fn new(what: &str) -> Self {
+    pub(crate) fn new(what: &str) -> Self {
         ProtocolError(format!("Protocol error: {what}"))
     }
 }
@@ -105,7 +105,7 @@ enum State {
 }
 
 /// Outcome of looking for a line terminator at the front of the buffer.
-enum Line {
+pub(crate) enum Line {
     /// Terminator at this offset (and, where needed, the byte after it too).
     Found(usize),
     /// Not there yet; wait for more bytes.
@@ -214,14 +214,7 @@ impl Decoder {
                         }
                     };
                     // buf[0] is the '*' that selected this state.
-                    let digits = buf.get(1..cr).unwrap_or_default();
-                    let count = match parse_ll(digits) {
-                        Some(n) if n <= MAX_MULTIBULK => n,
-                        _ => return Err(ProtocolError::new("invalid multibulk length")),
-                    };
-                    if count > UNAUTH_MAX_MULTIBULK && !limits.authenticated {
-                        return Err(ProtocolError::new("unauthenticated multibulk length"));
-                    }
+                    let count = multibulk_count(buf.get(1..cr).unwrap_or_default(), limits)?;
                     // Like Redis, the byte after '\r' is skipped unchecked.
                     buf.advance(cr + 2);
                     self.scanned = 0;
@@ -245,30 +238,7 @@ impl Decoder {
                             return Err(ProtocolError::new("too big bulk count string"))
                         }
                     };
-                    // The line is complete (cr + 1 < len), so buf[0] exists.
-                    let first = buf[0];
-                    if first != b'$' {
-                        // Redis prints the byte with %c; bytes >= 0x80 are
-                        // shown as the Latin-1 character since our text is
-                        // UTF-8.
-                        return Err(ProtocolError(format!(
-                            "Protocol error: expected '$', got '{}'",
-                            first as char
-                        )));
-                    }
-                    let digits = buf.get(1..cr).unwrap_or_default();
-                    let len = match parse_ll(digits) {
-                        Some(n) if n >= 0 && n as u64 <= limits.proto_max_bulk_len => n,
-                        _ => return Err(ProtocolError::new("invalid bulk length")),
-                    };
-                    if len > UNAUTH_MAX_BULK && !limits.authenticated {
-                        return Err(ProtocolError::new("unauthenticated bulk length"));
-                    }
-                    // Only reachable with a limit beyond the address space.
-                    let len = match usize::try_from(len) {
-                        Ok(n) if n.checked_add(2).is_some() => n,
-                        _ => return Err(ProtocolError::new("invalid bulk length")),
-                    };
+                    let len = bulk_len(&buf[..=cr], limits)?;
                     buf.advance(cr + 2);
                     self.scanned = 0;
                     self.state = State::BulkData(len);
@@ -327,6 +297,46 @@ impl Decoder {
     }
 }
 
+/// The count of a `*<count>` line (`digits` after the `*`), checked as
+/// Redis checks it. May be zero or negative: an empty command.
+pub(crate) fn multibulk_count(digits: &[u8], limits: &DecodeLimits) -> Result<i64, ProtocolError> {
+    let count = match parse_ll(digits) {
+        Some(n) if n <= MAX_MULTIBULK => n,
+        _ => return Err(ProtocolError::new("invalid multibulk length")),
+    };
+    if count > UNAUTH_MAX_MULTIBULK && !limits.authenticated {
+        return Err(ProtocolError::new("unauthenticated multibulk length"));
+    }
+    Ok(count)
+}
+
+/// The length of a `$<len>` line (`line` up to and including its `\r`),
+/// checked as Redis checks it.
+pub(crate) fn bulk_len(line: &[u8], limits: &DecodeLimits) -> Result<usize, ProtocolError> {
+    let (&first, rest) = line.split_first().unwrap_or((&b'\r', &[]));
+    let digits = rest.split_last().map_or(&[][..], |(_, d)| d);
+    if first != b'$' {
+        // Redis prints the byte with %c; bytes >= 0x80 are shown as the
+        // Latin-1 character since our text is UTF-8.
+        return Err(ProtocolError(format!(
+            "Protocol error: expected '$', got '{}'",
+            first as char
+        )));
+    }
+    let len = match parse_ll(digits) {
+        Some(n) if n >= 0 && n as u64 <= limits.proto_max_bulk_len => n,
+        _ => return Err(ProtocolError::new("invalid bulk length")),
+    };
+    if len > UNAUTH_MAX_BULK && !limits.authenticated {
+        return Err(ProtocolError::new("unauthenticated bulk length"));
+    }
+    // Only reachable with a limit beyond the address space.
+    match usize::try_from(len) {
+        Ok(n) if n.checked_add(2).is_some() => Ok(n),
+        _ => Err(ProtocolError::new("invalid bulk length")),
+    }
+}
+
 /// Makes room for a big bulk still arriving. Redis reserves the whole
 /// declared length at once; we grow geometrically instead, so a client that
 /// declares 512 MB and sends 3 bytes costs at most `BIG_ARG_GROWTH_STEP`,
@@ -334,7 +344,7 @@ impl Decoder {
 /// whose front was split off into arguments (shared storage) only allocates
 /// what is asked, and small reserves per read would copy the partial bulk
 /// again and again.
-fn grow_for_big_arg(buf: &mut BytesMut, total: usize) {
+pub(crate) fn grow_for_big_arg(buf: &mut BytesMut, total: usize) {
     let target = total.min(buf.len().saturating_mul(2).max(BIG_ARG_GROWTH_STEP));
     if buf.capacity() < target {
         buf.reserve(target - buf.len());

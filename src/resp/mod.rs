@@ -8,6 +8,8 @@
 
 pub mod decode;
 pub mod encode;
+pub mod scan;
 
 pub use decode::*;
 pub use encode::*;
+pub use scan::{Scanned, Scanner};
