@@ -316,8 +316,8 @@ struct Link {
 struct Input {
     stream: TcpStream,
     buf: BytesMut,
-    /// Read buffer: large, so one read (and one batch with one barrier per
-    /// shard) carries many commands even with 4 KB values.
+    /// Read buffer: large, so one read (and one job posted per shard)
+    /// carries many commands even with 4 KB values.
     chunk: Vec<u8>,
 }
 
