@@ -319,6 +319,78 @@ mod tests {
         );
     }
 
+    /// Everything the scanner gives for `chunks` fed one after the other:
+    /// the commands, then the error or the bytes still waiting.
+    fn scan_chunks(
+        chunks: &[&[u8]],
+        limits: &DecodeLimits,
+    ) -> (Vec<Scanned>, Result<Vec<u8>, ProtocolError>) {
+        let mut scanner = Scanner::new();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            buf.extend_from_slice(chunk);
+            loop {
+                match scanner.next(&mut buf, limits) {
+                    Ok(Some(c)) => out.push(c),
+                    Ok(None) => break,
+                    Err(e) => return (out, Err(e)),
+                }
+            }
+        }
+        (out, Ok(buf.to_vec()))
+    }
+
+    #[test]
+    fn fuzz_garbage_never_panics_and_split_does_not_matter() {
+        use crate::util::rand::{bounded, rand_next};
+        const ALPHABET: &[u8] = b"**$$\r\n\r\n0123456789--\"'\\x  \tab\0\xff\x0b";
+        let valid = stream();
+        let mut seed = 0x5eed_u64;
+        let mut below = |n: usize| bounded(rand_next(&mut seed), n);
+        for round in 0..10_000 {
+            let input: Vec<u8> = if round % 2 == 0 {
+                (0..below(120))
+                    .map(|_| ALPHABET[below(ALPHABET.len())])
+                    .collect()
+            } else {
+                let mut v = valid[..400].to_vec();
+                for _ in 0..1 + below(4) {
+                    let i = below(v.len());
+                    match below(3) {
+                        0 => v[i] = ALPHABET[below(ALPHABET.len())],
+                        1 => {
+                            v.remove(i);
+                        }
+                        _ => v.insert(i, ALPHABET[below(ALPHABET.len())]),
+                    }
+                }
+                v
+            };
+            let limits = DecodeLimits {
+                proto_max_bulk_len: [3, 100, 1 << 29][below(3)],
+                authenticated: below(2) == 0,
+            };
+            let whole = scan_chunks(&[&input], &limits);
+            let mut chunks = Vec::new();
+            let mut rest = &input[..];
+            while !rest.is_empty() {
+                let (a, b) = rest.split_at(1 + below(rest.len().min(16)));
+                chunks.push(a);
+                rest = b;
+            }
+            let split = scan_chunks(&chunks, &limits);
+            assert_eq!(whole, split, "input {input:?}");
+            // Without an error, every byte is either in a command or still
+            // waiting, in order.
+            if let (commands, Ok(waiting)) = whole {
+                let mut joined: Vec<u8> = commands.iter().flat_map(|c| c.bytes.to_vec()).collect();
+                joined.extend(waiting);
+                assert_eq!(joined, input);
+            }
+        }
+    }
+
     #[test]
     fn nothing_is_taken_before_the_command_is_complete() {
         let input = enc(&[b"SET", b"k", b"value"]);
