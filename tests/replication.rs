@@ -707,6 +707,46 @@ fn replicas_that_ask_together_share_one_snapshot() {
     assert_eq!(items[2].array().len(), 3);
 }
 
+/// CPU time (user + system) the process has used, in seconds.
+fn cpu_seconds(s: &Server) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", s.child.id())).unwrap();
+    // Fields after the command name in parentheses: utime is the 14th
+    // field of the line, stime the 15th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf only reads a system constant.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+#[test]
+fn an_idle_replica_uses_no_cpu() {
+    // An idle link waits for its master without spinning, right after its
+    // full sync as after a burst of writes (a link that kept its apply span
+    // open once polled its socket with a zero timeout for up to a second
+    // each time).
+    let master = start(&[]);
+    let port = master.port.to_string();
+    let replica = start(&["--replicaof", "127.0.0.1", &port]);
+    let window = Duration::from_secs(2);
+    let idle_cpu = || {
+        let before = cpu_seconds(&replica);
+        std::thread::sleep(window);
+        cpu_seconds(&replica) - before
+    };
+    wait_in_sync(&master, &replica, None);
+    let after_sync = idle_cpu();
+    write_keys(&master, None, "idle", 50);
+    wait_in_sync(&master, &replica, None);
+    let after_writes = idle_cpu();
+    for used in [after_sync, after_writes] {
+        assert!(
+            used < 0.05 * window.as_secs_f64(),
+            "an idle replica used {after_sync:.2} s then {after_writes:.2} s of CPU in {window:?}"
+        );
+    }
+}
+
 #[test]
 fn heartbeat_pings_advance_every_offset() {
     let master = start(&["--repl-ping-replica-period", "1"]);

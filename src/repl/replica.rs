@@ -1145,7 +1145,17 @@ impl Link {
             let ack_due =
                 (offset != acked && since >= ACK_EVERY) || since >= Duration::from_secs(1);
             applier.flush();
-            if ack_due || unsettled >= SETTLE_BYTES || node.repl.gate.cut_wanted() {
+            // The span stays open only while the stream flows: work in
+            // flight, an ACK to come for it within ACK_EVERY (the wait
+            // below), nobody waiting to cut. Anything else settles, so an
+            // idle link (or one inside a transaction, acknowledged only at
+            // its EXEC) waits without a span.
+            let flowing = unsettled > 0
+                && offset != acked
+                && unsettled < SETTLE_BYTES
+                && !ack_due
+                && !node.repl.gate.cut_wanted();
+            if !flowing {
                 // Everything posted has run on every shard before the span
                 // ends (a cut or an ACK after this point covers it).
                 applier.barrier().await;
@@ -1160,9 +1170,10 @@ impl Link {
                 acked = offset;
                 last_ack = std::time::Instant::now();
             }
-            // Within a span (unsettled work) the wait is at most ACK_EVERY,
-            // which also bounds how long a cut waits for the span's end.
-            let wait = if offset != acked || span.is_some() {
+            // With data not yet acknowledged (always so within a span) the
+            // wait ends by the ACK's deadline, which also bounds how long a
+            // cut waits for the span's end.
+            let wait = if offset != acked {
                 ACK_EVERY.saturating_sub(last_ack.elapsed())
             } else {
                 Duration::from_secs(1)
