@@ -8,6 +8,7 @@
 mod common;
 use common::repl::*;
 use common::{info_field, require_tool, Conn, Proxy, Server, Value};
+use std::io::Write;
 use std::time::Duration;
 
 #[test]
@@ -394,42 +395,57 @@ fn stale_replica_refuses_reads_when_configured() {
     });
 }
 
+/// Reads one RESP array command (arguments upper-cased), `None` at the
+/// end of the connection.
+fn read_command(reader: &mut impl std::io::BufRead) -> Option<Vec<String>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let n: usize = line.trim().get(1..)?.parse().unwrap_or(0);
+    let mut args = Vec::new();
+    for _ in 0..n {
+        let mut len = String::new();
+        reader.read_line(&mut len).ok()?;
+        let mut arg = String::new();
+        reader.read_line(&mut arg).ok()?;
+        args.push(arg.trim().to_uppercase());
+    }
+    Some(args)
+}
+
 /// A fake master: answers the handshake, then sends `payload` after
 /// `+FULLRESYNC`.
 fn fake_master(payload: Vec<u8>) -> u16 {
-    use std::io::{BufRead, BufReader, Write};
+    fake_master_with(move |conn| {
+        let mut r = format!("+FULLRESYNC {} 100\r\n", "a".repeat(40)).into_bytes();
+        r.extend_from_slice(&payload);
+        conn.write_all(&r).is_ok()
+    })
+}
+
+/// A fake master that answers the handshake and leaves PSYNC to `psync`
+/// (false ends the connection).
+fn fake_master_with(
+    psync: impl Fn(&mut std::net::TcpStream) -> bool + Clone + Send + 'static,
+) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let payload = payload.clone();
+            let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+            let psync = psync.clone();
             std::thread::spawn(move || loop {
-                // Read one RESP array command.
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                let Some(args) = read_command(&mut reader) else {
                     return;
-                }
-                let n: usize = line.trim()[1..].parse().unwrap_or(0);
-                let mut args = Vec::new();
-                for _ in 0..n {
-                    let mut len = String::new();
-                    reader.read_line(&mut len).unwrap();
-                    let mut arg = String::new();
-                    reader.read_line(&mut arg).unwrap();
-                    args.push(arg.trim().to_uppercase());
-                }
-                let reply: Vec<u8> = match args.first().map(String::as_str) {
-                    Some("PING") => b"+PONG\r\n".to_vec(),
-                    Some("PSYNC") => {
-                        let mut r = format!("+FULLRESYNC {} 100\r\n", "a".repeat(40)).into_bytes();
-                        r.extend_from_slice(&payload);
-                        r
-                    }
-                    _ => b"+OK\r\n".to_vec(),
                 };
-                if conn.write_all(&reply).is_err() {
+                let answered = match args.first().map(String::as_str) {
+                    Some("PING") => conn.write_all(b"+PONG\r\n").is_ok(),
+                    Some("PSYNC") => psync(&mut conn),
+                    _ => conn.write_all(b"+OK\r\n").is_ok(),
+                };
+                if !answered {
                     return;
                 }
             });
@@ -482,22 +498,29 @@ fn resp(args: &[&str]) -> Vec<u8> {
     out
 }
 
+/// What a fake master sends after `+FULLRESYNC`: an empty RDB (a zero
+/// checksum means "not computed"), then `cmds` as its stream.
+fn empty_rdb_then(cmds: &[&[&str]]) -> Vec<u8> {
+    let rdb = b"REDIS0010\xff\0\0\0\0\0\0\0\0";
+    let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
+    payload.extend_from_slice(rdb);
+    for cmd in cmds {
+        payload.extend_from_slice(&resp(cmd));
+    }
+    payload
+}
+
 #[test]
 fn a_failing_command_from_the_master_is_logged_and_the_stream_goes_on() {
     let node = start(&[]);
-    // An empty RDB (a zero checksum means "not computed"), then a stream
-    // with a command we do not know and one that fails on our data.
-    let rdb = b"REDIS0010\xff\0\0\0\0\0\0\0\0".to_vec();
-    let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
-    payload.extend_from_slice(&rdb);
-    for cmd in [
-        &["NOSUCHCMD", "x"][..],
+    // A stream with a command we do not know and one that fails on our
+    // data.
+    let payload = empty_rdb_then(&[
+        &["NOSUCHCMD", "x"],
         &["SET", "k", "text"],
         &["INCR", "k"],
         &["SET", "last", "1"],
-    ] {
-        payload.extend_from_slice(&resp(cmd));
-    }
+    ]);
     let port = fake_master(payload).to_string();
     let mut c = node.conn();
     assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
@@ -522,6 +545,83 @@ fn a_failing_command_from_the_master_is_logged_and_the_stream_goes_on() {
         "{log}"
     );
     assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+}
+
+/// A fake master that, after `+FULLRESYNC` and an empty RDB, streams
+/// `INCR counter` without end, until the replica goes away.
+fn flooding_master() -> u16 {
+    fake_master_with(|conn| {
+        let mut head = format!("+FULLRESYNC {} 100\r\n", "b".repeat(40)).into_bytes();
+        head.extend_from_slice(&empty_rdb_then(&[]));
+        let chunk = resp(&["INCR", "counter"]).repeat(2_000);
+        // The replica's ACKs are not read: they only fill our receive
+        // buffer, which a test run never fills up.
+        conn.write_all(&head).is_ok() && {
+            while conn.write_all(&chunk).is_ok() {}
+            false
+        }
+    })
+}
+
+#[test]
+fn promotion_stops_applying_the_old_masters_stream_at_once() {
+    let node = start(&[]);
+    let port = flooding_master().to_string();
+    let mut c = node.conn();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    let counter = |c: &mut Conn| match c.cmd(&["GET", "counter"]) {
+        Value::Bulk(b) => String::from_utf8(b).unwrap().parse::<u64>().unwrap(),
+        _ => 0,
+    };
+    common::wait_until(DEADLINE, "the stream flowing", || counter(&mut c) > 50_000);
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+    // From the OK on we are a master of our own: nothing the old master
+    // sent may still land, neither in the data nor in our offset.
+    let at_promotion = counter(&mut c);
+    let offset = info_field(&mut c, "replication", "master_repl_offset");
+    assert_eq!(info_field(&mut c, "replication", "role"), "master");
+    // Absence can only be shown by looking again a little later.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(counter(&mut c), at_promotion);
+    assert_eq!(
+        info_field(&mut c, "replication", "master_repl_offset"),
+        offset
+    );
+    // And the new master serves a replica of its own from that offset.
+    let replica = start(&[]);
+    let mut r = replica.conn();
+    assert_eq!(
+        r.cmd(&["REPLICAOF", "127.0.0.1", &node.port.to_string()]),
+        Value::ok()
+    );
+    assert_eq!(
+        c.cmd(&["INCR", "counter"]),
+        Value::Int(at_promotion as i64 + 1)
+    );
+    wait_in_sync(&node, &replica, None);
+    assert_eq!(counter(&mut r), at_promotion + 1);
+}
+
+#[test]
+fn a_replicaof_sent_by_the_master_is_obeyed_without_hanging_the_link() {
+    // Redis runs what its master sends, REPLICAOF included: the link that
+    // applies it must not wait for its own end.
+    let node = start(&[]);
+    let payload = empty_rdb_then(&[
+        &["SET", "a", "1"],
+        &["REPLICAOF", "NO", "ONE"],
+        &["SET", "b", "2"],
+    ]);
+    let port = fake_master(payload).to_string();
+    let mut c = node.conn();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    common::wait_until(DEADLINE, "promoted by the master's command", || {
+        info_field(&mut c, "replication", "role") == "master"
+    });
+    assert_eq!(c.cmd(&["GET", "a"]).text(), "1");
+    // The stream stopped at the REPLICAOF.
+    assert_eq!(c.cmd(&["GET", "b"]), Value::Nil);
+    assert_eq!(c.cmd(&["SET", "mine", "x"]), Value::ok());
 }
 
 #[test]

@@ -114,12 +114,11 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
     }
 }
 
+/// REPLICAOF / SLAVEOF. Obeyed from any client, our master's link
+/// included, as Redis does. (Redis refuses the host-port form from a client
+/// that is one of our replicas; a replica's connection here runs no
+/// commands once it has asked for the stream.)
 async fn replicaof(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    if client.is_master {
-        return Err(CmdError::other(
-            "ERR Command is not valid when client is a replica.",
-        ));
-    }
     if client.node.repl.failover().state != crate::repl::failover::FailoverState::None {
         return Err(CmdError::other(
             "ERR REPLICAOF not allowed while failing over.",

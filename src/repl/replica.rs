@@ -21,14 +21,18 @@ use crate::persist::rdb::ReadSource;
 use crate::persist::{chunks, dump};
 use crate::resp::{DecodeLimits, Scanned, Scanner};
 use crate::shard::inbox::Inbox;
+use crate::shard::latch::Latch;
 use crate::shard::{self, ClientInfo};
 use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Chunks (reads from the master, up to the link's read buffer each) the
@@ -106,13 +110,52 @@ fn failed<T>(msg: impl Into<String>) -> LinkResult<T> {
     Err(LinkError::Failed(msg.into()))
 }
 
-/// The cancel signal of the running link, if any.
-static LINK_CANCEL: Mutex<Option<Arc<Inbox<()>>>> = Mutex::new(None);
+/// The running (or last) link task: how to cancel it and how to know it
+/// has ended.
+struct LinkHandle {
+    cancel: Arc<Inbox<()>>,
+    ended: Latch,
+}
 
-fn stop_link(node: &Node) -> u64 {
+static LINK: Mutex<Option<LinkHandle>> = Mutex::new(None);
+
+thread_local! {
+    /// True while this thread polls the link task (see [`InLink`]).
+    static POLLING_LINK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the polls of the link task, so that a command the link itself
+/// runs (a REPLICAOF sent by the master) does not wait for the link's end.
+struct InLink(Pin<Box<dyn Future<Output = ()>>>);
+
+impl Future for InLink {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let was = POLLING_LINK.with(|p| p.replace(true));
+        let out = self.0.as_mut().poll(cx);
+        POLLING_LINK.with(|p| p.set(was));
+        out
+    }
+}
+
+/// Ends the link: moves the generation on (a link task of an older one
+/// stops at its next step), cancels its waits, and waits until the task
+/// has ended, so nothing it read is applied after the caller's role
+/// change (Redis frees its master client at once, buffered input
+/// included). Returns the new generation.
+async fn stop_link(node: &Node) -> u64 {
     let gen = node.repl.link_generation.fetch_add(1, Ordering::SeqCst) + 1;
-    if let Some(c) = LINK_CANCEL.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        c.push(());
+    let ended = {
+        let link = LINK.lock().unwrap_or_else(|e| e.into_inner());
+        link.as_ref().map(|l| {
+            l.cancel.push(());
+            l.ended.clone()
+        })
+    };
+    if let Some(ended) = ended {
+        if !POLLING_LINK.with(|p| p.get()) {
+            ended.wait().await;
+        }
     }
     gen
 }
@@ -120,7 +163,7 @@ fn stop_link(node: &Node) -> u64 {
 /// REPLICAOF host port: become (or stay) a replica, of this master now.
 pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
     let was_master = matches!(node.repl.role(), Role::Master);
-    let gen = stop_link(node);
+    let gen = stop_link(node).await;
     node.config_mut().set_replicaof(Some((&host, port)));
     // Our own history is what we try to continue from: PSYNC with our id
     // and offset (a former master, or a replica re-pointed elsewhere).
@@ -164,12 +207,20 @@ pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
 /// Starts the link task on shard 0.
 pub fn start_link(node: &Arc<Node>, gen: u64) {
     let cancel = Arc::new(Inbox::default());
-    *LINK_CANCEL.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+    let (ended, set_when_ended) = Latch::new();
+    *LINK.lock().unwrap_or_else(|e| e.into_inner()) = Some(LinkHandle {
+        cancel: cancel.clone(),
+        ended,
+    });
     let node2 = node.clone();
     node.mesh.call_on(
         0,
         Box::new(move || {
-            glommio::spawn_local(run(node2, gen, cancel)).detach();
+            glommio::spawn_local(InLink(Box::pin(async move {
+                let _ended = set_when_ended;
+                run(node2, gen, cancel).await
+            })))
+            .detach();
         }),
     );
 }
@@ -181,7 +232,7 @@ pub async fn promote(node: &Arc<Node>, who: &str) {
     if matches!(node.repl.role(), Role::Master) {
         return;
     }
-    stop_link(node);
+    stop_link(node).await;
     node.config_mut().set_replicaof(None);
     node.repl.set_role(Role::Master);
     node.repl.cached_master.store(false, Ordering::SeqCst);
@@ -1090,6 +1141,12 @@ impl Link {
                 ring = ring.latest();
             }
             while !input.buf.is_empty() {
+                // A role change (REPLICAOF) stops the stream between two
+                // commands; what is still buffered is dropped, as Redis
+                // drops its master client's query buffer.
+                if self.stale() {
+                    break 'session Err(LinkError::Cancelled);
+                }
                 let (bytes, args) = match scanner.next(&mut input.buf, &limits) {
                     Ok(Some(Scanned { bytes, args })) => (bytes, args),
                     Ok(None) => break,

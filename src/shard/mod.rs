@@ -13,6 +13,8 @@
 //!   that gave their key data, unless a multi-shard operation holds it (then
 //!   when the hold ends, so the stream shows that operation first).
 //! - [`runtime`]: starting the executors (pinning, io_uring memory sizing).
+//! - [`oneshot`] and [`latch`]: one value, or one "it has ended", waited
+//!   for across threads.
 //!
 //! # Atomicity across shards
 //! A shard's data is touched only by its own thread, so a command on one
@@ -39,6 +41,7 @@
 pub mod blocked;
 pub mod core;
 pub mod inbox;
+pub mod latch;
 pub mod latency;
 pub mod oneshot;
 pub mod route;
