@@ -443,6 +443,51 @@ pub fn limits_from_config(cfg: &Config) -> Limits {
     }
 }
 
+/// Wall-clock milliseconds as of the last cron tick of any shard (at most
+/// 1/hz old): for bookkeeping where that is precise enough, as Redis reads
+/// its cached `server.unixtime`, without a clock read per request.
+pub fn coarse_ms() -> u64 {
+    match COARSE_MS.load(Ordering::Relaxed) {
+        0 => unix_ms(),
+        ms => ms,
+    }
+}
+
+static COARSE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Called by each shard's cron with a fresh reading.
+pub fn refresh_coarse_ms(now_ms: u64) {
+    COARSE_MS.store(now_ms, Ordering::Relaxed);
+}
+
+/// How long a thread's wall-clock anchor (see [`unix_ms_at`]) is used
+/// before the real clock is read again.
+const WALL_ANCHOR_FOR: std::time::Duration = std::time::Duration::from_millis(100);
+
+thread_local! {
+    /// A monotonic instant and the wall-clock time read with it.
+    static WALL_ANCHOR: std::cell::Cell<Option<(Instant, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// The wall-clock milliseconds at `at`, a monotonic reading the caller
+/// already has: derived from this thread's anchor, which is re-read from
+/// the real clock when it is older than [`WALL_ANCHOR_FOR`] (so a clock
+/// step shows within that). Saves a clock read per command batch.
+pub fn unix_ms_at(at: Instant) -> u64 {
+    WALL_ANCHOR.with(|anchor| {
+        if let Some((then, ms)) = anchor.get() {
+            if let Some(since) = at.checked_duration_since(then) {
+                if since < WALL_ANCHOR_FOR {
+                    return ms + since.as_millis() as u64;
+                }
+            }
+        }
+        let ms = unix_ms();
+        anchor.set(Some((at, ms)));
+        ms
+    })
+}
+
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

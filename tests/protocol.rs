@@ -35,6 +35,31 @@ fn ten_thousand_pipelined_commands_in_one_write() {
 }
 
 #[test]
+fn replies_larger_than_the_socket_buffer_reach_a_slow_reader_whole() {
+    // The first part of such a reply goes out at once, the rest as the
+    // reader drains its socket: nothing may be lost or repeated.
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let value: Vec<u8> = (0..24 << 20).map(|i: u32| (i % 251) as u8).collect();
+    assert_eq!(c.cmdb(&[b"SET", b"big", &value]), Value::ok());
+    let mut pipeline = Vec::new();
+    for _ in 0..3 {
+        pipeline.extend(common::encode(&[b"GET", b"big"]));
+        pipeline.extend(common::encode(&[b"PING"]));
+    }
+    c.send_raw(&pipeline);
+    // Let the server fill the socket and wait on it.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for _ in 0..3 {
+        assert!(
+            c.read() == Value::Bulk(value.clone()),
+            "the big reply differs"
+        );
+        assert_eq!(c.read().text(), "PONG");
+    }
+}
+
+#[test]
 fn inline_commands_with_quoting() {
     let s = Server::start(&[]);
     let mut c = s.conn();

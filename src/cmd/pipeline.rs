@@ -30,7 +30,7 @@ use super::{
     check, count_call, count_error, feed_monitors, record_slow, run_and_propagate, Client,
     InFlight, PREFETCH_CHUNK,
 };
-use crate::node::unix_ms;
+use crate::node::unix_ms_at;
 use crate::resp::Reply;
 use crate::shard::{self, ShardCore};
 use bytes::Bytes;
@@ -226,8 +226,8 @@ type Answers = Vec<(usize, Reply, Duration, Vec<Bytes>)>;
 /// not pay three clock reads per command.
 fn run_job(core: &mut ShardCore, db: usize, mut cmds: Vec<Queued>) -> Answers {
     let mut answers = Vec::with_capacity(cmds.len());
-    let job_ms = unix_ms();
     let job_start = Instant::now();
+    let job_ms = unix_ms_at(job_start);
     let mut started = job_start;
     for chunk in cmds.chunks_mut(PREFETCH_CHUNK) {
         let keys = chunk.iter().filter_map(|c| c.args.get(1));

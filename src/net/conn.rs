@@ -12,7 +12,7 @@
 
 use crate::cmd::pipeline::Batch;
 use crate::cmd::{self, Client, ReplyMode};
-use crate::node::{unix_ms, Node};
+use crate::node::{coarse_ms, unix_ms, Node};
 use crate::pubsub::Subscriber;
 use crate::resp::{encode, DecodeLimits, Decoder, Reply};
 use crate::shard::inbox::Inbox;
@@ -242,7 +242,7 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             );
             return;
         }
-        client.info.borrow_mut().last_interaction_ms = unix_ms();
+        client.info.borrow_mut().last_interaction_ms = coarse_ms();
         loop {
             let args = match decoder.decode(&mut rbuf, &limits.decode) {
                 Ok(Some(args)) => args,
@@ -409,7 +409,13 @@ async fn flush(
     let len = wbuf.len() as u64;
     // `appendfsync always`: no reply to a write before it is on disk.
     cmd::aof_durable(client).await;
-    if stream.write_all(wbuf).await.is_err() {
+    // Most replies fit the socket's buffer: send them with one plain
+    // syscall, and leave only a remainder to the runtime's wait.
+    let sent = match send_now(stream.as_raw_fd(), wbuf) {
+        Ok(sent) => sent,
+        Err(_) => return false,
+    };
+    if sent < wbuf.len() && stream.write_all(&wbuf[sent..]).await.is_err() {
         return false;
     }
     wbuf.clear();
@@ -423,4 +429,35 @@ async fn flush(
         core.stats.writes_processed += 1;
     });
     true
+}
+
+/// Sends what the socket takes now, without waiting: the bytes sent, 0
+/// when its buffer is full. A raw `sendto` rather than libc's `send`,
+/// which is a thread-cancellation point and pays for that on every call.
+fn send_now(fd: i32, buf: &[u8]) -> std::io::Result<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: `buf` is a live slice for the whole call and the kernel only
+    // reads `buf.len()` bytes from it; `fd` is this connection's socket,
+    // open while `stream` lives; no address is passed.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            fd,
+            buf.as_ptr(),
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            std::ptr::null::<libc::sockaddr>(),
+            0,
+        )
+    };
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let err = std::io::Error::last_os_error();
+    match err.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => Ok(0),
+        _ => Err(err),
+    }
 }

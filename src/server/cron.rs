@@ -27,7 +27,9 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
         let hz = node.config().hz().clamp(1, 500) as u64;
         let period = Duration::from_millis(1000 / hz);
         glommio::timer::sleep(period).await;
-        crate::keyspace::access::set_clock(crate::node::unix_ms());
+        let now_ms = crate::node::unix_ms();
+        crate::keyspace::access::set_clock(now_ms);
+        crate::node::refresh_coarse_ms(now_ms);
         if !shard.is_held_against(None) && node.memory.maxmemory() != 0 {
             shard.with_core(|core| crate::evict::cron(core, &node));
         }
