@@ -807,6 +807,44 @@ fn everysec_keeps_writes_older_than_a_second_after_kill_9() {
 }
 
 #[test]
+fn everysec_writes_reach_the_file_while_busy_and_after_idle() {
+    // The writer takes bytes at its own pace while writes flow and sleeps
+    // when they stop: a write right after a burst, and one after a pause,
+    // must both reach the incr file without any further write.
+    let s = Server::start(&["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut c = s.conn();
+    let incr = incr_path(s.dir.path());
+    let in_file = |marker: &str| {
+        std::fs::read(&incr)
+            .map(|b| b.windows(marker.len()).any(|w| w == marker.as_bytes()))
+            .unwrap_or(false)
+    };
+    let mut burst = Vec::new();
+    for i in 0..20_000 {
+        burst.extend(common::encode(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
+    }
+    c.send_raw(&burst);
+    for _ in 0..20_000 {
+        assert_eq!(c.read(), Value::ok());
+    }
+    assert_eq!(c.cmd(&["SET", "after-burst", "1"]), Value::ok());
+    wait_until(
+        Duration::from_secs(10),
+        "the burst's last write in the file",
+        || in_file("after-burst"),
+    );
+    // Long enough for the writer to stop pacing and sleep.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(c.cmd(&["SET", "after-idle", "1"]), Value::ok());
+    wait_until(
+        Duration::from_secs(10),
+        "the write after idle in the file",
+        || in_file("after-idle"),
+    );
+    assert!(in_file("k19999"));
+}
+
+#[test]
 fn history_files_left_by_a_crash_are_removed_at_start() {
     let (dir, want) = written_dir();
     let aofdir = dir.path().join("appendonlydir");

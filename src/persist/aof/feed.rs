@@ -204,10 +204,26 @@ impl Feed {
     /// Writer side: moves pending bytes to the end of `out` (waiting up to
     /// `wait` when there are none and nothing else to do). With `gather`,
     /// once bytes are there it lets producers add to them that long first
-    /// (a bigger group per fsync under `always`).
-    pub fn take(&self, out: &mut Vec<u8>, wait: Duration, gather: Duration) -> Taken {
+    /// (a bigger group per fsync under `always`). With `pace`, it first
+    /// waits that long whatever is pending, without asking producers to
+    /// wake it (a switch or a stop still does).
+    pub fn take(
+        &self,
+        out: &mut Vec<u8>,
+        wait: Duration,
+        gather: Duration,
+        pace: Option<Duration>,
+    ) -> Taken {
         let mut g = self.lock();
-        if g.buf.is_empty() && g.switch.is_none() && !g.stop && !wait.is_zero() {
+        if let Some(pace) = pace {
+            if g.switch.is_none() && !g.stop {
+                g = self
+                    .wake
+                    .wait_timeout(g, pace)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        } else if g.buf.is_empty() && g.switch.is_none() && !g.stop && !wait.is_zero() {
             g.writer_asleep = true;
             g = self
                 .wake

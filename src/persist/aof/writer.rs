@@ -7,7 +7,8 @@
 //! meanwhile and keep appending to the feed, so that the next fsync covers
 //! the whole group (group commit). A dedicated thread does exactly that
 //! with plain `write(2)`/`fdatasync(2)`: it blocks nobody but itself, it is
-//! woken through a condvar only when it sleeps, and it avoids glommio's DMA
+//! woken through a condvar only when it sleeps (and under `everysec`/`no`
+//! not at all while writes flow: see [`PACE`]), and it avoids glommio's DMA
 //! file quirks on this disk (see GLOMMIO.md: `EOPNOTSUPP` when the first
 //! DMA file is empty, which an empty new incr file always is). Shards only
 //! copy bytes into the feed; clients under `always` await
@@ -60,6 +61,18 @@ use std::time::{Duration, Instant};
 /// 100–150 µs 14–17k, 300 µs 13k.
 const GATHER: Duration = Duration::from_micros(100);
 
+/// Under `everysec` and `no`, while writes keep coming, the writer takes
+/// what accumulated every `PACE` instead of being woken for each append:
+/// a wake-up per command batch (a futex call and two context switches,
+/// on the shard's core when pinned) cost more than the write itself.
+/// Redis writes its buffer before it replies; here an acknowledged write
+/// reaches the file within `PACE`, so a killed process (not a crashed
+/// host, where `everysec` allows a second) may lose that much.
+const PACE: Duration = Duration::from_millis(1);
+/// How long after the last bytes taken the writer keeps pacing, before it
+/// sleeps until an append wakes it (an idle server's writer sleeps).
+const PACE_FOR: Duration = Duration::from_millis(100);
+
 /// Starts the writer thread. `file`: the incr file to append to, when the
 /// AOF continues an existing one (otherwise the first switch brings it).
 pub fn spawn(active: Arc<Active>, file: Option<File>) -> std::io::Result<()> {
@@ -86,6 +99,8 @@ fn run(active: &Active, mut file: Option<File>) {
     // When the last `everysec` fsync started and ended.
     let mut last_everysec: Option<(Instant, Instant)> = None;
     let mut last_error_log: Option<Instant> = None;
+    // When bytes were last taken from the feed (see PACE).
+    let mut last_taken: Option<Instant> = None;
     loop {
         let failing = health.write_failing();
         let wait = if unsynced && !failing {
@@ -101,7 +116,15 @@ fn run(active: &Active, mut file: Option<File>) {
             Fsync::Always if active.durable.waiting() > 1 => GATHER,
             _ => Duration::ZERO,
         };
-        let taken = active.feed.take(&mut pending, wait, gather);
+        let pace = match active.durable.policy() {
+            Fsync::Always => None,
+            _ => last_taken.filter(|t| t.elapsed() < PACE_FOR).map(|_| PACE),
+        };
+        let before = pending.len();
+        let taken = active.feed.take(&mut pending, wait, gather, pace);
+        if pending.len() > before {
+            last_taken = Some(Instant::now());
+        }
         if was_empty {
             pending_start = taken.start;
         }
