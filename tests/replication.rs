@@ -602,6 +602,65 @@ fn promotion_stops_applying_the_old_masters_stream_at_once() {
     assert_eq!(counter(&mut r), at_promotion + 1);
 }
 
+/// A listening socket whose accept queue is full: further connects to it
+/// hang (their SYNs are dropped) instead of failing. Returns its port and
+/// what keeps it that way.
+fn unanswering_port() -> (u16, Vec<std::net::TcpStream>, i32) {
+    // SAFETY: plain socket calls on a descriptor this function owns; the
+    // address structure lives for the calls that read it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(
+            libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len),
+            0
+        );
+        assert_eq!(libc::listen(fd, 0), 0);
+        let mut bound: libc::sockaddr_in = std::mem::zeroed();
+        let mut blen = len;
+        libc::getsockname(fd, &mut bound as *mut _ as *mut libc::sockaddr, &mut blen);
+        let port = u16::from_be(bound.sin_port);
+        // Fill the queue (a backlog of 0 still takes one or two).
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let a = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            match std::net::TcpStream::connect_timeout(&a, Duration::from_millis(300)) {
+                Ok(c) => held.push(c),
+                Err(_) => break,
+            }
+        }
+        (port, held, fd)
+    }
+}
+
+#[test]
+fn replicaof_no_one_does_not_wait_for_a_hanging_connect() {
+    let node = start(&["--repl-timeout", "60"]);
+    let (port, _held, _fd) = unanswering_port();
+    let mut c = node.conn();
+    assert_eq!(
+        c.cmd(&["REPLICAOF", "127.0.0.1", &port.to_string()]),
+        Value::ok()
+    );
+    common::wait_until(DEADLINE, "the link connecting", || {
+        let role = c.cmd(&["ROLE"]);
+        role.array().get(3).map(Value::text).as_deref() == Some("connecting")
+    });
+    // The role change ends the link at once, not after repl-timeout.
+    let asked = std::time::Instant::now();
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "REPLICAOF NO ONE took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(info_field(&mut c, "replication", "role"), "master");
+}
+
 #[test]
 fn a_replicaof_sent_by_the_master_is_obeyed_without_hanging_the_link() {
     // Redis runs what its master sends, REPLICAOF included: the link that

@@ -459,10 +459,27 @@ impl Link {
     async fn send(&self, input: &mut Input, args: &[&[u8]]) -> LinkResult<()> {
         let mut out = Vec::new();
         super::encode_command(args, &mut out);
-        match input.stream.write_all(&out).await {
-            Ok(()) => Ok(()),
-            Err(e) => failed(format!("Error writing to MASTER: {e}")),
-        }
+        self.unless_cancelled(async {
+            match input.stream.write_all(&out).await {
+                Ok(()) => Ok(()),
+                Err(e) => failed(format!("Error writing to MASTER: {e}")),
+            }
+        })
+        .await
+    }
+
+    /// Runs `work` unless the link is cancelled first: a role change must
+    /// not wait for a connect to an unreachable master (up to
+    /// `repl-timeout`) or a write to one that stopped reading.
+    async fn unless_cancelled<T>(
+        &self,
+        work: impl std::future::Future<Output = LinkResult<T>>,
+    ) -> LinkResult<T> {
+        futures_lite::future::or(work, async {
+            self.cancel.recv().await;
+            Err(LinkError::Cancelled)
+        })
+        .await
     }
 
     /// Sends a command and reads its one-line reply.
@@ -512,11 +529,12 @@ impl Link {
             }
         };
         let timeout = self.timeout();
-        let stream = futures_lite::future::or(connect, async {
-            glommio::timer::sleep(timeout).await;
-            failed("Timeout connecting to the MASTER...")
-        })
-        .await?;
+        let stream = self
+            .unless_cancelled(futures_lite::future::or(connect, async {
+                glommio::timer::sleep(timeout).await;
+                failed("Timeout connecting to the MASTER...")
+            }))
+            .await?;
         if self.stale() {
             return Err(LinkError::Cancelled);
         }
