@@ -843,7 +843,21 @@ impl Link {
         // A clean end of the stream for the loader.
         drop(feed);
         tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-        let loaded = match loaded_rx.await {
+        // A role change does not wait for the rest of a long load: the
+        // loader finishes into staging tables nobody installs, then drops
+        // them.
+        let finished = self.unless_cancelled(async { Ok(loaded_rx.await) }).await;
+        let finished = match finished {
+            Ok(finished) => finished,
+            Err(e) => {
+                if let Some(tmp) = &tmp {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                self.node.repl.update_link(|l| l.sync_in_progress = false);
+                return Err(e);
+            }
+        };
+        let loaded = match finished {
             Ok(Ok(l)) => Ok(l),
             Ok(Err(e)) => {
                 tracing::warn!("{e}");
