@@ -189,18 +189,11 @@ impl Decoder {
                         Line::Incomplete => return Ok(None),
                         Line::TooBig => return Err(ProtocolError::new("too big inline request")),
                     };
-                    // Only a `\r` right before the `\n` belongs to the
-                    // terminator; any other `\r` is whitespace for the split.
-                    let len = if newline > 0 && buf[newline - 1] == b'\r' {
-                        newline - 1
-                    } else {
-                        newline
-                    };
+                    let len = inline_text_len(buf, newline);
                     let line = buf.split_to(len).freeze();
                     buf.advance(newline + 1 - len);
                     self.state = State::Idle;
-                    let args = split_args(&line)
-                        .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
+                    let args = inline_args(&line)?;
                     if !args.is_empty() {
                         return Ok(Some(args));
                     }
@@ -461,6 +454,22 @@ impl<'a> Token<'a> {
 /// its scan; here NUL is an ordinary byte. (In Redis an inline line with a
 /// NUL never even reaches sdssplitargs: its `strchr` for `\n` stops at the
 /// NUL, so the request waits until "too big inline request".)
+/// The length of the text of an inline command whose line ends with the
+/// `\n` at `newline`: only a `\r` right before the `\n` belongs to the
+/// terminator; any other `\r` is whitespace for the split.
+pub(crate) fn inline_text_len(buf: &[u8], newline: usize) -> usize {
+    if newline > 0 && buf[newline - 1] == b'\r' {
+        newline - 1
+    } else {
+        newline
+    }
+}
+
+/// An inline command's arguments ([`split_args`]), or Redis's error.
+pub(crate) fn inline_args(text: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
+    split_args(text).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
+}
+
 pub(crate) fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
     let n = line.len();
     let mut args = Vec::new();

@@ -14,8 +14,8 @@
 //! Depends only on `bytes`, `memchr` and the decoder's helpers.
 
 use super::decode::{
-    bulk_len, grow_for_big_arg, multibulk_count, split_args, DecodeLimits, Line, ProtocolError,
-    MAX_PREALLOC_ARGS, PROTO_INLINE_MAX_SIZE, PROTO_MBULK_BIG_ARG,
+    bulk_len, grow_for_big_arg, inline_args, inline_text_len, multibulk_count, DecodeLimits, Line,
+    ProtocolError, MAX_PREALLOC_ARGS, PROTO_INLINE_MAX_SIZE, PROTO_MBULK_BIG_ARG,
 };
 use bytes::{Bytes, BytesMut};
 
@@ -54,6 +54,16 @@ fn find_line(line: &[u8], needle: u8, need_next: bool) -> Line {
         Some(p) => Line::Found(p),
         None if line.len() > PROTO_INLINE_MAX_SIZE => Line::TooBig,
         None => Line::Incomplete,
+    }
+}
+
+/// The `\r` ending the `*`/`$` header line at the front of `line`: `None`
+/// while it is still arriving, Redis's `too_big` error when it cannot fit.
+fn header_end(line: &[u8], too_big: &'static str) -> Result<Option<usize>, ProtocolError> {
+    match find_line(line, b'\r', true) {
+        Line::Found(p) => Ok(Some(p)),
+        Line::Incomplete => Ok(None),
+        Line::TooBig => Err(ProtocolError::new(too_big)),
     }
 }
 
@@ -110,12 +120,8 @@ impl Scanner {
                 }
                 State::Count => {
                     let line = &buf[self.pos..];
-                    let cr = match find_line(line, b'\r', true) {
-                        Line::Found(p) => p,
-                        Line::Incomplete => return Ok(None),
-                        Line::TooBig => {
-                            return Err(ProtocolError::new("too big mbulk count string"))
-                        }
+                    let Some(cr) = header_end(line, "too big mbulk count string")? else {
+                        return Ok(None);
                     };
                     let count = multibulk_count(line.get(1..cr).unwrap_or_default(), limits)?;
                     self.pos += cr + 2;
@@ -129,12 +135,8 @@ impl Scanner {
                 }
                 State::BulkHeader => {
                     let line = &buf[self.pos..];
-                    let cr = match find_line(line, b'\r', true) {
-                        Line::Found(p) => p,
-                        Line::Incomplete => return Ok(None),
-                        Line::TooBig => {
-                            return Err(ProtocolError::new("too big bulk count string"))
-                        }
+                    let Some(cr) = header_end(line, "too big bulk count string")? else {
+                        return Ok(None);
                     };
                     let len = bulk_len(&line[..=cr], limits)?;
                     self.pos += cr + 2;
@@ -184,14 +186,9 @@ fn inline(buf: &mut BytesMut) -> Result<Option<Scanned>, ProtocolError> {
         Line::Incomplete => return Ok(None),
         Line::TooBig => return Err(ProtocolError::new("too big inline request")),
     };
-    let len = if newline > 0 && buf[newline - 1] == b'\r' {
-        newline - 1
-    } else {
-        newline
-    };
+    let len = inline_text_len(buf, newline);
     let bytes = buf.split_to(newline + 1).freeze();
-    let args = split_args(&bytes.slice(..len))
-        .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
+    let args = inline_args(&bytes.slice(..len))?;
     Ok(Some(Scanned { bytes, args }))
 }
 
