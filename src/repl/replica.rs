@@ -382,18 +382,12 @@ impl Link {
     }
 
     async fn sleep(&self, d: Duration) -> LinkResult<()> {
-        let cancelled = futures_lite::future::or(
-            async {
-                glommio::timer::sleep(d).await;
-                false
-            },
-            async {
-                self.cancel.recv().await;
-                true
-            },
-        )
-        .await;
-        if cancelled || self.stale() {
+        self.unless_cancelled(async {
+            glommio::timer::sleep(d).await;
+            Ok(())
+        })
+        .await?;
+        if self.stale() {
             return Err(LinkError::Cancelled);
         }
         Ok(())
@@ -402,34 +396,24 @@ impl Link {
     /// Reads more bytes (waiting at most `timeout`), or fails.
     async fn fill(&self, input: &mut Input, timeout: Duration) -> LinkResult<usize> {
         let chunk = &mut input.chunk;
-        enum Ev {
-            Read(std::io::Result<usize>),
-            Timeout,
-            Cancel,
-        }
-        let ev = futures_lite::future::or(
-            async { Ev::Read(input.stream.read(chunk).await) },
-            futures_lite::future::or(
+        // `None`: the timeout.
+        let read = self
+            .unless_cancelled(futures_lite::future::or(
+                async { Ok(Some(input.stream.read(chunk).await)) },
                 async {
                     glommio::timer::sleep(timeout).await;
-                    Ev::Timeout
+                    Ok(None)
                 },
-                async {
-                    self.cancel.recv().await;
-                    Ev::Cancel
-                },
-            ),
-        )
-        .await;
+            ))
+            .await;
         if self.stale() {
             return Err(LinkError::Cancelled);
         }
-        match ev {
-            Ev::Cancel => Err(LinkError::Cancelled),
-            Ev::Timeout => failed("Timeout connecting to the MASTER..."),
-            Ev::Read(Ok(0)) => failed("Master closed the connection"),
-            Ev::Read(Err(e)) => failed(format!("Error reading from MASTER: {e}")),
-            Ev::Read(Ok(n)) => {
+        match read? {
+            None => failed("Timeout connecting to the MASTER..."),
+            Some(Ok(0)) => failed("Master closed the connection"),
+            Some(Err(e)) => failed(format!("Error reading from MASTER: {e}")),
+            Some(Ok(n)) => {
                 self.node
                     .repl
                     .net_input_bytes
@@ -473,7 +457,7 @@ impl Link {
     /// `repl-timeout`) or a write to one that stopped reading.
     async fn unless_cancelled<T>(
         &self,
-        work: impl std::future::Future<Output = LinkResult<T>>,
+        work: impl Future<Output = LinkResult<T>>,
     ) -> LinkResult<T> {
         futures_lite::future::or(work, async {
             self.cancel.recv().await;
