@@ -316,6 +316,12 @@ pub fn perform(core: &mut ShardCore, node: &Arc<Node>) -> Outcome {
         limit.evicted.fetch_add(1, Relaxed);
         let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
         crate::propagate::command(core, victim.db, &[verb, &victim.key[..]]);
+        crate::notify::emit(
+            crate::notify::class::EVICTED,
+            "evicted",
+            &victim.key,
+            victim.db,
+        );
         if lazy && !matches!(victim.value, crate::keyspace::Value::Str(_)) {
             // A collection may hold many allocations: freed off the shard.
             crate::keyspace::lazyfree::free_later(victim.value, 1);

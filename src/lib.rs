@@ -19,6 +19,8 @@
 //!   ring (and a transaction's capture).
 //! - [`pubsub`]: the node's channel/pattern registry and subscriber
 //!   mailboxes.
+//! - [`notify`]: keyspace notifications (`notify-keyspace-events`),
+//!   published through the pub/sub registry.
 //! - [`server`]: start-up, daemonizing, signals, shard crons.
 //! - [`persist`]: the RDB format and dump files (SAVE, load at start), the
 //!   append-only file (`persist::aof`).
@@ -37,6 +39,7 @@ pub mod keyspace;
 pub mod log;
 pub mod net;
 pub mod node;
+pub mod notify;
 pub mod persist;
 pub mod propagate;
 pub mod pubsub;

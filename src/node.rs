@@ -306,6 +306,7 @@ impl Node {
         set_encoding_limits(limits_from_config(&cfg));
         self.memory.refresh(&cfg);
         set_list_fill_from_config(&cfg);
+        crate::notify::configure(cfg.notify_keyspace_events());
     }
 
     /// Ends the process the way Redis does after SHUTDOWN or SIGTERM:

@@ -347,11 +347,13 @@ fn run(ctx: &mut Ctx, args: &[Bytes], read_only: bool) -> CmdResult {
             }
         }
     };
-    let replies = s.edit(|buf| {
+    let (replies, changes) = s.edit(|buf| {
         if buf.len() < len {
             buf.resize(len, 0);
         }
         let mut replies = Vec::with_capacity(ops.len());
+        // Writes that happened (an overflow with FAIL writes nothing).
+        let mut changes = 0u64;
         for op in &ops {
             if op.kind == OpKind::Get {
                 replies.push(read_op(buf, op));
@@ -360,13 +362,16 @@ fn run(ctx: &mut Ctx, args: &[Bytes], read_only: bool) -> CmdResult {
             let (reply, write) = write_op(buf, op);
             if let Some(v) = write {
                 set_bits(buf, op.offset, op.bits, v);
+                changes += 1;
             }
             replies.push(reply);
         }
-        replies
+        (replies, changes)
     });
-    let changes = ops.iter().filter(|op| op.kind != OpKind::Get).count();
-    ctx.dirty(changes as u64);
+    ctx.dirty(changes);
+    if changes > 0 {
+        ctx.notify(crate::notify::class::STRING, "setbit", key);
+    }
     Ok(Reply::Array(replies))
 }
 

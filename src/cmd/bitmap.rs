@@ -129,6 +129,7 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     if changed {
         ctx.dirty(1);
+        ctx.notify(crate::notify::class::STRING, "setbit", key);
     }
     Ok(Reply::Int(old as i64))
 }
@@ -315,10 +316,13 @@ fn store_bitop(ctx: &mut Ctx, dest: &Bytes, result: Vec<u8>) -> CmdResult {
     let len = result.len();
     ctx.db().get(dest, now, Lookup::Write);
     if result.is_empty() {
-        ctx.db().remove(dest);
+        if ctx.db().remove(dest).is_some() {
+            ctx.notify(crate::notify::class::GENERIC, "del", dest);
+        }
     } else {
         let value = StrValue::raw(Bytes::from(result));
         ctx.db().set(dest.clone(), Value::Str(value), None);
+        ctx.notify(crate::notify::class::STRING, "set", dest);
     }
     ctx.dirty(1);
     Ok(Reply::Int(len as i64))

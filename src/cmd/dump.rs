@@ -127,6 +127,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if deleted {
                 ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
                 ctx.dirty(1);
+                ctx.notify(crate::notify::class::GENERIC, "del", key);
             }
             return Ok(Reply::Ok);
         }
@@ -148,5 +149,6 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         ctx.propagate_as(vec![cmd]);
     }
     ctx.dirty(1);
+    ctx.notify(crate::notify::class::GENERIC, "restore", key);
     Ok(Reply::Ok)
 }

@@ -14,6 +14,7 @@ use super::lookup::{read_zset, write};
 use super::{Client, Ctx};
 use crate::keyspace::geohash::{self, Search, Shape};
 use crate::keyspace::{Value, ZsetValue};
+use crate::notify::class;
 use crate::resp::Reply;
 use crate::shard::route::shard_of;
 use crate::util::pqsort::pqsort;
@@ -361,12 +362,14 @@ fn compute(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, CmdError> {
 }
 
 /// Stores a search's result at `dest` (deleting it when empty); the count.
-fn store(ctx: &mut Ctx, dest: &Bytes, pairs: Vec<(Bytes, f64)>) -> Reply {
+/// `command` is the search's name, which names its notification.
+fn store(ctx: &mut Ctx, command: &[u8], dest: &Bytes, pairs: Vec<(Bytes, f64)>) -> Reply {
     let n = pairs.len();
     if n == 0 {
         if write(ctx, dest).is_some() {
             ctx.db().remove(dest);
             ctx.dirty(1);
+            ctx.notify(class::GENERIC, "del", dest);
         }
         return Reply::Int(0);
     }
@@ -374,6 +377,12 @@ fn store(ctx: &mut Ctx, dest: &Bytes, pairs: Vec<(Bytes, f64)>) -> Reply {
     write(ctx, dest);
     ctx.db().set(dest.clone(), Value::Zset(z), None);
     ctx.dirty(n as u64);
+    let event = if command.eq_ignore_ascii_case(b"geosearchstore") {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
+    ctx.notify(class::ZSET, event, dest);
     Reply::Int(n as i64)
 }
 
@@ -381,7 +390,7 @@ fn store(ctx: &mut Ctx, dest: &Bytes, pairs: Vec<(Bytes, f64)>) -> Reply {
 pub fn search(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     match compute(ctx, args)? {
         Outcome::Reply(r) => Ok(r),
-        Outcome::Store(dest, pairs) => Ok(store(ctx, &dest, pairs)),
+        Outcome::Store(dest, pairs) => Ok(store(ctx, &args[0], &dest, pairs)),
     }
 }
 
@@ -412,10 +421,11 @@ pub async fn run_across(client: &mut Client, args: &[Bytes]) -> CmdResult {
         Outcome::Store(dest, pairs) => (dest, pairs),
     };
     let changed_dest = dest.clone();
+    let command = args[0].clone();
     let (reply, changed) = guard
         .run(shard_of(&dest, n), move |core| {
             let mut ctx = Ctx::new(core, db);
-            let reply = store(&mut ctx, &changed_dest, pairs);
+            let reply = store(&mut ctx, &command, &changed_dest, pairs);
             (reply, ctx.changes > 0)
         })
         .await;

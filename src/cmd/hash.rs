@@ -15,6 +15,7 @@ use super::table::{flag::*, spec, CommandSpec, Group, Run, Split};
 use super::Ctx;
 use crate::keyspace::dict::{bounded, rand_next, random_seed};
 use crate::keyspace::{HashValue, Value};
+use crate::notify::class;
 use crate::resp::Reply;
 use bytes::Bytes;
 
@@ -220,6 +221,7 @@ fn hset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.dirty(((args.len() - 2) / 2) as u64);
+    ctx.notify(class::HASH, "hset", key);
     Ok(if is(&args[0], "hmset") {
         Reply::Ok
     } else {
@@ -243,6 +245,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     ctx.dirty(1);
+    ctx.notify(class::HASH, "hset", key);
     Ok(Reply::Int(1))
 }
 
@@ -279,10 +282,17 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             }
         }
     }
-    if h.is_empty() {
+    let emptied = h.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.dirty(deleted);
+    if deleted > 0 {
+        ctx.notify(class::HASH, "hdel", key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
+        }
+    }
     Ok(Reply::Int(deleted as i64))
 }
 
@@ -355,6 +365,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let text = new.to_string();
     set_field(ctx, key, field, text.as_bytes(), &lim)?;
     ctx.dirty(1);
+    ctx.notify(class::HASH, "hincrby", key);
     Ok(Reply::Int(new))
 }
 
@@ -393,6 +404,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let text = hincr_by_float(current.as_deref(), &args[3]).map_err(fail)?;
     set_field(ctx, key, field, text.as_bytes(), &lim)?;
     ctx.dirty(1);
+    ctx.notify(class::HASH, "hincrbyfloat", key);
     let result = Bytes::from(text);
     ctx.propagate_as(vec![vec![
         Bytes::from_static(b"HSET"),

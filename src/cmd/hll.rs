@@ -19,6 +19,7 @@ use super::{Client, Ctx};
 use crate::keyspace::hll::{self, Encoding, REGISTERS};
 use crate::keyspace::{Lookup, StrValue, Value};
 use crate::node::{hll_sparse_max_bytes, unix_ms};
+use crate::notify::class;
 use crate::resp::Reply;
 use crate::shard::route::shard_of;
 use bytes::Bytes;
@@ -142,6 +143,7 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let changes = raised + u64::from(created);
     if changes > 0 {
         ctx.dirty(changes);
+        ctx.notify(class::STRING, "pfadd", key);
     }
     Ok(Reply::Int((changes > 0) as i64))
 }
@@ -262,6 +264,7 @@ fn store_merged(ctx: &mut Ctx, dest: &Bytes, max: &[u8; REGISTERS], any_dense: b
         }
     }
     ctx.dirty(1);
+    ctx.notify(class::STRING, "pfadd", dest);
     Ok(Reply::Ok)
 }
 

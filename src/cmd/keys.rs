@@ -10,6 +10,7 @@ use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
 use crate::keyspace::{access, Lookup, StrEncoding, StrValue, Value, SHARED_INTEGERS};
 use crate::node::unix_ms;
+use crate::notify::class;
 use crate::resp::Reply;
 use crate::shard;
 use crate::util::glob::glob_match;
@@ -301,6 +302,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         // removes it and it is not reported as deleted.
         if ctx.db().get(key, now, Lookup::Write).is_some() && ctx.db().remove(key).is_some() {
             n += 1;
+            ctx.notify(class::GENERIC, "del", key);
         }
     }
     ctx.dirty(n as u64);
@@ -394,9 +396,11 @@ fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     // until its master's DEL arrives (Redis's checkAlreadyExpired).
     if at <= now as i64 && ctx.db().expire_allowed() {
         ctx.db().remove(key);
+        ctx.notify(class::GENERIC, "del", key);
         ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
     } else {
         ctx.db().set_expire(key, at.max(0) as u64);
+        ctx.notify(class::GENERIC, "expire", key);
         ctx.propagate_as(vec![vec![
             Bytes::from_static(b"PEXPIREAT"),
             key.clone(),
@@ -433,6 +437,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let changed = ctx.db().persist(&args[1]);
     if changed {
         ctx.dirty(1);
+        ctx.notify(class::GENERIC, "persist", &args[1]);
     }
     Ok(Reply::Int(changed as i64))
 }
@@ -799,15 +804,24 @@ async fn rename(client: &Client, db: usize, args: &[Bytes], nx: bool) -> CmdResu
             return Ok(Reply::Int(0));
         }
     }
+    let taken = src.clone();
     let entry = guard
         .run(s1, move |core| {
             core.stats.dirty += 1;
-            take_entry(core, db, &src, true)
+            take_entry(core, db, &taken, true)
         })
         .await;
     if let Some((v, exp)) = entry {
         guard
-            .run(s2, move |core| core.db_mut(db).set(dst, v, exp))
+            .run(s2, move |core| {
+                // As Redis: an old destination is deleted, then the key
+                // added (a `new` key), then both renames announced.
+                let d = core.db_mut(db);
+                d.remove(&dst);
+                d.set(dst.clone(), v, exp);
+                super::notify_on(core, db, class::GENERIC, "rename_from", &src);
+                super::notify_on(core, db, class::GENERIC, "rename_to", &dst);
+            })
             .await;
     }
     super::propagate(client, db, args);
@@ -852,11 +866,16 @@ async fn copy(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let done = guard
         .run(s2, move |core| {
             let d = core.db_mut(dst_db);
-            if d.get(&dst, unix_ms(), Lookup::Write).is_some() && !replace {
-                return false;
+            if d.get(&dst, unix_ms(), Lookup::Write).is_some() {
+                if !replace {
+                    return false;
+                }
+                // Deleted, then added anew (a `new` key), as Redis does.
+                d.remove(&dst);
             }
-            d.set(dst, v, exp);
+            d.set(dst.clone(), v, exp);
             core.stats.dirty += 1;
+            super::notify_on(core, dst_db, class::GENERIC, "copy_to", &dst);
             true
         })
         .await;
@@ -888,8 +907,10 @@ async fn move_key(client: &mut Client, args: &[Bytes]) -> CmdResult {
         let Some((v, exp)) = take_entry(core, src_db, &key, true) else {
             return false;
         };
-        core.db_mut(dst_db).set(key, v, exp);
+        core.db_mut(dst_db).set(key.clone(), v, exp);
         core.stats.dirty += 1;
+        super::notify_on(core, src_db, class::GENERIC, "move_from", &key);
+        super::notify_on(core, dst_db, class::GENERIC, "move_to", &key);
         crate::propagate::expired(core);
         crate::propagate::command(core, src_db, &args);
         true
@@ -944,7 +965,8 @@ async fn msetnx(client: &Client, db: usize, args: &[Bytes]) -> CmdResult {
                 core.stats.dirty += mine.len() as u64;
                 for (k, v) in mine {
                     core.db_mut(db)
-                        .set(k, Value::Str(StrValue::from_set(v)), None);
+                        .set(k.clone(), Value::Str(StrValue::from_set(v)), None);
+                    super::notify_on(core, db, class::STRING, "set", &k);
                 }
             })
             .await;

@@ -15,6 +15,7 @@ use super::lookup::{read_list, write_list};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::Ctx;
 use crate::keyspace::{End, Fill, ListValue, Value};
+use crate::notify::class;
 use crate::resp::Reply;
 use bytes::Bytes;
 
@@ -89,7 +90,29 @@ pub(super) fn push_elems(
         }
     };
     ctx.dirty(elems.len() as u64);
+    ctx.notify(class::LIST, push_event(end), key);
     Ok(len)
+}
+
+/// The notification of a push at `end`.
+pub(super) fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// The notifications of a pop at `end`: the pop, then `del` when it
+/// emptied the list.
+pub(super) fn notify_pop(ctx: &mut Ctx, key: &[u8], end: End, emptied: bool) {
+    let event = match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    };
+    ctx.notify(class::LIST, event, key);
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
+    }
 }
 
 /// Pops up to `count` elements from `end` of the list at `key`, deleting
@@ -100,6 +123,23 @@ pub(super) fn pop_elems(
     end: End,
     count: usize,
 ) -> Result<Option<Vec<Bytes>>, CmdError> {
+    let Some((out, emptied)) = take_elems(ctx, key, end, count)? else {
+        return Ok(None);
+    };
+    if !out.is_empty() {
+        notify_pop(ctx, key, end, emptied);
+    }
+    Ok(Some(out))
+}
+
+/// [`pop_elems`] without notifications (a move publishes them in its own
+/// order); also says whether the list was emptied and deleted.
+pub(super) fn take_elems(
+    ctx: &mut Ctx,
+    key: &Bytes,
+    end: End,
+    count: usize,
+) -> Result<Option<(Vec<Bytes>, bool)>, CmdError> {
     let Some(l) = write_list(ctx, key)? else {
         return Ok(None);
     };
@@ -110,11 +150,12 @@ pub(super) fn pop_elems(
             None => break,
         }
     }
-    if l.is_empty() {
+    let emptied = l.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.dirty(out.len() as u64);
-    Ok(Some(out))
+    Ok(Some((out, emptied)))
 }
 
 fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -235,6 +276,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     l.set(pos, &args[3]);
     ctx.dirty(1);
+    ctx.notify(class::LIST, "lset", &args[1]);
     Ok(Reply::Ok)
 }
 
@@ -256,6 +298,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     l.insert(p + after as usize, &args[4], fill());
     let n = l.len();
     ctx.dirty(1);
+    ctx.notify(class::LIST, "linsert", &args[1]);
     Ok(Reply::Int(n as i64))
 }
 
@@ -267,10 +310,17 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let removed = l.remove_matching(&args[3], count.unsigned_abs() as usize, count < 0);
-    if l.is_empty() {
+    let emptied = l.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.dirty(removed as u64);
+    if removed > 0 {
+        ctx.notify(class::LIST, "lrem", key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
+        }
+    }
     Ok(Reply::Int(removed as i64))
 }
 
@@ -298,11 +348,16 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         l.trim(start as usize, stop as usize)
     };
-    if l.is_empty() {
+    let emptied = l.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.signal_modified(key);
     ctx.dirty(removed as u64);
+    ctx.notify(class::LIST, "ltrim", key);
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
+    }
     Ok(Reply::Ok)
 }
 

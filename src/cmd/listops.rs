@@ -11,11 +11,12 @@
 //! element-level helpers.
 
 use super::error::{CmdError, CmdResult};
-use super::list::{pop_elems, push_elems};
+use super::list::{notify_pop, pop_elems, push_elems, push_event, take_elems};
 use super::lookup::write;
 use super::table::ClientCmd;
 use super::{Client, Ctx};
 use crate::keyspace::{End, Value};
+use crate::notify::class;
 use crate::resp::Reply;
 use crate::shard::{self, route::shard_of};
 use bytes::Bytes;
@@ -74,12 +75,19 @@ pub(super) fn move_local(
         };
         l.push(to, &v, super::list::fill());
         ctx.dirty(1);
+        // Redis's order: the push's event, then the pop's.
+        ctx.notify(class::LIST, push_event(to), src);
+        notify_pop(ctx, src, from, false);
         return Ok(Some(v));
     }
-    let Some(v) = pop_elems(ctx, src, from, 1)?.and_then(|mut p| p.pop()) else {
+    let Some((mut popped, emptied)) = take_elems(ctx, src, from, 1)? else {
+        return Ok(None);
+    };
+    let Some(v) = popped.pop() else {
         return Ok(None);
     };
     push_elems(ctx, dst, to, std::slice::from_ref(&v), false)?;
+    notify_pop(ctx, src, from, emptied);
     Ok(Some(v))
 }
 
@@ -133,15 +141,17 @@ pub(super) async fn move_across(
     if on(&guard, s2, db, move |ctx| holds(ctx, &k)).await == Holds::Other {
         return Err(CmdError::WrongType);
     }
+    let k = src.clone();
     let popped = on(&guard, s1, db, move |ctx| {
-        let got = pop_elems(ctx, &src, from, 1).map(|p| p.and_then(|mut p| p.pop()));
+        let got = take_elems(ctx, &k, from, 1)
+            .map(|p| p.and_then(|(mut p, emptied)| Some((p.pop()?, emptied))));
         if let (Ok(Some(_)), Some(leave)) = (&got, leave) {
             leave(ctx.core);
         }
         got
     })
     .await?;
-    let Some(v) = popped else {
+    let Some((v, emptied)) = popped else {
         return Ok(None);
     };
     let e = v.clone();
@@ -149,6 +159,13 @@ pub(super) async fn move_across(
         push_elems(ctx, &dst, to, std::slice::from_ref(&e), false)
     })
     .await?;
+    // Redis's order: the push's event, then the pop's.
+    if crate::notify::wants(class::LIST | class::GENERIC) {
+        on(&guard, s1, db, move |ctx| {
+            notify_pop(ctx, &src, from, emptied)
+        })
+        .await;
+    }
     super::propagate(client, db, &prop);
     drop(guard);
     Ok(Some(v))

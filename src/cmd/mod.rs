@@ -104,6 +104,20 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Publishes keyspace notification `event` of `class` for `key` in
+    /// this command's database (after the `expired` ones of keys its
+    /// lookups expired, as Redis orders them).
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        self.notify_in(self.db, class, event, key);
+    }
+
+    /// [`Ctx::notify`] for database `db` (MOVE's and COPY's target).
+    #[inline]
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
+        notify_on(self.core, db, class, event, key);
+    }
+
     /// Replicas (and the AOF) get these commands instead of the one that
     /// ran: relative expirations made absolute, effects made deterministic.
     pub fn propagate_as(&mut self, cmds: Vec<Vec<Bytes>>) {
@@ -758,6 +772,15 @@ pub(crate) const PREFETCH_CHUNK: usize = 16;
 /// Runs a keyed handler on the shard that owns its keys and, when it
 /// changed something, hands the write to [`crate::propagate`] in the same
 /// step, so the stream's order is the execution order.
+/// [`Ctx::notify`] for code that has a shard's core but no `Ctx`.
+#[inline]
+pub(crate) fn notify_on(core: &mut ShardCore, db: usize, class: u32, event: &str, key: &[u8]) {
+    if crate::notify::wants(class) {
+        core.ks.publish_notes();
+        crate::notify::emit(class, event, key, db);
+    }
+}
+
 pub(crate) fn run_and_propagate(
     core: &mut ShardCore,
     f: table::KeyedFn,

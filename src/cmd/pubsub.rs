@@ -21,7 +21,7 @@ use super::args::is;
 use super::error::{CmdError, CmdResult};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
-use crate::node::unix_ms;
+use crate::node::{coarse_ms, unix_ms, Node};
 use crate::pubsub::{Limit, Space, Subscriber};
 use crate::resp::{encode, Protocol, Reply};
 use crate::shard::{self, ShardCore};
@@ -356,25 +356,50 @@ pub fn protocol_changed(client: &Client) {
     }
 }
 
+/// `client-output-buffer-limit pubsub`.
+fn pubsub_limit(node: &Node) -> Limit {
+    let l = node.config().client_output_buffer_limits()[2];
+    Limit {
+        hard_bytes: l.hard_bytes,
+        soft_bytes: l.soft_bytes,
+        soft_seconds: l.soft_seconds.max(0) as u64,
+    }
+}
+
+/// Closes, each on its own shard, the subscribers a publish put over
+/// their output limit.
+fn close_all_over_limit(over_limit: Vec<(usize, u64)>) {
+    for (target, id) in over_limit {
+        shard::post(target, move |core| close_over_limit(core, id));
+    }
+}
+
 fn publish(client: &mut Client, args: &[Bytes], space: Space) -> Reply {
-    let limit = {
-        let l = client.node.config().client_output_buffer_limits()[2];
-        Limit {
-            hard_bytes: l.hard_bytes,
-            soft_bytes: l.soft_bytes,
-            soft_seconds: l.soft_seconds.max(0) as u64,
-        }
-    };
+    let limit = pubsub_limit(&client.node);
     let registry = &client.node.pubsub;
     let published = match space {
         Space::Global => registry.publish(&args[1], &args[2], limit, unix_ms()),
         Space::Shard => registry.spublish(&args[1], &args[2], limit, unix_ms()),
     };
-    for (target, id) in published.over_limit {
-        shard::post(target, move |core| close_over_limit(core, id));
-    }
+    close_all_over_limit(published.over_limit);
     super::propagate(client, client.db, args);
     Reply::Int(published.receivers as i64)
+}
+
+/// Keyspace notifications are published like PUBLISH (without being
+/// propagated: a replica makes its own as it applies the stream), under
+/// the same output limits.
+pub fn install_notification_sink(node: &Arc<Node>) {
+    let node = Arc::downgrade(node);
+    crate::notify::install(Box::new(move |channel, payload| {
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        let published = node
+            .pubsub
+            .publish(channel, payload, pubsub_limit(&node), coarse_ms());
+        close_all_over_limit(published.over_limit);
+    }));
 }
 
 /// Closes a subscriber that passed its output buffer limit, on its shard

@@ -14,6 +14,7 @@ use super::setops::{setop, smove};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::Ctx;
 use crate::keyspace::{Limits, Member, SetValue, Value};
+use crate::notify::class;
 use crate::resp::Reply;
 use bytes::Bytes;
 
@@ -220,6 +221,9 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.dirty(added as u64);
+    if added > 0 {
+        ctx.notify(class::SET, "sadd", key);
+    }
     Ok(Reply::Int(added as i64))
 }
 
@@ -238,10 +242,17 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             }
         }
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.dirty(removed);
+    if removed > 0 {
+        ctx.notify(class::SET, "srem", key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
+        }
+    }
     Ok(Reply::Int(removed as i64))
 }
 
@@ -347,10 +358,15 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let Some(m) = s.pop_random(&mut rng) else {
             return Ok(Reply::Nil);
         };
-        if s.is_empty() {
+        let emptied = s.is_empty();
+        if emptied {
             ctx.db().remove(key);
         }
         ctx.dirty(1);
+        ctx.notify(class::SET, "spop", key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
+        }
         ctx.propagate_as(vec![vec![
             Bytes::from_static(b"SREM"),
             key.clone(),
@@ -373,6 +389,8 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let all: Vec<Reply> = members_reply(s.iter());
         ctx.db().remove(key);
         ctx.dirty(count as u64 + 1);
+        ctx.notify(class::SET, "spop", key);
+        ctx.notify(class::GENERIC, "del", key);
         ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
         return Ok(Reply::Set(all));
     }
@@ -384,6 +402,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     }
     ctx.dirty(count as u64 + 1);
+    ctx.notify(class::SET, "spop", key);
     let srems = popped
         .chunks(SREM_BATCH)
         .map(|batch| {

@@ -18,6 +18,7 @@ use super::table::ClientCmd;
 use super::{Client, Ctx};
 use crate::keyspace::{Limits, SetValue, Value};
 use crate::node::unix_ms;
+use crate::notify::class;
 use crate::resp::Reply;
 use crate::shard::{self, route::shard_of};
 use bytes::Bytes;
@@ -52,10 +53,15 @@ fn take_member(ctx: &mut Ctx, key: &Bytes, member: &[u8]) -> bool {
     if !s.remove(member) {
         return false;
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.dirty(1);
+    ctx.notify(class::SET, "srem", key);
+    if emptied {
+        ctx.notify(class::GENERIC, "del", key);
+    }
     true
 }
 
@@ -83,6 +89,7 @@ fn put_member(ctx: &mut Ctx, key: &Bytes, member: &[u8]) -> bool {
     };
     if added {
         ctx.dirty(1);
+        ctx.notify(class::SET, "sadd", key);
     }
     added
 }
@@ -244,14 +251,21 @@ fn sources<'a>(ctx: &'a Ctx, keys: &[Bytes], store: bool) -> Vec<Option<&'a SetV
 
 /// Writes a *STORE result: replaces the destination (its TTL goes too) or
 /// deletes it for an empty result. Returns whether a destination existed.
-fn store_result(ctx: &mut Ctx, dest: &Bytes, result: SetValue) -> bool {
+fn store_result(ctx: &mut Ctx, dest: &Bytes, result: SetValue, op: Op) -> bool {
     let existed = write(ctx, dest).is_some();
     if result.is_empty() {
         if existed {
             ctx.db().remove(dest);
+            ctx.notify(class::GENERIC, "del", dest);
         }
     } else {
         ctx.db().set(dest.clone(), Value::Set(result), None);
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        ctx.notify(class::SET, event, dest);
     }
     existed
 }
@@ -275,7 +289,7 @@ pub(super) fn setop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let any_missing = sets.iter().any(Option::is_none);
     let n = result.len();
-    let existed = store_result(ctx, &args[1], result);
+    let existed = store_result(ctx, &args[1], result, op);
     if store_changed(op, any_missing, existed) {
         ctx.dirty(1);
     }
@@ -418,7 +432,7 @@ async fn setop_across(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let dest = args[1].clone();
     let any_missing = sets.iter().any(Option::is_none);
     let existed = on(&guard, shard_of(&dest, n), db, move |ctx| {
-        store_result(ctx, &dest, result)
+        store_result(ctx, &dest, result, op)
     })
     .await;
     if store_changed(op, any_missing, existed) {

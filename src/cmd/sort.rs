@@ -258,6 +258,7 @@ pub async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
             if items.is_empty() {
                 if existed {
                     ctx.db().remove(&dest);
+                    ctx.notify(crate::notify::class::GENERIC, "del", &dest);
                 }
                 existed
             } else {
@@ -265,6 +266,7 @@ pub async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
                     ListValue::from_items(items.iter().map(|i| &i[..]), crate::node::list_fill());
                 ctx.db()
                     .set(dest.clone(), Value::List(Box::new(list)), None);
+                ctx.notify(crate::notify::class::LIST, "sortstore", &dest);
                 true
             }
         })

@@ -21,6 +21,7 @@ use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
 use crate::keyspace::stream::{StreamValue, Trim};
 use crate::keyspace::{StreamId, Value};
+use crate::notify::class;
 use crate::resp::Reply;
 use bytes::Bytes;
 
@@ -382,7 +383,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     s.append(id, &args[fields_at..], crate::node::stream_node_limits());
     let mut propagated = args.to_vec();
-    apply_trim(s, &t, &mut propagated);
+    let trimmed = apply_trim(s, &t, &mut propagated);
     // Readers blocked on the key (XREAD BLOCK) look at it after this job.
     ctx.db().mark_ready(key);
     if !matches!(t.id, Some((_, true))) {
@@ -390,6 +391,10 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.propagate_as(vec![propagated]);
     ctx.dirty(1);
+    ctx.notify(class::STREAM, "xadd", key);
+    if trimmed > 0 {
+        ctx.notify(class::STREAM, "xtrim", key);
+    }
     Ok(Reply::Bulk(id.to_bytes()))
 }
 
@@ -404,6 +409,7 @@ fn xtrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if removed > 0 {
         ctx.propagate_as(vec![propagated]);
         ctx.dirty(removed);
+        ctx.notify(class::STREAM, "xtrim", &args[1]);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -435,6 +441,7 @@ fn xdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             s.first_id = s.edge_id(true).unwrap_or(StreamId::MIN);
         }
         ctx.dirty(deleted);
+        ctx.notify(class::STREAM, "xdel", &args[1]);
     }
     Ok(Reply::Int(deleted as i64))
 }
@@ -488,6 +495,7 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         s.max_deleted_id = max_deleted;
     }
     ctx.dirty(1);
+    ctx.notify(class::STREAM, "xsetid", &args[1]);
     Ok(Reply::Ok)
 }
 

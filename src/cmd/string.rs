@@ -11,6 +11,7 @@ use super::error::{CmdError, CmdResult};
 use super::table::{flag::*, spec, CommandSpec, Group, Run, Split};
 use super::Ctx;
 use crate::keyspace::{Lookup, StrValue, Value};
+use crate::notify::class;
 use crate::resp::Reply;
 use bytes::Bytes;
 
@@ -396,6 +397,10 @@ fn store(ctx: &mut Ctx, key: &Bytes, v: StrValue, expiry: Expiry) {
         Expiry::KeepTtl => db.set_keep_ttl(key.clone(), Value::Str(v)),
     }
     ctx.dirty(1);
+    ctx.notify(class::STRING, "set", key);
+    if let Expiry::At(_) = expiry {
+        ctx.notify(class::GENERIC, "expire", key);
+    }
 }
 
 fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -451,6 +456,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if old.is_some() {
         ctx.db().remove(&args[1]);
         ctx.dirty(1);
+        ctx.notify(class::GENERIC, "del", &args[1]);
         ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), args[1].clone()]]);
     }
     Ok(old.map_or(Reply::Nil, Reply::Bulk))
@@ -495,6 +501,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Change::Persist => {
             if ctx.db().persist(&args[1]) {
                 ctx.dirty(1);
+                ctx.notify(class::GENERIC, "persist", &args[1]);
                 ctx.propagate_as(vec![vec![Bytes::from_static(b"PERSIST"), args[1].clone()]]);
             }
         }
@@ -502,9 +509,11 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             // A replica keeps the key until its master's DEL arrives.
             if at <= ctx.now_ms && ctx.db().expire_allowed() {
                 ctx.db().remove(&args[1]);
+                ctx.notify(class::GENERIC, "del", &args[1]);
                 ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), args[1].clone()]]);
             } else {
                 ctx.db().set_expire(&args[1], at);
+                ctx.notify(class::GENERIC, "expire", &args[1]);
                 ctx.propagate_as(vec![vec![
                     Bytes::from_static(b"PEXPIREAT"),
                     args[1].clone(),
@@ -566,6 +575,7 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, by: i64) -> CmdResult {
         }
     };
     ctx.dirty(1);
+    ctx.notify(class::STRING, "incrby", key);
     Ok(Reply::Int(next))
 }
 
@@ -607,6 +617,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Value::Str(StrValue::from_set(text.clone())),
     );
     ctx.dirty(1);
+    ctx.notify(class::STRING, "incrbyfloat", &args[1]);
     // The float's text, not the increment: replicas must not redo the
     // arithmetic (precision could differ).
     ctx.propagate_as(vec![vec![
@@ -646,6 +657,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.dirty(1);
+    ctx.notify(class::STRING, "append", key);
     Ok(Reply::Int(len as i64))
 }
 
@@ -712,6 +724,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
     };
     ctx.dirty(1);
+    ctx.notify(class::STRING, "setrange", key);
     Ok(Reply::Int(len as i64))
 }
 

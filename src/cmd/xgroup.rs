@@ -18,6 +18,7 @@ use super::table::{flag::*, spec, CommandSpec, Group as G, Run, Split};
 use super::Ctx;
 use crate::keyspace::stream::{Group, Pending, StreamValue, ENTRIES_READ_UNKNOWN};
 use crate::keyspace::StreamId;
+use crate::notify::class;
 use crate::resp::Reply;
 use bytes::Bytes;
 
@@ -219,6 +220,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             s.groups
                 .insert(group_name.clone(), Group::new(id, entries_read));
             ctx.dirty(1);
+            ctx.notify(class::STREAM, "xgroup-create", key);
             Ok(Reply::Ok)
         }
         "setid" => {
@@ -235,6 +237,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 g.entries_read = entries_read;
             }
             ctx.dirty(1);
+            ctx.notify(class::STREAM, "xgroup-setid", key);
             Ok(Reply::Ok)
         }
         "destroy" => {
@@ -245,6 +248,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 return Ok(Reply::Int(0));
             }
             ctx.dirty(1);
+            ctx.notify(class::STREAM, "xgroup-destroy", key);
             // Blocked XREADGROUPs on it get NOGROUP.
             ctx.db().mark_ready(key);
             Ok(Reply::Int(1))
@@ -255,6 +259,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 .is_some_and(|g| g.add_consumer(&args[4], now));
             if created {
                 ctx.dirty(1);
+                ctx.notify(class::STREAM, "xgroup-createconsumer", key);
             }
             Ok(Reply::Int(i64::from(created)))
         }
@@ -265,6 +270,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             match pending {
                 Some(n) => {
                     ctx.dirty(1);
+                    ctx.notify(class::STREAM, "xgroup-delconsumer", key);
                     Ok(Reply::Int(n as i64))
                 }
                 None => Ok(Reply::Int(0)),
@@ -402,13 +408,15 @@ fn claimed_reply(s: &StreamValue, id: StreamId, justid: bool) -> Reply {
 }
 
 /// Makes sure consumer `name` exists, refreshing its seen time (Redis's
-/// streamLookupConsumer or streamCreateConsumer).
-fn seen_consumer(g: &mut Group, name: &Bytes, now: i64) {
-    if !g.add_consumer(name, now) {
-        if let Some(c) = g.consumers.get_mut(name) {
-            c.seen_ms = now;
-        }
+/// streamLookupConsumer or streamCreateConsumer); true if it was created.
+fn seen_consumer(g: &mut Group, name: &Bytes, now: i64) -> bool {
+    if g.add_consumer(name, now) {
+        return true;
     }
+    if let Some(c) = g.consumers.get_mut(name) {
+        c.seen_ms = now;
+    }
+    false
 }
 
 /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms]
@@ -486,6 +494,7 @@ fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     let mut replies = Vec::new();
     let mut consumer_ready = false;
+    let mut consumer_created = false;
     for (id, arg) in ids {
         let held = g.pending.get(&id).cloned();
         // Replicas get the ID as the client wrote it.
@@ -518,7 +527,7 @@ fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             continue;
         }
         if !consumer_ready {
-            seen_consumer(&mut g, consumer, now);
+            consumer_created = seen_consumer(&mut g, consumer, now);
             consumer_ready = true;
         }
         let deliveries = match retry {
@@ -539,6 +548,9 @@ fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     s.groups.insert(group_name.clone(), g);
     if !propagate.is_empty() {
         ctx.dirty(propagate.len() as u64);
+    }
+    if consumer_created {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
     }
     ctx.propagate_as(propagate);
     Ok(Reply::Array(replies))
@@ -587,6 +599,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let mut attempts = count * ATTEMPTS_FACTOR;
     let (mut claimed, mut deleted, mut propagate) = (Vec::new(), Vec::new(), Vec::new());
     let mut consumer_ready = false;
+    let mut consumer_created = false;
     let mut cursor = start;
     let mut next: Option<StreamId> = None;
     while let Some((&id, p)) = g.pending.range(cursor..).next() {
@@ -608,7 +621,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             count -= 1;
         } else if min_idle == 0 || now - p.delivery_ms >= min_idle {
             if !consumer_ready {
-                seen_consumer(&mut g, consumer, now);
+                consumer_created = seen_consumer(&mut g, consumer, now);
                 consumer_ready = true;
             }
             let deliveries = if justid {
@@ -630,6 +643,9 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     s.groups.insert(group_name.clone(), g);
     if !propagate.is_empty() {
         ctx.dirty(propagate.len() as u64);
+    }
+    if consumer_created {
+        ctx.notify(class::STREAM, "xgroup-createconsumer", key);
     }
     ctx.propagate_as(propagate);
     Ok(Reply::Array(vec![

@@ -125,6 +125,9 @@ fn serve(
     }
     s.groups.insert(read.group.clone(), g);
     ctx.dirty(1);
+    if created {
+        ctx.notify(crate::notify::class::STREAM, "xgroup-createconsumer", key);
+    }
     ctx.db().settle_touches(true);
     if !propagate.is_empty() {
         crate::propagate::write(ctx.core, db, &[], Some(&propagate));

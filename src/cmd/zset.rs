@@ -22,6 +22,7 @@ use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::zrange::{self, elements_reply, Form};
 use super::Ctx;
 use crate::keyspace::{Limits, Value, ZsetValue};
+use crate::notify::class;
 use crate::resp::Reply;
 use crate::util::strtod::string2d;
 use bytes::Bytes;
@@ -215,6 +216,9 @@ fn add_generic(ctx: &mut Ctx, args: &[Bytes], zincrby: bool) -> CmdResult {
         return Err(nan_error());
     }
     ctx.dirty(added + updated);
+    if added + updated > 0 {
+        ctx.notify(class::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     Ok(if f.incr {
         if processed > 0 {
             Reply::Double(last)
@@ -241,10 +245,17 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             break;
         }
     }
-    if z.is_empty() {
+    let emptied = z.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.dirty(removed);
+    if removed > 0 {
+        ctx.notify(class::ZSET, "zrem", key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
+        }
+    }
     Ok(Reply::Int(removed as i64))
 }
 
@@ -377,10 +388,22 @@ fn remrange_generic(ctx: &mut Ctx, args: &[Bytes], by: RemBy) -> CmdResult {
         RemBy::Lex(r) => zrange::lex_span(z, r),
     };
     let removed = z.remove_range(lo, hi).len();
-    if z.is_empty() {
+    let emptied = z.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.dirty(removed as u64);
+    if removed > 0 {
+        let event = match by {
+            RemBy::Rank(..) => "zremrangebyrank",
+            RemBy::Score(_) => "zremrangebyscore",
+            RemBy::Lex(_) => "zremrangebylex",
+        };
+        ctx.notify(class::ZSET, event, key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
+        }
+    }
     Ok(Reply::Int(removed as i64))
 }
 
@@ -423,10 +446,17 @@ pub(super) fn pop_from(
     if max {
         popped.reverse();
     }
-    if z.is_empty() {
+    let emptied = z.is_empty();
+    if emptied {
         ctx.db().remove(key);
     }
     ctx.dirty(popped.len() as u64);
+    if !popped.is_empty() {
+        ctx.notify(class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+        if emptied {
+            ctx.notify(class::GENERIC, "del", key);
+        }
+    }
     Ok(Some(popped))
 }
 

@@ -26,6 +26,7 @@ use super::zrange::{self, elements_reply, Form};
 use super::zset::{limits, pop_from};
 use super::{Client, Ctx};
 use crate::keyspace::{Value, ZsetValue};
+use crate::notify::class;
 use crate::resp::Reply;
 use crate::shard::{self, route::shard_of};
 use crate::util::strtod::string2d;
@@ -90,12 +91,19 @@ async fn fetch(
 
 /// Stores a computed result at `dest` (replacing it, TTL included) or
 /// deletes `dest` for an empty one. Returns whether anything changed.
-fn store_result(ctx: &mut Ctx, dest: &Bytes, result: Option<ZsetValue>) -> bool {
+/// `event` names the stored result's notification.
+fn store_result(
+    ctx: &mut Ctx,
+    dest: &Bytes,
+    result: Option<ZsetValue>,
+    event: &'static str,
+) -> bool {
     match result {
         Some(z) if !z.is_empty() => {
             write(ctx, dest);
             ctx.db().set(dest.clone(), Value::Zset(z), None);
             ctx.dirty(1);
+            ctx.notify(class::ZSET, event, dest);
             true
         }
         _ => {
@@ -103,6 +111,7 @@ fn store_result(ctx: &mut Ctx, dest: &Bytes, result: Option<ZsetValue>) -> bool 
             if existed {
                 ctx.db().remove(dest);
                 ctx.dirty(1);
+                ctx.notify(class::GENERIC, "del", dest);
             }
             existed
         }
@@ -117,7 +126,7 @@ pub(super) fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let q = zrange::parse(args, 2, true, Form::Auto)?;
     let src = read_input(ctx, &args[2], true, false)?;
     let (result, n) = range_result(src, &q);
-    store_result(ctx, &args[1], result);
+    store_result(ctx, &args[1], result, "zrangestore");
     Ok(Reply::Int(n as i64))
 }
 
@@ -153,7 +162,7 @@ async fn zrangestore_across(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let (result, len) = range_result(input, &q);
     let d = dest.clone();
     if on(&guard, shard_of(&dest, n), db, move |ctx| {
-        store_result(ctx, &d, result)
+        store_result(ctx, &d, result, "zrangestore")
     })
     .await
     {
@@ -404,8 +413,13 @@ async fn setop(client: &mut Client, args: &[Bytes], card: bool) -> CmdResult {
     let dest = args[1].clone();
     let z = (!result.is_empty()).then(|| ZsetValue::from_pairs(result, &limits()));
     let d = dest.clone();
+    let event = match op {
+        Op::Union => "zunionstore",
+        Op::Inter => "zinterstore",
+        Op::Diff => "zdiffstore",
+    };
     if on(&guard, shard_of(&dest, n), db, move |ctx| {
-        store_result(ctx, &d, z)
+        store_result(ctx, &d, z, event)
     })
     .await
     {

@@ -19,6 +19,7 @@ use crate::keyspace::dict::{random_seed, Dict};
 use crate::keyspace::snapshot::{DbSnap, SnapItem, SnapVisitor};
 use crate::keyspace::value::Value;
 use crate::keyspace::watch::{KeyState, WatchStamp, WatchTable};
+use crate::notify::class;
 use bytes::Bytes;
 
 /// How a command will use the key it looks up. On replicas, logically
@@ -45,6 +46,10 @@ pub struct Db {
     expires: Dict<u64>,
     expire_allowed: bool,
     expired_log: Vec<Bytes>,
+    /// Keyspace notifications this database raised (`expired` and `new`,
+    /// as (class, key), in order) that the shard has not published yet;
+    /// filled only while their class is enabled.
+    notes: Vec<(u32, Bytes)>,
     expired_keys: u64,
     avg_ttl_ms: u64,
     /// Active-expiry scan position in `expires` (Redis's expires_cursor).
@@ -90,6 +95,7 @@ impl Db {
             expires: Dict::new(),
             expire_allowed: true,
             expired_log: Vec::new(),
+            notes: Vec::new(),
             expired_keys: 0,
             avg_ttl_ms: 0,
             expires_cursor: 0,
@@ -116,6 +122,9 @@ impl Db {
         self.before_change(key);
         self.expires.remove(key);
         if let Some((k, _)) = self.dict.remove(key) {
+            if crate::notify::wants(class::EXPIRED) {
+                self.notes.push((class::EXPIRED, k.clone()));
+            }
             self.expired_log.push(k);
             self.expired_keys += 1;
         }
@@ -242,6 +251,9 @@ impl Db {
                 let owned = Bytes::copy_from_slice(&key);
                 if let Some(s) = self.snap.as_deref_mut() {
                     s.note_new(&self.dict, &owned);
+                }
+                if crate::notify::wants(class::NEW) {
+                    self.notes.push((class::NEW, owned.clone()));
                 }
                 self.dict.insert(owned, v);
             }
@@ -727,6 +739,12 @@ impl Db {
 
     pub fn drain_expired(&mut self) -> Vec<Bytes> {
         std::mem::take(&mut self.expired_log)
+    }
+
+    /// Notifications still to be published, as (class, key): `expired`
+    /// or `new`.
+    pub fn take_notes(&mut self) -> Vec<(u32, Bytes)> {
+        std::mem::take(&mut self.notes)
     }
 
     /// False on a replica: expired keys are then hidden but never deleted

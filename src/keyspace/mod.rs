@@ -185,6 +185,19 @@ impl Keyspace {
         out
     }
 
+    /// Publishes the notifications the databases raised themselves
+    /// (`expired`, `new`) since the last call, before anything else this
+    /// shard is about to publish.
+    pub fn publish_notes(&mut self) {
+        use crate::notify::class;
+        for (i, db) in self.dbs.iter_mut().enumerate() {
+            for (kind, key) in db.take_notes() {
+                let event = if kind == class::NEW { "new" } else { "expired" };
+                crate::notify::emit(kind, event, &key, i);
+            }
+        }
+    }
+
     /// Keys that got a list while clients block on them, as (db index,
     /// key), in order.
     pub fn take_ready(&mut self) -> Vec<(usize, Bytes)> {

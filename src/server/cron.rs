@@ -39,6 +39,9 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
             shard.with_core(|core| {
                 let now = crate::node::unix_ms();
                 expire.run_cycle(&mut core.ks, now, budget, Instant::now);
+                if crate::notify::wants(crate::notify::class::EXPIRED | crate::notify::class::NEW) {
+                    core.ks.publish_notes();
+                }
                 // Expired keys become DELs for replicas.
                 crate::propagate::expired(core);
                 core.stats.expire_cycle_us += started.elapsed().as_micros() as u64;

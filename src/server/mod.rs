@@ -117,6 +117,7 @@ pub fn run(config: Config) -> i32 {
     crate::repl::master::refresh_good_replicas(&node);
     node.port.store(port as usize, Ordering::Relaxed);
     node.refresh_cached_config();
+    crate::cmd::pubsub::install_notification_sink(&node);
     if let Some(path) = &pidfile {
         if let Err(e) = std::fs::write(path, format!("{pid}\n")) {
             tracing::warn!("Failed to write PID file: {e}");

@@ -94,6 +94,9 @@ impl ShardCore {
     pub fn after_job(&mut self) {
         let changed = self.stats.dirty != self.job_dirty;
         self.ks.settle_touches(changed);
+        if crate::notify::wants(crate::notify::class::EXPIRED | crate::notify::class::NEW) {
+            self.ks.publish_notes();
+        }
         if self.propagating() {
             crate::propagate::expired(self);
         }
