@@ -9,8 +9,9 @@ use common::family::{cascade, redis};
 use common::{Conn, Server, Value};
 use std::time::{Duration, Instant};
 
-/// Every event class and `new` (what `KEA` leaves out), on both channels.
-const ALL_WITH_NEW: &str = "KEAn";
+/// Every event class, `new` and `keymiss` included (what `A` leaves
+/// out), on both channels.
+const ALL_WITH_NEW: &str = "KEAnm";
 
 /// One command of the script, as arguments.
 fn cmd(line: &str) -> Vec<Vec<u8>> {
@@ -222,6 +223,40 @@ fn every_family_notifies_like_redis_event_for_event() {
         .iter()
         .flat_map(|(_, e)| e)
         .all(|e| e.starts_with("__keyevent@")));
+}
+
+/// Reads of missing keys by every kind of lookup: those Redis announces
+/// as `keymiss` (and counts as misses) and those it does not.
+const MISSES: &str = "\
+    get nokey|set a 1|get a|mget a nokey nokey2|exists nokey a|type nokey|ttl nokey|\
+    pttl nokey|expiretime nokey|strlen nokey|getrange nokey 0 1|hget nokey f|hgetall nokey|\
+    hexists nokey f|hlen nokey|hmget nokey f|hstrlen nokey f|hrandfield nokey|\
+    lrange nokey 0 -1|lindex nokey 0|llen nokey|lpos nokey a|lpop nokey|lmpop 1 nokey left|\
+    smembers nokey|sismember nokey a|scard nokey|srandmember nokey|sunion nokey nokey2|\
+    sinter nokey a|sintercard 2 nokey a|sunionstore dst nokey nokey2|sdiffstore dd nokey a|\
+    sinterstore dd nokey a|smove nokey x a|srem nokey a|\
+    zrange nokey 0 -1|zscore nokey a|zcard nokey|zrank nokey a|zrandmember nokey|\
+    zunion 2 nokey nokey2|zunionstore dz 2 nokey nokey2|zinterstore dz 2 nokey nokey2|\
+    zrangestore dz nokey 0 -1|zintercard 2 nokey nokey2|zrem nokey a|\
+    xrange nokey - +|xrevrange nokey + -|xlen nokey|dump nokey|pfcount nokey|pfmerge dp nokey|\
+    object encoding nokey|touch nokey|getdel nokey|getex nokey|incr cnt|append nokey2 x|\
+    del nokey2|sort nokey|sort nokey store ds|bitcount nokey|getbit nokey 1|bitpos nokey 1|\
+    bitop and db nokey|lcs nokey a|geopos nokey p|geodist nokey a b|\
+    georadius nokey 0 0 1 km store dg|memory usage nokey|lmove nokey x left left|\
+    rpoplpush nokey x|hincrby nokey f 1|copy nokey x|rename nokey x|\
+    set e1 v px 1|debug sleep 0.01|get e1|set e2 v px 1|debug sleep 0.01|exists e2";
+
+#[test]
+fn reads_of_missing_keys_announce_keymiss_like_redis() {
+    let script: Vec<Vec<Vec<u8>>> = MISSES.split('|').map(cmd).collect();
+    let r = redis(&[]);
+    let theirs = run(&r, "Km", &script);
+    assert!(theirs.iter().filter(|(_, e)| !e.is_empty()).count() > 40);
+    let one = cascade(&["--shards", "1"]);
+    assert_same_events(&run(&one, "Km", &script), &theirs, true);
+    // Each announced miss is a counted miss, as in Redis.
+    let misses = |s: &Server| -> i64 { s.info_field("stats", "keyspace_misses").parse().unwrap() };
+    assert_eq!(misses(&one), misses(&r));
 }
 
 #[test]

@@ -48,6 +48,7 @@ fn dump(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let Some(value) = ctx.db().get(&args[1], now, Lookup::Read) else {
         ctx.core.stats.keyspace_misses += 1;
+        ctx.notify_miss(&args[1]);
         return Ok(Reply::Nil);
     };
     let payload = dump_payload(value);

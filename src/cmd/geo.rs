@@ -109,13 +109,6 @@ fn geoadd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     Ok(reply)
 }
 
-/// The point of `member` in the geo set at `key`, if both exist.
-fn member_point(ctx: &mut Ctx, key: &[u8], member: &[u8]) -> Result<Option<(f64, f64)>, CmdError> {
-    Ok(read_zset(ctx, key)?
-        .and_then(|z| z.score(member))
-        .map(geohash::decode_score))
-}
-
 /// GEOPOS key [member ...]
 fn geopos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let z = read_zset(ctx, &args[1])?;
@@ -140,9 +133,12 @@ fn geodist(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         5 => unit(&args[4])?,
         _ => return Err(CmdError::Syntax),
     };
-    let a = member_point(ctx, &args[1], &args[2])?;
-    let b = member_point(ctx, &args[1], &args[3])?;
-    let (Some((la, pa)), Some((lb, pb))) = (a, b) else {
+    // One lookup (one hit or miss, as Redis counts it) for both members.
+    let Some(z) = read_zset(ctx, &args[1])? else {
+        return Ok(Reply::Nil);
+    };
+    let point = |m: &[u8]| z.score(m).map(geohash::decode_score);
+    let (Some((la, pa)), Some((lb, pb))) = (point(&args[2]), point(&args[3])) else {
         return Ok(Reply::Nil);
     };
     Ok(Reply::Bulk(distance_text(

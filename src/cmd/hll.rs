@@ -160,6 +160,7 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let cached = match ctx.db().get(key, now, Lookup::Read) {
         None => {
             ctx.core.stats.keyspace_misses += 1;
+            ctx.notify_miss(key);
             return Ok(Reply::Int(0));
         }
         Some(v) => {
@@ -204,6 +205,7 @@ fn read_source(ctx: &mut Ctx, key: &Bytes) -> Source {
     };
     if matches!(found, Source::Missing) {
         ctx.core.stats.keyspace_misses += 1;
+        ctx.notify_miss(key);
     } else {
         ctx.core.stats.keyspace_hits += 1;
     }

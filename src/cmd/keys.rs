@@ -321,20 +321,29 @@ fn touch(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn count_present(ctx: &mut Ctx, keys: &[Bytes], mode: Lookup) -> CmdResult {
-    let now = ctx.now_ms;
     let n = keys
         .iter()
-        .filter(|k| ctx.db().get(k, now, mode).is_some())
+        .filter(|k| type_of(ctx, k, mode).is_some())
         .count();
     Ok(Reply::Int(n as i64))
 }
 
-fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+/// The type of `key`, looked up as Redis's lookupKeyRead does for EXISTS,
+/// TYPE and TTL: a keyspace hit or miss, and `keymiss` for a miss.
+fn type_of(ctx: &mut Ctx, key: &[u8], mode: Lookup) -> Option<&'static str> {
     let now = ctx.now_ms;
-    let name = ctx
-        .db()
-        .get(&args[1], now, Lookup::Peek)
-        .map_or("none", |v| v.type_name());
+    let found = ctx.db().get(key, now, mode).map(|v| v.type_name());
+    if found.is_some() {
+        ctx.core.stats.keyspace_hits += 1;
+    } else {
+        ctx.core.stats.keyspace_misses += 1;
+        ctx.notify_miss(key);
+    }
+    found
+}
+
+fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let name = type_of(ctx, &args[1], Lookup::Peek).unwrap_or("none");
     Ok(Reply::Simple(Bytes::from_static(name.as_bytes())))
 }
 
@@ -414,7 +423,7 @@ fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let name = args[0].to_ascii_lowercase();
     let now = ctx.now_ms;
-    if ctx.db().get(&args[1], now, Lookup::Read).is_none() {
+    if type_of(ctx, &args[1], Lookup::Read).is_none() {
         return Ok(Reply::Int(-2));
     }
     let Some(at) = ctx.db().expire_at(&args[1]) else {
@@ -495,8 +504,14 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "ERR wrong number of arguments for 'object|{name}' command"
         )));
     }
-    // OBJECT does not count as an access (Redis's LOOKUP_NOTOUCH).
+    // OBJECT does not count as an access (Redis's LOOKUP_NOTOUCH), but it
+    // counts as a hit or a miss, announcing no `keymiss` (LOOKUP_NONOTIFY).
     let (now, key) = (ctx.now_ms, &args[2]);
+    if ctx.db().get(key, now, Lookup::Peek).is_none() {
+        ctx.core.stats.keyspace_misses += 1;
+        return Ok(Reply::Nil);
+    }
+    ctx.core.stats.keyspace_hits += 1;
     let db = ctx.db();
     let Some(v) = db.get(key, now, Lookup::Peek) else {
         return Ok(Reply::Nil);
@@ -858,7 +873,13 @@ async fn copy(client: &mut Client, args: &[Bytes]) -> CmdResult {
     );
     let guard = shard::hold(&[s1, s2]).await;
     let Some((v, exp)) = guard
-        .run(s1, move |core| take_entry(core, src_db, &src, false))
+        .run(s1, move |core| {
+            let entry = take_entry(core, src_db, &src, false);
+            if entry.is_none() {
+                super::notify_on(core, src_db, class::KEY_MISS, "keymiss", &src);
+            }
+            entry
+        })
         .await
     else {
         return Ok(Reply::Int(0));

@@ -13,6 +13,17 @@ use crate::keyspace::{HashValue, ListValue, Lookup, SetValue, StreamValue, Value
 /// The key's value for a read, with hit/miss statistics.
 pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
     let (now, db) = (ctx.now_ms, ctx.db);
+    // A miss announced after the lookup's own `expired`, as Redis orders
+    // them; only then is the key looked up twice.
+    if crate::notify::wants(crate::notify::class::KEY_MISS)
+        && ctx.core.ks.dbs_mut()[db]
+            .get(key, now, Lookup::Read)
+            .is_none()
+    {
+        ctx.core.stats.keyspace_misses += 1;
+        ctx.notify_miss(key);
+        return None;
+    }
     let core = &mut *ctx.core;
     let found = core.ks.dbs_mut()[db].get(key, now, Lookup::Read);
     if found.is_some() {
@@ -21,6 +32,19 @@ pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
         core.stats.keyspace_misses += 1;
     }
     found
+}
+
+/// Counts a *STORE source, which is looked up as a write (a replica
+/// applying its master's stream still sees a logically expired source) but
+/// counts as a read, as Redis's lookupKeyRead does: a hit or a miss, and
+/// `keymiss` for a miss.
+pub fn count_source(ctx: &mut Ctx, key: &[u8], found: bool) {
+    if found {
+        ctx.core.stats.keyspace_hits += 1;
+    } else {
+        ctx.core.stats.keyspace_misses += 1;
+        ctx.notify_miss(key);
+    }
 }
 
 /// The key's value for a change (no statistics, as Redis's lookupKeyWrite).

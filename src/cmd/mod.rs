@@ -112,6 +112,12 @@ impl<'a> Ctx<'a> {
         self.notify_in(self.db, class, event, key);
     }
 
+    /// A read found no `key` (the `m` class: `keymiss`).
+    #[inline]
+    pub fn notify_miss(&mut self, key: &[u8]) {
+        self.notify(crate::notify::class::KEY_MISS, "keymiss", key);
+    }
+
     /// [`Ctx::notify`] for database `db` (MOVE's and COPY's target).
     #[inline]
     pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {

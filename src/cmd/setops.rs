@@ -227,7 +227,11 @@ fn check_sources(ctx: &mut Ctx, keys: &[Bytes], store: bool) -> Result<(), CmdEr
         } else {
             super::lookup::read(ctx, k)
         };
+        let found = v.is_some();
         wrong |= matches!(v, Some(v) if !matches!(v, Value::Set(_)));
+        if store {
+            super::lookup::count_source(ctx, k, found);
+        }
     }
     if wrong {
         return Err(CmdError::WrongType);

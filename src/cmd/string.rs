@@ -247,6 +247,7 @@ pub fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
         ctx.core.stats.keyspace_hits += 1;
     } else {
         ctx.core.stats.keyspace_misses += 1;
+        ctx.notify_miss(key);
     }
     Ok(found)
 }

@@ -45,12 +45,19 @@ fn read_input(ctx: &mut Ctx, key: &[u8], store: bool, sets_too: bool) -> Result<
     } else {
         read(ctx, key)
     };
-    Ok(match v {
-        None => None,
-        Some(Value::Zset(z)) => Some(z.iter().map(|(m, s)| (m.clone(), s)).collect()),
-        Some(Value::Set(s)) if sets_too => Some(s.iter().map(|m| (m.to_bytes(), 1.0)).collect()),
-        Some(_) => return Err(CmdError::WrongType),
-    })
+    let found = v.is_some();
+    let input = match v {
+        None => Ok(None),
+        Some(Value::Zset(z)) => Ok(Some(z.iter().map(|(m, s)| (m.clone(), s)).collect())),
+        Some(Value::Set(s)) if sets_too => {
+            Ok(Some(s.iter().map(|m| (m.to_bytes(), 1.0)).collect()))
+        }
+        Some(_) => Err(CmdError::WrongType),
+    };
+    if store {
+        super::lookup::count_source(ctx, key, found);
+    }
+    input
 }
 
 /// Runs `f` on a held shard with a command context for `db`.
