@@ -661,6 +661,58 @@ fn replicaof_no_one_does_not_wait_for_a_hanging_connect() {
     assert_eq!(info_field(&mut c, "replication", "role"), "master");
 }
 
+/// Two clients change the role at the same moment, round after round:
+/// whichever wins, the node must end fully in that role (role changes run
+/// one at a time), never a master whose shards are still set up as a
+/// replica's (no expiry) or that a leftover link keeps loading into.
+#[test]
+fn concurrent_replicaofs_leave_one_consistent_role() {
+    let master = Server::start(&["--shards", "2"]);
+    master.conn().cmd(&["SET", "from_master", "1"]);
+    let port = master.port.to_string();
+    let node = Server::start(&["--shards", "2"]);
+    let mut c = node.conn();
+    for round in 0..16 {
+        let mut a = node.conn();
+        let mut b = node.conn();
+        // Alternate which one is sent first.
+        let follow: [&[u8]; 3] = [b"REPLICAOF", b"127.0.0.1", port.as_bytes()];
+        let promote: [&[u8]; 3] = [b"REPLICAOF", b"NO", b"ONE"];
+        if round % 2 == 0 {
+            a.send(&follow);
+            b.send(&promote);
+        } else {
+            b.send(&promote);
+            a.send(&follow);
+        }
+        for r in [a.read(), b.read()] {
+            assert!(!r.is_error(), "round {round}: {r:?}");
+        }
+        let role = c.cmd(&["ROLE"]).array()[0].text();
+        if role == "master" {
+            assert_eq!(info_field(&mut c, "replication", "role"), "master");
+            // Expiry runs again: a key past its TTL leaves DBSIZE.
+            let before = c.cmd(&["DBSIZE"]).int();
+            let key = format!("short{round}");
+            assert_eq!(c.cmd(&["SET", &key, "v", "PX", "1"]), Value::ok());
+            common::wait_until(
+                Duration::from_secs(10),
+                "expiry on the promoted node",
+                || c.cmd(&["DBSIZE"]).int() == before,
+            );
+            // No link loads the master's data behind our back.
+            assert_eq!(c.cmd(&["SET", "mine", &round.to_string()]), Value::ok());
+            assert_eq!(c.cmd(&["GET", "mine"]), Value::bulk(&round.to_string()));
+        } else {
+            assert_eq!(role, "slave");
+            common::wait_until(Duration::from_secs(20), "the link up", || {
+                info_field(&mut c, "replication", "master_link_status") == "up"
+            });
+            assert_eq!(c.cmd(&["GET", "from_master"]), Value::bulk("1"));
+        }
+    }
+}
+
 #[test]
 fn a_replicaof_sent_by_the_master_is_obeyed_without_hanging_the_link() {
     // Redis runs what its master sends, REPLICAOF included: the link that

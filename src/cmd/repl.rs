@@ -10,6 +10,7 @@ use super::error::{CmdError, CmdResult};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
 use crate::repl::master::PsyncRequest;
+use crate::repl::replica::Followed;
 use crate::repl::Role;
 use crate::resp::Reply;
 use bytes::Bytes;
@@ -133,20 +134,19 @@ async fn replicaof(client: &mut Client, args: &[Bytes]) -> CmdResult {
         .filter(|p| (0..=65535).contains(p))
         .ok_or_else(|| CmdError::other("ERR Invalid master port"))?;
     let host = String::from_utf8_lossy(&args[1]).into_owned();
-    if client.node.repl.role()
-        == (Role::Replica {
-            host: host.clone(),
-            port: port as u16,
-        })
-    {
-        tracing::info!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
-        return Ok(Reply::Simple(Bytes::from_static(
-            b"OK Already connected to specified master",
-        )));
+    match crate::repl::replica::follow(&client.node, host.clone(), port as u16).await {
+        Followed::AlreadyConnected => {
+            tracing::info!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+            Ok(Reply::Simple(Bytes::from_static(
+                b"OK Already connected to specified master",
+            )))
+        }
+        Followed::Started => {
+            tracing::info!("REPLICAOF {host}:{port} enabled (user request from '{who}')");
+            Ok(Reply::Ok)
+        }
+        Followed::Superseded => Ok(Reply::Ok),
     }
-    crate::repl::replica::follow(&client.node, host.clone(), port as u16).await;
-    tracing::info!("REPLICAOF {host}:{port} enabled (user request from '{who}')");
-    Ok(Reply::Ok)
 }
 
 /// The `id=... addr=...` text Redis puts in its REPLICAOF log lines.

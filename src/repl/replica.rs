@@ -20,6 +20,7 @@ use crate::node::{unix_ms, Node};
 use crate::persist::rdb::ReadSource;
 use crate::persist::{chunks, dump};
 use crate::resp::{DecodeLimits, Scanned, Scanner};
+use crate::shard::gate::{Gate, GateGuard};
 use crate::shard::inbox::Inbox;
 use crate::shard::latch::Latch;
 use crate::shard::{self, ClientInfo};
@@ -119,6 +120,32 @@ struct LinkHandle {
 
 static LINK: Mutex<Option<LinkHandle>> = Mutex::new(None);
 
+/// Role changes (REPLICAOF, SLAVEOF, FAILOVER, PSYNC FAILOVER) run one at
+/// a time, as Redis runs commands: two interleaved could leave a master
+/// with a link, or shards set up for the other role.
+static ROLE_CHANGE: Gate = Gate::new();
+
+/// Takes [`ROLE_CHANGE`]. The link running its master's REPLICAOF does not
+/// wait: if another role change is under way, that one is ending this
+/// link, and Redis would drop what the master sent along with its client.
+async fn enter_role_change() -> Option<GateGuard<'static>> {
+    if POLLING_LINK.with(|p| p.get()) {
+        return ROLE_CHANGE.try_enter();
+    }
+    Some(ROLE_CHANGE.enter().await)
+}
+
+/// What [`follow`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Followed {
+    /// The link to the new master is starting.
+    Started,
+    /// This master was already ours: nothing done.
+    AlreadyConnected,
+    /// The link itself asked, while another role change was ending it.
+    Superseded,
+}
+
 thread_local! {
     /// True while this thread polls the link task (see [`InLink`]).
     static POLLING_LINK: Cell<bool> = const { Cell::new(false) };
@@ -161,8 +188,20 @@ async fn stop_link(node: &Node) -> u64 {
 }
 
 /// REPLICAOF host port: become (or stay) a replica, of this master now.
-pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
-    let was_master = matches!(node.repl.role(), Role::Master);
+pub async fn follow(node: &Arc<Node>, host: String, port: u16) -> Followed {
+    let Some(_gate) = enter_role_change().await else {
+        return Followed::Superseded;
+    };
+    let role = node.repl.role();
+    if role
+        == (Role::Replica {
+            host: host.clone(),
+            port,
+        })
+    {
+        return Followed::AlreadyConnected;
+    }
+    let was_master = matches!(role, Role::Master);
     let gen = stop_link(node).await;
     node.config_mut().set_replicaof(Some((&host, port)));
     // Our own history is what we try to continue from: PSYNC with our id
@@ -202,6 +241,7 @@ pub async fn follow(node: &Arc<Node>, host: String, port: u16) {
         node.repl.cached_master.store(true, Ordering::SeqCst);
     }
     start_link(node, gen);
+    Followed::Started
 }
 
 /// Starts the link task on shard 0.
@@ -229,6 +269,9 @@ pub fn start_link(node: &Arc<Node>, gen: u64) {
 /// (the old one stays valid as `replid2` up to our offset, so former
 /// siblings can continue from us).
 pub async fn promote(node: &Arc<Node>, who: &str) {
+    let Some(_gate) = enter_role_change().await else {
+        return;
+    };
     if matches!(node.repl.role(), Role::Master) {
         return;
     }

@@ -14,7 +14,7 @@
 //!   when the hold ends, so the stream shows that operation first).
 //! - [`runtime`]: starting the executors (pinning, io_uring memory sizing).
 //! - [`oneshot`] and [`latch`]: one value, or one "it has ended", waited
-//!   for across threads.
+//!   for across threads; [`gate`]: a lock tasks on any shard wait for.
 //!
 //! # Atomicity across shards
 //! A shard's data is touched only by its own thread, so a command on one
@@ -40,6 +40,7 @@
 
 pub mod blocked;
 pub mod core;
+pub mod gate;
 pub mod inbox;
 pub mod latch;
 pub mod latency;
