@@ -7,13 +7,14 @@
 //! for the gate again, so a waiter that was dropped can never strand the
 //! others.
 
+use super::latch::{wake_all, Waiters};
 use std::future::poll_fn;
 use std::sync::Mutex;
-use std::task::{Poll, Waker};
+use std::task::Poll;
 
 struct State {
     held: bool,
-    waiters: Vec<Waker>,
+    waiters: Waiters,
 }
 
 pub struct Gate(Mutex<State>);
@@ -31,7 +32,7 @@ impl Gate {
     pub const fn new() -> Gate {
         Gate(Mutex::new(State {
             held: false,
-            waiters: Vec::new(),
+            waiters: Waiters::new(),
         }))
     }
 
@@ -57,9 +58,7 @@ impl Gate {
                 state.held = true;
                 return Poll::Ready(GateGuard(self));
             }
-            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                state.waiters.push(cx.waker().clone());
-            }
+            state.waiters.register(cx);
             Poll::Pending
         })
         .await
@@ -71,11 +70,9 @@ impl Drop for GateGuard<'_> {
         let waiters = {
             let mut state = self.0.state();
             state.held = false;
-            std::mem::take(&mut state.waiters)
+            state.waiters.take()
         };
-        for w in waiters {
-            w.wake();
-        }
+        wake_all(waiters);
     }
 }
 

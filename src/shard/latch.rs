@@ -1,17 +1,47 @@
 //! A flag that is set once and that any number of tasks, on any shard, can
 //! wait for: "this task has ended".
 //!
-//! Owns only the flag and the wakers of its waiters; glommio wakers may be
-//! woken from any thread.
+//! Owns only the flag and the wakers of its waiters ([`Waiters`], which
+//! [`super::gate`] uses too); glommio wakers may be woken from any thread.
 
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
+
+/// The tasks waiting for one condition, on any thread (shared with
+/// [`super::gate`]).
+#[derive(Default)]
+pub(super) struct Waiters(Vec<Waker>);
+
+impl Waiters {
+    pub(super) const fn new() -> Waiters {
+        Waiters(Vec::new())
+    }
+
+    /// Registers the task polling with `cx`, once however often it polls.
+    pub(super) fn register(&mut self, cx: &Context<'_>) {
+        if !self.0.iter().any(|w| w.will_wake(cx.waker())) {
+            self.0.push(cx.waker().clone());
+        }
+    }
+
+    /// Takes every waiter, to be woken with [`wake_all`] once the lock
+    /// guarding the condition is released.
+    pub(super) fn take(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+pub(super) fn wake_all(waiters: Vec<Waker>) {
+    for w in waiters {
+        w.wake();
+    }
+}
 
 #[derive(Default)]
 struct State {
     set: bool,
-    waiters: Vec<Waker>,
+    waiters: Waiters,
 }
 
 /// The waiting side; clone it for each waiter.
@@ -40,9 +70,7 @@ impl Latch {
             if state.set {
                 return Poll::Ready(());
             }
-            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                state.waiters.push(cx.waker().clone());
-            }
+            state.waiters.register(cx);
             Poll::Pending
         })
         .await
@@ -54,11 +82,9 @@ impl Drop for SetOnDrop {
         let waiters = {
             let mut state = (self.0).0.lock().unwrap_or_else(|e| e.into_inner());
             state.set = true;
-            std::mem::take(&mut state.waiters)
+            state.waiters.take()
         };
-        for w in waiters {
-            w.wake();
-        }
+        wake_all(waiters);
     }
 }
 
