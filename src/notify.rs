@@ -1,7 +1,8 @@
 //! Keyspace notifications (`notify-keyspace-events`): a command that
-//! changes a key publishes `__keyspace@<db>__:<key>` with the event's name
-//! and `__keyevent@<db>__:<event>` with the key, for the classes the
-//! directive enables, as Redis does.
+//! changes a key (or, for the `m` class, reads a missing one) publishes
+//! `__keyspace@<db>__:<key>` with the event's name and
+//! `__keyevent@<db>__:<event>` with the key, for the classes the directive
+//! enables, as Redis does.
 //!
 //! # What it owns
 //! The enabled classes (one atomic, read by every emitter with a relaxed
