@@ -443,17 +443,6 @@ impl<'a> Token<'a> {
     }
 }
 
-/// Splits an inline request like Redis `sdssplitargs`: arguments separated
-/// by whitespace; "double quotes" with `\n \r \t \b \a \xHH` and `\<any>`
-/// escapes; 'single quotes' where only `\'` is an escape; quotes may start
-/// in the middle of an argument (`a"b c"` is `ab c`), but a closing quote
-/// must be followed by whitespace or the end. Returns `None` for unbalanced
-/// quotes (or a closing quote followed by something else).
-///
-/// One deliberate difference: Redis works on C strings, so a NUL byte ends
-/// its scan; here NUL is an ordinary byte. (In Redis an inline line with a
-/// NUL never even reaches sdssplitargs: its `strchr` for `\n` stops at the
-/// NUL, so the request waits until "too big inline request".)
 /// The length of the text of an inline command whose line ends with the
 /// `\n` at `newline`: only a `\r` right before the `\n` belongs to the
 /// terminator; any other `\r` is whitespace for the split.
@@ -470,6 +459,17 @@ pub(crate) fn inline_args(text: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
     split_args(text).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
 }
 
+/// Splits an inline request like Redis `sdssplitargs`: arguments separated
+/// by whitespace; "double quotes" with `\n \r \t \b \a \xHH` and `\<any>`
+/// escapes; 'single quotes' where only `\'` is an escape; quotes may start
+/// in the middle of an argument (`a"b c"` is `ab c`), but a closing quote
+/// must be followed by whitespace or the end. Returns `None` for unbalanced
+/// quotes (or a closing quote followed by something else).
+///
+/// One deliberate difference: Redis works on C strings, so a NUL byte ends
+/// its scan; here NUL is an ordinary byte. (In Redis an inline line with a
+/// NUL never even reaches sdssplitargs: its `strchr` for `\n` stops at the
+/// NUL, so the request waits until "too big inline request".)
 pub(crate) fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
     let n = line.len();
     let mut args = Vec::new();
