@@ -47,12 +47,11 @@ pub fn commands() -> Vec<CommandSpec> {
 fn dump(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let Some(value) = ctx.db().get(&args[1], now, Lookup::Read) else {
-        ctx.core.stats.keyspace_misses += 1;
-        ctx.notify_miss(&args[1]);
+        ctx.count_read(&args[1], false);
         return Ok(Reply::Nil);
     };
     let payload = dump_payload(value);
-    ctx.core.stats.keyspace_hits += 1;
+    ctx.count_read(&args[1], true);
     Ok(Reply::Bulk(payload.into()))
 }
 

@@ -288,10 +288,7 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.dirty(deleted);
     if deleted > 0 {
-        ctx.notify(class::HASH, "hdel", key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(class::HASH, "hdel", key, emptied);
     }
     Ok(Reply::Int(deleted as i64))
 }

@@ -159,8 +159,7 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let cached = match ctx.db().get(key, now, Lookup::Read) {
         None => {
-            ctx.core.stats.keyspace_misses += 1;
-            ctx.notify_miss(key);
+            ctx.count_read(key, false);
             return Ok(Reply::Int(0));
         }
         Some(v) => {
@@ -203,12 +202,7 @@ fn read_source(ctx: &mut Ctx, key: &Bytes) -> Source {
             Ok(()) => Source::Hll(v.as_str().map(|s| s.bytes().clone()).unwrap_or_default()),
         },
     };
-    if matches!(found, Source::Missing) {
-        ctx.core.stats.keyspace_misses += 1;
-        ctx.notify_miss(key);
-    } else {
-        ctx.core.stats.keyspace_hits += 1;
-    }
+    ctx.count_read(key, !matches!(found, Source::Missing));
     found
 }
 

@@ -333,12 +333,7 @@ fn count_present(ctx: &mut Ctx, keys: &[Bytes], mode: Lookup) -> CmdResult {
 fn type_of(ctx: &mut Ctx, key: &[u8], mode: Lookup) -> Option<&'static str> {
     let now = ctx.now_ms;
     let found = ctx.db().get(key, now, mode).map(|v| v.type_name());
-    if found.is_some() {
-        ctx.core.stats.keyspace_hits += 1;
-    } else {
-        ctx.core.stats.keyspace_misses += 1;
-        ctx.notify_miss(key);
-    }
+    ctx.count_read(key, found.is_some());
     found
 }
 

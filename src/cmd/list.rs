@@ -109,10 +109,7 @@ pub(super) fn notify_pop(ctx: &mut Ctx, key: &[u8], end: End, emptied: bool) {
         End::Left => "lpop",
         End::Right => "rpop",
     };
-    ctx.notify(class::LIST, event, key);
-    if emptied {
-        ctx.notify(class::GENERIC, "del", key);
-    }
+    ctx.notify_removal(class::LIST, event, key, emptied);
 }
 
 /// Pops up to `count` elements from `end` of the list at `key`, deleting
@@ -316,10 +313,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.dirty(removed as u64);
     if removed > 0 {
-        ctx.notify(class::LIST, "lrem", key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(class::LIST, "lrem", key, emptied);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -354,10 +348,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.signal_modified(key);
     ctx.dirty(removed as u64);
-    ctx.notify(class::LIST, "ltrim", key);
-    if emptied {
-        ctx.notify(class::GENERIC, "del", key);
-    }
+    ctx.notify_removal(class::LIST, "ltrim", key, emptied);
     Ok(Reply::Ok)
 }
 

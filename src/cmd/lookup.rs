@@ -20,8 +20,7 @@ pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
             .get(key, now, Lookup::Read)
             .is_none()
     {
-        ctx.core.stats.keyspace_misses += 1;
-        ctx.notify_miss(key);
+        ctx.count_read(key, false);
         return None;
     }
     let core = &mut *ctx.core;
@@ -32,19 +31,6 @@ pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
         core.stats.keyspace_misses += 1;
     }
     found
-}
-
-/// Counts a *STORE source, which is looked up as a write (a replica
-/// applying its master's stream still sees a logically expired source) but
-/// counts as a read, as Redis's lookupKeyRead does: a hit or a miss, and
-/// `keymiss` for a miss.
-pub fn count_source(ctx: &mut Ctx, key: &[u8], found: bool) {
-    if found {
-        ctx.core.stats.keyspace_hits += 1;
-    } else {
-        ctx.core.stats.keyspace_misses += 1;
-        ctx.notify_miss(key);
-    }
 }
 
 /// The key's value for a change (no statistics, as Redis's lookupKeyWrite).

@@ -109,19 +109,27 @@ impl<'a> Ctx<'a> {
     /// lookups expired, as Redis orders them).
     #[inline]
     pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
-        self.notify_in(self.db, class, event, key);
+        notify_on(self.core, self.db, class, event, key);
     }
 
-    /// A read found no `key` (the `m` class: `keymiss`).
-    #[inline]
-    pub fn notify_miss(&mut self, key: &[u8]) {
-        self.notify(crate::notify::class::KEY_MISS, "keymiss", key);
+    /// A removal from the collection at `key`: its `event`, then `del`
+    /// when it emptied the collection (which the caller deleted).
+    pub fn notify_removal(&mut self, class: u32, event: &str, key: &[u8], emptied: bool) {
+        self.notify(class, event, key);
+        if emptied {
+            self.notify(crate::notify::class::GENERIC, "del", key);
+        }
     }
 
-    /// [`Ctx::notify`] for database `db` (MOVE's and COPY's target).
-    #[inline]
-    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
-        notify_on(self.core, db, class, event, key);
+    /// Counts a read lookup of `key` as Redis's lookupKeyRead does: a
+    /// keyspace hit, or a miss, announced as `keymiss` (the `m` class).
+    pub fn count_read(&mut self, key: &[u8], found: bool) {
+        if found {
+            self.core.stats.keyspace_hits += 1;
+        } else {
+            self.core.stats.keyspace_misses += 1;
+            self.notify(crate::notify::class::KEY_MISS, "keymiss", key);
+        }
     }
 
     /// Replicas (and the AOF) get these commands instead of the one that

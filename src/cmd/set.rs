@@ -248,10 +248,7 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.dirty(removed);
     if removed > 0 {
-        ctx.notify(class::SET, "srem", key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(class::SET, "srem", key, emptied);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -363,10 +360,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             ctx.db().remove(key);
         }
         ctx.dirty(1);
-        ctx.notify(class::SET, "spop", key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(class::SET, "spop", key, emptied);
         ctx.propagate_as(vec![vec![
             Bytes::from_static(b"SREM"),
             key.clone(),
@@ -389,8 +383,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         let all: Vec<Reply> = members_reply(s.iter());
         ctx.db().remove(key);
         ctx.dirty(count as u64 + 1);
-        ctx.notify(class::SET, "spop", key);
-        ctx.notify(class::GENERIC, "del", key);
+        ctx.notify_removal(class::SET, "spop", key, true);
         ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
         return Ok(Reply::Set(all));
     }

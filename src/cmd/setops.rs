@@ -58,10 +58,7 @@ fn take_member(ctx: &mut Ctx, key: &Bytes, member: &[u8]) -> bool {
         ctx.db().remove(key);
     }
     ctx.dirty(1);
-    ctx.notify(class::SET, "srem", key);
-    if emptied {
-        ctx.notify(class::GENERIC, "del", key);
-    }
+    ctx.notify_removal(class::SET, "srem", key, emptied);
     true
 }
 
@@ -218,7 +215,8 @@ fn inter_card(sets: &[Option<&SetValue>], limit: usize) -> usize {
 /// Looks up every key (lazy expiry, WRONGTYPE) with the given mode. A
 /// store reads its sources as writes do: on a replica applying its
 /// master's stream, a logically expired source still counts (the master
-/// decides about expiry), as in Redis.
+/// decides about expiry), as in Redis. Either way each lookup counts as a
+/// read (a hit, or a miss announced as `keymiss`), as Redis's lookupKeyRead.
 fn check_sources(ctx: &mut Ctx, keys: &[Bytes], store: bool) -> Result<(), CmdError> {
     let mut wrong = false;
     for k in keys {
@@ -230,7 +228,7 @@ fn check_sources(ctx: &mut Ctx, keys: &[Bytes], store: bool) -> Result<(), CmdEr
         let found = v.is_some();
         wrong |= matches!(v, Some(v) if !matches!(v, Value::Set(_)));
         if store {
-            super::lookup::count_source(ctx, k, found);
+            ctx.count_read(k, found);
         }
     }
     if wrong {

@@ -243,12 +243,7 @@ pub fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, CmdError> {
         #[allow(unreachable_patterns)]
         Some(_) => return Err(CmdError::WrongType),
     };
-    if found.is_some() {
-        ctx.core.stats.keyspace_hits += 1;
-    } else {
-        ctx.core.stats.keyspace_misses += 1;
-        ctx.notify_miss(key);
-    }
+    ctx.count_read(key, found.is_some());
     Ok(found)
 }
 

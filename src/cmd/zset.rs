@@ -251,10 +251,7 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     ctx.dirty(removed);
     if removed > 0 {
-        ctx.notify(class::ZSET, "zrem", key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(class::ZSET, "zrem", key, emptied);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -399,10 +396,7 @@ fn remrange_generic(ctx: &mut Ctx, args: &[Bytes], by: RemBy) -> CmdResult {
             RemBy::Score(_) => "zremrangebyscore",
             RemBy::Lex(_) => "zremrangebylex",
         };
-        ctx.notify(class::ZSET, event, key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        ctx.notify_removal(class::ZSET, event, key, emptied);
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -452,10 +446,8 @@ pub(super) fn pop_from(
     }
     ctx.dirty(popped.len() as u64);
     if !popped.is_empty() {
-        ctx.notify(class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
-        if emptied {
-            ctx.notify(class::GENERIC, "del", key);
-        }
+        let event = if max { "zpopmax" } else { "zpopmin" };
+        ctx.notify_removal(class::ZSET, event, key, emptied);
     }
     Ok(Some(popped))
 }

@@ -55,7 +55,7 @@ fn read_input(ctx: &mut Ctx, key: &[u8], store: bool, sets_too: bool) -> Result<
         Some(_) => Err(CmdError::WrongType),
     };
     if store {
-        super::lookup::count_source(ctx, key, found);
+        ctx.count_read(key, found);
     }
     input
 }
