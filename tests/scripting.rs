@@ -8,7 +8,7 @@
 mod common;
 use common::family::{cascade, digest, keys_on, redis};
 use common::repl::{start, start_redis, wait_in_sync, wait_in_sync_applying_all};
-use common::{assert_same_replies, Conn, Value};
+use common::{assert_same_replies, busy_answering_conn, Conn, Value};
 
 fn eval_lines() -> Vec<String> {
     let mut lines: Vec<String> = [
@@ -243,33 +243,6 @@ fn script_commands_are_described_like_redis() {
         "eval_ro",
         "evalsha_ro",
     ]);
-}
-
-/// A connection served by a thread the busy script does not occupy: the
-/// first of several new connections that answers a PING with BUSY.
-fn busy_answering_conn(port: u16) -> Conn {
-    let mut found = None;
-    common::wait_until(
-        std::time::Duration::from_secs(10),
-        "a connection answering BUSY",
-        || {
-            let c = Conn::connect(port);
-            c.set_read_timeout(std::time::Duration::from_millis(300));
-            let mut c = c;
-            c.send(&[b"PING"]);
-            let mut buf = [0u8; 128];
-            use std::io::Read;
-            match c.reader.get_mut().read(&mut buf) {
-                Ok(n) if buf[..n].starts_with(b"-BUSY Redis is busy running a script.") => {
-                    c.set_read_timeout(std::time::Duration::from_secs(10));
-                    found = Some(c);
-                    true
-                }
-                _ => false,
-            }
-        },
-    );
-    found.expect("found")
 }
 
 #[test]

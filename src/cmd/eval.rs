@@ -69,12 +69,25 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
     };
     let split = 3 + numkeys as usize;
     let (keys, argv) = (&args[3..split], &args[split..]);
+    let start = || ScriptRun::start(&sha, &body, keys, argv);
+    Ok(run_script(client, start, read_only, None).await)
+}
+
+/// Runs a script to its end under a hold of every shard: an EVAL script,
+/// or (with its name and the calling command) a function. `start` makes
+/// the run once the hold is taken.
+pub(super) async fn run_script(
+    client: &mut Client,
+    start: impl FnOnce() -> Result<ScriptRun, String>,
+    read_only: bool,
+    function: Option<(String, Vec<Bytes>)>,
+) -> Reply {
     let guard = shard::hold_all().await;
     // Started under the hold: KEYS and ARGV are globals of this thread's
     // VM, and no other script of this thread runs until the hold ends.
-    let run = match ScriptRun::start(&sha, &body, keys, argv) {
+    let run = match start() {
         Ok(run) => run,
-        Err(e) => return Err(CmdError::other(e)),
+        Err(e) => return Reply::Error(Bytes::from(e)),
     };
     // Inside EXEC the transaction's capture takes the script's writes.
     let capture = (!client.in_exec).then(|| Arc::new(Mutex::new(Capture::default())));
@@ -90,7 +103,7 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
         .int_value("busy-reply-threshold")
         .unwrap_or(5000)
         .max(0) as u64;
-    scripting::script_started(limit);
+    scripting::script_started(limit, function);
     // Ends the busy state however this future ends.
     struct Ended;
     impl Drop for Ended {
@@ -125,7 +138,7 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
         guard.run_each(|core| core.capture = None).await;
     }
     drop(guard);
-    Ok(reply)
+    reply
 }
 
 /// One `redis.call` of a script: Redis's checks, then the command.
@@ -149,6 +162,18 @@ async fn script_call(client: &mut Client, call: &[Bytes], read_only: bool) -> Re
                 b"READONLY You can't write against a read only replica.",
             ));
         }
+    }
+    // On a stale replica (link down, replica-serve-stale-data no) a script
+    // that may run there (EVAL, a function with allow-stale) runs only the
+    // commands allowed on it.
+    let repl = &client.node.repl;
+    if !spec.has(STALE)
+        && !client.is_master
+        && repl.is_replica.load(std::sync::atomic::Ordering::Relaxed)
+        && !repl.link().up
+        && !client.node.config().bool_value("replica-serve-stale-data")
+    {
+        return refuse("Can not execute the command on a stale replica");
     }
     if spec.has(WRITE) {
         scripting::script_wrote();
@@ -203,19 +228,25 @@ pub async fn script(_client: &mut Client, args: &[Bytes]) -> CmdResult {
             scripting::flush();
             Ok(Reply::Ok)
         }
-        (b"kill", 2) => match scripting::request_kill() {
-            Ok(()) => Ok(Reply::Ok),
-            Err(KillRefused::NotBusy) => Err(CmdError::other(
-                "NOTBUSY No scripts in execution right now.",
-            )),
-            Err(KillRefused::Unkillable) => Err(CmdError::other(
-                "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
-            )),
-        },
+        (b"kill", 2) => kill(false),
         (b"help" | b"load" | b"exists" | b"flush" | b"kill", _) => Err(sub_arity(
             "script",
             std::str::from_utf8(&sub).unwrap_or("?"),
         )),
         _ => Err(unknown_sub("script", &args[1])),
+    }
+}
+
+/// SCRIPT KILL (`function` false) and FUNCTION KILL.
+pub(super) fn kill(function: bool) -> CmdResult {
+    match scripting::request_kill(function) {
+        Ok(()) => Ok(Reply::Ok),
+        Err(KillRefused::NotBusy) => Err(CmdError::other(
+            "NOTBUSY No scripts in execution right now.",
+        )),
+        Err(KillRefused::Unkillable) => Err(CmdError::other(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+        )),
+        Err(KillRefused::OtherKind(busy)) => Err(CmdError::other(busy)),
     }
 }

@@ -346,24 +346,31 @@ fn memory(client: &Client, tables: usize, out: &mut String) {
     field!(out, "allocator_resident", "{rss}");
     field!(out, "total_system_memory", "{total}");
     field!(out, "total_system_memory_human", "{}", human_bytes(total));
-    for name in [
-        "used_memory_lua",
-        "used_memory_vm_eval",
-        "used_memory_lua_human",
-        "used_memory_scripts_eval",
-        "number_of_cached_scripts",
-        "number_of_functions",
-        "number_of_libraries",
-        "used_memory_vm_functions",
-        "used_memory_vm_total",
-        "used_memory_vm_total_human",
-        "used_memory_functions",
-        "used_memory_scripts",
-        "used_memory_scripts_human",
-    ] {
-        let zero = if name.ends_with("_human") { "0B" } else { "0" };
-        field!(out, name, "{zero}");
+    // Lua VMs live one per shard thread and are not measured: their
+    // fields stay 0. The script cache and the libraries are counted.
+    let (scripts, scripts_bytes) = crate::scripting::cache_stats();
+    let (libraries, functions) = crate::scripting::functions::counts();
+    let functions_bytes = crate::scripting::functions::memory();
+    for name in ["used_memory_lua", "used_memory_vm_eval"] {
+        field!(out, name, "0");
     }
+    field!(out, "used_memory_lua_human", "0B");
+    field!(out, "used_memory_scripts_eval", "{scripts_bytes}");
+    field!(out, "number_of_cached_scripts", "{scripts}");
+    field!(out, "number_of_functions", "{functions}");
+    field!(out, "number_of_libraries", "{libraries}");
+    field!(out, "used_memory_vm_functions", "0");
+    field!(out, "used_memory_vm_total", "0");
+    field!(out, "used_memory_vm_total_human", "0B");
+    field!(out, "used_memory_functions", "{functions_bytes}");
+    let scripts_total = scripts_bytes + functions_bytes;
+    field!(out, "used_memory_scripts", "{scripts_total}");
+    field!(
+        out,
+        "used_memory_scripts_human",
+        "{}",
+        human_bytes(scripts_total as u64)
+    );
     field!(out, "maxmemory", "{maxmemory}");
     field!(out, "maxmemory_human", "{}", human_bytes(maxmemory));
     field!(

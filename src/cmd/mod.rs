@@ -28,6 +28,7 @@ pub mod connection;
 mod dump;
 pub mod error;
 mod eval;
+mod function;
 mod geo;
 mod geosearch;
 pub mod hash;
@@ -229,8 +230,10 @@ pub struct ReplHandshake {
     /// (`redis-cli --rdb`).
     pub rdb_only: bool,
     /// `rdb-filter-only`: wants a snapshot without keys (`redis-cli
-    /// --replica` and `--functions-rdb`).
+    /// --replica` and `--functions-rdb`)...
     pub rdb_keyless: bool,
+    /// ...but with the function libraries (the `functions` filter).
+    pub rdb_functions: bool,
 }
 
 impl Client {
@@ -305,9 +308,10 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
         && !client.is_master
         && !spec.has(flag::ALLOW_BUSY)
         && spec.name != "script"
+        && spec.name != "function"
     {
         let reply = Reply::Error(Bytes::from_static(
-            b"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+            crate::scripting::busy_error().as_bytes(),
         ));
         count_error(client, &reply);
         return reply;
@@ -317,7 +321,7 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
     // re-processes it: a write paused by FAILOVER gets READONLY on the
     // node that meanwhile became a replica.
     if !queueing {
-        wait_if_paused(client, spec).await;
+        wait_if_paused(client, spec, &args).await;
     }
     // From its checks to its end, a write counts as in flight, so a role
     // change can wait for the writes that were checked before it.
@@ -491,8 +495,8 @@ pub use crate::util::repr;
 /// EXEC counts as a write when a command it queued writes, and is held
 /// before its checks, so a node that became a replica meanwhile refuses
 /// it.
-async fn wait_if_paused(client: &Client, spec: &CommandSpec) {
-    let writes = checked_flags(client, spec).replicates;
+async fn wait_if_paused(client: &Client, spec: &CommandSpec, args: &[Bytes]) {
+    let writes = checked_flags(client, spec, args).replicates;
     wait_if_paused_for(client, writes, spec.name).await
 }
 
@@ -610,8 +614,9 @@ struct CheckedFlags {
     deny_oom: bool,
 }
 
-fn checked_flags(client: &Client, spec: &CommandSpec) -> CheckedFlags {
-    let (mut flags, mut missing) = (spec.flags, !spec.flags);
+fn checked_flags(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> CheckedFlags {
+    let flags = function::call_flags(spec, args);
+    let (mut flags, mut missing) = (flags, !flags);
     if let (Run::Client(ClientCmd::Exec), Some(multi)) = (spec.run, client.multi.as_ref()) {
         flags |= multi.flags;
         missing |= multi.missing_flags;
@@ -633,7 +638,7 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
-    let flags = checked_flags(client, spec);
+    let flags = checked_flags(client, spec, args);
     // Our master's link never runs while we load; the AOF loader's client
     // (also `is_master`) runs exactly then.
     if flags.deny_loading
@@ -929,6 +934,8 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         GeoStore => geosearch::run_across(client, args).await,
         Eval => eval::eval(client, args).await,
         Script => eval::script(client, args).await,
+        Fcall => function::fcall(client, args).await,
+        Function => function::function(client, args).await,
         Lcs => lcs::run_client(client, args).await,
         Sort => sort::run(client, args).await,
         Blocking => blocking::run(client, args).await,

@@ -198,8 +198,8 @@ fn replconf(client: &mut Client, args: &[Bytes]) -> CmdResult {
                 None => return Err(CmdError::NotInteger),
             };
         } else if is(opt, "rdb-filter-only") {
-            // Include filters, space separated: only `functions` exists,
-            // and Cascade has no functions, so any filter means no keys.
+            // Include filters, space separated: only `functions` exists.
+            // Any filter means no keys; `functions` keeps the libraries.
             let filters = crate::config::split_args(val)
                 .ok_or_else(|| CmdError::other("ERR Missing rdb-filter-only values"))?;
             if let Some(bad) = filters.iter().find(|f| !is(f, "functions")) {
@@ -209,6 +209,7 @@ fn replconf(client: &mut Client, args: &[Bytes]) -> CmdResult {
                 )));
             }
             client.repl.rdb_keyless = true;
+            client.repl.rdb_functions = !filters.is_empty();
         } else {
             return Err(CmdError::other(format!(
                 "ERR Unrecognized REPLCONF option: {}",

@@ -8,6 +8,7 @@ use super::Client;
 use crate::keyspace::{Install, Lookup, StrValue, Value};
 use crate::node::{unix_ms, unix_us};
 use crate::resp::{Protocol, Reply};
+use crate::scripting::functions::RestorePolicy;
 use crate::shard;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
@@ -992,6 +993,18 @@ async fn debug_reload(
         }
         Err(_) => return Err(CmdError::other("ERR the load thread died")),
     };
+    // Libraries first: a file whose libraries cannot join ours (NOFLUSH
+    // without MERGE) changes nothing.
+    let policy = match (flush, merge) {
+        (true, _) => RestorePolicy::Flush,
+        (false, false) => RestorePolicy::Append,
+        (false, true) => RestorePolicy::Replace,
+    };
+    if crate::scripting::functions::install_loaded(&loaded.facts.functions, policy).is_err() {
+        return Err(CmdError::other(
+            "ERR Error trying to load the RDB dump, check server logs.",
+        ));
+    }
     let staged = std::sync::Arc::new(loaded.staged);
     staged.ready().await;
     let how = if flush {

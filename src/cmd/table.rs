@@ -234,6 +234,9 @@ pub enum ClientCmd {
     /// EVAL EVALSHA EVAL_RO EVALSHA_RO.
     Eval,
     Script,
+    /// FCALL FCALL_RO.
+    Fcall,
+    Function,
     /// LCS with its keys on two shards.
     Lcs,
     /// SORT and SORT_RO.
@@ -344,7 +347,9 @@ impl CommandSpec {
                 keys
             }
             "lmpop" => numkeys_positions(args, 1),
-            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => numkeys_positions(args, 2),
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
+                numkeys_positions(args, 2)
+            }
             // GEORADIUS[BYMEMBER] key ... [STORE|STOREDIST key]: the last
             // store key given counts, as in Redis.
             "georadius" | "georadiusbymember" => {
@@ -561,6 +566,7 @@ impl Table {
             super::xgroup::commands(),
             super::geo::commands(),
             super::eval::commands(),
+            super::function::commands(),
             super::hash::commands(),
             super::set::commands(),
             super::zset::commands(),

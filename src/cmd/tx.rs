@@ -147,8 +147,9 @@ pub fn queue(client: &mut Client, spec: &'static CommandSpec, args: Vec<Bytes>) 
     let Some(multi) = client.multi.as_mut() else {
         return Reply::Error("ERR internal error: queueing outside MULTI".into());
     };
-    multi.flags |= spec.flags;
-    multi.missing_flags |= !spec.flags;
+    let flags = super::function::call_flags(spec, &args);
+    multi.flags |= flags;
+    multi.missing_flags |= !flags;
     multi.queued.push((spec, args));
     client.info.borrow_mut().multi = multi.queued.len() as i64;
     Reply::Simple(Bytes::from_static(b"QUEUED"))

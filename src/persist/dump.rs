@@ -304,6 +304,9 @@ pub struct LoadFacts {
     pub repl_stream_db: Option<usize>,
     pub repl_id: Option<String>,
     pub repl_offset: Option<u64>,
+    /// The function libraries' codes (`scripting::functions`), in file
+    /// order.
+    pub functions: Vec<Bytes>,
 }
 
 #[derive(Debug)]
@@ -402,6 +405,7 @@ pub fn load_from<S: super::rdb::RdbSource>(
                 selected = db as usize;
             }
             RdbItem::ResizeDb(keys, ttls) => stager.reserve(selected, keys, ttls),
+            RdbItem::Function(code) => out.functions.push(code),
             RdbItem::Entry(e) => {
                 if key_delay_us > 0 {
                     std::thread::sleep(std::time::Duration::from_micros(key_delay_us));

@@ -63,6 +63,8 @@ pub struct Cut {
     /// Keys and keys with a TTL per database at the cut, over all shards
     /// (the RESIZEDB hints).
     sizes: Vec<(u64, u64)>,
+    /// The function libraries' codes at the cut (written before the keys).
+    pub functions: Vec<bytes::Bytes>,
     slot: Slot,
 }
 
@@ -160,6 +162,8 @@ async fn cut_holding<R>(node: &Arc<Node>, slot: Slot, at_cut: impl FnOnce() -> R
         .run_each(|core| (core.ks.snapshot_begin(), core.stats.dirty))
         .await;
     let taken_unix_ms = unix_ms();
+    // Libraries change under a hold of every shard too (FUNCTION LOAD...).
+    let functions = crate::scripting::functions::codes();
     let extra = at_cut();
     drop(guard);
     node.repl.gate.resume();
@@ -182,6 +186,7 @@ async fn cut_holding<R>(node: &Arc<Node>, slot: Slot, at_cut: impl FnOnce() -> R
             taken_unix_ms,
             dirty_per_shard,
             sizes,
+            functions,
             slot,
         },
         extra,
@@ -251,6 +256,7 @@ where
         node: cut.slot.node.clone(),
         taken_unix_ms: cut.taken_unix_ms,
         sizes: cut.sizes.clone(),
+        functions: cut.functions.clone(),
         opts: opts.clone(),
     };
     let deliver = Deliver::Rdb {
@@ -525,14 +531,17 @@ struct Header {
     node: Arc<Node>,
     taken_unix_ms: u64,
     sizes: Vec<(u64, u64)>,
+    functions: Vec<bytes::Bytes>,
     opts: SaveOptions,
 }
 
-/// The RDB header and the AUX fields Redis 7.0 writes before any key.
+/// The RDB header, the AUX fields and the function libraries Redis 7.0
+/// writes before any key.
 fn start_rdb<S: RdbSink>(
     sink: S,
     opts: &SaveOptions,
     taken_unix_ms: u64,
+    functions: &[bytes::Bytes],
 ) -> std::io::Result<RdbEncoder<S>> {
     let mut enc = RdbEncoder::new(
         sink,
@@ -556,14 +565,17 @@ fn start_rdb<S: RdbSink>(
         enc.aux(k, v)?;
     }
     enc.aux(b"aof-base", if opts.aof_base { b"1" } else { b"0" })?;
+    for code in functions {
+        enc.function(code)?;
+    }
     Ok(enc)
 }
 
 /// An RDB with the header and AUX fields but no keys: what a replica that
-/// filtered the data out (`REPLCONF rdb-filter-only`) gets. Cascade has no
-/// functions, so the `functions` filter leaves nothing either.
-pub fn keyless_rdb(opts: &SaveOptions) -> Vec<u8> {
-    start_rdb(Vec::new(), opts, unix_ms())
+/// filtered the data out (`REPLCONF rdb-filter-only`) gets, with the
+/// function libraries `functions` (those of the `functions` filter).
+pub fn keyless_rdb(opts: &SaveOptions, functions: &[bytes::Bytes]) -> Vec<u8> {
+    start_rdb(Vec::new(), opts, unix_ms(), functions)
         .and_then(RdbEncoder::finish)
         .expect("writing to memory cannot fail")
 }
@@ -571,7 +583,7 @@ pub fn keyless_rdb(opts: &SaveOptions) -> Vec<u8> {
 /// The encoder thread: RDB header, then the slices database by database.
 fn encode<S: RdbSink>(rx: Slices, h: &Header, sink: S) -> std::io::Result<S> {
     let opts = &h.opts;
-    let mut enc = start_rdb(sink, opts, h.taken_unix_ms)?;
+    let mut enc = start_rdb(sink, opts, h.taken_unix_ms, &h.functions)?;
     let mut current_db = None;
     loop {
         let msg =

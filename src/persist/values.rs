@@ -4,11 +4,13 @@
 //! hashes as RDB_TYPE_HASH, intsets as SET_INTSET, other sets as
 //! RDB_TYPE_SET, lists as LIST_QUICKLIST_2 one listpack per node, sorted
 //! sets as ZSET_2; every one a type Redis 7.0 loads), and the DUMP payload
-//! of one value ([`dump_payload`], [`restore_payload`]). No I/O here: bytes
+//! of one value ([`dump_payload`], [`restore_payload`]) and of the function
+//! libraries ([`functions_payload`]). No I/O here: bytes
 //! go through the encoder's sink.
 
 use super::rdb::{crc64, format, EncodeOptions, RdbDecoder, RdbEncoder, RdbSink, RdbValue};
 use crate::keyspace::{HashValue, Limits, ListValue, SetValue, StrValue, Value, ZsetValue};
+use bytes::Bytes;
 
 /// The value to store for a loaded one, or `None` for an empty collection
 /// (Redis skips those keys when loading).
@@ -84,6 +86,45 @@ pub fn dump_payload(value: &Value) -> Vec<u8> {
     let crc = crc64::crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// FUNCTION DUMP's payload: a function record (0xF5 and the code) per
+/// library, then the RDB version and the CRC64, as Redis 7.0 writes it.
+pub fn functions_payload(codes: &[Bytes]) -> Vec<u8> {
+    let opts = EncodeOptions::default();
+    let mut enc = RdbEncoder::bare(Vec::new(), opts);
+    for code in codes {
+        // Writing into a Vec cannot fail.
+        let _ = enc.function(code);
+    }
+    let mut out = enc.into_sink();
+    out.extend_from_slice(&(opts.version as u16).to_le_bytes());
+    let crc = crc64::crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The library codes of a FUNCTION RESTORE payload, or Redis's error.
+pub fn functions_from_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
+    let bad = || PayloadError::VersionOrChecksum.message().to_string();
+    if payload.len() < 10 {
+        return Err(bad());
+    }
+    let (body, footer) = payload.split_at(payload.len() - 10);
+    let version = u32::from(u16::from_le_bytes([footer[0], footer[1]]));
+    if version > format::MAX_VERSION {
+        return Err(bad());
+    }
+    let crc = crc64::crc64(&payload[..payload.len() - 8]);
+    if footer[2..] != crc.to_le_bytes() {
+        return Err(bad());
+    }
+    RdbDecoder::bare_functions(body, body.len() as u64).map_err(|e| match e {
+        super::rdb::RdbError::Corrupt { what, .. } if what.contains("is not a function") => {
+            "ERR given type is not a function".to_string()
+        }
+        _ => "ERR failed loading the given functions payload".to_string(),
+    })
 }
 
 /// Why a DUMP payload was refused, with Redis's error text.

@@ -345,7 +345,7 @@ async fn full_sync(
     let name = handle.name();
     ensure_backlog(node).await;
     if client.repl.rdb_keyless {
-        return keyless_sync(stream, node, handle, req).await;
+        return keyless_sync(stream, node, handle, req, client.repl.rdb_functions).await;
     }
     let (diskless_cfg, delay, max_replicas) = {
         let cfg = node.config();
@@ -457,15 +457,21 @@ async fn keyless_sync(
     node: &Arc<Node>,
     handle: &Arc<ReplicaHandle>,
     req: &PsyncRequest,
+    client_wants_functions: bool,
 ) -> Option<(u64, bool, Option<Arc<Spill>>)> {
     node.repl.gate.pause().await;
     let guard = shard::hold_all().await;
     let position = super::StreamPosition::at_cut(node);
+    let functions = if client_wants_functions {
+        crate::scripting::functions::codes()
+    } else {
+        Vec::new()
+    };
     drop(guard);
     node.repl.gate.resume();
     let mut opts = dump::SaveOptions::from_config(&node.config());
     opts.aux = position.aux();
-    let rdb = snapshot::keyless_rdb(&opts);
+    let rdb = snapshot::keyless_rdb(&opts, &functions);
     handle.set_state("send_bulk");
     let mut out = Vec::with_capacity(rdb.len() + 80);
     if !req.old_sync {

@@ -1054,6 +1054,13 @@ impl Link {
             return failed("Full sync refused: empty master with a new replication ID (replica-protect-data yes)");
         }
         tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+        // The master's libraries replace ours, as its keys do.
+        if let Err(e) = crate::scripting::functions::install_loaded(
+            &loaded.functions,
+            crate::scripting::functions::RestorePolicy::Flush,
+        ) {
+            return failed(format!("could not load the master's functions: {e}"));
+        }
         let keys_loaded = loaded.keys_loaded;
         let stream_db = loaded
             .repl_stream_db

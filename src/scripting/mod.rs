@@ -14,6 +14,7 @@
 //! Knows nothing of shards or clients; `cmd::eval` drives it.
 
 mod convert;
+pub mod functions;
 mod lib_bit;
 mod lib_cjson;
 mod lib_cmsgpack;
@@ -25,7 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 // ------------------------------------------------------ a busy script --
 //
@@ -43,8 +44,17 @@ static WROTE: AtomicBool = AtomicBool::new(false);
 static BUSY: AtomicBool = AtomicBool::new(false);
 static KILL: AtomicBool = AtomicBool::new(false);
 
-/// A script starts running (under its hold: one at a time).
-pub fn script_started(limit_ms: u64) {
+/// The function running (FCALL): its name and the command that called it,
+/// for FUNCTION STATS; `None` while an EVAL script runs.
+fn running_function() -> MutexGuard<'static, Option<(String, Vec<Bytes>)>> {
+    static RUNNING: Mutex<Option<(String, Vec<Bytes>)>> = Mutex::new(None);
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A script starts running (under its hold: one at a time): an EVAL
+/// script, or the function `function` called by that command.
+pub fn script_started(limit_ms: u64, function: Option<(String, Vec<Bytes>)>) {
+    *running_function() = function;
     LIMIT_MS.store(limit_ms, Ordering::SeqCst);
     WROTE.store(false, Ordering::SeqCst);
     BUSY.store(false, Ordering::SeqCst);
@@ -57,6 +67,7 @@ pub fn script_ended() {
     RUNNING_SINCE.store(0, Ordering::SeqCst);
     BUSY.store(false, Ordering::SeqCst);
     KILL.store(false, Ordering::SeqCst);
+    *running_function() = None;
 }
 
 /// The running script ran a write command: SCRIPT KILL may not stop it.
@@ -69,16 +80,63 @@ pub fn busy() -> bool {
     BUSY.load(Ordering::Relaxed)
 }
 
-/// Why SCRIPT KILL cannot stop the running script.
+/// What other clients' commands get while a script is busy.
+pub fn busy_error() -> &'static str {
+    if running_function().is_some() {
+        BUSY_FUNCTION
+    } else {
+        BUSY_EVAL
+    }
+}
+
+pub const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+/// What runs, for FUNCTION STATS.
+pub enum Running {
+    Nothing,
+    /// An EVAL script.
+    Script,
+    /// A function: its name, the calling command, how long it has run (ms).
+    Function(String, Vec<Bytes>, u64),
+}
+
+/// What runs now (FUNCTION STATS).
+pub fn running() -> Running {
+    let since = RUNNING_SINCE.load(Ordering::SeqCst);
+    if since == 0 {
+        return Running::Nothing;
+    }
+    match running_function().as_ref() {
+        Some((name, cmd)) => Running::Function(
+            name.clone(),
+            cmd.clone(),
+            crate::node::unix_ms().saturating_sub(since),
+        ),
+        None => Running::Script,
+    }
+}
+
+/// Why SCRIPT KILL or FUNCTION KILL cannot stop the running script.
 pub enum KillRefused {
     NotBusy,
     Unkillable,
+    /// SCRIPT KILL of a function, FUNCTION KILL of an EVAL script: the
+    /// BUSY error naming the right command.
+    OtherKind(&'static str),
 }
 
-/// SCRIPT KILL: asks the busy script to stop.
-pub fn request_kill() -> Result<(), KillRefused> {
+/// SCRIPT KILL (`function` false) or FUNCTION KILL: asks the busy script
+/// to stop.
+pub fn request_kill(function: bool) -> Result<(), KillRefused> {
     if !busy() {
         return Err(KillRefused::NotBusy);
+    }
+    let is_function = running_function().is_some();
+    if is_function != function {
+        return Err(KillRefused::OtherKind(busy_error()));
     }
     if WROTE.load(Ordering::SeqCst) {
         return Err(KillRefused::Unkillable);
@@ -141,6 +199,13 @@ pub fn cached(sha: &[u8]) -> Option<Bytes> {
         .cloned()
 }
 
+/// Scripts in the cache and the bytes of their bodies (INFO memory).
+pub fn cache_stats() -> (usize, usize) {
+    let cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+    let bytes = cache.iter().map(|(sha, body)| sha.len() + body.len()).sum();
+    (cache.len(), bytes)
+}
+
 /// Empties the cache (SCRIPT FLUSH).
 pub fn flush() {
     cache().lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -154,8 +219,23 @@ struct Vm {
     env: RegistryKey,
     /// prelude.lua's `run(co, ...)`.
     run: RegistryKey,
+    /// prelude.lua's function environment, library loader and FCALL binder.
+    fn_api: FunctionApi,
+    /// Libraries run in this VM: name → (library id, callbacks by
+    /// lower-case function name).
+    libraries: RefCell<HashMap<String, (u64, Callbacks)>>,
     /// Compiled scripts of this VM by SHA-1, for [`GENERATION`] `.1`.
     compiled: RefCell<(HashMap<String, RegistryKey>, u64)>,
+}
+
+/// A library's callbacks in one VM, by lower-case function name.
+type Callbacks = HashMap<String, RegistryKey>;
+
+/// Registry keys of what prelude.lua gives functions.
+struct FunctionApi {
+    env: RegistryKey,
+    load: RegistryKey,
+    bind: RegistryKey,
 }
 
 thread_local! {
@@ -183,76 +263,109 @@ fn new_vm() -> mlua::Result<Vm> {
     lib_bit::register(&lua)?;
     lib_cjson::register(&lua)?;
     lib_cmsgpack::register(&lua)?;
-    let sha1hex = lua.create_function(|_, s: mlua::String| Ok(sha1_hex(s.as_bytes())))?;
-    lua.globals().raw_set(
-        "__check_running",
-        lua.create_function(|_, ()| Ok(check_running()))?,
-    )?;
-    let log = lua.create_function(|_, args: MultiValue| {
-        let mut it = args.into_iter();
-        let level = match it.next() {
-            Some(Value::Number(n)) => n as i64,
-            Some(Value::Integer(n)) => n,
-            _ => {
-                return Err(mlua::Error::RuntimeError(
-                    "First argument must be a number (log level).".into(),
-                ))
-            }
+    let (env, run, fn_api) = {
+        let builtins = lua.create_table()?;
+        builtins.raw_set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::String| Ok(sha1_hex(s.as_bytes())))?,
+        )?;
+        builtins.raw_set(
+            "check_running",
+            lua.create_function(|_, ()| Ok(check_running()))?,
+        )?;
+        builtins.raw_set(
+            "load_timed_out",
+            lua.create_function(|_, ()| Ok(functions::load_timed_out()))?,
+        )?;
+        builtins.raw_set("log", lua.create_function(log)?)?;
+        builtins.raw_set("version", crate::cmd::connection::REDIS_VERSION)?;
+        builtins.raw_set(
+            "version_num",
+            version_num(crate::cmd::connection::REDIS_VERSION),
+        )?;
+        // SAFETY: the trampolines only push a boolean below the arguments
+        // Lua passed (one stack slot, checked) and yield them all, which Lua
+        // 5.1 allows from a C function called inside a coroutine; called
+        // outside one, lua_yield raises a Lua error ("attempt to yield across
+        // metamethod/C-call boundary"), which Lua catches.
+        let (call, pcall, encode, decode) = unsafe {
+            (
+                lua.create_c_function(call_trampoline)?,
+                lua.create_c_function(pcall_trampoline)?,
+                lua.create_c_function(cjson_encode_trampoline)?,
+                lua.create_c_function(cjson_decode_trampoline)?,
+            )
         };
-        let text: Vec<String> = it
-            .map(|v| match v {
-                Value::String(s) => s.to_string_lossy().into_owned(),
-                other => format!("{other:?}"),
-            })
-            .collect();
-        let line = text.join(" ");
-        match level {
-            0 => tracing::debug!("{line}"),
-            1 => tracing::debug!("{line}"),
-            2 => tracing::info!("{line}"),
-            _ => tracing::warn!("{line}"),
+        builtins.raw_set("call", call)?;
+        builtins.raw_set("pcall", pcall)?;
+        {
+            let cjson: Table = lua.globals().raw_get("cjson")?;
+            cjson.raw_set("encode", encode)?;
+            cjson.raw_set("decode", decode)?;
         }
-        Ok(())
-    })?;
-    // SAFETY: the trampolines only push a boolean below the arguments
-    // Lua passed (one stack slot, checked) and yield them all, which Lua
-    // 5.1 allows from a C function called inside a coroutine; called
-    // outside one, lua_yield raises a Lua error ("attempt to yield across
-    // metamethod/C-call boundary"), which Lua catches.
-    let (call, pcall, encode, decode) = unsafe {
-        (
-            lua.create_c_function(call_trampoline)?,
-            lua.create_c_function(pcall_trampoline)?,
-            lua.create_c_function(cjson_encode_trampoline)?,
-            lua.create_c_function(cjson_decode_trampoline)?,
-        )
-    };
-    {
-        let cjson: Table = lua.globals().raw_get("cjson")?;
-        cjson.raw_set("encode", encode)?;
-        cjson.raw_set("decode", decode)?;
-    }
-    let (env, run) = {
-        let (env, run): (Table, Function) = lua
+        let (env, run, functions): (Table, Function, Table) = lua
             .load(include_str!("prelude.lua"))
             .set_name("=prelude")
-            .eval()?;
-        let redis: Table = lua.globals().raw_get("redis")?;
-        redis.raw_set("call", call)?;
-        redis.raw_set("pcall", pcall)?;
-        redis.raw_set("sha1hex", sha1hex)?;
-        redis.raw_set("log", log)?;
+            .call(builtins)?;
+        let fenv: Table = functions.raw_get("env")?;
+        let load_library: Function = functions.raw_get("load")?;
+        let bind: Function = functions.raw_get("bind")?;
         (
             lua.create_registry_value(env)?,
             lua.create_registry_value(run)?,
+            FunctionApi {
+                env: lua.create_registry_value(fenv)?,
+                load: lua.create_registry_value(load_library)?,
+                bind: lua.create_registry_value(bind)?,
+            },
         )
     };
     Ok(Vm {
         env,
         run,
+        fn_api,
+        libraries: RefCell::new(HashMap::new()),
         compiled: RefCell::new((HashMap::new(), GENERATION.load(Ordering::SeqCst))),
         lua,
     })
+}
+
+/// redis.log(level, message...).
+fn log(_: &Lua, args: MultiValue) -> mlua::Result<()> {
+    let mut it = args.into_iter();
+    let level = match it.next() {
+        Some(Value::Number(n)) => n as i64,
+        Some(Value::Integer(n)) => n,
+        _ => {
+            return Err(mlua::Error::RuntimeError(
+                "First argument must be a number (log level).".into(),
+            ))
+        }
+    };
+    let text: Vec<String> = it
+        .map(|v| match v {
+            Value::String(s) => s.to_string_lossy().into_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    let line = text.join(" ");
+    match level {
+        0 | 1 => tracing::debug!("{line}"),
+        2 => tracing::info!("{line}"),
+        _ => tracing::warn!("{line}"),
+    }
+    Ok(())
+}
+
+/// REDIS_VERSION_NUM: 0x00MMmmpp.
+fn version_num(version: &str) -> i64 {
+    let mut parts = version.split('.').map(|p| p.parse::<i64>().unwrap_or(0));
+    let (major, minor, patch) = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (major << 16) | (minor << 8) | patch
 }
 
 /// redis.call: yields (false, command...) to the driver.
@@ -310,6 +423,24 @@ unsafe fn yield_lib(state: *mut mlua::ffi::lua_State, which: i32) -> std::ffi::c
     }
 }
 
+/// Compiles a chunk under the chunk name `source` with the globals `env`;
+/// Lua's message when it does not compile.
+fn compile<'lua>(
+    lua: &'lua Lua,
+    code: &[u8],
+    source: &str,
+    env: Table<'lua>,
+) -> Result<Function<'lua>, String> {
+    lua.load(code)
+        .set_name(source)
+        .set_environment(env)
+        .into_function()
+        .map_err(|e| match &e {
+            mlua::Error::SyntaxError { message, .. } => message.clone(),
+            other => other.to_string(),
+        })
+}
+
 /// Compiles `body` (named by `sha`) in this thread's VM, caching it; the
 /// error reply Redis gives for a script that does not compile.
 fn compiled<'a>(vm: &'a Vm, sha: &str, body: &[u8]) -> Result<Function<'a>, String> {
@@ -323,19 +454,8 @@ fn compiled<'a>(vm: &'a Vm, sha: &str, body: &[u8]) -> Result<Function<'a>, Stri
         return vm.lua.registry_value(key).map_err(|e| e.to_string());
     }
     let env: Table = vm.lua.registry_value(&vm.env).map_err(|e| e.to_string())?;
-    let f = vm
-        .lua
-        .load(body)
-        .set_name("@user_script")
-        .set_environment(env)
-        .into_function()
-        .map_err(|e| {
-            let text = match &e {
-                mlua::Error::SyntaxError { message, .. } => message.clone(),
-                other => other.to_string(),
-            };
-            format!("ERR Error compiling script (new function): {text}")
-        })?;
+    let f = compile(&vm.lua, body, "@user_script", env)
+        .map_err(|text| format!("ERR Error compiling script (new function): {text}"))?;
     let key = vm
         .lua
         .create_registry_value(f.clone())
@@ -355,6 +475,15 @@ pub fn load(body: &Bytes) -> Result<String, String> {
         .unwrap_or_else(|e| e.into_inner())
         .insert(sha.clone(), body.clone());
     Ok(sha)
+}
+
+/// A Lua array of `items` (KEYS, ARGV, a function's keys and args).
+fn string_table<'lua>(lua: &'lua Lua, items: &[Bytes]) -> mlua::Result<Table<'lua>> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
 }
 
 /// Where a script run stopped.
@@ -381,7 +510,10 @@ pub enum Resume {
 pub struct ScriptRun {
     vm: Rc<Vm>,
     co: RegistryKey,
-    sha: String,
+    /// What errors name: the script's SHA-1 or the function's name.
+    name: String,
+    /// Where its code comes from: `@user_script` or `@user_function`.
+    source: &'static str,
     /// The call being answered: (made through a coroutine-based pcall,
     /// made with redis.pcall).
     pending: std::cell::Cell<(bool, bool)>,
@@ -400,16 +532,9 @@ impl ScriptRun {
             let f = compiled(&vm, sha, body)?;
             let lua = &vm.lua;
             let globals = lua.globals();
-            let to_table = |items: &[Bytes]| -> mlua::Result<Table<'_>> {
-                let t = lua.create_table_with_capacity(items.len(), 0)?;
-                for (i, item) in items.iter().enumerate() {
-                    t.raw_set(i + 1, lua.create_string(item)?)?;
-                }
-                Ok(t)
-            };
             let setup = || -> mlua::Result<RegistryKey> {
-                globals.raw_set("KEYS", to_table(keys)?)?;
-                globals.raw_set("ARGV", to_table(argv)?)?;
+                globals.raw_set("KEYS", string_table(lua, keys)?)?;
+                globals.raw_set("ARGV", string_table(lua, argv)?)?;
                 let co = lua.create_thread(f)?;
                 lua.create_registry_value(co)
             };
@@ -418,7 +543,8 @@ impl ScriptRun {
         Ok(ScriptRun {
             vm,
             co,
-            sha: sha.to_string(),
+            name: sha.to_string(),
+            source: "@user_script",
             pending: std::cell::Cell::new((false, false)),
         })
     }
@@ -462,12 +588,12 @@ impl ScriptRun {
                 let msg = msg.replace(['\r', '\n'], " ");
                 match out.next() {
                     Some(Value::Number(line)) => Step::Failed(format!(
-                        "{msg} script: {}, on @user_script:{}.",
-                        self.sha, line as i64
+                        "{msg} script: {}, on {}:{}.",
+                        self.name, self.source, line as i64
                     )),
                     Some(Value::Integer(line)) => Step::Failed(format!(
-                        "{msg} script: {}, on @user_script:{line}.",
-                        self.sha
+                        "{msg} script: {}, on {}:{line}.",
+                        self.name, self.source
                     )),
                     _ => Step::Failed(msg),
                 }

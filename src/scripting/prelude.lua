@@ -6,6 +6,8 @@
 -- its C pcall, so pcall and xpcall are rebuilt here on coroutines,
 -- forwarding such yields outwards.
 local G = _G
+-- What the server passes in: redis.call and friends, written in Rust.
+local builtins = ...
 local co_create, co_resume, co_yield, co_status =
   coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
 local select, type, error, tostring, unpack, rawget, setmetatable =
@@ -29,8 +31,7 @@ local NESTED = {}
 local sethook = debug.sethook
 
 -- Every 100,000 instructions: is the script to stop (SCRIPT KILL)?
-local check_running = G.__check_running
-G.__check_running = nil
+local check_running = builtins.check_running
 local function time_hook()
   if check_running() then
     error({ err = 'ERR Script killed by user with SCRIPT KILL...' }, 0)
@@ -113,7 +114,14 @@ function G.xpcall(f, handler)
   return false, handler(r[2])
 end
 
-local redis = {}
+local redis = {
+  call = builtins.call,
+  pcall = builtins.pcall,
+  sha1hex = builtins.sha1hex,
+  log = builtins.log,
+  REDIS_VERSION = builtins.version,
+  REDIS_VERSION_NUM = builtins.version_num,
+}
 G.redis = redis
 
 function redis.error_reply(msg)
@@ -204,7 +212,7 @@ setmetatable(env, {
 local function where(co)
   for level = 0, 40 do
     local i = getinfo(co, level, 'Sl')
-    if i and i.source == '@user_script' then
+    if i and (i.source == '@user_script' or i.source == '@user_function') then
       return i.currentline
     end
   end
@@ -248,4 +256,233 @@ local function run(co, started, nested, ok, value)
   return 'call', false, unpack(r, 2, r.n)
 end
 
-return env, run
+
+-- Functions (FUNCTION LOAD, FCALL). A library's code runs once per VM with
+-- `fenv` as its environment. While it loads, its globals are the load API
+-- alone: `redis` with register_function, log and the version, as in Redis
+-- 7.0; anything else is a nonexistent global. Afterwards the callbacks it
+-- registered see the runtime globals: the standard libraries and a `redis`
+-- without the EVAL-only helpers, and no KEYS or ARGV (a function gets its
+-- keys and arguments as parameters). Globals are read-only throughout.
+local function readonly()
+  error('Attempt to modify a readonly table', 2)
+end
+
+local function nonexistent(k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 3)
+end
+
+local FLAG_BITS = {
+  ['no-writes'] = 1,
+  ['allow-oom'] = 2,
+  ['allow-stale'] = 4,
+  ['no-cluster'] = 8,
+  ['allow-cross-slot-keys'] = 16,
+}
+
+-- The functions of the library being loaded; nil outside FUNCTION LOAD.
+local registering = nil
+
+local function reg_error(msg)
+  error({ err = 'ERR ' .. msg }, 0)
+end
+
+local lower = string.lower
+
+local function register_function(...)
+  if not registering then
+    reg_error('redis.register_function can only be called on FUNCTION LOAD command')
+  end
+  local n = select('#', ...)
+  local name, callback, flags, description
+  if n == 2 then
+    name, callback = ...
+    if type(name) ~= 'string' and type(name) ~= 'number' then
+      reg_error('first argument to redis.register_function must be a string')
+    end
+    name = tostring(name)
+    if type(callback) ~= 'function' then
+      reg_error('second argument to redis.register_function must be a function')
+    end
+    flags = 0
+  elseif n == 1 then
+    local args = ...
+    if type(args) ~= 'table' then
+      reg_error('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    flags = 0
+    for k, v in G.pairs(args) do
+      if type(k) ~= 'string' then
+        reg_error('named argument key given to redis.register_function is not a string')
+      end
+      local key = lower(k)
+      -- Numbers are strings to Lua (lua_isstring), as Redis checks.
+      if key == 'function_name' then
+        if type(v) ~= 'string' and type(v) ~= 'number' then
+          reg_error('function_name argument given to redis.register_function must be a string')
+        end
+        name = tostring(v)
+      elseif key == 'description' then
+        if type(v) ~= 'string' and type(v) ~= 'number' then
+          reg_error('description argument given to redis.register_function must be a string')
+        end
+        description = tostring(v)
+      elseif key == 'callback' then
+        if type(v) ~= 'function' then
+          reg_error('callback argument given to redis.register_function must be a function')
+        end
+        callback = v
+      elseif key == 'flags' then
+        if type(v) ~= 'table' then
+          reg_error('flags argument to redis.register_function must be a table representing function flags')
+        end
+        local i = 1
+        while v[i] ~= nil do
+          local bit = type(v[i]) == 'string' and FLAG_BITS[lower(v[i])]
+          if not bit then
+            reg_error('unknown flag given')
+          end
+          flags = G.bit.bor(flags, bit)
+          i = i + 1
+        end
+      else
+        reg_error('unknown argument given to redis.register_function')
+      end
+    end
+    if name == nil then
+      reg_error('redis.register_function must get a function name argument')
+    end
+    if callback == nil then
+      reg_error('redis.register_function must get a callback argument')
+    end
+  else
+    reg_error('wrong number of arguments to redis.register_function')
+  end
+  if #name == 0 or name:find('[^%w_]') then
+    reg_error('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  for _, f in G.ipairs(registering) do
+    if f.name == name then
+      reg_error('Function already exists in the library')
+    end
+  end
+  registering[#registering + 1] =
+    { name = name, callback = callback, flags = flags, description = description }
+end
+
+local function proxy(t, on_missing)
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = t[k]
+      if v == nil and on_missing then
+        on_missing(k)
+      end
+      return v
+    end,
+    __newindex = readonly,
+    __metatable = false,
+  })
+end
+
+local load_redis = proxy({
+  register_function = register_function,
+  log = redis.log,
+  LOG_DEBUG = redis.LOG_DEBUG,
+  LOG_VERBOSE = redis.LOG_VERBOSE,
+  LOG_NOTICE = redis.LOG_NOTICE,
+  LOG_WARNING = redis.LOG_WARNING,
+  REDIS_VERSION = redis.REDIS_VERSION,
+  REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}, nonexistent)
+
+local run_redis = proxy({
+  call = redis.call,
+  pcall = redis.pcall,
+  log = redis.log,
+  LOG_DEBUG = redis.LOG_DEBUG,
+  LOG_VERBOSE = redis.LOG_VERBOSE,
+  LOG_NOTICE = redis.LOG_NOTICE,
+  LOG_WARNING = redis.LOG_WARNING,
+  REDIS_VERSION = redis.REDIS_VERSION,
+  REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+  setresp = redis.setresp,
+  sha1hex = redis.sha1hex,
+  error_reply = redis.error_reply,
+  status_reply = redis.status_reply,
+  set_repl = redis.set_repl,
+  REPL_NONE = redis.REPL_NONE,
+  REPL_AOF = redis.REPL_AOF,
+  REPL_SLAVE = redis.REPL_SLAVE,
+  REPL_REPLICA = redis.REPL_REPLICA,
+  REPL_ALL = redis.REPL_ALL,
+}, nil)
+
+-- Globals of the EVAL VM a function may not see.
+local HIDDEN = { KEYS = true, ARGV = true, debug = true }
+
+local fenv = {}
+setmetatable(fenv, {
+  __index = function(_, k)
+    if registering then
+      if k == 'redis' then
+        return load_redis
+      end
+      nonexistent(k)
+    end
+    if k == '_G' then
+      return fenv
+    end
+    if k == 'redis' then
+      return run_redis
+    end
+    local v = nil
+    if not HIDDEN[k] then
+      v = rawget(G, k)
+    end
+    if v == nil then
+      nonexistent(k)
+    end
+    return v
+  end,
+  __newindex = readonly,
+  __metatable = false,
+})
+
+-- FUNCTION LOAD past this many milliseconds fails (Redis's 500 ms).
+local load_timed_out = builtins.load_timed_out
+local function load_hook()
+  if load_timed_out() then
+    error({ err = 'ERR FUNCTION LOAD timeout' }, 0)
+  end
+end
+
+-- Runs a library's compiled chunk (its environment is `fenv`): true and
+-- the list of {name, callback, flags, description} it registered, or
+-- false and the error reply's text.
+local function load_library(chunk)
+  registering = {}
+  local co = co_create(chunk)
+  sethook(co, load_hook, '', 100000)
+  local ok, err = co_resume(co)
+  local got = registering
+  registering = nil
+  if not ok then
+    if type(err) == 'table' and type(rawget(err, 'err')) == 'string' then
+      return false, err.err
+    end
+    return false, 'ERR ' .. tostring(err)
+  end
+  if co_status(co) ~= 'dead' then
+    return false, 'ERR attempt to yield across metamethod/C-call boundary'
+  end
+  return true, got
+end
+
+-- The body of an FCALL's coroutine: the callback with its keys and args.
+local function bind(callback, keys, args)
+  return function()
+    return callback(keys, args)
+  end
+end
+
+return env, run, { env = fenv, load = load_library, bind = bind }

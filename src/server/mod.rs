@@ -326,6 +326,15 @@ async fn load_in_background(node: &Arc<Node>) {
             mem as f64 / (1024.0 * 1024.0)
         );
     }
+    if crate::scripting::functions::install_loaded(
+        &loaded.functions,
+        crate::scripting::functions::RestorePolicy::Flush,
+    )
+    .is_err()
+    {
+        tracing::warn!("Short read or OOM loading DB. Unrecoverable error, aborting now.");
+        std::process::exit(1);
+    }
     if let Err(e) = staged.install_everywhere().await {
         tracing::warn!(
             "Fatal error loading the DB ({}): {e}. Exiting.",

@@ -769,3 +769,30 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// A connection served by a thread the busy script does not occupy: the
+/// first of several new connections that answers a PING with BUSY.
+pub fn busy_answering_conn(port: u16) -> Conn {
+    let mut found = None;
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "a connection answering BUSY",
+        || {
+            let c = Conn::connect(port);
+            c.set_read_timeout(std::time::Duration::from_millis(300));
+            let mut c = c;
+            c.send(&[b"PING"]);
+            let mut buf = [0u8; 128];
+            use std::io::Read;
+            match c.reader.get_mut().read(&mut buf) {
+                Ok(n) if buf[..n].starts_with(b"-BUSY Redis is busy running a script.") => {
+                    c.set_read_timeout(std::time::Duration::from_secs(10));
+                    found = Some(c);
+                    true
+                }
+                _ => false,
+            }
+        },
+    );
+    found.expect("found")
+}

@@ -1,6 +1,6 @@
 //! The AOF-format base (`aof-use-rdb-preamble no`): a snapshot written as
-//! the commands that rebuild it, as Redis's rewrite writes them: `SELECT`
-//! per database, then per key `SET`, `RPUSH`, `SADD`, `ZADD` or `HMSET`
+//! the commands that rebuild it, as Redis's rewrite writes them: a
+//! `FUNCTION LOAD` per function library, then `SELECT` per database, then per key `SET`, `RPUSH`, `SADD`, `ZADD` or `HMSET`
 //! (collections in commands of at most 64 items), and `PEXPIREAT` for a
 //! key with a TTL. Keys whose TTL had passed at the cut are left out.
 //!
@@ -16,15 +16,20 @@ use std::io::Write;
 /// Items per command for collections (Redis's AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_CMD: usize = 64;
 
-/// Writes every key `slices` hands out as commands into `out`.
+/// Writes the function libraries `functions`, then every key `slices`
+/// hands out, as commands into `out`.
 pub fn encode_commands<W: Write>(
     mut slices: Slices,
+    functions: &[Bytes],
     taken_unix_ms: u64,
     key_delay_us: u64,
     mut out: W,
 ) -> std::io::Result<W> {
     let mut current_db = None;
     let mut buf = Vec::with_capacity(1 << 16);
+    for code in functions {
+        encode_command(&[&b"FUNCTION"[..], b"LOAD", code], &mut buf);
+    }
     while let Some((db, items)) = slices.next_slice()? {
         if current_db != Some(db) {
             encode_command(&[&b"SELECT"[..], db.to_string().as_bytes()], &mut buf);

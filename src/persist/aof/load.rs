@@ -407,6 +407,15 @@ async fn load_rdb_part(node: &Arc<Node>, path: &Path, name: &str) -> Result<u64,
         }
     };
     node.loading_loaded_bytes.fetch_add(end, Ordering::Relaxed);
+    if crate::scripting::functions::install_loaded(
+        &loaded.facts.functions,
+        crate::scripting::functions::RestorePolicy::Flush,
+    )
+    .is_err()
+    {
+        tracing::warn!("Error loading the RDB base file {name}, AOF loading aborted");
+        return Err(());
+    }
     if let Err(e) = loaded.staged.install_everywhere().await {
         tracing::warn!("Error loading the RDB base file {name}, AOF loading aborted: {e}");
         return Err(());

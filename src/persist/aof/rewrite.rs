@@ -340,8 +340,9 @@ async fn write_base_and_switch(
             .await
     } else {
         let (taken, delay) = (cut.taken_unix_ms, opts.key_delay_us);
+        let functions = cut.functions.clone();
         crate::persist::snapshot::write_with(cut, move |slices| {
-            super::base::encode_commands(slices, taken, delay, out).and_then(done)
+            super::base::encode_commands(slices, &functions, taken, delay, out).and_then(done)
         })
         .await
     };

@@ -84,6 +84,51 @@ impl<S: RdbSource> RdbDecoder<S> {
         dec.value(ty, b"")
     }
 
+    /// The libraries of a FUNCTION DUMP payload's body (footer removed):
+    /// function records until the end of `len` bytes.
+    pub fn bare_functions(src: S, len: u64) -> Result<Vec<Bytes>, RdbError> {
+        let mut dec = RdbDecoder {
+            src,
+            version: format::MAX_VERSION,
+            offset: 0,
+            crc: Crc64::new(),
+            db: 0,
+            done: false,
+        };
+        let mut codes = Vec::new();
+        while dec.offset < len {
+            let at = dec.offset;
+            match dec.u8()? {
+                format::OP_FUNCTION2 => codes.push(dec.string("function library")?),
+                format::OP_FUNCTION_PRE_GA => codes.push(dec.pre_ga_function()?),
+                other => {
+                    return Err(dec.corrupt(at, format!("given type {other} is not a function")))
+                }
+            }
+        }
+        Ok(codes)
+    }
+
+    /// A function saved by a Redis 7.0 release candidate (opcode 0xF6):
+    /// name, engine, an optional description and the body, turned into
+    /// the library code Redis 7.0 makes of it.
+    fn pre_ga_function(&mut self) -> Result<Bytes, RdbError> {
+        let name = self.string("library name")?;
+        let engine = self.string("engine name")?;
+        if self.len("library description indicator")? != 0 {
+            self.string("library description")?;
+        }
+        let body = self.string("library blob")?;
+        let mut code = Vec::with_capacity(body.len() + name.len() + engine.len() + 10);
+        code.extend_from_slice(b"#!");
+        code.extend_from_slice(&engine);
+        code.extend_from_slice(b" name=");
+        code.extend_from_slice(&name);
+        code.push(b'\n');
+        code.extend_from_slice(&body);
+        Ok(Bytes::from(code))
+    }
+
     /// The RDB version from the header.
     pub fn version(&self) -> u32 {
         self.version
@@ -293,7 +338,11 @@ impl<S: RdbSource> RdbDecoder<S> {
                     self.finish_eof()?;
                     return Ok(RdbItem::Eof);
                 }
-                format::OP_MODULE_AUX | format::OP_FUNCTION2 | format::OP_FUNCTION_PRE_GA => {
+                format::OP_FUNCTION2 => {
+                    return Ok(RdbItem::Function(self.string("function library")?));
+                }
+                format::OP_FUNCTION_PRE_GA => return self.pre_ga_function().map(RdbItem::Function),
+                format::OP_MODULE_AUX => {
                     return Err(RdbError::UnsupportedOpcode {
                         opcode: op,
                         name: format::opcode_name(op).unwrap_or("?"),

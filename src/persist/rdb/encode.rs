@@ -151,6 +151,12 @@ impl<S: RdbSink> RdbEncoder<S> {
         self.string(value)
     }
 
+    /// A function library (opcode 0xF5): its whole code.
+    pub fn function(&mut self, code: &[u8]) -> std::io::Result<()> {
+        self.put(&[format::OP_FUNCTION2])?;
+        self.string(code)
+    }
+
     /// All AUX fields of `aux`, in order.
     pub fn aux_all(&mut self, aux: &RdbAux) -> std::io::Result<()> {
         for (k, v) in &aux.pairs {

@@ -89,6 +89,8 @@ pub enum RdbItem {
     /// Size hints: keys in the db, keys with an expire.
     ResizeDb(u64, u64),
     Entry(RdbEntry),
+    /// A function library (Redis 7.0 functions): its whole code.
+    Function(Bytes),
     /// End of file; the checksum (if any) has been verified.
     Eof,
 }

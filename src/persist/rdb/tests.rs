@@ -139,6 +139,7 @@ struct Decoded {
     version: u32,
     aux: Vec<(Bytes, Bytes)>,
     entries: Vec<RdbEntry>,
+    functions: Vec<Bytes>,
 }
 
 fn decode(data: &[u8]) -> Result<Decoded, RdbError> {
@@ -147,6 +148,7 @@ fn decode(data: &[u8]) -> Result<Decoded, RdbError> {
         version: dec.version(),
         aux: Vec::new(),
         entries: Vec::new(),
+        functions: Vec::new(),
     };
     // Every item consumes at least one byte, so this bound is never hit by
     // a well-behaved decoder.
@@ -154,6 +156,7 @@ fn decode(data: &[u8]) -> Result<Decoded, RdbError> {
         match dec.next()? {
             RdbItem::Aux(k, v) => out.aux.push((k, v)),
             RdbItem::Entry(e) => out.entries.push(e),
+            RdbItem::Function(code) => out.functions.push(code),
             RdbItem::SelectDb(_) | RdbItem::ResizeDb(..) => {}
             RdbItem::Eof => {
                 assert_eq!(dec.offset(), data.len() as u64, "trailing bytes");
@@ -749,17 +752,38 @@ fn refuses_other_types_naming_type_and_key() {
         panic!("a stream")
     };
     assert_eq!(st.groups[&b"g"[..]].consumers[&b"c"[..]].seen_ms, 5);
-    for op in [
-        format::OP_MODULE_AUX,
-        format::OP_FUNCTION2,
-        format::OP_FUNCTION_PRE_GA,
-    ] {
-        let err = decode(&file(10, &[op, 0])).err().unwrap();
-        assert!(
-            matches!(err, RdbError::UnsupportedOpcode { opcode, offset: 9, .. } if opcode == op)
-        );
-        assert!(err.to_string().contains(format::opcode_name(op).unwrap()));
-    }
+    let op = format::OP_MODULE_AUX;
+    let err = decode(&file(10, &[op, 0])).err().unwrap();
+    assert!(matches!(err, RdbError::UnsupportedOpcode { opcode, offset: 9, .. } if opcode == op));
+    assert!(err.to_string().contains(format::opcode_name(op).unwrap()));
+}
+
+#[test]
+fn function_records_are_read_in_both_formats() {
+    let code = b"#!lua name=l\nredis.register_function('f', function() end)";
+    let mut body = vec![format::OP_FUNCTION2, code.len() as u8];
+    body.extend_from_slice(code);
+    // A release candidate's record: name, engine, a description, the body.
+    body.extend_from_slice(&[format::OP_FUNCTION_PRE_GA, 1, b'g', 3]);
+    body.extend_from_slice(b"LUA");
+    body.extend_from_slice(&[1, 1, b'd', 8]);
+    body.extend_from_slice(b"return 2");
+    let decoded = decode(&file(10, &body)).unwrap();
+    assert_eq!(
+        decoded.functions,
+        vec![
+            Bytes::copy_from_slice(code),
+            Bytes::from_static(b"#!LUA name=g\nreturn 2")
+        ]
+    );
+    // Written as Redis writes them: opcode and string, long codes packed.
+    let long = Bytes::from(format!("#!lua name=l\n{}", "-- x\n".repeat(100)));
+    let mut enc = RdbEncoder::bare(Vec::new(), EncodeOptions::default());
+    enc.function(&long).unwrap();
+    let bytes = enc.into_sink();
+    assert!(bytes.len() < long.len());
+    let decoded = decode(&file(10, &bytes)).unwrap();
+    assert_eq!(decoded.functions, vec![long]);
 }
 
 #[test]
