@@ -162,6 +162,20 @@ redis.register_function{function_name='stale2', callback=function() return redis
         vec!["FUNCTION", "RESTORE", "x", "nope"],
         vec!["FUNCTION", "RESTORE", "x", "flush", "y"],
         vec!["FUNCTION", "RESTORE", "bad payload"],
+        // Scripts may not change libraries or call functions.
+        vec!["EVAL", "return redis.pcall('function', 'list')", "0"],
+        vec!["EVAL", "return redis.pcall('function', 'load', 'x')", "0"],
+        vec!["EVAL", "return redis.pcall('fcall', 'get1', '1', 'k')", "0"],
+        vec!["EVAL", "return redis.acl_check_cmd('get', 'x')", "0"],
+        vec!["EVAL", "return redis.acl_check_cmd('nope')", "0"],
+        vec!["EVAL", "return redis.acl_check_cmd()", "0"],
+        // In a transaction.
+        vec!["MULTI"],
+        vec!["FCALL", "set1", "1", "tx", "1"],
+        vec!["FCALL", "get1", "1", "tx"],
+        vec!["FUNCTION", "LOAD", "#!lua name=txlib\nredis.register_function('txf', function() return redis.call('incr', 'tx') end)"],
+        vec!["FCALL", "txf", "0"],
+        vec!["EXEC"],
     ] {
         same(c, r, &call, false);
     }
@@ -277,7 +291,16 @@ fn libraries(c: &mut Conn) -> Value {
 
 #[test]
 fn libraries_survive_reloads_restarts_and_rewrites() {
-    let mut s = cascade(&["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]);
+    // `always`: a reply means the AOF has the change (the restarts below
+    // kill the process).
+    let mut s = cascade(&[
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "no",
+        "--appendfsync",
+        "always",
+    ]);
     let mut c = s.conn();
     load_lib1(&mut c);
     let before = libraries(&mut c);
@@ -403,4 +426,64 @@ redis.register_function{function_name='stale_get', callback=function() return re
             .starts_with("ERR Can not execute the command on a stale replica"),
         "{refused:?}"
     );
+}
+
+#[test]
+fn eval_shebang_flags_match_redis() {
+    let s = cascade(&[]);
+    let rs = redis(&[]);
+    let (mut c, mut r) = (s.conn(), rs.conn());
+    let (c, r) = (&mut c, &mut r);
+    for script in [
+        "#!lua\nreturn x",
+        "#!lua\nbad code",
+        "#!lua flags=no-writes\nreturn redis.call('set', 'a', '1')",
+        "#!lua flags=no-writes,allow-stale\nreturn redis.call('get', 'a')",
+        "#!lua flags=\nreturn redis.call('set', 'a', '2')",
+        "#!lua  flags=no-writes\t \nreturn 2",
+        "#!lua \"flags=allow-oom\"\nreturn 3",
+        "#!lua flags=nope\nreturn 1",
+        "#!lua flags=NO-WRITES\nreturn 1",
+        "#!lua flags=no-writes,,allow-stale\nreturn 1",
+        "#!js\nreturn 1",
+        "#! lua\nreturn 1",
+        "#!LUA\nreturn 1",
+        "#!lua x=1\nreturn 1",
+        "#!lua name=x\nreturn 1",
+        "#!lua",
+        "#!lua flags=no-writes",
+    ] {
+        for cmd in ["EVAL", "EVAL_RO"] {
+            same(c, r, &[cmd, script, "0"], false);
+        }
+        same(c, r, &["SCRIPT", "LOAD", script], false);
+    }
+    let sha = same(c, r, &["SCRIPT", "LOAD", "#!lua\nreturn 1"], false).text();
+    same(c, r, &["EVALSHA_RO", &sha, "0"], false);
+    same(c, r, &["EVALSHA", &sha, "0"], false);
+    same(
+        c,
+        r,
+        &["COMMAND", "GETKEYS", "EVAL", "#!lua\nreturn 1", "1", "x"],
+        false,
+    );
+}
+
+#[test]
+fn flagged_scripts_are_checked_like_writes_on_replicas() {
+    let master = cascade(&[]);
+    let replica = cascade(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut r = replica.conn();
+    wait_until(DEADLINE, "the link is up", || {
+        replica.info_field("replication", "master_link_status") == "up"
+    });
+    let readonly = Value::Error("READONLY You can't write against a read only replica.".into());
+    assert_eq!(r.cmd(&["EVAL", "#!lua\nreturn 1", "0"]), readonly);
+    assert_eq!(
+        r.cmd(&["EVAL", "#!lua flags=no-writes\nreturn 1", "0"]),
+        Value::Int(1)
+    );
+    // Without the line the script runs, and its write is refused.
+    let refused = r.cmd(&["EVAL", "return redis.call('set', 'a', '1')", "0"]);
+    assert!(refused.text().starts_with("READONLY"), "{refused:?}");
 }

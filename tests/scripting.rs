@@ -242,6 +242,10 @@ fn script_commands_are_described_like_redis() {
         "evalsha",
         "eval_ro",
         "evalsha_ro",
+        "script",
+        "fcall",
+        "fcall_ro",
+        "function",
     ]);
 }
 

@@ -19,7 +19,7 @@ use super::table::{flag::*, spec, table, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
 use crate::propagate::Capture;
 use crate::resp::{Protocol, Reply};
-use crate::scripting::{self, KillRefused, Resume, ScriptRun, Step};
+use crate::scripting::{self, functions, KillRefused, Resume, ScriptRun, Step};
 use crate::shard;
 use bytes::Bytes;
 use std::sync::{Arc, Mutex};
@@ -67,6 +67,21 @@ pub async fn eval(client: &mut Client, args: &[Bytes]) -> CmdResult {
         let sha = scripting::load(&args[1]).map_err(CmdError::other)?;
         (sha, args[1].clone())
     };
+    // A `#!lua` line makes the script say what it does (Redis 7.0): one
+    // that may write is refused by the _RO forms, one that may not runs
+    // read-only.
+    let mut read_only = read_only;
+    if let Some((flags, _)) = scripting::shebang(&body).map_err(CmdError::other)? {
+        if flags & functions::NO_WRITES == 0 {
+            if read_only {
+                return Err(CmdError::other(
+                    "ERR Can not execute a script with write flag using *_ro command.",
+                ));
+            }
+        } else {
+            read_only = true;
+        }
+    }
     let split = 3 + numkeys as usize;
     let (keys, argv) = (&args[3..split], &args[split..]);
     let start = || ScriptRun::start(&sha, &body, keys, argv);
@@ -149,7 +164,7 @@ async fn script_call(client: &mut Client, call: &[Bytes], read_only: bool) -> Re
     if !spec.arity_ok(call.len()) {
         return refuse("Wrong number of args calling Redis command from script");
     }
-    if spec.has(NOSCRIPT) {
+    if super::function::call_flags(spec, call) & NOSCRIPT != 0 {
         return refuse("This Redis command is not allowed from script");
     }
     if spec.has(WRITE) {

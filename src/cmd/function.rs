@@ -13,7 +13,7 @@ use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
 use crate::resp::Reply;
 use crate::scripting::functions::{self, FunctionCall, RestorePolicy};
-use crate::scripting::Running;
+use crate::scripting::{self, Running};
 use crate::shard;
 use bytes::Bytes;
 
@@ -24,43 +24,63 @@ pub fn commands() -> Vec<CommandSpec> {
     vec![
         spec("fcall", -3, fcall, (0, 0, 0), S, "7.0.0", "Invoke a function", Run::Client(ClientCmd::Fcall)),
         spec("fcall_ro", -3, fcall | READONLY, (0, 0, 0), S, "7.0.0", "Invoke a read-only function", Run::Client(ClientCmd::Fcall)),
-        spec("function", -2, NOSCRIPT | PROPAGATES, (0, 0, 0), S, "7.0.0", "A container for function commands", Run::Client(ClientCmd::Function)),
+        spec("function", -2, PROPAGATES, (0, 0, 0), S, "7.0.0", "A container for function commands", Run::Client(ClientCmd::Function)),
     ]
 }
 
 /// The flags the checks before a command see for this call (Redis's
 /// `getCommandFlags`): FCALL takes its function's flags (a function that
 /// may write is checked like a write, one without `allow-stale` is refused
-/// on a stale replica...), FUNCTION those of its subcommand.
-pub fn call_flags(spec: &CommandSpec, args: &[Bytes]) -> u32 {
+/// on a stale replica...), EVAL those of its script's `#!lua` line,
+/// FUNCTION those of its subcommand (the container itself has none, as
+/// COMMAND shows).
+pub(crate) fn call_flags(spec: &CommandSpec, args: &[Bytes]) -> u32 {
     match spec.run {
-        Run::Client(ClientCmd::Fcall) => {
-            let Some((_, f)) = args.get(1).and_then(|name| functions::find(name)) else {
-                return spec.flags;
+        Run::Client(ClientCmd::Fcall) => match args.get(1).and_then(|name| functions::find(name)) {
+            Some((_, f)) => with_script_flags(spec.flags, f.flags),
+            None => spec.flags,
+        },
+        // A script with a `#!lua` line is checked by its flags too; one
+        // without keeps EVAL's (each of its calls is checked instead).
+        Run::Client(ClientCmd::Eval) => {
+            let body = match args.get(1) {
+                Some(sha) if spec.name.starts_with("evalsha") => scripting::cached(sha),
+                Some(body) => Some(body.clone()),
+                None => None,
             };
-            let mut flags = spec.flags & !(WRITE | DENYOOM | STALE);
-            if f.flags & functions::NO_WRITES == 0 {
-                flags |= WRITE;
-                if f.flags & functions::ALLOW_OOM == 0 {
-                    flags |= DENYOOM;
-                }
+            match body.and_then(|b| scripting::shebang(&b).ok().flatten()) {
+                Some((flags, _)) => with_script_flags(spec.flags, flags),
+                None => spec.flags,
             }
-            if f.flags & functions::ALLOW_STALE != 0 {
-                flags |= STALE;
-            }
-            flags
         }
         Run::Client(ClientCmd::Function) => {
             let sub = args.get(1).map(|s| s.to_ascii_lowercase());
             match sub.as_deref() {
-                Some(b"load" | b"restore") => spec.flags | WRITE | DENYOOM,
-                Some(b"delete" | b"flush") => spec.flags | WRITE,
+                Some(b"load" | b"restore") => spec.flags | WRITE | DENYOOM | NOSCRIPT,
+                Some(b"delete" | b"flush") => spec.flags | WRITE | NOSCRIPT,
                 Some(b"help") => spec.flags | STALE | LOADING,
-                _ => spec.flags,
+                _ => spec.flags | NOSCRIPT,
             }
         }
         _ => spec.flags,
     }
+}
+
+/// Command flags for a script with these script flags (Redis's
+/// `scriptFlagsToCmdFlags`): one that may write is a write that may grow
+/// memory (unless `allow-oom`); only `allow-stale` runs on a stale replica.
+fn with_script_flags(command: u32, script: u8) -> u32 {
+    let mut flags = command & !(WRITE | DENYOOM | STALE);
+    if script & functions::NO_WRITES == 0 {
+        flags |= WRITE;
+        if script & functions::ALLOW_OOM == 0 {
+            flags |= DENYOOM;
+        }
+    }
+    if script & functions::ALLOW_STALE != 0 {
+        flags |= STALE;
+    }
+    flags
 }
 
 /// FCALL / FCALL_RO function numkeys [key ...] [arg ...]

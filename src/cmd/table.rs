@@ -429,7 +429,8 @@ impl CommandSpec {
             "info" => vec!["@dangerous"],
             "command" | "wait" => vec!["@connection"],
             "lastsave" | "role" => vec!["@admin", "@dangerous"],
-            "time" => vec![],
+            // Containers: their subcommands have the categories.
+            "time" | "script" | "function" => vec![],
             _ => vec![self.group.acl_category()],
         };
         if self.is_write() {

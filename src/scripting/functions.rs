@@ -31,6 +31,14 @@ pub const FLAG_NAMES: [&str; 5] = [
     "no-cluster",
     "allow-cross-slot-keys",
 ];
+/// The bit of the flag `name` (exactly as written), in [`FLAG_NAMES`] order.
+pub fn flag_bit(name: &[u8]) -> Option<u8> {
+    FLAG_NAMES
+        .iter()
+        .position(|f| f.as_bytes() == name)
+        .map(|i| 1 << i)
+}
+
 pub const NO_WRITES: u8 = 1;
 pub const ALLOW_OOM: u8 = 2;
 pub const ALLOW_STALE: u8 = 4;

@@ -189,6 +189,42 @@ pub fn sha1_hex(body: &[u8]) -> String {
     out
 }
 
+/// The flags of a script's `#!lua flags=<flag>,...` line (Redis 7.0) and
+/// where its Lua code starts (at the line's `\n`, so line numbers count
+/// it); `None` for a script without such a line. Redis's errors for a bad
+/// line.
+pub fn shebang(body: &[u8]) -> Result<Option<(u8, usize)>, String> {
+    if !body.starts_with(b"#!") {
+        return Ok(None);
+    }
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let parts = memchr::memchr(b'\n', body)
+        .and_then(|eol| Some((crate::config::split_args(&body[..eol])?, eol)));
+    let Some((parts, eol)) = parts.filter(|(p, _)| !p.is_empty()) else {
+        return Err("ERR Invalid script shebang".into());
+    };
+    if parts[0] != b"#!lua" {
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: {}",
+            lossy(&parts[0])
+        ));
+    }
+    let mut flags = 0;
+    for part in &parts[1..] {
+        let Some(list) = part.strip_prefix(b"flags=") else {
+            return Err(format!("ERR Unknown lua shebang option: {}", lossy(part)));
+        };
+        if list.is_empty() {
+            continue;
+        }
+        for flag in list.split(|c| *c == b',') {
+            flags |= functions::flag_bit(flag)
+                .ok_or_else(|| format!("ERR Unexpected flag in script shebang: {}", lossy(flag)))?;
+        }
+    }
+    Ok(Some((flags, eol)))
+}
+
 /// The body cached under `sha` (any case).
 pub fn cached(sha: &[u8]) -> Option<Bytes> {
     let key = String::from_utf8_lossy(sha).to_ascii_lowercase();
@@ -278,6 +314,17 @@ fn new_vm() -> mlua::Result<Vm> {
             lua.create_function(|_, ()| Ok(functions::load_timed_out()))?,
         )?;
         builtins.raw_set("log", lua.create_function(log)?)?;
+        // SAFETY: as for the trampolines below: it pushes one number below
+        // the arguments (one slot, checked) and yields them all.
+        builtins.raw_set("acl_check_cmd", unsafe {
+            lua.create_c_function(acl_check_trampoline)?
+        })?;
+        builtins.raw_set(
+            "command_known",
+            lua.create_function(|_, name: mlua::String| {
+                Ok(crate::cmd::table::table().lookup(name.as_bytes()).is_some())
+            })?,
+        )?;
         builtins.raw_set("version", crate::cmd::connection::REDIS_VERSION)?;
         builtins.raw_set(
             "version_num",
@@ -392,6 +439,25 @@ unsafe extern "C-unwind" fn cjson_decode_trampoline(
     yield_lib(state, 2)
 }
 
+/// redis.acl_check_cmd: yields (3, arguments...), answered by prelude.lua's
+/// `run`. A C function, so a failure names the script's line even in a
+/// tail call.
+unsafe extern "C-unwind" fn acl_check_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY (for the block): `state` is the running coroutine Lua called
+    // us in; one more slot is made sure of before pushing.
+    unsafe {
+        if ffi::lua_checkstack(state, 1) == 0 {
+            return ffi::lua_yield(state, 0);
+        }
+        ffi::lua_pushnumber(state, 3.0);
+        ffi::lua_insert(state, 1);
+        ffi::lua_yield(state, ffi::lua_gettop(state))
+    }
+}
+
 /// Yields (protected, the call's arguments) for redis.call/redis.pcall.
 unsafe fn yield_call(state: *mut mlua::ffi::lua_State, protected: bool) -> std::ffi::c_int {
     use mlua::ffi;
@@ -454,7 +520,11 @@ fn compiled<'a>(vm: &'a Vm, sha: &str, body: &[u8]) -> Result<Function<'a>, Stri
         return vm.lua.registry_value(key).map_err(|e| e.to_string());
     }
     let env: Table = vm.lua.registry_value(&vm.env).map_err(|e| e.to_string())?;
-    let f = compile(&vm.lua, body, "@user_script", env)
+    let code = match shebang(body)? {
+        Some((_, chunk_at)) => &body[chunk_at..],
+        None => body,
+    };
+    let f = compile(&vm.lua, code, "@user_script", env)
         .map_err(|text| format!("ERR Error compiling script (new function): {text}"))?;
     let key = vm
         .lua

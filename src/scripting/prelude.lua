@@ -147,6 +147,8 @@ function redis.setresp(n)
   end
 end
 
+redis.acl_check_cmd = builtins.acl_check_cmd
+
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL =
   0, 1, 2, 2, 3
 function redis.set_repl(flags)
@@ -165,7 +167,29 @@ G.loadfile, G.dofile, G.print = nil, nil, nil
 -- cjson.encode and cjson.decode are C functions (like redis.call) that
 -- yield a library call; `run` answers it here without leaving Lua.
 local cjson = G.cjson
-local libs = { cjson.raw_encode, cjson.raw_decode }
+
+-- redis.acl_check_cmd(command, args...): every user may run every command
+-- (Cascade has the default user only), so true for any command the server
+-- knows; Redis's errors, raised on the script's line, otherwise.
+local command_known = builtins.command_known
+local function acl_check_cmd(...)
+  local n = select('#', ...)
+  if n == 0 then
+    return false, { err = 'ERR Please specify at least one argument for this redis lib call' }
+  end
+  for i = 1, n do
+    local a = select(i, ...)
+    if type(a) ~= 'string' and type(a) ~= 'number' then
+      return false, { err = 'ERR Lua redis lib command arguments must be strings or integers' }
+    end
+  end
+  if not command_known(tostring((...))) then
+    return false, { err = 'ERR Invalid command passed to redis.acl_check_cmd()' }
+  end
+  return true, true
+end
+
+local libs = { cjson.raw_encode, cjson.raw_decode, acl_check_cmd }
 cjson.raw_encode, cjson.raw_decode = nil, nil
 
 -- cmsgpack: the server's raw functions return (true, results...) or
@@ -234,8 +258,10 @@ local function run(co, started, nested, ok, value)
     if not lib then
       break
     end
-    local done, result = lib(r[from + 1])
-    if not done then
+    local done, result = lib(unpack(r, from + 1, r.n))
+    -- A failed library call raises its text with the script's position
+    -- (lua-cjson), or an error reply as redis.call raises one.
+    if not done and type(result) ~= 'table' then
       result = { lib_error = result }
     end
     r = deliver(co, r[2] == NESTED, done, result)
@@ -410,6 +436,7 @@ local run_redis = proxy({
   error_reply = redis.error_reply,
   status_reply = redis.status_reply,
   set_repl = redis.set_repl,
+  acl_check_cmd = redis.acl_check_cmd,
   REPL_NONE = redis.REPL_NONE,
   REPL_AOF = redis.REPL_AOF,
   REPL_SLAVE = redis.REPL_SLAVE,
