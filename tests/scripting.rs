@@ -291,3 +291,53 @@ fn a_busy_script_answers_busy_and_is_killed_unless_it_wrote() {
     );
     s.kill();
 }
+
+#[test]
+fn resp3_scripts_match_redis() {
+    // redis.setresp(3): calls answered in RESP3 types, RESP3 tables and
+    // booleans returned, for RESP2 and RESP3 callers alike.
+    let script = [
+        "redis.setresp(3) return redis.call('hgetall', 'h')",
+        "redis.setresp(3) local r = redis.call('hgetall', 'h') return {type(r.map), r.map.f}",
+        "redis.setresp(3) local r = redis.call('smembers', 's') return {type(r.set), tostring(r.set.m)}",
+        "redis.setresp(3) return redis.call('smembers', 's')",
+        "redis.setresp(3) local r = redis.call('zscore', 'z', 'a') return {r.double, type(r.double)}",
+        "redis.setresp(3) return redis.call('zscore', 'z', 'a')",
+        "redis.setresp(3) return {type(redis.call('get', 'nokey'))}",
+        "redis.setresp(3) return redis.call('get', 'nokey')",
+        "return {type(redis.call('get', 'nokey'))}",
+        "redis.setresp(3) return false",
+        "redis.setresp(3) return true",
+        "return false",
+        "redis.setresp(2) return false",
+        "return {double=3.5}",
+        "return {double=0.1}",
+        "return {big_number='123456789012345678901234567890'}",
+        "return {map={a=1}}",
+        "return {set={a=true}}",
+        "return {verbatim_string={format='txt', string='hello'}}",
+        "redis.setresp(3) return redis.call('ping')",
+        "redis.setresp(3) return redis.pcall('incr', 'h')",
+        "return redis.setresp()",
+        "return redis.setresp(4)",
+        "return redis.setresp('3')",
+        "return redis.acl_check_cmd('nope')",
+    ];
+    let s = cascade(&[]);
+    let r = redis(&[]);
+    for proto in ["2", "3"] {
+        let (mut c, mut rc) = (s.conn(), r.conn());
+        for conn in [&mut c, &mut rc] {
+            assert!(!conn.cmd(&["HELLO", proto]).is_error());
+            conn.cmd(&["HSET", "h", "f", "v"]);
+            conn.cmd(&["SADD", "s", "m"]);
+            conn.cmd(&["ZADD", "z", "1.5", "a"]);
+        }
+        for body in script {
+            let args: [&[u8]; 3] = [b"EVAL", body.as_bytes(), b"0"];
+            let (ours, theirs) = (c.cmdb(&args), rc.cmdb(&args));
+            // Error texts name the script by SHA-1: the same on both.
+            assert_eq!(ours, theirs, "HELLO {proto}: {body}");
+        }
+    }
+}

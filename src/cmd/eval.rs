@@ -140,6 +140,12 @@ pub(super) async fn run_script(
                     input = Resume::Reply(Reply::Error(Bytes::from_static(msg.as_bytes())))
                 }
                 Step::Call(call) => {
+                    // Calls are answered in the protocol the script chose.
+                    client.proto = if scripting::script_resp3() {
+                        Protocol::Resp3
+                    } else {
+                        Protocol::Resp2
+                    };
                     input = Resume::Reply(Box::pin(script_call(client, &call, read_only)).await)
                 }
             }

@@ -54,6 +54,11 @@ pub enum Reply {
     Bool(bool),
     /// RESP3 verbatim string with format `txt`; RESP2 a plain bulk string.
     Verbatim(Bytes),
+    /// RESP3 verbatim string with another three-byte format (a script's
+    /// `{verbatim_string=...}`); RESP2 a plain bulk string.
+    VerbatimAs([u8; 3], Bytes),
+    /// RESP3 `(<digits>` big number; RESP2 a bulk string of the digits.
+    BigNumber(Bytes),
     /// RESP3 out-of-band push `>N` (pub/sub messages); RESP2 an array.
     Push(Vec<Reply>),
     /// Bytes already encoded, written as they are.
@@ -206,6 +211,26 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
                 out.extend_from_slice(b"\r\n");
             } else {
                 put_bulk(out, text);
+            }
+        }
+        Reply::VerbatimAs(format, text) => {
+            if resp3 {
+                write_len(out, b'=', text.len().saturating_add(4));
+                out.extend_from_slice(format);
+                out.put_u8(b':');
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                put_bulk(out, text);
+            }
+        }
+        Reply::BigNumber(digits) => {
+            if resp3 {
+                out.put_u8(b'(');
+                out.extend_from_slice(digits);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                put_bulk(out, digits);
             }
         }
         Reply::Raw(b) => out.extend_from_slice(b),
@@ -486,6 +511,16 @@ mod tests {
             Reply::Double(0.1),
             b"$19\r\n0.10000000000000001\r\n",
             b",0.10000000000000001\r\n",
+        );
+        check(
+            Reply::BigNumber(Bytes::from_static(b"-1234567890123456789012")),
+            b"$23\r\n-1234567890123456789012\r\n",
+            b"(-1234567890123456789012\r\n",
+        );
+        check(
+            Reply::VerbatimAs(*b"mkd", Bytes::from_static(b"# x")),
+            b"$3\r\n# x\r\n",
+            b"=7\r\nmkd:# x\r\n",
         );
         check(Reply::Bool(true), b":1\r\n", b"#t\r\n");
         check(Reply::Bool(false), b":0\r\n", b"#f\r\n");

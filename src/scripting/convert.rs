@@ -1,20 +1,35 @@
 //! Replies into Lua values and Lua values into replies, as Redis converts
-//! them for scripts (RESP2): integers become numbers, bulk strings
-//! strings, nulls `false`, arrays tables, status replies `{ok=...}` and
-//! errors `{err=...}`; back, numbers are truncated to integers, `true` is
-//! 1, `false` and nil are null, `{err=...}` and `{ok=...}` are error and
-//! status replies, other tables arrays up to their first nil.
+//! them for scripts.
 //!
-//! A reply is encoded as RESP2 and read back, so every reply shape the
-//! commands produce converts the way a RESP2 client would see it.
+//! Into Lua, by the protocol the script chose (`redis.setresp`): in RESP2
+//! integers become numbers, bulk strings strings, nulls `false`, arrays
+//! tables, status replies `{ok=...}` and errors `{err=...}`; RESP3 adds
+//! maps `{map={k=v}}`, sets `{set={m=true}}`, doubles `{double=n}`,
+//! booleans, big numbers `{big_number='...'}`, verbatim strings
+//! `{verbatim_string={format=..., string=...}}`, and nulls become nil.
+//!
+//! Back, numbers are truncated to integers, `true` is 1 and `false` null
+//! (RESP2 scripts) or booleans (RESP3 scripts), nil is null, `{err=...}`
+//! and `{ok=...}` are error and status replies, the RESP3 tables above
+//! their types (downgraded for RESP2 clients by the encoder), other
+//! tables arrays up to their first nil.
+//!
+//! A reply is encoded in the script's protocol and read back, so every
+//! reply shape the commands produce converts the way such a client would
+//! see it.
 
 use crate::resp::{encode, Protocol, Reply};
 use bytes::{Bytes, BytesMut};
 use mlua::{Lua, Table, Value};
 
-pub fn reply_to_lua<'lua>(lua: &'lua Lua, reply: &Reply) -> mlua::Result<Value<'lua>> {
+pub fn reply_to_lua<'lua>(lua: &'lua Lua, reply: &Reply, resp3: bool) -> mlua::Result<Value<'lua>> {
     let mut buf = BytesMut::new();
-    encode(reply, Protocol::Resp2, &mut buf);
+    let proto = if resp3 {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    encode(reply, proto, &mut buf);
     let mut at = 0;
     parse(lua, &buf, &mut at)
 }
@@ -34,6 +49,23 @@ fn number(text: &[u8]) -> mlua::Result<i64> {
         .ok_or_else(|| mlua::Error::RuntimeError("bad number in reply".into()))
 }
 
+/// A table with one field.
+fn wrapped<'lua>(lua: &'lua Lua, key: &str, value: Value<'lua>) -> mlua::Result<Value<'lua>> {
+    let t = lua.create_table()?;
+    t.raw_set(key, value)?;
+    Ok(Value::Table(t))
+}
+
+/// The `n` bytes of a bulk or verbatim string at `at`.
+fn body<'a>(buf: &'a [u8], at: &mut usize, n: i64) -> mlua::Result<&'a [u8]> {
+    let n = n as usize;
+    let s = buf
+        .get(*at..*at + n)
+        .ok_or_else(|| mlua::Error::RuntimeError("truncated reply".into()))?;
+    *at += n + 2;
+    Ok(s)
+}
+
 fn parse<'lua>(lua: &'lua Lua, buf: &[u8], at: &mut usize) -> mlua::Result<Value<'lua>> {
     let kind = *buf
         .get(*at)
@@ -41,30 +73,17 @@ fn parse<'lua>(lua: &'lua Lua, buf: &[u8], at: &mut usize) -> mlua::Result<Value
     *at += 1;
     let text = line(buf, at)?;
     Ok(match kind {
-        b'+' => {
-            let t = lua.create_table()?;
-            t.raw_set("ok", lua.create_string(text)?)?;
-            Value::Table(t)
-        }
-        b'-' => {
-            let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(text)?)?;
-            Value::Table(t)
-        }
+        b'+' => wrapped(lua, "ok", Value::String(lua.create_string(text)?))?,
+        b'-' => wrapped(lua, "err", Value::String(lua.create_string(text)?))?,
         b':' => Value::Number(number(text)? as f64),
         b'$' => {
             let n = number(text)?;
             if n < 0 {
                 return Ok(Value::Boolean(false));
             }
-            let n = n as usize;
-            let s = buf
-                .get(*at..*at + n)
-                .ok_or_else(|| mlua::Error::RuntimeError("truncated reply".into()))?;
-            *at += n + 2;
-            Value::String(lua.create_string(s)?)
+            Value::String(lua.create_string(body(buf, at, n)?)?)
         }
-        b'*' => {
+        b'*' | b'>' => {
             let n = number(text)?;
             if n < 0 {
                 return Ok(Value::Boolean(false));
@@ -75,37 +94,120 @@ fn parse<'lua>(lua: &'lua Lua, buf: &[u8], at: &mut usize) -> mlua::Result<Value
             }
             Value::Table(t)
         }
+        // RESP3, for scripts that asked for it.
+        b'_' => Value::Nil,
+        b'#' => Value::Boolean(text == b"t"),
+        b',' => {
+            let v: f64 = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| mlua::Error::RuntimeError("bad double in reply".into()))?;
+            wrapped(lua, "double", Value::Number(v))?
+        }
+        b'(' => wrapped(lua, "big_number", Value::String(lua.create_string(text)?))?,
+        b'=' => {
+            let s = body(buf, at, number(text)?)?;
+            let (format, string) = if s.len() >= 4 {
+                (&s[..3], &s[4..])
+            } else {
+                (&b"txt"[..], s)
+            };
+            let t = lua.create_table()?;
+            t.raw_set("format", lua.create_string(format)?)?;
+            t.raw_set("string", lua.create_string(string)?)?;
+            wrapped(lua, "verbatim_string", Value::Table(t))?
+        }
+        b'%' => {
+            let n = number(text)?;
+            let t = lua.create_table()?;
+            for _ in 0..n {
+                let k = parse(lua, buf, at)?;
+                let v = parse(lua, buf, at)?;
+                t.raw_set(k, v)?;
+            }
+            wrapped(lua, "map", Value::Table(t))?
+        }
+        b'~' => {
+            let n = number(text)?;
+            let t = lua.create_table()?;
+            for _ in 0..n {
+                let m = parse(lua, buf, at)?;
+                t.raw_set(m, true)?;
+            }
+            wrapped(lua, "set", Value::Table(t))?
+        }
         _ => return Err(mlua::Error::RuntimeError("unknown reply type".into())),
     })
 }
 
-pub fn lua_to_reply(v: Value<'_>) -> Reply {
+/// The reply for a script's result; `resp3` when the script called
+/// `redis.setresp(3)` (booleans stay booleans).
+pub fn lua_to_reply(v: Value<'_>, resp3: bool) -> Reply {
     match v {
+        Value::Boolean(b) if resp3 => Reply::Bool(b),
         Value::Nil | Value::Boolean(false) => Reply::Nil,
         Value::Boolean(true) => Reply::Int(1),
         Value::Integer(n) => Reply::Int(n),
         // C's (long long) conversion truncates toward zero.
         Value::Number(n) => Reply::Int(n as i64),
         Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(s.as_bytes())),
-        Value::Table(t) => table_to_reply(t),
+        Value::Table(t) => table_to_reply(t, resp3),
         _ => Reply::Nil,
     }
 }
 
-fn table_to_reply(t: Table<'_>) -> Reply {
-    if let Ok(Value::String(e)) = t.raw_get::<_, Value>("err") {
-        let text = String::from_utf8_lossy(e.as_bytes()).replace(['\r', '\n'], " ");
-        return Reply::Error(Bytes::from(text));
+fn one_line(s: &mlua::String<'_>) -> Bytes {
+    Bytes::from(String::from_utf8_lossy(s.as_bytes()).replace(['\r', '\n'], " "))
+}
+
+fn table_to_reply(t: Table<'_>, resp3: bool) -> Reply {
+    let field = |name: &str| t.raw_get::<_, Value>(name).unwrap_or(Value::Nil);
+    if let Value::String(e) = field("err") {
+        return Reply::Error(one_line(&e));
     }
-    if let Ok(Value::String(s)) = t.raw_get::<_, Value>("ok") {
-        let text = String::from_utf8_lossy(s.as_bytes()).replace(['\r', '\n'], " ");
-        return Reply::Simple(Bytes::from(text));
+    if let Value::String(s) = field("ok") {
+        return Reply::Simple(one_line(&s));
+    }
+    match field("double") {
+        Value::Number(n) => return Reply::Double(n),
+        Value::Integer(n) => return Reply::Double(n as f64),
+        _ => {}
+    }
+    if let Value::String(s) = field("big_number") {
+        return Reply::BigNumber(one_line(&s));
+    }
+    if let Value::Table(map) = field("map") {
+        let pairs = map
+            .pairs::<Value, Value>()
+            .filter_map(Result::ok)
+            .map(|(k, v)| (lua_to_reply(k, resp3), lua_to_reply(v, resp3)))
+            .collect();
+        return Reply::Map(pairs);
+    }
+    if let Value::Table(set) = field("set") {
+        let members = set
+            .pairs::<Value, Value>()
+            .filter_map(Result::ok)
+            .map(|(k, _)| lua_to_reply(k, resp3))
+            .collect();
+        return Reply::Set(members);
+    }
+    if let Value::Table(v) = field("verbatim_string") {
+        let (format, string) = (
+            v.raw_get::<_, Value>("format"),
+            v.raw_get::<_, Value>("string"),
+        );
+        if let (Ok(Value::String(f)), Ok(Value::String(s))) = (format, string) {
+            if let Ok(format) = <[u8; 3]>::try_from(f.as_bytes()) {
+                return Reply::VerbatimAs(format, Bytes::copy_from_slice(s.as_bytes()));
+            }
+        }
     }
     let mut items = Vec::new();
     for i in 1.. {
         match t.raw_get::<_, Value>(i) {
             Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(lua_to_reply(v)),
+            Ok(v) => items.push(lua_to_reply(v, resp3)),
         }
     }
     Reply::Array(items)

@@ -216,9 +216,15 @@ fn run_library(vm: &Vm, code: &Bytes, name: String, chunk_at: usize) -> Result<L
         return Err("ERR No functions registered".into());
     }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    vm.libraries
-        .borrow_mut()
-        .insert(name.clone(), (id, callbacks));
+    {
+        // Callbacks of libraries deleted since go with them (a library of
+        // the same name is replaced right here).
+        let registered = registry();
+        let mut libraries = vm.libraries.borrow_mut();
+        libraries.retain(|n, _| registered.libraries.contains_key(n));
+        libraries.insert(name.clone(), (id, callbacks));
+    }
+    lua.expire_registry_values();
     Ok(Library {
         name,
         code: code.clone(),
@@ -479,5 +485,15 @@ mod tests {
         assert_eq!(got, crate::resp::Reply::Int(42));
         assert!(delete(b"unit_lib"));
         assert!(find(b"unit_f").is_none());
+        // This VM drops the deleted library's callbacks when it runs
+        // another library.
+        let other = Bytes::from_static(
+            b"#!lua name=unit_other\nredis.register_function('unit_g', function() return 1 end)",
+        );
+        assert_eq!(load(&other, true).unwrap(), "unit_other");
+        let vm = vm().unwrap();
+        assert!(!vm.libraries.borrow().contains_key("unit_lib"));
+        assert!(vm.libraries.borrow().contains_key("unit_other"));
+        assert!(delete(b"unit_other"));
     }
 }

@@ -314,11 +314,23 @@ fn new_vm() -> mlua::Result<Vm> {
             lua.create_function(|_, ()| Ok(functions::load_timed_out()))?,
         )?;
         builtins.raw_set("log", lua.create_function(log)?)?;
-        // SAFETY: as for the trampolines below: it pushes one number below
-        // the arguments (one slot, checked) and yields them all.
-        builtins.raw_set("acl_check_cmd", unsafe {
-            lua.create_c_function(acl_check_trampoline)?
-        })?;
+        // SAFETY: as for the trampolines below: they push one number below
+        // the arguments (one slot, checked) and yield them all.
+        let (acl_check_cmd, setresp) = unsafe {
+            (
+                lua.create_c_function(acl_check_trampoline)?,
+                lua.create_c_function(setresp_trampoline)?,
+            )
+        };
+        builtins.raw_set("acl_check_cmd", acl_check_cmd)?;
+        builtins.raw_set("setresp", setresp)?;
+        builtins.raw_set(
+            "set_resp3",
+            lua.create_function(|_, on: bool| {
+                RESP3.with(|r| r.set(on));
+                Ok(())
+            })?,
+        )?;
         builtins.raw_set(
             "command_known",
             lua.create_function(|_, name: mlua::String| {
@@ -445,6 +457,18 @@ unsafe extern "C-unwind" fn cjson_decode_trampoline(
 unsafe extern "C-unwind" fn acl_check_trampoline(
     state: *mut mlua::ffi::lua_State,
 ) -> std::ffi::c_int {
+    yield_lib_all(state, 3)
+}
+
+/// redis.setresp: yields (4, arguments...), as acl_check_cmd does.
+unsafe extern "C-unwind" fn setresp_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 4)
+}
+
+/// Yields (which, every argument) for a library function of prelude.lua.
+unsafe fn yield_lib_all(state: *mut mlua::ffi::lua_State, which: i32) -> std::ffi::c_int {
     use mlua::ffi;
     // SAFETY (for the block): `state` is the running coroutine Lua called
     // us in; one more slot is made sure of before pushing.
@@ -452,7 +476,7 @@ unsafe extern "C-unwind" fn acl_check_trampoline(
         if ffi::lua_checkstack(state, 1) == 0 {
             return ffi::lua_yield(state, 0);
         }
-        ffi::lua_pushnumber(state, 3.0);
+        ffi::lua_pushnumber(state, f64::from(which));
         ffi::lua_insert(state, 1);
         ffi::lua_yield(state, ffi::lua_gettop(state))
     }
@@ -556,6 +580,18 @@ fn string_table<'lua>(lua: &'lua Lua, items: &[Bytes]) -> mlua::Result<Table<'lu
     Ok(t)
 }
 
+thread_local! {
+    /// Whether the script running on this thread asked for RESP3
+    /// (`redis.setresp(3)`); every run starts with RESP2.
+    static RESP3: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the script running on this thread speaks RESP3: its calls are
+/// made and answered in it.
+pub fn script_resp3() -> bool {
+    RESP3.with(std::cell::Cell::get)
+}
+
 /// Where a script run stopped.
 #[derive(Debug)]
 pub enum Step {
@@ -632,6 +668,9 @@ impl ScriptRun {
         let run: Function = lua.registry_value(&self.vm.run)?;
         let co: mlua::Thread = lua.registry_value(&self.co)?;
         let mut args = vec![Value::Thread(co)];
+        if let Resume::Start = input {
+            RESP3.with(|r| r.set(false));
+        }
         if let Resume::Reply(reply) = input {
             let (nested, protected) = self.pending.get();
             // redis.pcall gets an error as its value; redis.call raises it.
@@ -639,7 +678,7 @@ impl ScriptRun {
             args.push(Value::Boolean(true));
             args.push(Value::Boolean(nested));
             args.push(Value::Boolean(ok));
-            args.push(convert::reply_to_lua(lua, &reply)?);
+            args.push(convert::reply_to_lua(lua, &reply, script_resp3())?);
         }
         let out: MultiValue = run.call(MultiValue::from_vec(args))?;
         let mut out = out.into_vec().into_iter();
@@ -648,7 +687,10 @@ impl ScriptRun {
             _ => String::new(),
         };
         Ok(match what.as_str() {
-            "done" => Step::Done(convert::lua_to_reply(out.next().unwrap_or(Value::Nil))),
+            "done" => Step::Done(convert::lua_to_reply(
+                out.next().unwrap_or(Value::Nil),
+                script_resp3(),
+            )),
             "error" => {
                 let msg = match out.next() {
                     Some(Value::String(s)) => s.to_string_lossy().into_owned(),

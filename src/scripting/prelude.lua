@@ -138,14 +138,7 @@ function redis.status_reply(msg)
   return { ok = msg }
 end
 
-function redis.setresp(n)
-  if n ~= 2 and n ~= 3 then
-    error("RESP version must be 2 or 3.", 2)
-  end
-  if n == 3 then
-    error("RESP3 replies inside scripts are not supported by this server", 2)
-  end
-end
+redis.setresp = builtins.setresp
 
 redis.acl_check_cmd = builtins.acl_check_cmd
 
@@ -189,7 +182,22 @@ local function acl_check_cmd(...)
   return true, true
 end
 
-local libs = { cjson.raw_encode, cjson.raw_decode, acl_check_cmd }
+-- redis.setresp(2|3): the protocol the script's calls are made and
+-- answered in (and its booleans returned in).
+local set_resp3 = builtins.set_resp3
+local function setresp(...)
+  if select('#', ...) ~= 1 then
+    return false, { err = 'ERR redis.setresp() requires one argument.' }
+  end
+  local n = tonumber((...))
+  if n ~= 2 and n ~= 3 then
+    return false, { err = 'ERR RESP version must be 2 or 3.' }
+  end
+  set_resp3(n == 3)
+  return true, nil
+end
+
+local libs = { cjson.raw_encode, cjson.raw_decode, acl_check_cmd, setresp }
 cjson.raw_encode, cjson.raw_decode = nil, nil
 
 -- cmsgpack: the server's raw functions return (true, results...) or

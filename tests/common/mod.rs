@@ -23,6 +23,7 @@ pub enum Value {
     Bool(bool),
     Verbatim(String),
     Push(Vec<Value>),
+    BigNumber(String),
 }
 
 impl Value {
@@ -202,6 +203,7 @@ pub fn read_value(r: &mut impl BufRead) -> std::io::Result<Value> {
         "_" => Value::Nil,
         "," => Value::Double(rest.into()),
         "#" => Value::Bool(rest == "t"),
+        "(" => Value::BigNumber(rest.into()),
         "$" | "=" => {
             if n() < 0 {
                 return Ok(Value::Nil);
