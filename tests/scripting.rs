@@ -341,3 +341,81 @@ fn resp3_scripts_match_redis() {
         }
     }
 }
+
+#[test]
+fn struct_library_matches_redis() {
+    // Every option, both byte orders, alignment, edge values and each
+    // error, returned as Redis converts the values (numbers truncated).
+    let script = [
+        "return struct.pack('>i', 258)",
+        "return struct.pack('<iI2d', -5, 65535, 1.5)",
+        "return {struct.unpack('<iI2d', struct.pack('<iI2d', -5, 65535, 1.5))}",
+        "return {struct.unpack('>hHbBlLT', struct.pack('>hHbBlLT', -2, 2, -3, 3, -4, 4, 5))}",
+        "return struct.pack('<i10', -1)",
+        "return {struct.unpack('<i10', struct.pack('<i10', -1))}",
+        "return {struct.unpack('<I9', string.rep(string.char(255), 9))}",
+        "return {struct.unpack('<i9', string.rep(string.char(255), 8) .. string.char(1))}",
+        "return {struct.unpack('>i3', struct.pack('>i3', -70000))}",
+        "return struct.pack('<b', 300)",
+        "return struct.pack('<B', -1)",
+        "return struct.pack('<I', 2^40)",
+        "return struct.pack('<i', 3.7)",
+        "return struct.pack('<i', -3.7)",
+        "return struct.pack('<i', '12')",
+        "return {struct.unpack('<f', struct.pack('<f', 0.1))}",
+        "return {struct.unpack('>d', struct.pack('>d', -2.5e10))}",
+        "return struct.pack('!4bi', 1, 2)",
+        "return {struct.unpack('!4bi', struct.pack('!4bi', 1, 2))}",
+        "return struct.pack('!bd', 1, 2)",
+        "return struct.pack('!2bi3', 1, 2)",
+        "return struct.pack('x b x', 7)",
+        "return struct.pack('c0', 'abc')",
+        "return struct.pack('c2', 'abc')",
+        "return struct.pack('c', 'abc')",
+        "return struct.pack('s', 'ab')",
+        "return {struct.unpack('bc0', struct.pack('bc0', 2, 'hi'))}",
+        "return {struct.unpack('s', 'ab\\0cd')}",
+        "return {struct.unpack('c2', 'abcd', 2)}",
+        "return {struct.unpack('<b', 'abc', 3)}",
+        "return {struct.unpack('i0', 'ab')}",
+        "return {struct.unpack('', 'ab', 5)}",
+        "return struct.unpack('b', 1)",
+        "return {struct.size('>iI2d'), struct.size('!'), struct.size('!d'), struct.size('!4bd'), struct.size('bd'), struct.size('c'), struct.size('i0'), struct.size('T')}",
+        "return 2^63",
+        "return -2^63 - 5000",
+        "return 0/0",
+        "return struct.pack('i33', 1)",
+        "return struct.pack('i99999999999', 1)",
+        "return struct.pack('q', 1)",
+        "return struct.pack('=i', 1)",
+        "return struct.pack('!3i', 1)",
+        "return struct.pack()",
+        "return struct.pack(1, 2)",
+        "return struct.pack('b')",
+        "return struct.pack('s')",
+        "return struct.pack('c5', 'ab')",
+        "return struct.pack('i', 'x')",
+        "return struct.pack('i', {})",
+        "return struct.unpack('b')",
+        "return struct.unpack('I4', 'ab')",
+        "return struct.unpack('<b', 'abc', 0)",
+        "return struct.unpack('<b', 'abc', -1)",
+        "return struct.unpack('<b', 'abc', 4)",
+        "return struct.unpack('c0', 'abc')",
+        "return struct.unpack('s', 'abc')",
+        "return struct.size()",
+        "return struct.size('s')",
+        "return struct.size('c0')",
+        "return struct.size('>y<')",
+        "return struct.size('!3')",
+        "local ok, e = pcall(function() local x = struct.pack('q') end) return e",
+        "local ok, e = pcall(function() local a, b = struct.unpack('bb', struct.pack('bb', 1, 2)) return {a, b} end) return e",
+    ];
+    let s = cascade(&[]);
+    let r = redis(&[]);
+    let (mut c, mut rc) = (s.conn(), r.conn());
+    for body in script {
+        let args: [&[u8]; 3] = [b"EVAL", body.as_bytes(), b"0"];
+        assert_eq!(c.cmdb(&args), rc.cmdb(&args), "{body}");
+    }
+}

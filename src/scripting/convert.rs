@@ -148,11 +148,22 @@ pub fn lua_to_reply(v: Value<'_>, resp3: bool) -> Reply {
         Value::Nil | Value::Boolean(false) => Reply::Nil,
         Value::Boolean(true) => Reply::Int(1),
         Value::Integer(n) => Reply::Int(n),
-        // C's (long long) conversion truncates toward zero.
-        Value::Number(n) => Reply::Int(n as i64),
+        Value::Number(n) => Reply::Int(c_long_long(n)),
         Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(s.as_bytes())),
         Value::Table(t) => table_to_reply(t, resp3),
         _ => Reply::Nil,
+    }
+}
+
+/// C's `(long long)` conversion as Redis's x86-64 build does it: toward
+/// zero, and the "integer indefinite" value (i64::MIN) for NaN and what is
+/// out of range (Rust's `as` would saturate instead).
+fn c_long_long(n: f64) -> i64 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if !(-LIMIT..LIMIT).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
     }
 }
 
@@ -211,4 +222,28 @@ fn table_to_reply(t: Table<'_>, resp3: bool) -> Reply {
         }
     }
     Reply::Array(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::c_long_long;
+
+    #[test]
+    fn numbers_convert_as_redis_x86_build_does() {
+        assert_eq!(c_long_long(3.99), 3);
+        assert_eq!(c_long_long(-3.99), -3);
+        assert_eq!(
+            c_long_long(9_223_372_036_854_774_784.0),
+            9_223_372_036_854_774_784
+        );
+        for out_of_range in [
+            2f64.powi(63),
+            -(2f64.powi(63)) - 5000.0,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            assert_eq!(c_long_long(out_of_range), i64::MIN);
+        }
+        assert_eq!(c_long_long(-(2f64.powi(63))), i64::MIN);
+    }
 }

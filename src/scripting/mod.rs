@@ -18,6 +18,7 @@ pub mod functions;
 mod lib_bit;
 mod lib_cjson;
 mod lib_cmsgpack;
+mod lib_struct;
 
 use crate::resp::Reply;
 use bytes::Bytes;
@@ -299,6 +300,7 @@ fn new_vm() -> mlua::Result<Vm> {
     lib_bit::register(&lua)?;
     lib_cjson::register(&lua)?;
     lib_cmsgpack::register(&lua)?;
+    lib_struct::register(&lua)?;
     let (env, run, fn_api) = {
         let builtins = lua.create_table()?;
         builtins.raw_set(
@@ -316,14 +318,16 @@ fn new_vm() -> mlua::Result<Vm> {
         builtins.raw_set("log", lua.create_function(log)?)?;
         // SAFETY: as for the trampolines below: they push one number below
         // the arguments (one slot, checked) and yield them all.
-        let (acl_check_cmd, setresp) = unsafe {
-            (
-                lua.create_c_function(acl_check_trampoline)?,
-                lua.create_c_function(setresp_trampoline)?,
-            )
-        };
-        builtins.raw_set("acl_check_cmd", acl_check_cmd)?;
-        builtins.raw_set("setresp", setresp)?;
+        let lib_calls: [(&str, mlua::ffi::lua_CFunction); 5] = [
+            ("acl_check_cmd", acl_check_trampoline),
+            ("setresp", setresp_trampoline),
+            ("struct_pack", struct_pack_trampoline),
+            ("struct_unpack", struct_unpack_trampoline),
+            ("struct_size", struct_size_trampoline),
+        ];
+        for (name, f) in lib_calls {
+            builtins.raw_set(name, unsafe { lua.create_c_function(f)? })?;
+        }
         builtins.raw_set(
             "set_resp3",
             lua.create_function(|_, on: bool| {
@@ -465,6 +469,25 @@ unsafe extern "C-unwind" fn setresp_trampoline(
     state: *mut mlua::ffi::lua_State,
 ) -> std::ffi::c_int {
     yield_lib_all(state, 4)
+}
+
+/// struct.pack, struct.unpack, struct.size: yield (5|6|7, arguments...).
+unsafe extern "C-unwind" fn struct_pack_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 5)
+}
+
+unsafe extern "C-unwind" fn struct_unpack_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 6)
+}
+
+unsafe extern "C-unwind" fn struct_size_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 7)
 }
 
 /// Yields (which, every argument) for a library function of prelude.lua.

@@ -41,20 +41,22 @@ local function watch(co)
   sethook(co, time_hook, '', 100000)
 end
 
-local function deliver(co, nested, ok, value)
+local function deliver(co, nested, ok, ...)
   if nested then
-    return pack(co_resume(co, ok, value))
+    return pack(co_resume(co, ok, ...))
   end
   if ok then
-    return pack(co_resume(co, value))
+    return pack(co_resume(co, ...))
   end
+  local value = ...
   sethook(co, function()
     sethook(time_hook, '', 100000)
     -- A library error carries its text alone: it gets the position of
     -- the script line, as lua-cjson's luaL_error gives it.
     if type(value) == 'table' and rawget(value, 'lib_error') then
       local i = getinfo(2, 'Sl')
-      local where = i and i.currentline > 0 and (i.short_src .. ':' .. i.currentline .. ': ') or ''
+      local user = i and (i.source == '@user_script' or i.source == '@user_function')
+      local where = user and i.currentline > 0 and (i.short_src .. ':' .. i.currentline .. ': ') or ''
       error(where .. value.lib_error, 0)
     end
     error(value, 0)
@@ -77,8 +79,8 @@ local function run_protected(f, ...)
     end
     local nested = r[2] == NESTED
     local from = nested and 3 or 2
-    local ok, value = co_yield(NESTED, unpack(r, from, r.n))
-    r = deliver(co, nested, ok, value)
+    local back = pack(co_yield(NESTED, unpack(r, from, r.n)))
+    r = deliver(co, nested, unpack(back, 1, back.n))
   end
 end
 
@@ -197,7 +199,18 @@ local function setresp(...)
   return true, nil
 end
 
-local libs = { cjson.raw_encode, cjson.raw_decode, acl_check_cmd, setresp }
+-- struct: C functions that yield a library call (5, 6, 7), as
+-- cjson.encode does, so their errors name the script's line.
+local struct = G.struct
+local struct_libs = { struct.raw_pack, struct.raw_unpack, struct.raw_size }
+struct.raw_pack, struct.raw_unpack, struct.raw_size = nil, nil, nil
+struct.pack, struct.unpack, struct.size =
+  builtins.struct_pack, builtins.struct_unpack, builtins.struct_size
+
+local libs = {
+  cjson.raw_encode, cjson.raw_decode, acl_check_cmd, setresp,
+  struct_libs[1], struct_libs[2], struct_libs[3],
+}
 cjson.raw_encode, cjson.raw_decode = nil, nil
 
 -- cmsgpack: the server's raw functions return (true, results...) or
@@ -217,6 +230,7 @@ end
 function cmsgpack.unpack(s)
   return checked(pack(raw_unpack(s)))
 end
+
 
 -- The globals scripts see: reads of unknown names and every write fail,
 -- as in Redis 7.0 (its global table is read-only).
@@ -266,13 +280,20 @@ local function run(co, started, nested, ok, value)
     if not lib then
       break
     end
-    local done, result = lib(unpack(r, from + 1, r.n))
-    -- A failed library call raises its text with the script's position
-    -- (lua-cjson), or an error reply as redis.call raises one.
-    if not done and type(result) ~= 'table' then
-      result = { lib_error = result }
+    -- (true, results...) or (false, error). A failed call raises its
+    -- text with the script's position (as luaL_error gives it), or an
+    -- error reply as redis.call raises one.
+    local res = pack(lib(unpack(r, from + 1, r.n)))
+    local nested = r[2] == NESTED
+    if res[1] then
+      r = deliver(co, nested, true, unpack(res, 2, res.n))
+    else
+      local err = res[2]
+      if type(err) ~= 'table' then
+        err = { lib_error = err }
+      end
+      r = deliver(co, nested, false, err)
     end
-    r = deliver(co, r[2] == NESTED, done, result)
   end
   if not r[1] then
     local err = r[2]
