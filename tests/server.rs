@@ -867,3 +867,58 @@ fn every_command_is_described_like_redis() {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     common::family::assert_command_info_matches_redis(&refs);
 }
+
+#[test]
+fn subcommands_are_counted_apart_like_redis() {
+    // INFO commandstats and latencystats name a container's subcommands
+    // `container|sub`, as Redis 7.0 does; the same calls give the same
+    // names (and counts) on both servers.
+    let s = Server::start(&["--shards", "2"]);
+    let r = Server::start_redis(&[]);
+    let lines = |srv: &Server, section: &str, prefix: &str| -> Vec<String> {
+        let mut c = srv.conn();
+        for call in [
+            vec!["CONFIG", "RESETSTAT"],
+            vec!["CONFIG", "GET", "port"],
+            vec!["config", "get", "hz"],
+            vec!["CLIENT", "ID"],
+            vec!["COMMAND", "COUNT"],
+            vec!["SET", "k", "v"],
+            vec!["OBJECT", "ENCODING", "k"],
+            vec!["FUNCTION", "STATS"],
+            vec!["SCRIPT", "EXISTS", "x"],
+            vec!["SLOWLOG", "LEN"],
+            vec!["MEMORY", "USAGE", "k"],
+            vec!["XGROUP", "HELP"],
+            vec!["PUBSUB", "NUMPAT"],
+        ] {
+            c.cmd(&call);
+        }
+        let text = c.cmd(&["INFO", section]).text();
+        let mut names: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(|l| match prefix {
+                // Counts, not timings.
+                "cmdstat_" => {
+                    let (name, rest) = l.split_once(':').unwrap();
+                    format!("{name}:{}", rest.split(',').next().unwrap())
+                }
+                _ => l.split(':').next().unwrap().to_string(),
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let ours = lines(&s, "commandstats", "cmdstat_");
+    assert!(
+        ours.contains(&"cmdstat_config|get:calls=2".to_string())
+            && ours.contains(&"cmdstat_function|stats:calls=1".to_string()),
+        "{ours:?}"
+    );
+    assert_eq!(ours, lines(&r, "commandstats", "cmdstat_"));
+    assert_eq!(
+        lines(&s, "latencystats", "latency_percentiles_usec_"),
+        lines(&r, "latencystats", "latency_percentiles_usec_")
+    );
+}

@@ -116,7 +116,7 @@ impl StreamApply {
                         target,
                         Queued {
                             run,
-                            id: spec.id,
+                            id: spec.stat_id(&args),
                             db: client.db,
                             args,
                         },

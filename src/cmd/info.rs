@@ -945,7 +945,7 @@ fn commandstats(s: &ShardStats, out: &mut String) {
         if c.calls == 0 && c.rejected_calls == 0 && c.failed_calls == 0 {
             continue;
         }
-        let name = t.commands.get(id).map_or("unknown", |c| c.name);
+        let name = t.stat_name(id);
         let per_call = if c.calls > 0 {
             c.usec as f64 / c.calls as f64
         } else {
@@ -977,7 +977,7 @@ async fn latencystats(client: &Client, out: &mut String) {
     }
     let t = table::table();
     for (id, values) in merged.percentiles(&percentiles) {
-        let name = t.commands.get(id).map_or("unknown", |c| c.name);
+        let name = t.stat_name(id);
         let _ = write!(out, "latency_percentiles_usec_{name}:");
         for (i, (p, v)) in percentiles.iter().zip(values).enumerate() {
             if i > 0 {

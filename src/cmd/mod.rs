@@ -340,7 +340,7 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
     if let Err(mut reply) = checked {
         client
             .shard
-            .with_core(|core| core.stats.command(spec.id).rejected_calls += 1);
+            .with_core(|core| core.stats.command(spec.stat_id(&args)).rejected_calls += 1);
         if matches!(spec.run, Run::Client(ClientCmd::Exec)) {
             reply = tx::abort_refused_exec(client, &reply).await;
         } else {
@@ -402,7 +402,7 @@ pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]
     {
         feed_monitors(client, args);
     }
-    count_call(client, spec, &reply, started.elapsed());
+    count_call(client, spec, args, &reply, started.elapsed());
     {
         let mut info = client.info.borrow_mut();
         info.last_cmd = spec.name;
@@ -413,8 +413,15 @@ pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]
 
 /// Counts a call that ran (not one the checks refused) in
 /// `INFO commandstats`, `errorstats` and `latencystats`.
-fn count_call(client: &Client, spec: &CommandSpec, reply: &Reply, took: std::time::Duration) {
+fn count_call(
+    client: &Client,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    reply: &Reply,
+    took: std::time::Duration,
+) {
     let usec = took.as_micros() as u64;
+    let id = spec.stat_id(args);
     let failed = matches!(reply, Reply::Error(_));
     let track_latency = client
         .node
@@ -422,14 +429,14 @@ fn count_call(client: &Client, spec: &CommandSpec, reply: &Reply, took: std::tim
         .load(std::sync::atomic::Ordering::Relaxed);
     client.shard.with_core(|core| {
         core.stats.commands_processed += 1;
-        let s = core.stats.command(spec.id);
+        let s = core.stats.command(id);
         s.calls += 1;
         s.usec += usec;
         if failed {
             s.failed_calls += 1;
         }
         if track_latency {
-            core.latency.record(spec.id, took.as_nanos() as u64);
+            core.latency.record(id, took.as_nanos() as u64);
         }
     });
     if failed {

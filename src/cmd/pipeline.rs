@@ -105,7 +105,7 @@ impl Batch {
         if let Err(reply) = check(client, spec, &args) {
             client
                 .shard
-                .with_core(|core| core.stats.command(spec.id).rejected_calls += 1);
+                .with_core(|core| core.stats.command(spec.stat_id(&args)).rejected_calls += 1);
             count_error(client, &reply);
             self.entries.push(Entry {
                 spec,
@@ -280,5 +280,5 @@ fn after_call(
     if monitors && !spec.has(flag::SKIP_MONITOR | flag::ADMIN) {
         feed_monitors(client, args);
     }
-    count_call(client, spec, reply, took);
+    count_call(client, spec, args, reply, took);
 }

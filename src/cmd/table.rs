@@ -265,9 +265,29 @@ pub struct CommandSpec {
     pub run: Run,
     /// Index into per-shard statistics; set when the table is built.
     pub id: usize,
+    /// A container's subcommands Redis counts apart
+    /// (`cmdstat_config|get`), and the statistics index of the first; set
+    /// when the table is built.
+    pub subcommands: &'static [&'static str],
+    pub first_sub_id: usize,
 }
 
 impl CommandSpec {
+    /// The statistics index of this call: its subcommand's for a
+    /// container whose subcommand Redis counts apart, else the command's.
+    pub fn stat_id(&self, args: &[Bytes]) -> usize {
+        if self.subcommands.is_empty() {
+            return self.id;
+        }
+        args.get(1)
+            .and_then(|sub| {
+                self.subcommands
+                    .iter()
+                    .position(|s| s.as_bytes().eq_ignore_ascii_case(sub))
+            })
+            .map_or(self.id, |i| self.first_sub_id + i)
+    }
+
     pub fn is_write(&self) -> bool {
         self.flags & flag::WRITE != 0
     }
@@ -493,13 +513,99 @@ pub const fn spec(
         summary,
         run,
         id: 0,
+        subcommands: &[],
+        first_sub_id: 0,
     }
 }
 
 pub struct Table {
     pub commands: Vec<CommandSpec>,
     by_name: NameIndex,
+    /// `container|subcommand` per statistics index past the commands'.
+    sub_names: Vec<String>,
 }
+
+/// Containers whose subcommands Redis 7.0 counts apart in `INFO
+/// commandstats` and `latencystats` (those Cascade has).
+const SUBCOMMANDS: &[(&str, &[&str])] = &[
+    (
+        "client",
+        &[
+            "caching",
+            "getname",
+            "getredir",
+            "help",
+            "id",
+            "info",
+            "kill",
+            "list",
+            "no-evict",
+            "pause",
+            "reply",
+            "setinfo",
+            "setname",
+            "tracking",
+            "trackinginfo",
+            "unblock",
+            "unpause",
+        ],
+    ),
+    (
+        "command",
+        &[
+            "count",
+            "docs",
+            "getkeys",
+            "getkeysandflags",
+            "help",
+            "info",
+            "list",
+        ],
+    ),
+    ("config", &["get", "help", "resetstat", "rewrite", "set"]),
+    (
+        "function",
+        &[
+            "delete", "dump", "flush", "help", "kill", "list", "load", "restore", "stats",
+        ],
+    ),
+    (
+        "memory",
+        &["doctor", "help", "malloc-stats", "purge", "stats", "usage"],
+    ),
+    (
+        "object",
+        &["encoding", "freq", "help", "idletime", "refcount"],
+    ),
+    (
+        "pubsub",
+        &[
+            "channels",
+            "help",
+            "numpat",
+            "numsub",
+            "shardchannels",
+            "shardnumsub",
+        ],
+    ),
+    (
+        "script",
+        &["debug", "exists", "flush", "help", "kill", "load"],
+    ),
+    ("slowlog", &["get", "help", "len", "reset"]),
+    (
+        "xgroup",
+        &[
+            "create",
+            "createconsumer",
+            "delconsumer",
+            "destroy",
+            "help",
+            "setid",
+        ],
+    ),
+    ("xinfo", &["consumers", "groups", "help", "stream"]),
+];
 
 /// Command names to table indexes: an open-addressed array probed
 /// linearly, hashed with FNV-1a. Every command looks itself up here, so it
@@ -586,8 +692,36 @@ impl Table {
         for (i, c) in commands.iter_mut().enumerate() {
             c.id = i;
         }
+        let mut next = commands.len();
+        let mut sub_names = Vec::new();
+        for c in commands.iter_mut() {
+            let subs = SUBCOMMANDS
+                .iter()
+                .find(|(name, _)| *name == c.name)
+                .map_or(&[][..], |(_, subs)| *subs);
+            c.subcommands = subs;
+            c.first_sub_id = next;
+            next += subs.len();
+            sub_names.extend(subs.iter().map(|sub| format!("{}|{sub}", c.name)));
+        }
         let by_name = NameIndex::build(&commands);
-        Table { commands, by_name }
+        Table {
+            commands,
+            by_name,
+            sub_names,
+        }
+    }
+
+    /// The name statistics show for index `id`: a command's, or
+    /// `container|subcommand`.
+    pub fn stat_name(&self, id: usize) -> &str {
+        match self.commands.get(id) {
+            Some(c) => c.name,
+            None => self
+                .sub_names
+                .get(id - self.commands.len())
+                .map_or("unknown", String::as_str),
+        }
     }
 
     /// Looks a command up by name, case-insensitively, without allocating
