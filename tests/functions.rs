@@ -306,6 +306,18 @@ fn libraries_survive_reloads_restarts_and_rewrites() {
     let before = libraries(&mut c);
     assert_eq!(s.info_field("memory", "number_of_libraries"), "1");
     assert_eq!(s.info_field("memory", "number_of_functions"), "2");
+    let held: i64 = s
+        .info_field("memory", "used_memory_functions")
+        .parse()
+        .unwrap();
+    assert!(held > LIB1.len() as i64, "{held}");
+    let stats = c.cmd(&["MEMORY", "STATS"]);
+    let items = stats.array();
+    let at = items
+        .iter()
+        .position(|v| *v == Value::bulk("functions.caches"))
+        .expect("functions.caches");
+    assert_eq!(items[at + 1], Value::Int(held));
     // DEBUG RELOAD saves and loads the RDB; NOFLUSH refuses a library
     // that exists, MERGE replaces it.
     assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Value::ok());

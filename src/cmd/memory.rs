@@ -108,6 +108,10 @@ async fn stats(client: &Client) -> Reply {
     let total = crate::alloc::allocated_bytes();
     let peak = crate::alloc::peak_bytes().max(total);
     let startup = crate::alloc::startup_bytes();
+    // The script cache and the function libraries (as INFO memory's
+    // used_memory_scripts_eval and used_memory_functions).
+    let (_, scripts) = crate::scripting::cache_stats();
+    let functions = crate::scripting::functions::memory();
     let backlog = client.node.repl.backlog().map_or(0, |b| b.capacity()) as u64;
     let rss = super::info::rss_bytes();
     let int = |v: u64| Reply::Int(v as i64);
@@ -122,10 +126,10 @@ async fn stats(client: &Client) -> Reply {
         (text("clients.normal"), int(0)),
         (text("cluster.links"), int(0)),
         (text("aof.buffer"), int(0)),
-        (text("lua.caches"), int(0)),
-        (text("functions.caches"), int(0)),
+        (text("lua.caches"), int(scripts as u64)),
+        (text("functions.caches"), int(functions as u64)),
     ];
-    let mut overhead = startup + backlog;
+    let mut overhead = startup + backlog + (scripts + functions) as u64;
     let mut keys = 0u64;
     for (i, &(n, main, expires)) in t.dbs.iter().enumerate() {
         if n == 0 {
