@@ -1,174 +1,44 @@
-//! Lua scripting for EVAL: one Lua 5.1 VM per shard thread (Redis embeds
-//! Lua 5.1), the process-wide script cache (SHA-1 → body, what EVALSHA
-//! and SCRIPT LOAD/EXISTS/FLUSH see from any shard), and the stepping of
-//! one script run.
+//! Lua scripting for EVAL and functions: the process-wide script cache
+//! (SHA-1 → body, what EVALSHA and SCRIPT LOAD/EXISTS/FLUSH see from any
+//! shard), a script's `#!lua` flags, and the stepping of one script run.
+//! Each shard thread has its own Lua 5.1 VM ([`vm`]); the running
+//! script's busy state is in [`busy`], function libraries in
+//! [`functions`].
 //!
 //! A script runs as a Lua coroutine in the environment `prelude.lua`
 //! builds. When it calls `redis.call`, the coroutine yields the command
 //! ([`Step::Call`]); the caller runs it through the normal command path,
 //! which may await other shards, and resumes the script with the reply.
 //! So no command needs a synchronous form for scripts, and the script
-//! itself never blocks an executor thread. Replies cross the boundary as
-//! RESP2 would carry them ([`convert`]).
+//! itself never blocks an executor thread. Replies cross the boundary in
+//! the protocol the script chose ([`convert`]).
 //!
-//! Knows nothing of shards or clients; `cmd::eval` drives it.
+//! Knows nothing of shards or clients; `cmd::eval` and `cmd::function`
+//! drive it.
 
+mod busy;
 mod convert;
 pub mod functions;
 mod lib_bit;
 mod lib_cjson;
 mod lib_cmsgpack;
 mod lib_struct;
+mod vm;
+
+pub use busy::{
+    abort_for_shutdown, busy, busy_error, request_kill, running, script_ended, script_started,
+    script_wrote, KillRefused, Running, BUSY_EVAL, BUSY_FUNCTION,
+};
+pub use vm::script_resp3;
 
 use crate::resp::Reply;
 use bytes::Bytes;
-use mlua::{Function, Lua, LuaOptions, MultiValue, RegistryKey, StdLib, Table, Value};
-use std::cell::RefCell;
+use mlua::{Function, Lua, MultiValue, RegistryKey, Table, Value};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
-
-// ------------------------------------------------------ a busy script --
-//
-// A script holds every shard, so other clients wait for it. Past
-// `busy-reply-threshold` (`lua-time-limit`) it is "busy": commands from
-// other connections answer BUSY, and SCRIPT KILL (from a connection of
-// another thread) stops it unless it already wrote. The script's thread
-// checks every 100,000 Lua instructions, from a count hook.
-
-/// Unix ms the running script started at (0: none), its time limit, and
-/// whether it wrote, was reported busy, was asked to stop.
-static RUNNING_SINCE: AtomicU64 = AtomicU64::new(0);
-static LIMIT_MS: AtomicU64 = AtomicU64::new(5000);
-static WROTE: AtomicBool = AtomicBool::new(false);
-static BUSY: AtomicBool = AtomicBool::new(false);
-static KILL: AtomicBool = AtomicBool::new(false);
-
-/// The function running (FCALL): its name and the command that called it,
-/// for FUNCTION STATS; `None` while an EVAL script runs.
-fn running_function() -> MutexGuard<'static, Option<(String, Vec<Bytes>)>> {
-    static RUNNING: Mutex<Option<(String, Vec<Bytes>)>> = Mutex::new(None);
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A script starts running (under its hold: one at a time): an EVAL
-/// script, or the function `function` called by that command.
-pub fn script_started(limit_ms: u64, function: Option<(String, Vec<Bytes>)>) {
-    *running_function() = function;
-    LIMIT_MS.store(limit_ms, Ordering::SeqCst);
-    WROTE.store(false, Ordering::SeqCst);
-    BUSY.store(false, Ordering::SeqCst);
-    KILL.store(false, Ordering::SeqCst);
-    RUNNING_SINCE.store(crate::node::unix_ms().max(1), Ordering::SeqCst);
-}
-
-/// The running script ended.
-pub fn script_ended() {
-    RUNNING_SINCE.store(0, Ordering::SeqCst);
-    BUSY.store(false, Ordering::SeqCst);
-    KILL.store(false, Ordering::SeqCst);
-    *running_function() = None;
-}
-
-/// The running script ran a write command: SCRIPT KILL may not stop it.
-pub fn script_wrote() {
-    WROTE.store(true, Ordering::SeqCst);
-}
-
-/// Whether a script runs past its time limit (other commands get BUSY).
-pub fn busy() -> bool {
-    BUSY.load(Ordering::Relaxed)
-}
-
-/// What other clients' commands get while a script is busy.
-pub fn busy_error() -> &'static str {
-    if running_function().is_some() {
-        BUSY_FUNCTION
-    } else {
-        BUSY_EVAL
-    }
-}
-
-pub const BUSY_EVAL: &str =
-    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-pub const BUSY_FUNCTION: &str =
-    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
-
-/// What runs, for FUNCTION STATS.
-pub enum Running {
-    Nothing,
-    /// An EVAL script.
-    Script,
-    /// A function: its name, the calling command, how long it has run (ms).
-    Function(String, Vec<Bytes>, u64),
-}
-
-/// What runs now (FUNCTION STATS).
-pub fn running() -> Running {
-    let since = RUNNING_SINCE.load(Ordering::SeqCst);
-    if since == 0 {
-        return Running::Nothing;
-    }
-    match running_function().as_ref() {
-        Some((name, cmd)) => Running::Function(
-            name.clone(),
-            cmd.clone(),
-            crate::node::unix_ms().saturating_sub(since),
-        ),
-        None => Running::Script,
-    }
-}
-
-/// Why SCRIPT KILL or FUNCTION KILL cannot stop the running script.
-pub enum KillRefused {
-    NotBusy,
-    Unkillable,
-    /// SCRIPT KILL of a function, FUNCTION KILL of an EVAL script: the
-    /// BUSY error naming the right command.
-    OtherKind(&'static str),
-}
-
-/// SCRIPT KILL (`function` false) or FUNCTION KILL: asks the busy script
-/// to stop.
-pub fn request_kill(function: bool) -> Result<(), KillRefused> {
-    if !busy() {
-        return Err(KillRefused::NotBusy);
-    }
-    let is_function = running_function().is_some();
-    if is_function != function {
-        return Err(KillRefused::OtherKind(busy_error()));
-    }
-    if WROTE.load(Ordering::SeqCst) {
-        return Err(KillRefused::Unkillable);
-    }
-    KILL.store(true, Ordering::SeqCst);
-    Ok(())
-}
-
-/// SHUTDOWN: a busy script stops even if it wrote.
-pub fn abort_for_shutdown() {
-    if busy() {
-        KILL.store(true, Ordering::SeqCst);
-    }
-}
-
-/// The count hook's check, on the script's thread: true when the script
-/// must stop.
-fn check_running() -> bool {
-    let since = RUNNING_SINCE.load(Ordering::Relaxed);
-    if since == 0 {
-        return false;
-    }
-    let elapsed = crate::node::unix_ms().saturating_sub(since);
-    if !BUSY.load(Ordering::Relaxed) && elapsed >= LIMIT_MS.load(Ordering::Relaxed) {
-        BUSY.store(true, Ordering::SeqCst);
-        tracing::warn!(
-            "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the SCRIPT KILL command."
-        );
-    }
-    KILL.load(Ordering::SeqCst)
-}
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use vm::{compile, vm, Vm};
 
 /// Scripts by SHA-1 (lower-case hex), shared by every shard.
 fn cache() -> &'static Mutex<HashMap<String, Bytes>> {
@@ -249,311 +119,6 @@ pub fn flush() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
-/// One shard thread's Lua VM.
-struct Vm {
-    lua: Lua,
-    /// The scripts' global environment (see prelude.lua).
-    env: RegistryKey,
-    /// prelude.lua's `run(co, ...)`.
-    run: RegistryKey,
-    /// prelude.lua's function environment, library loader and FCALL binder.
-    fn_api: FunctionApi,
-    /// Libraries run in this VM: name → (library id, callbacks by
-    /// lower-case function name).
-    libraries: RefCell<HashMap<String, (u64, Callbacks)>>,
-    /// Compiled scripts of this VM by SHA-1, for [`GENERATION`] `.1`.
-    compiled: RefCell<(HashMap<String, RegistryKey>, u64)>,
-}
-
-/// A library's callbacks in one VM, by lower-case function name.
-type Callbacks = HashMap<String, RegistryKey>;
-
-/// Registry keys of what prelude.lua gives functions.
-struct FunctionApi {
-    env: RegistryKey,
-    load: RegistryKey,
-    bind: RegistryKey,
-}
-
-thread_local! {
-    static VM: RefCell<Option<Rc<Vm>>> = const { RefCell::new(None) };
-}
-
-fn vm() -> Result<Rc<Vm>, String> {
-    VM.with(|slot| {
-        if let Some(vm) = slot.borrow().as_ref() {
-            return Ok(vm.clone());
-        }
-        let vm = Rc::new(new_vm().map_err(|e| format!("ERR could not start Lua: {e}"))?);
-        *slot.borrow_mut() = Some(vm.clone());
-        Ok(vm)
-    })
-}
-
-fn new_vm() -> mlua::Result<Vm> {
-    let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
-    // SAFETY: the debug library is what makes `unsafe_new_with` unsafe in
-    // mlua (it can break Lua's invariants from Lua code). Redis loads it
-    // too, and the prelude needs it for the line numbers of errors; no C
-    // module loader (`package`, `io`, `os`) is loaded.
-    let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::new()) };
-    lib_bit::register(&lua)?;
-    lib_cjson::register(&lua)?;
-    lib_cmsgpack::register(&lua)?;
-    lib_struct::register(&lua)?;
-    let (env, run, fn_api) = {
-        let builtins = lua.create_table()?;
-        builtins.raw_set(
-            "sha1hex",
-            lua.create_function(|_, s: mlua::String| Ok(sha1_hex(s.as_bytes())))?,
-        )?;
-        builtins.raw_set(
-            "check_running",
-            lua.create_function(|_, ()| Ok(check_running()))?,
-        )?;
-        builtins.raw_set(
-            "load_timed_out",
-            lua.create_function(|_, ()| Ok(functions::load_timed_out()))?,
-        )?;
-        builtins.raw_set("log", lua.create_function(log)?)?;
-        // SAFETY: as for the trampolines below: they push one number below
-        // the arguments (one slot, checked) and yield them all.
-        let lib_calls: [(&str, mlua::ffi::lua_CFunction); 5] = [
-            ("acl_check_cmd", acl_check_trampoline),
-            ("setresp", setresp_trampoline),
-            ("struct_pack", struct_pack_trampoline),
-            ("struct_unpack", struct_unpack_trampoline),
-            ("struct_size", struct_size_trampoline),
-        ];
-        for (name, f) in lib_calls {
-            builtins.raw_set(name, unsafe { lua.create_c_function(f)? })?;
-        }
-        builtins.raw_set(
-            "set_resp3",
-            lua.create_function(|_, on: bool| {
-                RESP3.with(|r| r.set(on));
-                Ok(())
-            })?,
-        )?;
-        builtins.raw_set(
-            "command_known",
-            lua.create_function(|_, name: mlua::String| {
-                Ok(crate::cmd::table::table().lookup(name.as_bytes()).is_some())
-            })?,
-        )?;
-        builtins.raw_set("version", crate::cmd::connection::REDIS_VERSION)?;
-        builtins.raw_set(
-            "version_num",
-            version_num(crate::cmd::connection::REDIS_VERSION),
-        )?;
-        // SAFETY: the trampolines only push a boolean below the arguments
-        // Lua passed (one stack slot, checked) and yield them all, which Lua
-        // 5.1 allows from a C function called inside a coroutine; called
-        // outside one, lua_yield raises a Lua error ("attempt to yield across
-        // metamethod/C-call boundary"), which Lua catches.
-        let (call, pcall, encode, decode) = unsafe {
-            (
-                lua.create_c_function(call_trampoline)?,
-                lua.create_c_function(pcall_trampoline)?,
-                lua.create_c_function(cjson_encode_trampoline)?,
-                lua.create_c_function(cjson_decode_trampoline)?,
-            )
-        };
-        builtins.raw_set("call", call)?;
-        builtins.raw_set("pcall", pcall)?;
-        {
-            let cjson: Table = lua.globals().raw_get("cjson")?;
-            cjson.raw_set("encode", encode)?;
-            cjson.raw_set("decode", decode)?;
-        }
-        let (env, run, functions): (Table, Function, Table) = lua
-            .load(include_str!("prelude.lua"))
-            .set_name("=prelude")
-            .call(builtins)?;
-        let fenv: Table = functions.raw_get("env")?;
-        let load_library: Function = functions.raw_get("load")?;
-        let bind: Function = functions.raw_get("bind")?;
-        (
-            lua.create_registry_value(env)?,
-            lua.create_registry_value(run)?,
-            FunctionApi {
-                env: lua.create_registry_value(fenv)?,
-                load: lua.create_registry_value(load_library)?,
-                bind: lua.create_registry_value(bind)?,
-            },
-        )
-    };
-    Ok(Vm {
-        env,
-        run,
-        fn_api,
-        libraries: RefCell::new(HashMap::new()),
-        compiled: RefCell::new((HashMap::new(), GENERATION.load(Ordering::SeqCst))),
-        lua,
-    })
-}
-
-/// redis.log(level, message...).
-fn log(_: &Lua, args: MultiValue) -> mlua::Result<()> {
-    let mut it = args.into_iter();
-    let level = match it.next() {
-        Some(Value::Number(n)) => n as i64,
-        Some(Value::Integer(n)) => n,
-        _ => {
-            return Err(mlua::Error::RuntimeError(
-                "First argument must be a number (log level).".into(),
-            ))
-        }
-    };
-    let text: Vec<String> = it
-        .map(|v| match v {
-            Value::String(s) => s.to_string_lossy().into_owned(),
-            other => format!("{other:?}"),
-        })
-        .collect();
-    let line = text.join(" ");
-    match level {
-        0 | 1 => tracing::debug!("{line}"),
-        2 => tracing::info!("{line}"),
-        _ => tracing::warn!("{line}"),
-    }
-    Ok(())
-}
-
-/// REDIS_VERSION_NUM: 0x00MMmmpp.
-fn version_num(version: &str) -> i64 {
-    let mut parts = version.split('.').map(|p| p.parse::<i64>().unwrap_or(0));
-    let (major, minor, patch) = (
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-    );
-    (major << 16) | (minor << 8) | patch
-}
-
-/// redis.call: yields (false, command...) to the driver.
-unsafe extern "C-unwind" fn call_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    yield_call(state, false)
-}
-
-/// redis.pcall: yields (true, command...).
-unsafe extern "C-unwind" fn pcall_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
-    yield_call(state, true)
-}
-
-/// cjson.encode: yields (1, value), answered by prelude.lua's `run`.
-unsafe extern "C-unwind" fn cjson_encode_trampoline(
-    state: *mut mlua::ffi::lua_State,
-) -> std::ffi::c_int {
-    yield_lib(state, 1)
-}
-
-/// cjson.decode: yields (2, text).
-unsafe extern "C-unwind" fn cjson_decode_trampoline(
-    state: *mut mlua::ffi::lua_State,
-) -> std::ffi::c_int {
-    yield_lib(state, 2)
-}
-
-/// redis.acl_check_cmd: yields (3, arguments...), answered by prelude.lua's
-/// `run`. A C function, so a failure names the script's line even in a
-/// tail call.
-unsafe extern "C-unwind" fn acl_check_trampoline(
-    state: *mut mlua::ffi::lua_State,
-) -> std::ffi::c_int {
-    yield_lib_all(state, 3)
-}
-
-/// redis.setresp: yields (4, arguments...), as acl_check_cmd does.
-unsafe extern "C-unwind" fn setresp_trampoline(
-    state: *mut mlua::ffi::lua_State,
-) -> std::ffi::c_int {
-    yield_lib_all(state, 4)
-}
-
-/// struct.pack, struct.unpack, struct.size: yield (5|6|7, arguments...).
-unsafe extern "C-unwind" fn struct_pack_trampoline(
-    state: *mut mlua::ffi::lua_State,
-) -> std::ffi::c_int {
-    yield_lib_all(state, 5)
-}
-
-unsafe extern "C-unwind" fn struct_unpack_trampoline(
-    state: *mut mlua::ffi::lua_State,
-) -> std::ffi::c_int {
-    yield_lib_all(state, 6)
-}
-
-unsafe extern "C-unwind" fn struct_size_trampoline(
-    state: *mut mlua::ffi::lua_State,
-) -> std::ffi::c_int {
-    yield_lib_all(state, 7)
-}
-
-/// Yields (which, every argument) for a library function of prelude.lua.
-unsafe fn yield_lib_all(state: *mut mlua::ffi::lua_State, which: i32) -> std::ffi::c_int {
-    use mlua::ffi;
-    // SAFETY (for the block): `state` is the running coroutine Lua called
-    // us in; one more slot is made sure of before pushing.
-    unsafe {
-        if ffi::lua_checkstack(state, 1) == 0 {
-            return ffi::lua_yield(state, 0);
-        }
-        ffi::lua_pushnumber(state, f64::from(which));
-        ffi::lua_insert(state, 1);
-        ffi::lua_yield(state, ffi::lua_gettop(state))
-    }
-}
-
-/// Yields (protected, the call's arguments) for redis.call/redis.pcall.
-unsafe fn yield_call(state: *mut mlua::ffi::lua_State, protected: bool) -> std::ffi::c_int {
-    use mlua::ffi;
-    // SAFETY (for the block): `state` is the running coroutine Lua called
-    // us in; one more slot is made sure of before pushing.
-    unsafe {
-        if ffi::lua_checkstack(state, 1) == 0 {
-            return ffi::lua_yield(state, ffi::lua_gettop(state));
-        }
-        ffi::lua_pushboolean(state, std::ffi::c_int::from(protected));
-        ffi::lua_insert(state, 1);
-        ffi::lua_yield(state, ffi::lua_gettop(state))
-    }
-}
-
-/// Yields (which, first argument) for a library function of prelude.lua.
-unsafe fn yield_lib(state: *mut mlua::ffi::lua_State, which: i32) -> std::ffi::c_int {
-    use mlua::ffi;
-    // SAFETY (for the block): as in `yield_call`; the stack is cut to the
-    // first argument (nil if none) before the marker goes below it.
-    unsafe {
-        if ffi::lua_checkstack(state, 2) == 0 {
-            return ffi::lua_yield(state, 0);
-        }
-        ffi::lua_settop(state, 1);
-        ffi::lua_pushnumber(state, f64::from(which));
-        ffi::lua_insert(state, 1);
-        ffi::lua_yield(state, 2)
-    }
-}
-
-/// Compiles a chunk under the chunk name `source` with the globals `env`;
-/// Lua's message when it does not compile.
-fn compile<'lua>(
-    lua: &'lua Lua,
-    code: &[u8],
-    source: &str,
-    env: Table<'lua>,
-) -> Result<Function<'lua>, String> {
-    lua.load(code)
-        .set_name(source)
-        .set_environment(env)
-        .into_function()
-        .map_err(|e| match &e {
-            mlua::Error::SyntaxError { message, .. } => message.clone(),
-            other => other.to_string(),
-        })
-}
-
 /// Compiles `body` (named by `sha`) in this thread's VM, caching it; the
 /// error reply Redis gives for a script that does not compile.
 fn compiled<'a>(vm: &'a Vm, sha: &str, body: &[u8]) -> Result<Function<'a>, String> {
@@ -601,18 +166,6 @@ fn string_table<'lua>(lua: &'lua Lua, items: &[Bytes]) -> mlua::Result<Table<'lu
         t.raw_set(i + 1, lua.create_string(item)?)?;
     }
     Ok(t)
-}
-
-thread_local! {
-    /// Whether the script running on this thread asked for RESP3
-    /// (`redis.setresp(3)`); every run starts with RESP2.
-    static RESP3: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether the script running on this thread speaks RESP3: its calls are
-/// made and answered in it.
-pub fn script_resp3() -> bool {
-    RESP3.with(std::cell::Cell::get)
 }
 
 /// Where a script run stopped.
@@ -692,7 +245,7 @@ impl ScriptRun {
         let co: mlua::Thread = lua.registry_value(&self.co)?;
         let mut args = vec![Value::Thread(co)];
         if let Resume::Start = input {
-            RESP3.with(|r| r.set(false));
+            vm::reset_script_resp();
         }
         if let Resume::Reply(reply) = input {
             let (nested, protected) = self.pending.get();
