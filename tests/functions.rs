@@ -24,11 +24,10 @@ redis.register_function{function_name='get1', callback=function(keys) return red
 /// when `sorted`, for replies whose order Redis leaves unspecified).
 fn same(c: &mut Conn, r: &mut Conn, args: &[&str], sorted: bool) -> Value {
     let refs: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-    let (mut ours, mut theirs) = (c.cmdb(&refs), r.cmdb(&refs));
-    if sorted {
-        ours = sorted_reply(ours);
-        theirs = sorted_reply(theirs);
+    if !sorted {
+        return common::assert_same_reply(c, r, &refs);
     }
+    let (ours, theirs) = (sorted_reply(c.cmdb(&refs)), sorted_reply(r.cmdb(&refs)));
     assert_eq!(
         ours, theirs,
         "reply to {args:?} (Cascade left, Redis right)"

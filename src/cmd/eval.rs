@@ -187,13 +187,7 @@ async fn script_call(client: &mut Client, call: &[Bytes], read_only: bool) -> Re
     // On a stale replica (link down, replica-serve-stale-data no) a script
     // that may run there (EVAL, a function with allow-stale) runs only the
     // commands allowed on it.
-    let repl = &client.node.repl;
-    if !spec.has(STALE)
-        && !client.is_master
-        && repl.is_replica.load(std::sync::atomic::Ordering::Relaxed)
-        && !repl.link().up
-        && !client.node.config().bool_value("replica-serve-stale-data")
-    {
+    if !spec.has(STALE) && !client.is_master && super::stale_replica(client) {
         return refuse("Can not execute the command on a stale replica");
     }
     if spec.has(WRITE) {

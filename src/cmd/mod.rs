@@ -637,6 +637,16 @@ fn checked_flags(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Checked
     }
 }
 
+/// Whether this node is a replica that may not serve its data now: the
+/// link with its master is down and `replica-serve-stale-data` is no
+/// (commands without `stale` get MASTERDOWN, scripts' calls of them fail).
+pub(crate) fn stale_replica(client: &Client) -> bool {
+    let repl = &client.node.repl;
+    repl.is_replica.load(std::sync::atomic::Ordering::Relaxed)
+        && !repl.link().up
+        && !client.node.config().bool_value("replica-serve-stale-data")
+}
+
 /// The checks Redis makes before running a command.
 fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
     if !client.authenticated && !spec.has(flag::NO_AUTH) {
@@ -722,10 +732,7 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
                 "READONLY You can't write against a read only replica.".into(),
             ));
         }
-        if flags.deny_stale
-            && !repl.link().up
-            && !client.node.config().bool_value("replica-serve-stale-data")
-        {
+        if flags.deny_stale && stale_replica(client) {
             return Err(Reply::Error(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
                     .into(),

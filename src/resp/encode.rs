@@ -180,59 +180,18 @@ pub fn encode(reply: &Reply, proto: Protocol, out: &mut BytesMut) {
         Reply::Double(v) => {
             let mut text = StackStr::new();
             fmt_g17(*v, &mut text);
-            if resp3 {
-                out.put_u8(b',');
-                out.extend_from_slice(text.as_bytes());
-                out.extend_from_slice(b"\r\n");
-            } else {
-                put_bulk(out, text.as_bytes());
-            }
+            put_typed_line(out, b',', text.as_bytes(), resp3);
         }
-        Reply::DoubleText(text) => {
-            if resp3 {
-                out.put_u8(b',');
-                out.extend_from_slice(text);
-                out.extend_from_slice(b"\r\n");
-            } else {
-                put_bulk(out, text);
-            }
-        }
+        Reply::DoubleText(text) => put_typed_line(out, b',', text, resp3),
         Reply::Bool(b) => out.extend_from_slice(match (resp3, b) {
             (true, true) => b"#t\r\n",
             (true, false) => b"#f\r\n",
             (false, true) => b":1\r\n",
             (false, false) => b":0\r\n",
         }),
-        Reply::Verbatim(text) => {
-            if resp3 {
-                write_len(out, b'=', text.len().saturating_add(4));
-                out.extend_from_slice(b"txt:");
-                out.extend_from_slice(text);
-                out.extend_from_slice(b"\r\n");
-            } else {
-                put_bulk(out, text);
-            }
-        }
-        Reply::VerbatimAs(format, text) => {
-            if resp3 {
-                write_len(out, b'=', text.len().saturating_add(4));
-                out.extend_from_slice(format);
-                out.put_u8(b':');
-                out.extend_from_slice(text);
-                out.extend_from_slice(b"\r\n");
-            } else {
-                put_bulk(out, text);
-            }
-        }
-        Reply::BigNumber(digits) => {
-            if resp3 {
-                out.put_u8(b'(');
-                out.extend_from_slice(digits);
-                out.extend_from_slice(b"\r\n");
-            } else {
-                put_bulk(out, digits);
-            }
-        }
+        Reply::Verbatim(text) => put_verbatim(out, b"txt", text, resp3),
+        Reply::VerbatimAs(format, text) => put_verbatim(out, format, text, resp3),
+        Reply::BigNumber(digits) => put_typed_line(out, b'(', digits, resp3),
         Reply::Raw(b) => out.extend_from_slice(b),
     }
 }
@@ -242,6 +201,30 @@ fn put_aggregate(out: &mut BytesMut, prefix: u8, items: &[Reply], proto: Protoco
     for item in items {
         encode(item, proto, out);
     }
+}
+
+/// A RESP3 one-line type (`,<double>`, `(<big number>`); in RESP2 the
+/// same text as a bulk string.
+fn put_typed_line(out: &mut BytesMut, prefix: u8, text: &[u8], resp3: bool) {
+    if !resp3 {
+        return put_bulk(out, text);
+    }
+    out.put_u8(prefix);
+    out.extend_from_slice(text);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A RESP3 verbatim string with its three-byte format; in RESP2 the text
+/// as a bulk string.
+fn put_verbatim(out: &mut BytesMut, format: &[u8; 3], text: &[u8], resp3: bool) {
+    if !resp3 {
+        return put_bulk(out, text);
+    }
+    write_len(out, b'=', text.len().saturating_add(4));
+    out.extend_from_slice(format);
+    out.put_u8(b':');
+    out.extend_from_slice(text);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn put_bulk(out: &mut BytesMut, data: &[u8]) {

@@ -131,12 +131,9 @@ fn parse_metadata(code: &[u8]) -> Result<(String, usize), String> {
     if !code.starts_with(b"#!") {
         return Err("ERR Missing library metadata".into());
     }
-    let Some(eol) = memchr::memchr(b'\n', code) else {
+    let Some((parts, eol)) = super::first_line_words(code) else {
         return Err("ERR Invalid library metadata".into());
     };
-    let parts = crate::config::split_args(&code[..eol])
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| "ERR Invalid library metadata".to_string())?;
     let engine = &parts[0][2..];
     let mut name: Option<&[u8]> = None;
     for part in &parts[1..] {
@@ -168,8 +165,15 @@ fn parse_metadata(code: &[u8]) -> Result<(String, usize), String> {
 }
 
 /// Runs `code` in this thread's VM (under the load time limit) and records
-/// the callbacks it registered there; the library it describes.
-fn run_library(vm: &Vm, code: &Bytes, name: String, chunk_at: usize) -> Result<Library, String> {
+/// the callbacks it registered there under the library version `id`; the
+/// library it describes.
+fn run_library(
+    vm: &Vm,
+    code: &Bytes,
+    name: String,
+    chunk_at: usize,
+    id: u64,
+) -> Result<Library, String> {
     let lua = &vm.lua;
     let env: Table = lua
         .registry_value(&vm.fn_api.env)
@@ -215,7 +219,6 @@ fn run_library(vm: &Vm, code: &Bytes, name: String, chunk_at: usize) -> Result<L
     if functions.is_empty() {
         return Err("ERR No functions registered".into());
     }
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     {
         // Callbacks of libraries deleted since go with them (a library of
         // the same name is replaced right here).
@@ -242,7 +245,13 @@ fn build(code: &Bytes, replace: bool, registered: &Registry) -> Result<Library, 
         return Err(format!("ERR Library '{name}' already exists"));
     }
     let vm = vm()?;
-    run_library(&vm, code, name, chunk_at)
+    run_library(
+        &vm,
+        code,
+        name,
+        chunk_at,
+        NEXT_ID.fetch_add(1, Ordering::Relaxed),
+    )
 }
 
 /// FUNCTION LOAD [REPLACE]: the library's name, or Redis's error.
@@ -388,11 +397,7 @@ impl FunctionCall {
             .is_some_and(|(id, _)| *id == lib.id);
         if !current {
             let (name, chunk_at) = parse_metadata(&lib.code)?;
-            run_library(&vm, &lib.code, name, chunk_at)?;
-            // Recorded under this registry version's id.
-            if let Some(entry) = vm.libraries.borrow_mut().get_mut(&lib.name) {
-                entry.0 = lib.id;
-            }
+            run_library(&vm, &lib.code, name, chunk_at, lib.id)?;
         }
         let co = {
             let lua = &vm.lua;

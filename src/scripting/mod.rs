@@ -60,6 +60,15 @@ pub fn sha1_hex(body: &[u8]) -> String {
     out
 }
 
+/// The words of a `#!` line (split and unquoted as Redis splits it) and
+/// where the line ends; `None` without a `\n` or words, or with unbalanced
+/// quotes. Scripts' and libraries' first lines.
+fn first_line_words(code: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
+    let eol = memchr::memchr(b'\n', code)?;
+    let words = crate::config::split_args(&code[..eol])?;
+    (!words.is_empty()).then_some((words, eol))
+}
+
 /// The flags of a script's `#!lua flags=<flag>,...` line (Redis 7.0) and
 /// where its Lua code starts (at the line's `\n`, so line numbers count
 /// it); `None` for a script without such a line. Redis's errors for a bad
@@ -69,9 +78,7 @@ pub fn shebang(body: &[u8]) -> Result<Option<(u8, usize)>, String> {
         return Ok(None);
     }
     let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let parts = memchr::memchr(b'\n', body)
-        .and_then(|eol| Some((crate::config::split_args(&body[..eol])?, eol)));
-    let Some((parts, eol)) = parts.filter(|(p, _)| !p.is_empty()) else {
+    let Some((parts, eol)) = first_line_words(body) else {
         return Err("ERR Invalid script shebang".into());
     };
     if parts[0] != b"#!lua" {
