@@ -29,8 +29,11 @@
 //!   upstart (`supervised`).
 //! - [`alloc`]: allocation counters for `used_memory`.
 //! - [`evict`]: `maxmemory`: evicting keys by `maxmemory-policy`, `-OOM`.
+//! - [`acl`]: ACL users, their rules and checks, the ACL log and file
+//!   (`cmd::acl` applies them to calls).
 //! - [`util`]: small shared helpers (glob matching).
 
+pub mod acl;
 pub mod alloc;
 pub mod cmd;
 pub mod config;

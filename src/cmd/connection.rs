@@ -134,7 +134,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
             client.db = 0;
             client.proto = Protocol::Resp2;
             client.reply_mode = ReplyMode::On;
-            client.authenticated = client.node.config().requirepass().is_none();
+            super::acl::reset_user(client);
             {
                 let mut info = client.info.borrow_mut();
                 info.name = Bytes::new();
@@ -157,38 +157,11 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
     }
 }
 
-/// Checks a username/password pair against `requirepass` (the only user
-/// is `default`).
-fn check_password(client: &Client, user: &[u8], pass: &[u8]) -> Result<(), CmdError> {
-    let required = client.node.config().requirepass();
-    let ok = user == b"default"
-        && match &required {
-            None => true,
-            Some(p) => constant_time_eq(p, pass),
-        };
-    if ok {
-        Ok(())
-    } else {
-        Err(CmdError::other(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
-    }
-}
-
-/// Compares without an early exit, so timing does not reveal the password.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() != b.len()) as u8;
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
-}
-
 fn auth(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if args.len() > 3 {
         return Err(CmdError::Syntax);
     }
-    if args.len() == 2 && client.node.config().requirepass().is_none() {
+    if args.len() == 2 && crate::acl::registry().default_is_nopass() {
         return Err(CmdError::other("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
     }
     let (user, pass): (&[u8], &[u8]) = if args.len() == 3 {
@@ -196,8 +169,7 @@ fn auth(client: &mut Client, args: &[Bytes]) -> CmdResult {
     } else {
         (b"default", &args[1])
     };
-    check_password(client, user, pass)?;
-    client.authenticated = true;
+    super::acl::authenticate(client, user, pass, &args[0])?;
     Ok(Reply::Ok)
 }
 
@@ -216,12 +188,11 @@ fn hello(client: &mut Client, args: &[Bytes]) -> CmdResult {
         i = 2;
     }
     let mut name = None;
-    let mut authed = false;
+    let mut auth = None;
     while i < args.len() {
         let more = args.len() - i - 1;
         if is(&args[i], "auth") && more >= 2 {
-            check_password(client, &args[i + 1], &args[i + 2])?;
-            authed = true;
+            auth = Some((args[i + 1].clone(), args[i + 2].clone()));
             i += 3;
         } else if is(&args[i], "setname") && more >= 1 {
             validate_name(&args[i + 1])?;
@@ -234,10 +205,10 @@ fn hello(client: &mut Client, args: &[Bytes]) -> CmdResult {
             )));
         }
     }
-    if authed {
-        client.authenticated = true;
+    if let Some((user, pass)) = auth {
+        super::acl::authenticate(client, &user, &pass, &args[0])?;
     }
-    if !client.authenticated {
+    if !client.authenticated && crate::acl::registry().default_needs_auth() {
         return Err(CmdError::other("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     client.proto = proto;
@@ -308,7 +279,7 @@ pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
         c.output_buf,
         c.query_buf + c.output_buf,
         c.last_cmd,
-        c.user,
+        String::from_utf8_lossy(&c.user),
         c.resp,
         String::from_utf8_lossy(&c.lib_name),
         String::from_utf8_lossy(&c.lib_ver),
@@ -372,7 +343,10 @@ impl Filter {
         self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
             && self.addr.as_ref().is_none_or(|a| *a == c.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == c.laddr)
-            && self.user.as_ref().is_none_or(|u| u == c.user)
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| u.as_bytes() == &c.user[..])
             && self.kind.as_ref().is_none_or(|k| match k.as_str() {
                 "normal" => {
                     !c.flags.contains('S') && !c.flags.contains('M') && !c.flags.contains('P')
@@ -611,6 +585,12 @@ async fn client_kill(client: &mut Client, args: &[Bytes]) -> CmdResult {
             } else if is(k, "type") {
                 filter.kind = Some(client_type(v)?);
             } else if is(k, "user") {
+                if crate::acl::registry().get(v).is_none() {
+                    return Err(CmdError::other(format!(
+                        "ERR No such user '{}'",
+                        String::from_utf8_lossy(v)
+                    )));
+                }
                 filter.user = Some(String::from_utf8_lossy(v).into_owned());
             } else if is(k, "skipme") {
                 skipme = if is(v, "yes") {
@@ -626,16 +606,35 @@ async fn client_kill(client: &mut Client, args: &[Bytes]) -> CmdResult {
         }
     }
     let me = client.id;
+    let killed = kill_clients_where(client, move |c| {
+        filter.matches(c) && !(skipme && c.id == me)
+    })
+    .await;
+    if old_form {
+        if killed.is_empty() {
+            return Err(CmdError::other("ERR No such client"));
+        }
+        return Ok(Reply::Ok);
+    }
+    Ok(Reply::Int(killed.len() as i64))
+}
+
+/// Closes every connection `doomed` selects, on every shard; the calling
+/// one after its reply. Returns their ids.
+pub(crate) async fn kill_clients_where<F>(client: &mut Client, doomed: F) -> Vec<u64>
+where
+    F: Fn(&ClientInfo) -> bool + Send + Clone + 'static,
+{
+    let me = client.id;
     let killed = shard::gather(move |core| {
         let mut killed = Vec::new();
         for c in core.clients.values() {
             let mut c = c.borrow_mut();
-            if !filter.matches(&c) || (skipme && c.id == me) {
-                continue;
-            }
-            killed.push(c.id);
-            if c.id != me {
-                c.kill();
+            if doomed(&c) {
+                killed.push(c.id);
+                if c.id != me {
+                    c.kill();
+                }
             }
         }
         killed
@@ -645,11 +644,5 @@ async fn client_kill(client: &mut Client, args: &[Bytes]) -> CmdResult {
     if killed.contains(&me) {
         client.close_after_reply = true;
     }
-    if old_form {
-        if killed.is_empty() {
-            return Err(CmdError::other("ERR No such client"));
-        }
-        return Ok(Reply::Ok);
-    }
-    Ok(Reply::Int(killed.len() as i64))
+    killed
 }

@@ -127,6 +127,7 @@ pub(super) async fn run_script(
         }
     }
     let ended = Ended;
+    scripting::set_script_caller(super::acl::current_user(client));
     let saved = (client.db, client.proto, client.in_exec);
     client.proto = Protocol::Resp2;
     client.in_exec = true;
@@ -172,6 +173,9 @@ async fn script_call(client: &mut Client, call: &[Bytes], read_only: bool) -> Re
     }
     if super::function::call_flags(spec, call) & NOSCRIPT != 0 {
         return refuse("This Redis command is not allowed from script");
+    }
+    if let Err(denied) = super::acl::check_script_call(client, spec, call) {
+        return refuse(denied);
     }
     if spec.has(WRITE) {
         if read_only {

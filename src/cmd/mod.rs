@@ -18,6 +18,7 @@
 //! [`connection`] (PING, AUTH, HELLO, CLIENT...), [`tx`]
 //! (MULTI/EXEC/WATCH), [`pubsub`].
 
+pub(crate) mod acl;
 mod across;
 pub mod apply;
 pub mod args;
@@ -178,6 +179,12 @@ pub struct Client {
     pub db: usize,
     pub proto: Protocol,
     pub authenticated: bool,
+    /// The ACL user this connection runs as; `None` for our master's link
+    /// and the AOF loader, which may run anything (Redis's NULL user).
+    pub user: std::cell::RefCell<Option<Arc<crate::acl::User>>>,
+    /// The registry generation `user` was read at: a change of users makes
+    /// the next check read it again.
+    pub user_generation: std::cell::Cell<u64>,
     pub reply_mode: ReplyMode,
     /// Close the connection once this reply is written (QUIT, errors).
     pub close_after_reply: bool,
@@ -243,7 +250,10 @@ impl Client {
         info: Rc<RefCell<ClientInfo>>,
         is_local: bool,
     ) -> Client {
-        let authenticated = node.config().requirepass().is_none();
+        let users = crate::acl::registry();
+        let authenticated = !users.default_needs_auth();
+        let user_generation = std::cell::Cell::new(users.generation());
+        let user = std::cell::RefCell::new(Some(users.default_user()));
         let id = info.borrow().id;
         Client {
             id,
@@ -253,6 +263,8 @@ impl Client {
             db: 0,
             proto: Protocol::Resp2,
             authenticated,
+            user,
+            user_generation,
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             is_local,
@@ -649,12 +661,21 @@ pub(crate) fn stale_replica(client: &Client) -> bool {
 
 /// The checks Redis makes before running a command.
 fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
-    if !client.authenticated && !spec.has(flag::NO_AUTH) {
+    if !client.authenticated
+        && !spec.has(flag::NO_AUTH)
+        && crate::acl::registry().default_needs_auth()
+    {
         return Err(Reply::Error("NOAUTH Authentication required.".into()));
     }
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
+    let context = if client.multi.is_some() {
+        crate::acl::Context::Multi
+    } else {
+        crate::acl::Context::Toplevel
+    };
+    acl::check(client, spec, args, context)?;
     let flags = checked_flags(client, spec, args);
     // Our master's link never runs while we load; the AOF loader's client
     // (also `is_master`) runs exactly then.
@@ -951,6 +972,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Fcall => function::fcall(client, args).await,
         Function => function::function(client, args).await,
         Lcs => lcs::run_client(client, args).await,
+        Acl => acl::run(client, args).await,
         Sort => sort::run(client, args).await,
         Blocking => blocking::run(client, args).await,
     };

@@ -432,7 +432,17 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
         }
         "rewrite" if n == 2 => {
             let cfg = client.node.config();
-            crate::config::rewrite(&cfg).map_err(CmdError::Other)?;
+            let users: Vec<String> = crate::acl::registry()
+                .users()
+                .into_iter()
+                .map(|(name, u)| format!("{} {}", String::from_utf8_lossy(&name), u.describe()))
+                .collect();
+            let lines = if cfg.get("aclfile").unwrap_or_default().is_empty() {
+                crate::config::UserLines::Write(&users)
+            } else {
+                crate::config::UserLines::Drop
+            };
+            crate::config::rewrite_with_users(&cfg, &lines).map_err(CmdError::Other)?;
             tracing::info!("CONFIG REWRITE executed with success.");
             Ok(Reply::Ok)
         }
@@ -521,6 +531,13 @@ fn apply_config_changes(client: &Client, changed: &[&'static str]) {
                 .node
                 .aof
                 .set_policy(crate::persist::aof::Fsync::parse(&cfg.appendfsync()));
+        }
+        if *name == "requirepass" {
+            crate::acl::registry().set_requirepass(cfg.requirepass().as_deref());
+        }
+        if *name == "acllog-max-len" {
+            crate::acl::registry()
+                .trim_log(cfg.int_value("acllog-max-len").unwrap_or(128).max(0) as usize);
         }
         if *name == "loglevel" {
             crate::log::set_level(cfg.loglevel());

@@ -164,6 +164,7 @@ pub enum ClientCmd {
     Memory,
     Monitor,
     Slowlog,
+    Acl,
     Dbsize,
     Flushdb,
     Flushall,
@@ -529,6 +530,13 @@ pub struct Table {
 /// commandstats` and `latencystats` (those Cascade has).
 const SUBCOMMANDS: &[(&str, &[&str])] = &[
     (
+        "acl",
+        &[
+            "cat", "deluser", "dryrun", "genpass", "getuser", "help", "list", "load", "log",
+            "save", "setuser", "users", "whoami",
+        ],
+    ),
+    (
         "client",
         &[
             "caching",
@@ -682,6 +690,7 @@ impl Table {
             super::dump::commands(),
             super::sort::commands(),
             super::server::commands(),
+            super::acl::commands(),
             super::connection::commands(),
             super::repl::commands(),
             super::tx::commands(),

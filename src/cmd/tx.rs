@@ -357,6 +357,11 @@ async fn exec(client: &mut Client) -> CmdResult {
         let replies = shard::scoped(&guard, async {
             let mut replies = Vec::with_capacity(queued.len());
             for (spec, args) in &queued {
+                // Users may have changed since the command was queued.
+                if let Err(refused) = super::acl::check_at_exec(client, spec, args) {
+                    replies.push(refused);
+                    continue;
+                }
                 // Boxed: `call` may reach EXEC's own code (the future
                 // type would be recursive); EXEC is never queued.
                 replies.push(Box::pin(super::call(client, spec, args)).await);

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub use parse::{
     load_from_args, load_from_str, split_args, FatalConfigError, Invocation, Origin, REDIS_VERSION,
 };
-pub use rewrite::rewrite;
+pub use rewrite::{rewrite, rewrite_with_users, UserLines};
 pub(crate) use value::strerror;
 pub use value::{
     notify_flags_from_str, notify_flags_to_string, parse_memory, repr, ObufLimit, NOTIFY_ALL,

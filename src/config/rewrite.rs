@@ -20,12 +20,13 @@
 //!    `bind`/`replicaof` when set. Unset strings, default `bind` and no
 //!    `replicaof` remove their lines.
 //! 3. Old lines of rewritten directives that were not reused are blanked;
-//!    `include`, `rename-command`, `user` and `sentinel` lines are left as
-//!    they are. Runs of blank lines collapse into one.
+//!    `include`, `rename-command` and `sentinel` lines are left as they
+//!    are. `user` lines are the caller's: the ACL state's users (which the
+//!    config layer does not own), none, or the file's as they are. Runs of
+//!    blank lines collapse into one.
 //!
 //! Differences from Redis: appended lines follow table order (Redis uses hash
-//! order); `user` lines are kept verbatim (ACL state lives elsewhere, so no
-//! `user default ...` line is generated); memory values above i64::MAX are
+//! order); memory values above i64::MAX are
 //! written unsigned (Redis writes an unloadable negative number); the new
 //! file gets mode 0644 without applying the umask (std has no umask API).
 
@@ -279,14 +280,34 @@ fn rewrite_special(st: &mut State, cfg: &Config, d: &Directive, s: Special, v: &
     }
 }
 
+/// What CONFIG REWRITE does with `user` lines.
+pub enum UserLines<'a> {
+    /// Leave the file's lines as they are.
+    Keep,
+    /// Write these (`name rules...`, the ACL state), replacing the file's.
+    Write(&'a [String]),
+    /// Drop the file's lines (users live in an ACL file).
+    Drop,
+}
+
 /// The new file content for `config`, given the old file content.
-pub(crate) fn rewrite_content(config: &Config, old: &[u8]) -> Vec<u8> {
+pub(crate) fn rewrite_content(config: &Config, old: &[u8], users: &UserLines) -> Vec<u8> {
     let mut st = State::from_old(old);
     for (i, d) in TABLE.iter().enumerate() {
         if d.is_file_only() {
             continue;
         }
         rewrite_row(&mut st, config, d, config.value(i));
+    }
+    match users {
+        UserLines::Keep => {}
+        UserLines::Write(lines) => {
+            for l in lines.iter() {
+                st.rewrite_line("user", format!("user {l}").into_bytes(), true);
+            }
+            st.mark("user");
+        }
+        UserLines::Drop => st.mark("user"),
     }
     st.remove_orphaned();
     st.content()
@@ -296,6 +317,12 @@ pub(crate) fn rewrite_content(config: &Config, old: &[u8]) -> Vec<u8> {
 /// "ERR The server is running without a config file" or
 /// "ERR Rewriting config file: Permission denied".
 pub fn rewrite(config: &Config) -> Result<(), String> {
+    rewrite_with_users(config, &UserLines::Keep)
+}
+
+/// CONFIG REWRITE with the ACL state's `user` lines (Redis writes every
+/// user, `default` included, unless users live in an ACL file).
+pub fn rewrite_with_users(config: &Config, users: &UserLines) -> Result<(), String> {
     let Some(path) = config.config_file() else {
         return Err("ERR The server is running without a config file".into());
     };
@@ -305,7 +332,7 @@ pub fn rewrite(config: &Config) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(fail(e)),
     };
-    let content = rewrite_content(config, &old);
+    let content = rewrite_content(config, &old, users);
     overwrite_file(path, &content).map_err(fail)
 }
 

@@ -81,7 +81,7 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
             cfg.protected_mode(),
             cfg.timeout(),
             cfg.tcp_keepalive(),
-            cfg.requirepass().is_some(),
+            !crate::acl::registry().default_is_nopass(),
         )
     };
     if protected && !has_password && !is_local {
@@ -119,7 +119,7 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
         last_interaction_ms: now,
         last_cmd: "NULL",
         flags: "N".into(),
-        user: "default",
+        user: Bytes::from_static(b"default"),
         query_buf: 0,
         output_buf: 0,
         killed: false,

@@ -1374,7 +1374,7 @@ pub(crate) fn master_client(
         last_interaction_ms: now,
         last_cmd: "NULL",
         flags: "M".into(),
-        user: "default",
+        user: Bytes::from_static(b"default"),
         query_buf: 0,
         output_buf: 0,
         killed: false,
@@ -1390,6 +1390,7 @@ pub(crate) fn master_client(
     let mut c = Client::new(node.clone(), shard, info, true);
     c.authenticated = true;
     c.is_master = true;
+    *c.user.borrow_mut() = None;
     c
 }
 

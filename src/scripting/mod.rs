@@ -29,7 +29,7 @@ pub use busy::{
     abort_for_shutdown, busy, busy_error, request_kill, running, script_ended, script_started,
     script_wrote, KillRefused, Running, BUSY_EVAL, BUSY_FUNCTION,
 };
-pub use vm::script_resp3;
+pub use vm::{script_resp3, set_script_caller};
 
 use crate::resp::Reply;
 use bytes::Bytes;

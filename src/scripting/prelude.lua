@@ -163,10 +163,10 @@ G.loadfile, G.dofile, G.print = nil, nil, nil
 -- yield a library call; `run` answers it here without leaving Lua.
 local cjson = G.cjson
 
--- redis.acl_check_cmd(command, args...): every user may run every command
--- (Cascade has the default user only), so true for any command the server
--- knows; Redis's errors, raised on the script's line, otherwise.
-local command_known = builtins.command_known
+-- redis.acl_check_cmd(command, args...): whether the user running the
+-- script may run that call; Redis's errors, raised on the script's line,
+-- for bad arguments or an unknown command.
+local caller_may_run = builtins.caller_may_run
 local function acl_check_cmd(...)
   local n = select('#', ...)
   if n == 0 then
@@ -178,10 +178,11 @@ local function acl_check_cmd(...)
       return false, { err = 'ERR Lua redis lib command arguments must be strings or integers' }
     end
   end
-  if not command_known(tostring((...))) then
+  local allowed = caller_may_run(...)
+  if allowed == nil then
     return false, { err = 'ERR Invalid command passed to redis.acl_check_cmd()' }
   end
-  return true, true
+  return true, allowed
 end
 
 -- redis.setresp(2|3): the protocol the script's calls are made and

@@ -100,9 +100,13 @@ fn new_vm() -> mlua::Result<Vm> {
             })?,
         )?;
         builtins.raw_set(
-            "command_known",
-            lua.create_function(|_, name: mlua::String| {
-                Ok(crate::cmd::table::table().lookup(name.as_bytes()).is_some())
+            "caller_may_run",
+            lua.create_function(|_, args: mlua::Variadic<mlua::String>| {
+                let call: Vec<bytes::Bytes> = args
+                    .iter()
+                    .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()))
+                    .collect();
+                Ok(caller_may_run(&call))
             })?,
         )?;
         builtins.raw_set("version", crate::cmd::connection::REDIS_VERSION)?;
@@ -328,6 +332,31 @@ thread_local! {
 /// made and answered in it.
 pub fn script_resp3() -> bool {
     RESP3.with(std::cell::Cell::get)
+}
+
+thread_local! {
+    /// The ACL user of the client running the script on this thread
+    /// (`None`: may run anything), for `redis.acl_check_cmd`.
+    static CALLER: RefCell<Option<std::sync::Arc<crate::acl::User>>> = const { RefCell::new(None) };
+}
+
+/// Sets who runs the scripts of this thread from now on.
+pub fn set_script_caller(user: Option<std::sync::Arc<crate::acl::User>>) {
+    CALLER.with(|c| *c.borrow_mut() = user);
+}
+
+/// redis.acl_check_cmd's answer: whether the script's caller may run
+/// `call`, or `None` for a command the server does not know.
+fn caller_may_run(call: &[bytes::Bytes]) -> Option<bool> {
+    let spec = crate::cmd::table::table().lookup(call.first()?)?;
+    if !spec.subcommands.is_empty() && call.len() >= 2 && spec.stat_id(call) == spec.id {
+        return None;
+    }
+    Some(CALLER.with(|c| {
+        c.borrow().as_ref().is_none_or(|user| {
+            user.unrestricted || user.check(&crate::cmd::acl::call_of(spec, call)).is_ok()
+        })
+    }))
 }
 
 /// A script run starts in RESP2.

@@ -112,6 +112,10 @@ pub fn run(config: Config) -> i32 {
     crate::node::set_encoding_limits(crate::node::limits_from_config(&config));
     crate::node::set_list_fill_from_config(&config);
     let mesh = Mesh::new(shards);
+    if let Err(e) = crate::acl::load_at_startup(&config) {
+        tracing::warn!("{e}");
+        std::process::exit(1);
+    }
     let node = Node::new(config, mesh.clone());
     // min-replicas-to-write from the config is in force from the first write.
     crate::repl::master::refresh_good_replicas(&node);

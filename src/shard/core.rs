@@ -247,7 +247,8 @@ pub struct ClientInfo {
     pub last_cmd: &'static str,
     /// Redis's `flags=` letters (N normal, S replica, M master, P pubsub...).
     pub flags: String,
-    pub user: &'static str,
+    /// The ACL user it authenticated as (`user=`, CLIENT KILL USER).
+    pub user: Bytes,
     pub query_buf: usize,
     pub output_buf: usize,
     /// Set by CLIENT KILL; the connection closes at its next step.
