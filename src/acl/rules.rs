@@ -285,6 +285,7 @@ impl Selector {
             rules.push_str(CATEGORIES[i]);
             rules.push(' ');
         }
+        // Each command's difference, then its allowed first arguments.
         for id in cat.walk() {
             let want = self.bit(id);
             if want != fake.bit(id) {
@@ -293,14 +294,14 @@ impl Selector {
                 rules.push(' ');
                 fake.change(cat, id, want);
             }
-        }
-        for (id, args) in &self.first_args {
-            for a in args {
-                rules.push('+');
-                rules.push_str(&cat.names[*id]);
-                rules.push('|');
-                rules.push_str(&String::from_utf8_lossy(a));
-                rules.push(' ');
+            for (_, args) in self.first_args.iter().filter(|(i, _)| *i == id) {
+                for a in args {
+                    rules.push('+');
+                    rules.push_str(&cat.names[id]);
+                    rules.push('|');
+                    rules.push_str(&String::from_utf8_lossy(a));
+                    rules.push(' ');
+                }
             }
         }
         rules.pop();

@@ -556,11 +556,33 @@ async fn wait_if_paused_for(client: &Client, writes: bool, name: &str) {
 
 /// The arguments a slow log entry keeps, cut like Redis (32 arguments,
 /// 128 bytes each).
+/// Whether argument `i` of a call is a secret the slow log shows as
+/// `(redacted)`, as Redis does: ACL SETUSER's rules, the values of
+/// sensitive directives in CONFIG SET.
+fn redacted(args: &[Bytes], i: usize) -> bool {
+    let is = |at: usize, s: &str| {
+        args.get(at)
+            .is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()))
+    };
+    if is(0, "acl") && is(1, "setuser") {
+        return i >= 2;
+    }
+    is(0, "config")
+        && is(1, "set")
+        && i >= 3
+        && i % 2 == 1
+        && crate::config::Config::is_sensitive(&args[i - 1])
+}
+
 fn slowlog_args(args: &[Bytes]) -> Vec<Bytes> {
     const MAX_ARGS: usize = 32;
     const MAX_LEN: usize = 128;
     let mut kept: Vec<Bytes> = Vec::with_capacity(args.len().min(MAX_ARGS));
     for (i, a) in args.iter().enumerate() {
+        if redacted(args, i) && !(i == MAX_ARGS - 1 && args.len() > MAX_ARGS) {
+            kept.push(Bytes::from_static(b"(redacted)"));
+            continue;
+        }
         if i == MAX_ARGS - 1 && args.len() > MAX_ARGS {
             kept.push(Bytes::from(format!(
                 "... ({} more arguments)",
