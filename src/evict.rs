@@ -353,7 +353,10 @@ pub fn before_command(node: &Arc<Node>, shard: &crate::shard::Shard) -> Outcome 
         request(node, shard.id);
         Outcome::Running
     } else {
-        shard.with_core(|core| perform(core, node))
+        let started = std::time::Instant::now();
+        let outcome = shard.with_core(|core| perform(core, node));
+        crate::latency::sample_if_needed("eviction-cycle", started.elapsed());
+        outcome
     };
     if outcome != Outcome::Fail {
         return outcome;

@@ -31,6 +31,8 @@
 //! - [`evict`]: `maxmemory`: evicting keys by `maxmemory-policy`, `-OOM`.
 //! - [`acl`]: ACL users, their rules and checks, the ACL log and file
 //!   (`cmd::acl` applies them to calls).
+//! - [`latency`]: the latency monitor (`latency-monitor-threshold`, the
+//!   events LATENCY reports).
 //! - [`util`]: small shared helpers (glob matching).
 
 pub mod acl;
@@ -39,6 +41,7 @@ pub mod cmd;
 pub mod config;
 pub mod evict;
 pub mod keyspace;
+pub mod latency;
 pub mod log;
 pub mod net;
 pub mod node;

@@ -303,6 +303,7 @@ impl Node {
         );
         self.latency_tracking
             .store(cfg.bool_value("latency-tracking"), Ordering::Relaxed);
+        crate::latency::set_threshold_ms(num("latency-monitor-threshold", 0).max(0) as u64);
         set_encoding_limits(limits_from_config(&cfg));
         self.memory.refresh(&cfg);
         set_list_fill_from_config(&cfg);

@@ -36,6 +36,7 @@ pub mod hash;
 mod hll;
 pub mod info;
 pub mod keys;
+mod latency;
 mod lcs;
 pub mod list;
 mod listops;
@@ -404,6 +405,15 @@ pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]
     }
     if !spec.has(flag::SKIP_SLOWLOG) {
         record_slow(client, started.elapsed().as_micros() as u64, args);
+    }
+    // A blocked command's wait is not its latency (as in Redis).
+    if client.blocked.is_none() {
+        let event = if spec.has(flag::FAST) {
+            "fast-command"
+        } else {
+            "command"
+        };
+        crate::latency::sample_if_needed(event, started.elapsed());
     }
     if client
         .node
@@ -995,6 +1005,7 @@ async fn run_client(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> Repl
         Function => function::function(client, args).await,
         Lcs => lcs::run_client(client, args).await,
         Acl => acl::run(client, args).await,
+        Latency => latency::run(client, args).await,
         Sort => sort::run(client, args).await,
         Blocking => blocking::run(client, args).await,
     };

@@ -45,6 +45,7 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
                 // Expired keys become DELs for replicas.
                 crate::propagate::expired(core);
                 core.stats.expire_cycle_us += started.elapsed().as_micros() as u64;
+                crate::latency::sample_if_needed("expire-cycle", started.elapsed());
             });
         }
         // The replication heartbeat, from shard 0.

@@ -70,6 +70,26 @@ impl CommandLatency {
             .collect()
     }
 
+    /// LATENCY HISTOGRAM of command `id`: its calls, and for each
+    /// power-of-two bucket from 1024 ns (in microseconds) the calls up to
+    /// it, buckets that add none left out.
+    pub fn cumulative(&self, id: usize) -> Option<(u64, Vec<(u64, u64)>)> {
+        let h = self
+            .by_command
+            .get(id)?
+            .as_ref()
+            .filter(|h| !h.is_empty())?;
+        let (mut total, mut buckets) = (0, Vec::new());
+        for v in h.iter_log(1024, 2.0) {
+            let before = total;
+            total += v.count_since_last_iteration();
+            if total > before {
+                buckets.push((h.highest_equivalent(v.value_iterated_to()) / 1000, total));
+            }
+        }
+        Some((h.len(), buckets))
+    }
+
     pub fn clear(&mut self) {
         self.by_command.clear();
     }

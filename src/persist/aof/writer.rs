@@ -203,6 +203,9 @@ fn run(active: &Active, mut file: Option<File>) {
                     health.fsync_running.store(1, Ordering::Relaxed);
                 }
                 let synced = f.sync_data();
+                if policy == Fsync::Always {
+                    crate::latency::sample_if_needed("aof-fsync-always", started.elapsed());
+                }
                 if everysec {
                     health.fsync_running.store(0, Ordering::Relaxed);
                     last_everysec = Some((started, Instant::now()));
