@@ -127,6 +127,13 @@ fn eval_lines() -> Vec<String> {
         r#"EVAL "local v = cmsgpack.unpack(string.char(0xc1)) return v" 0"#,
         r#"EVAL "local v = cmsgpack.pack() return v" 0"#,
         r#"EVAL "return cmsgpack.unpack(cmsgpack.pack(-3000000000, string.rep('q', 300)))" 0"#,
+        // Errors name the script's line, tail calls included.
+        r#"EVAL "return cmsgpack.unpack(string.char(0xc1))" 0"#,
+        r#"EVAL "return cmsgpack.pack()" 0"#,
+        r#"EVAL "return cmsgpack.unpack()" 0"#,
+        r#"EVAL "return cmsgpack.unpack({})" 0"#,
+        r#"EVAL "return cmsgpack.unpack(nil)" 0"#,
+        r#"EVAL "return cmsgpack.unpack(12)" 0"#,
     ] {
         lines.push(line.to_string());
     }

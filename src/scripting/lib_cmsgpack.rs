@@ -217,8 +217,9 @@ impl Reader<'_> {
     }
 }
 
-/// Adds the raw functions the prelude wraps: each returns (true,
-/// results...) or (false, error text).
+/// Adds the raw functions the prelude answers cmsgpack.pack and
+/// cmsgpack.unpack with: each returns (true, results...) or (false, error
+/// text).
 pub fn register(lua: &Lua) -> mlua::Result<()> {
     let cmsgpack = lua.create_table()?;
     let pack_fn = lua.create_function(|lua, args: MultiValue| {
@@ -240,7 +241,24 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
             Value::String(s),
         ]))
     })?;
-    let unpack_fn = lua.create_function(|lua, s: mlua::String| {
+    let unpack_fn = lua.create_function(|lua, args: MultiValue| {
+        // luaL_checklstring: a string, or a number as its text.
+        let s = match args.iter().next() {
+            Some(Value::String(s)) => s.clone(),
+            Some(v @ (Value::Integer(_) | Value::Number(_))) => lua
+                .coerce_string(v.clone())?
+                .unwrap_or(lua.create_string("")?),
+            other => {
+                let got = other.map_or("no value", |v| v.type_name());
+                let msg = lua.create_string(format!(
+                    "bad argument #1 to 'unpack' (string expected, got {got})"
+                ))?;
+                return Ok(MultiValue::from_vec(vec![
+                    Value::Boolean(false),
+                    Value::String(msg),
+                ]));
+            }
+        };
         let mut r = Reader {
             s: s.as_bytes(),
             at: 0,

@@ -208,29 +208,19 @@ struct.raw_pack, struct.raw_unpack, struct.raw_size = nil, nil, nil
 struct.pack, struct.unpack, struct.size =
   builtins.struct_pack, builtins.struct_unpack, builtins.struct_size
 
-local libs = {
-  cjson.raw_encode, cjson.raw_decode, acl_check_cmd, setresp,
-  struct_libs[1], struct_libs[2], struct_libs[3],
-}
-cjson.raw_encode, cjson.raw_decode = nil, nil
-
--- cmsgpack: the server's raw functions return (true, results...) or
--- (false, error); errors are raised at the caller.
+-- cmsgpack: C functions that yield a library call (8, 9) answered by the
+-- server's raw functions, which return (true, results...) or (false,
+-- error), so their errors name the script's line even in a tail call.
 local cmsgpack = G.cmsgpack
 local raw_pack, raw_unpack = cmsgpack.raw_pack, cmsgpack.raw_unpack
 cmsgpack.raw_pack, cmsgpack.raw_unpack = nil, nil
-local function checked(r)
-  if not r[1] then
-    error(r[2], 3)
-  end
-  return unpack(r, 2, r.n)
-end
-function cmsgpack.pack(...)
-  return checked(pack(raw_pack(...)))
-end
-function cmsgpack.unpack(s)
-  return checked(pack(raw_unpack(s)))
-end
+cmsgpack.pack, cmsgpack.unpack = builtins.cmsgpack_pack, builtins.cmsgpack_unpack
+
+local libs = {
+  cjson.raw_encode, cjson.raw_decode, acl_check_cmd, setresp,
+  struct_libs[1], struct_libs[2], struct_libs[3], raw_pack, raw_unpack,
+}
+cjson.raw_encode, cjson.raw_decode = nil, nil
 
 
 -- The globals scripts see: reads of unknown names and every write fail,

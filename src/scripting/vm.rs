@@ -82,12 +82,14 @@ fn new_vm() -> mlua::Result<Vm> {
         builtins.raw_set("log", lua.create_function(log)?)?;
         // SAFETY: as for the trampolines below: they push one number below
         // the arguments (one slot, checked) and yield them all.
-        let lib_calls: [(&str, mlua::ffi::lua_CFunction); 5] = [
+        let lib_calls: [(&str, mlua::ffi::lua_CFunction); 7] = [
             ("acl_check_cmd", acl_check_trampoline),
             ("setresp", setresp_trampoline),
             ("struct_pack", struct_pack_trampoline),
             ("struct_unpack", struct_unpack_trampoline),
             ("struct_size", struct_size_trampoline),
+            ("cmsgpack_pack", cmsgpack_pack_trampoline),
+            ("cmsgpack_unpack", cmsgpack_unpack_trampoline),
         ];
         for (name, f) in lib_calls {
             builtins.raw_set(name, unsafe { lua.create_c_function(f)? })?;
@@ -256,6 +258,19 @@ unsafe extern "C-unwind" fn struct_size_trampoline(
     state: *mut mlua::ffi::lua_State,
 ) -> std::ffi::c_int {
     yield_lib_all(state, 7)
+}
+
+/// cmsgpack.pack, cmsgpack.unpack: yield (8|9, arguments...).
+unsafe extern "C-unwind" fn cmsgpack_pack_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 8)
+}
+
+unsafe extern "C-unwind" fn cmsgpack_unpack_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 9)
 }
 
 /// Yields (which, every argument) for a library function of prelude.lua.
