@@ -33,6 +33,8 @@
 //!   (`cmd::acl` applies them to calls).
 //! - [`latency`]: the latency monitor (`latency-monitor-threshold`, the
 //!   events LATENCY reports).
+//! - [`tracking`]: client-side caching (CLIENT TRACKING): trackers and
+//!   their invalidation messages.
 //! - [`util`]: small shared helpers (glob matching).
 
 pub mod acl;
@@ -55,4 +57,5 @@ pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod supervise;
+pub mod tracking;
 pub mod util;

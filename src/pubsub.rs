@@ -64,6 +64,20 @@ impl Subscriber {
         self.resp3.store(on, Ordering::Relaxed);
     }
 
+    pub fn is_resp3(&self) -> bool {
+        self.resp3.load(Ordering::Relaxed)
+    }
+
+    /// Queues a push that is not a published message (a tracking
+    /// invalidation): counted like one, never refused.
+    pub fn push(&self, msg: Bytes) {
+        if self.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        self.pending.fetch_add(msg.len(), Ordering::AcqRel);
+        self.queue.push(msg);
+    }
+
     /// Waits for the next message (one waiter: the connection).
     pub async fn recv(&self) -> Bytes {
         self.queue.recv().await

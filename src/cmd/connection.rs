@@ -128,6 +128,7 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
         ClientCmd::Reset => {
             super::tx::on_close(client).await;
             super::pubsub::on_close(client);
+            super::tracking::disable(client);
             if client.monitor.take().is_some() {
                 client.node.remove_monitor(client.id);
             }
@@ -261,7 +262,7 @@ fn validate_name(name: &[u8]) -> Result<(), CmdError> {
 /// One CLIENT LIST line, in Redis 7.0's field order.
 pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
         c.id,
         c.addr,
         c.laddr,
@@ -280,6 +281,7 @@ pub fn client_line(c: &ClientInfo, now_ms: u64) -> String {
         c.query_buf + c.output_buf,
         c.last_cmd,
         String::from_utf8_lossy(&c.user),
+        c.redir,
         c.resp,
         String::from_utf8_lossy(&c.lib_name),
         String::from_utf8_lossy(&c.lib_ver),
@@ -387,6 +389,10 @@ async fn client_cmd(client: &mut Client, args: &[Bytes]) -> CmdResult {
                 .collect(),
         )),
         "id" if n == 2 => Ok(Reply::Int(client.id as i64)),
+        "tracking" if n >= 3 => super::tracking::tracking_cmd(client, args).await,
+        "caching" if n >= 3 => super::tracking::caching(client, args),
+        "getredir" if n == 2 => Ok(super::tracking::getredir(client)),
+        "trackinginfo" if n == 2 => Ok(super::tracking::trackinginfo(client)),
         "getname" if n == 2 => {
             let name = client.info.borrow().name.clone();
             Ok(if name.is_empty() {
@@ -525,7 +531,8 @@ async fn client_cmd(client: &mut Client, args: &[Bytes]) -> CmdResult {
             }
         }
         "help" | "id" | "getname" | "setname" | "setinfo" | "info" | "kill" | "pause"
-        | "unpause" | "no-evict" | "reply" | "unblock" => Err(sub_arity(&sub)),
+        | "unpause" | "no-evict" | "reply" | "unblock" | "tracking" | "caching" | "getredir"
+        | "trackinginfo" => Err(sub_arity(&sub)),
         _ => Err(CmdError::other(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             String::from_utf8_lossy(&args[1])

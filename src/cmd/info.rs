@@ -92,7 +92,12 @@ pub async fn render(client: &Client, sections: &[&str]) -> String {
     // Summing the tables walks their chunks: only for INFO memory.
     let with_tables = sections.contains(&"memory");
     let reports = shard::gather(move |core| ShardReport {
-        stats: core.stats.clone(),
+        stats: {
+            let mut s = core.stats.clone();
+            let (keys, items) = core.ks.tracking_sizes();
+            (s.tracking_keys, s.tracking_items) = (keys as u64, items as u64);
+            s
+        },
         dbs: core
             .ks
             .dbs()
@@ -247,7 +252,12 @@ fn clients(client: &Client, reports: &[ShardReport], out: &mut String) {
     field!(out, "client_recent_max_output_buffer", "0");
     let blocked: usize = reports.iter().map(|r| r.blocked).sum();
     field!(out, "blocked_clients", "{blocked}");
-    field!(out, "tracking_clients", "0");
+    field!(
+        out,
+        "tracking_clients",
+        "{}",
+        crate::tracking::tracking_clients()
+    );
     field!(out, "clients_in_timeout_table", "0");
 }
 
@@ -735,9 +745,14 @@ fn stats_section(client: &Client, s: &ShardStats, out: &mut String) {
     field!(out, "active_defrag_key_misses", "0");
     field!(out, "total_active_defrag_time", "0");
     field!(out, "current_active_defrag_time", "0");
-    field!(out, "tracking_total_keys", "0");
-    field!(out, "tracking_total_items", "0");
-    field!(out, "tracking_total_prefixes", "0");
+    field!(out, "tracking_total_keys", "{}", s.tracking_keys);
+    field!(out, "tracking_total_items", "{}", s.tracking_items);
+    field!(
+        out,
+        "tracking_total_prefixes",
+        "{}",
+        crate::tracking::total_prefixes()
+    );
     field!(out, "unexpected_error_replies", "0");
     field!(out, "total_error_replies", "{}", s.total_error_replies);
     field!(out, "dump_payload_sanitizations", "0");

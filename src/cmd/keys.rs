@@ -588,6 +588,8 @@ async fn flush(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResult
         .await;
     super::propagate(client, db, args);
     drop(guard);
+    // Tracking clients drop their whole cache (Redis tells every one).
+    crate::tracking::flushed();
     // FLUSHALL with save points writes the (now empty) dump at once, as
     // Redis does, so a restart does not bring the data back.
     if all && !client.node.config().save_points().is_empty() {

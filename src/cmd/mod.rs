@@ -53,6 +53,7 @@ mod sort;
 mod stream;
 pub mod string;
 pub mod table;
+mod tracking;
 pub mod tx;
 mod xgroup;
 mod xreadgroup;
@@ -187,6 +188,11 @@ pub struct Client {
     /// the next check read it again.
     pub user_generation: std::cell::Cell<u64>,
     pub reply_mode: ReplyMode,
+    /// CLIENT TRACKING: how this client tracks (also in the node's
+    /// `tracking` registry).
+    pub tracking: Option<Arc<crate::tracking::Tracker>>,
+    /// CLIENT CACHING yes|no, for the next command (or transaction).
+    pub caching: bool,
     /// Close the connection once this reply is written (QUIT, errors).
     pub close_after_reply: bool,
     /// Connected over loopback (or a Unix socket): protected mode and
@@ -267,6 +273,8 @@ impl Client {
             user,
             user_generation,
             reply_mode: ReplyMode::On,
+            tracking: None,
+            caching: false,
             close_after_reply: false,
             is_local,
             monitor: None,
@@ -365,7 +373,12 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
     if queueing {
         return tx::queue(client, spec, args);
     }
-    call(client, spec, &args).await
+    let reply = call(client, spec, &args).await;
+    // CLIENT CACHING holds for the next command (or transaction) only.
+    if client.caching && spec.name != "client" && client.multi.is_none() {
+        client.caching = false;
+    }
+    reply
 }
 
 /// Marks a client write in flight on its connection's shard (see
@@ -390,6 +403,9 @@ impl Drop for InFlight {
 /// feed (Redis's `call`): for commands from the connection and for those
 /// an EXEC runs.
 pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]) -> Reply {
+    if client.tracking.is_some() {
+        tracking::remember_keys(client, spec, args).await;
+    }
     let started = std::time::Instant::now();
     let reply = execute(client, spec, args).await;
     if spec.propagates_changes() || spec.name == "exec" {
@@ -835,12 +851,16 @@ async fn run_keyed(
     if let Some(target) = pipeline::single_target(client, spec, split, args) {
         // Fast path: the owning shard is this one and nobody holds it.
         if target == client.shard.id && !client.shard.is_busy() {
-            return client
-                .shard
-                .with_core(|core| run_and_propagate(core, f, db, args, write, obey, unix_ms()));
+            let origin = client.id;
+            return client.shard.with_core(|core| {
+                core.job_origin = origin;
+                run_and_propagate(core, f, db, args, write, obey, unix_ms())
+            });
         }
         let args = args.to_vec();
+        let origin = client.id;
         return shard::run_on(target, move |core| {
+            core.job_origin = origin;
             run_and_propagate(core, f, db, &args, write, obey, unix_ms())
         })
         .await;

@@ -268,15 +268,37 @@ fn update_info(client: &Client) {
     }
 }
 
+/// The client's mailbox, made on first use (a subscription, or tracking's
+/// invalidations); listed for tracking redirects.
+pub(crate) fn mailbox(client: &mut Client) -> Arc<Subscriber> {
+    let (id, shard, proto) = (client.id, client.shard.id, client.proto);
+    subscriptions(&mut client.subs, id, shard, proto)
+        .mailbox
+        .clone()
+}
+
+fn subscriptions(
+    subs: &mut Option<Subscriptions>,
+    id: u64,
+    shard: usize,
+    proto: Protocol,
+) -> &mut Subscriptions {
+    subs.get_or_insert_with(|| {
+        let mailbox = Subscriber::new(id, shard, proto == Protocol::Resp3);
+        crate::tracking::mailbox_opened(id, &mailbox);
+        Subscriptions {
+            mailbox,
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
+        }
+    })
+}
+
 fn subscribe(client: &mut Client, names: &[Bytes], kind: Kind) -> Reply {
     let proto = client.proto;
     let registry = &client.node.pubsub;
-    let subs = client.subs.get_or_insert_with(|| Subscriptions {
-        mailbox: Subscriber::new(client.id, client.shard.id, proto == Protocol::Resp3),
-        channels: HashSet::new(),
-        patterns: HashSet::new(),
-        shard_channels: HashSet::new(),
-    });
+    let subs = subscriptions(&mut client.subs, client.id, client.shard.id, proto);
     let mut items = Vec::with_capacity(names.len());
     for name in names {
         // Our own copy: the argument may share a large network buffer.

@@ -62,6 +62,8 @@ pub struct Db {
     /// Every path that changes a key touches it here; see `watch.rs`.
     /// It stays with the index, not the data, when SWAPDB swaps databases.
     watch: WatchTable,
+    /// Keys tracking clients read (CLIENT TRACKING), touched with `watch`.
+    pub track: super::track::TrackTable,
     /// Watched keys a `Lookup::Write` lookup handed out during the current
     /// command: touched by [`Db::settle_touches`] only if the command turns
     /// out to have changed something, as Redis signals a key only when a
@@ -102,6 +104,7 @@ impl Db {
             rng: random_seed(),
             snap: None,
             watch: WatchTable::default(),
+            track: Default::default(),
             pending: Vec::new(),
             blocked: Default::default(),
             ready: Vec::new(),
@@ -125,6 +128,7 @@ impl Db {
             if crate::notify::wants(class::EXPIRED) {
                 self.notes.push((class::EXPIRED, k.clone()));
             }
+            self.track.touch(&k);
             self.expired_log.push(k);
             self.expired_keys += 1;
         }
@@ -160,8 +164,8 @@ impl Db {
             // Likewise for WATCH: the caller may change it in place, so a
             // write lookup of an existing watched key is a change in
             // waiting, committed once the command reports one.
-            if !self.watch.is_empty()
-                && self.watch.version(key).is_some()
+            if ((!self.watch.is_empty() && self.watch.version(key).is_some())
+                || self.track.tracks(key))
                 && self.dict.get(key).is_some()
                 && !self.pending.iter().any(|k| k[..] == *key)
             {
@@ -240,6 +244,7 @@ impl Db {
     /// Callers have run `before_change(key)`.
     fn store(&mut self, key: Bytes, v: Value) {
         self.watch.touch(&key);
+        self.track.touch(&key);
         if !self.blocked.is_empty() {
             // A list or sorted set may serve its waiters; any value
             // replacing a stream ends its group readers' wait.
@@ -278,6 +283,7 @@ impl Db {
         let removed = self.dict.remove(key).map(|(_, v)| v);
         if removed.is_some() {
             self.watch.touch(key);
+            self.track.touch(key);
             // A stream's group readers learn that it is gone.
             self.mark_ready(key);
         }
@@ -297,6 +303,7 @@ impl Db {
         let set = self.set_expire_unhooked(key, at_ms);
         if set {
             self.watch.touch(key);
+            self.track.touch(key);
         }
         set
     }
@@ -326,6 +333,7 @@ impl Db {
         let had = self.expires.remove(key).is_some();
         if had {
             self.watch.touch(key);
+            self.track.touch(key);
         }
         had
     }
@@ -394,10 +402,16 @@ impl Db {
 
     #[cold]
     fn settle_pending(&mut self, changed: bool) {
-        let Db { pending, watch, .. } = self;
+        let Db {
+            pending,
+            watch,
+            track,
+            ..
+        } = self;
         for k in pending.drain(..) {
             if changed {
                 watch.touch(&k);
+                track.touch(&k);
             }
         }
     }
@@ -406,6 +420,7 @@ impl Db {
     /// trimmed nothing still signals its key in Redis).
     pub fn touch(&mut self, key: &[u8]) {
         self.watch.touch(key);
+        self.track.touch(key);
     }
 
     /// UNWATCH (or EXEC, DISCARD, a closed connection): one watcher less.
@@ -551,6 +566,7 @@ impl Db {
     /// dicts move into the snapshot instead (no copy, no O(n) free now).
     pub fn clear(&mut self) -> usize {
         let n = self.dict.len();
+        self.track.forget_all();
         self.ready_all_blocked();
         if !self.watch.is_empty() {
             let dict = &self.dict;
@@ -577,6 +593,7 @@ impl Db {
         if n == 0 || self.snap.is_some() {
             return self.clear();
         }
+        self.track.forget_all();
         self.ready_all_blocked();
         if !self.watch.is_empty() {
             let dict = &self.dict;

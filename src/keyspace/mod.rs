@@ -32,6 +32,7 @@ pub mod skiplist;
 pub mod snapshot;
 pub mod staging;
 pub mod stream;
+pub mod track;
 pub mod value;
 pub mod watch;
 pub mod zset;
@@ -206,6 +207,24 @@ impl Keyspace {
             out.extend(db.take_ready().into_iter().map(|k| (i, k)));
         }
         out
+    }
+
+    /// Keys tracking clients read that changed since the last call, with
+    /// their readers (see `track.rs`).
+    pub fn take_invalidations(&mut self) -> Vec<(Bytes, Vec<u64>)> {
+        let mut out = Vec::new();
+        for db in &mut self.dbs {
+            out.extend(db.track.take_changed());
+        }
+        out
+    }
+
+    /// INFO's tracking_total_keys and tracking_total_items of this shard.
+    pub fn tracking_sizes(&self) -> (usize, usize) {
+        self.dbs.iter().fold((0, 0), |(k, i), db| {
+            let (dk, di) = db.track.sizes();
+            (k + dk, i + di)
+        })
     }
 
     /// Settles every database's pending WATCH touches (see

@@ -130,6 +130,7 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
         psub: 0,
         ssub: 0,
         multi: -1,
+        redir: -1,
         blocked: None,
     }));
     shard.with_core(|core| core.clients.insert(id, info.clone()));
@@ -137,6 +138,7 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
     run(&mut stream, &mut client).await;
     cmd::tx::on_close(&mut client).await;
     cmd::pubsub::on_close(&mut client);
+    crate::tracking::connection_closed(client.id);
     if client.monitor.is_some() {
         node.remove_monitor(id);
     }

@@ -1385,6 +1385,7 @@ pub(crate) fn master_client(
         psub: 0,
         ssub: 0,
         multi: -1,
+        redir: -1,
         blocked: None,
     }));
     let mut c = Client::new(node.clone(), shard, info, true);

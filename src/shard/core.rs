@@ -14,6 +14,13 @@ use std::sync::Arc;
 
 pub struct ShardCore {
     pub id: usize,
+    /// Some client tracked keys of this shard (CLIENT TRACKING): jobs end
+    /// by telling readers of changed keys.
+    pub tracking_active: bool,
+    /// The client whose command the current job runs, when known (0
+    /// otherwise): NOLOOP tracking clients are not told of their own
+    /// changes.
+    pub job_origin: u64,
     /// This shard's keys, in every database.
     pub ks: Keyspace,
     pub stats: ShardStats,
@@ -94,6 +101,13 @@ impl ShardCore {
     pub fn after_job(&mut self) {
         let changed = self.stats.dirty != self.job_dirty;
         self.ks.settle_touches(changed);
+        if self.tracking_active || crate::keyspace::track::broadcasting() {
+            let changed = self.ks.take_invalidations();
+            if !changed.is_empty() {
+                crate::tracking::invalidate(changed, self.job_origin);
+            }
+        }
+        self.job_origin = 0;
         if crate::notify::wants(crate::notify::class::EXPIRED | crate::notify::class::NEW) {
             self.ks.publish_notes();
         }
@@ -118,6 +132,8 @@ impl ShardCore {
     pub fn new(id: usize, databases: usize) -> Self {
         ShardCore {
             id,
+            tracking_active: false,
+            job_origin: 0,
             ks: Keyspace::new(databases),
             stats: ShardStats::default(),
             latency: Default::default(),
@@ -170,6 +186,10 @@ pub struct ShardStats {
     /// Client bytes read and written per second over the same period.
     pub instantaneous_input: u64,
     pub instantaneous_output: u64,
+    /// Keys tracked for CLIENT TRACKING readers, and (key, reader) pairs;
+    /// filled when INFO asks.
+    pub tracking_keys: u64,
+    pub tracking_items: u64,
     /// Indexed by the command table's ids (`cmd::table`).
     pub command_stats: Vec<CommandStat>,
     pub error_stats: HashMap<String, u64>,
@@ -178,6 +198,8 @@ pub struct ShardStats {
 impl ShardStats {
     /// Adds another shard's counters into this one.
     pub fn merge(&mut self, other: &ShardStats) {
+        self.tracking_keys += other.tracking_keys;
+        self.tracking_items += other.tracking_items;
         self.commands_processed += other.commands_processed;
         self.connections_received += other.connections_received;
         self.rejected_connections += other.rejected_connections;
@@ -249,6 +271,8 @@ pub struct ClientInfo {
     pub flags: String,
     /// The ACL user it authenticated as (`user=`, CLIENT KILL USER).
     pub user: Bytes,
+    /// CLIENT TRACKING's redirect: -1 not tracking, 0 none (`redir=`).
+    pub redir: i64,
     pub query_buf: usize,
     pub output_buf: usize,
     /// Set by CLIENT KILL; the connection closes at its next step.

@@ -1,0 +1,258 @@
+//! Client-side caching (CLIENT TRACKING): the same scenarios on Cascade
+//! and redis-server give the same replies and the same invalidation
+//! messages.
+
+mod common;
+
+use common::{assert_same_replies, Conn, Server, Value};
+use std::time::Duration;
+
+fn resp3(s: &Server) -> Conn {
+    let mut c = s.conn();
+    let hello = c.cmd(&["HELLO", "3"]);
+    assert!(!hello.is_error(), "{hello:?}");
+    c
+}
+
+/// The next push or message, failing after a deadline.
+fn next_message(c: &mut Conn) -> Value {
+    c.set_read_timeout(Duration::from_secs(10));
+    c.read()
+}
+
+/// Sends PING and reads up to its reply: every message that came before.
+fn messages_before_ping(c: &mut Conn) -> Vec<Value> {
+    c.set_read_timeout(Duration::from_secs(10));
+    c.send(&[b"PING"]);
+    let mut out = Vec::new();
+    loop {
+        let v = c.read();
+        if v == Value::Simple("PONG".into()) {
+            return out;
+        }
+        out.push(v);
+    }
+}
+
+fn invalidate(keys: &[&str]) -> Value {
+    Value::Push(vec![
+        Value::bulk("invalidate"),
+        Value::Array(keys.iter().map(|k| Value::bulk(k)).collect()),
+    ])
+}
+
+#[test]
+fn tracking_commands_answer_like_redis() {
+    let ours = Server::start(&[]);
+    let redis = Server::start_redis(&[]);
+    let (mut c, mut r) = (ours.conn(), redis.conn());
+    assert_same_replies(
+        &mut c,
+        &mut r,
+        &[
+            "CLIENT TRACKING",
+            "CLIENT TRACKING foo",
+            "CLIENT TRACKING on nosuch",
+            "CLIENT TRACKING on prefix a",
+            "CLIENT TRACKING on bcast optin",
+            "CLIENT TRACKING on optin optout",
+            "CLIENT TRACKING on redirect 99999",
+            "CLIENT TRACKING on redirect x",
+            "CLIENT CACHING yes",
+            "CLIENT GETREDIR",
+            "CLIENT TRACKINGINFO",
+            "CLIENT TRACKING on bcast prefix a prefix ab",
+            "CLIENT TRACKING on bcast prefix a prefix b",
+            "CLIENT TRACKING on bcast prefix ax",
+            "CLIENT TRACKING on",
+            "CLIENT TRACKINGINFO",
+            "CLIENT TRACKING off",
+            "CLIENT TRACKING on optin noloop",
+            "CLIENT CACHING no",
+            "CLIENT CACHING maybe",
+            "CLIENT CACHING yes",
+            "CLIENT TRACKINGINFO",
+            "CLIENT GETREDIR",
+            "CLIENT TRACKING on optout",
+            "CLIENT TRACKING off",
+            "CLIENT TRACKINGINFO",
+            "CLIENT GETREDIR",
+        ],
+    );
+}
+
+#[test]
+fn readers_are_told_when_keys_change_like_redis() {
+    let ours = Server::start(&[]);
+    let redis = Server::start_redis(&[]);
+    let mut seen = Vec::new();
+    for s in [&ours, &redis] {
+        let mut reader = resp3(s);
+        let mut writer = s.conn();
+        assert_eq!(reader.cmd(&["CLIENT", "TRACKING", "on"]), Value::ok());
+        // Keys on every shard: reads remember them, writes tell once.
+        for k in ["a", "b", "c", "d"] {
+            writer.cmd(&["SET", k, "1"]);
+        }
+        reader.cmd(&["MGET", "a", "b", "c", "d"]);
+        reader.cmd(&["GET", "nosuch"]);
+        writer.cmd(&["SET", "a", "2"]);
+        writer.cmd(&["SET", "a", "3"]); // told already: nothing more
+        writer.cmd(&["INCR", "b"]);
+        writer.cmd(&["DEL", "c"]);
+        writer.cmd(&["SETNX", "d", "x"]); // no change: nothing
+        writer.cmd(&["SET", "nosuch", "x"]);
+        writer.cmd(&["EXPIRE", "nosuch", "100"]); // not read since: nothing
+        let mut got = messages_before_ping(&mut reader);
+        let mut want = vec![
+            invalidate(&["a"]),
+            invalidate(&["b"]),
+            invalidate(&["c"]),
+            invalidate(&["nosuch"]),
+        ];
+        // Keys on different shards may be told in either order.
+        got.sort_by_key(|v| format!("{v:?}"));
+        want.sort_by_key(|v| format!("{v:?}"));
+        assert_eq!(got, want, "{}", s.port);
+        // The reader's own writes are told too, unless NOLOOP.
+        reader.cmd(&["GET", "a"]);
+        reader.cmd(&["SET", "a", "own"]);
+        assert_eq!(messages_before_ping(&mut reader), vec![invalidate(&["a"])]);
+        assert_eq!(
+            reader.cmd(&["CLIENT", "TRACKING", "on", "noloop"]),
+            Value::ok()
+        );
+        reader.cmd(&["GET", "a"]);
+        reader.cmd(&["SET", "a", "own2"]);
+        assert_eq!(messages_before_ping(&mut reader), vec![]);
+        // Reads inside a transaction and a script's reads count too.
+        for k in ["t1", "t2", "t3", "t4"] {
+            writer.cmd(&["SET", k, "1"]);
+        }
+        reader.cmd(&["MULTI"]);
+        reader.cmd(&["GET", "t1"]);
+        reader.cmd(&["GET", "t2"]);
+        reader.cmd(&["EXEC"]);
+        reader.cmd(&[
+            "EVAL",
+            "return {redis.call('get', KEYS[1]), redis.call('get', KEYS[2])}",
+            "2",
+            "t3",
+            "t4",
+        ]);
+        for k in ["t1", "t2", "t3", "t4"] {
+            writer.cmd(&["SET", k, "2"]);
+        }
+        let mut got = messages_before_ping(&mut reader);
+        let mut want: Vec<Value> = ["t1", "t2", "t3", "t4"]
+            .iter()
+            .map(|k| invalidate(&[k]))
+            .collect();
+        got.sort_by_key(|v| format!("{v:?}"));
+        want.sort_by_key(|v| format!("{v:?}"));
+        assert_eq!(got, want, "{}", s.port);
+        // A flush tells everyone to drop everything.
+        reader.cmd(&["GET", "b"]);
+        writer.cmd(&["FLUSHALL"]);
+        let got = messages_before_ping(&mut reader);
+        seen.push(got.clone());
+        assert_eq!(
+            got,
+            vec![Value::Push(vec![Value::bulk("invalidate"), Value::Nil])]
+        );
+        let info = s.conn().cmd(&["INFO", "clients"]).text();
+        assert!(info.contains("tracking_clients:1"), "{info}");
+    }
+}
+
+#[test]
+fn optin_optout_and_bcast_like_redis() {
+    let ours = Server::start(&[]);
+    let redis = Server::start_redis(&[]);
+    for s in [&ours, &redis] {
+        let mut writer = s.conn();
+        // OPTIN: only reads after CLIENT CACHING yes are remembered.
+        let mut optin = resp3(s);
+        optin.cmd(&["CLIENT", "TRACKING", "on", "optin"]);
+        optin.cmd(&["GET", "x1"]);
+        optin.cmd(&["CLIENT", "CACHING", "yes"]);
+        optin.cmd(&["GET", "x2"]);
+        optin.cmd(&["GET", "x3"]); // CACHING held for one command only
+        for k in ["x1", "x2", "x3"] {
+            writer.cmd(&["SET", k, "v"]);
+        }
+        assert_eq!(messages_before_ping(&mut optin), vec![invalidate(&["x2"])]);
+        // OPTOUT: every read but those after CLIENT CACHING no.
+        let mut optout = resp3(s);
+        optout.cmd(&["CLIENT", "TRACKING", "on", "optout"]);
+        optout.cmd(&["CLIENT", "CACHING", "no"]);
+        optout.cmd(&["GET", "y1"]);
+        optout.cmd(&["GET", "y2"]);
+        for k in ["y1", "y2"] {
+            writer.cmd(&["SET", k, "v"]);
+        }
+        assert_eq!(messages_before_ping(&mut optout), vec![invalidate(&["y2"])]);
+        // BCAST: every change under a prefix, read or not.
+        let mut bcast = resp3(s);
+        bcast.cmd(&["CLIENT", "TRACKING", "on", "bcast", "prefix", "user:"]);
+        writer.cmd(&["SET", "user:1", "v"]);
+        writer.cmd(&["SET", "other", "v"]);
+        writer.cmd(&["DEL", "user:1"]);
+        assert_eq!(
+            messages_before_ping(&mut bcast),
+            vec![invalidate(&["user:1"]), invalidate(&["user:1"])]
+        );
+        let info = s.conn().cmd(&["INFO", "stats"]).text();
+        assert!(info.contains("tracking_total_prefixes:1"), "{info}");
+    }
+}
+
+#[test]
+fn a_resp2_client_is_told_through_its_redirect_like_redis() {
+    let ours = Server::start(&[]);
+    let redis = Server::start_redis(&[]);
+    for s in [&ours, &redis] {
+        let mut target = s.conn();
+        let id = target.cmd(&["CLIENT", "ID"]).int().to_string();
+        target.cmd(&["SUBSCRIBE", "__redis__:invalidate"]);
+        let mut reader = s.conn();
+        assert_eq!(
+            reader.cmd(&["CLIENT", "TRACKING", "on", "redirect", &id]),
+            Value::ok()
+        );
+        assert_eq!(
+            reader.cmd(&["CLIENT", "GETREDIR"]),
+            Value::Int(id.parse().unwrap())
+        );
+        assert!(reader.cmd(&["CLIENT", "INFO"]).text().contains("flags=t "));
+        reader.cmd(&["GET", "k"]);
+        s.conn().cmd(&["SET", "k", "v"]);
+        assert_eq!(
+            next_message(&mut target),
+            Value::Array(vec![
+                Value::bulk("message"),
+                Value::bulk("__redis__:invalidate"),
+                Value::Array(vec![Value::bulk("k")])
+            ])
+        );
+        // The target goes: a RESP3 reader is told its redirect broke.
+        let mut reader3 = resp3(s);
+        reader3.cmd(&["CLIENT", "TRACKING", "on", "redirect", &id]);
+        reader3.cmd(&["GET", "k2"]);
+        drop(target);
+        common::wait_until(Duration::from_secs(10), "target gone", || {
+            !s.conn()
+                .cmd(&["CLIENT", "LIST"])
+                .text()
+                .contains(&format!("id={id} "))
+        });
+        s.conn().cmd(&["SET", "k2", "v"]);
+        assert_eq!(
+            messages_before_ping(&mut reader3),
+            vec![Value::Push(vec![
+                Value::bulk("tracking-redir-broken"),
+                Value::Int(id.parse().unwrap())
+            ])]
+        );
+    }
+}
