@@ -256,3 +256,31 @@ fn a_resp2_client_is_told_through_its_redirect_like_redis() {
         );
     }
 }
+
+#[test]
+fn the_tracking_table_keeps_to_its_limit_like_redis() {
+    let ours = Server::start(&["--tracking-table-max-keys", "2"]);
+    let redis = Server::start_redis(&["--tracking-table-max-keys", "2"]);
+    for s in [&ours, &redis] {
+        let mut reader = resp3(s);
+        reader.cmd(&["CLIENT", "TRACKING", "on"]);
+        // Pushes may come between the replies: keep only them.
+        for k in ["m1", "m2", "m3", "m4", "m5"] {
+            reader.send(&[b"GET", k.as_bytes()]);
+        }
+        let mut told = Vec::new();
+        // The cron drops keys over the limit, telling their readers.
+        common::wait_until(Duration::from_secs(10), "keys over the limit told", || {
+            told.extend(messages_before_ping(&mut reader));
+            told.retain(|m| matches!(m, Value::Push(_)));
+            told.len() >= 3
+        });
+        assert!(
+            told.iter()
+                .all(|m| matches!(m, Value::Push(p) if p[0] == Value::bulk("invalidate"))),
+            "{told:?}"
+        );
+        let keys = common::info_field(&mut s.conn(), "stats", "tracking_total_keys");
+        assert!(keys.parse::<u64>().unwrap() <= 2, "{keys}");
+    }
+}

@@ -9,7 +9,15 @@
 
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Keys tracked in every table of the process (`tracking-table-max-keys`
+/// bounds it).
+static TRACKED_KEYS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn tracked_keys() -> usize {
+    TRACKED_KEYS.load(Ordering::Relaxed)
+}
 
 /// Some client tracks in BCAST mode: every changed key is reported, read
 /// or not.
@@ -47,6 +55,7 @@ impl TrackTable {
             }
             None => {
                 self.readers.insert(Bytes::copy_from_slice(key), vec![id]);
+                TRACKED_KEYS.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -63,7 +72,10 @@ impl TrackTable {
             return;
         }
         match self.readers.remove_entry(key) {
-            Some(entry) => self.changed.push(entry),
+            Some(entry) => {
+                TRACKED_KEYS.fetch_sub(1, Ordering::Relaxed);
+                self.changed.push(entry)
+            }
             // Once per job for BCAST (a command may touch a key twice).
             None if broadcasting() && !self.changed.iter().any(|(k, _)| k[..] == *key) => {
                 self.changed.push((Bytes::copy_from_slice(key), Vec::new()))
@@ -80,7 +92,22 @@ impl TrackTable {
     /// A flush: every reader is told at once (by the command), so the
     /// table forgets everything.
     pub fn forget_all(&mut self) {
+        TRACKED_KEYS.fetch_sub(self.readers.len(), Ordering::Relaxed);
         self.readers.clear();
+    }
+
+    /// Over `tracking-table-max-keys`: up to `n` keys are dropped, their
+    /// readers told as if the keys changed (Redis's
+    /// trackingLimitUsedSlots). Returns how many went.
+    pub fn evict(&mut self, n: usize) -> usize {
+        let keys: Vec<Bytes> = self.readers.keys().take(n).cloned().collect();
+        for k in &keys {
+            if let Some(entry) = self.readers.remove_entry(k) {
+                TRACKED_KEYS.fetch_sub(1, Ordering::Relaxed);
+                self.changed.push(entry);
+            }
+        }
+        keys.len()
     }
 
     /// Keys tracked, and (key, reader) pairs (INFO's tracking_total_keys

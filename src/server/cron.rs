@@ -33,6 +33,26 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
         if !shard.is_held_against(None) && node.memory.maxmemory() != 0 {
             shard.with_core(|core| crate::evict::cron(core, &node));
         }
+        // tracking-table-max-keys: readers of dropped keys are told.
+        let tracking_max = node
+            .config()
+            .int_value("tracking-table-max-keys")
+            .unwrap_or(0);
+        if tracking_max > 0
+            && crate::keyspace::track::tracked_keys() > tracking_max as usize
+            && !shard.is_held_against(None)
+        {
+            shard.with_core(|core| {
+                let mut over =
+                    crate::keyspace::track::tracked_keys().saturating_sub(tracking_max as usize);
+                for db in core.ks.dbs_mut() {
+                    if over == 0 {
+                        break;
+                    }
+                    over -= db.track.evict(over);
+                }
+            });
+        }
         if !shard.is_held_against(None) && node.active_expire.load(Ordering::Relaxed) {
             let started = Instant::now();
             let budget = period.mul_f64(EXPIRE_CPU_SHARE);
