@@ -284,3 +284,26 @@ fn the_tracking_table_keeps_to_its_limit_like_redis() {
         assert!(keys.parse::<u64>().unwrap() <= 2, "{keys}");
     }
 }
+
+#[test]
+fn a_reload_empties_tracking_caches_like_redis() {
+    let args = ["--enable-debug-command", "yes"];
+    let ours = Server::start(&args);
+    let redis = Server::start_redis(&args);
+    for s in [&ours, &redis] {
+        let mut reader = resp3(s);
+        reader.cmd(&["CLIENT", "TRACKING", "on"]);
+        s.conn().cmd(&["SET", "k", "v"]);
+        reader.cmd(&["GET", "k"]);
+        assert_eq!(s.conn().cmd(&["DEBUG", "RELOAD"]), Value::ok());
+        assert_eq!(
+            messages_before_ping(&mut reader),
+            vec![Value::Push(vec![Value::bulk("invalidate"), Value::Nil])]
+        );
+        // The reloaded key is not tracked any more.
+        s.conn().cmd(&["SET", "k", "w"]);
+        assert_eq!(messages_before_ping(&mut reader), vec![]);
+        let keys = common::info_field(&mut s.conn(), "stats", "tracking_total_keys");
+        assert_eq!(keys, "0");
+    }
+}

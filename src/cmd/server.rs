@@ -1039,6 +1039,9 @@ async fn debug_reload(
         .into_iter()
         .collect();
     drop(guard);
+    if flush {
+        crate::tracking::flushed();
+    }
     let duplicates: usize = match installed {
         // Replace counts the keys it removed: no duplicates.
         Ok(_) if flush => 0,

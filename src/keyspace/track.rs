@@ -120,6 +120,14 @@ impl TrackTable {
     }
 }
 
+/// A database replaced wholesale (a full sync, DEBUG RELOAD) takes its
+/// keys out of the count.
+impl Drop for TrackTable {
+    fn drop(&mut self) {
+        TRACKED_KEYS.fetch_sub(self.readers.len(), Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

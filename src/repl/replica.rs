@@ -1107,6 +1107,9 @@ impl Link {
         node.repl.cached_master.store(true, Ordering::SeqCst);
         node.repl.stream_db.store(stream_db, Ordering::SeqCst);
         drop(guard);
+        // The old dataset is gone: tracking clients drop their caches, as
+        // Redis's emptyData tells them.
+        crate::tracking::flushed();
         // The received file becomes our dump, unless asked not to keep it
         // when nothing else would persist (rdb-del-sync-files).
         let delete = {
