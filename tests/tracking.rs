@@ -125,6 +125,13 @@ fn readers_are_told_when_keys_change_like_redis() {
         reader.cmd(&["GET", "a"]);
         reader.cmd(&["SET", "a", "own2"]);
         assert_eq!(messages_before_ping(&mut reader), vec![]);
+        // Its multi-key writes too, whichever shards the keys are on.
+        reader.cmd(&["MGET", "a", "b", "c", "d", "e", "f"]);
+        reader.cmd(&[
+            "MSET", "a", "1", "b", "1", "c", "1", "d", "1", "e", "1", "f", "1",
+        ]);
+        reader.cmd(&["DEL", "a", "b", "c", "d", "e", "f"]);
+        assert_eq!(messages_before_ping(&mut reader), vec![]);
         // Reads inside a transaction and a script's reads count too.
         for k in ["t1", "t2", "t3", "t4"] {
             writer.cmd(&["SET", k, "1"]);

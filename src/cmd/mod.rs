@@ -945,7 +945,9 @@ async fn run_split(
     let shard_ids: Vec<usize> = parts.iter().map(|p| p.0).collect();
     let part_args: std::sync::Arc<Vec<(usize, Vec<Bytes>)>> =
         std::sync::Arc::new(parts.iter().map(|(s, a, _)| (*s, a.clone())).collect());
+    let origin = client.id;
     let (guard, results) = shard::hold_and_run(&shard_ids, move |core| {
+        core.job_origin = origin;
         match part_args.iter().find(|(s, _)| *s == core.id) {
             Some((_, args)) => {
                 let mut ctx = Ctx::new(core, db);
