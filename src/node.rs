@@ -507,7 +507,13 @@ pub fn unix_us() -> u64 {
 /// 40 random hex characters (run ids, replication ids, `$EOF:` marks), from
 /// the kernel's random source.
 pub fn random_hex40() -> String {
-    let mut bytes = [0u8; 20];
+    random_hex(40)
+}
+
+/// `chars` random hex digits from the kernel's generator (run ids, ACL
+/// GENPASS).
+pub fn random_hex(chars: usize) -> String {
+    let mut bytes = vec![0u8; chars.div_ceil(2)];
     if std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
         .is_err()
@@ -522,7 +528,9 @@ pub fn random_hex40() -> String {
             *b = x as u8;
         }
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    hex.truncate(chars);
+    hex
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! `bytes`; knows nothing of commands or shards.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use bytes::{Bytes, BytesMut};
@@ -26,7 +26,7 @@ use crate::pubsub::Subscriber;
 pub struct Tracker {
     pub id: u64,
     /// Its own mailbox (RESP3 pushes, `tracking-redir-broken`).
-    pub mailbox: Option<Arc<Subscriber>>,
+    pub mailbox: Arc<Subscriber>,
     /// REDIRECT: the client told instead (0: none).
     pub redirect: u64,
     pub bcast: bool,
@@ -42,8 +42,6 @@ pub struct Tracker {
 struct Registry {
     trackers: RwLock<HashMap<u64, Arc<Tracker>>>,
     mailboxes: RwLock<HashMap<u64, Weak<Subscriber>>>,
-    /// BCAST trackers exist: every change is matched against prefixes.
-    bcast: AtomicUsize,
 }
 
 fn registry() -> &'static Registry {
@@ -64,13 +62,6 @@ pub fn mailbox_opened(id: u64, mailbox: &Arc<Subscriber>) {
     write(&registry().mailboxes).insert(id, Arc::downgrade(mailbox));
 }
 
-/// Whether client `id` is connected with a mailbox a redirect can use.
-pub fn has_mailbox(id: u64) -> bool {
-    read(&registry().mailboxes)
-        .get(&id)
-        .is_some_and(|m| m.strong_count() > 0)
-}
-
 /// The connection closed: it tracks no more and receives no more.
 pub fn connection_closed(id: u64) {
     let r = registry();
@@ -78,29 +69,23 @@ pub fn connection_closed(id: u64) {
     disable(id);
 }
 
+/// Shards report every changed key while some tracker is in BCAST mode.
+/// Called under the trackers' write lock, so changes do not interleave.
+fn update_broadcasting(trackers: &HashMap<u64, Arc<Tracker>>) {
+    crate::keyspace::track::set_broadcasting(trackers.values().any(|t| t.bcast));
+}
+
 pub fn enable(t: Tracker) {
-    let r = registry();
-    let mut trackers = write(&r.trackers);
-    if t.bcast {
-        r.bcast.fetch_add(1, Ordering::Relaxed);
-    }
-    if let Some(old) = trackers.insert(t.id, Arc::new(t)) {
-        if old.bcast {
-            r.bcast.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    crate::keyspace::track::set_broadcasting(r.bcast.load(Ordering::Relaxed) > 0);
+    let mut trackers = write(&registry().trackers);
+    trackers.insert(t.id, Arc::new(t));
+    update_broadcasting(&trackers);
 }
 
 pub fn disable(id: u64) {
-    let r = registry();
-    let mut trackers = write(&r.trackers);
-    if let Some(old) = trackers.remove(&id) {
-        if old.bcast {
-            r.bcast.fetch_sub(1, Ordering::Relaxed);
-        }
+    let mut trackers = write(&registry().trackers);
+    if trackers.remove(&id).is_some() {
+        update_broadcasting(&trackers);
     }
-    crate::keyspace::track::set_broadcasting(r.bcast.load(Ordering::Relaxed) > 0);
 }
 
 pub fn get(id: u64) -> Option<Arc<Tracker>> {
@@ -159,20 +144,17 @@ fn send(t: &Tracker, keys: Option<&[Bytes]>) {
             Some(m) => m.push(encode(m.is_resp3(), keys)),
             None => {
                 // Told once: the redirect target is gone.
-                if !t.broken.swap(true, Ordering::Relaxed) {
-                    if let Some(own) = t.mailbox.as_ref().filter(|m| m.is_resp3()) {
-                        let msg =
-                            format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n", t.redirect);
-                        own.push(Bytes::from(msg));
-                    }
+                if !t.broken.swap(true, Ordering::Relaxed) && t.mailbox.is_resp3() {
+                    let msg = format!(">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n", t.redirect);
+                    t.mailbox.push(Bytes::from(msg));
                 }
             }
         }
         return;
     }
     // Without a redirect only RESP3 can carry it.
-    if let Some(own) = t.mailbox.as_ref().filter(|m| m.is_resp3()) {
-        own.push(encode(true, keys));
+    if t.mailbox.is_resp3() {
+        t.mailbox.push(encode(true, keys));
     }
 }
 

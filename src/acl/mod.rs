@@ -30,8 +30,6 @@ pub struct Registry {
     /// unauthenticated.
     default_needs_auth: AtomicBool,
     log: Mutex<VecDeque<LogEntry>>,
-    /// Entries ever created (a new entry's id).
-    log_created: AtomicU64,
 }
 
 /// The process-wide registry.
@@ -48,7 +46,6 @@ pub fn registry() -> &'static Registry {
             generation: AtomicU64::new(1),
             default_needs_auth: AtomicBool::new(false),
             log: Mutex::new(VecDeque::new()),
-            log_created: AtomicU64::new(0),
         }
     })
 }
@@ -418,8 +415,6 @@ pub struct LogEntry {
     pub updated_ms: u64,
     /// CLIENT LIST line of the last client refused.
     pub client_info: String,
-    pub id: u64,
-    pub created_ms: u64,
 }
 
 /// Alike entries are merged within this many ms.
@@ -455,7 +450,6 @@ impl Registry {
             log.push_front(e);
             return;
         }
-        let id = self.log_created.fetch_add(1, Ordering::Relaxed);
         log.push_front(LogEntry {
             count: 1,
             reason,
@@ -464,8 +458,6 @@ impl Registry {
             username,
             updated_ms: now,
             client_info,
-            id,
-            created_ms: now,
         });
         log.truncate(max_len);
     }

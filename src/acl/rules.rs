@@ -649,21 +649,6 @@ impl User {
         Err(worst)
     }
 
-    /// Whether some selector lets this user use `channel` (or the
-    /// PSUBSCRIBE pattern, compared literally).
-    pub fn channel_allowed(&self, channel: &[u8], is_pattern: bool) -> bool {
-        self.selectors.iter().any(|s| {
-            s.allchannels
-                || s.channels.iter().any(|p| {
-                    if is_pattern {
-                        p == channel
-                    } else {
-                        glob_match(p, channel, false)
-                    }
-                })
-        })
-    }
-
     /// Whether every channel this user could use, `new` can use too.
     pub fn channels_kept_by(&self, new: &User) -> bool {
         if new.selectors.iter().any(|s| s.allchannels) {

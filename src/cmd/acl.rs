@@ -419,7 +419,7 @@ pub(crate) async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
             if bits <= 0 || bits > 4096 {
                 return Err(CmdError::other("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"));
             }
-            Ok(bulk(random_hex((bits as usize).div_ceil(4))))
+            Ok(bulk(crate::node::random_hex((bits as usize).div_ceil(4))))
         }
         "log" if n == 2 || n == 3 => {
             let mut count = 10i64;
@@ -539,30 +539,4 @@ fn dryrun(args: &[Bytes]) -> CmdResult {
             String::from_utf8_lossy(&call_args[at])
         )),
     })
-}
-
-/// `chars` random hex digits from the kernel's generator.
-fn random_hex(chars: usize) -> String {
-    use std::io::Read;
-    let mut raw = vec![0u8; chars.div_ceil(2)];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut raw))
-        .is_err()
-    {
-        // No /dev/urandom: chained hashes of the time and pid, so at least
-        // no two calls repeat.
-        let mut seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
-        for chunk in raw.chunks_mut(32) {
-            seed = acl::rules::hash_password(seed.as_bytes());
-            for (d, pair) in chunk.iter_mut().zip(seed.as_bytes().chunks(2)) {
-                *d = u8::from_str_radix(std::str::from_utf8(pair).unwrap_or("0"), 16).unwrap_or(0);
-            }
-        }
-    }
-    let mut out = String::with_capacity(chars + 1);
-    for b in raw {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out.truncate(chars);
-    out
 }

@@ -986,10 +986,7 @@ async fn latencystats(client: &Client, out: &mut String) {
         .split_whitespace()
         .filter_map(|p| p.parse().ok())
         .collect();
-    let mut merged = crate::shard::latency::CommandLatency::default();
-    for part in shard::gather(|core| core.latency.clone()).await {
-        merged.merge(&part);
-    }
+    let merged = merged_latency().await;
     let t = table::table();
     for (id, values) in merged.percentiles(&percentiles) {
         let name = t.stat_name(id);
@@ -1006,6 +1003,16 @@ async fn latencystats(client: &Client, out: &mut String) {
         }
         out.push_str("\r\n");
     }
+}
+
+/// Every shard's per-command latency histograms, merged (INFO
+/// latencystats, LATENCY HISTOGRAM).
+pub(crate) async fn merged_latency() -> crate::shard::latency::CommandLatency {
+    let mut merged = crate::shard::latency::CommandLatency::default();
+    for part in shard::gather(|core| core.latency.clone()).await {
+        merged.merge(&part);
+    }
+    merged
 }
 
 fn errorstats(s: &ShardStats, out: &mut String) {

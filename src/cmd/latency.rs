@@ -14,7 +14,6 @@ use super::table::{spec, table, ClientCmd, CommandSpec, Group, Run};
 use super::Client;
 use crate::latency;
 use crate::resp::Reply;
-use crate::shard;
 
 pub fn commands() -> Vec<CommandSpec> {
     vec![spec(
@@ -113,7 +112,7 @@ pub(crate) async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
             };
             Ok(Reply::Int(dropped as i64))
         }
-        "histogram" => histogram(client, &args[2..]).await,
+        "histogram" => histogram(&args[2..]).await,
         "help" if n == 2 => super::server::help(HELP),
         "latest" | "history" | "graph" | "doctor" | "help" => Err(CmdError::other(format!(
             "ERR wrong number of arguments for 'latency|{sub}' command"
@@ -126,11 +125,8 @@ pub(crate) async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
 /// those named, a container standing for its subcommands), its calls and
 /// the cumulative count of calls up to each power-of-two bucket of
 /// microseconds (from 1 µs to about 1 s).
-async fn histogram(_client: &Client, names: &[Bytes]) -> CmdResult {
-    let mut merged = crate::shard::latency::CommandLatency::default();
-    for part in shard::gather(|core| core.latency.clone()).await {
-        merged.merge(&part);
-    }
+async fn histogram(names: &[Bytes]) -> CmdResult {
+    let merged = super::info::merged_latency().await;
     let t = table();
     let ids: Vec<usize> = if names.is_empty() {
         (0..crate::acl::catalog::catalog().len()).collect()

@@ -419,8 +419,10 @@ pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]
             client.last_write_offset = head;
         }
     }
+    // One clock read for the slow log, the latency monitor and the stats.
+    let elapsed = started.elapsed();
     if !spec.has(flag::SKIP_SLOWLOG) {
-        record_slow(client, started.elapsed().as_micros() as u64, args);
+        record_slow(client, elapsed.as_micros() as u64, args);
     }
     // A blocked command's wait is not its latency (as in Redis).
     if client.blocked.is_none() {
@@ -429,7 +431,7 @@ pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]
         } else {
             "command"
         };
-        crate::latency::sample_if_needed(event, started.elapsed());
+        crate::latency::sample_if_needed(event, elapsed);
     }
     if client
         .node
@@ -440,7 +442,7 @@ pub(crate) async fn call(client: &mut Client, spec: &CommandSpec, args: &[Bytes]
     {
         feed_monitors(client, args);
     }
-    count_call(client, spec, args, &reply, started.elapsed());
+    count_call(client, spec, args, &reply, elapsed);
     {
         let mut info = client.info.borrow_mut();
         info.last_cmd = spec.name;

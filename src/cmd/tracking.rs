@@ -130,7 +130,7 @@ pub(crate) async fn tracking_cmd(client: &mut Client, args: &[Bytes]) -> CmdResu
     let mailbox = super::pubsub::mailbox(client);
     let tracker = Tracker {
         id: client.id,
-        mailbox: Some(mailbox),
+        mailbox,
         redirect,
         bcast,
         prefixes: all_prefixes,

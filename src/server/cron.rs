@@ -34,10 +34,14 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
             shard.with_core(|core| crate::evict::cron(core, &node));
         }
         // tracking-table-max-keys: readers of dropped keys are told.
-        let tracking_max = node
-            .config()
-            .int_value("tracking-table-max-keys")
-            .unwrap_or(0);
+        // (The config is read only while some key is tracked.)
+        let tracking_max = match crate::keyspace::track::tracked_keys() {
+            0 => 0,
+            _ => node
+                .config()
+                .int_value("tracking-table-max-keys")
+                .unwrap_or(0),
+        };
         if tracking_max > 0
             && crate::keyspace::track::tracked_keys() > tracking_max as usize
             && !shard.is_held_against(None)
