@@ -659,6 +659,53 @@ fn idle_clients_are_closed_after_timeout() {
 }
 
 #[test]
+fn timeout_set_at_runtime_closes_idle_clients_but_not_subscribers_or_blocked_ones() {
+    let s = Server::start(&[]);
+    let mut idle = s.conn();
+    let mut subscriber = s.conn();
+    let mut blocked = s.conn();
+    assert_eq!(idle.cmd(&["PING"]), Value::Simple("PONG".into()));
+    subscriber.cmd(&["SUBSCRIBE", "news"]);
+    blocked.send(&[b"BLPOP", b"list", b"0"]);
+    let mut admin = s.conn();
+    wait_until(Duration::from_secs(5), "the BLPOP to block", || {
+        common::info_field(&mut admin, "clients", "blocked_clients") == "1"
+    });
+    // The setting applies to connections opened before it, as in Redis.
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "timeout", "1"]), Value::ok());
+    let started = std::time::Instant::now();
+    // The admin connection stays busy, so only the others are idle.
+    let pinger = std::thread::spawn(move || {
+        while started.elapsed() < Duration::from_millis(3500) {
+            assert_eq!(admin.cmd(&["PING"]), Value::Simple("PONG".into()));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        admin
+    });
+    assert!(idle.read_to_close().is_empty());
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    // Idle for longer than that, the subscriber and the blocked client stay.
+    let mut admin = pinger.join().unwrap();
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "timeout", "0"]), Value::ok());
+    assert_eq!(admin.cmd(&["PUBLISH", "news", "hi"]), Value::Int(1));
+    assert_eq!(
+        subscriber.read(),
+        Value::Array(vec![
+            Value::bulk("message"),
+            Value::bulk("news"),
+            Value::bulk("hi")
+        ])
+    );
+    assert_eq!(admin.cmd(&["RPUSH", "list", "x"]), Value::Int(1));
+    assert_eq!(
+        blocked.read(),
+        Value::Array(vec![Value::bulk("list"), Value::bulk("x")])
+    );
+}
+
+#[test]
 fn query_buffer_limit_closes_the_client() {
     let s = Server::start(&["--client-query-buffer-limit", "1mb"]);
     let mut c = s.conn();

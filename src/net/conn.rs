@@ -10,6 +10,7 @@
 //! written before it. A subscriber's written message bytes are reported
 //! back to its mailbox, which is what the pubsub output limit counts.
 
+use super::ready;
 use crate::cmd::pipeline::Batch;
 use crate::cmd::{self, Client, ReplyMode};
 use crate::node::{coarse_ms, unix_ms, Node};
@@ -25,7 +26,6 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -74,12 +74,11 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
     let is_local = peer.as_ref().is_none_or(is_loopback);
     shard.with_core(|core| core.stats.connections_received += 1);
 
-    let (maxclients, protected, timeout, keepalive, has_password) = {
+    let (maxclients, protected, keepalive, has_password) = {
         let cfg = node.config();
         (
             cfg.maxclients(),
             cfg.protected_mode(),
-            cfg.timeout(),
             cfg.tcp_keepalive(),
             !crate::acl::registry().default_is_nopass(),
         )
@@ -100,9 +99,6 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
     }
     if keepalive > 0 {
         set_keepalive(stream.as_raw_fd(), keepalive);
-    }
-    if timeout > 0 {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
     }
 
     let id = node.next_client_id.fetch_add(1, Ordering::Relaxed);
@@ -179,6 +175,7 @@ fn set_keepalive(fd: i32, secs: u64) {
 }
 
 async fn run(stream: &mut TcpStream, client: &mut Client) {
+    let mut input = Input::new(stream);
     let node = client.node.clone();
     let mut limits = Limits::load(&node, client.authenticated);
     let mut decoder = Decoder::new();
@@ -192,17 +189,17 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     let mut batch = Batch::default();
     loop {
         let read = if client.monitor.is_none() && client.subs.is_none() {
-            stream.read(&mut chunk).await
+            input.read(stream, &mut chunk).await
         } else {
             // MONITOR or pub/sub: forward what arrives for this client while
             // still reading its own commands.
             let monitor = client.monitor.clone();
             let mailbox = client.subs.as_ref().map(|s| s.mailbox.clone());
-            let event =
-                futures_lite::future::or(async { Err(stream.read(&mut chunk).await) }, async {
-                    Ok(next_push(monitor.as_deref(), mailbox.as_deref()).await)
-                })
-                .await;
+            let event = futures_lite::future::or(
+                async { Err(input.read(stream, &mut chunk).await) },
+                async { Ok(next_push(monitor.as_deref(), mailbox.as_deref()).await) },
+            )
+            .await;
             match event {
                 Err(read) => read,
                 Ok((first, is_message)) => {
@@ -284,7 +281,7 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             }
             let mut reply = cmd::dispatch(client, args).await;
             if client.blocked.is_some() {
-                match wait_blocked(stream, client, &mut rbuf, &mut chunk).await {
+                match wait_blocked(stream, &mut input, client, &mut rbuf, &mut chunk).await {
                     Some(r) => {
                         // Served by a push that it then propagated.
                         cmd::note_aof_write(client);
@@ -304,6 +301,8 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
                 if !flush(stream, client, &mut wbuf, &mut pushed).await {
                     return;
                 }
+                // The replica's link reads through the runtime from now on.
+                drop(input);
                 crate::repl::master::serve(stream, client, request).await;
                 return;
             }
@@ -320,6 +319,90 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
         }
         if !wbuf.is_empty() && !flush(stream, client, &mut wbuf, &mut pushed).await {
             return;
+        }
+    }
+}
+
+/// Where a connection's input comes from: the shard's epoll set (see
+/// [`ready`]) with plain `recv` calls, or, if the socket could not be
+/// registered there, the runtime's own reads.
+enum Input {
+    Epoll {
+        interest: ready::Interest,
+        /// The last read emptied the socket: wait for an event before
+        /// the next `recv`.
+        drained: bool,
+    },
+    Runtime,
+}
+
+impl Input {
+    fn new(stream: &TcpStream) -> Input {
+        match ready::register(stream.as_raw_fd()) {
+            Ok(interest) => Input::Epoll {
+                interest,
+                drained: false,
+            },
+            Err(e) => {
+                tracing::debug!("epoll registration failed ({e}); using the runtime's reads");
+                Input::Runtime
+            }
+        }
+    }
+
+    /// Reads what the socket holds, waiting until it holds something:
+    /// the bytes read, 0 at end of stream. Safe to cancel: bytes are only
+    /// taken from the socket by a poll that returns them.
+    async fn read(&mut self, stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+        let (interest, drained) = match self {
+            Input::Runtime => return stream.read(buf).await,
+            Input::Epoll { interest, drained } => (interest, drained),
+        };
+        loop {
+            if *drained {
+                interest.readable().await;
+                *drained = false;
+            }
+            match recv_now(stream.as_raw_fd(), buf)? {
+                Some(n) => {
+                    // A short read took everything queued: more data
+                    // arriving later raises a new edge.
+                    *drained = n > 0 && n < buf.len();
+                    return Ok(n);
+                }
+                None => *drained = true,
+            }
+        }
+    }
+}
+
+/// One non-blocking `recv`: the bytes read (0 at end of stream), or `None`
+/// when the socket holds nothing now. A raw `recvfrom`, like [`send_now`].
+fn recv_now(fd: i32, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+    loop {
+        // SAFETY: `buf` is a live, writable slice for the whole call and
+        // the kernel writes at most `buf.len()` bytes into it; `fd` is this
+        // connection's socket, open while its stream lives; no address is
+        // asked for.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut::<libc::sockaddr>(),
+                std::ptr::null_mut::<libc::socklen_t>(),
+            )
+        };
+        if n >= 0 {
+            return Ok(Some(n as usize));
+        }
+        let err = std::io::Error::last_os_error();
+        match err.kind() {
+            std::io::ErrorKind::WouldBlock => return Ok(None),
+            std::io::ErrorKind::Interrupted => continue,
+            _ => return Err(err),
         }
     }
 }
@@ -349,6 +432,7 @@ async fn finish_batch(client: &mut Client, batch: &mut Batch, wbuf: &mut BytesMu
 /// buffer); a closed connection abandons the wait (`None`).
 async fn wait_blocked(
     stream: &mut TcpStream,
+    input: &mut Input,
     client: &mut Client,
     rbuf: &mut BytesMut,
     chunk: &mut [u8],
@@ -357,7 +441,7 @@ async fn wait_blocked(
         let mut wait = std::pin::pin!(cmd::blocking::wait(client));
         loop {
             let event = futures_lite::future::or(async { Ok(wait.as_mut().await) }, async {
-                Err(stream.read(chunk).await)
+                Err(input.read(stream, chunk).await)
             })
             .await;
             match event {

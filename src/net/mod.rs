@@ -7,6 +7,7 @@
 //! (codec) and `shard`; nothing below it imports this module.
 
 pub mod conn;
+mod ready;
 
 use crate::node::Node;
 use crate::shard::Shard;

@@ -22,6 +22,7 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
     let (mut last_repl_in, mut last_repl_out) = (0u64, 0u64);
     let mut last_save_check = Instant::now();
     let mut last_ping = Instant::now();
+    let mut last_idle_check = Instant::now();
     let mut no_replicas_since = None;
     loop {
         let hz = node.config().hz().clamp(1, 500) as u64;
@@ -71,6 +72,10 @@ pub async fn run(node: Arc<Node>, shard: Rc<Shard>) {
                 core.stats.expire_cycle_us += started.elapsed().as_micros() as u64;
                 crate::latency::sample_if_needed("expire-cycle", started.elapsed());
             });
+        }
+        if last_idle_check.elapsed() >= Duration::from_secs(1) {
+            last_idle_check = Instant::now();
+            close_idle_clients(&node, &shard, now_ms);
         }
         // The replication heartbeat, from shard 0.
         if shard.id == 0 {
@@ -157,4 +162,24 @@ async fn check_save_points(node: &Arc<Node>) {
         })
         .detach();
     }
+}
+
+/// `timeout`: closes this shard's clients idle for longer, as Redis's
+/// client cron does. Replicas, masters, MONITOR and pub/sub clients and
+/// clients blocked in a command are left alone, like Redis leaves them.
+fn close_idle_clients(node: &Node, shard: &Shard, now_ms: u64) {
+    let timeout_ms = node.config().timeout().saturating_mul(1000);
+    if timeout_ms == 0 {
+        return;
+    }
+    shard.with_core(|core| {
+        for info in core.clients.values() {
+            let mut c = info.borrow_mut();
+            let exempt = c.blocked.is_some() || c.flags.contains(['S', 'M', 'O', 'P']);
+            if !exempt && !c.killed && now_ms.saturating_sub(c.last_interaction_ms) > timeout_ms {
+                tracing::debug!("Closing idle client");
+                c.kill();
+            }
+        }
+    });
 }
