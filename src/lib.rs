@@ -14,7 +14,8 @@
 //! - [`node`]: what the shards share: config, ids, global counters.
 //! - [`cmd`]: the command table and one module per command family; handlers
 //!   return replies and never touch sockets.
-//! - [`net`]: listeners and the connection loop, the only socket code.
+//! - [`net`]: listeners, the connection loop and the per-shard epoll set
+//!   that tells connections their socket is readable; the only socket code.
 //! - [`propagate`]: the one post-execution hook feeding the replication
 //!   ring (and a transaction's capture).
 //! - [`pubsub`]: the node's channel/pattern registry and subscriber

@@ -1,5 +1,6 @@
-//! The network side: listening sockets on every shard and the connection
-//! loop ([`conn`]).
+//! The network side: listening sockets on every shard, the connection
+//! loop ([`conn`]) and the shard's epoll set that tells connections when
+//! their socket has input (`ready`).
 //!
 //! Every shard binds the same addresses (glommio sets SO_REUSEPORT), so the
 //! kernel spreads new connections across shards and a connection stays on
