@@ -224,6 +224,62 @@ fn overrun_replica_gets_exactly_one_full_sync() {
     assert_eq!(field(&master, None, "stats", "sync_partial_ok"), "0");
 }
 
+/// A shard busy with client input must still serve its replica's link:
+/// the feed waits on the runtime (socket room, timers), which a busy shard
+/// must keep letting run. Here one shard takes a pipelined flood of 4 KB
+/// writes, far more than its 1 MB ring, from several clients at once; the
+/// replica must keep up through the spill (at most a quarter of the ring
+/// behind before it starts), never be overrun into a second full sync.
+#[test]
+fn a_single_shard_flooded_by_clients_keeps_feeding_its_replica() {
+    let master = start(&["--shards", "1"]);
+    let port = master.port.to_string();
+    let replica = start(&["--shards", "1", "--replicaof", "127.0.0.1", &port]);
+    write_keys(&master, None, "warm", 10);
+    wait_in_sync(&master, &replica, None);
+    let value = "v".repeat(4096);
+    const WRITERS: usize = 16;
+    const BATCHES: usize = 60;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let mut c = master.conn();
+            let value = value.clone();
+            std::thread::spawn(move || {
+                for batch in 0..BATCHES {
+                    let mut pipeline = Vec::new();
+                    for i in 0..64 {
+                        // Overwrites keep the dataset small.
+                        let key = format!("flood:{w}:{}", (batch * 64 + i) % 256);
+                        pipeline.extend(common::encode(&[
+                            b"SET",
+                            key.as_bytes(),
+                            value.as_bytes(),
+                        ]));
+                    }
+                    c.send_raw(&pipeline);
+                    for _ in 0..64 {
+                        assert_eq!(c.read(), Value::ok());
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    wait_in_sync(&master, &replica, None);
+    assert_eq!(field(&master, None, "stats", "sync_full"), "1");
+    assert_eq!(
+        replica.conn().cmd(&["DBSIZE"]),
+        Value::Int(10 + WRITERS as i64 * 256)
+    );
+    let log = master.log_text();
+    assert!(
+        !log.contains("fell behind the replication backlog"),
+        "{log}"
+    );
+}
+
 #[test]
 fn replicas_apply_expiry_and_rewrites_deterministically() {
     let master = start(&["--shards", "2"]);

@@ -181,7 +181,6 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     let mut decoder = Decoder::new();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut chunk = vec![0u8; READ_CHUNK];
     // Bytes of pub/sub messages in `wbuf`: they leave the subscriber's
     // pending count (its output buffer) once written.
     let mut pushed = 0usize;
@@ -189,14 +188,14 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     let mut batch = Batch::default();
     loop {
         let read = if client.monitor.is_none() && client.subs.is_none() {
-            input.read(stream, &mut chunk).await
+            input.read(stream, &mut rbuf).await
         } else {
             // MONITOR or pub/sub: forward what arrives for this client while
             // still reading its own commands.
             let monitor = client.monitor.clone();
             let mailbox = client.subs.as_ref().map(|s| s.mailbox.clone());
             let event = futures_lite::future::or(
-                async { Err(input.read(stream, &mut chunk).await) },
+                async { Err(input.read(stream, &mut rbuf).await) },
                 async { Ok(next_push(monitor.as_deref(), mailbox.as_deref()).await) },
             )
             .await;
@@ -222,7 +221,6 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
         if client.info.borrow().killed {
             return;
         }
-        rbuf.extend_from_slice(&chunk[..n]);
         client.shard.with_core(|core| {
             core.stats.net_input_bytes += n as u64;
             core.stats.reads_processed += 1;
@@ -281,7 +279,7 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             }
             let mut reply = cmd::dispatch(client, args).await;
             if client.blocked.is_some() {
-                match wait_blocked(stream, &mut input, client, &mut rbuf, &mut chunk).await {
+                match wait_blocked(stream, &mut input, client, &mut rbuf).await {
                     Some(r) => {
                         // Served by a push that it then propagated.
                         cmd::note_aof_write(client);
@@ -350,12 +348,22 @@ impl Input {
         }
     }
 
-    /// Reads what the socket holds, waiting until it holds something:
-    /// the bytes read, 0 at end of stream. Safe to cancel: bytes are only
-    /// taken from the socket by a poll that returns them.
-    async fn read(&mut self, stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    /// Appends what the socket holds to `buf`, waiting until it holds
+    /// something: the bytes read, 0 at end of stream. The kernel writes
+    /// straight into the buffer's spare room (no copy through a staging
+    /// chunk). Safe to cancel: bytes are only taken from the socket by a
+    /// poll that returns them.
+    async fn read(&mut self, stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+        buf.reserve(READ_CHUNK);
         let (interest, drained) = match self {
-            Input::Runtime => return stream.read(buf).await,
+            Input::Runtime => {
+                // The runtime reads into initialised memory only.
+                let start = buf.len();
+                buf.resize(start + READ_CHUNK, 0);
+                let read = stream.read(&mut buf[start..]).await;
+                buf.truncate(start + *read.as_ref().unwrap_or(&0));
+                return read;
+            }
             Input::Epoll { interest, drained } => (interest, drained),
         };
         loop {
@@ -363,11 +371,12 @@ impl Input {
                 interest.readable().await;
                 *drained = false;
             }
-            match recv_now(stream.as_raw_fd(), buf)? {
+            let room = buf.capacity() - buf.len();
+            match recv_into_spare(stream.as_raw_fd(), buf)? {
                 Some(n) => {
                     // A short read took everything queued: more data
                     // arriving later raises a new edge.
-                    *drained = n > 0 && n < buf.len();
+                    *drained = n > 0 && n < room;
                     return Ok(n);
                 }
                 None => *drained = true,
@@ -376,27 +385,33 @@ impl Input {
     }
 }
 
-/// One non-blocking `recv`: the bytes read (0 at end of stream), or `None`
-/// when the socket holds nothing now. A raw `recvfrom`, like [`send_now`].
-fn recv_now(fd: i32, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+/// One non-blocking `recv` into the spare room of `buf`, which grows by
+/// what was read: the byte count (0 at end of stream), or `None` when the
+/// socket holds nothing now. A raw `recvfrom`, like [`send_now`].
+fn recv_into_spare(fd: i32, buf: &mut BytesMut) -> std::io::Result<Option<usize>> {
+    let spare = buf.spare_capacity_mut();
     loop {
-        // SAFETY: `buf` is a live, writable slice for the whole call and
-        // the kernel writes at most `buf.len()` bytes into it; `fd` is this
-        // connection's socket, open while its stream lives; no address is
-        // asked for.
+        // SAFETY: `spare` is the buffer's allocated, unused tail, valid for
+        // `spare.len()` bytes for the whole call, and the kernel writes at
+        // most that many into it; `fd` is this connection's socket, open
+        // while its stream lives; no address is asked for.
         let n = unsafe {
             libc::syscall(
                 libc::SYS_recvfrom,
                 fd,
-                buf.as_mut_ptr(),
-                buf.len(),
+                spare.as_mut_ptr(),
+                spare.len(),
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut::<libc::sockaddr>(),
                 std::ptr::null_mut::<libc::socklen_t>(),
             )
         };
         if n >= 0 {
-            return Ok(Some(n as usize));
+            let n = n as usize;
+            // SAFETY: the kernel initialised the first `n` bytes of the
+            // spare room, and `n <= spare.len()`.
+            unsafe { buf.set_len(buf.len() + n) };
+            return Ok(Some(n));
         }
         let err = std::io::Error::last_os_error();
         match err.kind() {
@@ -435,18 +450,17 @@ async fn wait_blocked(
     input: &mut Input,
     client: &mut Client,
     rbuf: &mut BytesMut,
-    chunk: &mut [u8],
 ) -> Option<Reply> {
     {
         let mut wait = std::pin::pin!(cmd::blocking::wait(client));
         loop {
             let event = futures_lite::future::or(async { Ok(wait.as_mut().await) }, async {
-                Err(input.read(stream, chunk).await)
+                Err(input.read(stream, rbuf).await)
             })
             .await;
             match event {
                 Ok(reply) => return Some(reply),
-                Err(Ok(n)) if n > 0 => rbuf.extend_from_slice(&chunk[..n]),
+                Err(Ok(n)) if n > 0 => {}
                 Err(_) => break,
             }
         }
