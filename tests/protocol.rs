@@ -4,6 +4,33 @@
 mod common;
 use common::{Conn, Server, Value};
 
+/// A client that sends its last commands and closes its side at once
+/// (`printf ... | nc -N`) gets every reply, then the end of the
+/// connection: the hang-up arriving with the data must not be missed.
+#[test]
+fn commands_followed_by_a_half_close_are_answered_and_the_connection_ends() {
+    let s = Server::start(&[]);
+    for round in 0..10 {
+        let mut c = s.conn();
+        // An established, idle connection: the shard is waiting for input.
+        assert_eq!(c.cmd(&["PING"]), Value::Simple("PONG".into()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        c.send_raw(b"SET k v\r\nGET k\r\n");
+        c.stream_ref().shutdown(std::net::Shutdown::Write).unwrap();
+        c.set_read_timeout(std::time::Duration::from_secs(10));
+        let started = std::time::Instant::now();
+        let rest = c.read_to_close();
+        assert_eq!(rest, b"+OK\r\n$1\r\nv\r\n", "round {round}");
+        // Closed by the server, not ended by our read timeout.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "round {round}: the server kept the connection open"
+        );
+    }
+    // Only the connection asking is left.
+    assert_eq!(s.info_field("clients", "connected_clients"), "1");
+}
+
 #[test]
 fn ten_thousand_pipelined_commands_in_one_write() {
     let s = Server::start(&["--shards", "2"]);

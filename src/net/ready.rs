@@ -47,6 +47,11 @@ struct Slot {
     generation: u32,
     /// An event arrived that the connection has not consumed yet.
     ready: bool,
+    /// The peer hung up (or the socket failed). Sticky: with edge
+    /// triggering, a hang-up that arrived together with the last data
+    /// raises no further edge once that data is read, so every later wait
+    /// must return at once and let the reader see the end of stream.
+    hung_up: bool,
     /// The connection waiting for an event, if it waits.
     waker: Option<Waker>,
 }
@@ -90,6 +95,7 @@ pub fn register(fd: RawFd) -> std::io::Result<Interest> {
         };
         let s = &mut slots.all[slot as usize];
         s.ready = false;
+        s.hung_up = false;
         s.waker = None;
         (slot, s.generation)
     };
@@ -144,7 +150,7 @@ impl Future for Readable<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut slots = self.interest.hub.slots.borrow_mut();
         let slot = &mut slots.all[self.interest.slot as usize];
-        if slot.ready {
+        if slot.ready || slot.hung_up {
             slot.ready = false;
             return Poll::Ready(());
         }
@@ -156,6 +162,10 @@ impl Future for Readable<'_> {
     }
 }
 
+/// Events after which the socket only ever has an end of stream or an
+/// error left to report.
+const HANG_UP: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+
 fn key(slot: u32, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(slot)
 }
@@ -165,6 +175,7 @@ fn free_slot(hub: &Hub, slot: u32) {
     let s = &mut slots.all[slot as usize];
     s.generation = s.generation.wrapping_add(1);
     s.ready = false;
+    s.hung_up = false;
     s.waker = None;
     slots.free.push(slot);
 }
@@ -244,6 +255,7 @@ fn deliver(hub: &Hub, events: &[libc::epoll_event]) {
         if let Some(s) = slots.all.get_mut(slot as usize) {
             if s.generation == generation {
                 s.ready = true;
+                s.hung_up |= ev.events & HANG_UP != 0;
                 if let Some(w) = s.waker.take() {
                     w.wake();
                 }
@@ -345,6 +357,23 @@ mod tests {
             drop(theirs);
             interest.readable().await;
             let mut buf = [0u8; 8];
+            assert_eq!((&ours).read(&mut buf).unwrap(), 0);
+        });
+    }
+
+    #[test]
+    fn a_hang_up_that_came_with_the_last_data_is_still_reported() {
+        on_executor(|| async {
+            let (ours, mut theirs) = nonblocking_pair();
+            let interest = register(ours.as_raw_fd()).unwrap();
+            let mut buf = [0u8; 16];
+            // Data and the hang-up land before the watcher looks: one edge.
+            theirs.write_all(b"last").unwrap();
+            theirs.shutdown(std::net::Shutdown::Write).unwrap();
+            interest.readable().await;
+            assert_eq!((&ours).read(&mut buf).unwrap(), 4);
+            // No new edge comes, but the end of stream must still be seen.
+            interest.readable().await;
             assert_eq!((&ours).read(&mut buf).unwrap(), 0);
         });
     }
