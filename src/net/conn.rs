@@ -19,7 +19,7 @@ use crate::resp::{encode, DecodeLimits, Decoder, Reply};
 use crate::shard::inbox::Inbox;
 use crate::shard::{ClientInfo, Shard};
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
@@ -175,7 +175,14 @@ fn set_keepalive(fd: i32, secs: u64) {
 }
 
 async fn run(stream: &mut TcpStream, client: &mut Client) {
-    let mut input = Input::new(stream);
+    let mut input = match Input::new(stream) {
+        Ok(input) => input,
+        Err(e) => {
+            // As Redis frees a client whose fd it cannot watch.
+            tracing::warn!("Error registering fd event for the new client: {e}");
+            return;
+        }
+    };
     let node = client.node.clone();
     let mut limits = Limits::load(&node, client.authenticated);
     let mut decoder = Decoder::new();
@@ -321,31 +328,21 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     }
 }
 
-/// Where a connection's input comes from: the shard's epoll set (see
-/// [`ready`]) with plain `recv` calls, or, if the socket could not be
-/// registered there, the runtime's own reads.
-enum Input {
-    Epoll {
-        interest: ready::Interest,
-        /// The last read emptied the socket: wait for an event before
-        /// the next `recv`.
-        drained: bool,
-    },
-    Runtime,
+/// A connection's input: plain `recv` calls, told by the shard's epoll set
+/// (see [`ready`]) when the socket has something.
+struct Input {
+    interest: ready::Interest,
+    /// The last read emptied the socket: wait for an event before the
+    /// next `recv`.
+    drained: bool,
 }
 
 impl Input {
-    fn new(stream: &TcpStream) -> Input {
-        match ready::register(stream.as_raw_fd()) {
-            Ok(interest) => Input::Epoll {
-                interest,
-                drained: false,
-            },
-            Err(e) => {
-                tracing::debug!("epoll registration failed ({e}); using the runtime's reads");
-                Input::Runtime
-            }
-        }
+    fn new(stream: &TcpStream) -> std::io::Result<Input> {
+        Ok(Input {
+            interest: ready::register(stream.as_raw_fd())?,
+            drained: false,
+        })
     }
 
     /// Appends what the socket holds to `buf`, waiting until it holds
@@ -353,33 +350,22 @@ impl Input {
     /// straight into the buffer's spare room (no copy through a staging
     /// chunk). Safe to cancel: bytes are only taken from the socket by a
     /// poll that returns them.
-    async fn read(&mut self, stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    async fn read(&mut self, stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
         buf.reserve(READ_CHUNK);
-        let (interest, drained) = match self {
-            Input::Runtime => {
-                // The runtime reads into initialised memory only.
-                let start = buf.len();
-                buf.resize(start + READ_CHUNK, 0);
-                let read = stream.read(&mut buf[start..]).await;
-                buf.truncate(start + *read.as_ref().unwrap_or(&0));
-                return read;
-            }
-            Input::Epoll { interest, drained } => (interest, drained),
-        };
         loop {
-            if *drained {
-                interest.readable().await;
-                *drained = false;
+            if self.drained {
+                self.interest.readable().await;
+                self.drained = false;
             }
             let room = buf.capacity() - buf.len();
             match recv_into_spare(stream.as_raw_fd(), buf)? {
                 Some(n) => {
                     // A short read took everything queued: more data
                     // arriving later raises a new edge.
-                    *drained = n > 0 && n < room;
+                    self.drained = n > 0 && n < room;
                     return Ok(n);
                 }
-                None => *drained = true,
+                None => self.drained = true,
             }
         }
     }

@@ -93,11 +93,8 @@ pub fn register(fd: RawFd) -> std::io::Result<Interest> {
                 (slots.all.len() - 1) as u32
             }
         };
-        let s = &mut slots.all[slot as usize];
-        s.ready = false;
-        s.hung_up = false;
-        s.waker = None;
-        (slot, s.generation)
+        // A new slot is fresh and a freed one was cleared by free_slot.
+        (slot, slots.all[slot as usize].generation)
     };
     let mut event = libc::epoll_event {
         events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
@@ -173,10 +170,10 @@ fn key(slot: u32, generation: u32) -> u64 {
 fn free_slot(hub: &Hub, slot: u32) {
     let mut slots = hub.slots.borrow_mut();
     let s = &mut slots.all[slot as usize];
-    s.generation = s.generation.wrapping_add(1);
-    s.ready = false;
-    s.hung_up = false;
-    s.waker = None;
+    *s = Slot {
+        generation: s.generation.wrapping_add(1),
+        ..Slot::default()
+    };
     slots.free.push(slot);
 }
 
@@ -232,18 +229,16 @@ async fn watch(hub: Rc<Hub>) {
             }
             continue;
         }
-        if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            tracing::warn!(
-                "epoll_wait failed: {}; waiting before retrying",
-                std::io::Error::last_os_error()
-            );
-            glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                tracing::warn!("epoll_wait failed: {err}; waiting before retrying");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+            }
             continue;
         }
-        if n == 0 {
-            park(&hub).await;
-            last_turn = Instant::now();
-        }
+        park(&hub).await;
+        last_turn = Instant::now();
     }
 }
 
@@ -274,7 +269,7 @@ async fn park(hub: &Hub) {
     // SAFETY: F_DUPFD_CLOEXEC on our open epoll fd; the result is checked.
     let dup = unsafe { libc::fcntl(hub.epfd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
-        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        glommio::timer::sleep(Duration::from_millis(1)).await;
         return;
     }
     // SAFETY: `dup` is a fresh fd that only this stream owns and closes;
