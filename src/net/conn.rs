@@ -10,7 +10,7 @@
 //! written before it. A subscriber's written message bytes are reported
 //! back to its mailbox, which is what the pubsub output limit counts.
 
-use super::ready;
+use super::input::{Room, SocketInput};
 use crate::cmd::pipeline::Batch;
 use crate::cmd::{self, Client, ReplyMode};
 use crate::node::{coarse_ms, unix_ms, Node};
@@ -175,7 +175,7 @@ fn set_keepalive(fd: i32, secs: u64) {
 }
 
 async fn run(stream: &mut TcpStream, client: &mut Client) {
-    let mut input = match Input::new(stream) {
+    let mut input = match SocketInput::new(stream.as_raw_fd()) {
         Ok(input) => input,
         Err(e) => {
             // As Redis frees a client whose fd it cannot watch.
@@ -195,14 +195,14 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     let mut batch = Batch::default();
     loop {
         let read = if client.monitor.is_none() && client.subs.is_none() {
-            input.read(stream, &mut rbuf).await
+            input.read(&mut rbuf, Room::exactly(READ_CHUNK)).await
         } else {
             // MONITOR or pub/sub: forward what arrives for this client while
             // still reading its own commands.
             let monitor = client.monitor.clone();
             let mailbox = client.subs.as_ref().map(|s| s.mailbox.clone());
             let event = futures_lite::future::or(
-                async { Err(input.read(stream, &mut rbuf).await) },
+                async { Err(input.read(&mut rbuf, Room::exactly(READ_CHUNK)).await) },
                 async { Ok(next_push(monitor.as_deref(), mailbox.as_deref()).await) },
             )
             .await;
@@ -286,7 +286,7 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
             }
             let mut reply = cmd::dispatch(client, args).await;
             if client.blocked.is_some() {
-                match wait_blocked(stream, &mut input, client, &mut rbuf).await {
+                match wait_blocked(&mut input, client, &mut rbuf).await {
                     Some(r) => {
                         // Served by a push that it then propagated.
                         cmd::note_aof_write(client);
@@ -306,9 +306,9 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
                 if !flush(stream, client, &mut wbuf, &mut pushed).await {
                     return;
                 }
-                // The replica's link reads through the runtime from now on.
-                drop(input);
-                crate::repl::master::serve(stream, client, request).await;
+                // What the replica sends from now on (its ACKs) is read
+                // by its feed, through the same registration.
+                crate::repl::master::serve(stream, input, client, request).await;
                 return;
             }
             if limits.decode.authenticated != client.authenticated {
@@ -324,86 +324,6 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
         }
         if !wbuf.is_empty() && !flush(stream, client, &mut wbuf, &mut pushed).await {
             return;
-        }
-    }
-}
-
-/// A connection's input: plain `recv` calls, told by the shard's epoll set
-/// (see [`ready`]) when the socket has something.
-struct Input {
-    interest: ready::Interest,
-    /// The last read emptied the socket: wait for an event before the
-    /// next `recv`.
-    drained: bool,
-}
-
-impl Input {
-    fn new(stream: &TcpStream) -> std::io::Result<Input> {
-        Ok(Input {
-            interest: ready::register(stream.as_raw_fd())?,
-            drained: false,
-        })
-    }
-
-    /// Appends what the socket holds to `buf`, waiting until it holds
-    /// something: the bytes read, 0 at end of stream. The kernel writes
-    /// straight into the buffer's spare room (no copy through a staging
-    /// chunk). Safe to cancel: bytes are only taken from the socket by a
-    /// poll that returns them.
-    async fn read(&mut self, stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
-        buf.reserve(READ_CHUNK);
-        loop {
-            if self.drained {
-                self.interest.readable().await;
-                self.drained = false;
-            }
-            let room = buf.capacity() - buf.len();
-            match recv_into_spare(stream.as_raw_fd(), buf)? {
-                Some(n) => {
-                    // A short read took everything queued: more data
-                    // arriving later raises a new edge.
-                    self.drained = n > 0 && n < room;
-                    return Ok(n);
-                }
-                None => self.drained = true,
-            }
-        }
-    }
-}
-
-/// One non-blocking `recv` into the spare room of `buf`, which grows by
-/// what was read: the byte count (0 at end of stream), or `None` when the
-/// socket holds nothing now. A raw `recvfrom`, like [`send_now`].
-fn recv_into_spare(fd: i32, buf: &mut BytesMut) -> std::io::Result<Option<usize>> {
-    let spare = buf.spare_capacity_mut();
-    loop {
-        // SAFETY: `spare` is the buffer's allocated, unused tail, valid for
-        // `spare.len()` bytes for the whole call, and the kernel writes at
-        // most that many into it; `fd` is this connection's socket, open
-        // while its stream lives; no address is asked for.
-        let n = unsafe {
-            libc::syscall(
-                libc::SYS_recvfrom,
-                fd,
-                spare.as_mut_ptr(),
-                spare.len(),
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut::<libc::sockaddr>(),
-                std::ptr::null_mut::<libc::socklen_t>(),
-            )
-        };
-        if n >= 0 {
-            let n = n as usize;
-            // SAFETY: the kernel initialised the first `n` bytes of the
-            // spare room, and `n <= spare.len()`.
-            unsafe { buf.set_len(buf.len() + n) };
-            return Ok(Some(n));
-        }
-        let err = std::io::Error::last_os_error();
-        match err.kind() {
-            std::io::ErrorKind::WouldBlock => return Ok(None),
-            std::io::ErrorKind::Interrupted => continue,
-            _ => return Err(err),
         }
     }
 }
@@ -432,8 +352,7 @@ async fn finish_batch(client: &mut Client, batch: &mut Batch, wbuf: &mut BytesMu
 /// that arrives meanwhile is kept for later (as Redis keeps it in the query
 /// buffer); a closed connection abandons the wait (`None`).
 async fn wait_blocked(
-    stream: &mut TcpStream,
-    input: &mut Input,
+    input: &mut SocketInput,
     client: &mut Client,
     rbuf: &mut BytesMut,
 ) -> Option<Reply> {
@@ -441,7 +360,7 @@ async fn wait_blocked(
         let mut wait = std::pin::pin!(cmd::blocking::wait(client));
         loop {
             let event = futures_lite::future::or(async { Ok(wait.as_mut().await) }, async {
-                Err(input.read(stream, rbuf).await)
+                Err(input.read(rbuf, Room::exactly(READ_CHUNK)).await)
             })
             .await;
             match event {

@@ -1,13 +1,16 @@
 //! The network side: listening sockets on every shard, the connection
-//! loop ([`conn`]) and the shard's epoll set that tells connections when
-//! their socket has input (`ready`).
+//! loop ([`conn`]), the shard's epoll set that tells connections when
+//! their socket has input (`ready`) and the reads it drives ([`input`]),
+//! which the replication links use too.
 //!
 //! Every shard binds the same addresses (glommio sets SO_REUSEPORT), so the
 //! kernel spreads new connections across shards and a connection stays on
 //! the shard that accepted it. Depends on `cmd` (dispatch), `resp`
-//! (codec) and `shard`; nothing below it imports this module.
+//! (codec) and `shard`. Below it, only the replication links (`repl`)
+//! import anything from here: [`input`], to read their sockets.
 
 pub mod conn;
+pub mod input;
 mod ready;
 
 use crate::node::Node;

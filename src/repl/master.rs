@@ -22,13 +22,14 @@ use super::backlog::{Backlog, SendError};
 use super::spill::Spill;
 use super::{ReplicaHandle, Role};
 use crate::cmd::Client;
+use crate::net::input::{Room, SocketInput};
 use crate::node::{unix_ms, Node};
 use crate::persist::fanout::{ChunkReader, ChunkStream, FanoutSink, Next};
 use crate::persist::{dump, snapshot};
 use crate::resp::{DecodeLimits, Decoder};
 use crate::shard;
 use bytes::BytesMut;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -217,7 +218,12 @@ fn resized_capacity(old: &Backlog, wanted: usize, cursors: &[u64]) -> (usize, u6
 }
 
 /// Serves a replica on `stream` until it disconnects.
-pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncRequest) {
+pub async fn serve(
+    stream: &mut TcpStream,
+    input: SocketInput,
+    client: &mut Client,
+    req: PsyncRequest,
+) {
     let node = client.node.clone();
     let peer_ip = {
         let addr = client.info.borrow().addr.clone();
@@ -281,7 +287,7 @@ pub async fn serve(stream: &mut TcpStream, client: &mut Client, req: PsyncReques
             "RDB transfer completed, rdb only replica ({name}) should be disconnected asap"
         );
     } else if let Some((cursor, wait_ack, spill)) = cursor {
-        let reason = feed(stream, &node, &handle, cursor, wait_ack, spill).await;
+        let reason = feed(stream, input, &node, &handle, cursor, wait_ack, spill).await;
         tracing::warn!("Connection with replica {name} lost. ({reason})");
     }
     node.repl.remove_replica(handle.client_id);
@@ -636,6 +642,7 @@ enum Event {
 /// Streams the ring from `cursor` until the replica goes away; returns why.
 async fn feed(
     stream: &mut TcpStream,
+    mut input: SocketInput,
     node: &Arc<Node>,
     handle: &Arc<ReplicaHandle>,
     mut cursor: u64,
@@ -652,8 +659,7 @@ async fn feed(
         proto_max_bulk_len: 1 << 20,
         authenticated: true,
     };
-    let mut rbuf = BytesMut::with_capacity(4096);
-    let mut chunk = vec![0u8; 4096];
+    let mut rbuf = BytesMut::with_capacity(ACK_READ);
     let mut slow = vec![0u8; 64 * 1024];
     let (timeout_ms, mut limit) = {
         let cfg = node.config();
@@ -665,6 +671,9 @@ async fn feed(
     };
     let mut over_soft_since: Option<u64> = None;
     let mut limit_armed = false;
+    // One timer for the once-a-second checks, kept across the loop's
+    // turns (a turn per batch of writes) rather than made anew each time.
+    let mut tick = std::pin::pin!(glommio::timer::sleep(TICK));
     loop {
         if backlog.is_closed() {
             // A resized ring continues in its successor at the same
@@ -755,9 +764,9 @@ async fn feed(
             Event::Data
         };
         let ev = futures_lite::future::or(
-            async { Event::Read(stream.read(&mut chunk).await) },
+            async { Event::Read(input.read(&mut rbuf, Room::exactly(ACK_READ)).await) },
             futures_lite::future::or(data, async {
-                glommio::timer::sleep(Duration::from_secs(1)).await;
+                tick.as_mut().await;
                 Event::Tick
             }),
         )
@@ -765,33 +774,31 @@ async fn feed(
         match ev {
             Event::Read(Ok(0)) => return "connection closed".into(),
             Event::Read(Err(e)) => return format!("read error: {e}"),
-            Event::Read(Ok(n)) => {
-                rbuf.extend_from_slice(&chunk[..n]);
-                loop {
-                    match decoder.decode(&mut rbuf, &limits) {
-                        Ok(Some(args)) => {
-                            if args.len() >= 3
-                                && args[0].eq_ignore_ascii_case(b"replconf")
-                                && args[1].eq_ignore_ascii_case(b"ack")
-                            {
-                                match crate::util::num::parse_i64_strict(&args[2]) {
-                                    Some(off) => handle.note_ack(off.max(0) as u64, unix_ms()),
-                                    None => handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed),
-                                }
-                                if wait_first_ack {
-                                    wait_first_ack = false;
-                                    handle.set_state("online");
-                                    tracing::info!("Synchronization with replica {name} succeeded");
-                                }
+            Event::Read(Ok(_)) => loop {
+                match decoder.decode(&mut rbuf, &limits) {
+                    Ok(Some(args)) => {
+                        if args.len() >= 3
+                            && args[0].eq_ignore_ascii_case(b"replconf")
+                            && args[1].eq_ignore_ascii_case(b"ack")
+                        {
+                            match crate::util::num::parse_i64_strict(&args[2]) {
+                                Some(off) => handle.note_ack(off.max(0) as u64, unix_ms()),
+                                None => handle.last_ack_ms.store(unix_ms(), Ordering::Relaxed),
+                            }
+                            if wait_first_ack {
+                                wait_first_ack = false;
+                                handle.set_state("online");
+                                tracing::info!("Synchronization with replica {name} succeeded");
                             }
                         }
-                        Ok(None) => break,
-                        Err(e) => return format!("protocol error from replica: {}", e.0),
                     }
+                    Ok(None) => break,
+                    Err(e) => return format!("protocol error from replica: {}", e.0),
                 }
-            }
+            },
             Event::Data => {}
             Event::Tick => {
+                tick.set(glommio::timer::sleep(TICK));
                 limit = node.config().client_output_buffer_limits()[1];
                 let last = handle.last_ack_ms.load(Ordering::Relaxed);
                 if unix_ms().saturating_sub(last) > timeout_ms {
@@ -802,6 +809,12 @@ async fn feed(
         }
     }
 }
+
+/// Room for the replica's ACKs per read.
+const ACK_READ: usize = 4096;
+/// How often a feed checks the replica's ACK deadline and the output
+/// buffer limit's setting.
+const TICK: Duration = Duration::from_secs(1);
 
 /// How long a feed waits on a replica's full socket before it looks at
 /// the ring again: short enough that a lagging replica's spill starts long

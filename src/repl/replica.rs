@@ -16,6 +16,7 @@ use super::backlog::Backlog;
 use super::{Ids, ReplId, Role};
 use crate::cmd::{self, Client};
 use crate::keyspace::Install;
+use crate::net::input::{Room, SocketInput};
 use crate::node::{unix_ms, Node};
 use crate::persist::rdb::ReadSource;
 use crate::persist::{chunks, dump};
@@ -25,7 +26,7 @@ use crate::shard::inbox::Inbox;
 use crate::shard::latch::Latch;
 use crate::shard::{self, ClientInfo};
 use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -408,12 +409,21 @@ struct Link {
 
 /// Bytes read from the master but not yet consumed.
 struct Input {
+    /// Declared before the stream: it leaves the epoll set before the
+    /// socket closes.
+    reader: SocketInput,
     stream: TcpStream,
     buf: BytesMut,
-    /// Read buffer: large, so one read (and one job posted per shard)
-    /// carries many commands even with 4 KB values.
-    chunk: Vec<u8>,
 }
+
+/// Spare room per read: large, so one read (and one job posted per shard)
+/// carries many commands even with 4 KB values. The buffer is split into
+/// pieces that other shards and the ring hold on to, so it is renewed only
+/// once little room is left.
+const READ_ROOM: Room = Room {
+    min: 16 * 1024,
+    reserve: 256 * 1024,
+};
 
 impl Link {
     fn stale(&self) -> bool {
@@ -438,11 +448,11 @@ impl Link {
 
     /// Reads more bytes (waiting at most `timeout`), or fails.
     async fn fill(&self, input: &mut Input, timeout: Duration) -> LinkResult<usize> {
-        let chunk = &mut input.chunk;
+        let Input { reader, buf, .. } = input;
         // `None`: the timeout.
         let read = self
             .unless_cancelled(futures_lite::future::or(
-                async { Ok(Some(input.stream.read(chunk).await)) },
+                async { Ok(Some(reader.read(buf, READ_ROOM).await)) },
                 async {
                     glommio::timer::sleep(timeout).await;
                     Ok(None)
@@ -461,7 +471,6 @@ impl Link {
                     .repl
                     .net_input_bytes
                     .fetch_add(n as u64, Ordering::Relaxed);
-                input.buf.extend_from_slice(&input.chunk[..n]);
                 self.node.repl.update_link(|l| l.last_io_ms = unix_ms());
                 Ok(n)
             }
@@ -567,10 +576,14 @@ impl Link {
         }
         let _ = stream.set_nodelay(!self.node.config().bool_value("repl-disable-tcp-nodelay"));
         tracing::info!("Non blocking connect for SYNC fired the event.");
+        let reader = match SocketInput::new(std::os::fd::AsRawFd::as_raw_fd(&stream)) {
+            Ok(reader) => reader,
+            Err(e) => return failed(format!("Error registering the MASTER link's socket: {e}")),
+        };
         Ok(Input {
+            reader,
             stream,
-            buf: BytesMut::with_capacity(256 * 1024),
-            chunk: vec![0u8; 256 * 1024],
+            buf: BytesMut::with_capacity(READ_ROOM.reserve),
         })
     }
 
