@@ -294,3 +294,31 @@ fn a_shard_that_cannot_start_ends_the_process() {
     );
     assert!(!text.contains("Server initialized"), "log:\n{text}");
 }
+
+/// The process's THP flag as the kernel reports it (`THP_enabled:` in
+/// /proc/PID/status, since Linux 5.0).
+fn thp_enabled(s: &Server) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .unwrap_or_else(|| panic!("no THP_enabled line in /proc/PID/status:\n{status}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn disable_thp_turns_transparent_huge_pages_off_for_the_process() {
+    let default = Server::start(&[]);
+    assert_eq!(thp_enabled(&default), "0", "disable-thp yes is the default");
+    let kept = Server::start(&["--disable-thp", "no"]);
+    assert_eq!(thp_enabled(&kept), "1");
+    let get = |s: &Server| s.conn().cmd(&["CONFIG", "GET", "disable-thp"]);
+    assert_eq!(
+        get(&default),
+        Value::Array(vec![
+            Value::Bulk(b"disable-thp".to_vec()),
+            Value::Bulk(b"yes".to_vec())
+        ])
+    );
+}

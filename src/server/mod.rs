@@ -7,6 +7,7 @@
 mod crash;
 mod cron;
 mod limits;
+mod thp;
 
 use crate::config::Config;
 use crate::log::{self, LogLevel};
@@ -71,6 +72,7 @@ pub fn run(config: Config) -> i32 {
         b'M'
     });
 
+    thp::apply(config.bool_value("disable-thp"));
     let mut config = config;
     match limits::adjust(config.maxclients()) {
         limits::OpenFiles::Enough => {}
