@@ -314,3 +314,37 @@ fn a_reload_empties_tracking_caches_like_redis() {
         assert_eq!(keys, "0");
     }
 }
+
+/// A client's write of a key it tracks is told to it before the reply to
+/// its next command, also when the key lives on another shard than the
+/// connection. The shard that runs the write used to push the
+/// invalidations just after handing the reply back; with hundreds of
+/// readers of the key ahead of ours, the reply to a following PING then
+/// came first.
+#[test]
+fn an_own_write_is_told_before_the_next_reply_whatever_the_shard() {
+    let server = Server::start(&["--shards", "2"]);
+    let mut others: Vec<Conn> = (0..400).map(|_| resp3(&server)).collect();
+    let mut reader = resp3(&server);
+    assert_eq!(reader.cmd(&["CLIENT", "TRACKING", "on"]), Value::ok());
+    for c in &mut others {
+        assert_eq!(c.cmd(&["CLIENT", "TRACKING", "on"]), Value::ok());
+    }
+    for round in 0..60 {
+        let key = format!("k{round}");
+        // The others read the key first, so ours is the last reader told.
+        for c in &mut others {
+            c.cmd(&["GET", &key]);
+        }
+        reader.cmd(&["GET", &key]);
+        reader.cmd(&["SET", &key, "v"]);
+        assert_eq!(
+            messages_before_ping(&mut reader),
+            vec![invalidate(&[&key])],
+            "round {round}"
+        );
+        for c in &mut others {
+            assert_eq!(messages_before_ping(c), vec![invalidate(&[&key])]);
+        }
+    }
+}

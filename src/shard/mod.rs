@@ -547,11 +547,7 @@ where
 {
     let shard = current();
     let (tx, rx) = oneshot::channel();
-    shard.send(
-        target,
-        Box::new(move |core| tx.send(f(core))),
-        mode_for(target),
-    );
+    shard.send(target, reply_after_job(f, tx), mode_for(target));
     async move {
         match rx.await {
             Ok(r) => r,
@@ -588,13 +584,33 @@ pub async fn barrier_posted(posted: &mut [bool]) {
     }
 }
 
+/// The job that runs `f` on another shard and sends its result back. The
+/// job's after-work ([`ShardCore::after_job`]: tracking invalidations,
+/// keyspace notifications, expired keys' `DEL`s) runs before the result
+/// leaves, as a local command's does before its reply: otherwise the
+/// caller could answer its client, and answer that client's next command,
+/// before an invalidation of a key the client itself changed was pushed
+/// (Redis sends it right after the write's reply). The runner's own
+/// `after_job` then finds nothing left to do.
+fn reply_after_job<R, F>(f: F, tx: oneshot::Sender<R>) -> Job
+where
+    R: Send + 'static,
+    F: FnOnce(&mut ShardCore) -> R + Send + 'static,
+{
+    Box::new(move |core| {
+        let r = f(core);
+        core.after_job();
+        tx.send(r);
+    })
+}
+
 async fn remote<R, F>(shard: &Shard, target: usize, f: F, mode: HoldMode) -> R
 where
     R: Send + 'static,
     F: FnOnce(&mut ShardCore) -> R + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    shard.send(target, Box::new(move |core| tx.send(f(core))), mode);
+    shard.send(target, reply_after_job(f, tx), mode);
     match rx.await {
         Ok(r) => r,
         // Jobs are never dropped unrun while the process lives; if the
