@@ -302,6 +302,26 @@ pub mod tempdir {
     }
 }
 
+/// Spawns `cmd`, retrying while exec fails with ETXTBSY: a wrapper script
+/// a test has just written can still be open for writing in a child that
+/// another test thread forked before its exec (the descriptor is only
+/// closed on exec), and exec refuses a file open for writing.
+fn spawn_retrying_busy(cmd: &mut Command) -> Child {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match cmd.spawn() {
+            Ok(child) => return child,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("spawn server: {e:?}"),
+        }
+    }
+}
+
 impl Server {
     /// Starts cascade with `--port <free> --dir <tmp> --logfile <tmp>/log`
     /// plus `extra` directives, and waits until it answers PING.
@@ -357,7 +377,7 @@ impl Server {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap());
-            let child = cmd.spawn().expect("spawn server");
+            let child = spawn_retrying_busy(&mut cmd);
             let mut server = Server {
                 port,
                 child,
