@@ -1203,11 +1203,14 @@ impl Link {
         // node waits for its end; see `ApplyGate`). A span lasts until the
         // work posted to the other shards is settled ([`StreamApply::barrier`]),
         // which is only done when something needs it: an ACK is due, a cut
-        // waits, or [`SETTLE_BYTES`] are in flight. In between, the link
+        // waits, [`SETTLE_BYTES`] are in flight, or the stream paused for
+        // [`SETTLE_IDLE`]. In between, the link
         // reads the next bytes while the other shards apply the last ones,
         // instead of waiting for a round trip to every shard per read.
         let mut span: Option<GateSpan> = None;
         let mut unsettled = 0usize;
+        // The last wait for input ended with nothing read.
+        let mut paused = false;
         let result = 'session: loop {
             if span.is_none() {
                 node.repl.gate.enter().await;
@@ -1285,14 +1288,16 @@ impl Link {
                 (offset != acked && since >= ACK_EVERY) || since >= Duration::from_secs(1);
             applier.flush();
             // The span stays open only while the stream flows: work in
-            // flight, an ACK to come for it within ACK_EVERY (the wait
-            // below), nobody waiting to cut. Anything else settles, so an
+            // flight, more bytes having come within SETTLE_IDLE, an ACK to
+            // come for it within ACK_EVERY (the wait below), nobody
+            // waiting to cut. Anything else settles, so an
             // idle link (or one inside a transaction, acknowledged only at
             // its EXEC) waits without a span.
             let flowing = unsettled > 0
                 && offset != acked
                 && unsettled < SETTLE_BYTES
                 && !ack_due
+                && !paused
                 && !node.repl.gate.cut_wanted();
             if !flowing {
                 // Everything posted has run on every shard before the span
@@ -1312,14 +1317,21 @@ impl Link {
             // With data not yet acknowledged (always so within a span) the
             // wait ends by the ACK's deadline, which also bounds how long a
             // cut waits for the span's end.
-            let wait = if offset != acked {
+            let mut wait = if offset != acked {
                 ACK_EVERY.saturating_sub(last_ack.elapsed())
             } else {
                 Duration::from_secs(1)
             };
+            // Work in flight: if the stream pauses, settle it soon rather
+            // than at the ACK.
+            if span.is_some() {
+                wait = wait.min(SETTLE_IDLE);
+            }
+            paused = false;
             match self.fill(input, wait).await {
                 Ok(_) => {}
                 Err(LinkError::Failed(msg)) if msg.starts_with("Timeout") => {
+                    paused = true;
                     let silent = unix_ms().saturating_sub(node.repl.link().last_io_ms);
                     if silent > self.timeout().as_millis() as u64 {
                         break failed("MASTER timeout: no data nor PING received...");
@@ -1349,6 +1361,12 @@ const ACK_EVERY: Duration = Duration::from_millis(10);
 /// to other shards (bounds their inboxes when they apply slower than the
 /// link reads).
 const SETTLE_BYTES: usize = 8 << 20;
+
+/// How long the stream may pause before the work in flight is settled
+/// anyway: the replica's offset (`slave_repl_offset`, what a client of the
+/// replica can rely on) then reaches the master's within about this much
+/// of the stream's last byte, instead of at the next ACK.
+const SETTLE_IDLE: Duration = Duration::from_millis(1);
 
 /// Ends an [`super::ApplyGate`] span however the scope is left.
 struct GateSpan<'a>(&'a Node);
