@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 /// Bytes asked of the kernel per read.
 const READ_CHUNK: usize = 16 * 1024;
+const READ_ROOM: Room = Room::exactly(READ_CHUNK);
 /// Flush replies early when a pipeline's output grows past this.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -195,14 +196,14 @@ async fn run(stream: &mut TcpStream, client: &mut Client) {
     let mut batch = Batch::default();
     loop {
         let read = if client.monitor.is_none() && client.subs.is_none() {
-            input.read(&mut rbuf, Room::exactly(READ_CHUNK)).await
+            input.read(&mut rbuf, READ_ROOM).await
         } else {
             // MONITOR or pub/sub: forward what arrives for this client while
             // still reading its own commands.
             let monitor = client.monitor.clone();
             let mailbox = client.subs.as_ref().map(|s| s.mailbox.clone());
             let event = futures_lite::future::or(
-                async { Err(input.read(&mut rbuf, Room::exactly(READ_CHUNK)).await) },
+                async { Err(input.read(&mut rbuf, READ_ROOM).await) },
                 async { Ok(next_push(monitor.as_deref(), mailbox.as_deref()).await) },
             )
             .await;
@@ -360,7 +361,7 @@ async fn wait_blocked(
         let mut wait = std::pin::pin!(cmd::blocking::wait(client));
         loop {
             let event = futures_lite::future::or(async { Ok(wait.as_mut().await) }, async {
-                Err(input.read(rbuf, Room::exactly(READ_CHUNK)).await)
+                Err(input.read(rbuf, READ_ROOM).await)
             })
             .await;
             match event {

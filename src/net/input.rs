@@ -126,28 +126,15 @@ fn recv_into_spare(fd: RawFd, buf: &mut BytesMut) -> std::io::Result<Option<usiz
 
 #[cfg(test)]
 mod tests {
+    use super::super::ready::tests::{nonblocking_pair, on_executor};
     use super::*;
     use std::io::Write;
     use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
-
-    fn on_executor<F, Fut>(f: F)
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = ()> + 'static,
-    {
-        glommio::LocalExecutorBuilder::default()
-            .spawn(f)
-            .expect("executor starts")
-            .join()
-            .expect("executor ends");
-    }
 
     #[test]
     fn reads_what_arrives_in_order_then_the_end_of_stream() {
         on_executor(|| async {
-            let (mut peer, ours) = UnixStream::pair().unwrap();
-            ours.set_nonblocking(true).unwrap();
+            let (ours, mut peer) = nonblocking_pair();
             let mut input = SocketInput::new(ours.as_raw_fd()).unwrap();
             let mut buf = BytesMut::new();
             peer.write_all(b"hello ").unwrap();
@@ -171,8 +158,7 @@ mod tests {
     #[test]
     fn a_read_bigger_than_the_spare_room_is_taken_in_several_reads() {
         on_executor(|| async {
-            let (mut peer, ours) = UnixStream::pair().unwrap();
-            ours.set_nonblocking(true).unwrap();
+            let (ours, mut peer) = nonblocking_pair();
             let mut input = SocketInput::new(ours.as_raw_fd()).unwrap();
             let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
             let sent = data.clone();

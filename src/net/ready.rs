@@ -280,14 +280,14 @@ async fn park(hub: &Hub) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     use std::time::Duration;
 
     /// Runs `f` on a one-off glommio executor, as a shard would.
-    fn on_executor<F, Fut>(f: F)
+    pub(in crate::net) fn on_executor<F, Fut>(f: F)
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + 'static,
@@ -299,7 +299,8 @@ mod tests {
             .expect("executor ends");
     }
 
-    fn nonblocking_pair() -> (UnixStream, UnixStream) {
+    /// A connected pair whose first end (ours) is non-blocking.
+    pub(in crate::net) fn nonblocking_pair() -> (UnixStream, UnixStream) {
         let (a, b) = UnixStream::pair().unwrap();
         a.set_nonblocking(true).unwrap();
         (a, b)

@@ -58,8 +58,10 @@ pub struct ShardCore {
     /// `stats.dirty` when the current job started: a job that changed it
     /// commits the WATCH touches of its write lookups (see
     /// `Db::settle_touches`); commands run through a `Ctx` settle earlier,
-    /// per command.
-    pub job_dirty: u64,
+    /// per command. `None` outside a job and once the job's after-work
+    /// ran, so [`ShardCore::after_job`] does that work once per job (a
+    /// job that replies to another shard runs it itself, before its reply).
+    pub job_dirty: Option<u64>,
     /// `maxmemory` eviction's candidate pool for this shard's keys.
     pub evictor: crate::keyspace::evict::Evictor,
 }
@@ -90,16 +92,20 @@ impl ShardCore {
     /// Runs before every job and inline call on this shard.
     #[inline]
     pub fn before_job(&mut self) {
-        self.job_dirty = self.stats.dirty;
+        self.job_dirty = Some(self.stats.dirty);
     }
 
     /// Runs after every job and inline call on this shard: write lookups
     /// of watched keys count as changes only if the job changed something
     /// (`dirty` moved), and keys that expired during it become `DEL`s in
-    /// the replication stream.
+    /// the replication stream. Does nothing outside a job or a second
+    /// time for the same job.
     #[inline]
     pub fn after_job(&mut self) {
-        let changed = self.stats.dirty != self.job_dirty;
+        let Some(job_dirty) = self.job_dirty.take() else {
+            return;
+        };
+        let changed = self.stats.dirty != job_dirty;
         self.ks.settle_touches(changed);
         if self.tracking_active || crate::keyspace::track::broadcasting() {
             let changed = self.ks.take_invalidations();
@@ -146,7 +152,7 @@ impl ShardCore {
             capture: None,
             blocked: Default::default(),
             on_ready: |_| {},
-            job_dirty: 0,
+            job_dirty: None,
             evictor: Default::default(),
         }
     }

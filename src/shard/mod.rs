@@ -591,7 +591,7 @@ pub async fn barrier_posted(posted: &mut [bool]) {
 /// caller could answer its client, and answer that client's next command,
 /// before an invalidation of a key the client itself changed was pushed
 /// (Redis sends it right after the write's reply). The runner's own
-/// `after_job` then finds nothing left to do.
+/// `after_job` then returns at once.
 fn reply_after_job<R, F>(f: F, tx: oneshot::Sender<R>) -> Job
 where
     R: Send + 'static,
