@@ -603,6 +603,104 @@ fn a_failing_command_from_the_master_is_logged_and_the_stream_goes_on() {
     assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
 }
 
+/// A master that accepts the link and then never answers: the replica
+/// gives up after `repl-timeout` with Redis's log line, and tries again.
+#[test]
+fn a_master_that_never_answers_the_handshake_times_out_and_is_retried() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            // Read nothing, answer nothing; keep the socket open.
+            held.push(conn);
+        }
+    });
+    let node = start(&["--repl-timeout", "1"]);
+    let mut c = node.conn();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    common::wait_until(DEADLINE, "the handshake timing out", || {
+        node.log_text()
+            .contains("Timeout connecting to the MASTER...")
+    });
+    common::wait_until(DEADLINE, "a second attempt", || {
+        accepted.load(Ordering::SeqCst) >= 2
+    });
+    assert_eq!(
+        info_field(&mut c, "replication", "master_link_status"),
+        "down"
+    );
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+}
+
+/// A master that stops in the middle of its snapshot: the replica gives
+/// up after `repl-timeout` with Redis's line for a stalled transfer, and
+/// keeps its own data.
+#[test]
+fn a_snapshot_that_stalls_times_out_and_keeps_our_data() {
+    let port = fake_master_with(|conn| {
+        let mut r = format!("+FULLRESYNC {} 100\r\n", "d".repeat(40)).into_bytes();
+        r.extend_from_slice(b"$1000\r\nREDIS0010");
+        let _ = conn.write_all(&r);
+        // The rest never comes; the connection stays open.
+        std::mem::forget(conn.try_clone());
+        false
+    })
+    .to_string();
+    let node = start(&["--repl-timeout", "1"]);
+    write_keys(&node, None, "mine", 5);
+    let mut c = node.conn();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    common::wait_until(DEADLINE, "the transfer timing out", || {
+        node.log_text()
+            .contains("Timeout receiving bulk data from MASTER... If the problem persists")
+    });
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(5));
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+}
+
+/// A master that completes a full sync and then goes silent (no stream, no
+/// PING): the replica drops the link after `repl-timeout` as Redis does,
+/// keeps the synced data, and reconnects.
+#[test]
+fn a_master_silent_after_the_sync_is_dropped_after_repl_timeout() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let syncs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = syncs.clone();
+    let payload = empty_rdb_then(&[&["SET", "synced", "1"]]);
+    let port = fake_master_with(move |conn| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let mut r = format!("+FULLRESYNC {} 100\r\n", "c".repeat(40)).into_bytes();
+        r.extend_from_slice(&payload);
+        let _ = conn.write_all(&r);
+        // Then silence: stop reading (so REPLCONF ACKs get no answer),
+        // with the connection left open.
+        std::mem::forget(conn.try_clone());
+        false
+    })
+    .to_string();
+    let node = start(&["--repl-timeout", "1"]);
+    let mut c = node.conn();
+    assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
+    common::wait_until(DEADLINE, "the stream applied", || {
+        c.cmd(&["GET", "synced"]) == Value::Bulk(b"1".to_vec())
+    });
+    common::wait_until(DEADLINE, "the silent master dropped", || {
+        node.log_text()
+            .contains("MASTER timeout: no data nor PING received...")
+    });
+    common::wait_until(DEADLINE, "a new sync attempt", || {
+        syncs.load(Ordering::SeqCst) >= 2
+    });
+    assert_eq!(c.cmd(&["GET", "synced"]).text(), "1");
+    assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
+}
+
 /// A fake master that, after `+FULLRESYNC` and an empty RDB, streams
 /// `INCR counter` without end, until the replica goes away.
 fn flooding_master() -> u16 {

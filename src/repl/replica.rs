@@ -99,6 +99,11 @@ enum LinkError {
     Cancelled,
     /// Log this and retry.
     Failed(String),
+    /// The master sent nothing within the wait asked for. Callers that
+    /// wait briefly on purpose (the stream's settle and ACK deadlines)
+    /// take it as a pause; anywhere else it ends the session like
+    /// `Failed` with [`TIMED_OUT`].
+    TimedOut,
     /// The master's snapshot arrived but could not be loaded (a type or
     /// encoding we do not read, a corrupt file): log this and retry, but
     /// backing off to [`RETRY_UNLOADABLE_MAX`], since each attempt costs the
@@ -107,6 +112,19 @@ enum LinkError {
 }
 
 type LinkResult<T> = Result<T, LinkError>;
+
+/// What a [`LinkError::TimedOut`] that ends a session logs (Redis's text).
+const TIMED_OUT: &str = "Timeout connecting to the MASTER...";
+
+/// A timeout while the snapshot arrives gets Redis's own line for it.
+fn transfer_timeout(e: LinkError) -> LinkError {
+    match e {
+        LinkError::TimedOut => LinkError::Failed(
+            "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.".into(),
+        ),
+        e => e,
+    }
+}
 
 fn failed<T>(msg: impl Into<String>) -> LinkResult<T> {
     Err(LinkError::Failed(msg.into()))
@@ -361,7 +379,11 @@ async fn run(node: Arc<Node>, gen: u64, cancel: Arc<Inbox<()>>) {
         });
         match result {
             Err(LinkError::Cancelled) => return,
-            Err(LinkError::Failed(msg)) => {
+            Err(e @ (LinkError::Failed(_) | LinkError::TimedOut)) => {
+                let msg = match e {
+                    LinkError::Failed(msg) => msg,
+                    _ => TIMED_OUT.to_string(),
+                };
                 if was_up {
                     tracing::warn!("Connection with master lost.");
                     tracing::info!("Caching the disconnected master state.");
@@ -463,7 +485,7 @@ impl Link {
             return Err(LinkError::Cancelled);
         }
         match read? {
-            None => failed("Timeout connecting to the MASTER..."),
+            None => Err(LinkError::TimedOut),
             Some(Ok(0)) => failed("Master closed the connection"),
             Some(Err(e)) => failed(format!("Error reading from MASTER: {e}")),
             Some(Ok(n)) => {
@@ -568,7 +590,7 @@ impl Link {
         let stream = self
             .unless_cancelled(futures_lite::future::or(connect, async {
                 glommio::timer::sleep(timeout).await;
-                failed("Timeout connecting to the MASTER...")
+                Err(LinkError::TimedOut)
             }))
             .await?;
         if self.stale() {
@@ -805,7 +827,10 @@ impl Link {
     ) -> LinkResult<()> {
         self.set_phase(Phase::Transfer);
         let header = loop {
-            let line = self.read_line(input, self.timeout()).await?;
+            let line = self
+                .read_line(input, self.timeout())
+                .await
+                .map_err(transfer_timeout)?;
             if !line.is_empty() {
                 break line;
             }
@@ -987,7 +1012,9 @@ impl Link {
                 break;
             }
             self.node.repl.update_link(|l| l.sync_read_bytes = received);
-            self.fill(input, self.timeout()).await?;
+            self.fill(input, self.timeout())
+                .await
+                .map_err(transfer_timeout)?;
         }
         if let Some(out) = out {
             let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
@@ -1330,11 +1357,15 @@ impl Link {
             paused = false;
             match self.fill(input, wait).await {
                 Ok(_) => {}
-                Err(LinkError::Failed(msg)) if msg.starts_with("Timeout") => {
+                Err(LinkError::TimedOut) => {
                     paused = true;
                     let silent = unix_ms().saturating_sub(node.repl.link().last_io_ms);
                     if silent > self.timeout().as_millis() as u64 {
-                        break failed("MASTER timeout: no data nor PING received...");
+                        // Redis warns of this before it drops the link
+                        // (the drop itself logs "Connection with master
+                        // lost.").
+                        tracing::warn!("MASTER timeout: no data nor PING received...");
+                        break failed("");
                     }
                 }
                 Err(e) => break Err(e),
