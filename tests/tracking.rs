@@ -172,6 +172,100 @@ fn readers_are_told_when_keys_change_like_redis() {
     }
 }
 
+/// NOLOOP holds for writes that move data between keys on different
+/// shards too (RENAME, COPY, SMOVE, LMOVE, a STORE): the writer is never
+/// told of its own changes, while another reader of the same keys is.
+#[test]
+fn noloop_covers_writes_that_span_shards_like_redis() {
+    let ours = Server::start(&["--shards", "2"]);
+    let redis = Server::start_redis(&[]);
+    for s in [&ours, &redis] {
+        let mut me = resp3(s);
+        let mut other = resp3(s);
+        assert_eq!(me.cmd(&["CLIENT", "TRACKING", "on", "noloop"]), Value::ok());
+        assert_eq!(other.cmd(&["CLIENT", "TRACKING", "on"]), Value::ok());
+        // Pairs of keys: with two shards some pairs span them, whatever
+        // the hash.
+        let pairs: Vec<(String, String)> = (0..8)
+            .map(|i| (format!("src{i}"), format!("dst{i}")))
+            .collect();
+        let mut told = Vec::new();
+        let mut writes = Vec::new();
+        // Every key is set up and read by both clients before any write,
+        // so that the other client's replies never interleave with its
+        // invalidations.
+        for (i, (src, dst)) in pairs.iter().enumerate() {
+            let (src, dst) = (src.as_str(), dst.as_str());
+            let (setup, read, write): (Vec<Vec<&str>>, &str, Vec<&str>) = match i % 4 {
+                0 => (
+                    vec![vec!["SET", src, "v"], vec!["SET", dst, "old"]],
+                    "GET",
+                    vec!["RENAME", src, dst],
+                ),
+                1 => (
+                    vec![vec!["SET", src, "v"], vec!["SET", dst, "old"]],
+                    "GET",
+                    vec!["COPY", src, dst, "REPLACE"],
+                ),
+                2 => (
+                    vec![vec!["SADD", src, "m", "n"], vec!["SADD", dst, "x"]],
+                    "SMEMBERS",
+                    vec!["SMOVE", src, dst, "m"],
+                ),
+                _ => (
+                    vec![vec!["RPUSH", src, "a", "b"], vec!["RPUSH", dst, "c"]],
+                    "LRANGE",
+                    vec!["LMOVE", src, dst, "LEFT", "RIGHT"],
+                ),
+            };
+            for c in &setup {
+                me.cmd(c);
+            }
+            for k in [src, dst] {
+                let read = if read == "LRANGE" {
+                    vec![read, k, "0", "-1"]
+                } else {
+                    vec![read, k]
+                };
+                me.cmd(&read);
+                other.cmd(&read);
+            }
+            writes.push(write);
+            // COPY leaves its source alone.
+            if i % 4 != 1 {
+                told.push(src.to_string());
+            }
+            told.push(dst.to_string());
+        }
+        me.cmd(&["SADD", "u1", "a"]);
+        me.cmd(&["SADD", "u2", "b"]);
+        me.cmd(&["SMEMBERS", "u3"]);
+        other.cmd(&["SMEMBERS", "u3"]);
+        for w in &writes {
+            let reply = me.cmd(w);
+            assert!(!reply.is_error(), "{w:?}: {reply:?}");
+        }
+        // A STORE into a key read by both, from sources on any shard.
+        me.cmd(&["SUNIONSTORE", "u3", "u1", "u2"]);
+        told.push("u3".into());
+        assert_eq!(messages_before_ping(&mut me), vec![], "{}", s.port);
+        // The other reader hears of every key the writer changed.
+        let mut got: Vec<String> = messages_before_ping(&mut other)
+            .into_iter()
+            .flat_map(|v| match v {
+                Value::Push(parts) => match parts.into_iter().nth(1) {
+                    Some(Value::Array(keys)) => keys.iter().map(Value::text).collect::<Vec<_>>(),
+                    other => panic!("not an invalidation: {other:?}"),
+                },
+                other => panic!("not a push: {other:?}"),
+            })
+            .collect();
+        got.sort();
+        told.sort();
+        assert_eq!(got, told, "{}", s.port);
+    }
+}
+
 #[test]
 fn optin_optout_and_bcast_like_redis() {
     let ours = Server::start(&[]);

@@ -317,6 +317,12 @@ pub fn wrong_arity(name: &str) -> Reply {
 /// Runs one command for `client` and returns its reply (or queues it
 /// inside MULTI).
 pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
+    let id = client.id;
+    shard::on_behalf_of(id, dispatch_for(client, args)).await
+}
+
+/// [`dispatch`], inside the client's [`shard::on_behalf_of`].
+async fn dispatch_for(client: &mut Client, args: Vec<Bytes>) -> Reply {
     let Some(spec) = table::table().lookup(&args[0]) else {
         let reply = unknown_command(&args);
         count_error(client, &reply);

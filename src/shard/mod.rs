@@ -93,6 +93,8 @@ enum Msg {
     Run {
         job: Job,
         mode: HoldMode,
+        /// The client the job acts for (see [`on_behalf_of`]); 0: none.
+        origin: u64,
     },
     Release(TxnId),
     /// Runs on the shard's thread without touching its data (e.g. to spawn
@@ -136,14 +138,16 @@ impl Mesh {
         self.inboxes[shard].push(Msg::Run {
             job,
             mode: HoldMode::Aside,
+            origin: 0,
         });
     }
 }
 
 /// Something waiting for the shard's hold to end, in arrival order.
 enum Waiter {
-    /// A job from another shard (plain, or one that takes the hold).
-    Job(Job, HoldMode),
+    /// A job from another shard (plain, or one that takes the hold), and
+    /// the client it acts for.
+    Job(Job, HoldMode, u64),
     /// A local task that wants to take the hold for `TxnId`; on its turn
     /// the hold is handed to it directly, then it is woken.
     Acquire(TxnId, Rc<RefCell<WaitSlot>>),
@@ -199,6 +203,36 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<Shard>>> = const { RefCell::new(None) };
     /// The hold of the task being polled, if it runs under [`scoped`].
     static SCOPE: RefCell<Option<Rc<Scope>>> = const { RefCell::new(None) };
+    /// The client the task being polled acts for (see [`on_behalf_of`]).
+    static ACTING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `fut` (a client's command) on behalf of client `client`: every job
+/// it runs, on this shard or sent to another, carries the client's id into
+/// [`ShardCore::job_origin`], whatever helper sends it (a hold's parts, a
+/// gather...). Tracking's NOLOOP depends on it: a client's own change of a
+/// key must not come back to it as an invalidation, from any shard. Set
+/// around each poll of `fut`, like [`scoped`], so other tasks never see it.
+pub async fn on_behalf_of<F: std::future::Future>(client: u64, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    poll_fn(move |cx| {
+        let prev = ACTING.with(|a| a.replace(client));
+        // Restores the outer value even if the inner poll unwinds.
+        struct Restore(u64);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                ACTING.with(|a| a.set(self.0));
+            }
+        }
+        let _restore = Restore(prev);
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// The client the current task acts for; 0 outside [`on_behalf_of`].
+fn acting_client() -> u64 {
+    ACTING.with(|a| a.get())
 }
 
 /// What a task running under [`scoped`] holds.
@@ -356,6 +390,7 @@ impl Shard {
     pub fn with_core<R>(&self, f: impl FnOnce(&mut ShardCore) -> R) -> R {
         let mut core = self.core.borrow_mut();
         core.before_job();
+        core.job_origin = acting_client();
         let r = f(&mut core);
         core.after_job();
         self.serve_blocked(&mut core);
@@ -396,13 +431,13 @@ impl Shard {
 
     fn handle(&self, msg: Msg) {
         match msg {
-            Msg::Run { job, mode } => self.run_or_queue(job, mode),
+            Msg::Run { job, mode, origin } => self.run_or_queue(job, mode, origin),
             Msg::Release(txn) => self.release_local(txn),
             Msg::Call(f) => f(),
         }
     }
 
-    fn run_or_queue(&self, job: Job, mode: HoldMode) {
+    fn run_or_queue(&self, job: Job, mode: HoldMode, origin: u64) {
         if mode == HoldMode::Aside {
             // No client state changes: no touches to settle, nobody to
             // serve.
@@ -425,6 +460,7 @@ impl Shard {
         if runnable {
             let mut core = self.core.borrow_mut();
             core.before_job();
+            core.job_origin = origin;
             job(&mut core);
             core.after_job();
             self.serve_blocked(&mut core);
@@ -432,7 +468,7 @@ impl Shard {
             self.hold
                 .borrow_mut()
                 .waiting
-                .push_back(Waiter::Job(job, mode));
+                .push_back(Waiter::Job(job, mode, origin));
         }
     }
 
@@ -462,7 +498,7 @@ impl Shard {
                 }
             };
             match next {
-                Waiter::Job(job, mode) => self.run_or_queue(job, mode),
+                Waiter::Job(job, mode, origin) => self.run_or_queue(job, mode, origin),
                 Waiter::Acquire(t, slot) => {
                     self.hold.borrow_mut().holder = Some(t);
                     WaitSlot::serve(&slot);
@@ -501,7 +537,8 @@ impl Shard {
     }
 
     fn send(&self, target: usize, job: Job, mode: HoldMode) {
-        self.mesh.inboxes[target].push(Msg::Run { job, mode });
+        let origin = acting_client();
+        self.mesh.inboxes[target].push(Msg::Run { job, mode, origin });
     }
 }
 
