@@ -43,10 +43,10 @@ const REACTOR_TURN: Duration = Duration::from_micros(250);
 /// usually a few microseconds away, and a park costs more than that: the
 /// runtime's poll of the epoll fd, its turn of the reactor (two timer
 /// re-arms, four `io_uring_enter` calls), and when it really sleeps a
-/// membarrier and the wake-up. Measured per core at `-P 1` (50 clients),
-/// 20 us took CPU per request from 1.20x Redis's to about 1.10x, 8 us
-/// less so; an idle shard parks after 20 us, which costs nothing that
-/// shows.
+/// membarrier and the wake-up. Measured per core at `-P 1` GET in ten
+/// paired rounds: CPU per request 1.21x Redis's without, 1.16x with (lower
+/// in every round; 8 us gained less); one client's rate doubled. The
+/// price: a shard with sparse requests spins this long after each.
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(20);
 
 /// The state of one registered socket.
