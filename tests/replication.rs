@@ -473,11 +473,30 @@ fn read_command(reader: &mut impl std::io::BufRead) -> Option<Vec<String>> {
 /// A fake master: answers the handshake, then sends `payload` after
 /// `+FULLRESYNC`.
 fn fake_master(payload: Vec<u8>) -> u16 {
-    fake_master_with(move |conn| {
-        let mut r = format!("+FULLRESYNC {} 100\r\n", "a".repeat(40)).into_bytes();
-        r.extend_from_slice(&payload);
-        conn.write_all(&r).is_ok()
-    })
+    fake_master_with(move |conn| conn.write_all(&fullresync_then(&payload)).is_ok())
+}
+
+/// `+FULLRESYNC` followed by `payload`.
+fn fullresync_then(payload: &[u8]) -> Vec<u8> {
+    let mut r = format!("+FULLRESYNC {} 100\r\n", "a".repeat(40)).into_bytes();
+    r.extend_from_slice(payload);
+    r
+}
+
+/// A fake master that sends `payload` after `+FULLRESYNC` and then falls
+/// silent: it stops reading (REPLCONF ACKs get no answer) and leaves the
+/// connection open. Also returns how many PSYNCs it was sent.
+fn silent_master(payload: Vec<u8>) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let psyncs = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = psyncs.clone();
+    let port = fake_master_with(move |conn| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let _ = conn.write_all(&fullresync_then(&payload));
+        std::mem::forget(conn.try_clone());
+        false
+    });
+    (port, psyncs)
 }
 
 /// A fake master that answers the handshake and leaves PSYNC to `psync`
@@ -643,15 +662,9 @@ fn a_master_that_never_answers_the_handshake_times_out_and_is_retried() {
 /// keeps its own data.
 #[test]
 fn a_snapshot_that_stalls_times_out_and_keeps_our_data() {
-    let port = fake_master_with(|conn| {
-        let mut r = format!("+FULLRESYNC {} 100\r\n", "d".repeat(40)).into_bytes();
-        r.extend_from_slice(b"$1000\r\nREDIS0010");
-        let _ = conn.write_all(&r);
-        // The rest never comes; the connection stays open.
-        std::mem::forget(conn.try_clone());
-        false
-    })
-    .to_string();
+    // The rest of the snapshot never comes.
+    let (port, _) = silent_master(b"$1000\r\nREDIS0010".to_vec());
+    let port = port.to_string();
     let node = start(&["--repl-timeout", "1"]);
     write_keys(&node, None, "mine", 5);
     let mut c = node.conn();
@@ -669,21 +682,8 @@ fn a_snapshot_that_stalls_times_out_and_keeps_our_data() {
 /// keeps the synced data, and reconnects.
 #[test]
 fn a_master_silent_after_the_sync_is_dropped_after_repl_timeout() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let syncs = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = syncs.clone();
-    let payload = empty_rdb_then(&[&["SET", "synced", "1"]]);
-    let port = fake_master_with(move |conn| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        let mut r = format!("+FULLRESYNC {} 100\r\n", "c".repeat(40)).into_bytes();
-        r.extend_from_slice(&payload);
-        let _ = conn.write_all(&r);
-        // Then silence: stop reading (so REPLCONF ACKs get no answer),
-        // with the connection left open.
-        std::mem::forget(conn.try_clone());
-        false
-    })
-    .to_string();
+    let (port, syncs) = silent_master(empty_rdb_then(&[&["SET", "synced", "1"]]));
+    let port = port.to_string();
     let node = start(&["--repl-timeout", "1"]);
     let mut c = node.conn();
     assert_eq!(c.cmd(&["REPLICAOF", "127.0.0.1", &port]), Value::ok());
@@ -695,7 +695,7 @@ fn a_master_silent_after_the_sync_is_dropped_after_repl_timeout() {
             .contains("MASTER timeout: no data nor PING received...")
     });
     common::wait_until(DEADLINE, "a new sync attempt", || {
-        syncs.load(Ordering::SeqCst) >= 2
+        syncs.load(std::sync::atomic::Ordering::SeqCst) >= 2
     });
     assert_eq!(c.cmd(&["GET", "synced"]).text(), "1");
     assert_eq!(c.cmd(&["REPLICAOF", "NO", "ONE"]), Value::ok());
@@ -705,8 +705,7 @@ fn a_master_silent_after_the_sync_is_dropped_after_repl_timeout() {
 /// `INCR counter` without end, until the replica goes away.
 fn flooding_master() -> u16 {
     fake_master_with(|conn| {
-        let mut head = format!("+FULLRESYNC {} 100\r\n", "b".repeat(40)).into_bytes();
-        head.extend_from_slice(&empty_rdb_then(&[]));
+        let head = fullresync_then(&empty_rdb_then(&[]));
         let chunk = resp(&["INCR", "counter"]).repeat(2_000);
         // The replica's ACKs are not read: they only fill our receive
         // buffer, which a test run never fills up.

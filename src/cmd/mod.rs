@@ -317,12 +317,6 @@ pub fn wrong_arity(name: &str) -> Reply {
 /// Runs one command for `client` and returns its reply (or queues it
 /// inside MULTI).
 pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
-    let id = client.id;
-    shard::on_behalf_of(id, dispatch_for(client, args)).await
-}
-
-/// [`dispatch`], inside the client's [`shard::on_behalf_of`].
-async fn dispatch_for(client: &mut Client, args: Vec<Bytes>) -> Reply {
     let Some(spec) = table::table().lookup(&args[0]) else {
         let reply = unknown_command(&args);
         count_error(client, &reply);
@@ -859,16 +853,12 @@ async fn run_keyed(
     if let Some(target) = pipeline::single_target(client, spec, split, args) {
         // Fast path: the owning shard is this one and nobody holds it.
         if target == client.shard.id && !client.shard.is_busy() {
-            let origin = client.id;
-            return client.shard.with_core(|core| {
-                core.job_origin = origin;
-                run_and_propagate(core, f, db, args, write, obey, unix_ms())
-            });
+            return client
+                .shard
+                .with_core(|core| run_and_propagate(core, f, db, args, write, obey, unix_ms()));
         }
         let args = args.to_vec();
-        let origin = client.id;
         return shard::run_on(target, move |core| {
-            core.job_origin = origin;
             run_and_propagate(core, f, db, &args, write, obey, unix_ms())
         })
         .await;
@@ -953,9 +943,7 @@ async fn run_split(
     let shard_ids: Vec<usize> = parts.iter().map(|p| p.0).collect();
     let part_args: std::sync::Arc<Vec<(usize, Vec<Bytes>)>> =
         std::sync::Arc::new(parts.iter().map(|(s, a, _)| (*s, a.clone())).collect());
-    let origin = client.id;
     let (guard, results) = shard::hold_and_run(&shard_ids, move |core| {
-        core.job_origin = origin;
         match part_args.iter().find(|(s, _)| *s == core.id) {
             Some((_, args)) => {
                 let mut ctx = Ctx::new(core, db);

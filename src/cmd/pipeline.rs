@@ -161,12 +161,6 @@ impl Batch {
     /// each command's bookkeeping in request order and returns the replies
     /// in request order. The batch is empty afterwards.
     pub async fn finish(&mut self, client: &mut Client) -> Vec<Reply> {
-        let id = client.id;
-        shard::on_behalf_of(id, self.finish_for(client)).await
-    }
-
-    /// [`Batch::finish`], inside the client's [`shard::on_behalf_of`].
-    async fn finish_for(&mut self, client: &mut Client) -> Vec<Reply> {
         let db = client.db;
         let me = client.shard.id;
         let mut pending = Vec::new();

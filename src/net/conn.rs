@@ -132,7 +132,9 @@ pub async fn serve(mut stream: TcpStream, node: Arc<Node>, shard: Rc<Shard>) {
     }));
     shard.with_core(|core| core.clients.insert(id, info.clone()));
     let mut client = Client::new(node.clone(), shard.clone(), info.clone(), is_local);
-    run(&mut stream, &mut client).await;
+    // Every job the connection sends acts for this client (tracking's
+    // NOLOOP, from any shard).
+    crate::shard::on_behalf_of(id, run(&mut stream, &mut client)).await;
     cmd::tx::on_close(&mut client).await;
     cmd::pubsub::on_close(&mut client);
     crate::tracking::connection_closed(client.id);

@@ -11,10 +11,10 @@
 //! socket is registered once, edge-triggered; one `epoll_wait` collects
 //! every socket that became readable since the last one, as Redis's event
 //! loop does, and the runtime is asked to wait (one poll of the epoll fd)
-//! only when nothing at all has been ready for [`SPIN_BEFORE_PARK`]. While sockets keep coming ready the
-//! watcher still hands the shard to the runtime's reactor every
-//! [`REACTOR_TURN`], so io_uring completions, timers and wake-ups from
-//! other shards are never held back for long.
+//! only when nothing at all has been ready for [`SPIN_BEFORE_PARK`]. While
+//! sockets keep coming ready the watcher still hands the shard to the
+//! runtime's reactor every [`REACTOR_TURN`], so io_uring completions,
+//! timers and wake-ups from other shards are never held back for long.
 //!
 //! Owns the epoll fd and the readiness flag and waker of each registered
 //! socket. Reading the sockets stays with the connections

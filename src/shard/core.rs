@@ -89,10 +89,12 @@ impl ShardCore {
         &mut self.ks.dbs_mut()[i]
     }
 
-    /// Runs before every job and inline call on this shard.
+    /// Runs before every job and inline call on this shard; `origin` is the
+    /// client it acts for (0: none), see [`ShardCore::job_origin`].
     #[inline]
-    pub fn before_job(&mut self) {
+    pub fn before_job(&mut self, origin: u64) {
         self.job_dirty = Some(self.stats.dirty);
+        self.job_origin = origin;
     }
 
     /// Runs after every job and inline call on this shard: write lookups

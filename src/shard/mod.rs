@@ -204,35 +204,48 @@ thread_local! {
     /// The hold of the task being polled, if it runs under [`scoped`].
     static SCOPE: RefCell<Option<Rc<Scope>>> = const { RefCell::new(None) };
     /// The client the task being polled acts for (see [`on_behalf_of`]).
-    static ACTING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static ACTING: RefCell<u64> = const { RefCell::new(0) };
 }
 
-/// Runs `fut` (a client's command) on behalf of client `client`: every job
-/// it runs, on this shard or sent to another, carries the client's id into
-/// [`ShardCore::job_origin`], whatever helper sends it (a hold's parts, a
-/// gather...). Tracking's NOLOOP depends on it: a client's own change of a
-/// key must not come back to it as an invalidation, from any shard. Set
-/// around each poll of `fut`, like [`scoped`], so other tasks never see it.
-pub async fn on_behalf_of<F: std::future::Future>(client: u64, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    poll_fn(move |cx| {
-        let prev = ACTING.with(|a| a.replace(client));
-        // Restores the outer value even if the inner poll unwinds.
-        struct Restore(u64);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                ACTING.with(|a| a.set(self.0));
+/// Polls `fut` with the thread-local `slot` holding `value`, and restores
+/// the slot's previous value after each poll (even one that unwinds): a
+/// value that belongs to one task, which no other task of the executor
+/// ever sees. [`scoped`] and [`on_behalf_of`] are built on it.
+async fn with_task_local<T: Clone + 'static, F: std::future::Future>(
+    slot: &'static std::thread::LocalKey<RefCell<T>>,
+    value: T,
+    fut: F,
+) -> F::Output {
+    struct Restore<T: 'static>(&'static std::thread::LocalKey<RefCell<T>>, Option<T>);
+    impl<T> Drop for Restore<T> {
+        fn drop(&mut self) {
+            if let Some(prev) = self.1.take() {
+                self.0.with(|s| *s.borrow_mut() = prev);
             }
         }
-        let _restore = Restore(prev);
+    }
+    let mut fut = std::pin::pin!(fut);
+    poll_fn(move |cx| {
+        let prev = slot.with(|s| s.replace(value.clone()));
+        let _restore = Restore(slot, Some(prev));
         fut.as_mut().poll(cx)
     })
     .await
 }
 
+/// Runs `fut` (a client connection's task) on behalf of client `client`:
+/// every job it runs, on this shard or sent to another, carries the
+/// client's id into [`ShardCore::job_origin`], whatever helper sends it (a
+/// command's own job, a hold's parts, a gather...). Tracking's NOLOOP
+/// depends on it: a client's own change of a key must not come back to it
+/// as an invalidation, from any shard.
+pub async fn on_behalf_of<F: std::future::Future>(client: u64, fut: F) -> F::Output {
+    with_task_local(&ACTING, client, fut).await
+}
+
 /// The client the current task acts for; 0 outside [`on_behalf_of`].
 fn acting_client() -> u64 {
-    ACTING.with(|a| a.get())
+    ACTING.with(|a| *a.borrow())
 }
 
 /// What a task running under [`scoped`] holds.
@@ -270,21 +283,7 @@ pub async fn scoped<F: std::future::Future>(guard: &HoldGuard, fut: F) -> F::Out
         txn: guard.txn,
         held: guard.all.clone(),
     });
-    let mut fut = std::pin::pin!(fut);
-    poll_fn(move |cx| {
-        let prev = SCOPE.with(|s| s.replace(Some(scope.clone())));
-        // Restores the outer scope even if the inner poll unwinds.
-        struct Restore(Option<Rc<Scope>>);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                let prev = self.0.take();
-                SCOPE.with(|s| *s.borrow_mut() = prev);
-            }
-        }
-        let _restore = Restore(prev);
-        fut.as_mut().poll(cx)
-    })
-    .await
+    with_task_local(&SCOPE, Some(scope), fut).await
 }
 
 /// The shard of the calling executor thread.
@@ -389,8 +388,7 @@ impl Shard {
     /// checked the hold ([`Shard::is_held_against`]).
     pub fn with_core<R>(&self, f: impl FnOnce(&mut ShardCore) -> R) -> R {
         let mut core = self.core.borrow_mut();
-        core.before_job();
-        core.job_origin = acting_client();
+        core.before_job(acting_client());
         let r = f(&mut core);
         core.after_job();
         self.serve_blocked(&mut core);
@@ -402,7 +400,7 @@ impl Shard {
     #[inline]
     fn serve_blocked(&self, core: &mut ShardCore) {
         if !core.blocked.is_empty() && self.hold.borrow().holder.is_none() {
-            core.before_job();
+            core.before_job(0);
             (core.on_ready)(core);
             core.after_job();
         }
@@ -459,8 +457,7 @@ impl Shard {
         };
         if runnable {
             let mut core = self.core.borrow_mut();
-            core.before_job();
-            core.job_origin = origin;
+            core.before_job(origin);
             job(&mut core);
             core.after_job();
             self.serve_blocked(&mut core);
