@@ -370,3 +370,57 @@ fn flush_async_frees_in_the_background_and_counts_it() {
     assert_eq!(freed(&mut c), 0);
     assert!(c.cmd(&["FLUSHALL", "LATER"]).is_error());
 }
+
+/// EXPIRE's options are read before its time, and SCAN MATCH `*` lists
+/// the empty key, as Redis does (found by differential fuzzing).
+#[test]
+fn expire_options_and_scan_match_star_match_redis() {
+    common::family::run_script(
+        "2",
+        &[
+            "SET k v",
+            "EXPIRE k abc BOGUS",
+            "EXPIRE k abc NX XX",
+            "PEXPIREAT k \"\" GT LT",
+            "EXPIRE k abc GT",
+            "EXPIRE k 100 NX XX",
+            "SET \"\" x",
+            "SET other y",
+            "~SCAN 0 MATCH * COUNT 100",
+            "~SCAN \"\" COUNT 100",
+            "~SCAN 0 MATCH o* COUNT 100",
+            "SCAN abc",
+            "SCAN 1.5",
+        ],
+    );
+}
+
+/// SCAN deletes the expired keys it passes over on a master, as Redis's
+/// does (DBSIZE counts keys not yet deleted in both).
+#[test]
+fn scan_deletes_the_expired_keys_it_passes() {
+    let (s, r) = (common::family::cascade(&[]), common::family::redis(&[]));
+    for server in [&s, &r] {
+        let mut c = server.conn();
+        c.cmd(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        for i in 0..20 {
+            c.cmd(&["SET", &format!("gone{i}"), "v", "PX", "1"]);
+        }
+        c.cmd(&["SET", "stays", "v"]);
+    }
+    // Every TTL has passed, and nothing removed the keys yet.
+    std::thread::sleep(Duration::from_millis(20));
+    for server in [&s, &r] {
+        let mut c = server.conn();
+        assert_eq!(c.cmd(&["DBSIZE"]).int(), 21);
+        let mut cursor = "0".to_string();
+        loop {
+            let reply = c.cmd(&["SCAN", &cursor, "COUNT", "100"]);
+            cursor = reply.array()[0].text();
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(c.cmd(&["DBSIZE"]).int(), 1);
+    }
+}

@@ -153,7 +153,7 @@ fn counters() {
     );
     assert_eq!(
         err(&c.cmd(&["DECRBY", "x", "-9223372036854775808"])),
-        "ERR increment or decrement would overflow"
+        "ERR decrement would overflow"
     );
     c.cmd(&["SET", "s", "abc"]);
     assert_eq!(
@@ -392,4 +392,50 @@ fn an_incomplete_mset_writes_nothing_on_any_shard() {
         "ERR wrong number of arguments for 'mset' command"
     );
     assert_eq!(c.cmd(&["DBSIZE"]), Value::Int(0));
+}
+
+/// Option parsing and the order of checks, reply for reply with a real
+/// redis-server (found by differential fuzzing): an expiry option may
+/// repeat (the last value wins) and its value is checked after every
+/// option was read; GETEX looks the key up first; INCRBYFLOAT stores text.
+#[test]
+fn string_options_and_error_order_match_redis() {
+    common::family::run_script(
+        "2",
+        &[
+            "SET k v KEEPTTL KEEPTTL",
+            "SET k v EX 10 EX 20",
+            "TTL k",
+            "SET k v EX -1 EX 100",
+            "TTL k",
+            "SET k v EX XX EX 100",
+            "SET k v EX abc NX EX",
+            "SET k v EX 0 KEEPTTL",
+            "SET k v EX 10 PX 100",
+            "SET k v KEEPTTL EX 10",
+            "SET k v NX XX",
+            "SET k v EX",
+            "GETEX k PERSIST PERSIST",
+            "GETEX k EX 10 EX 20",
+            "TTL k",
+            "GETEX k EX 0 PERSIST",
+            "GETEX k PERSIST EX 10",
+            "GETEX k EX 0",
+            "GETEX k KEEPTTL",
+            "GETEX nokey EX 0",
+            "GETEX nokey EX abc",
+            "RPUSH l a",
+            "GETEX l EX 0",
+            "SET l v GET EX 0",
+            "DECRBY n -9223372036854775808",
+            "DECRBY n 9223372036854775807",
+            "INCRBYFLOAT f 5",
+            "OBJECT ENCODING f",
+            "INCRBYFLOAT f 1.5",
+            "OBJECT ENCODING f",
+            "INCRBYFLOAT g -0.0",
+            "OBJECT ENCODING g",
+            "OBJECT REFCOUNT g",
+        ],
+    );
 }

@@ -51,8 +51,10 @@ pub fn scan_args(cursor: &[u8], opts: &[bytes::Bytes]) -> Result<ScanArgs, CmdEr
 
 /// A SCAN-family cursor as Redis reads it with `strtoul`: optional sign,
 /// decimal digits, no overflow; a negative value wraps (`-1` is
-/// 2^64 - 1) and an empty argument is 0.
+/// 2^64 - 1) and an empty argument is 0. Redis reads the argument as a C
+/// string, so it ends at the first NUL byte.
 pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let arg = arg.split(|&b| b == 0).next().unwrap_or_default();
     if arg.is_empty() {
         return Some(0);
     }
@@ -119,6 +121,9 @@ mod tests {
         assert_eq!(parse_cursor(b"0"), Some(0));
         assert_eq!(parse_cursor(b""), Some(0));
         assert_eq!(parse_cursor(b"+7"), Some(7));
+        // Read as a C string: it ends at the first NUL.
+        assert_eq!(parse_cursor(b"\0abc"), Some(0));
+        assert_eq!(parse_cursor(b"5\0x"), Some(5));
         assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
         assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
         for bad in [

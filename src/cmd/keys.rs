@@ -350,7 +350,6 @@ fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         b"expireat" => (1000, true, "expireat"),
         _ => (1, true, "pexpireat"),
     };
-    let n = int_arg(&args[2])?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[3..] {
         if is(opt, "nx") {
@@ -378,6 +377,8 @@ fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             "ERR GT and LT options at the same time are not compatible",
         ));
     }
+    // The time is read after the options, as Redis does.
+    let n = int_arg(&args[2])?;
     let invalid = || CmdError::InvalidExpireTime(cmd);
     let mut at = n.checked_mul(unit).ok_or_else(invalid)?;
     if !absolute {
@@ -641,10 +642,8 @@ async fn keys(db: usize, pattern: Bytes) -> CmdResult {
 const SHARD_BITS: u32 = 10;
 
 async fn scan(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    let cursor: u64 = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
+    let cursor =
+        super::args::parse_cursor(&args[1]).ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
     let mut pattern: Option<Bytes> = None;
     let mut count: usize = 10;
     let mut type_filter: Option<Bytes> = None;
@@ -655,7 +654,9 @@ async fn scan(client: &mut Client, args: &[Bytes]) -> CmdResult {
         }
         let v = &args[i + 1];
         if is(&args[i], "match") {
-            pattern = Some(v.clone());
+            // A lone `*` is no pattern at all, so it lists the empty key
+            // too (the matcher, like Redis's, never matches an empty key).
+            pattern = (v.as_ref() != b"*").then(|| v.clone());
         } else if is(&args[i], "count") {
             let n = int_arg(v)?;
             if n < 1 {
@@ -690,7 +691,7 @@ async fn scan(client: &mut Client, args: &[Bytes]) -> CmdResult {
             // table is done, bounded so a sparse table cannot stall the shard.
             let mut visits = 0;
             loop {
-                cursor = core.db(db).scan(cursor, now, |k, v| {
+                cursor = core.db_mut(db).scan(cursor, now, |k, v| {
                     if let Some(p) = &pattern {
                         if !glob_match(p, k, false) {
                             return;

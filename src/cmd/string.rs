@@ -300,41 +300,102 @@ fn expire_at(
     Ok(at as u64)
 }
 
-fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let (mut nx, mut xx, mut get_old) = (false, false, false);
-    let mut expiry = Expiry::None;
-    let mut expiry_given = false;
-    let mut i = 3;
+/// The expiry options SET and GETEX share.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TtlOption {
+    None,
+    KeepTtl,
+    Persist,
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+}
+
+/// SET's and GETEX's options (Redis's parseExtendedStringArgumentsOrReply):
+/// one kind of expiry at most, though the same option may repeat and its
+/// last value wins; the value itself is checked later, by the caller, as
+/// Redis does (so `EX -1 EX 100` sets 100, and a syntax error after a bad
+/// value still reads as a syntax error).
+struct StringOptions<'a> {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    ttl: TtlOption,
+    ttl_value: Option<&'a [u8]>,
+}
+
+fn string_options<'a>(
+    args: &'a [Bytes],
+    from: usize,
+    set: bool,
+) -> Result<StringOptions<'a>, CmdError> {
+    let mut o = StringOptions {
+        nx: false,
+        xx: false,
+        get: false,
+        ttl: TtlOption::None,
+        ttl_value: None,
+    };
+    let mut i = from;
     while i < args.len() {
         let a = &args[i];
-        let has_next = i + 1 < args.len();
-        if is(a, "nx") && !xx {
-            nx = true;
-        } else if is(a, "xx") && !nx {
-            xx = true;
-        } else if is(a, "get") {
-            get_old = true;
-        } else if is(a, "keepttl") && !expiry_given {
-            expiry = Expiry::KeepTtl;
-            expiry_given = true;
-        } else if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
-            && !expiry_given
-            && has_next
-        {
-            let unit = if is(a, "ex") || is(a, "exat") {
-                1000
-            } else {
-                1
-            };
-            let absolute = is(a, "exat") || is(a, "pxat");
-            expiry = Expiry::At(expire_at(ctx, &args[i + 1], unit, absolute, "set")?);
-            expiry_given = true;
+        let next = args.get(i + 1);
+        // An expiry kind may follow itself, never another kind.
+        let free_for = |kind: TtlOption| o.ttl == TtlOption::None || o.ttl == kind;
+        let timed = [
+            ("ex", TtlOption::Ex),
+            ("px", TtlOption::Px),
+            ("exat", TtlOption::ExAt),
+            ("pxat", TtlOption::PxAt),
+        ]
+        .into_iter()
+        .find(|(name, _)| is(a, name));
+        if set && is(a, "nx") && !o.xx {
+            o.nx = true;
+        } else if set && is(a, "xx") && !o.nx {
+            o.xx = true;
+        } else if set && is(a, "get") {
+            o.get = true;
+        } else if set && is(a, "keepttl") && free_for(TtlOption::KeepTtl) {
+            o.ttl = TtlOption::KeepTtl;
+        } else if !set && is(a, "persist") && free_for(TtlOption::Persist) {
+            o.ttl = TtlOption::Persist;
+        } else if let (Some((_, kind)), Some(value)) = (timed, next) {
+            if !free_for(kind) {
+                return Err(CmdError::Syntax);
+            }
+            o.ttl = kind;
+            o.ttl_value = Some(value);
             i += 1;
         } else {
             return Err(CmdError::Syntax);
         }
         i += 1;
     }
+    Ok(o)
+}
+
+impl StringOptions<'_> {
+    /// The expiry as unix ms, with Redis's checks of the value.
+    fn expiry(&self, ctx: &Ctx, cmd: &'static str) -> Result<Expiry, CmdError> {
+        let (unit, absolute) = match self.ttl {
+            TtlOption::None | TtlOption::Persist => return Ok(Expiry::None),
+            TtlOption::KeepTtl => return Ok(Expiry::KeepTtl),
+            TtlOption::Ex => (1000, false),
+            TtlOption::Px => (1, false),
+            TtlOption::ExAt => (1000, true),
+            TtlOption::PxAt => (1, true),
+        };
+        let value = self.ttl_value.unwrap_or_default();
+        Ok(Expiry::At(expire_at(ctx, value, unit, absolute, cmd)?))
+    }
+}
+
+fn set(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
+    let options = string_options(args, 3, true)?;
+    let expiry = options.expiry(ctx, "set")?;
+    let (nx, xx, get_old) = (options.nx, options.xx, options.get);
     let key = &args[1];
     let old = if get_old { read_str(ctx, key)? } else { None };
     let exists = if get_old {
@@ -459,65 +520,34 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 }
 
 fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    enum Change {
-        Keep,
-        Persist,
-        At(u64),
-    }
-    let mut change = Change::Keep;
-    let mut i = 2;
-    let mut seen = false;
-    while i < args.len() {
-        let a = &args[i];
-        if is(a, "persist") && !seen {
-            change = Change::Persist;
-        } else if (is(a, "ex") || is(a, "px") || is(a, "exat") || is(a, "pxat"))
-            && !seen
-            && i + 1 < args.len()
-        {
-            let unit = if is(a, "ex") || is(a, "exat") {
-                1000
-            } else {
-                1
-            };
-            let absolute = is(a, "exat") || is(a, "pxat");
-            change = Change::At(expire_at(ctx, &args[i + 1], unit, absolute, "getex")?);
-            i += 1;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        seen = true;
-        i += 1;
-    }
+    let options = string_options(args, 2, false)?;
+    // Redis looks the key up (and checks its type) before the expiry.
     let Some(v) = read_str(ctx, &args[1])? else {
         return Ok(Reply::Nil);
     };
-    match change {
-        Change::Keep => {}
-        Change::Persist => {
-            if ctx.db().persist(&args[1]) {
-                ctx.dirty(1);
-                ctx.notify(class::GENERIC, "persist", &args[1]);
-                ctx.propagate_as(vec![vec![Bytes::from_static(b"PERSIST"), args[1].clone()]]);
-            }
-        }
-        Change::At(at) => {
-            // A replica keeps the key until its master's DEL arrives.
-            if at <= ctx.now_ms && ctx.db().expire_allowed() {
-                ctx.db().remove(&args[1]);
-                ctx.notify(class::GENERIC, "del", &args[1]);
-                ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), args[1].clone()]]);
-            } else {
-                ctx.db().set_expire(&args[1], at);
-                ctx.notify(class::GENERIC, "expire", &args[1]);
-                ctx.propagate_as(vec![vec![
-                    Bytes::from_static(b"PEXPIREAT"),
-                    args[1].clone(),
-                    Bytes::from(at.to_string()),
-                ]]);
-            }
+    let change = options.expiry(ctx, "getex")?;
+    if options.ttl == TtlOption::Persist {
+        if ctx.db().persist(&args[1]) {
             ctx.dirty(1);
+            ctx.notify(class::GENERIC, "persist", &args[1]);
+            ctx.propagate_as(vec![vec![Bytes::from_static(b"PERSIST"), args[1].clone()]]);
         }
+    } else if let Expiry::At(at) = change {
+        // A replica keeps the key until its master's DEL arrives.
+        if at <= ctx.now_ms && ctx.db().expire_allowed() {
+            ctx.db().remove(&args[1]);
+            ctx.notify(class::GENERIC, "del", &args[1]);
+            ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), args[1].clone()]]);
+        } else {
+            ctx.db().set_expire(&args[1], at);
+            ctx.notify(class::GENERIC, "expire", &args[1]);
+            ctx.propagate_as(vec![vec![
+                Bytes::from_static(b"PEXPIREAT"),
+                args[1].clone(),
+                Bytes::from(at.to_string()),
+            ]]);
+        }
+        ctx.dirty(1);
     }
     Ok(Reply::Bulk(v))
 }
@@ -589,7 +619,9 @@ fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let by = int_arg(&args[2])?;
-    let neg = by.checked_neg().ok_or(CmdError::Overflow)?;
+    let neg = by
+        .checked_neg()
+        .ok_or_else(|| CmdError::other("ERR decrement would overflow"))?;
     incr_by(ctx, &args[1], neg)
 }
 
@@ -608,10 +640,10 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Err(_) => return Err(CmdError::NotFloat),
     };
     let text = Bytes::from(text);
-    ctx.db().set_keep_ttl(
-        args[1].clone(),
-        Value::Str(StrValue::from_set(text.clone())),
-    );
+    // Never an integer encoding, even for "5": Redis stores the
+    // formatted float as a plain string.
+    ctx.db()
+        .set_keep_ttl(args[1].clone(), Value::Str(StrValue::text(text.clone())));
     ctx.dirty(1);
     ctx.notify(class::STRING, "incrbyfloat", &args[1]);
     // The float's text, not the increment: replicas must not redo the

@@ -226,6 +226,18 @@ impl StrValue {
         StrValue { bytes: b, enc }
     }
 
+    /// Text a command formatted itself and Redis stores without trying an
+    /// integer encoding (INCRBYFLOAT's result): "embstr" up to 44 bytes,
+    /// "raw" beyond, even when it reads as an integer.
+    pub fn text(b: Bytes) -> Self {
+        let enc = if b.len() <= EMBSTR_SIZE_LIMIT {
+            StrEncoding::Embstr
+        } else {
+            StrEncoding::Raw
+        };
+        StrValue { bytes: b, enc }
+    }
+
     /// The result of an in-place edit (APPEND, SETRANGE): always "raw", as
     /// Redis converts the object to a modifiable raw string first.
     pub fn raw(b: Bytes) -> Self {
