@@ -969,3 +969,61 @@ fn subcommands_are_counted_apart_like_redis() {
         lines(&r, "latencystats", "latency_percentiles_usec_")
     );
 }
+
+/// Redis looks a container's subcommand up and checks the arity before
+/// anything else: inside MULTI the refusal aborts EXEC, scripts, ACL
+/// DRYRUN and COMMAND GETKEYS refuse the same calls, and the subscribed
+/// context names `container|sub` (found by differential fuzzing).
+#[test]
+fn subcommands_are_looked_up_before_anything_runs_like_redis() {
+    common::family::run_script(
+        "2",
+        &[
+            "CLIENT FOO",
+            "CLIENT SETNAME",
+            "CLIENT",
+            "CONFIG SET hz 10 timeout",
+            "XINFO STREAM",
+            "OBJECT HELP x",
+            "COMMAND GETKEYS GET",
+            "COMMAND GETKEYS EVAL x 0",
+            "COMMAND GETKEYS PING",
+            "COMMAND GETKEYS SET a",
+            "ACL DRYRUN default CLIENT SETNAME",
+            "ACL DRYRUN default CLIENT BOGUS",
+            "MULTI",
+            "CLIENT FOO",
+            "EXEC",
+            "MULTI",
+            "CLIENT SETNAME",
+            "GET a",
+            "EXEC",
+            "MULTI",
+            "SSUBSCRIBE x",
+            "EXEC",
+            "EVAL return(redis.call('CONFIG','BAD')) 0",
+            "EVAL return(redis.call('XINFO','STREAM')) 0",
+            "SUBSCRIBE x",
+            "CLIENT SETNAME n",
+            "CLIENT BAD",
+        ],
+    );
+}
+
+/// An unknown subcommand or a wrong argument count is refused before
+/// authentication, as Redis does.
+#[test]
+fn shape_errors_come_before_noauth_like_redis() {
+    let s = common::family::cascade(&["--requirepass", "pw"]);
+    let r = common::family::redis(&["--requirepass", "pw"]);
+    let (mut c, mut rc) = (s.conn(), r.conn());
+    for call in [
+        &["GET"][..],
+        &["CLIENT", "FOO"],
+        &["CLIENT", "SETNAME"],
+        &["GET", "k"],
+    ] {
+        let args: Vec<&[u8]> = call.iter().map(|a| a.as_bytes()).collect();
+        common::assert_same_reply(&mut c, &mut rc, &args);
+    }
+}

@@ -89,7 +89,7 @@ impl Catalog {
             catalog.key_access[c.id] = access_of(c.name);
             let subs = c.first_sub_id..c.first_sub_id + c.subcommands.len();
             catalog.subcommands[c.id] = subs.clone();
-            for (id, sub) in subs.zip(c.subcommands) {
+            for (id, (sub, _)) in subs.zip(c.subcommands) {
                 let full = format!("{}|{sub}", c.name);
                 // A subcommand Redis 7.0 does not have takes its
                 // container's categories.
@@ -122,10 +122,7 @@ impl Catalog {
             Some(bar) => {
                 let c = table.lookup(&name[..bar])?;
                 let sub = &name[bar + 1..];
-                c.subcommands
-                    .iter()
-                    .position(|s| s.as_bytes().eq_ignore_ascii_case(sub))
-                    .map(|i| c.first_sub_id + i)
+                c.subcommand_index(sub).map(|i| c.first_sub_id + i)
             }
         }
     }

@@ -514,14 +514,15 @@ fn dryrun(args: &[Bytes]) -> CmdResult {
     let spec = super::table::table()
         .lookup(&call_args[0])
         .ok_or_else(not_found)?;
-    if !spec.subcommands.is_empty() && call_args.len() >= 2 && spec.stat_id(call_args) == spec.id {
-        return Err(not_found());
-    }
-    if !spec.arity_ok(call_args.len()) {
-        return Err(CmdError::other(format!(
-            "ERR wrong number of arguments for '{}' command",
-            catalog().names[spec.stat_id(call_args)]
-        )));
+    match spec.check_shape(call_args) {
+        Ok(()) => {}
+        Err(super::table::BadShape::UnknownSubcommand) => return Err(not_found()),
+        Err(super::table::BadShape::Arity) => {
+            return Err(CmdError::other(format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.full_name(call_args)
+            )))
+        }
     }
     let call = call_of(spec, call_args);
     Ok(match user.check(&call) {

@@ -168,8 +168,15 @@ async fn script_call(client: &mut Client, call: &[Bytes], read_only: bool) -> Re
     let Some(spec) = table().lookup(&call[0]) else {
         return refuse("Unknown Redis command called from script");
     };
-    if !spec.arity_ok(call.len()) {
-        return refuse("Wrong number of args calling Redis command from script");
+    match spec.check_shape(call) {
+        Ok(()) => {}
+        Err(super::table::BadShape::UnknownSubcommand) => {
+            return refuse("Unknown Redis command called from script")
+        }
+        Err(super::table::BadShape::Arity) => {
+            super::count_rejected(client, spec, call);
+            return refuse("Wrong number of args calling Redis command from script");
+        }
     }
     if super::function::call_flags(spec, call) & NOSCRIPT != 0 {
         return refuse("This Redis command is not allowed from script");

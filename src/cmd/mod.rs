@@ -359,9 +359,7 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
         }
     });
     if let Err(mut reply) = checked {
-        client
-            .shard
-            .with_core(|core| core.stats.command(spec.stat_id(&args)).rejected_calls += 1);
+        count_rejected(client, spec, &args);
         if matches!(spec.run, Run::Client(ClientCmd::Exec)) {
             reply = tx::abort_refused_exec(client, &reply).await;
         } else {
@@ -379,6 +377,17 @@ pub async fn dispatch(client: &mut Client, args: Vec<Bytes>) -> Reply {
         client.caching = false;
     }
     reply
+}
+
+/// A refused call counts in its command's `rejected_calls`, unless its
+/// subcommand is unknown (Redis then has no command to count it in).
+pub(crate) fn count_rejected(client: &Client, spec: &CommandSpec, args: &[Bytes]) {
+    if spec.check_shape(args) == Err(table::BadShape::UnknownSubcommand) {
+        return;
+    }
+    client
+        .shard
+        .with_core(|core| core.stats.command(spec.stat_id(args)).rejected_calls += 1);
 }
 
 /// Marks a client write in flight on its connection's shard (see
@@ -711,14 +720,16 @@ pub(crate) fn stale_replica(client: &Client) -> bool {
 
 /// The checks Redis makes before running a command.
 fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Reply> {
+    // Redis looks the subcommand up and checks the arity before anything
+    // else, authentication included.
+    if let Err(bad) = spec.check_shape(args) {
+        return Err(Reply::Error(spec.shape_error(args, bad).into()));
+    }
     if !client.authenticated
         && !spec.has(flag::NO_AUTH)
         && crate::acl::registry().default_needs_auth()
     {
         return Err(Reply::Error("NOAUTH Authentication required.".into()));
-    }
-    if !spec.arity_ok(args.len()) {
-        return Err(wrong_arity(spec.name));
     }
     let context = if client.multi.is_some() {
         crate::acl::Context::Multi
@@ -818,7 +829,7 @@ fn check(client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Repl
         && !pubsub::allowed_while_subscribed(spec)
     {
         return Err(Reply::Error(
-            format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.name).into(),
+            format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", spec.full_name(args)).into(),
         ));
     }
     // Key/value groups (MSET, MSETNX): an incomplete group is an arity

@@ -103,9 +103,7 @@ impl Batch {
         }
         let write = spec.propagates_changes();
         if let Err(reply) = check(client, spec, &args) {
-            client
-                .shard
-                .with_core(|core| core.stats.command(spec.stat_id(&args)).rejected_calls += 1);
+            super::count_rejected(client, spec, &args);
             count_error(client, &reply);
             self.entries.push(Entry {
                 spec,

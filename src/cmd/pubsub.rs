@@ -223,6 +223,12 @@ pub async fn run(client: &mut Client, cmd: ClientCmd, args: &[Bytes]) -> CmdResu
     match cmd {
         ClientCmd::Subscribe => Ok(subscribe(client, &args[1..], Kind::Channel)),
         ClientCmd::Psubscribe => Ok(subscribe(client, &args[1..], Kind::Pattern)),
+        // A transaction may not block, and Redis counts a shard
+        // subscription as blocking there (SUBSCRIBE stays allowed, for
+        // old clients).
+        ClientCmd::Ssubscribe if client.in_exec => Err(CmdError::other(
+            "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+        )),
         ClientCmd::Ssubscribe => Ok(subscribe(client, &args[1..], Kind::Shard)),
         ClientCmd::Unsubscribe => Ok(unsubscribe(client, &args[1..], Kind::Channel)),
         ClientCmd::Punsubscribe => Ok(unsubscribe(client, &args[1..], Kind::Pattern)),

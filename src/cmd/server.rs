@@ -411,7 +411,10 @@ async fn config(client: &mut Client, args: &[Bytes]) -> CmdResult {
             let pairs = client.node.config().get_matching(&patterns);
             Ok(pairs_reply(client, pairs))
         }
-        "set" if n >= 4 && n.is_multiple_of(2) => {
+        // An odd count of words after SET is a syntax error in Redis (the
+        // arity check already wants at least one pair).
+        "set" if n >= 4 && !n.is_multiple_of(2) => Err(CmdError::Syntax),
+        "set" if n >= 4 => {
             let pairs: Vec<(&[u8], &[u8])> = args[2..]
                 .chunks_exact(2)
                 .map(|p| (p[0].as_ref(), p[1].as_ref()))
@@ -621,7 +624,10 @@ fn command(args: &[Bytes]) -> CmdResult {
                 return Err(CmdError::other("ERR Invalid command specified"));
             };
             let call = &args[2..];
-            if !c.arity_ok(call.len()) {
+            if c.first_key == 0 && !c.has(MOVABLE_KEYS) {
+                return Err(CmdError::other("ERR The command has no key arguments"));
+            }
+            if c.check_shape(call).is_err() {
                 return Err(CmdError::other(
                     "ERR Invalid number of arguments specified for command",
                 ));
@@ -635,8 +641,10 @@ fn command(args: &[Bytes]) -> CmdResult {
                 .into_iter()
                 .map(|p| Reply::Bulk(call[p].clone()))
                 .collect();
-            if keys.is_empty() {
-                return Err(CmdError::other("ERR The command has no key arguments"));
+            if keys.is_empty() && !c.has(super::table::flag::NO_MANDATORY_KEYS) {
+                return Err(CmdError::other(
+                    "ERR Invalid arguments specified for command",
+                ));
             }
             Ok(Reply::Array(keys))
         }

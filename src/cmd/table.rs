@@ -267,11 +267,29 @@ pub struct CommandSpec {
     pub run: Run,
     /// Index into per-shard statistics; set when the table is built.
     pub id: usize,
-    /// A container's subcommands Redis counts apart
-    /// (`cmdstat_config|get`), and the statistics index of the first; set
-    /// when the table is built.
-    pub subcommands: &'static [&'static str],
+    /// A container's subcommands with their arities (Redis counts them
+    /// apart: `cmdstat_config|get`), and the statistics index of the
+    /// first; set when the table is built.
+    pub subcommands: &'static [(&'static str, i32)],
     pub first_sub_id: usize,
+}
+
+/// Why [`CommandSpec::check_shape`] refused a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadShape {
+    Arity,
+    UnknownSubcommand,
+}
+
+/// Whether a Redis arity (N: exactly N arguments with the name; -N: at
+/// least N) allows `argc` arguments.
+fn arity_allows(arity: i32, argc: usize) -> bool {
+    let (argc, a) = (argc as i64, arity as i64);
+    if a >= 0 {
+        argc == a
+    } else {
+        argc >= -a
+    }
 }
 
 impl CommandSpec {
@@ -282,12 +300,66 @@ impl CommandSpec {
             return self.id;
         }
         args.get(1)
-            .and_then(|sub| {
-                self.subcommands
-                    .iter()
-                    .position(|s| s.as_bytes().eq_ignore_ascii_case(sub))
-            })
+            .and_then(|sub| self.subcommand_index(sub))
             .map_or(self.id, |i| self.first_sub_id + i)
+    }
+
+    /// The position of subcommand `sub` (any case) in `subcommands`.
+    pub fn subcommand_index(&self, sub: &[u8]) -> Option<usize> {
+        self.subcommands
+            .iter()
+            .position(|(s, _)| s.as_bytes().eq_ignore_ascii_case(sub))
+    }
+
+    /// Redis's first checks of a call (its command lookup and arity
+    /// check, before authentication or anything else): a container with
+    /// a second argument runs that subcommand, which must exist and take
+    /// this many arguments; anything else checks its own arity.
+    pub fn check_shape(&self, args: &[Bytes]) -> Result<(), BadShape> {
+        if self.subcommands.is_empty() || args.len() < 2 {
+            return if self.arity_ok(args.len()) {
+                Ok(())
+            } else {
+                Err(BadShape::Arity)
+            };
+        }
+        let i = self
+            .subcommand_index(&args[1])
+            .ok_or(BadShape::UnknownSubcommand)?;
+        if arity_allows(self.subcommands[i].1, args.len()) {
+            Ok(())
+        } else {
+            Err(BadShape::Arity)
+        }
+    }
+
+    /// The name Redis's messages give this call: `container|sub` for a
+    /// known subcommand, else the command's.
+    pub fn full_name(&self, args: &[Bytes]) -> std::borrow::Cow<'static, str> {
+        match args.get(1).and_then(|sub| self.subcommand_index(sub)) {
+            Some(i) if !self.subcommands.is_empty() => {
+                format!("{}|{}", self.name, self.subcommands[i].0).into()
+            }
+            _ => self.name.into(),
+        }
+    }
+
+    /// Redis's reply to a call [`Self::check_shape`] refuses.
+    pub fn shape_error(&self, args: &[Bytes], bad: BadShape) -> String {
+        match bad {
+            BadShape::Arity => format!(
+                "ERR wrong number of arguments for '{}' command",
+                self.full_name(args)
+            ),
+            BadShape::UnknownSubcommand => {
+                let sub = &args[1][..args[1].len().min(128)];
+                format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    String::from_utf8_lossy(sub),
+                    self.name.to_ascii_uppercase()
+                )
+            }
+        }
     }
 
     pub fn is_write(&self) -> bool {
@@ -305,13 +377,7 @@ impl CommandSpec {
     }
 
     pub fn arity_ok(&self, argc: usize) -> bool {
-        let argc = argc as i64;
-        let a = self.arity as i64;
-        if a >= 0 {
-            argc == a
-        } else {
-            argc >= -a
-        }
+        arity_allows(self.arity, argc)
     }
 
     /// Positions of the key arguments for a call with `argc` arguments.
@@ -527,105 +593,162 @@ pub struct Table {
     sub_names: Vec<String>,
 }
 
-/// Containers whose subcommands Redis 7.0 counts apart in `INFO
-/// commandstats` and `latencystats` (those Cascade has).
-const SUBCOMMANDS: &[(&str, &[&str])] = &[
+/// Containers and their subcommands with their arities, as Redis 7.0's
+/// command table has them (those Cascade has; `client|setinfo` is 7.2's).
+/// Redis counts each subcommand apart in `INFO commandstats` and
+/// `latencystats`, and looks the subcommand up before anything else runs:
+/// an unknown one or a wrong count is refused like an unknown command.
+const SUBCOMMANDS: &[(&str, &[(&str, i32)])] = &[
     (
         "acl",
         &[
-            "cat", "deluser", "dryrun", "genpass", "getuser", "help", "list", "load", "log",
-            "save", "setuser", "users", "whoami",
+            ("cat", -2),
+            ("deluser", -3),
+            ("dryrun", -4),
+            ("genpass", -2),
+            ("getuser", 3),
+            ("help", 2),
+            ("list", 2),
+            ("load", 2),
+            ("log", -2),
+            ("save", 2),
+            ("setuser", -3),
+            ("users", 2),
+            ("whoami", 2),
         ],
     ),
     (
         "client",
         &[
-            "caching",
-            "getname",
-            "getredir",
-            "help",
-            "id",
-            "info",
-            "kill",
-            "list",
-            "no-evict",
-            "pause",
-            "reply",
-            "setinfo",
-            "setname",
-            "tracking",
-            "trackinginfo",
-            "unblock",
-            "unpause",
+            ("caching", 3),
+            ("getname", 2),
+            ("getredir", 2),
+            ("help", 2),
+            ("id", 2),
+            ("info", 2),
+            ("kill", -3),
+            ("list", -2),
+            ("no-evict", 3),
+            ("pause", -3),
+            ("reply", 3),
+            ("setinfo", 4),
+            ("setname", 3),
+            ("tracking", -3),
+            ("trackinginfo", 2),
+            ("unblock", -3),
+            ("unpause", 2),
         ],
     ),
     (
         "command",
         &[
-            "count",
-            "docs",
-            "getkeys",
-            "getkeysandflags",
-            "help",
-            "info",
-            "list",
+            ("count", 2),
+            ("docs", -2),
+            ("getkeys", -4),
+            ("getkeysandflags", -4),
+            ("help", 2),
+            ("info", -2),
+            ("list", -2),
         ],
     ),
-    ("config", &["get", "help", "resetstat", "rewrite", "set"]),
+    (
+        "config",
+        &[
+            ("get", -3),
+            ("help", 2),
+            ("resetstat", 2),
+            ("rewrite", 2),
+            ("set", -4),
+        ],
+    ),
     (
         "function",
         &[
-            "delete", "dump", "flush", "help", "kill", "list", "load", "restore", "stats",
+            ("delete", 3),
+            ("dump", 2),
+            ("flush", -2),
+            ("help", 2),
+            ("kill", 2),
+            ("list", -2),
+            ("load", -3),
+            ("restore", -3),
+            ("stats", 2),
         ],
     ),
     (
         "latency",
         &[
-            "doctor",
-            "graph",
-            "help",
-            "histogram",
-            "history",
-            "latest",
-            "reset",
+            ("doctor", 2),
+            ("graph", 3),
+            ("help", 2),
+            ("histogram", -2),
+            ("history", 3),
+            ("latest", 2),
+            ("reset", -2),
         ],
     ),
     (
         "memory",
-        &["doctor", "help", "malloc-stats", "purge", "stats", "usage"],
+        &[
+            ("doctor", 2),
+            ("help", 2),
+            ("malloc-stats", 2),
+            ("purge", 2),
+            ("stats", 2),
+            ("usage", -3),
+        ],
     ),
     (
         "object",
-        &["encoding", "freq", "help", "idletime", "refcount"],
+        &[
+            ("encoding", 3),
+            ("freq", 3),
+            ("help", 2),
+            ("idletime", 3),
+            ("refcount", 3),
+        ],
     ),
     (
         "pubsub",
         &[
-            "channels",
-            "help",
-            "numpat",
-            "numsub",
-            "shardchannels",
-            "shardnumsub",
+            ("channels", -2),
+            ("help", 2),
+            ("numpat", 2),
+            ("numsub", -2),
+            ("shardchannels", -2),
+            ("shardnumsub", -2),
         ],
     ),
     (
         "script",
-        &["debug", "exists", "flush", "help", "kill", "load"],
+        &[
+            ("debug", 3),
+            ("exists", -3),
+            ("flush", -2),
+            ("help", 2),
+            ("kill", 2),
+            ("load", 3),
+        ],
     ),
-    ("slowlog", &["get", "help", "len", "reset"]),
+    (
+        "slowlog",
+        &[("get", -2), ("help", 2), ("len", 2), ("reset", 2)],
+    ),
     (
         "xgroup",
         &[
-            "create",
-            "createconsumer",
-            "delconsumer",
-            "destroy",
-            "help",
-            "setid",
+            ("create", -5),
+            ("createconsumer", 5),
+            ("delconsumer", 5),
+            ("destroy", 4),
+            ("help", 2),
+            ("setid", -5),
         ],
     ),
-    ("xinfo", &["consumers", "groups", "help", "stream"]),
+    (
+        "xinfo",
+        &[("consumers", 4), ("groups", 3), ("help", 2), ("stream", -3)],
+    ),
 ];
 
 /// Command names to table indexes: an open-addressed array probed
@@ -725,7 +848,7 @@ impl Table {
             c.subcommands = subs;
             c.first_sub_id = next;
             next += subs.len();
-            sub_names.extend(subs.iter().map(|sub| format!("{}|{sub}", c.name)));
+            sub_names.extend(subs.iter().map(|(sub, _)| format!("{}|{sub}", c.name)));
         }
         let by_name = NameIndex::build(&commands);
         Table {
