@@ -531,3 +531,30 @@ fn lcs_answers_like_redis() {
         );
     }
 }
+
+/// Range and check order of BITCOUNT/BITPOS, and SETBIT's raw copy, reply
+/// for reply with a real redis-server (found by differential fuzzing).
+#[test]
+fn bit_ranges_and_check_order_match_redis() {
+    common::family::run_script(
+        "2",
+        &[
+            "SET s ab",
+            "BITPOS s 1 -9 -13",
+            "BITPOS s 0 -5 -100",
+            "BITPOS s 1 -1 -2 BIT",
+            "BITCOUNT s -1 -2 bad",
+            "BITCOUNT s -2 -1 bad",
+            "BITCOUNT s -1 -2",
+            "BITPOS s 1 0 x bad",
+            "BITPOS s 1 0 x BIT",
+            "OBJECT ENCODING s",
+            "SETBIT s 1 1",
+            "OBJECT ENCODING s",
+            "SET t ab",
+            "SETBIT t 1 0",
+            "OBJECT ENCODING t",
+            "GET t",
+        ],
+    );
+}

@@ -112,11 +112,11 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             let current = s.bytes().get(byte).copied();
             let old = current.map_or(0, |b| (b & mask != 0) as u8);
             let grows = current.is_none();
-            if grows || old != on {
-                let b = current.unwrap_or(0);
-                let new = if on == 1 { b | mask } else { b & !mask };
-                s.write_at(byte, &[new]);
-            }
+            // Written even when the bit does not change: Redis makes the
+            // string its own raw copy either way (OBJECT ENCODING shows it).
+            let b = current.unwrap_or(0);
+            let new = if on == 1 { b | mask } else { b & !mask };
+            s.write_at(byte, &[new]);
             (old, grows || old != on)
         }
         Some(_) => return Err(CmdError::WrongType),
@@ -153,13 +153,11 @@ struct Span {
     last_outside: u8,
 }
 
-/// Resolves `start..=end` (negative counts from the end) in bytes or bits
-/// over a string of `len` bytes as Redis does; `None` when empty.
+/// Resolves `start..=end` (negative counts from the end, then clamped
+/// to the string) in bytes or bits over a string of `len` bytes as Redis
+/// does; `None` when empty.
 fn span(start: i64, end: i64, bits: bool, len: usize) -> Option<Span> {
     let total = if bits { len as i64 * 8 } else { len as i64 };
-    if start < 0 && end < 0 && start > end {
-        return None;
-    }
     let fix = |i: i64| if i < 0 { (total + i).max(0) } else { i };
     let (start, end) = (fix(start), fix(end).min(total - 1));
     if start > end || total == 0 {
@@ -191,6 +189,11 @@ fn bitcount(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         2 => span(0, -1, false, v.len()),
         4 | 5 => {
             let (start, end) = (int_arg(&args[2])?, int_arg(&args[3])?);
+            // Redis answers 0 for two negative indexes out of order before
+            // it reads the unit (BITPOS has no such shortcut: it clamps).
+            if start < 0 && end < 0 && start > end {
+                return Ok(Reply::Int(0));
+            }
             span(start, end, unit(args.get(4))?, v.len())
         }
         _ => return Err(CmdError::Syntax),
@@ -217,12 +220,12 @@ fn bitpos(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     let (start, end, end_given, bits) = match args.len() {
         3 => (0, -1, false, false),
         4 => (int_arg(&args[3])?, -1, false, false),
-        5 | 6 => (
-            int_arg(&args[3])?,
-            int_arg(&args[4])?,
-            true,
-            unit(args.get(5))?,
-        ),
+        5 | 6 => {
+            // Redis's order: start, the unit, then end.
+            let start = int_arg(&args[3])?;
+            let bits = unit(args.get(5))?;
+            (start, int_arg(&args[4])?, true, bits)
+        }
         _ => return Err(CmdError::Syntax),
     };
     let Some(s) = span(start, end, bits, v.len()) else {
@@ -385,6 +388,9 @@ mod tests {
         );
         assert!(span(2, 1, false, 3).is_none());
         assert!(span(0, -1, false, 0).is_none());
+        // Negative indexes out of order clamp to the start (BITPOS).
+        let s = span(-9, -13, false, 2).unwrap();
+        assert_eq!((s.first, s.last), (0, 0));
         let s = span(-100, 100, false, 3).unwrap();
         assert_eq!((s.first, s.last), (0, 2));
         // Bits 5..=10: bits 0-4 of byte 0 and 5-7 of byte 1 are outside.
