@@ -16,7 +16,7 @@
 
 use super::args::{is, parse_i64_strict};
 use super::error::{CmdError, CmdResult};
-use super::lookup::{read, read_stream, write_stream};
+use super::lookup::{read, read_stream, write_stream, write_stream_silent};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
 use crate::keyspace::stream::{StreamValue, Trim};
@@ -472,7 +472,8 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         i += 2;
     }
-    let Some(s) = write_stream(ctx, &args[1])? else {
+    // Redis 7.0 does not signal XSETID's key as changed.
+    let Some(s) = write_stream_silent(ctx, &args[1])? else {
         return Err(CmdError::other("ERR no such key"));
     };
     if !s.is_empty() {
