@@ -12,7 +12,7 @@
 //! nothing. Depends on `set` for the shared helpers.
 
 use super::error::{CmdError, CmdResult};
-use super::lookup::{read_set, source, write, write_set};
+use super::lookup::{source, write, write_set};
 use super::set::{limits, members_reply};
 use super::table::ClientCmd;
 use super::{Client, Ctx};
@@ -105,7 +105,9 @@ pub(super) fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::WrongType);
     }
     if src == dst {
-        let found = read_set(ctx, src)?.is_some_and(|s| s.contains(member));
+        // Redis answers from its write lookup: no keyspace hit counted.
+        let now = ctx.now_ms;
+        let found = matches!(ctx.db().get_ref(src, now), Some(Value::Set(s)) if s.contains(member));
         return Ok(Reply::Int(found as i64));
     }
     if !take_member(ctx, src, member) {
