@@ -524,16 +524,14 @@ pub(super) fn entries_after(
     ))
 }
 
-/// XREAD's BLOCK: milliseconds, as Redis's getTimeoutFromObjectOrReply
-/// takes them.
+/// XREAD's BLOCK: milliseconds, as Redis 7.0's getTimeoutFromObjectOrReply
+/// takes them (any non-negative integer; one too far in the future never
+/// expires, see `blocking::deadline`).
 pub(super) fn block_ms(arg: &[u8]) -> Result<u64, CmdError> {
     let ms = parse_i64_strict(arg)
         .ok_or_else(|| CmdError::other("ERR timeout is not an integer or out of range"))?;
     if ms < 0 {
         return Err(CmdError::other("ERR timeout is negative"));
-    }
-    if ms as u64 > (i64::MAX as u64).saturating_sub(crate::node::unix_ms()) {
-        return Err(CmdError::other("ERR timeout is out of range"));
     }
     Ok(ms as u64)
 }
