@@ -790,3 +790,48 @@ fn blmoves_to_other_shards_are_served_in_arrival_order() {
         Value::Array(vec![Value::bulk("e1"), Value::bulk("e1")])
     );
 }
+
+/// Timeouts at the edge of Redis 7.0.15's arithmetic: seconds times 1000
+/// in long double, rounded up (a sub-millisecond timeout still expires;
+/// 2^63 ms and beyond: "negative"), no upper bound (a timeout past the
+/// end of time waits until served). Both servers answer alike, and a
+/// client blocked that long still wakes up.
+#[test]
+fn huge_timeouts_are_taken_like_redis() {
+    let s = cascade();
+    let r = Server::start_redis(&[]);
+    common::assert_same_replies(
+        &mut s.conn(),
+        &mut r.conn(),
+        &[
+            "RPUSH l a b c d e f",
+            "BLPOP l 9223371000000000",
+            "BLPOP l 9223372036854775.8",
+            "BRPOP l 9223372036854775.807",
+            "BLPOP l 9223372036854775.8073",
+            "BLPOP l 9223372036854775.808",
+            "BLPOP l 9223372036854776",
+            "BLPOP l 1e16",
+            "BLPOP l inf",
+            "BLPOP l -0.0009",
+            "BLPOP empty 0.0001",
+            "BLPOP empty 0.0009",
+            "BZPOPMIN empty 0.0001",
+            "BLMOVE l l2 LEFT RIGHT 9223372036854775.8",
+            "BZPOPMIN z 9223372036854775.808",
+            "XADD s 1-0 a b",
+            "XREAD BLOCK 9223372036854775807 STREAMS s 0",
+            "XGROUP CREATE s g 0",
+            "XREADGROUP GROUP g c BLOCK 9223372036854775807 STREAMS s >",
+        ],
+    );
+    let mut w = s.conn();
+    send(&mut w, &["BLPOP", "later", "9223372036854775.8"]);
+    let mut c = s.conn();
+    wait_blocked(&mut c, 1);
+    c.cmd(&["RPUSH", "later", "x"]);
+    assert_eq!(
+        w.read(),
+        Value::Array(vec![Value::bulk("later"), Value::bulk("x")])
+    );
+}

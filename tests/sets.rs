@@ -7,7 +7,7 @@
 mod common;
 use common::family::*;
 use common::tempdir::TempDir;
-use common::{assert_same_replies, require_tool, Conn, Value};
+use common::{assert_same_replies, info_field, require_tool, Conn, Value};
 
 /// Deterministic commands: intsets reply in ascending order in both
 /// servers; `~` marks replies compared sorted (hashtable sets).
@@ -35,6 +35,10 @@ const SCRIPT: &[&str] = &[
     "SSCAN s 0 COUNT 0",
     "SSCAN s x",
     "SSCAN nope 0",
+    "SSCAN nope 0 COUNT 0",
+    "SSCAN nope 0 COUNT x",
+    "SSCAN nope 0 BOGUS",
+    "SSCAN nope x COUNT 0",
     "SRANDMEMBER s 100",
     "SRANDMEMBER s 0",
     "SRANDMEMBER s x",
@@ -115,6 +119,9 @@ const SCRIPT: &[&str] = &[
     "SRANDMEMBER str",
     "SPOP str",
     "SSCAN str 0",
+    "SSCAN str 0 COUNT x",
+    "SSCAN str 0 COUNT 0",
+    "SSCAN str x COUNT 0",
     "GET s",
     "SPOP nope",
     "SPOP nope 3",
@@ -368,4 +375,100 @@ fn dumps_travel_between_redis_and_cascade() {
             Value::bulk("40000")
         ])
     );
+}
+
+/// Runs `lines` on `server` after FLUSHALL: the replies, where a line
+/// starting with `#` (a random pick) keeps only its reply's length.
+fn replies_of(server: &common::Server, lines: &[String]) -> Vec<Value> {
+    let mut c = server.conn();
+    c.cmd(&["FLUSHALL"]);
+    lines
+        .iter()
+        .map(|line| {
+            let (random, line) = match line.strip_prefix('#') {
+                Some(rest) => (true, rest),
+                None => (false, &line[..]),
+            };
+            let args = common::args_of(line);
+            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let v = c.cmdb(&refs);
+            if random {
+                Value::Int(v.array().len() as i64)
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// SPOP with a count that leaves at most a fifth of what it takes builds
+/// the set anew from the members that stay, as Redis does: a hashtable
+/// of integers comes back as an intset when it fits one, the TTL stays.
+#[test]
+fn spop_of_most_members_re_encodes_like_redis() {
+    let numbers = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(" ");
+    let words = (0..200)
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut lines = Vec::new();
+    for (size, count) in [
+        (513, 427),
+        (513, 428),
+        (513, 510),
+        (513, 512),
+        (4000, 3400),
+        (3000, 2500),
+    ] {
+        lines.push(format!("SADD big {}", numbers(size)));
+        lines.push("EXPIRE big 1000".to_string());
+        lines.push("OBJECT ENCODING big".to_string());
+        lines.push(format!("#SPOP big {count}"));
+        lines.push("OBJECT ENCODING big".to_string());
+        lines.push("SCARD big".to_string());
+        lines.push("TTL big".to_string());
+        lines.push("DEL big".to_string());
+    }
+    lines.push(format!("SADD w {words}"));
+    lines.push("#SPOP w 199".to_string());
+    lines.push("OBJECT ENCODING w".to_string());
+    lines.push("SCARD w".to_string());
+    lines.push("SADD i 1 2 3 4 5 6".to_string());
+    lines.push("#SPOP i 5".to_string());
+    lines.push("OBJECT ENCODING i".to_string());
+    let (s, r) = (cascade(&[]), redis(&[]));
+    assert_eq!(replies_of(&s, &lines), replies_of(&r, &lines));
+}
+
+/// keyspace_hits and keyspace_misses after each case, as Redis counts
+/// them: SPOP taking the whole set answers through a read lookup (a hit),
+/// SMOVE within one set answers from its write lookups (nothing).
+#[test]
+fn set_writes_count_keyspace_hits_like_redis() {
+    let cases: &[(&str, &str)] = &[
+        ("SADD s 1 2 3", "SPOP s 5"),
+        ("SADD s 1 2 3", "SPOP s 3"),
+        ("SADD s 1 2 3", "SPOP s 2"),
+        ("SADD s 1 2 3", "SPOP s"),
+        ("SADD s 1 2 3", "SPOP nokey 5"),
+        ("SADD s 1 2 3", "SMOVE s s 1"),
+        ("SADD s 1 2 3", "SMOVE s s 9"),
+        ("SADD s 1 2 3", "SMOVE s t 1"),
+        ("SADD s 1 2 3", "SRANDMEMBER s 2"),
+    ];
+    let (s, r) = (cascade(&[]), redis(&[]));
+    for (setup, cmd) in cases {
+        let counts = |srv: &common::Server| {
+            let mut c = srv.conn();
+            c.cmd(&["FLUSHALL"]);
+            c.cmd(&setup.split(' ').collect::<Vec<_>>());
+            c.cmd(&["CONFIG", "RESETSTAT"]);
+            c.cmd(&cmd.split(' ').collect::<Vec<_>>());
+            (
+                info_field(&mut c, "stats", "keyspace_hits"),
+                info_field(&mut c, "stats", "keyspace_misses"),
+            )
+        };
+        assert_eq!(counts(&s), counts(&r), "{cmd} (Cascade left, Redis right)");
+    }
 }

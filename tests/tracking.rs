@@ -442,3 +442,50 @@ fn an_own_write_is_told_before_the_next_reply_whatever_the_shard() {
         }
     }
 }
+
+/// Commands that only read a key (a store's sources) or change what
+/// Redis does not signal (consumer groups, XSETID) tell no reader; a
+/// real change still does. One shard, so a store's destination and its
+/// sources share it.
+#[test]
+fn stores_and_group_bookkeeping_tell_no_reader_like_redis() {
+    let ours = Server::start(&["--shards", "1"]);
+    let redis = Server::start_redis(&[]);
+    let steps: &[(&str, &str)] = &[
+        ("SMEMBERS s", "SUNIONSTORE dst s"),
+        ("SMEMBERS s", "SINTERSTORE dst s"),
+        ("SMEMBERS s", "SDIFFSTORE dst s"),
+        ("ZRANGE z 0 -1", "ZUNIONSTORE dst 1 z"),
+        ("ZRANGE z 0 -1", "ZRANGESTORE dst z 0 -1"),
+        ("XRANGE x - +", "XREADGROUP GROUP g c STREAMS x >"),
+        ("XRANGE x - +", "XCLAIM x g c2 0 1-0"),
+        ("XRANGE x - +", "XACK x g 1-0"),
+        ("XRANGE x - +", "XGROUP CREATECONSUMER x g c3"),
+        ("XRANGE x - +", "XSETID x 5-0"),
+        ("SMEMBERS s", "SADD s 2"),
+        ("XRANGE x - +", "XADD x 6-0 a b"),
+    ];
+    let mut seen = Vec::new();
+    for s in [&ours, &redis] {
+        let mut reader = resp3(s);
+        let mut writer = s.conn();
+        for line in [
+            "SADD s 1",
+            "ZADD z 1 m",
+            "XADD x 1-0 a b",
+            "XGROUP CREATE x g 0",
+        ] {
+            let args: Vec<&str> = line.split(' ').collect();
+            assert!(!writer.cmd(&args).is_error(), "{line}");
+        }
+        assert_eq!(reader.cmd(&["CLIENT", "TRACKING", "on"]), Value::ok());
+        let mut told = Vec::new();
+        for (read, write) in steps {
+            reader.cmd(&read.split(' ').collect::<Vec<_>>());
+            writer.cmd(&write.split(' ').collect::<Vec<_>>());
+            told.push((write.to_string(), messages_before_ping(&mut reader)));
+        }
+        seen.push(told);
+    }
+    assert_eq!(seen[0], seen[1], "Cascade left, Redis right");
+}

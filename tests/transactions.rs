@@ -526,7 +526,8 @@ fn a_replica_applies_a_redis_masters_transactions() {
 /// One WATCH case: `setup` runs first, then the watcher WATCHes `watch`,
 /// another client runs `write`, and the watcher's `MULTI; PING; EXEC`
 /// either runs or aborts. `$A` and `$B` are keys on shards 0 and 1 of
-/// Cascade (plain names for Redis), so two-key writes cross shards.
+/// Cascade (plain names for Redis), so two-key writes cross shards; `$C`
+/// is another key on shard 0, for commands whose keys share one shard.
 struct WatchCase {
     setup: &'static [&'static str],
     watch: &'static str,
@@ -659,14 +660,161 @@ const WATCH_CASES: &[WatchCase] = &[
     ),
     case(&["SADD $A a"], "$A", &["MULTI", "SADD $A a", "EXEC"]),
     case(&["SADD $A a"], "$A", &["MULTI", "SADD $A b", "EXEC"]),
+    // Stores read their sources without changing them, on one shard or
+    // across shards; only the destination is signalled.
+    case(&["SADD $A 1"], "$A", &["SUNIONSTORE $C $A"]),
+    case(&["SADD $A 1"], "$A", &["SINTERSTORE $C $A"]),
+    case(&["SADD $A 1"], "$A", &["SDIFFSTORE $C $A"]),
+    case(&["SADD $A 1"], "$A", &["SUNIONSTORE $B $A"]),
+    case(&["SADD $A 1"], "$C", &["SUNIONSTORE $C $A"]),
+    case(&["SADD $A 1"], "$A", &["SUNIONSTORE $A $A"]),
+    case(&["SADD $A 1"], "$A", &["SMOVE $A $C 1"]),
+    case(&["SADD $A 1"], "$A", &["SMOVE $A $A 1"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZUNIONSTORE $C 1 $A"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZINTERSTORE $C 1 $A"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZDIFFSTORE $C 1 $A"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZRANGESTORE $C $A 0 -1"]),
+    case(&["ZADD $A 1 m"], "$A", &["ZUNIONSTORE $B 1 $A"]),
+    case(&["ZADD $A 1 m"], "$C", &["ZUNIONSTORE $C 1 $A"]),
+    case(&["RPUSH $A 2 1"], "$A", &["SORT $A STORE $C"]),
+    case(
+        &["GEOADD $A 1 1 m"],
+        "$A",
+        &["GEOSEARCHSTORE $C $A FROMLONLAT 1 1 BYRADIUS 10 km"],
+    ),
+    case(&["SET $A v"], "$A", &["BITOP OR $C $A"]),
+    case(&["PFADD $A v"], "$A", &["PFMERGE $C $A"]),
+    case(&["SET $A v"], "$A", &["COPY $A $C"]),
+    case(&["RPUSH $A a"], "$A", &["LMOVE $A $C LEFT LEFT"]),
+    // Streams: Redis 7.0 signals neither consumer-group changes nor XSETID.
+    case(&["XADD $A 1-0 a b"], "$A", &["XADD $A 2-0 a b"]),
+    case(
+        &["XADD $A 1-0 a b", "XADD $A 2-0 a b"],
+        "$A",
+        &["XDEL $A 1-0"],
+    ),
+    case(&["XADD $A 1-0 a b"], "$A", &["XDEL $A 9-0"]),
+    case(
+        &["XADD $A 1-0 a b", "XADD $A 2-0 a b"],
+        "$A",
+        &["XTRIM $A MAXLEN 1"],
+    ),
+    case(&["XADD $A 1-0 a b"], "$A", &["XSETID $A 5-0"]),
+    case(
+        &["XADD $A 1-0 a b"],
+        "$A",
+        &["XSETID $A 5-0 ENTRIESADDED 9 MAXDELETEDID 3-0"],
+    ),
+    case(&[], "$A", &["XGROUP CREATE $A g $ MKSTREAM"]),
+    case(&["XADD $A 1-0 a b"], "$A", &["XGROUP CREATE $A g 0"]),
+    case(
+        &["XADD $A 1-0 a b", "XGROUP CREATE $A g 0"],
+        "$A",
+        &["XGROUP CREATE $A g 0"],
+    ),
+    case(
+        &["XADD $A 1-0 a b", "XGROUP CREATE $A g 0"],
+        "$A",
+        &["XGROUP SETID $A g 1-0"],
+    ),
+    case(
+        &["XADD $A 1-0 a b", "XGROUP CREATE $A g 0"],
+        "$A",
+        &["XGROUP CREATECONSUMER $A g c"],
+    ),
+    case(
+        &[
+            "XADD $A 1-0 a b",
+            "XGROUP CREATE $A g 0",
+            "XGROUP CREATECONSUMER $A g c",
+        ],
+        "$A",
+        &["XGROUP DELCONSUMER $A g c"],
+    ),
+    case(
+        &["XADD $A 1-0 a b", "XGROUP CREATE $A g 0"],
+        "$A",
+        &["XGROUP DESTROY $A g"],
+    ),
+    case(
+        &["XADD $A 1-0 a b", "XGROUP CREATE $A g 0"],
+        "$A",
+        &["XREADGROUP GROUP g c STREAMS $A >"],
+    ),
+    case(
+        &["XADD $A 1-0 a b", "XGROUP CREATE $A g 0"],
+        "$A",
+        &["XREADGROUP GROUP g c NOACK STREAMS $A >"],
+    ),
+    case(
+        &["XADD $A 1-0 a b", "XGROUP CREATE $A g 0"],
+        "$A",
+        &["XREADGROUP GROUP g c STREAMS $A 0"],
+    ),
+    case(
+        &[
+            "XADD $A 1-0 a b",
+            "XGROUP CREATE $A g 0",
+            "XREADGROUP GROUP g c STREAMS $A >",
+        ],
+        "$A",
+        &["XREADGROUP GROUP g c STREAMS $A >"],
+    ),
+    case(
+        &[
+            "XADD $A 1-0 a b",
+            "XGROUP CREATE $A g 0",
+            "XREADGROUP GROUP g c STREAMS $A >",
+        ],
+        "$A",
+        &["XCLAIM $A g c2 0 1-0"],
+    ),
+    case(
+        &[
+            "XADD $A 1-0 a b",
+            "XGROUP CREATE $A g 0",
+            "XREADGROUP GROUP g c STREAMS $A >",
+        ],
+        "$A",
+        &["XCLAIM $A g c2 0 1-0 JUSTID"],
+    ),
+    case(
+        &[
+            "XADD $A 1-0 a b",
+            "XGROUP CREATE $A g 0",
+            "XREADGROUP GROUP g c STREAMS $A >",
+        ],
+        "$A",
+        &["XAUTOCLAIM $A g c2 0 0"],
+    ),
+    case(
+        &[
+            "XADD $A 1-0 a b",
+            "XADD $A 2-0 a b",
+            "XGROUP CREATE $A g 0",
+            "XREADGROUP GROUP g c STREAMS $A >",
+            "XDEL $A 1-0",
+        ],
+        "$A",
+        &["XAUTOCLAIM $A g c2 0 0"],
+    ),
+    case(
+        &[
+            "XADD $A 1-0 a b",
+            "XGROUP CREATE $A g 0",
+            "XREADGROUP GROUP g c STREAMS $A >",
+        ],
+        "$A",
+        &["XACK $A g 1-0"],
+    ),
 ];
 
 /// Runs every [`WATCH_CASES`] case on `server`; EXEC's outcome per case
 /// (true: aborted).
-fn watch_outcomes(server: &Server, a: &str, b: &str) -> Vec<bool> {
+fn watch_outcomes(server: &Server, a: &str, b: &str, c: &str) -> Vec<bool> {
     let mut watcher = server.conn();
     let mut other = server.conn();
-    let fill = |line: &str| line.replace("$A", a).replace("$B", b);
+    let fill = |line: &str| line.replace("$A", a).replace("$B", b).replace("$C", c);
     let run = |c: &mut Conn, line: &str| {
         let args = common::args_of(&fill(line));
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
@@ -700,9 +848,9 @@ fn watch_outcomes(server: &Server, a: &str, b: &str) -> Vec<bool> {
 fn watch_ignores_writes_that_change_nothing_as_redis_does() {
     let s = start();
     let r = Server::start_redis(&[]);
-    let (a, b) = (key_on(0, "a"), key_on(1, "b"));
-    let ours = watch_outcomes(&s, &a, &b);
-    let theirs = watch_outcomes(&r, &a, &b);
+    let (a, b, c) = (key_on(0, "a"), key_on(1, "b"), key_on(0, "c"));
+    let ours = watch_outcomes(&s, &a, &b, &c);
+    let theirs = watch_outcomes(&r, &a, &b, &c);
     let mut wrong = Vec::new();
     for ((case, o), t) in WATCH_CASES.iter().zip(&ours).zip(&theirs) {
         if o != t {

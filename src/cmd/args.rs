@@ -16,12 +16,18 @@ pub fn float_arg(b: &[u8]) -> Result<f64, CmdError> {
     string2d(b).ok_or(CmdError::NotFloat)
 }
 
-/// The arguments after `KEY cursor` of HSCAN/SSCAN: the cursor (unsigned
-/// decimal, "ERR invalid cursor" otherwise), `MATCH pattern` (`None` for
-/// none or `*`) and `COUNT n` (default 10, at least 1), as Redis's
-/// scanGenericCommand parses them for a key's collection (no TYPE there).
-pub fn scan_args(cursor: &[u8], opts: &[bytes::Bytes]) -> Result<ScanArgs, CmdError> {
-    let cursor = parse_cursor(cursor).ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
+/// The cursor of HSCAN/SSCAN/ZSCAN (unsigned decimal, "ERR invalid
+/// cursor" otherwise). Checked before the key is looked up, as Redis does.
+pub fn scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    parse_cursor(arg).ok_or_else(|| CmdError::other("ERR invalid cursor"))
+}
+
+/// The options after `KEY cursor` of HSCAN/SSCAN/ZSCAN: `MATCH pattern`
+/// (`None` for none or `*`) and `COUNT n` (default 10, at least 1), as
+/// Redis's scanGenericCommand parses them for a key's collection (no TYPE
+/// there). Redis parses them only once the key turned out to exist and
+/// to have the right type, so callers look the key up first.
+pub fn scan_args(cursor: u64, opts: &[bytes::Bytes]) -> Result<ScanArgs, CmdError> {
     let mut out = ScanArgs {
         cursor,
         pattern: None,

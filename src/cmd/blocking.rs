@@ -72,24 +72,30 @@ pub struct Blocked {
     flags: String,
 }
 
-/// Redis's getTimeoutFromObjectOrReply for seconds: a long double, times
-/// 1000, truncated (out of range becomes negative as the C cast does).
+/// Redis 7.0.15's getTimeoutFromObjectOrReply for seconds: a long double,
+/// times 1000 in long double, rounded up (0.0001 waits 1 ms, not
+/// forever) to a long long (NaN, infinities and anything beyond 2^63 - 1
+/// become `i64::MIN`, so "negative"). 7.0 has no upper bound: a timeout
+/// too far away just never expires (see [`deadline`]).
 fn timeout_ms(arg: &[u8]) -> Result<u64, CmdError> {
     let v = crate::util::ldouble::LongDouble::parse(arg)
         .ok_or_else(|| CmdError::other("ERR timeout is not a float or out of range"))?;
-    let ms = v.to_f64() * 1000.0;
-    let ms = if (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&ms) {
-        ms.trunc() as i64
-    } else {
-        i64::MIN
-    };
+    let ms = v.ceil_mul_i64(1000);
     if ms < 0 {
         return Err(CmdError::other("ERR timeout is negative"));
     }
-    if ms as u64 > (i64::MAX as u64).saturating_sub(crate::node::unix_ms()) {
-        return Err(CmdError::other("ERR timeout is out of range"));
-    }
     Ok(ms as u64)
+}
+
+/// When a client blocked for `timeout_ms` (0: forever) gives up. Redis
+/// stores the unix time in milliseconds plus the timeout; when that sum
+/// overflows a long long the wrapped value is never reached, so the
+/// client waits until served, as it does here.
+fn deadline(timeout_ms: u64) -> Option<Instant> {
+    if timeout_ms == 0 || timeout_ms > (i64::MAX as u64).saturating_sub(crate::node::unix_ms()) {
+        return None;
+    }
+    Instant::now().checked_add(Duration::from_millis(timeout_ms))
 }
 
 fn parse(args: &[Bytes], shards: usize) -> Result<Request, CmdError> {
@@ -445,8 +451,7 @@ pub async fn run(client: &mut Client, args: &[Bytes]) -> CmdResult {
 /// Leaves the client blocked on `waiter` (registered on its keys' shards
 /// already); the connection then calls [`wait`].
 fn enter_blocked(client: &mut Client, waiter: Arc<Waiter>, req: Request) {
-    let deadline =
-        (req.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(req.timeout_ms));
+    let deadline = deadline(req.timeout_ms);
     let flags = {
         let mut info = client.info.borrow_mut();
         info.blocked = Some(waiter.clone());

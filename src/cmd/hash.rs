@@ -8,7 +8,7 @@
 //! `dirty` only for real changes, so no-ops are not propagated.
 //! HINCRBYFLOAT is propagated as `HSET key field <result>`, as Redis does.
 
-use super::args::{int_arg, is, parse_i64_strict, scan_args};
+use super::args::{int_arg, is, parse_i64_strict, scan_args, scan_cursor};
 use super::error::{CmdError, CmdResult};
 use super::lookup::{read_hash, write_hash};
 use super::table::{flag::*, spec, CommandSpec, Group, Run, Split};
@@ -515,10 +515,13 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]
 fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let opts = scan_args(&args[2], &args[3..])?;
+    // Redis's order: the cursor, then the key (missing or of another
+    // type), then the options.
+    let cursor = scan_cursor(&args[2])?;
     let Some(h) = read_hash(ctx, &args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let opts = scan_args(cursor, &args[3..])?;
     let mut items = Vec::new();
     let next = h.scan(opts.cursor, opts.count, |f, v| {
         if opts.matches(f) {

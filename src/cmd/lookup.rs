@@ -33,6 +33,13 @@ pub fn read<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
     found
 }
 
+/// The key's value as the input of a command that stores its result at
+/// another key (see `Lookup::Source`; no statistics, the caller counts).
+pub fn source<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
+    let now = ctx.now_ms;
+    ctx.db().get(key, now, Lookup::Source)
+}
+
 /// The key's value for a change (no statistics, as Redis's lookupKeyWrite).
 pub fn write<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a mut Value> {
     let now = ctx.now_ms;
@@ -106,6 +113,21 @@ pub fn write_list<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a mut Lis
             l.recompress();
             Ok(Some(l))
         }
+        Some(_) => Err(CmdError::WrongType),
+    }
+}
+
+/// The stream for a change Redis does not signal as a change of the key
+/// (consumer groups, XSETID): a WATCH of it survives, a tracking reader
+/// is not invalidated (see `Lookup::Silent`).
+pub fn write_stream_silent<'a>(
+    ctx: &'a mut Ctx,
+    key: &[u8],
+) -> Result<Option<&'a mut StreamValue>, CmdError> {
+    let now = ctx.now_ms;
+    match ctx.db().get(key, now, Lookup::Silent) {
+        None => Ok(None),
+        Some(Value::Stream(s)) => Ok(Some(s)),
         Some(_) => Err(CmdError::WrongType),
     }
 }

@@ -6,7 +6,7 @@
 //! Propagation follows Redis 7.0: SPOP becomes `SREM key member...` (in
 //! batches of 1024 members) or `DEL key` when it took everything.
 
-use super::args::{int_arg, scan_args};
+use super::args::{int_arg, scan_args, scan_cursor};
 use super::error::{CmdError, CmdResult};
 use super::hash::{distinct_sample, rng, scan_reply};
 use super::lookup::{read_set, write_set};
@@ -340,6 +340,9 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// Members per propagated SREM when SPOP takes several.
 const SREM_BATCH: usize = 1024;
+/// SPOP with a count rebuilds the set from the members that stay once
+/// they are at most 1/5 of those that go (Redis's SPOP_MOVE_STRATEGY_MUL).
+const SPOP_KEEP_MUL: usize = 5;
 
 /// SPOP key [count]
 fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
@@ -381,19 +384,35 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     if count >= s.len() {
         let all: Vec<Reply> = members_reply(s.iter());
+        // Redis answers this case with SUNION's code, whose read lookup
+        // counts a keyspace hit (SPOP's own write lookup counts none).
+        ctx.count_read(key, true);
         ctx.db().remove(key);
         ctx.dirty(count as u64 + 1);
         ctx.notify_removal(class::SET, "spop", key, true);
         ctx.propagate_as(vec![vec![Bytes::from_static(b"DEL"), key.clone()]]);
         return Ok(Reply::Set(all));
     }
-    let mut popped = Vec::with_capacity(count);
-    for _ in 0..count {
-        match s.pop_random(&mut rng) {
-            Some(m) => popped.push(m),
-            None => break,
+    let keep = s.len() - count;
+    let popped = if keep * SPOP_KEEP_MUL <= count {
+        // Most of the set goes: draw the few members that stay into a new
+        // set and hand out the old one, as Redis does. The new set is
+        // encoded as SADDs of the kept members would encode it, so a
+        // hashtable of integers can come back as an intset.
+        let mut kept = Vec::with_capacity(keep);
+        for _ in 0..keep {
+            kept.extend(s.pop_random(&mut rng));
         }
-    }
+        let rebuilt = SetValue::from_members(kept.iter().map(|m| &m[..]), keep, &limits());
+        let old = std::mem::replace(s, rebuilt);
+        old.iter().map(|m| m.to_bytes()).collect()
+    } else {
+        let mut popped = Vec::with_capacity(count);
+        for _ in 0..count {
+            popped.extend(s.pop_random(&mut rng));
+        }
+        popped
+    };
     ctx.dirty(count as u64 + 1);
     ctx.notify(class::SET, "spop", key);
     let srems = popped
@@ -412,10 +431,13 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let opts = scan_args(&args[2], &args[3..])?;
+    // Redis's order: the cursor, then the key (missing or of another
+    // type), then the options.
+    let cursor = scan_cursor(&args[2])?;
     let Some(s) = read_set(ctx, &args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let opts = scan_args(cursor, &args[3..])?;
     let mut items = Vec::new();
     let next = s.scan(opts.cursor, opts.count, |m| {
         let b = m.to_bytes();

@@ -12,7 +12,7 @@
 //! nothing. Depends on `set` for the shared helpers.
 
 use super::error::{CmdError, CmdResult};
-use super::lookup::{read_set, write, write_set};
+use super::lookup::{source, write, write_set};
 use super::set::{limits, members_reply};
 use super::table::ClientCmd;
 use super::{Client, Ctx};
@@ -105,7 +105,9 @@ pub(super) fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         return Err(CmdError::WrongType);
     }
     if src == dst {
-        let found = read_set(ctx, src)?.is_some_and(|s| s.contains(member));
+        // Redis answers from its write lookup: no keyspace hit counted.
+        let now = ctx.now_ms;
+        let found = matches!(ctx.db().get_ref(src, now), Some(Value::Set(s)) if s.contains(member));
         return Ok(Reply::Int(found as i64));
     }
     if !take_member(ctx, src, member) {
@@ -215,13 +217,15 @@ fn inter_card(sets: &[Option<&SetValue>], limit: usize) -> usize {
 /// Looks up every key (lazy expiry, WRONGTYPE) with the given mode. A
 /// store reads its sources as writes do: on a replica applying its
 /// master's stream, a logically expired source still counts (the master
-/// decides about expiry), as in Redis. Either way each lookup counts as a
-/// read (a hit, or a miss announced as `keymiss`), as Redis's lookupKeyRead.
+/// decides about expiry), as in Redis; but a source is not changed, so a
+/// WATCH on it survives (`Lookup::Source`). Either way each lookup counts
+/// as a read (a hit, or a miss announced as `keymiss`), as Redis's
+/// lookupKeyRead.
 fn check_sources(ctx: &mut Ctx, keys: &[Bytes], store: bool) -> Result<(), CmdError> {
     let mut wrong = false;
     for k in keys {
         let v = if store {
-            write(ctx, k)
+            source(ctx, k)
         } else {
             super::lookup::read(ctx, k)
         };

@@ -16,7 +16,7 @@
 
 use super::args::{is, parse_i64_strict};
 use super::error::{CmdError, CmdResult};
-use super::lookup::{read, read_stream, write_stream};
+use super::lookup::{read, read_stream, write_stream, write_stream_silent};
 use super::table::{flag::*, spec, ClientCmd, CommandSpec, Group, Run, Split};
 use super::{Client, Ctx};
 use crate::keyspace::stream::{StreamValue, Trim};
@@ -472,7 +472,8 @@ fn xsetid(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         }
         i += 2;
     }
-    let Some(s) = write_stream(ctx, &args[1])? else {
+    // Redis 7.0 does not signal XSETID's key as changed.
+    let Some(s) = write_stream_silent(ctx, &args[1])? else {
         return Err(CmdError::other("ERR no such key"));
     };
     if !s.is_empty() {
@@ -523,16 +524,14 @@ pub(super) fn entries_after(
     ))
 }
 
-/// XREAD's BLOCK: milliseconds, as Redis's getTimeoutFromObjectOrReply
-/// takes them.
+/// XREAD's BLOCK: milliseconds, as Redis 7.0's getTimeoutFromObjectOrReply
+/// takes them (any non-negative integer; one too far in the future never
+/// expires, see `blocking::deadline`).
 pub(super) fn block_ms(arg: &[u8]) -> Result<u64, CmdError> {
     let ms = parse_i64_strict(arg)
         .ok_or_else(|| CmdError::other("ERR timeout is not an integer or out of range"))?;
     if ms < 0 {
         return Err(CmdError::other("ERR timeout is negative"));
-    }
-    if ms as u64 > (i64::MAX as u64).saturating_sub(crate::node::unix_ms()) {
-        return Err(CmdError::other("ERR timeout is out of range"));
     }
     Ok(ms as u64)
 }

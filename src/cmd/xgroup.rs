@@ -11,7 +11,7 @@
 
 use super::args::{is, parse_i64_strict};
 use super::error::{CmdError, CmdResult};
-use super::lookup::{read_stream, write_stream};
+use super::lookup::{read_stream, write_stream_silent};
 use super::server::{help, sub_arity, unknown_sub};
 use super::stream::{add_empty_stream, entry_reply, interval_id, parse_id, strict_id};
 use super::table::{flag::*, spec, CommandSpec, Group as G, Run, Split};
@@ -187,7 +187,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     }
     // What the key holds: its last ID, and whether it has the group.
     let found =
-        write_stream(ctx, key)?.map(|s| (s.last_id, s.groups.contains_key(&group_name[..])));
+        write_stream_silent(ctx, key)?.map(|s| (s.last_id, s.groups.contains_key(&group_name[..])));
     let exists = found.is_some();
     let (last, has_group) = found.unwrap_or((StreamId::MIN, false));
     if !exists && !mkstream {
@@ -209,7 +209,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             if !exists {
                 add_empty_stream(ctx, key);
             }
-            let Some(s) = write_stream(ctx, key)? else {
+            let Some(s) = write_stream_silent(ctx, key)? else {
                 return Ok(Reply::Nil);
             };
             if s.groups.contains_key(&group_name[..]) {
@@ -231,7 +231,8 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
                 b"$" => last,
                 arg => parse_id(arg, false, 0, false)?.0,
             };
-            if let Some(g) = write_stream(ctx, key)?.and_then(|s| s.groups.get_mut(&group_name[..]))
+            if let Some(g) =
+                write_stream_silent(ctx, key)?.and_then(|s| s.groups.get_mut(&group_name[..]))
             {
                 g.last_id = id;
                 g.entries_read = entries_read;
@@ -241,7 +242,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Ok)
         }
         "destroy" => {
-            let removed = write_stream(ctx, key)?
+            let removed = write_stream_silent(ctx, key)?
                 .and_then(|s| s.groups.remove(&group_name[..]))
                 .is_some();
             if !removed {
@@ -254,7 +255,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Int(1))
         }
         "createconsumer" => {
-            let created = write_stream(ctx, key)?
+            let created = write_stream_silent(ctx, key)?
                 .and_then(|s| s.groups.get_mut(&group_name[..]))
                 .is_some_and(|g| g.add_consumer(&args[4], now));
             if created {
@@ -264,7 +265,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Int(i64::from(created)))
         }
         _ => {
-            let pending = write_stream(ctx, key)?
+            let pending = write_stream_silent(ctx, key)?
                 .and_then(|s| s.groups.get_mut(&group_name[..]))
                 .and_then(|g| g.remove_consumer(&args[4]));
             match pending {
@@ -281,7 +282,7 @@ fn xgroup(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// XACK key group id [id ...]
 fn xack(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let Some(s) = write_stream(ctx, &args[1])? else {
+    let Some(s) = write_stream_silent(ctx, &args[1])? else {
         return Ok(Reply::Int(0));
     };
     let Some(g) = s.groups.get_mut(&args[2][..]) else {
@@ -480,7 +481,7 @@ fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
         Some(t) if (0..=now).contains(&t) => t,
         _ => now,
     };
-    let Some(s) = write_stream(ctx, key)? else {
+    let Some(s) = write_stream_silent(ctx, key)? else {
         return Err(no_key_or_group(key, group_name));
     };
     let Some(mut g) = s.groups.remove(&group_name[..]) else {
@@ -590,7 +591,7 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     if read_stream(ctx, key)?.is_none_or(|s| !s.groups.contains_key(&group_name[..])) {
         return Err(no_key_or_group(key, group_name));
     }
-    let Some(s) = write_stream(ctx, key)? else {
+    let Some(s) = write_stream_silent(ctx, key)? else {
         return Err(no_key_or_group(key, group_name));
     };
     let Some(mut g) = s.groups.remove(&group_name[..]) else {

@@ -13,7 +13,7 @@
 //! propagated commands and on `blocking` for BLOCK.
 
 use super::error::{CmdError, CmdResult};
-use super::lookup::{read, write_stream};
+use super::lookup::{read, write_stream_silent};
 use super::stream::{entry_reply, parse_read_args, strict_id};
 use super::xgroup::{setid_command, xclaim_command};
 use super::{Client, Ctx};
@@ -57,7 +57,7 @@ fn serve(
 ) -> Result<Option<Reply>, CmdError> {
     let now = ctx.now_ms as i64;
     let db = ctx.db;
-    let Some(s) = write_stream(ctx, key)? else {
+    let Some(s) = write_stream_silent(ctx, key)? else {
         return Ok(None);
     };
     let Some(mut g) = s.groups.remove(&read.group[..]) else {

@@ -14,7 +14,7 @@
 //! and ZPOPMAX with their count). The blocking pops (BZPOPMIN BZPOPMAX
 //! BZMPOP) have their rows here and run in `blocking`.
 
-use super::args::{int_arg, is, scan_args};
+use super::args::{int_arg, is, scan_args, scan_cursor};
 use super::error::{CmdError, CmdResult};
 use super::hash::{distinct_sample, rng, scan_reply};
 use super::lookup::{read_zset, write_zset};
@@ -558,10 +558,13 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
 
 /// ZSCAN key cursor [MATCH pattern] [COUNT count]
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
-    let opts = scan_args(&args[2], &args[3..])?;
+    // Redis's order: the cursor, then the key (missing or of another
+    // type), then the options.
+    let cursor = scan_cursor(&args[2])?;
     let Some(z) = read_zset(ctx, &args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let opts = scan_args(cursor, &args[3..])?;
     let mut items = Vec::new();
     let next = z.scan(opts.cursor, opts.count, |m, s| {
         if opts.matches(m) {

@@ -20,7 +20,7 @@
 
 use super::args::{int_arg, is};
 use super::error::{CmdError, CmdResult};
-use super::lookup::{read, write};
+use super::lookup::{read, source, write};
 use super::table::ClientCmd;
 use super::zrange::{self, elements_reply, Form};
 use super::zset::{limits, pop_from};
@@ -38,10 +38,11 @@ use std::collections::HashMap;
 type Input = Option<Vec<(Bytes, f64)>>;
 
 /// Reads one source key: WRONGTYPE unless it holds a set or sorted set. A
-/// store reads its sources as writes do (see setops' `check_sources`).
+/// store reads its sources as writes do, without marking them changed
+/// (see setops' `check_sources`).
 fn read_input(ctx: &mut Ctx, key: &[u8], store: bool, sets_too: bool) -> Result<Input, CmdError> {
     let v = if store {
-        write(ctx, key)
+        source(ctx, key)
     } else {
         read(ctx, key)
     };

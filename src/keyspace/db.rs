@@ -26,11 +26,21 @@ use bytes::Bytes;
 /// expired keys are hidden from reads but stay writable by the replication
 /// stream (see [`Db::get`]). `Peek` is a read that does not count as an
 /// access for eviction (Redis's LOOKUP_NOTOUCH: EXISTS, TYPE, OBJECT).
+/// `Source` is how a command that stores elsewhere (SUNIONSTORE,
+/// ZINTERSTORE...) reads its inputs: expiry as for `Write` (Redis looks
+/// them up for writing), but the key is not changed, so it is neither a
+/// change in waiting for WATCH and tracking nor a copy-on-write point.
+/// `Silent` is a `Write` whose change Redis does not signal as a change
+/// of the key (consumer-group bookkeeping, XSETID: no signalModifiedKey
+/// in Redis 7.0), so WATCH and tracking never hear of it; the snapshot's
+/// copy-on-write hook still runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
     Read,
     Write,
     Peek,
+    Source,
+    Silent,
 }
 
 /// Bounded retries before RANDOMKEY on a replica gives up finding a live
@@ -144,23 +154,24 @@ impl Db {
     /// expiry and will send the DEL itself (Redis treats master-client
     /// lookups the same way).
     ///
-    /// Only a `Write` lookup may change the returned value: during a
-    /// snapshot it saves the key's cut version first, a `Read` one does not.
+    /// Only a `Write` or `Silent` lookup may change the returned value:
+    /// during a snapshot it saves the key's cut version first, a `Read`
+    /// one does not.
     pub fn get(&mut self, key: &[u8], now_ms: u64, mode: Lookup) -> Option<&mut Value> {
         if Self::is_expired(&self.expires, key, now_ms) {
             if self.expire_allowed {
                 self.delete_expired(key);
                 return None;
             }
-            if mode != Lookup::Write {
+            if !matches!(mode, Lookup::Write | Lookup::Source | Lookup::Silent) {
                 return None;
             }
         }
+        if matches!(mode, Lookup::Write | Lookup::Silent) && self.snap.is_some() {
+            // The caller may change the value in place (APPEND, INCR...).
+            self.before_change(key);
+        }
         if mode == Lookup::Write {
-            if self.snap.is_some() {
-                // The caller may change the value in place (APPEND, INCR...).
-                self.before_change(key);
-            }
             // Likewise for WATCH: the caller may change it in place, so a
             // write lookup of an existing watched key is a change in
             // waiting, committed once the command reports one.

@@ -51,8 +51,12 @@ const SHRINK_FILL_DIV: usize = 8;
 /// As Redis's dictRehash: each step may skip this many empty buckets per
 /// bucket it is asked to move, so one step is bounded even in sparse tables.
 const EMPTY_VISITS_PER_STEP: usize = 10;
-/// Random bucket draws before `random_entry` falls back to a linear probe.
+/// Random bucket draws before `random_slot` falls back to a linear probe.
 const RANDOM_BUCKET_TRIES: usize = 64;
+/// Random slot draws before `random_entry` gives up on a uniform pick.
+/// Between compactions a slab is rarely less than 1/16 occupied, so this
+/// many misses in a row are practically impossible.
+const FAIR_SLOT_TRIES: usize = 256;
 
 // ---------------------------------------------------------------- hashing --
 
@@ -963,15 +967,48 @@ impl<V, S: Stamp> Dict<V, S> {
 
     // ------------------------------------------------------------ random --
 
-    /// A random entry: a random non-empty bucket, then a random element of
-    /// its chain (Redis's dictGetRandomKey). Entries in longer chains are a
-    /// little less likely; fine for RANDOMKEY and sampling. `rng` is any
-    /// caller-owned state for [`rand_next`].
+    /// A random entry, every entry equally likely (what Redis's
+    /// dictGetFairRandomKey is for: SPOP, SRANDMEMBER, HRANDFIELD,
+    /// ZRANDMEMBER and RANDOMKEY must not favour some members). `rng` is
+    /// any caller-owned state for [`rand_next`].
     pub fn random_entry(&self, rng: &mut u64) -> Option<(&Bytes, &V)> {
-        self.random_slot(rng)
+        self.fair_slot(rng)
             .and_then(|s| s.kv.as_ref().map(|(k, v)| (k, v)))
     }
 
+    /// A uniformly drawn live slot: entries live in slabs, not in buckets,
+    /// so drawing slot positions until one holds an entry picks each
+    /// entry with the same probability, whatever the chain lengths (a
+    /// bucket-then-chain pick favours entries alone in their bucket). Free
+    /// slots are at most a small multiple of the live ones between
+    /// compactions, so few draws are needed; should they all miss (a
+    /// compaction running late), the bucket pick answers instead.
+    fn fair_slot(&self, rng: &mut u64) -> Option<&Slot<V, S>> {
+        if self.is_empty() {
+            return None;
+        }
+        let n_new = self.slab.fresh;
+        let old = self.old.as_ref();
+        let total = n_new + old.map_or(0, |o| o.fresh);
+        for _ in 0..FAIR_SLOT_TRIES {
+            let r = bounded(rand_next(rng), total as usize) as u64;
+            let (slab, p) = match old {
+                Some(o) if r >= n_new => (o, r - n_new),
+                _ => (&self.slab, r),
+            };
+            // Slot ids are 1-based and below 2^32 (see SLOT_LIMIT).
+            if let Some(s) = slab.slot(p as u32 + 1) {
+                if s.kv.is_some() {
+                    return Some(s);
+                }
+            }
+        }
+        self.random_slot(rng)
+    }
+
+    /// A random non-empty bucket, then a random entry of its chain
+    /// (Redis's dictGetRandomKey): entries sharing a bucket are less likely
+    /// than lone ones, but the cost is bounded whatever the slabs hold.
     fn random_slot(&self, rng: &mut u64) -> Option<&Slot<V, S>> {
         if self.is_empty() {
             return None;
@@ -1094,7 +1131,8 @@ impl<V> Dict<V, u32> {
     }
 
     /// [`Dict::random_entry`] with the entry's access stamp (eviction
-    /// sampling).
+    /// sampling, where a bucket-then-chain pick is fair enough, as Redis's
+    /// dictGetSomeKeys is).
     pub fn random_entry_with_access(&self, rng: &mut u64) -> Option<(&Bytes, &V, u32)> {
         self.random_slot(rng)
             .and_then(|s| s.kv.as_ref().map(|(k, v)| (k, v, s.access)))
@@ -1509,6 +1547,55 @@ mod tests {
         }
         println!("repeats removed by the rank filter: {repeats_removed}");
         assert!(repeats_removed > 0, "no shrink repeated anything");
+    }
+
+    /// Pearson's chi-square of `draws` picks over `d`'s keys against the
+    /// uniform distribution.
+    fn chi_square(d: &Dict<u64>, draws: usize, rng: &mut u64) -> f64 {
+        let mut counts: HashMap<Bytes, usize> = d.keys().map(|k| (k.clone(), 0)).collect();
+        for _ in 0..draws {
+            let (k, _) = d.random_entry(rng).expect("non-empty");
+            *counts.get_mut(k).expect("a live key") += 1;
+        }
+        let expected = draws as f64 / d.len() as f64;
+        counts
+            .values()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum()
+    }
+
+    #[test]
+    fn random_entry_is_uniform_whatever_the_chains() {
+        // Seeded hashes and draws: deterministic, so the generous bounds
+        // below (a chi-square this far above its degrees of freedom has
+        // odds far below 1e-9 for a fair pick) cannot flake. A
+        // bucket-then-chain pick fails them: lone entries come up about
+        // twice as often as those sharing a bucket.
+        let mut rng = 7u64;
+        // Ten members churned as by SPOP + SADD (free slots reused).
+        let mut d: Dict<u64> = Dict::with_seed(3);
+        for i in 0..10 {
+            d.insert(key(i), i);
+        }
+        for i in 10..2_000 {
+            let (k, _) = d.random_entry(&mut rng).expect("non-empty");
+            let k = k.clone();
+            d.remove(&k);
+            d.insert(key(i), i);
+        }
+        assert!(chi_square(&d, 20_000, &mut rng) < 50.0); // 9 degrees of freedom
+                                                          // A thousand entries at load factor ~1: chains everywhere.
+        let mut d: Dict<u64> = Dict::with_seed(4);
+        for i in 0..1_000 {
+            d.insert(key(i), i);
+        }
+        assert!(chi_square(&d, 200_000, &mut rng) < 1_300.0); // 999 dof
+                                                              // Mid-shrink: entries in the old slab and the compacted one.
+        for i in 0..900 {
+            d.remove(&key(i));
+        }
+        assert!(d.is_rehashing());
+        assert!(chi_square(&d, 20_000, &mut rng) < 200.0); // 99 dof
     }
 
     #[test]

@@ -383,6 +383,47 @@ impl LongDouble {
         f64::from_bits(sign_bit | bits)
     }
 
+    /// `(long long) ceill(self * k)` as x87 code computes it: the exact
+    /// product rounded to the 64-bit significand (nearest, ties to even),
+    /// rounded up to an integer, then converted. NaN, infinities and
+    /// results outside `i64` give `i64::MIN`, the FPU's "integer
+    /// indefinite". Redis 7.0 turns a blocking timeout in seconds into
+    /// milliseconds this way (k = 1000), which `f64` cannot mimic near
+    /// 2^63.
+    pub fn ceil_mul_i64(self, k: u32) -> i64 {
+        let (mant, e) = match self.classify() {
+            Class::Zero => return 0,
+            Class::Inf | Class::Nan => return i64::MIN,
+            Class::Finite { mant, e } => (mant, e),
+        };
+        let p = u128::from(mant) * u128::from(k);
+        if p == 0 {
+            return 0;
+        }
+        let width = i64::from(128 - p.leading_zeros());
+        // At most 2^64 after rounding, so the shifts below cannot overflow.
+        let (m, e) = if width > 64 {
+            (shift_round(p, width - 64, false), e + width - 64)
+        } else {
+            (p, e)
+        };
+        // The integer part, and whether a fraction was cut off.
+        let (whole, cut) = match e {
+            64.. => return i64::MIN,
+            0.. => (m << e, false),
+            _ if e <= -128 => (0, true),
+            _ => (m >> -e, m & ((1u128 << -e) - 1) != 0),
+        };
+        // Up is away from zero for a positive value, towards it otherwise.
+        let magnitude = whole + u128::from(cut && !self.sign);
+        match (self.sign, i64::try_from(magnitude)) {
+            (false, Ok(v)) => v,
+            (true, Ok(v)) => -v,
+            // Only -2^63 fits, and it is `i64::MIN` too.
+            _ => i64::MIN,
+        }
+    }
+
     /// The 80-bit encoding: bit 79 sign, bits 78..64 biased exponent, bits
     /// 63..0 significand (the layout of the first 10 bytes of a C
     /// `long double` on x86, read little-endian).
@@ -966,6 +1007,33 @@ impl Big {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Redis 7.0.15's `(long long) ceill(ftval * 1000.0)` for blocking
+    /// timeouts, checked against its replies: up to 2^63 - 1 ms accepted,
+    /// 2^63 and beyond (and NaN, inf) "integer indefinite", a positive
+    /// fraction of a millisecond rounded up.
+    #[test]
+    fn ceil_mul_matches_x87_near_2_pow_63() {
+        let ms = |s: &str| LongDouble::parse(s.as_bytes()).unwrap().ceil_mul_i64(1000);
+        assert_eq!(ms("1.5"), 1500);
+        assert_eq!(ms("-1.5"), -1500);
+        assert_eq!(ms("0.0001"), 1);
+        assert_eq!(ms("0.0009"), 1);
+        assert_eq!(ms("-0.0009"), 0);
+        assert_eq!(ms("-0.0"), 0);
+        assert_eq!(ms("1e-4000"), 1);
+        assert_eq!(ms("9223371000000000"), 9_223_371_000_000_000_000);
+        // The products below are 2^63 - 8.2, - 1.36, - 0.38 and + 0.59
+        // before rounding to 64 bits; f64 takes all four to 2^63.
+        assert_eq!(ms("9223372036854775.8"), 9_223_372_036_854_775_800);
+        assert_eq!(ms("9223372036854775.807"), i64::MAX);
+        assert_eq!(ms("9223372036854775.8073"), i64::MIN);
+        assert_eq!(ms("9223372036854775.809"), i64::MIN);
+        assert_eq!(ms("-9223372036854775.8073"), -i64::MAX);
+        assert_eq!(ms("9223372036854776"), i64::MIN);
+        assert_eq!(ms("1e300"), i64::MIN);
+        assert_eq!(ms("inf"), i64::MIN);
+    }
 
     /// `(a, b, bits of a + b, INCRBYFLOAT output)` as computed by glibc 2.36
     /// `strtold` + x87 `long double` addition + `snprintf("%.17Lf")` on
