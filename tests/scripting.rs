@@ -426,3 +426,169 @@ fn struct_library_matches_redis() {
         assert_eq!(c.cmdb(&args), rc.cmdb(&args), "{body}");
     }
 }
+
+/// Runs each script body with `EVAL body 0` on both servers (after the
+/// same setup), requiring the same reply. Bodies are sent whole: the
+/// line-splitting comparison cuts a script at its spaces.
+fn same_eval_replies(setup: &[&[&str]], bodies: &[&str]) {
+    let (ours, theirs) = (cascade(&[]), redis(&[]));
+    let (mut o, mut r) = (ours.conn(), theirs.conn());
+    for conn in [&mut o, &mut r] {
+        for cmd in setup {
+            assert!(!conn.cmd(cmd).is_error(), "{cmd:?}");
+        }
+    }
+    for body in bodies {
+        let args: [&[u8]; 3] = [b"EVAL", body.as_bytes(), b"0"];
+        assert_eq!(o.cmdb(&args), r.cmdb(&args), "{body}");
+    }
+}
+
+#[test]
+fn script_refuses_what_redis_refuses_from_scripts() {
+    // SCRIPT's subcommands but HELP are `noscript`; an unknown subcommand
+    // is an unknown command; XREAD and XREADGROUP refuse BLOCK where they
+    // meet it (before a bad timeout or WRONGTYPE), naming the command as
+    // the script spelled it.
+    same_eval_replies(
+        &[&["SET", "str", "x"]],
+        &[
+            "return redis.call('SCRIPT','FLUSH')",
+            "return redis.call('script','load','return 1')",
+            "return redis.pcall('SCRIPT','EXISTS','abc')",
+            "return redis.pcall('SCRIPT','KILL')",
+            "return redis.pcall('SCRIPT','nosuch')",
+            "return redis.pcall('CONFIG','nosuch')",
+            "return redis.pcall('SCRIPT')",
+            "return #redis.pcall('SCRIPT','HELP')",
+            "return redis.call('XREAD','BLOCK','0','STREAMS','s','$')",
+            "return redis.call('xread','COUNT','1','BLOCK','x','STREAMS','s','$')",
+            "return redis.call('xread','STREAMS','BLOCK','1')",
+            "return redis.call('xreadgroup','GROUP','g','c','BLOCK','0','STREAMS','str','>')",
+            "return redis.call('XREADGROUP','GROUP','g','c','STREAMS','str','>')",
+        ],
+    );
+}
+
+#[test]
+fn lua_environment_matches_redis() {
+    same_eval_replies(
+        &[],
+        &[
+            // Globals Redis 7.0 removes, and the real global table.
+            "return type(getfenv)",
+            "return type(setfenv)",
+            "return type(newproxy)",
+            "return type(debug)",
+            "return type(rawget(_G, 'KEYS'))",
+            "return type(rawget(_G, 'redis'))",
+            "return rawget(_G, 'debug')",
+            "return rawget(_G, '_G') == _G",
+            "rawset(_G, 'x', 1) return 1",
+            "return type(getmetatable(_G))",
+            "local n = 0 for k in pairs(_G) do if k == 'redis' or k == 'debug' then n = n + 1 end end return n",
+            // cmsgpack's partial unpacking and cjson's buffer switch.
+            "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2))}",
+            "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2), 1)}",
+            "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2), 2)}",
+            "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2), 5)}",
+            "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2), -1)}",
+            "return {cmsgpack.unpack_one()}",
+            "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}",
+            "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), '2', 1)}",
+            "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2), 0)}",
+            "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2))}",
+            "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2), 'x')}",
+            "return {cmsgpack._NAME, cmsgpack._VERSION, cjson._NAME, cjson._VERSION}",
+            "return {cjson.encode_keep_buffer(), cjson.encode_keep_buffer('off'), cjson.encode_keep_buffer(true)}",
+            "return cjson.encode_keep_buffer('x')",
+            "return cjson.encode_keep_buffer(1, 2)",
+            "return cjson.encode_keep_buffer({})",
+        ],
+    );
+}
+
+#[test]
+fn lua_errors_and_helpers_match_redis() {
+    same_eval_replies(
+        &[&["SET", "kk", "x"]],
+        &[
+            // pcall gives redis.call's error as its text (7.0); xpcall's
+            // handler gets the table; C functions' errors carry no position.
+            "local ok, e = pcall(redis.call, 'nosuch') return e",
+            "local ok, e = pcall(function() return redis.call('incr', 'kk') end) return {type(e), e}",
+            "local ok, e = xpcall(function() return redis.call('incr', 'kk') end, function(m) return type(m) end) return e",
+            "local ok, e = pcall(redis.call, 'nosuch') error(e)",
+            "local ok, e = pcall(error, 'x') return e",
+            "local ok, e = pcall(error, {err = 5}) return {type(e), e}",
+            "local ok, e = pcall(error, {err = '-A b'}) return e",
+            "local ok, e = pcall(string.rep) return e",
+            // Error replies: Redis's code parsing, verbatim `err` fields.
+            "return redis.error_reply('boom')",
+            "return redis.error_reply('boom').err",
+            "return redis.error_reply('-X y')",
+            "return redis.error_reply('-X y').err",
+            "return redis.error_reply('x\\n').err",
+            "return redis.error_reply('')",
+            "return redis.error_reply('a', 'b')",
+            "return redis.error_reply()",
+            "return redis.status_reply('a', 'b')",
+            "return {err = '-MYERR x'}",
+            "return {err = ''}",
+            "return {1, {err = '-Y z'}}",
+            "error(redis.error_reply('boom'))",
+            "error({err = '-MYERR x'})",
+            "error({err = 5})",
+            // Argument checks of the redis.* helpers.
+            "return redis.sha1hex()",
+            "return redis.sha1hex('a', 'b')",
+            "return redis.sha1hex({})",
+            "return redis.sha1hex(5)",
+            "return redis.log(99, 'x')",
+            "return redis.log()",
+            "return redis.log(1)",
+            "return redis.log('1', 'x')",
+            "return redis.log('x', 'x')",
+            "return redis.log(-1, 'x')",
+            "return redis.set_repl()",
+            "return redis.set_repl(1, 2)",
+            "return redis.set_repl(99)",
+            "return redis.set_repl('x')",
+        ],
+    );
+}
+
+#[test]
+fn script_flush_and_debug_options_match_redis() {
+    let (ours, theirs) = (cascade(&[]), redis(&[]));
+    let (mut o, mut r) = (ours.conn(), theirs.conn());
+    // YES and SYNC would start Redis's debugger: not compared.
+    assert_same_replies(
+        &mut o,
+        &mut r,
+        &[
+            "SCRIPT FLUSH SYNC ASYNC",
+            "SCRIPT FLUSH x",
+            "SCRIPT FLUSH ASYNC",
+            "SCRIPT DEBUG NO",
+            "SCRIPT DEBUG no",
+            "SCRIPT DEBUG x",
+            "SCRIPT DEBUG",
+            "SCRIPT DEBUG NO x",
+        ],
+    );
+    assert!(o.cmd(&["SCRIPT", "DEBUG", "YES"]).is_error());
+}
+
+#[test]
+fn resp3_nan_double_keeps_its_sign() {
+    let (ours, theirs) = (cascade(&[]), redis(&[]));
+    let (mut o, mut r) = (ours.conn(), theirs.conn());
+    for conn in [&mut o, &mut r] {
+        assert!(!conn.cmd(&["HELLO", "3"]).is_error());
+    }
+    for body in ["return {double = 0/0}", "return {double = -(0/0)}"] {
+        let args: [&[u8]; 3] = [b"EVAL", body.as_bytes(), b"0"];
+        assert_eq!(o.cmdb(&args), r.cmdb(&args), "{body}");
+    }
+}

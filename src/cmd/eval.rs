@@ -128,15 +128,18 @@ pub(super) async fn run_script(
     }
     let ended = Ended;
     scripting::set_script_caller(super::acl::current_user(client));
-    let saved = (client.db, client.proto, client.in_exec);
+    let saved = (client.db, client.proto, client.in_exec, client.in_script);
     client.proto = Protocol::Resp2;
     client.in_exec = true;
+    client.in_script = true;
     let reply = shard::scoped(&guard, async {
         let mut input = Resume::Start;
         loop {
             match run.resume(input) {
                 Step::Done(reply) => return reply,
-                Step::Failed(text) => return Reply::Error(Bytes::from(text)),
+                // The text goes verbatim after the error marker, as Redis
+                // writes it: an `err` field's leading '-' stays.
+                Step::Failed(text) => return Reply::Error(Bytes::from(format!("-{text}"))),
                 Step::BadCall(msg) => {
                     input = Resume::Reply(Reply::Error(Bytes::from_static(msg.as_bytes())))
                 }
@@ -154,7 +157,7 @@ pub(super) async fn run_script(
     })
     .await;
     drop(ended);
-    (client.db, client.proto, client.in_exec) = saved;
+    (client.db, client.proto, client.in_exec, client.in_script) = saved;
     if let Some(capture) = capture {
         super::tx::append_captured(client, &capture);
         guard.run_each(|core| core.capture = None).await;
@@ -227,8 +230,8 @@ const SCRIPT_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP
-pub async fn script(_client: &mut Client, args: &[Bytes]) -> CmdResult {
+/// SCRIPT LOAD|EXISTS|FLUSH|KILL|DEBUG|HELP
+pub async fn script(client: &mut Client, args: &[Bytes]) -> CmdResult {
     let sub = args[1].to_ascii_lowercase();
     match (&sub[..], args.len()) {
         (b"help", 2) => help(SCRIPT_HELP),
@@ -242,10 +245,12 @@ pub async fn script(_client: &mut Client, args: &[Bytes]) -> CmdResult {
                 .map(|sha| Reply::Int(i64::from(scripting::cached(sha).is_some())))
                 .collect(),
         )),
-        (b"flush", 2 | 3) => {
-            if args.len() == 3
-                && !args[2].eq_ignore_ascii_case(b"sync")
-                && !args[2].eq_ignore_ascii_case(b"async")
+        // Redis takes any number of arguments and names the one option.
+        (b"flush", n) if n >= 2 => {
+            if n > 3
+                || (n == 3
+                    && !args[2].eq_ignore_ascii_case(b"sync")
+                    && !args[2].eq_ignore_ascii_case(b"async"))
             {
                 return Err(CmdError::other(
                     "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
@@ -255,11 +260,32 @@ pub async fn script(_client: &mut Client, args: &[Bytes]) -> CmdResult {
             Ok(Reply::Ok)
         }
         (b"kill", 2) => kill(false),
-        (b"help" | b"load" | b"exists" | b"flush" | b"kill", _) => Err(sub_arity(
+        (b"debug", 3) => debug(client, &args[2]),
+        (b"help" | b"load" | b"exists" | b"flush" | b"kill" | b"debug", _) => Err(sub_arity(
             "script",
             std::str::from_utf8(&sub).unwrap_or("?"),
         )),
         _ => Err(unknown_sub("script", &args[1])),
+    }
+}
+
+/// SCRIPT DEBUG YES|SYNC|NO. Cascade has no Lua debugger (Redis's LDB
+/// session over the connection), so only NO, which leaves scripts running
+/// normally, is accepted; YES and SYNC say so instead of being ignored.
+fn debug(client: &Client, mode: &Bytes) -> CmdResult {
+    if client.in_exec {
+        return Err(CmdError::other(
+            "ERR SCRIPT DEBUG must be called outside MULTI",
+        ));
+    }
+    if mode.eq_ignore_ascii_case(b"no") {
+        Ok(Reply::Ok)
+    } else if mode.eq_ignore_ascii_case(b"yes") || mode.eq_ignore_ascii_case(b"sync") {
+        Err(CmdError::other(
+            "ERR SCRIPT DEBUG YES/SYNC is not supported: Cascade has no Lua debugger",
+        ))
+    } else {
+        Err(CmdError::other("ERR Use SCRIPT DEBUG YES/SYNC/NO"))
     }
 }
 

@@ -62,6 +62,12 @@ pub(crate) fn call_flags(spec: &CommandSpec, args: &[Bytes]) -> u32 {
                 _ => spec.flags | NOSCRIPT,
             }
         }
+        // Like FUNCTION's, SCRIPT's subcommands manage scripts and so may
+        // not be called by one; only HELP may.
+        Run::Client(ClientCmd::Script) => match args.get(1).map(|s| s.to_ascii_lowercase()) {
+            Some(sub) if sub == b"help" => spec.flags,
+            _ => spec.flags | NOSCRIPT,
+        },
         _ => spec.flags,
     }
 }

@@ -222,6 +222,9 @@ pub struct Client {
     /// EXEC is running this client's queued commands (blocking commands
     /// such as WAIT answer at once then, as in Redis).
     pub in_exec: bool,
+    /// A script (EVAL or a function) is running its calls as this client:
+    /// commands that refuse options there (XREAD BLOCK) look at it.
+    pub in_script: bool,
     /// Channels and patterns, once the client subscribed to something.
     pub subs: Option<pubsub::Subscriptions>,
     /// Set while the client waits in a blocking command (BLPOP...): the
@@ -286,6 +289,7 @@ impl Client {
             multi: None,
             watched: Vec::new(),
             in_exec: false,
+            in_script: false,
             subs: None,
             blocked: None,
         }

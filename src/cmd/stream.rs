@@ -558,7 +558,13 @@ impl ReadArgs {
 
 /// Parses the options of XREAD (`grouped` false: GROUP and NOACK are
 /// refused, as Redis refuses them) or XREADGROUP, in Redis's order.
-pub(super) fn parse_read_args(args: &[Bytes], grouped: bool) -> Result<ReadArgs, CmdError> {
+/// From a script (`in_script`) BLOCK is refused where it is met, before
+/// its timeout or any key is looked at, as Redis does.
+pub(super) fn parse_read_args(
+    args: &[Bytes],
+    grouped: bool,
+    in_script: bool,
+) -> Result<ReadArgs, CmdError> {
     let mut out = ReadArgs {
         count: 0,
         block: None,
@@ -571,6 +577,13 @@ pub(super) fn parse_read_args(args: &[Bytes], grouped: bool) -> Result<ReadArgs,
         let more = args.len() - 1 - i;
         let a = &args[i];
         if is(a, "block") && more > 0 {
+            if in_script {
+                // Redis names the command as the script spelled it.
+                return Err(CmdError::other(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&args[0])
+                )));
+            }
             out.block = Some(block_ms(&args[i + 1])?);
             i += 1;
         } else if is(a, "count") && more > 0 {
@@ -613,7 +626,7 @@ pub(super) fn parse_read_args(args: &[Bytes], grouped: bool) -> Result<ReadArgs,
 
 /// XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]
 pub async fn xread(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    let opts = parse_read_args(args, false)?;
+    let opts = parse_read_args(args, false, client.in_script)?;
     let (keys, id_args) = opts.keys_and_ids(args);
     let (count, block) = (opts.count, opts.block);
     let db = client.db;

@@ -159,7 +159,7 @@ fn read_value<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a Value> {
 /// XREADGROUP GROUP group consumer [COUNT count] [BLOCK milliseconds]
 /// [NOACK] STREAMS key [key ...] id [id ...]
 pub async fn xreadgroup(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    let opts = parse_read_args(args, true)?;
+    let opts = parse_read_args(args, true, client.in_script)?;
     let Some((group, consumer)) = opts.group.clone() else {
         return Err(CmdError::other("ERR Missing GROUP option for XREADGROUP"));
     };

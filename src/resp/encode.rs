@@ -313,7 +313,7 @@ impl std::fmt::Write for StackStr {
 }
 
 /// Formats `v` like C `printf("%.17g")` (what Redis 7.0 sends for doubles),
-/// with `inf`, `-inf` and `nan` spelled out as Redis does.
+/// with `inf`, `-inf` and `nan` (`-nan`) spelled out as Redis does.
 fn fmt_g17(v: f64, out: &mut StackStr) {
     fmt_g(v, 17, out)
 }
@@ -328,7 +328,12 @@ fn fmt_g17(v: f64, out: &mut StackStr) {
 fn fmt_g(v: f64, precision: usize, out: &mut StackStr) {
     let precision = precision.clamp(1, 17);
     if v.is_nan() {
-        out.push_slice(b"nan");
+        // glibc prints the sign bit of a NaN too: Lua's 0/0 is "-nan".
+        out.push_slice(if v.is_sign_negative() {
+            b"-nan"
+        } else {
+            b"nan"
+        });
         return;
     }
     if v.is_infinite() {
@@ -417,7 +422,8 @@ pub fn format_g(v: f64, precision: usize) -> String {
     String::from_utf8_lossy(text.as_bytes()).into_owned()
 }
 
-/// Text Redis 7.0 uses for a double reply: `inf`, `-inf`, `nan`, otherwise
+/// Text Redis 7.0 uses for a double reply: `inf`, `-inf`, `nan` (`-nan`
+/// with the sign bit), otherwise
 /// C `%.17g` (e.g. `1.5`, `0.10000000000000001`, `1e+30`, `1.0000000000000001e-05`).
 pub fn format_double(v: f64) -> String {
     let mut text = StackStr::new();
@@ -621,6 +627,7 @@ mod tests {
             (f64::NEG_INFINITY, "-inf"),
             (f64::INFINITY, "inf"),
             (f64::NAN, "nan"),
+            (-f64::NAN, "-nan"),
             (1e30, "1e+30"),
             (0.1, "0.10000000000000001"),
             (3.0, "3"),

@@ -173,8 +173,12 @@ fn one_line(s: &mlua::String<'_>) -> Bytes {
 
 fn table_to_reply(t: Table<'_>, resp3: bool) -> Reply {
     let field = |name: &str| t.raw_get::<_, Value>(name).unwrap_or(Value::Nil);
+    // Redis writes the text verbatim after the error marker, so an `err`
+    // that starts with '-' keeps it (one '-' more for the marker).
     if let Value::String(e) = field("err") {
-        return Reply::Error(one_line(&e));
+        let mut text = BytesMut::from(&b"-"[..]);
+        text.extend_from_slice(&one_line(&e));
+        return Reply::Error(text.freeze());
     }
     if let Value::String(s) = field("ok") {
         return Reply::Simple(one_line(&s));

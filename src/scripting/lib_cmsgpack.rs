@@ -1,6 +1,7 @@
 //! The `cmsgpack` library Redis scripts use (lua-cmsgpack):
 //! `cmsgpack.pack(...)` encodes its arguments one after the other,
-//! `cmsgpack.unpack(s)` returns every object of `s`. Integral numbers take
+//! `cmsgpack.unpack(s)` returns every object of `s` (`unpack_one` and
+//! `unpack_limit` some of them, from an offset). Integral numbers take
 //! the smallest integer form, other numbers float32 when exact, else
 //! float64; strings are str8/16/32 (fixstr under 32 bytes); a table whose
 //! keys are exactly 1..n is an array (an empty one too), any other a map in
@@ -217,8 +218,139 @@ impl Reader<'_> {
     }
 }
 
-/// Adds the raw functions the prelude answers cmsgpack.pack and
-/// cmsgpack.unpack with: each returns (true, results...) or (false, error
+/// Which of the unpack functions: `unpack(s)` every object; `unpack_one(s
+/// [, offset])` and `unpack_limit(s, limit [, offset])` at most one or
+/// `limit` objects from byte `offset`, preceded by the offset to go on
+/// from (-1 once the input is used up).
+#[derive(Clone, Copy, PartialEq)]
+enum Unpack {
+    All,
+    One,
+    Limit,
+}
+
+/// (false, text) for a failed library call.
+fn failed<'lua>(lua: &'lua Lua, text: &str) -> mlua::Result<MultiValue<'lua>> {
+    let msg = lua.create_string(text)?;
+    Ok(MultiValue::from_vec(vec![
+        Value::Boolean(false),
+        Value::String(msg),
+    ]))
+}
+
+/// An integer argument as luaL_checkinteger/luaL_optinteger take it (a
+/// number or numeric string, truncated), or the error it raises.
+fn int_arg(
+    lua: &Lua,
+    v: Option<&Value>,
+    n: usize,
+    name: &str,
+    default: Option<i64>,
+) -> Result<i64, String> {
+    if let (None | Some(Value::Nil), Some(default)) = (v, default) {
+        return Ok(default);
+    }
+    let number = v.and_then(|v| lua.coerce_number(v.clone()).ok().flatten());
+    match number {
+        Some(x) => Ok(x as i64),
+        None => {
+            let got = v.map_or("no value", |v| v.type_name());
+            Err(format!(
+                "bad argument #{n} to '{name}' (number expected, got {got})"
+            ))
+        }
+    }
+}
+
+fn unpack<'lua>(
+    lua: &'lua Lua,
+    args: &MultiValue<'lua>,
+    mode: Unpack,
+) -> mlua::Result<MultiValue<'lua>> {
+    let name = match mode {
+        Unpack::All => "unpack",
+        Unpack::One => "unpack_one",
+        Unpack::Limit => "unpack_limit",
+    };
+    // luaL_checklstring: a string, or a number as its text.
+    let s = match args.iter().next() {
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => lua
+            .coerce_string(v.clone())?
+            .unwrap_or(lua.create_string("")?),
+        other => {
+            let got = other.map_or("no value", |v| v.type_name());
+            return failed(
+                lua,
+                &format!("bad argument #1 to '{name}' (string expected, got {got})"),
+            );
+        }
+    };
+    let (limit, offset) = match mode {
+        Unpack::All => (0, 0),
+        Unpack::One => match int_arg(lua, args.get(1), 2, name, Some(0)) {
+            Ok(offset) => (1, offset),
+            Err(e) => return failed(lua, &e),
+        },
+        Unpack::Limit => {
+            let limit = int_arg(lua, args.get(1), 2, name, None);
+            let offset = int_arg(lua, args.get(2), 3, name, Some(0));
+            match (limit, offset) {
+                (Ok(l), Ok(o)) => (l, o),
+                (Err(e), _) | (_, Err(e)) => return failed(lua, &e),
+            }
+        }
+    };
+    let bytes = s.as_bytes();
+    // lua-cmsgpack's own wording, which prints the input length where it
+    // says limit.
+    if offset < 0 || limit < 0 {
+        return failed(
+            lua,
+            &format!(
+                "Invalid request to unpack with offset of {offset} and limit of {}.",
+                bytes.len()
+            ),
+        );
+    }
+    if offset as usize > bytes.len() {
+        return failed(
+            lua,
+            &format!(
+                "Start offset {offset} greater than input length {}.",
+                bytes.len()
+            ),
+        );
+    }
+    // A limit and offset both 0 (unpack, or unpack_limit(s, 0)) means all
+    // objects and no offset in front.
+    let all = limit == 0 && offset == 0;
+    let limit = if all { usize::MAX } else { limit as usize };
+    let mut r = Reader {
+        s: bytes,
+        at: offset as usize,
+    };
+    let mut out = vec![Value::Boolean(true)];
+    if !all {
+        out.push(Value::Nil);
+    }
+    let mut count = 0;
+    while r.at < r.s.len() && count < limit {
+        match r.value(lua) {
+            Ok(v) => out.push(v),
+            Err(e) => return failed(lua, &e),
+        }
+        count += 1;
+    }
+    if !all {
+        let next = if r.at == r.s.len() { -1 } else { r.at as i64 };
+        out[1] = Value::Number(next as f64);
+    }
+    Ok(MultiValue::from_vec(out))
+}
+
+/// Adds the raw functions the prelude answers cmsgpack.pack and the unpack
+/// functions with: each returns (true, results...) or (false, error
 /// text).
 pub fn register(lua: &Lua) -> mlua::Result<()> {
     let cmsgpack = lua.create_table()?;
@@ -241,44 +373,14 @@ pub fn register(lua: &Lua) -> mlua::Result<()> {
             Value::String(s),
         ]))
     })?;
-    let unpack_fn = lua.create_function(|lua, args: MultiValue| {
-        // luaL_checklstring: a string, or a number as its text.
-        let s = match args.iter().next() {
-            Some(Value::String(s)) => s.clone(),
-            Some(v @ (Value::Integer(_) | Value::Number(_))) => lua
-                .coerce_string(v.clone())?
-                .unwrap_or(lua.create_string("")?),
-            other => {
-                let got = other.map_or("no value", |v| v.type_name());
-                let msg = lua.create_string(format!(
-                    "bad argument #1 to 'unpack' (string expected, got {got})"
-                ))?;
-                return Ok(MultiValue::from_vec(vec![
-                    Value::Boolean(false),
-                    Value::String(msg),
-                ]));
-            }
-        };
-        let mut r = Reader {
-            s: s.as_bytes(),
-            at: 0,
-        };
-        let mut out = vec![Value::Boolean(true)];
-        while r.at < r.s.len() {
-            match r.value(lua) {
-                Ok(v) => out.push(v),
-                Err(e) => {
-                    let msg = lua.create_string(&e)?;
-                    return Ok(MultiValue::from_vec(vec![
-                        Value::Boolean(false),
-                        Value::String(msg),
-                    ]));
-                }
-            }
-        }
-        Ok(MultiValue::from_vec(out))
-    })?;
+    let unpack_fn = lua.create_function(|lua, args: MultiValue| unpack(lua, &args, Unpack::All))?;
+    let unpack_one_fn =
+        lua.create_function(|lua, args: MultiValue| unpack(lua, &args, Unpack::One))?;
+    let unpack_limit_fn =
+        lua.create_function(|lua, args: MultiValue| unpack(lua, &args, Unpack::Limit))?;
     cmsgpack.raw_set("raw_pack", pack_fn)?;
     cmsgpack.raw_set("raw_unpack", unpack_fn)?;
+    cmsgpack.raw_set("raw_unpack_one", unpack_one_fn)?;
+    cmsgpack.raw_set("raw_unpack_limit", unpack_limit_fn)?;
     lua.globals().raw_set("cmsgpack", cmsgpack)
 }

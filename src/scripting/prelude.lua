@@ -87,21 +87,58 @@ end
 local real_pcall, real_xpcall = pcall, xpcall
 
 -- A coroutine needs a Lua function: C functions (redis.call) get a Lua
--- wrapper; what is not a function fails as the built-in pcall fails.
+-- wrapper; what is not a function fails as the built-in pcall fails. The
+-- wrapper calls through a table slot so that Lua finds no name for the
+-- function ("bad argument #1 to '?'"), as under Redis's C pcall.
 local function as_lua(f)
   if getinfo(f, 'S').what == 'C' then
+    local slot = { f }
     return function(...)
-      return f(...)
+      return slot[1](...)
     end
   end
   return f
 end
 
+-- A C function's error names the function that called it, here the
+-- wrapper's line in this file ("prelude:NN: "). Under Redis's pcall the
+-- caller is pcall itself, a C function, so no position: the wrapper's is
+-- cut off. Its text is found by raising one error through a wrapper.
+local wrapper_where
+do
+  local _, e = real_pcall(as_lua(error), '')
+  wrapper_where = e
+end
+local function unwrapped(err)
+  if type(err) == 'string' and err:sub(1, #wrapper_where) == wrapper_where then
+    return err:sub(#wrapper_where + 1)
+  end
+  return err
+end
+
+local function protected(f, ...)
+  local lua_f = as_lua(f)
+  local r = run_protected(lua_f, ...)
+  if not r[1] and lua_f ~= f then
+    r[2] = unwrapped(r[2])
+  end
+  return r
+end
+
+-- Redis 7.0's pcall hands back an error table's `err` field (what
+-- redis.call raises) as the error, a string as before 7.0; xpcall's
+-- handler still gets the table.
 function G.pcall(f, ...)
   if type(f) ~= 'function' then
     return real_pcall(f, ...)
   end
-  local r = run_protected(as_lua(f), ...)
+  local r = protected(f, ...)
+  if not r[1] and type(r[2]) == 'table' then
+    local e = r[2].err
+    if type(e) == 'string' or type(e) == 'number' then
+      r[2] = e
+    end
+  end
   return unpack(r, 1, r.n)
 end
 
@@ -109,7 +146,7 @@ function G.xpcall(f, handler)
   if type(f) ~= 'function' then
     return real_xpcall(f, handler)
   end
-  local r = run_protected(as_lua(f))
+  local r = protected(f)
   if r[1] then
     return unpack(r, 1, r.n)
   end
@@ -119,25 +156,47 @@ end
 local redis = {
   call = builtins.call,
   pcall = builtins.pcall,
-  sha1hex = builtins.sha1hex,
-  log = builtins.log,
+  sha1hex = builtins.checked_sha1hex,
+  log = builtins.checked_log,
   REDIS_VERSION = builtins.version,
   REDIS_VERSION_NUM = builtins.version_num,
 }
 G.redis = redis
 
-function redis.error_reply(msg)
-  if type(msg) ~= 'string' then
-    error('wrong number or type of arguments', 2)
-  end
-  return { err = msg }
+-- What redis.error_reply and redis.status_reply return for anything but
+-- one string argument: an error reply, not a Lua error.
+local BAD_ARGS = { err = 'ERR wrong number or type of arguments' }
+local function one_string(...)
+  return select('#', ...) == 1 and type((...)) == 'string'
 end
 
-function redis.status_reply(msg)
-  if type(msg) ~= 'string' then
-    error('wrong number or type of arguments', 2)
+-- redis.error_reply(msg): Redis reads "-CODE text" as a code and a text
+-- and gives anything else the code ERR; the text loses the line breaks
+-- at its ends.
+function redis.error_reply(...)
+  if not one_string(...) then
+    return { err = BAD_ARGS.err }
   end
-  return { ok = msg }
+  local msg = ...
+  if msg:sub(1, 1) ~= '-' then
+    msg = '-' .. msg
+  end
+  local code = 'ERR'
+  local space = msg:find(' ', 1, true)
+  if space then
+    code, msg = msg:sub(2, space - 1), msg:sub(space + 1)
+  else
+    msg = msg:sub(2)
+  end
+  msg = msg:gsub('^[\r\n]+', ''):gsub('[\r\n]+$', '')
+  return { err = code .. ' ' .. msg }
+end
+
+function redis.status_reply(...)
+  if not one_string(...) then
+    return { err = BAD_ARGS.err }
+  end
+  return { ok = (...) }
 end
 
 redis.setresp = builtins.setresp
@@ -146,11 +205,7 @@ redis.acl_check_cmd = builtins.acl_check_cmd
 
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL =
   0, 1, 2, 2, 3
-function redis.set_repl(flags)
-  if type(flags) ~= 'number' or flags < 0 or flags > 3 then
-    error("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.", 2)
-  end
-end
+redis.set_repl = builtins.checked_set_repl
 function redis.replicate_commands() return true end
 function redis.breakpoint() return false end
 function redis.debug() end
@@ -162,6 +217,35 @@ G.loadfile, G.dofile, G.print = nil, nil, nil
 -- cjson.encode and cjson.decode are C functions (like redis.call) that
 -- yield a library call; `run` answers it here without leaving Lua.
 local cjson = G.cjson
+cjson._NAME, cjson._VERSION = 'cjson', '2.1.0'
+
+-- cjson.encode_keep_buffer([on]): lua-cjson's switch for reusing its
+-- encode buffer. Encoding here has no such buffer, so the switch only
+-- answers what it was last set to, with lua-cjson's argument checks. A C
+-- function that yields a library call (15), so errors name the script's
+-- line even in a tail call.
+local keep_buffer = true
+local function keep_buffer_switch(...)
+  local n = select('#', ...)
+  if n > 1 then
+    return false, "bad argument #2 to 'encode_keep_buffer' (found too many arguments)"
+  end
+  local v = ...
+  if type(v) == 'boolean' then
+    keep_buffer = v
+  elseif v ~= nil then
+    if type(v) ~= 'string' and type(v) ~= 'number' then
+      return false, "bad argument #1 to 'encode_keep_buffer' (string expected, got " .. type(v) .. ')'
+    end
+    v = tostring(v)
+    if v ~= 'on' and v ~= 'off' then
+      return false, "bad argument #1 to 'encode_keep_buffer' (invalid option '" .. v .. "')"
+    end
+    keep_buffer = v == 'on'
+  end
+  return true, keep_buffer
+end
+cjson.encode_keep_buffer = builtins.cjson_keep_buffer
 
 -- redis.acl_check_cmd(command, args...): whether the user running the
 -- script may run that call; Redis's errors, raised on the script's line,
@@ -208,30 +292,120 @@ struct.raw_pack, struct.raw_unpack, struct.raw_size = nil, nil, nil
 struct.pack, struct.unpack, struct.size =
   builtins.struct_pack, builtins.struct_unpack, builtins.struct_size
 
--- cmsgpack: C functions that yield a library call (8, 9) answered by the
+-- cmsgpack: C functions that yield a library call (8 to 11) answered by the
 -- server's raw functions, which return (true, results...) or (false,
 -- error), so their errors name the script's line even in a tail call.
 local cmsgpack = G.cmsgpack
+cmsgpack._NAME, cmsgpack._VERSION = 'cmsgpack', 'lua-cmsgpack 0.4.0'
+cmsgpack._COPYRIGHT = 'Copyright (C) 2012, Salvatore Sanfilippo'
+cmsgpack._DESCRIPTION = 'MessagePack C implementation for Lua'
 local raw_pack, raw_unpack = cmsgpack.raw_pack, cmsgpack.raw_unpack
+local raw_unpack_one, raw_unpack_limit = cmsgpack.raw_unpack_one, cmsgpack.raw_unpack_limit
 cmsgpack.raw_pack, cmsgpack.raw_unpack = nil, nil
+cmsgpack.raw_unpack_one, cmsgpack.raw_unpack_limit = nil, nil
 cmsgpack.pack, cmsgpack.unpack = builtins.cmsgpack_pack, builtins.cmsgpack_unpack
+cmsgpack.unpack_one, cmsgpack.unpack_limit =
+  builtins.cmsgpack_unpack_one, builtins.cmsgpack_unpack_limit
+
+-- redis.sha1hex, redis.log and redis.set_repl: C functions that yield a
+-- library call (12, 13, 14), as acl_check_cmd does, with Redis's checks.
+-- Redis raises their errors as error replies (no position in the text).
+local sha1 = builtins.sha1hex
+local function checked_sha1hex(...)
+  if select('#', ...) ~= 1 then
+    return false, { err = 'ERR wrong number of arguments' }
+  end
+  -- lua_tolstring: a number as its text, anything else as no text.
+  local v = ...
+  if type(v) == 'number' then
+    v = tostring(v)
+  elseif type(v) ~= 'string' then
+    v = ''
+  end
+  return true, sha1(v)
+end
+
+-- What C's (int) makes of a number: truncated toward zero.
+local function to_int(n)
+  if n >= 0 then
+    return math.floor(n)
+  end
+  return math.ceil(n)
+end
+
+local write_log = builtins.log
+-- redis.log(level, message...): true, or false and the error reply.
+local function log_checked(...)
+  local n = select('#', ...)
+  if n < 2 then
+    return false, { err = 'ERR redis.log() requires two arguments or more.' }
+  end
+  local level = tonumber((...))
+  if level == nil then
+    return false, { err = 'ERR First argument must be a number (log level).' }
+  end
+  level = to_int(level)
+  if not (level >= 0 and level <= 3) then
+    return false, { err = 'ERR Invalid debug level.' }
+  end
+  -- The strings and numbers among the rest, space-separated.
+  local parts = {}
+  for i = 2, n do
+    local v = select(i, ...)
+    if type(v) == 'string' or type(v) == 'number' then
+      parts[#parts + 1] = tostring(v)
+    end
+  end
+  write_log(level, table.concat(parts, ' '))
+  return true
+end
+
+local function checked_set_repl(...)
+  if select('#', ...) ~= 1 then
+    return false, { err = 'ERR redis.set_repl() requires two arguments.' }
+  end
+  -- lua_tonumber: what is not a number is 0 (REPL_NONE).
+  local flags = to_int(tonumber((...)) or 0)
+  if not (flags >= 0 and flags <= 3) then
+    return false, {
+      err = 'ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.',
+    }
+  end
+  -- Effects always replicate as the commands (see cmd::eval).
+  return true
+end
 
 local libs = {
   cjson.raw_encode, cjson.raw_decode, acl_check_cmd, setresp,
   struct_libs[1], struct_libs[2], struct_libs[3], raw_pack, raw_unpack,
+  raw_unpack_one, raw_unpack_limit, checked_sha1hex, log_checked, checked_set_repl,
+  keep_buffer_switch,
 }
 cjson.raw_encode, cjson.raw_decode = nil, nil
 
 
+-- Globals of this VM Redis 7.0 does not give scripts: the prelude needs
+-- the debug library, and Redis removes the ones that reach outside a
+-- function's environment.
+local REMOVED = { debug = true, getfenv = true, setfenv = true, newproxy = true }
+
 -- The globals scripts see: reads of unknown names and every write fail,
--- as in Redis 7.0 (its global table is read-only).
+-- as in Redis 7.0 (its global table is read-only). Redis marks the real
+-- global table read-only; stock Lua cannot, so scripts get an empty proxy
+-- and rawget, rawset, next and pairs are taught to see through it.
 local env = {}
+local function visible(k)
+  if k == '_G' then
+    return env
+  end
+  if REMOVED[k] then
+    return nil
+  end
+  return rawget(G, k)
+end
 setmetatable(env, {
   __index = function(_, k)
-    if k == '_G' then
-      return env
-    end
-    local v = rawget(G, k)
+    local v = visible(k)
     if v == nil then
       error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
     end
@@ -240,8 +414,48 @@ setmetatable(env, {
   __newindex = function()
     error('Attempt to modify a readonly table', 2)
   end,
-  __metatable = false,
+  -- Redis's global table has a metatable; this one stays out of reach.
+  __metatable = {},
 })
+
+local real_rawset, real_next = rawset, next
+function G.rawget(t, k)
+  if t == env then
+    return visible(k)
+  end
+  return rawget(t, k)
+end
+function G.rawset(t, k, v)
+  if t == env then
+    -- Raised by Lua itself in Redis: no script position.
+    error('Attempt to modify a readonly table', 0)
+  end
+  return real_rawset(t, k, v)
+end
+-- The proxy's entries are the visible globals of G, in G's order.
+local function next_visible(_, k)
+  local v
+  repeat
+    k, v = real_next(G, k)
+  until k == nil or not REMOVED[k]
+  if k == '_G' then
+    v = env
+  end
+  return k, v
+end
+function G.next(t, k)
+  if t == env then
+    return next_visible(t, k)
+  end
+  return real_next(t, k)
+end
+local real_pairs = pairs
+function G.pairs(t)
+  if t == env then
+    return next_visible, t, nil
+  end
+  return real_pairs(t)
+end
 
 -- What the server calls: run(co, ...) resumes a script's coroutine and
 -- tells how it stopped: 'call' (a command to run), 'done' (its result)
@@ -288,8 +502,9 @@ local function run(co, started, nested, ok, value)
   end
   if not r[1] then
     local err = r[2]
-    if type(err) == 'table' and type(rawget(err, 'err')) == 'string' then
-      return 'error', err.err, where(co)
+    local text = type(err) == 'table' and rawget(err, 'err')
+    if type(text) == 'string' or type(text) == 'number' then
+      return 'error', tostring(text), where(co)
     end
     return 'error', 'ERR ' .. tostring(err), where(co)
   end
@@ -430,9 +645,18 @@ local function proxy(t, on_missing)
   })
 end
 
+-- While a library loads its chunk runs outside `run`, so its redis.log
+-- raises its errors itself instead of yielding.
+local function load_log(...)
+  local ok, err = log_checked(...)
+  if not ok then
+    error(err, 0)
+  end
+end
+
 local load_redis = proxy({
   register_function = register_function,
-  log = redis.log,
+  log = load_log,
   LOG_DEBUG = redis.LOG_DEBUG,
   LOG_VERBOSE = redis.LOG_VERBOSE,
   LOG_NOTICE = redis.LOG_NOTICE,
@@ -465,7 +689,10 @@ local run_redis = proxy({
 }, nil)
 
 -- Globals of the EVAL VM a function may not see.
-local HIDDEN = { KEYS = true, ARGV = true, debug = true }
+local HIDDEN = { KEYS = true, ARGV = true }
+for k in G.pairs(REMOVED) do
+  HIDDEN[k] = true
+end
 
 local fenv = {}
 setmetatable(fenv, {

@@ -6,7 +6,7 @@
 //! Knows nothing of commands; `scripting` runs scripts in it.
 
 use super::{busy, functions, lib_bit, lib_cjson, lib_cmsgpack, lib_struct, sha1_hex, GENERATION};
-use mlua::{Function, Lua, LuaOptions, MultiValue, RegistryKey, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, RegistryKey, StdLib, Table};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -82,7 +82,7 @@ fn new_vm() -> mlua::Result<Vm> {
         builtins.raw_set("log", lua.create_function(log)?)?;
         // SAFETY: as for the trampolines below: they push one number below
         // the arguments (one slot, checked) and yield them all.
-        let lib_calls: [(&str, mlua::ffi::lua_CFunction); 7] = [
+        let lib_calls: [(&str, mlua::ffi::lua_CFunction); 13] = [
             ("acl_check_cmd", acl_check_trampoline),
             ("setresp", setresp_trampoline),
             ("struct_pack", struct_pack_trampoline),
@@ -90,6 +90,12 @@ fn new_vm() -> mlua::Result<Vm> {
             ("struct_size", struct_size_trampoline),
             ("cmsgpack_pack", cmsgpack_pack_trampoline),
             ("cmsgpack_unpack", cmsgpack_unpack_trampoline),
+            ("cmsgpack_unpack_one", cmsgpack_unpack_one_trampoline),
+            ("cmsgpack_unpack_limit", cmsgpack_unpack_limit_trampoline),
+            ("checked_sha1hex", sha1hex_trampoline),
+            ("checked_log", log_trampoline),
+            ("checked_set_repl", set_repl_trampoline),
+            ("cjson_keep_buffer", keep_buffer_trampoline),
         ];
         for (name, f) in lib_calls {
             builtins.raw_set(name, unsafe { lua.create_c_function(f)? })?;
@@ -163,25 +169,10 @@ fn new_vm() -> mlua::Result<Vm> {
     })
 }
 
-/// redis.log(level, message...).
-fn log(_: &Lua, args: MultiValue) -> mlua::Result<()> {
-    let mut it = args.into_iter();
-    let level = match it.next() {
-        Some(Value::Number(n)) => n as i64,
-        Some(Value::Integer(n)) => n,
-        _ => {
-            return Err(mlua::Error::RuntimeError(
-                "First argument must be a number (log level).".into(),
-            ))
-        }
-    };
-    let text: Vec<String> = it
-        .map(|v| match v {
-            Value::String(s) => s.to_string_lossy().into_owned(),
-            other => format!("{other:?}"),
-        })
-        .collect();
-    let line = text.join(" ");
+/// redis.log's writing, once prelude.lua checked the level (0 to 3) and
+/// joined the message.
+fn log(_: &Lua, (level, line): (i64, mlua::String)) -> mlua::Result<()> {
+    let line = line.to_string_lossy();
     match level {
         0 | 1 => tracing::debug!("{line}"),
         2 => tracing::info!("{line}"),
@@ -271,6 +262,44 @@ unsafe extern "C-unwind" fn cmsgpack_unpack_trampoline(
     state: *mut mlua::ffi::lua_State,
 ) -> std::ffi::c_int {
     yield_lib_all(state, 9)
+}
+
+/// cmsgpack.unpack_one, cmsgpack.unpack_limit: yield (10|11, arguments...).
+unsafe extern "C-unwind" fn cmsgpack_unpack_one_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 10)
+}
+
+unsafe extern "C-unwind" fn cmsgpack_unpack_limit_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 11)
+}
+
+/// redis.sha1hex, redis.log, redis.set_repl: yield (12|13|14, arguments...)
+/// so their errors name the script's line, as Redis's C functions' do.
+unsafe extern "C-unwind" fn sha1hex_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 12)
+}
+
+unsafe extern "C-unwind" fn log_trampoline(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    yield_lib_all(state, 13)
+}
+
+unsafe extern "C-unwind" fn set_repl_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 14)
+}
+
+/// cjson.encode_keep_buffer: yields (15, arguments...).
+unsafe extern "C-unwind" fn keep_buffer_trampoline(
+    state: *mut mlua::ffi::lua_State,
+) -> std::ffi::c_int {
+    yield_lib_all(state, 15)
 }
 
 /// Yields (which, every argument) for a library function of prelude.lua.
