@@ -693,18 +693,101 @@ impl Drop for Proxy {
     }
 }
 
-/// Splits a command line on single spaces; a `""` word is an empty
-/// argument.
+/// Splits a command line into arguments as redis-cli does (its
+/// `sdssplitargs`): words separated by spaces; `"..."` with the escapes
+/// `\n \r \t \b \a \\ \" \xHH`, `'...'` with `\'`; `""` is an empty
+/// argument. A closing quote must end the word; an unbalanced quote
+/// panics, so a test line can never silently mean something else.
 pub fn args_of(line: &str) -> Vec<Vec<u8>> {
-    line.split(' ')
-        .map(|w| {
-            if w == "\"\"" {
-                Vec::new()
-            } else {
-                w.as_bytes().to_vec()
+    let bytes = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == bytes.len() {
+            return out;
+        }
+        let mut word = Vec::new();
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            match bytes[i] {
+                b'"' => i = double_quoted(line, bytes, i + 1, &mut word),
+                b'\'' => i = single_quoted(line, bytes, i + 1, &mut word),
+                b => {
+                    word.push(b);
+                    i += 1;
+                }
             }
-        })
-        .collect()
+        }
+        out.push(word);
+    }
+}
+
+/// Reads a `"..."` section from `i` (just past the quote) into `word`;
+/// returns the index past the closing quote.
+fn double_quoted(line: &str, bytes: &[u8], mut i: usize, word: &mut Vec<u8>) -> usize {
+    loop {
+        match bytes.get(i) {
+            None => panic!("unbalanced quotes in test line {line:?}"),
+            Some(b'"') => return closing(line, bytes, i + 1),
+            Some(b'\\') if i + 3 < bytes.len() && bytes[i + 1] == b'x' => {
+                let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        word.push(b);
+                        i += 4;
+                    }
+                    None => {
+                        word.push(b'x');
+                        i += 2;
+                    }
+                }
+            }
+            Some(b'\\') if i + 1 < bytes.len() => {
+                word.push(match bytes[i + 1] {
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'b' => 8,
+                    b'a' => 7,
+                    other => other,
+                });
+                i += 2;
+            }
+            Some(&b) => {
+                word.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Reads a `'...'` section from `i` (just past the quote) into `word`;
+/// returns the index past the closing quote.
+fn single_quoted(line: &str, bytes: &[u8], mut i: usize, word: &mut Vec<u8>) -> usize {
+    loop {
+        match bytes.get(i) {
+            None => panic!("unbalanced quotes in test line {line:?}"),
+            Some(b'\'') => return closing(line, bytes, i + 1),
+            Some(b'\\') if bytes.get(i + 1) == Some(&b'\'') => {
+                word.push(b'\'');
+                i += 2;
+            }
+            Some(&b) => {
+                word.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// A closing quote must end its word (redis-cli refuses `"a"b`).
+fn closing(line: &str, bytes: &[u8], i: usize) -> usize {
+    if i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+        panic!("a closing quote must end its word in test line {line:?}");
+    }
+    i
 }
 
 /// The reply with the elements of every aggregate sorted (recursively),
