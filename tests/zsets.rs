@@ -745,3 +745,20 @@ fn loads_the_redis_fixture() {
             .trim()
     );
 }
+
+/// ZSCAN returns a listpack's scores as the text Redis stores (whole
+/// scores up to LLONG_MAX/2 as integers), a skiplist's as %.17g.
+#[test]
+fn zscan_scores_read_as_redis_stores_them() {
+    run_script(
+        "2",
+        &[
+            "ZADD zl 123456789012345678 a 1e18 b 1.5 c -0 d 5e18 e -4e18 f",
+            "ZSCAN zl 0",
+            "CONFIG SET zset-max-listpack-entries 0",
+            "ZADD zs 123456789012345678 a 1e18 b 1.5 c",
+            "OBJECT ENCODING zs",
+            "~ZSCAN zs 0",
+        ],
+    );
+}

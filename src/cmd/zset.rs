@@ -566,12 +566,17 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CmdResult {
     };
     let opts = scan_args(cursor, &args[3..])?;
     let mut items = Vec::new();
+    // A listpack's scores are returned as the text it holds.
+    let listpack = matches!(z, ZsetValue::Listpack(_));
     let next = z.scan(opts.cursor, opts.count, |m, s| {
         if opts.matches(m) {
             items.push(Reply::Bulk(m.clone()));
-            items.push(Reply::Bulk(Bytes::from(crate::util::digest::format_score(
-                s,
-            ))));
+            let text = if listpack {
+                crate::keyspace::zset::listpack_score_text(s)
+            } else {
+                crate::util::digest::format_score(s)
+            };
+            items.push(Reply::Bulk(Bytes::from(text)));
         }
     });
     Ok(scan_reply(next, items))

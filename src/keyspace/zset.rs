@@ -75,6 +75,18 @@ fn packed(score: f64) -> f64 {
     }
 }
 
+/// The text a "listpack" sorted set holds for `score`, which ZSCAN returns
+/// as it is: Redis stores a whole score within ±LLONG_MAX/2 as an integer
+/// (its double2ll), anything else as `%.17g` text; so 1e18 reads
+/// "1000000000000000000" there, where a "skiplist" one prints "1e+18".
+pub fn listpack_score_text(score: f64) -> String {
+    const LIMIT: f64 = (i64::MAX / 2) as f64;
+    if (-LIMIT..=LIMIT).contains(&score) && score.fract() == 0.0 {
+        return (score as i64).to_string();
+    }
+    crate::util::digest::format_score(score)
+}
+
 impl ZsetValue {
     /// An empty "listpack" sorted set.
     pub fn new() -> Self {
@@ -403,6 +415,19 @@ impl Default for ZsetValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listpack_scores_read_as_redis_stores_them() {
+        assert_eq!(listpack_score_text(1e18), "1000000000000000000");
+        assert_eq!(
+            listpack_score_text(123456789012345678.0),
+            "123456789012345680"
+        );
+        assert_eq!(listpack_score_text(-0.0), "0");
+        assert_eq!(listpack_score_text(1.5), "1.5");
+        assert_eq!(listpack_score_text(5e18), "5e+18");
+        assert_eq!(listpack_score_text(f64::INFINITY), "inf");
+    }
 
     fn lim(entries: usize, value: usize) -> Limits {
         Limits {
