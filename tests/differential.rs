@@ -10,7 +10,7 @@
 
 mod common;
 use common::family::{cascade, redis};
-use common::{sorted_reply, Conn, Rng};
+use common::{same_reply, Conn, Rng};
 
 const KEYS: &[&str] = &["a", "b", "{t}c", "", "k\u{e9}", "s:1"];
 
@@ -177,15 +177,8 @@ fn walk(seed: u64, steps: usize) {
     for step in 0..steps {
         let (command, unordered) = walk.command();
         let args: Vec<&[u8]> = command.iter().map(|a| a.as_bytes()).collect();
-        let (mut a, mut b) = (c.cmdb(&args), r.cmdb(&args));
-        if unordered {
-            a = sorted_reply(a);
-            b = sorted_reply(b);
-        }
-        assert_eq!(
-            a, b,
-            "seed {seed}, step {step}: reply to {command:?} (Cascade left, Redis right)"
-        );
+        let what = format!("{command:?} (seed {seed}, step {step})");
+        same_reply(&mut c, &mut r, &args, unordered, &what);
         // Now and then start over, so every type gets fresh keys.
         if walk.rng.below(400) == 0 {
             assert_eq!(c.cmd(&["FLUSHALL"]), r.cmd(&["FLUSHALL"]));

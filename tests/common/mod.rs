@@ -840,17 +840,27 @@ pub fn assert_same_replies(cascade: &mut Conn, redis: &mut Conn, lines: &[&str])
         };
         let args = args_of(line);
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let mut ours = cascade.cmdb(&refs);
-        let mut theirs = redis.cmdb(&refs);
-        if unordered {
-            ours = sorted_reply(ours);
-            theirs = sorted_reply(theirs);
-        }
-        assert_eq!(
-            ours, theirs,
-            "reply to {line:?} (Cascade left, Redis right)"
-        );
+        same_reply(cascade, redis, &refs, unordered, &format!("{line:?}"));
     }
+}
+
+/// Sends `args` to both servers and requires the same reply (compared
+/// with aggregates sorted when `unordered`); `what` names the call in the
+/// failure message.
+pub fn same_reply(
+    cascade: &mut Conn,
+    redis: &mut Conn,
+    args: &[&[u8]],
+    unordered: bool,
+    what: &str,
+) {
+    let mut ours = cascade.cmdb(args);
+    let mut theirs = redis.cmdb(args);
+    if unordered {
+        ours = sorted_reply(ours);
+        theirs = sorted_reply(theirs);
+    }
+    assert_eq!(ours, theirs, "reply to {what} (Cascade left, Redis right)");
 }
 
 /// A small deterministic generator (xorshift64) for seeded random walks.
