@@ -6,10 +6,11 @@
 //! cross-shard multi-key commands meet often. Only deterministic commands
 //! are generated (no random picks, TTL readings or scan cursors), so a
 //! seed always replays the same way; the failing seed and step are in the
-//! message.
+//! message. A Cascade and a Redis replica of our master must end with its
+//! data: every generated write, however odd, replicates.
 
 mod common;
-use common::family::{cascade, redis};
+use common::family::{cascade, redis, wait_same_digest};
 use common::{same_reply, Conn, Rng};
 
 const KEYS: &[&str] = &["a", "b", "{t}c", "", "k\u{e9}", "s:1"];
@@ -169,7 +170,14 @@ impl Walk {
 }
 
 fn walk(seed: u64, steps: usize) {
-    let (ours, theirs) = (cascade(&[]), redis(&[]));
+    let (ours, theirs) = (cascade(&["--repl-diskless-sync-delay", "0"]), redis(&[]));
+    // Our master's stream must rebuild the same data on a Cascade replica
+    // (shards on both ends) and on a real Redis one.
+    let port = ours.port.to_string();
+    let replicas = [
+        cascade(&["--replicaof", "127.0.0.1", &port]),
+        redis(&["--replicaof", "127.0.0.1", &port]),
+    ];
     let (mut c, mut r): (Conn, Conn) = (ours.conn(), theirs.conn());
     let mut walk = Walk {
         rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
@@ -189,6 +197,9 @@ fn walk(seed: u64, steps: usize) {
         r.cmd(&["DEBUG", "DIGEST"]),
         "seed {seed}: the datasets differ at the end"
     );
+    for replica in &replicas {
+        wait_same_digest(&ours, replica);
+    }
 }
 
 #[test]
