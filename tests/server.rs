@@ -1027,3 +1027,29 @@ fn shape_errors_come_before_noauth_like_redis() {
         common::assert_same_reply(&mut c, &mut rc, &args);
     }
 }
+
+/// COMMAND describes every command Cascade has as Redis 7.0 does: name,
+/// arity, flags and ACL categories (in Redis's order), key positions and
+/// tips; containers as containers. (Key specs and subcommand entries are
+/// not compared: ours are simpler.)
+#[test]
+fn the_command_table_is_described_like_redis() {
+    let (s, r) = (common::family::cascade(&[]), common::family::redis(&[]));
+    let entries = |srv: &Server| {
+        let all = srv.conn().cmd(&["COMMAND"]);
+        all.array()
+            .iter()
+            .map(|e| (e.array()[0].text(), e.array()[..8].to_vec()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (ours, theirs) = (entries(&s), entries(&r));
+    let mut compared = 0;
+    for (name, entry) in &ours {
+        let redis_entry = theirs
+            .get(name)
+            .unwrap_or_else(|| panic!("Redis 7.0 has no command {name:?}"));
+        assert_eq!(entry, redis_entry, "COMMAND INFO {name} (Cascade left)");
+        compared += 1;
+    }
+    assert!(compared > 200, "only {compared} commands compared");
+}

@@ -682,9 +682,126 @@ fn bulk(s: &'static str) -> Reply {
     Reply::Bulk(Bytes::from_static(s.as_bytes()))
 }
 
+/// Redis 7.0's command tips (COMMAND INFO's eighth field), for the
+/// commands Cascade has: hints for clients about a reply's order and,
+/// in a cluster, how to spread a call over shards.
+const COMMAND_TIPS: &[(&str, &[&str])] = &[
+    ("command", &["nondeterministic_output_order"]),
+    (
+        "dbsize",
+        &["request_policy:all_shards", "response_policy:agg_sum"],
+    ),
+    (
+        "del",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    ("dump", &["nondeterministic_output"]),
+    (
+        "exists",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    (
+        "flushall",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    (
+        "flushdb",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    ("hgetall", &["nondeterministic_output_order"]),
+    ("hkeys", &["nondeterministic_output_order"]),
+    ("hrandfield", &["nondeterministic_output"]),
+    ("hscan", &["nondeterministic_output"]),
+    ("hvals", &["nondeterministic_output_order"]),
+    (
+        "info",
+        &[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ],
+    ),
+    (
+        "keys",
+        &["request_policy:all_shards", "nondeterministic_output_order"],
+    ),
+    ("lastsave", &["nondeterministic_output"]),
+    ("mget", &["request_policy:multi_shard"]),
+    (
+        "mset",
+        &[
+            "request_policy:multi_shard",
+            "response_policy:all_succeeded",
+        ],
+    ),
+    (
+        "msetnx",
+        &["request_policy:multi_shard", "response_policy:agg_min"],
+    ),
+    (
+        "ping",
+        &["request_policy:all_shards", "response_policy:all_succeeded"],
+    ),
+    ("pttl", &["nondeterministic_output"]),
+    (
+        "randomkey",
+        &["request_policy:all_shards", "nondeterministic_output"],
+    ),
+    (
+        "scan",
+        &["nondeterministic_output", "request_policy:special"],
+    ),
+    ("sdiff", &["nondeterministic_output_order"]),
+    ("sinter", &["nondeterministic_output_order"]),
+    ("smembers", &["nondeterministic_output_order"]),
+    ("spop", &["nondeterministic_output"]),
+    ("srandmember", &["nondeterministic_output"]),
+    ("sscan", &["nondeterministic_output"]),
+    ("sunion", &["nondeterministic_output_order"]),
+    ("time", &["nondeterministic_output"]),
+    (
+        "touch",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    ("ttl", &["nondeterministic_output"]),
+    (
+        "unlink",
+        &["request_policy:multi_shard", "response_policy:agg_sum"],
+    ),
+    (
+        "wait",
+        &["request_policy:all_shards", "response_policy:agg_min"],
+    ),
+    ("xadd", &["nondeterministic_output"]),
+    ("xautoclaim", &["nondeterministic_output"]),
+    ("xclaim", &["nondeterministic_output"]),
+    ("xpending", &["nondeterministic_output"]),
+    ("xtrim", &["nondeterministic_output"]),
+    ("zrandmember", &["nondeterministic_output"]),
+    ("zscan", &["nondeterministic_output"]),
+];
+
 /// One COMMAND INFO entry, Redis 7 layout: name, arity, flags, first key,
 /// last key, step, ACL categories, tips, key specs, subcommands.
 fn command_info(c: &CommandSpec) -> Reply {
+    // A container is described as Redis describes it: its subcommands
+    // carry the flags, keys and categories; the container itself has
+    // none but @slow (the subcommands' own entries are not listed yet).
+    // (COMMAND itself runs without a subcommand too, and keeps its own.)
+    if !c.subcommands.is_empty() && c.name != "command" {
+        return Reply::Array(vec![
+            bulk(c.name),
+            Reply::Int(c.arity as i64),
+            Reply::Set(vec![]),
+            Reply::Int(0),
+            Reply::Int(0),
+            Reply::Int(0),
+            Reply::Set(vec![status("@slow")]),
+            Reply::Set(vec![]),
+            Reply::Array(vec![]),
+            Reply::Array(vec![]),
+        ]);
+    }
     let key_specs = if c.first_key > 0 {
         vec![Reply::Map(vec![
             (
@@ -729,15 +846,53 @@ fn command_info(c: &CommandSpec) -> Reply {
     Reply::Array(vec![
         bulk(c.name),
         Reply::Int(c.arity as i64),
-        Reply::Set(c.flag_names().into_iter().map(status).collect()),
+        Reply::Set(shown_flags(c).into_iter().map(status).collect()),
         Reply::Int(c.first_key as i64),
         Reply::Int(c.last_key as i64),
         Reply::Int(c.key_step as i64),
-        Reply::Set(c.acl_categories().into_iter().map(status).collect()),
-        Reply::Set(vec![]),
+        Reply::Set(
+            categories_in_redis_order(c)
+                .into_iter()
+                .map(status)
+                .collect(),
+        ),
+        Reply::Set(
+            COMMAND_TIPS
+                .iter()
+                .find(|(name, _)| *name == c.name)
+                .map_or(&[][..], |(_, tips)| *tips)
+                .iter()
+                .map(|t| bulk(t))
+                .collect(),
+        ),
         Reply::Array(key_specs),
         Reply::Array(vec![]),
     ])
+}
+
+/// The flags COMMAND INFO shows: AUTH and HELLO skip MONITOR and the
+/// slow log here by flag, where Redis 7.0 redacts their arguments instead
+/// and lists neither flag.
+fn shown_flags(c: &CommandSpec) -> Vec<&'static str> {
+    let mut flags = c.flag_names();
+    if matches!(c.name, "auth" | "hello") {
+        flags.retain(|f| !matches!(*f, "skip_monitor" | "skip_slowlog"));
+    }
+    flags
+}
+
+/// A command's ACL categories in the order Redis lists them: its
+/// category table's, not the order they were derived in.
+fn categories_in_redis_order(c: &CommandSpec) -> Vec<&'static str> {
+    let mut cats = c.acl_categories();
+    let rank = |cat: &str| {
+        crate::acl::catalog::CATEGORIES
+            .iter()
+            .position(|known| cat.strip_prefix('@') == Some(*known))
+            .unwrap_or(usize::MAX)
+    };
+    cats.sort_by_key(|cat| rank(cat));
+    cats
 }
 
 fn command_docs(c: &CommandSpec) -> Reply {
