@@ -365,3 +365,21 @@ fn a_pipeline_spanning_shards_keeps_reply_and_per_key_order() {
         line("lpush")
     );
 }
+
+/// An inline line sent at once is judged as Redis judges it: taken when
+/// its end came within the read that crossed the 64 KB limit, refused
+/// (and the connection closed) when no end is in sight past the limit.
+#[test]
+fn long_inline_lines_are_judged_like_redis() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let value = "x".repeat(66_000);
+    c.send_raw(format!("SET big {value}\r\n").as_bytes());
+    assert_eq!(c.read(), Value::Simple("OK".into()));
+    assert_eq!(c.cmd(&["STRLEN", "big"]), Value::Int(66_000));
+    let too_long = vec![b'a'; 100_000];
+    assert_eq!(
+        protocol_error(&too_long),
+        "-ERR Protocol error: too big inline request\r\n"
+    );
+}

@@ -26,6 +26,13 @@ use std::fmt;
 /// terminator (Redis `PROTO_INLINE_MAX_SIZE`).
 pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
 
+/// Redis reads a client's socket 16 KB at a time (`PROTO_IOBUF_LEN`) and
+/// looks for a line's end after each read; only a buffer past
+/// [`PROTO_INLINE_MAX_SIZE`] with no end in it is refused. So a line sent
+/// at once is accepted when its end arrives within the read that crossed
+/// the limit: up to this many bytes.
+const LINE_WINDOW: usize = PROTO_INLINE_MAX_SIZE + 16 * 1024;
+
 /// Bulk size from which the decoder grows the buffer itself while the bulk
 /// arrives (Redis `PROTO_MBULK_BIG_ARG`).
 pub const PROTO_MBULK_BIG_ARG: usize = 32 * 1024;
@@ -260,12 +267,14 @@ impl Decoder {
     }
 
     /// Looks for `needle` at the front of `buf`, resuming after the bytes
-    /// scanned by earlier calls. Only the first `PROTO_INLINE_MAX_SIZE + 1`
-    /// bytes are searched: a terminator past them means the line is too big.
+    /// scanned by earlier calls. Only the first [`LINE_WINDOW`] bytes are
+    /// searched, and a buffer past `PROTO_INLINE_MAX_SIZE` without a
+    /// terminator in them is a line too big, as Redis judges one sent at
+    /// once.
     /// `need_next` asks for the byte after the terminator to be present too
     /// (Redis waits for the `\n` after a `\r`, although it never checks it).
     fn find_line(&mut self, buf: &[u8], needle: u8, need_next: bool) -> Line {
-        let window = buf.len().min(PROTO_INLINE_MAX_SIZE + 1);
+        let window = buf.len().min(LINE_WINDOW);
         // min() keeps us safe even if the caller shrank the buffer.
         let from = self.scanned.min(window);
         match memchr::memchr(needle, &buf[from..window]) {
@@ -576,7 +585,7 @@ pub(crate) fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
 mod tests {
     use crate::resp::decode::{
         parse_ll, split_args, DecodeLimits, Decoder, ProtocolError, State, BIG_ARG_GROWTH_STEP,
-        PROTO_INLINE_MAX_SIZE,
+        LINE_WINDOW, PROTO_INLINE_MAX_SIZE,
     };
     use bytes::{Bytes, BytesMut};
 
@@ -915,7 +924,7 @@ mod tests {
     fn line_size_limits() {
         let l = DecodeLimits::default();
         let max = PROTO_INLINE_MAX_SIZE;
-        // Inline: a line of exactly 64 KB is fine, one byte more is not.
+        // Inline: 64 KB without an end waits, one byte more is refused.
         let mut line = vec![b'a'; max];
         assert_pending(&line, &l);
         line.push(b'\n');
@@ -924,13 +933,22 @@ mod tests {
         assert_eq!(cmds[0][0].len(), max);
         let long = vec![b'a'; max + 1];
         assert_error(&long, &l, "Protocol error: too big inline request");
-        let mut long_nl = vec![b'a'; max + 1];
-        long_nl.push(b'\n');
-        assert_error(&long_nl, &l, "Protocol error: too big inline request");
-        // The '\r' of "\r\n" counts until the '\n' arrives, as in Redis.
+        // A longer line whose end came in the same 16 KB read that crossed
+        // the limit is taken, as Redis takes one sent at once.
+        for len in [max + 1, LINE_WINDOW - 1] {
+            let mut sent_at_once = vec![b'a'; len];
+            sent_at_once.push(b'\n');
+            let (cmds, err) = decode_all(&sent_at_once, &l);
+            assert!(err.is_none(), "{len}");
+            assert_eq!(cmds[0][0].len(), len);
+        }
         let mut crlf = vec![b'a'; max];
         crlf.extend_from_slice(b"\r\n");
-        assert_error(&crlf, &l, "Protocol error: too big inline request");
+        assert!(decode_all(&crlf, &l).1.is_none());
+        // Past the window, the end comes too late.
+        let mut late = vec![b'a'; LINE_WINDOW];
+        late.push(b'\n');
+        assert_error(&late, &l, "Protocol error: too big inline request");
 
         // Multibulk count line.
         let mut count = vec![b'*'];
