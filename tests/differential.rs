@@ -1,6 +1,7 @@
-//! Seeded random walks of commands over every data type, sent to a
-//! two-shard Cascade and to a real redis-server 7.0: each reply must be
-//! the same, errors included. A small key space and a pool of awkward
+//! Seeded random walks of commands over every data type (bitmaps,
+//! HyperLogLogs, geo and streams included), sent to a two-shard Cascade
+//! and to a real redis-server 7.0: each reply must be the same, errors
+//! included. A small key space and a pool of awkward
 //! values (empty, binary, huge and non-canonical integers, floats, long
 //! strings that change encodings) make wrong types, edge cases and
 //! cross-shard multi-key commands meet often. Only deterministic commands
@@ -80,7 +81,7 @@ impl Walk {
             c
         };
         let unordered = true;
-        match self.rng.below(64) {
+        match self.rng.below(84) {
             // Strings.
             0 => (s(&["SET", &k, &v]), false),
             1 => (s(&["GET", &k]), false),
@@ -164,7 +165,68 @@ impl Walk {
                 c.extend([self.key(), self.key()]);
                 (c, false)
             }
-            _ => (s(&["ZPOPMIN", &k, &i]), false),
+            63 => (s(&["ZPOPMIN", &k, &i]), false),
+            // Bitmaps and HyperLogLogs.
+            64 => (s(&["SETBIT", &k, &i, ["0", "1"][j.len() % 2]]), false),
+            65 => (s(&["GETBIT", &k, &i]), false),
+            66 => (s(&["BITCOUNT", &k, &i, &j]), false),
+            67 => (s(&["BITPOS", &k, ["0", "1"][i.len() % 2], &i, &j]), false),
+            68 => {
+                let mut c = vec![
+                    "BITOP".to_string(),
+                    ["AND", "OR", "XOR"][self.rng.below(3) as usize].to_string(),
+                    self.key(),
+                ];
+                c.extend(self.keys());
+                (c, false)
+            }
+            69 => (s(&["BITFIELD", &k, "INCRBY", "i8", &i, &j]), false),
+            70 => (s(&["PFADD", &k, &v, &w]), false),
+            71 => (with_keys("PFCOUNT", self.keys()), false),
+            72 => {
+                let mut c = vec!["PFMERGE".to_string(), self.key()];
+                c.extend(self.keys());
+                (c, false)
+            }
+            // Geo (members' coordinates come back rounded the same way).
+            73 => (s(&["GEOADD", &k, "13.361389", "38.115556", &v]), false),
+            74 => (s(&["GEOADD", &k, &i, &j, &w]), false),
+            75 => (s(&["GEOPOS", &k, &v, &w]), false),
+            76 => (s(&["GEODIST", &k, &v, &w, "km"]), false),
+            77 => (
+                s(&[
+                    "GEOSEARCH",
+                    &k,
+                    "FROMLONLAT",
+                    "15",
+                    "37",
+                    "BYRADIUS",
+                    "500",
+                    "km",
+                    "ASC",
+                    "WITHDIST",
+                ]),
+                false,
+            ),
+            // Streams, with explicit ids so both servers agree.
+            78 => (
+                s(&[
+                    "XADD",
+                    &k,
+                    &format!("{}-1", i.trim_start_matches('-')),
+                    &v,
+                    &w,
+                ]),
+                false,
+            ),
+            79 => (s(&["XRANGE", &k, "-", "+", "COUNT", &j]), false),
+            80 => (s(&["XLEN", &k]), false),
+            81 => (s(&["XTRIM", &k, "MAXLEN", &i]), false),
+            82 => (
+                s(&["XDEL", &k, &format!("{}-1", j.trim_start_matches('-'))]),
+                false,
+            ),
+            _ => (s(&["XREVRANGE", &k, "+", "-"]), false),
         }
     }
 }
