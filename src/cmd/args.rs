@@ -28,10 +28,20 @@ pub fn scan_cursor(arg: &[u8]) -> Result<u64, CmdError> {
 /// there). Redis parses them only once the key turned out to exist and
 /// to have the right type, so callers look the key up first.
 pub fn scan_args(cursor: u64, opts: &[bytes::Bytes]) -> Result<ScanArgs, CmdError> {
+    scan_options(cursor, opts, false)
+}
+
+/// SCAN's options: those of [`scan_args`] and `TYPE name`.
+pub fn keyspace_scan_args(cursor: u64, opts: &[bytes::Bytes]) -> Result<ScanArgs, CmdError> {
+    scan_options(cursor, opts, true)
+}
+
+fn scan_options(cursor: u64, opts: &[bytes::Bytes], with_type: bool) -> Result<ScanArgs, CmdError> {
     let mut out = ScanArgs {
         cursor,
         pattern: None,
         count: 10,
+        type_filter: None,
     };
     let mut i = 0;
     while i < opts.len() {
@@ -46,7 +56,11 @@ pub fn scan_args(cursor: u64, opts: &[bytes::Bytes]) -> Result<ScanArgs, CmdErro
             }
             out.count = n as usize;
         } else if is(&opts[i], "match") {
+            // A lone `*` is no pattern at all, so it lists the empty key
+            // too (the matcher, like Redis's, never matches an empty one).
             out.pattern = (v.as_ref() != b"*").then(|| v.clone());
+        } else if with_type && is(&opts[i], "type") {
+            out.type_filter = Some(v.clone());
         } else {
             return Err(CmdError::Syntax);
         }
@@ -81,6 +95,8 @@ pub struct ScanArgs {
     pub cursor: u64,
     pub pattern: Option<bytes::Bytes>,
     pub count: usize,
+    /// SCAN's `TYPE` (never set for a key's collection).
+    pub type_filter: Option<bytes::Bytes>,
 }
 
 impl ScanArgs {

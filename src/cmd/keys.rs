@@ -642,34 +642,13 @@ async fn keys(db: usize, pattern: Bytes) -> CmdResult {
 const SHARD_BITS: u32 = 10;
 
 async fn scan(client: &mut Client, args: &[Bytes]) -> CmdResult {
-    let cursor =
-        super::args::parse_cursor(&args[1]).ok_or_else(|| CmdError::other("ERR invalid cursor"))?;
-    let mut pattern: Option<Bytes> = None;
-    let mut count: usize = 10;
-    let mut type_filter: Option<Bytes> = None;
-    let mut i = 2;
-    while i < args.len() {
-        if i + 1 >= args.len() {
-            return Err(CmdError::Syntax);
-        }
-        let v = &args[i + 1];
-        if is(&args[i], "match") {
-            // A lone `*` is no pattern at all, so it lists the empty key
-            // too (the matcher, like Redis's, never matches an empty key).
-            pattern = (v.as_ref() != b"*").then(|| v.clone());
-        } else if is(&args[i], "count") {
-            let n = int_arg(v)?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = n as usize;
-        } else if is(&args[i], "type") {
-            type_filter = Some(v.clone());
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let cursor = super::args::scan_cursor(&args[1])?;
+    let super::args::ScanArgs {
+        pattern,
+        count,
+        type_filter,
+        ..
+    } = super::args::keyspace_scan_args(cursor, &args[2..])?;
     let shards = client.shard.shards() as u64;
     let mut shard_idx = cursor & ((1 << SHARD_BITS) - 1);
     let mut inner = cursor >> SHARD_BITS;

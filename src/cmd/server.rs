@@ -789,18 +789,7 @@ fn command_info(c: &CommandSpec) -> Reply {
     // none but @slow (the subcommands' own entries are not listed yet).
     // (COMMAND itself runs without a subcommand too, and keeps its own.)
     if !c.subcommands.is_empty() && c.name != "command" {
-        return Reply::Array(vec![
-            bulk(c.name),
-            Reply::Int(c.arity as i64),
-            Reply::Set(vec![]),
-            Reply::Int(0),
-            Reply::Int(0),
-            Reply::Int(0),
-            Reply::Set(vec![status("@slow")]),
-            Reply::Set(vec![]),
-            Reply::Array(vec![]),
-            Reply::Array(vec![]),
-        ]);
+        return info_entry(c, vec![], (0, 0, 0), vec!["@slow"], vec![]);
     }
     let key_specs = if c.first_key > 0 {
         vec![Reply::Map(vec![
@@ -843,28 +832,36 @@ fn command_info(c: &CommandSpec) -> Reply {
     } else {
         vec![]
     };
+    info_entry(
+        c,
+        shown_flags(c),
+        (c.first_key, c.last_key, c.key_step),
+        categories_in_redis_order(c),
+        key_specs,
+    )
+}
+
+/// The entry's layout, with the name, arity and tips from the table.
+fn info_entry(
+    c: &CommandSpec,
+    flags: Vec<&'static str>,
+    (first, last, step): (i32, i32, i32),
+    categories: Vec<&'static str>,
+    key_specs: Vec<Reply>,
+) -> Reply {
+    let tips = COMMAND_TIPS
+        .iter()
+        .find(|(name, _)| *name == c.name)
+        .map_or(&[][..], |(_, tips)| *tips);
     Reply::Array(vec![
         bulk(c.name),
         Reply::Int(c.arity as i64),
-        Reply::Set(shown_flags(c).into_iter().map(status).collect()),
-        Reply::Int(c.first_key as i64),
-        Reply::Int(c.last_key as i64),
-        Reply::Int(c.key_step as i64),
-        Reply::Set(
-            categories_in_redis_order(c)
-                .into_iter()
-                .map(status)
-                .collect(),
-        ),
-        Reply::Set(
-            COMMAND_TIPS
-                .iter()
-                .find(|(name, _)| *name == c.name)
-                .map_or(&[][..], |(_, tips)| *tips)
-                .iter()
-                .map(|t| bulk(t))
-                .collect(),
-        ),
+        Reply::Set(flags.into_iter().map(status).collect()),
+        Reply::Int(first as i64),
+        Reply::Int(last as i64),
+        Reply::Int(step as i64),
+        Reply::Set(categories.into_iter().map(status).collect()),
+        Reply::Set(tips.iter().map(|t| bulk(t)).collect()),
         Reply::Array(key_specs),
         Reply::Array(vec![]),
     ])

@@ -337,10 +337,8 @@ impl CommandSpec {
     /// known subcommand, else the command's.
     pub fn full_name(&self, args: &[Bytes]) -> std::borrow::Cow<'static, str> {
         match args.get(1).and_then(|sub| self.subcommand_index(sub)) {
-            Some(i) if !self.subcommands.is_empty() => {
-                format!("{}|{}", self.name, self.subcommands[i].0).into()
-            }
-            _ => self.name.into(),
+            Some(i) => format!("{}|{}", self.name, self.subcommands[i].0).into(),
+            None => self.name.into(),
         }
     }
 
